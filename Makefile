@@ -1,0 +1,48 @@
+# Two commands matter: `make run` (install + the main job end to end) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STATE_DIR ?= .recsys
+EVENTS ?= 200000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint bench compile serve clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the project with pinned dependencies
+
+run: install ## generate a sample shop and run the main job end to end on the embedded default
+	@$(MAKE) --no-print-directory _run
+
+test: install ## run the whole test suite (unit + integration; starts nothing by itself)
+	@$(MAKE) --no-print-directory _test
+
+test-unit: install ## run only the tests that need no server
+	$(BIN)/pytest -m "not integration" -q
+
+lint: install ## ruff over the code
+	$(BIN)/ruff check components pipelines serving monitoring feature_repo recsys_cli tests
+
+bench: install ## run every benchmark and write benchmarks/results/*.json
+	$(BIN)/recsys bench all
+
+compile: install ## compile the Kubeflow pipelines to build/
+	$(BIN)/recsys pipeline compile --out build
+
+clean: ## remove local state and build output (keeps .venv)
+	rm -rf $(STATE_DIR) build
+
+$(STAMP): setup.cfg constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<81" wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+_run:
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys run --events $(EVENTS)
+
+_test:
+	$(BIN)/pytest -q

@@ -1,0 +1,54 @@
+"""Logging and progress helpers: one log line per step, bars on long work."""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+log = logging.getLogger("recsys")
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send project logs to stderr in one readable format."""
+    level = level or os.environ.get("RECSYS_LOG_LEVEL", "INFO")
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s | %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    """A progress bar on stderr, silent when stderr is not a terminal or RECSYS_NO_PROGRESS=1."""
+    disable = os.environ.get("RECSYS_NO_PROGRESS") == "1" or not sys.stderr.isatty()
+    yield from tqdm(items, desc=desc, total=total, disable=disable, leave=False)
+
+
+@contextmanager
+def step(name: str, **context: object) -> Iterator[dict]:
+    """Log the start and end of a step with its duration; the yielded dict adds to the end line."""
+    details: dict = {}
+    extra = " ".join(f"{k}={v}" for k, v in context.items())
+    log.info("step %s: start %s", name, extra)
+    started = time.perf_counter()
+    yield details
+    seconds = time.perf_counter() - started
+    done = " ".join(f"{k}={v}" for k, v in details.items())
+    log.info("step %s: done in %.2fs %s", name, seconds, done)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (and waited-for children) in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0

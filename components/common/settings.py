@@ -1,0 +1,57 @@
+"""Runtime settings from the environment (prefix `RECSYS_`).
+
+The embedded default keeps everything under one state directory; production swaps
+each location for a URI by setting an environment variable. Nothing else changes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the project's state lives and which services it talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    state_dir: Path = Field(default=Path(".recsys"))
+    """Local state directory holding the lake, MLflow store, Feast files and reports."""
+
+    lake_uri: str | None = None
+    """Data lake root: a local folder or `s3://bucket/prefix`; default `<state_dir>/lake`."""
+
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking + registry URI; default a SQLite file in the state directory."""
+
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto, ...); None means AWS itself or AWS_ENDPOINT_URL."""
+
+    registered_model_name: str = "recsys-recommender"
+    """Name of the MLflow registered model the gate promotes."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis used by the event bus, the cache and the production online store."""
+
+    @property
+    def lake(self) -> str:
+        """The resolved lake URI."""
+        return self.lake_uri or str((self.state_dir / "lake").resolve())
+
+    @property
+    def tracking_uri(self) -> str:
+        """The resolved MLflow tracking URI."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> str:
+        """Where a local MLflow store keeps artifacts."""
+        return str((self.state_dir / "mlartifacts").resolve())
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; call once at the edge and pass down."""
+    return Settings()

@@ -1,0 +1,40 @@
+"""Bring a source to local disk: a local path as it is, an `s3://` object or prefix via boto3."""
+from __future__ import annotations
+
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+from components.common.errors import LakeError, NotFoundError
+
+
+@contextmanager
+def local_source(source: str, s3_endpoint_url: str | None = None) -> Iterator[Path]:
+    """Yield a local path holding the source's files (downloaded to a temp dir for S3)."""
+    if not source.startswith("s3://"):
+        path = Path(source)
+        if not path.exists():
+            raise NotFoundError(f"source not found: {source}")
+        yield path
+        return
+    import boto3
+
+    bucket, _, prefix = source[len("s3://"):].partition("/")
+    client = boto3.client("s3", endpoint_url=s3_endpoint_url)
+    with tempfile.TemporaryDirectory(prefix="recsys-extract-") as tmp:
+        root = Path(tmp)
+        try:
+            keys = [obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix) for obj in page.get("Contents", [])]
+        except Exception as exc:
+            raise LakeError(f"cannot list {source}: {exc}") from exc
+        if not keys:
+            raise NotFoundError(f"source not found: {source} (no objects under that prefix)")
+        single = len(keys) == 1 and keys[0] == prefix
+        for key in keys:
+            relative = Path(key).name if single else Path(key[len(prefix):].lstrip("/"))
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, key, str(target))
+        yield root / Path(keys[0]).name if single else root
