@@ -1,0 +1,135 @@
+"""preprocess: clean events, weight interactions, split by time, build features and the matrix.
+
+The split is temporal: the last `holdout_days` of the window are the holdout; features
+are computed from training events only, as of the split time, so nothing leaks forward.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from components.common.columns import Columns
+from components.common.errors import DataQualityError
+from components.common.event_store import CLEAN_ZONE, read_window
+from components.common.fingerprint import frame_sha256
+from components.common.lake import Lake
+from components.common.schema import EVENT_SCHEMA, check_event_frame
+from components.preprocess.clean import (
+    add_weights, aggregate_interactions, drop_near_duplicates, fill_prices, fill_ratings,
+)
+from components.preprocess.config import PreprocessConfig
+from components.preprocess.features import item_features, user_features
+from components.preprocess.matrix import InteractionMatrix
+
+log = logging.getLogger(__name__)
+C = Columns
+
+TABLES = ("events", "train", "holdout", "user_features", "item_features")
+MATRIX_FILE = "matrix.npz"
+SUMMARY_FILE = "summary.json"
+PROCESSED_ZONE = "processed"
+
+
+@dataclass
+class Processed:
+    """Everything preprocess produces; `events` is the cleaned, weighted window."""
+
+    events: pd.DataFrame
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    user_features: pd.DataFrame
+    item_features: pd.DataFrame
+    matrix: InteractionMatrix
+    summary: dict
+
+
+def preprocess(events: pd.DataFrame, config: PreprocessConfig,
+               window_end: datetime | None = None) -> Processed:
+    """Turn clean events into interactions, a temporal split, feature tables and the matrix."""
+    check_event_frame(events, "preprocess input")
+    if events.empty:
+        raise DataQualityError("preprocess: no clean events in the window")
+    deduped = drop_near_duplicates(events, config.dedup_seconds)
+    filled, price_counts = fill_prices(deduped)
+    filled, rating_counts = fill_ratings(filled)
+    weighted = add_weights(filled, config.weights)
+    end = pd.Timestamp(window_end) if window_end is not None else weighted[C.timestamp].max()
+    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    split = end - pd.Timedelta(days=config.holdout_days)
+    start = split - pd.Timedelta(days=config.lookback_days) if config.lookback_days else None
+    in_train = weighted[C.timestamp] < split
+    if start is not None:
+        in_train &= weighted[C.timestamp] >= start
+    train_events = weighted[in_train]
+    holdout_events = weighted[weighted[C.timestamp] >= split]
+    if train_events.empty:
+        raise DataQualityError(
+            f"preprocess: no training events before the split at {split} "
+            f"(window ends {end}, holdout {config.holdout_days} days)")
+    train = aggregate_interactions(train_events)
+    holdout = aggregate_interactions(holdout_events)
+    matrix = InteractionMatrix.from_interactions(train)
+    users = user_features(train_events, split)
+    items = item_features(train_events, split, config.popularity_half_life_days)
+    warm_users = holdout[C.user_id].isin(set(train[C.user_id])).groupby(holdout[C.user_id]).first()
+    summary = {
+        "window_start": str(weighted[C.timestamp].min()), "window_end": str(end),
+        "split_time": str(split), "train_start": str(start) if start is not None else None,
+        "events_in": len(events), "near_duplicates_removed": len(events) - len(deduped),
+        **price_counts, **rating_counts,
+        "train_events": len(train_events), "holdout_events": len(holdout_events),
+        "train_interactions": len(train), "holdout_interactions": len(holdout),
+        "train_users": int(train[C.user_id].nunique()),
+        "train_items": int(train[C.item_id].nunique()),
+        "holdout_users": int(holdout[C.user_id].nunique()),
+        "holdout_users_seen_in_train": int(warm_users.sum()) if len(warm_users) else 0,
+        "matrix_shape": list(matrix.matrix.shape), "matrix_nnz": int(matrix.matrix.nnz),
+        "matrix_density": round(matrix.density, 8),
+        "weights": config.weights,
+        "events_sha256": frame_sha256(events, [C.event_id]),
+    }
+    log.info("preprocess: %d events -> %d train / %d holdout interactions, %d users x %d items",
+             len(events), len(train), len(holdout), *matrix.matrix.shape)
+    return Processed(events=weighted, train=train, holdout=holdout, user_features=users,
+                     item_features=items, matrix=matrix, summary=summary)
+
+
+def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
+    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary)."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    import pyarrow as pa
+
+    for name in TABLES:
+        table = pa.Table.from_pandas(getattr(processed, name), preserve_index=False)
+        lake.write_table(f"{base}{name}.parquet", table)
+    lake.write_bytes(f"{base}{MATRIX_FILE}", processed.matrix.to_bytes())
+    # the summary last: its presence marks a complete snapshot
+    lake.write_json(f"{base}{SUMMARY_FILE}", processed.summary)
+
+
+def read_processed(lake: Lake, prefix: str = "") -> Processed:
+    """Read what `write_processed` wrote."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    tables = {name: lake.read_table(f"{base}{name}.parquet").to_pandas() for name in TABLES}
+    matrix = InteractionMatrix.from_bytes(lake.read_bytes(f"{base}{MATRIX_FILE}"))
+    return Processed(**tables, matrix=matrix, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
+
+
+def snapshot_key(summary: dict) -> str:
+    """A stable lake prefix for a processed snapshot: its window end plus content hash."""
+    end = pd.Timestamp(summary["window_end"]).strftime("%Y%m%dT%H%M%S")
+    return f"{PROCESSED_ZONE}/{end}-{summary['events_sha256'][:12]}"
+
+
+def preprocess_window(lake: Lake, config: PreprocessConfig, start: datetime | None = None,
+                      end: datetime | None = None) -> tuple[str, Processed]:
+    """Preprocess the clean zone's window into a processed snapshot in the lake."""
+    events = read_window(lake, CLEAN_ZONE, EVENT_SCHEMA, start, end)
+    processed = preprocess(events, config, window_end=end)
+    key = snapshot_key(processed.summary)
+    write_processed(processed, lake, key)
+    lake.write_json(f"{PROCESSED_ZONE}/latest.json", {"snapshot": key})
+    return key, processed

@@ -1,0 +1,28 @@
+"""`recsys bench <area>`: measured figures written to benchmarks/results/<area>.json."""
+from __future__ import annotations
+
+import argparse
+import json
+
+AREAS = ("data",)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("bench", help="run a benchmark and write its JSON result",
+                                 description="Benchmarks write benchmarks/results/<area>.json "
+                                 "with figures, machine and date. 'all' runs every area.")
+    parser.add_argument("area", choices=AREAS + ("all",))
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="events to generate for data benchmarks (default 1000000)")
+    parser.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    areas = AREAS if args.area == "all" else (args.area,)
+    for area in areas:
+        if area == "data":
+            from benchmarks.data_bench import bench_data
+
+            result = bench_data(events=args.events)
+        print(json.dumps(result, indent=2, default=str))
+    return 0

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real sample data beside the repo, temp lakes, an S3 server."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from components.common.lake import Lake
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("RECSYS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_progress(monkeypatch):
+    monkeypatch.setenv("RECSYS_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"shared sample data not found at {SHARED_DATA} (set RECSYS_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def lake(tmp_path) -> Lake:
+    return Lake(str(tmp_path / "lake"))
+
+
+@pytest.fixture
+def now() -> pd.Timestamp:
+    return pd.Timestamp("2026-11-01T00:00:00Z")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3-speaking endpoint (moto in server mode) on loopback; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
