@@ -101,7 +101,8 @@ class _S3Backend:
             obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-                raise NotFoundError(f"lake object not found: s3://{self.bucket}/{self._key(key)}")
+                raise NotFoundError(
+                    f"lake object not found: s3://{self.bucket}/{self._key(key)}") from exc
             raise LakeError(f"cannot read s3://{self.bucket}/{self._key(key)}: {exc}") from exc
         return obj["Body"].read()
 

@@ -7,7 +7,10 @@ import pandas as pd
 
 from components.common.columns import Columns
 from components.common.event_store import (
-    QUARANTINE_SCHEMA, QUARANTINE_ZONE, AppendResult, append_partitioned,
+    QUARANTINE_SCHEMA,
+    QUARANTINE_ZONE,
+    AppendResult,
+    append_partitioned,
 )
 from components.common.lake import Lake
 from components.common.schema import RAW_EVENT_COLUMNS, empty_events

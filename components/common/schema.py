@@ -69,7 +69,7 @@ def conform_events(frame: pd.DataFrame, where: str, with_parse_error: bool = Tru
     problems = pd.Series(pd.NA, index=frame.index, dtype=object)
     for name in columns:
         if name not in frame.columns:
-            out[name] = None if name != C.timestamp else pd.NaT
+            out[name] = _missing_column(name, frame.index)
             continue
         values = frame[name]
         if name == C.timestamp:
@@ -88,6 +88,14 @@ def conform_events(frame: pd.DataFrame, where: str, with_parse_error: bool = Tru
     return out.reset_index(drop=True)
 
 
+def _missing_column(name: str, index: pd.Index) -> pd.Series:
+    if name == C.timestamp:
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[ms, UTC]")
+    if name in NUMERIC_COLUMNS:
+        return pd.Series(float("nan"), index=index, dtype="float64")
+    return pd.Series(None, index=index, dtype=object)
+
+
 def _note(problems: pd.Series, bad: pd.Series, text: str) -> pd.Series:
     if not bad.any():
         return problems
@@ -103,7 +111,8 @@ def _to_utc_timestamp(values: pd.Series, where: str) -> pd.Series:
         return values.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
     if pd.api.types.is_datetime64_dtype(values):
         return values.dt.tz_localize("UTC").astype("datetime64[ms, UTC]")
-    log.warning("%s: column %r is %s, converting to UTC timestamps", where, C.timestamp, values.dtype)
+    log.warning("%s: column %r is %s, converting to UTC timestamps", where, C.timestamp,
+                values.dtype)
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_datetime(values, unit="ms", utc=True, errors="coerce").astype(
             "datetime64[ms, UTC]"
@@ -161,7 +170,7 @@ def check_event_frame(frame: pd.DataFrame, where: str) -> None:
         elif name in NUMERIC_COLUMNS:
             ok = pd.api.types.is_float_dtype(dtype)
         else:
-            ok = dtype == object or pd.api.types.is_string_dtype(dtype)
+            ok = pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
         if not ok:
             wrong.append(f"{name}: {dtype}")
     if wrong:

@@ -17,7 +17,10 @@ from components.common.event_store import RAW_ZONE, append_partitioned
 from components.common.fingerprint import source_sha256
 from components.common.lake import Lake
 from components.common.quarantine import (
-    quarantine_lines, quarantine_rows, reason_counts, write_quarantine,
+    quarantine_lines,
+    quarantine_rows,
+    reason_counts,
+    write_quarantine,
 )
 from components.common.schema import RAW_EVENT_SCHEMA
 from components.extract.readers import read_source

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from components.common.errors import LakeError, NotFoundError

@@ -18,7 +18,11 @@ from components.common.fingerprint import frame_sha256
 from components.common.lake import Lake
 from components.common.schema import EVENT_SCHEMA, check_event_frame
 from components.preprocess.clean import (
-    add_weights, aggregate_interactions, drop_near_duplicates, fill_prices, fill_ratings,
+    add_weights,
+    aggregate_interactions,
+    drop_near_duplicates,
+    fill_prices,
+    fill_ratings,
 )
 from components.preprocess.config import PreprocessConfig
 from components.preprocess.features import item_features, user_features

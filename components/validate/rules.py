@@ -1,9 +1,9 @@
 """Data-quality rules: each returns a reason per failing row (None where the row passes)."""
 from __future__ import annotations
 
-import pandas as pd
 from collections.abc import Callable
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.common.columns import EVENT_TYPES, Columns

@@ -15,12 +15,18 @@ from pydantic import BaseModel
 from components.common.columns import Columns
 from components.common.errors import DataQualityError
 from components.common.event_store import (
-    CLEAN_ZONE, RAW_ZONE, append_partitioned, read_window,
+    CLEAN_ZONE,
+    RAW_ZONE,
+    append_partitioned,
+    read_window,
 )
 from components.common.lake import Lake
 from components.common.quarantine import quarantine_rows, reason_counts, write_quarantine
 from components.common.schema import (
-    EVENT_COLUMNS, EVENT_SCHEMA, RAW_EVENT_SCHEMA, check_event_frame,
+    EVENT_COLUMNS,
+    EVENT_SCHEMA,
+    RAW_EVENT_SCHEMA,
+    check_event_frame,
 )
 from components.validate.rules import ValidationConfig, null_ratios, row_reasons
 

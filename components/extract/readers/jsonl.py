@@ -17,7 +17,11 @@ import pyarrow.json as pajson
 
 from components.common.columns import Columns
 from components.extract.readers.base import (
-    ReadResult, finish, map_event_types, open_text, timestamps_flexible,
+    ReadResult,
+    finish,
+    map_event_types,
+    open_text,
+    timestamps_flexible,
 )
 
 C = Columns
@@ -135,7 +139,7 @@ def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
 
 def _parse_lines(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     rows, rejects = [], []
-    for number, line in enumerate(lines, start=1):
+    for line in lines:
         text = line.decode("utf-8", errors="replace").strip()
         if not text:
             continue

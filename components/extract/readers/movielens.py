@@ -7,7 +7,11 @@ import pandas as pd
 
 from components.common.columns import Columns, EventType
 from components.extract.readers.base import (
-    ReadResult, finish, read_csv_strings, synthesize_event_ids, timestamps_from_epoch,
+    ReadResult,
+    finish,
+    read_csv_strings,
+    synthesize_event_ids,
+    timestamps_from_epoch,
 )
 
 C = Columns

@@ -9,7 +9,11 @@ import pandas as pd
 
 from components.common.columns import Columns
 from components.extract.readers.base import (
-    ReadResult, finish, map_event_types, read_csv_strings, synthesize_event_ids,
+    ReadResult,
+    finish,
+    map_event_types,
+    read_csv_strings,
+    synthesize_event_ids,
     timestamps_flexible,
 )
 

@@ -4,10 +4,14 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from components.common.event_store import (
-    CLEAN_ZONE, QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE, read_window,
-)
 from components.common.errors import DataQualityError
+from components.common.event_store import (
+    CLEAN_ZONE,
+    QUARANTINE_SCHEMA,
+    QUARANTINE_ZONE,
+    RAW_ZONE,
+    read_window,
+)
 from components.common.lake import Lake
 from components.common.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
 from components.extract.extract import ExtractConfig, extract
@@ -45,7 +49,8 @@ def test_re_extracting_a_window_writes_nothing_new(tmp_path, lake):
 
 def test_window_bounds_are_start_inclusive_end_exclusive(tmp_path, lake):
     base = 1_790_000_000_000
-    source = write_jsonl(tmp_path / "a.jsonl", [rich(f"e{i}", ts=base + i * 1000) for i in range(5)])
+    records = [rich(f"e{i}", ts=base + i * 1000) for i in range(5)]
+    source = write_jsonl(tmp_path / "a.jsonl", records)
     start = pd.Timestamp(base + 1000, unit="ms", tz="UTC").to_pydatetime()
     end = pd.Timestamp(base + 3000, unit="ms", tz="UTC").to_pydatetime()
     report, window = extract(ExtractConfig(source=str(source), start=start, end=end), lake)
