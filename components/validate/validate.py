@@ -105,6 +105,12 @@ def raise_if_failed(report: QualityReport) -> None:
     )
 
 
+def publish_result(lake: Lake, result: ValidationResult) -> None:
+    """Append a passed batch's clean rows and its quarantine to the lake (idempotent)."""
+    append_partitioned(lake, CLEAN_ZONE, result.clean, C.event_id, EVENT_SCHEMA)
+    write_quarantine(lake, result.quarantine)
+
+
 def validate_window(lake: Lake, config: ValidationConfig, start: datetime | None = None,
                     end: datetime | None = None,
                     now: pd.Timestamp | None = None) -> ValidationResult:
@@ -112,8 +118,7 @@ def validate_window(lake: Lake, config: ValidationConfig, start: datetime | None
     raw = read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, start, end)
     result = validate_events(raw, config, now)
     raise_if_failed(result.report)
-    append_partitioned(lake, CLEAN_ZONE, result.clean, C.event_id, EVENT_SCHEMA)
-    write_quarantine(lake, result.quarantine)
+    publish_result(lake, result)
     log.info("validate: %d rows, %d clean, %d quarantined (%.2f%%)", result.report.rows_in,
              result.report.rows_clean, result.report.rows_quarantined,
              100 * result.report.bad_ratio)

@@ -1,0 +1,27 @@
+"""KFP wrapper of preprocess."""
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def preprocess_op(clean: Input[Dataset], holdout_days: float = 7.0,
+                  lookback_days: float = 30.0, window_end: str = "",
+                  processed: Output[Dataset] = None, metrics: Output[Metrics] = None):
+    """Interactions, temporal split, feature tables and the matrix, as one Dataset folder."""
+    import pandas as pd
+
+    from components.common.event_store import parse_moment
+    from components.common.lake import Lake
+    from components.common.progress import configure_logging
+    from components.preprocess.config import PreprocessConfig
+    from components.preprocess.preprocess import preprocess, write_processed
+
+    configure_logging()
+    config = PreprocessConfig(holdout_days=holdout_days, lookback_days=lookback_days)
+    result = preprocess(pd.read_parquet(clean.path), config, parse_moment(window_end))
+    write_processed(result, Lake(processed.path))
+    processed.metadata.update({k: v for k, v in result.summary.items() if k != "weights"})
+    for name in ("train_interactions", "holdout_interactions", "train_users", "train_items"):
+        metrics.log_metric(name, result.summary[name])

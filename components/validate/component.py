@@ -1,0 +1,29 @@
+"""KFP wrapper of validate."""
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float = 0.05,
+                s3_endpoint_url: str = "", clean: Output[Dataset] = None,
+                quality_report: Output[Dataset] = None, metrics: Output[Metrics] = None):
+    """Quarantine bad rows in the lake, pass clean rows on, fail above the bad-row threshold."""
+    import pandas as pd
+
+    from components.common.lake import Lake
+    from components.common.progress import configure_logging
+    from components.validate.rules import ValidationConfig
+    from components.validate.validate import publish_result, raise_if_failed, validate_events
+
+    configure_logging()
+    result = validate_events(pd.read_parquet(events.path),
+                             ValidationConfig(max_bad_ratio=max_bad_ratio))
+    raise_if_failed(result.report)
+    publish_result(Lake(lake_uri, s3_endpoint_url or None), result)
+    result.clean.to_parquet(clean.path, index=False)
+    with open(quality_report.path, "w") as handle:
+        handle.write(result.report.model_dump_json(indent=2))
+    for name in ("rows_in", "rows_clean", "rows_quarantined", "bad_ratio"):
+        metrics.log_metric(name, getattr(result.report, name))
