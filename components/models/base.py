@@ -1,0 +1,173 @@
+"""One interface for every recommender: fit, recommend, similar_items, save, load.
+
+Public methods validate and then delegate to the private ones. Unknown users get the
+model's recency-weighted popularity (the explicit cold-start policy) and are flagged.
+"""
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from components.common.columns import Columns
+from components.common.errors import ConfigError, NotFoundError, SchemaError
+from components.common.errors import missing_columns_error
+
+C = Columns
+FALLBACK = "fallback"
+USER_BATCH = 2048
+REQUIRED = (C.user_id, C.item_id, C.weight)
+
+
+class NotFittedError(ConfigError):
+    """recommend/similar_items called before fit."""
+
+
+def popularity_scores(interactions: pd.DataFrame, items: np.ndarray,
+                      half_life_days: float) -> np.ndarray:
+    """Recency-weighted popularity per item (weights decayed by age before the newest event)."""
+    weight = interactions[C.weight].to_numpy(dtype=float)
+    if C.timestamp in interactions.columns and half_life_days:
+        ts = interactions[C.timestamp]
+        age = (ts.max() - ts).dt.total_seconds().to_numpy() / 86_400
+        weight = weight * np.power(0.5, age / half_life_days)
+    per_item = pd.Series(weight).groupby(interactions[C.item_id].to_numpy()).sum()
+    return per_item.reindex(items).fillna(0.0).to_numpy()
+
+
+class Recommender(ABC):
+    """Base class: index handling, validation, batching, top-k and the cold-start fallback."""
+
+    name = "base"
+
+    def __init__(self, popularity_half_life_days: float = 7.0):
+        self.popularity_half_life_days = popularity_half_life_days
+        self.users: np.ndarray | None = None
+        self.items: np.ndarray | None = None
+        self.user_index: dict[str, int] = {}
+        self.item_index: dict[str, int] = {}
+        self.seen: sp.csr_matrix | None = None
+        self.popularity: np.ndarray | None = None
+
+    # ---- fit -------------------------------------------------------------------------
+    def fit(self, interactions: pd.DataFrame) -> "Recommender":
+        """Fit on (user_id, item_id, weight[, timestamp]) rows; refitting starts afresh."""
+        missing = [c for c in REQUIRED if c not in interactions.columns]
+        if missing:
+            raise missing_columns_error(f"{self.name}.fit", missing, interactions.columns)
+        if interactions.empty:
+            raise SchemaError(f"{self.name}.fit: no interactions")
+        if (interactions[C.weight] < 0).any():
+            raise SchemaError(f"{self.name}.fit: negative weights in column {C.weight!r}")
+        users, user_codes = np.unique(interactions[C.user_id].astype(str), return_inverse=True)
+        items, item_codes = np.unique(interactions[C.item_id].astype(str), return_inverse=True)
+        matrix = sp.csr_matrix((interactions[C.weight].to_numpy(dtype=np.float32),
+                                (user_codes, item_codes)), shape=(users.size, items.size))
+        matrix.sum_duplicates()
+        self.users, self.items = users, items
+        self.user_index = {u: i for i, u in enumerate(users)}
+        self.item_index = {v: i for i, v in enumerate(items)}
+        self.seen = matrix
+        self.popularity = popularity_scores(interactions, items, self.popularity_half_life_days)
+        self._fit(matrix, interactions)
+        return self
+
+    @abstractmethod
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        """Learn from the users x items weight matrix (rows/cols follow self.users/items)."""
+
+    @abstractmethod
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Dense scores (len(user_rows) x n_items) for known users."""
+
+    # ---- recommend ---------------------------------------------------------------------
+    def recommend(self, user_ids, k: int, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-k items per user: columns user_id, item_id, score, rank (1-based), fallback."""
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        user_ids = pd.Index(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        rows = np.array([self.user_index.get(u, -1) for u in user_ids], dtype=np.int64)
+        known = rows >= 0
+        k = min(int(k), self.items.size)
+        frames = []
+        known_rows = rows[known]
+        for lo in range(0, known_rows.size, USER_BATCH):
+            batch = known_rows[lo:lo + USER_BATCH]
+            scores = self._score(batch).astype(np.float64)
+            if exclude_seen:
+                seen = self.seen[batch]
+                scores[np.repeat(np.arange(batch.size), np.diff(seen.indptr)), seen.indices] = -np.inf
+            frames.append(self._top_k(self.users[batch], scores, k, fallback=False))
+        cold = user_ids[~known]
+        if cold.size:
+            scores = np.broadcast_to(self.popularity, (cold.size, self.items.size))
+            frames.append(self._top_k(cold.to_numpy(), scores, k, fallback=True))
+        if not frames:
+            return pd.DataFrame({C.user_id: [], C.item_id: [], C.score: [], C.rank: [],
+                                 FALLBACK: []})
+        return pd.concat(frames, ignore_index=True)
+
+    def _top_k(self, users: np.ndarray, scores: np.ndarray, k: int, fallback: bool) -> pd.DataFrame:
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] \
+            else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        # ties broken by item order so results are deterministic
+        order = np.lexsort((top, -top_scores), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        valid = np.isfinite(top_scores)
+        frame = pd.DataFrame({
+            C.user_id: np.repeat(users, k), C.item_id: self.items[top.ravel()],
+            C.score: top_scores.ravel(), C.rank: np.tile(np.arange(1, k + 1), len(users)),
+            FALLBACK: fallback,
+        })
+        return frame[valid.ravel()]
+
+    # ---- similar items ---------------------------------------------------------------
+    def similar_items(self, item_ids, k: int) -> pd.DataFrame:
+        """Top-k similar items per known item: item_id, similar_item_id, score, rank."""
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        item_ids = [str(i) for i in item_ids]
+        unknown = [i for i in item_ids if i not in self.item_index]
+        if unknown:
+            raise NotFoundError(f"unknown item(s) {unknown[:5]}")
+        rows = np.array([self.item_index[i] for i in item_ids], dtype=np.int64)
+        sims = self._item_similarity(rows).astype(np.float64)
+        sims[np.arange(rows.size), rows] = -np.inf
+        k = min(int(k), self.items.size - 1) or 1
+        top = self._top_k(np.array(item_ids, dtype=object), sims, k, fallback=False)
+        return top.rename(columns={C.user_id: C.item_id, C.item_id: "similar_item_id"}).drop(
+            columns=FALLBACK)
+
+    def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
+        """Item-item similarity rows; default: cosine of item columns in the training matrix."""
+        norm = np.sqrt(np.asarray(self.seen.multiply(self.seen).sum(axis=0))).ravel() + 1e-12
+        cols = self.seen[:, rows].T.tocsr()
+        sims = np.asarray((cols @ self.seen).todense()) / norm[None, :] / norm[rows][:, None]
+        return sims
+
+    # ---- persistence -----------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Pickle the fitted model to `path`."""
+        self._check_fitted()
+        with open(path, "wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        with open(path, "rb") as handle:
+            model = pickle.load(handle)
+        if not isinstance(model, Recommender):
+            raise SchemaError(f"{path} does not hold a Recommender")
+        return model
+
+    def _check_fitted(self) -> None:
+        if self.items is None:
+            raise NotFittedError(f"{self.name}: call fit() before recommend()")
