@@ -15,9 +15,9 @@ C = Columns
 
 def _hits(recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int) -> pd.DataFrame:
     top = recommendations[recommendations[C.rank] <= k][[C.user_id, C.item_id, C.rank]]
-    pairs = relevant[[C.user_id, C.item_id]].drop_duplicates().assign(_hit=True)
-    hits = top.merge(pairs, on=[C.user_id, C.item_id], how="left")
-    hits["_hit"] = hits["_hit"].fillna(False).astype(bool)
+    pairs = relevant[[C.user_id, C.item_id]].drop_duplicates()
+    hits = top.merge(pairs, on=[C.user_id, C.item_id], how="left", indicator=True)
+    hits["_hit"] = hits.pop("_merge").eq("both")
     return hits
 
 

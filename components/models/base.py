@@ -14,8 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from components.common.columns import Columns
-from components.common.errors import ConfigError, NotFoundError, SchemaError
-from components.common.errors import missing_columns_error
+from components.common.errors import ConfigError, NotFoundError, SchemaError, missing_columns_error
 
 C = Columns
 FALLBACK = "fallback"
@@ -101,7 +100,8 @@ class Recommender(ABC):
             scores = self._score(batch).astype(np.float64)
             if exclude_seen:
                 seen = self.seen[batch]
-                scores[np.repeat(np.arange(batch.size), np.diff(seen.indptr)), seen.indices] = -np.inf
+                owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
+                scores[owner, seen.indices] = -np.inf
             frames.append(self._top_k(self.users[batch], scores, k, fallback=False))
         cold = user_ids[~known]
         if cold.size:
