@@ -44,11 +44,32 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
     return str(version)
 
 
+def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_id: str,
+                           decision: Decision, candidate: dict, reference: dict) -> str:
+    """Register the candidate as `challenger` and tag it with the decision, all or nothing:
+    if any write fails, the new version is deleted and the old challenger alias restored."""
+    old_challenger = aliases(client, name).get(CHALLENGER)
+    version = register_candidate(client, name, model_uri, run_id)
+    try:
+        record_decision(client, name, version, decision, candidate, reference)
+    except Exception:
+        client.delete_model_version(name, version)
+        if old_challenger is not None:
+            client.set_registered_model_alias(name, CHALLENGER, old_challenger)
+        raise
+    return version
+
+
+def promote(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """The gate's promotion: `version` becomes champion, the old champion `previous`."""
+    _make_champion(client, name, str(version), how="gate", reason=reason)
+
+
 def record_decision(client: MlflowClient, name: str, version: str, decision: Decision,
                     candidate: dict, reference: dict) -> None:
-    """Store the decision on the version; on promotion move `champion` (old one -> `previous`)."""
+    """Store the decision, both metric sets and the reasons as version tags."""
     tags = {
-        "gate.decision": "promoted" if decision.promote else "refused",
+        "gate.decision": "approved" if decision.promote else "refused",
         "gate.against": decision.against,
         "gate.reasons": json.dumps(decision.reasons),
         "gate.candidate_metrics": json.dumps(candidate, sort_keys=True),
@@ -57,8 +78,6 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Dec
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value[:5000])
-    if decision.promote:
-        _make_champion(client, name, version, how="gate", reason="; ".join(decision.reasons))
 
 
 def promote_manually(client: MlflowClient, name: str, version: str, reason: str) -> None:
@@ -78,16 +97,34 @@ def rollback(client: MlflowClient, name: str, reason: str) -> str:
 
 
 def _make_champion(client: MlflowClient, name: str, version: str, how: str, reason: str) -> None:
-    old = aliases(client, name).get(CHAMPION)
+    before = aliases(client, name)
+    old = before.get(CHAMPION)
     if old == version:
         return
+    try:
+        if old is not None:
+            client.set_registered_model_alias(name, PREVIOUS, old)
+        client.set_registered_model_alias(name, CHAMPION, version)
+    except Exception:
+        _restore_aliases(client, name, before, (CHAMPION, PREVIOUS))
+        raise
     if old is not None:
-        client.set_registered_model_alias(name, PREVIOUS, old)
         client.set_model_version_tag(name, old, "registry.demoted_at", _now())
-    client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "registry.promoted_by", how)
     client.set_model_version_tag(name, version, "registry.promotion_reason", reason[:5000])
     client.set_model_version_tag(name, version, "registry.promoted_at", _now())
+
+
+def _restore_aliases(client: MlflowClient, name: str, before: dict[str, str],
+                     names: tuple[str, ...]) -> None:
+    for alias in names:
+        if alias in before:
+            client.set_registered_model_alias(name, alias, before[alias])
+        else:
+            try:
+                client.delete_registered_model_alias(name, alias)
+            except MlflowException:
+                pass
 
 
 def registry_table(client: MlflowClient, name: str) -> list[dict]:

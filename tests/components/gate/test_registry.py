@@ -6,9 +6,9 @@ from components.common.errors import NotFoundError
 from components.gate.decide import GatePolicy, decide
 from components.gate.registry import (
     aliases,
+    promote,
     promote_manually,
-    record_decision,
-    register_candidate,
+    register_with_decision,
     registry_table,
     rollback,
 )
@@ -26,9 +26,11 @@ def client(tmp_path):
 def candidate(client, metrics, reference, against="champion"):
     experiment = client.create_experiment(f"candidates-{id(metrics)}-{len(aliases(client, NAME))}")
     run = client.create_run(experiment)
-    version = register_candidate(client, NAME, f"runs:/{run.info.run_id}/model", run.info.run_id)
     decision = decide(metrics, reference, POLICY, against)
-    record_decision(client, NAME, version, decision, metrics, reference)
+    version = register_with_decision(client, NAME, f"runs:/{run.info.run_id}/model",
+                                     run.info.run_id, decision, metrics, reference)
+    if decision.promote:
+        promote(client, NAME, version, "; ".join(decision.reasons))
     return version, decision
 
 
@@ -79,3 +81,19 @@ def test_rollback_without_previous_is_refused(client):
     candidate(client, GOOD, BASE)
     with pytest.raises(NotFoundError, match="no 'previous' version"):
         rollback(client, NAME, "oops")
+
+
+def test_a_failed_registration_leaves_the_registry_as_it_was(client, monkeypatch):
+    v1, _ = candidate(client, GOOD, BASE)
+    before = aliases(client, NAME)
+    versions_before = [r["version"] for r in registry_table(client, NAME)]
+
+    def broken_tag(*args, **kwargs):
+        raise RuntimeError("tracking server went away")
+
+    monkeypatch.setattr(client, "set_model_version_tag", broken_tag)
+    with pytest.raises(RuntimeError, match="went away"):
+        candidate(client, {"ndcg_at_10": 0.9, "coverage_at_10": 0.9}, GOOD)
+    monkeypatch.undo()
+    assert aliases(client, NAME) == before
+    assert [r["version"] for r in registry_table(client, NAME)] == versions_before

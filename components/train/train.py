@@ -1,0 +1,92 @@
+"""train: fit the configured models on the training interactions and log each as an MLflow
+run with its parameters, the data fingerprint and a `pyfunc` model."""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.common.progress import progress
+from components.common.tracking import ensure_experiment, use_tracking
+from components.models.base import Recommender
+from components.models.zoo import build_model
+from components.train.pyfunc import ARTIFACT_KEY, RecommenderPyfunc, signature_for
+
+log = logging.getLogger(__name__)
+PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
+
+
+class TrainConfig(BaseModel):
+    """Which models to train and their hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, dict] = Field(default_factory=lambda: {
+        "popularity": {}, "item_knn": {"neighbours": 100, "shrinkage": 10.0}})
+    """Model name -> constructor parameters."""
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    model: Recommender
+    params: dict
+    fit_seconds: float
+    run_id: str | None = None
+    model_uri: str | None = None
+
+
+def train_models(train: pd.DataFrame, config: TrainConfig) -> list[TrainedModel]:
+    """Fit every configured model (pure: no tracking)."""
+    trained = []
+    for name, params in progress(config.models.items(), desc="train", total=len(config.models)):
+        started = time.perf_counter()
+        model = build_model(name, **params).fit(train)
+        seconds = time.perf_counter() - started
+        log.info("trained %s %s in %.2fs", name, params, seconds)
+        trained.append(TrainedModel(name, model, params, seconds))
+    return trained
+
+
+def log_trained(trained: TrainedModel, tracking_uri: str, experiment: str,
+                fingerprint: dict, quality_report: dict | None = None) -> TrainedModel:
+    """Log one trained model as an MLflow run: params, data fingerprint, pyfunc model."""
+    use_tracking(tracking_uri)
+    experiment_id = ensure_experiment(tracking_uri, experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=trained.name) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags({"recsys.step": "train", "recsys.model": trained.name})
+        mlflow.log_params({"model": trained.name, **{f"model.{k}": v for k, v in
+                                                     trained.params.items()}})
+        mlflow.log_params({f"data.{k}": v for k, v in fingerprint.items()})
+        mlflow.log_metric("fit_seconds", trained.fit_seconds)
+        if quality_report is not None:
+            mlflow.log_dict(quality_report, "data_quality_report.json")
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        path = Path(tmp) / "recommender.pkl"
+        trained.model.save(path)
+        signature, example = signature_for(trained.model)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=RecommenderPyfunc(), artifacts={ARTIFACT_KEY: str(path)},
+            signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS)
+        trained.run_id, trained.model_uri = run.info.run_id, info.model_uri
+    log.info("logged %s as run %s (%s)", trained.name, trained.run_id, trained.model_uri)
+    return trained
+
+
+def fingerprint_of(summary: dict, source_sha256: str | None = None) -> dict:
+    """The data a model was trained on: window, row counts, content hashes."""
+    keys = ("window_start", "window_end", "split_time", "train_start", "events_in",
+            "train_interactions", "holdout_interactions", "train_users", "train_items",
+            "events_sha256")
+    out = {k: summary.get(k) for k in keys}
+    if source_sha256:
+        out["source_sha256"] = source_sha256
+    return json.loads(json.dumps(out, default=str))
