@@ -7,7 +7,13 @@ import sys
 
 from components.common.errors import RecsysError
 from components.common.progress import configure_logging
-from recsys_cli import bench, data_commands, registry_commands, run_command
+from recsys_cli import (
+    bench,
+    data_commands,
+    pipeline_commands,
+    registry_commands,
+    run_command,
+)
 
 log = logging.getLogger("recsys")
 
@@ -24,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_command.register(commands)
     data_commands.register(commands)
+    pipeline_commands.register(commands)
     registry_commands.register(commands)
     bench.register(commands)
     return parser

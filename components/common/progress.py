@@ -52,3 +52,19 @@ def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024.0
+
+
+def publish_metrics(artifact, values: dict) -> None:
+    """Log numbers on a KFP Metrics artifact and also write them to its path as JSON.
+
+    The file matters: kfp.local's cache treats an output whose file is missing as a miss,
+    and a Metrics artifact otherwise never gets one.
+    """
+    import json
+
+    clean = {k: float(v) for k, v in values.items()}
+    for name, value in clean.items():
+        artifact.log_metric(name, value)
+    os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
+    with open(artifact.path, "w") as handle:
+        json.dump(clean, handle, indent=2)

@@ -9,7 +9,12 @@ from mlflow import MlflowClient
 
 
 def client_for(tracking_uri: str) -> MlflowClient:
-    """A client whose tracking and registry both use `tracking_uri`."""
+    """A client whose tracking and registry both use `tracking_uri`.
+
+    The fluent URI is pointed there too: MLflow's SQL registry resolves `models:/m-...`
+    sources through a default client, so both must agree.
+    """
+    use_tracking(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 

@@ -7,12 +7,14 @@ from components.common.image import PROJECT_IMAGE
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def extract_op(source: str, lake_uri: str, source_format: str = "", start: str = "",
-               end: str = "", s3_endpoint_url: str = "", events: Output[Dataset] = None,
-               metrics: Output[Metrics] = None) -> str:
-    """Land the window in the lake; emit its events as a Dataset. Returns the source hash."""
+               end: str = "", s3_endpoint_url: str = "", source_sha256: str = "",
+               events: Output[Dataset] = None, metrics: Output[Metrics] = None) -> str:
+    """Land the window in the lake; emit its events as a Dataset. Returns the source hash.
+
+    `source_sha256`, when the caller knows it, makes a changed file a new cache key."""
     from components.common.event_store import parse_moment
     from components.common.lake import Lake
-    from components.common.progress import configure_logging
+    from components.common.progress import configure_logging, publish_metrics
     from components.extract.extract import ExtractConfig, extract
 
     configure_logging()
@@ -22,6 +24,6 @@ def extract_op(source: str, lake_uri: str, source_format: str = "", start: str =
     report, window = extract(config, Lake(lake_uri, endpoint), endpoint)
     window.to_parquet(events.path, index=False)
     events.metadata.update(report.model_dump(mode="json", exclude={"files_written"}))
-    for name in ("rows_read", "rows_written", "rows_already_present", "rows_quarantined"):
-        metrics.log_metric(name, getattr(report, name))
+    publish_metrics(metrics, {name: getattr(report, name) for name in (
+        "rows_read", "rows_written", "rows_already_present", "rows_quarantined")})
     return report.source_sha256

@@ -14,7 +14,7 @@ def preprocess_op(clean: Input[Dataset], holdout_days: float = 7.0,
 
     from components.common.event_store import parse_moment
     from components.common.lake import Lake
-    from components.common.progress import configure_logging
+    from components.common.progress import configure_logging, publish_metrics
     from components.preprocess.config import PreprocessConfig
     from components.preprocess.preprocess import preprocess, write_processed
 
@@ -23,5 +23,5 @@ def preprocess_op(clean: Input[Dataset], holdout_days: float = 7.0,
     result = preprocess(pd.read_parquet(clean.path), config, parse_moment(window_end))
     write_processed(result, Lake(processed.path))
     processed.metadata.update({k: v for k, v in result.summary.items() if k != "weights"})
-    for name in ("train_interactions", "holdout_interactions", "train_users", "train_items"):
-        metrics.log_metric(name, result.summary[name])
+    publish_metrics(metrics, {name: result.summary[name] for name in (
+        "train_interactions", "holdout_interactions", "train_users", "train_items")})

@@ -43,6 +43,12 @@ class TrainedModel:
     model_uri: str | None = None
 
 
+def hyperparameters(models: list[str], neighbours: int, shrinkage: float) -> dict[str, dict]:
+    """Constructor parameters per model name from the pipeline's flat parameters."""
+    known = {"popularity": {}, "item_knn": {"neighbours": neighbours, "shrinkage": shrinkage}}
+    return {name: known.get(name, {}) for name in models}
+
+
 def train_models(train: pd.DataFrame, config: TrainConfig) -> list[TrainedModel]:
     """Fit every configured model (pure: no tracking)."""
     trained = []

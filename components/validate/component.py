@@ -13,7 +13,7 @@ def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float = 0.
     import pandas as pd
 
     from components.common.lake import Lake
-    from components.common.progress import configure_logging
+    from components.common.progress import configure_logging, publish_metrics
     from components.validate.rules import ValidationConfig
     from components.validate.validate import publish_result, raise_if_failed, validate_events
 
@@ -25,5 +25,5 @@ def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float = 0.
     result.clean.to_parquet(clean.path, index=False)
     with open(quality_report.path, "w") as handle:
         handle.write(result.report.model_dump_json(indent=2))
-    for name in ("rows_in", "rows_clean", "rows_quarantined", "bad_ratio"):
-        metrics.log_metric(name, getattr(result.report, name))
+    publish_metrics(metrics, {name: getattr(result.report, name) for name in (
+        "rows_in", "rows_clean", "rows_quarantined", "bad_ratio")})

@@ -1,0 +1,33 @@
+"""KFP wrapper of evaluate (never cached: the champion it compares with may have changed)."""
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: str,
+                registered_model: str, primary_metric: str = "ndcg_at_10",
+                evaluation: Output[Artifact] = None, metrics: Output[Metrics] = None):
+    """Score candidates, the popularity baseline and the current champion on one holdout."""
+    import json
+    import os
+
+    from components.common.lake import Lake
+    from components.common.progress import configure_logging, publish_metrics
+    from components.evaluate.compare import evaluate_candidates
+    from components.models.base import Recommender
+    from components.preprocess.preprocess import read_processed
+
+    configure_logging()
+    data = read_processed(Lake(processed.path))
+    with open(os.path.join(trained.path, "candidates.json")) as handle:
+        index = json.load(handle)
+    candidates = {name: {**info, "model": Recommender.load(os.path.join(trained.path,
+                                                                         f"{name}.pkl"))}
+                  for name, info in index.items()}
+    record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
+                                 registered_model, primary_metric)
+    with open(evaluation.path, "w") as handle:
+        json.dump(record, handle, indent=2)
+    publish_metrics(metrics, record["candidates"][record["best"]]["metrics"])

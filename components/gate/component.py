@@ -1,0 +1,51 @@
+"""KFP wrappers of the gate and of the promotion it allows (never cached).
+
+The gate returns a single bool so that `dsl.If(gate.output == True)` works on Kubeflow and
+under kfp.local alike (kfp.local 2.17 cannot resolve NamedTuple fields in conditions); the
+version and the reasons travel in the `outcome` artifact.
+"""
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
+            primary_metric: str = "ndcg_at_10", min_relative_improvement: float = 0.01,
+            max_coverage_regression: float = 0.10, max_recall_regression: float = 0.02,
+            outcome: Output[Artifact] = None) -> bool:
+    """Decide, register the best candidate as `challenger` with the decision as tags."""
+    import json
+
+    from components.common.progress import configure_logging
+    from components.gate.decide import GatePolicy
+    from components.gate.gate import run_gate
+
+    configure_logging()
+    with open(evaluation.path) as handle:
+        record = json.load(handle)
+    policy = GatePolicy(primary_metric=primary_metric,
+                        min_relative_improvement=min_relative_improvement,
+                        guardrails={"coverage_at_10": max_coverage_regression,
+                                    "recall_at_20": max_recall_regression})
+    result = run_gate(record, policy, tracking_uri, registered_model)
+    with open(outcome.path, "w") as handle:
+        json.dump(result.as_dict(), handle, indent=2)
+    return result.decision.promote
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: str):
+    """Give the approved version the `champion` alias (the old champion becomes `previous`)."""
+    import json
+
+    from components.common.progress import configure_logging
+    from components.common.tracking import client_for
+    from components.gate.registry import promote
+
+    configure_logging()
+    with open(outcome.path) as handle:
+        result = json.load(handle)
+    promote(client_for(tracking_uri), registered_model, result["version"],
+            "; ".join(result["decision"]["reasons"]))

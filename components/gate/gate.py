@@ -1,0 +1,55 @@
+"""The gate step: decide on the best candidate and register it with the decision."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import mlflow
+
+from components.common.tracking import client_for, use_tracking
+from components.gate.decide import Decision, GatePolicy, decide
+from components.gate.registry import decision_payload, register_with_decision
+
+log = logging.getLogger(__name__)
+BASELINE = "popularity baseline"
+
+
+@dataclass
+class GateOutcome:
+    decision: Decision
+    version: str
+    candidate: str
+
+    def as_dict(self) -> dict:
+        return {"decision": asdict(self.decision), "version": self.version,
+                "candidate": self.candidate}
+
+
+def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
+             registered_model: str) -> GateOutcome:
+    """Compare the best candidate with the champion (re-evaluated on this holdout) or, with no
+    champion yet, with the popularity baseline; register it as `challenger` with the decision."""
+    name = evaluation["best"]
+    best = evaluation["candidates"][name]
+    champion = evaluation.get("champion")
+    if champion:
+        reference, against = champion["metrics"], f"champion v{champion['version']}"
+    else:
+        reference, against = evaluation["baseline"], BASELINE
+    decision = decide(best["metrics"], reference, policy, against)
+    client = client_for(tracking_uri)
+    version = register_with_decision(client, registered_model, best["model_uri"],
+                                     best["run_id"], decision, best["metrics"], reference)
+    use_tracking(tracking_uri)
+    payload = {**decision_payload(decision, best["metrics"], reference), "candidate": name,
+               "version": version, "registered_model": registered_model,
+               "evaluation": evaluation}
+    with mlflow.start_run(run_id=best["run_id"]):
+        mlflow.log_dict(payload, f"gate/decision-v{version}.json")
+        mlflow.set_tags({"gate.decision": "approved" if decision.promote else "refused",
+                         "gate.version": version})
+    log.info("gate: %s v%s %s against %s", name, version,
+             "APPROVED" if decision.promote else "refused", against)
+    for reason in decision.reasons:
+        log.info("gate:   %s", reason)
+    return GateOutcome(decision, version, name)

@@ -1,0 +1,40 @@
+"""KFP wrapper of train."""
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking_uri: str,
+             experiment: str, source_sha256: str, models: list, neighbours: int = 100,
+             shrinkage: float = 10.0, trained: Output[Model] = None):
+    """Fit the configured models, log each as an MLflow run, keep them as one Model folder."""
+    import json
+    import os
+
+    from components.common.lake import Lake
+    from components.common.progress import configure_logging
+    from components.preprocess.preprocess import read_processed
+    from components.train.train import (
+        TrainConfig,
+        fingerprint_of,
+        hyperparameters,
+        log_trained,
+        train_models,
+    )
+
+    configure_logging()
+    data = read_processed(Lake(processed.path))
+    config = TrainConfig(models=hyperparameters(models, neighbours=neighbours, shrinkage=shrinkage))
+    with open(quality_report.path) as handle:
+        report = json.load(handle)
+    os.makedirs(trained.path, exist_ok=True)
+    index = {}
+    for fitted in train_models(data.train, config):
+        log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
+                    report)
+        fitted.model.save(os.path.join(trained.path, f"{fitted.name}.pkl"))
+        index[fitted.name] = {"run_id": fitted.run_id, "model_uri": fitted.model_uri}
+    with open(os.path.join(trained.path, "candidates.json"), "w") as handle:
+        json.dump(index, handle, indent=2)

@@ -1,0 +1,75 @@
+"""The training pipeline: extract -> validate -> preprocess -> train -> evaluate -> gate
+-> (promote, only if the gate approves). Wiring only; every step is a project component."""
+from kfp import compiler, dsl
+
+from components.evaluate.component import evaluate_op
+from components.extract.component import extract_op
+from components.gate.component import gate_op, promote_op
+from components.preprocess.component import preprocess_op
+from components.train.component import train_op
+from components.validate.component import validate_op
+
+PIPELINE_NAME = "recsys-training"
+NETWORK_RETRIES = 2
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Retrain recommenders on a fresh window and promote the best "
+                          "candidate to MLflow alias 'champion' only when it beats the "
+                          "current champion on the same holdout.")
+def training_pipeline(
+    source: str,
+    lake_uri: str,
+    tracking_uri: str,
+    source_sha256: str = "",
+    source_format: str = "",
+    start: str = "",
+    end: str = "",
+    s3_endpoint_url: str = "",
+    experiment: str = "recsys-training",
+    registered_model: str = "recsys-recommender",
+    max_bad_ratio: float = 0.05,
+    holdout_days: float = 7.0,
+    lookback_days: float = 30.0,
+    models: list = ["popularity", "item_knn"],  # noqa: B006 - KFP needs a literal default
+    neighbours: int = 100,
+    shrinkage: float = 10.0,
+    primary_metric: str = "ndcg_at_10",
+    min_relative_improvement: float = 0.01,
+):
+    extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
+                           start=start, end=end, s3_endpoint_url=s3_endpoint_url,
+                           source_sha256=source_sha256)
+    extracted.set_retry(num_retries=NETWORK_RETRIES)
+    validated = validate_op(events=extracted.outputs["events"], lake_uri=lake_uri,
+                            max_bad_ratio=max_bad_ratio, s3_endpoint_url=s3_endpoint_url)
+    processed = preprocess_op(clean=validated.outputs["clean"], holdout_days=holdout_days,
+                              lookback_days=lookback_days, window_end=end)
+    trained = train_op(processed=processed.outputs["processed"],
+                       quality_report=validated.outputs["quality_report"],
+                       tracking_uri=tracking_uri, experiment=experiment,
+                       source_sha256=extracted.outputs["Output"], models=models,
+                       neighbours=neighbours, shrinkage=shrinkage)
+    trained.set_retry(num_retries=NETWORK_RETRIES)
+    evaluated = evaluate_op(processed=processed.outputs["processed"],
+                            trained=trained.outputs["trained"], tracking_uri=tracking_uri,
+                            registered_model=registered_model, primary_metric=primary_metric)
+    evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+    gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
+                   registered_model=registered_model, primary_metric=primary_metric,
+                   min_relative_improvement=min_relative_improvement)
+    gate.set_caching_options(False)
+    with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
+        promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,
+                              registered_model=registered_model)
+        promoted.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+
+
+def compile_pipeline(path: str) -> str:
+    """Write the Kubeflow IR YAML of the training pipeline to `path`."""
+    compiler.Compiler().compile(training_pipeline, path)
+    return path
+
+
+if __name__ == "__main__":
+    compile_pipeline("build/training_pipeline.yaml")
