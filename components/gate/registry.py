@@ -39,7 +39,10 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    version = client.create_model_version(name, source=model_uri, run_id=run_id).version
+    # an MLflow 3 logged model ("models:/m-...") must name itself as model_id too
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(name, source=model_uri, run_id=run_id,
+                                          model_id=model_id).version
     client.set_registered_model_alias(name, CHALLENGER, version)
     return str(version)
 

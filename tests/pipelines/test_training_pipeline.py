@@ -1,0 +1,140 @@
+"""The training pipeline: compiled for Kubeflow, and run end to end with kfp.local."""
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from components.common.tracking import client_for
+from components.gate.registry import aliases
+from components.gate.report import latest_decision
+from components.synthetic.config import ShopConfig
+from components.synthetic.generate import generate_shop, write_shop
+from pipelines.local_runner import run_training_locally
+from pipelines.training_pipeline import compile_pipeline
+from tests.conftest import free_port
+
+STEPS = {"extract-op", "validate-op", "preprocess-op", "train-op", "evaluate-op", "gate-op"}
+MODEL = "recs-under-test"
+
+
+def test_compiled_yaml_names_every_step(tmp_path):
+    spec = yaml.safe_load(open(compile_pipeline(str(tmp_path / "p.yaml"))).read())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert STEPS <= set(tasks)
+    condition = [t for name, t in tasks.items() if name.startswith("condition")]
+    assert len(condition) == 1
+    assert "gate-op" in condition[0]["triggerPolicy"]["condition"]
+    inner = spec["components"][condition[0]["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"promote-op"}
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {"ghcr.io/recsys-mlops/recsys:0.1.0"}
+    assert tasks["extract-op"]["retryPolicy"]["maxRetryCount"] == 2
+    assert tasks["evaluate-op"]["cachingOptions"] == {}  # caching off: the champion may move
+    assert tasks["train-op"]["cachingOptions"]["enableCache"] is True
+    assert {"tracking_uri", "lake_uri", "source"} <= set(
+        spec["root"]["inputDefinitions"]["parameters"])
+
+
+@pytest.fixture(scope="module")
+def shop_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("shop") / "shop.jsonl"
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    config = ShopConfig(events=20_000, seed=11, end=end.to_pydatetime())
+    write_shop(generate_shop(config), "jsonl", path, config)
+    return path
+
+
+def run(tmp_path, source, tracking_uri, **extra):
+    run_training_locally(tmp_path / "kfp", caching=True, source=str(source),
+                         lake_uri=str(tmp_path / "lake"), tracking_uri=tracking_uri,
+                         registered_model=MODEL, **extra)
+
+
+@pytest.mark.integration
+def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    started = time.perf_counter()
+    run(tmp_path, shop_file, tracking)
+    assert time.perf_counter() - started < 60
+    client = client_for(tracking)
+    assert aliases(client, MODEL) == {"champion": "1", "challenger": "1"}
+    champion = client.get_model_version(MODEL, "1")
+    metrics = client.get_run(champion.run_id).data.metrics
+    assert 0 < metrics["ndcg_at_10"] <= 1 and "recall_at_20" in metrics
+    params = client.get_run(champion.run_id).data.params
+    assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
+    assert champion.tags["gate.decision"] == "approved"
+    first = latest_decision(tracking, MODEL)
+    assert first["against"] == "popularity baseline"
+    assert first["candidate_value"] > first["reference_value"]
+
+    run(tmp_path, shop_file, tracking)  # same data: the candidate is not better
+    assert aliases(client, MODEL) == {"champion": "1", "challenger": "2"}
+    second = latest_decision(tracking, MODEL)
+    assert not second["promote"] and second["against"] == "champion v1"
+    assert second["candidate_value"] == pytest.approx(second["reference_value"])
+    assert client.get_model_version(MODEL, "2").tags["gate.decision"] == "refused"
+
+
+@pytest.mark.integration
+def test_a_failing_step_leaves_the_registry_as_it_was(tmp_path, shop_file):
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run(tmp_path, shop_file, tracking)
+    before = aliases(client_for(tracking), MODEL)
+    versions = len(client_for(tracking).search_model_versions(f"name='{MODEL}'"))
+    with pytest.raises(RuntimeError, match="train-op"):
+        run(tmp_path, shop_file, tracking, models=["item_knn", "no_such_model"])
+    assert aliases(client_for(tracking), MODEL) == before
+    assert len(client_for(tracking).search_model_versions(f"name='{MODEL}'")) == versions
+
+
+@pytest.fixture
+def mlflow_server_on_postgres(tmp_path):
+    import psycopg2
+
+    database = f"mlflow_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    port = free_port()
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
+         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+         "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not become healthy within 90 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.mark.integration
+def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_file,
+                                                                 mlflow_server_on_postgres):
+    run(tmp_path, shop_file, mlflow_server_on_postgres)
+    client = client_for(mlflow_server_on_postgres)
+    assert aliases(client, MODEL)["champion"] == "1"
+    run_id = client.get_model_version(MODEL, "1").run_id
+    assert "ndcg_at_10" in client.get_run(run_id).data.metrics
+    assert latest_decision(mlflow_server_on_postgres, MODEL)["promote"] is True
