@@ -7,7 +7,7 @@ STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint bench clean
+.PHONY: help install run test test-unit lint bench compile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ lint: install ## ruff over the code
 
 bench: install ## run every benchmark and write benchmarks/results/*.json
 	$(BIN)/recsys bench all
+
+compile: install ## compile the Kubeflow training pipeline to build/training_pipeline.yaml
+	$(BIN)/recsys pipeline compile --out build
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

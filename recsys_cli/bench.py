@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data",)
+AREAS = ("data", "pipeline")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,5 +24,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.data_bench import bench_data
 
             result = bench_data(events=args.events)
+        elif area == "pipeline":
+            from benchmarks.pipeline_bench import bench_pipeline
+
+            result = bench_pipeline(events=args.events)
         print(json.dumps(result, indent=2, default=str))
     return 0
