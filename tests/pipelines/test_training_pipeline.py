@@ -138,3 +138,20 @@ def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_f
     run_id = client.get_model_version(MODEL, "1").run_id
     assert "ndcg_at_10" in client.get_run(run_id).data.metrics
     assert latest_decision(mlflow_server_on_postgres, MODEL)["promote"] is True
+
+
+@pytest.mark.integration
+def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="lake")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_training_locally(tmp_path / "kfp", caching=False, source=str(shop_file),
+                         lake_uri="s3://lake/shop", s3_endpoint_url=s3_server,
+                         tracking_uri=tracking, registered_model=MODEL)
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket="lake", Prefix="shop/") for o in page.get("Contents", [])]
+    assert any(k.startswith("shop/raw/events/event_date=") for k in keys)
+    assert any(k.startswith("shop/clean/events/event_date=") for k in keys)
+    assert aliases(client_for(tracking), MODEL)["champion"] == "1"
