@@ -26,6 +26,9 @@ def configure_logging(level: str | None = None) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # chatty dependencies: keep their warnings, drop their per-call info lines
+    for noisy in ("feast.infra.registry.registry", "alembic", "mlflow.store.db.utils"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis used by the event bus, the cache and the production online store."""
 
+    feast_profile: str = "local"
+    """Feast profile: `local` (SQLite online store, file registry) or `production`."""
+
+    feast_registry_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/feast"
+    """SQL registry of the production Feast profile."""
+
+    feast_key_ttl_seconds: int = 7 * 86_400
+    """Seconds a user's online features live in Redis without an update (production)."""
+
     @property
     def lake(self) -> str:
         """The resolved lake URI."""

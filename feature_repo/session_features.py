@@ -1,0 +1,119 @@
+"""Session features from events, computed in batch (SEEDS section 3).
+
+The stream processor keeps the same definitions incrementally; this batch form seeds the
+`user_session` history in the lake and is what streaming results are checked against.
+
+As of time T, per user, over the user's events with timestamp <= T:
+- recent_items: the last 50 distinct items interacted with, newest last;
+- avg_view_price_10m: mean price of views in (T-10m, T] (null when none);
+- top_category_30m: most frequent category of events in (T-30m, T] (ties: most recent);
+- cart_abandonment_risk: an add_to_cart at least 10 minutes old with no purchase after it;
+- comparing_products: within (T-30m, T], 3+ consecutive views in one category, then 2+ of
+  those items added to cart;
+- last_event_ts: the newest event time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from components.common.columns import Columns, EventType
+
+C = Columns
+RECENT_ITEMS = 50
+PRICE_WINDOW = pd.Timedelta(minutes=10)
+CATEGORY_WINDOW = pd.Timedelta(minutes=30)
+ABANDON_AFTER = pd.Timedelta(minutes=10)
+COMPARE_WINDOW = pd.Timedelta(minutes=30)
+COMPARE_RUN = 3
+COMPARE_CARTS = 2
+FEATURE_TIMESTAMP = "feature_timestamp"
+
+
+def session_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per user with events at or before `as_of`."""
+    events = events[events[C.timestamp] <= as_of].sort_values(
+        [C.user_id, C.timestamp], kind="stable")
+    if events.empty:
+        return _empty()
+    users = events.groupby(C.user_id, sort=True)
+    out = pd.DataFrame({"last_event_ts": users[C.timestamp].max()})
+    out["recent_items"] = recent_items(events)
+    views = events[(events[C.event_type] == EventType.view.value)
+                   & (events[C.timestamp] > as_of - PRICE_WINDOW)]
+    out["avg_view_price_10m"] = views.groupby(C.user_id)[C.price].mean()
+    out["top_category_30m"] = top_category(events[events[C.timestamp] > as_of - CATEGORY_WINDOW])
+    out["cart_abandonment_risk"] = cart_abandonment(events, as_of).reindex(out.index,
+                                                                           fill_value=False)
+    out["comparing_products"] = comparing_products(
+        events[events[C.timestamp] > as_of - COMPARE_WINDOW]).reindex(out.index,
+                                                                      fill_value=False)
+    out[FEATURE_TIMESTAMP] = as_of
+    return out.rename_axis(C.user_id).reset_index()
+
+
+def recent_items(events: pd.DataFrame) -> pd.Series:
+    """Last RECENT_ITEMS distinct items per user, newest last (events sorted by user, time)."""
+    latest = events.drop_duplicates([C.user_id, C.item_id], keep="last")
+    latest = latest.groupby(C.user_id, sort=False).tail(RECENT_ITEMS)
+    return latest.groupby(C.user_id)[C.item_id].agg(list)
+
+
+def top_category(window: pd.DataFrame) -> pd.Series:
+    data = window.dropna(subset=[C.category])
+    if data.empty:
+        return pd.Series(dtype=object)
+    stats = data.groupby([C.user_id, C.category]).agg(n=(C.timestamp, "size"),
+                                                      last=(C.timestamp, "max")).reset_index()
+    best = stats.sort_values([C.user_id, "n", "last"], ascending=[True, False, False])
+    return best.drop_duplicates(C.user_id).set_index(C.user_id)[C.category]
+
+
+def cart_abandonment(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+    kind = events[C.event_type]
+    last_purchase = events[kind == EventType.purchase.value].groupby(C.user_id)[C.timestamp].max()
+    carts = events[kind == EventType.add_to_cart.value]
+    after = carts[C.timestamp] > carts[C.user_id].map(last_purchase).fillna(
+        pd.Timestamp.min.tz_localize("UTC"))
+    open_carts = carts[after]
+    oldest_open = open_carts.groupby(C.user_id)[C.timestamp].min()
+    return oldest_open <= as_of - ABANDON_AFTER
+
+
+def comparing_products(window: pd.DataFrame) -> pd.Series:
+    """Users with a run of 3+ same-category views followed by 2+ of those items in cart."""
+    views = window[window[C.event_type] == EventType.view.value]
+    flagged = {}
+    counts = views.groupby(C.user_id).size()
+    for user_id in counts[counts >= COMPARE_RUN].index:
+        user_events = window[window[C.user_id] == user_id]
+        flagged[user_id] = _compares(user_events)
+    return pd.Series(flagged, dtype=bool)
+
+
+def _compares(user_events: pd.DataFrame) -> bool:
+    kinds = user_events[C.event_type].to_numpy()
+    categories = user_events[C.category].to_numpy()
+    items = user_events[C.item_id].to_numpy()
+    view_idx = np.flatnonzero(kinds == EventType.view.value)
+    run_start = 0
+    for k in range(1, len(view_idx) + 1):
+        same = k < len(view_idx) and categories[view_idx[k]] == categories[view_idx[run_start]] \
+            and categories[view_idx[k]] is not None
+        if same:
+            continue
+        if k - run_start >= COMPARE_RUN:
+            run = view_idx[run_start:k]
+            later = np.arange(run[0] + 1, len(kinds))
+            carted = set(items[later][kinds[later] == EventType.add_to_cart.value])
+            if len(carted & set(items[run])) >= COMPARE_CARTS:
+                return True
+        run_start = k
+    return False
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({C.user_id: pd.Series(dtype=object), "recent_items": [],
+                         "avg_view_price_10m": [], "top_category_30m": [],
+                         "cart_abandonment_risk": [], "comparing_products": [],
+                         "last_event_ts": [], FEATURE_TIMESTAMP: []})

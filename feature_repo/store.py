@@ -1,0 +1,79 @@
+"""Open the Feast store for a profile, apply the definitions, materialize."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from string import Template
+from urllib.parse import urlparse
+
+import yaml
+from feast import FeatureStore
+from feast.repo_config import RepoConfig
+
+from components.common.errors import ConfigError
+from components.common.settings import Settings
+from feature_repo.definitions import FeatureRepo, feature_definitions
+
+log = logging.getLogger(__name__)
+REPO_DIR = Path(__file__).resolve().parent
+PROFILES = {"local": "feature_store.yaml", "production": "feature_store.production.yaml"}
+
+
+def redis_connection_string(url: str) -> str:
+    """`redis://host:port/db` -> Feast's `host:port,db=N` (password kept when present)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ConfigError(f"REDIS_URL must be redis://host:port/db, got {url!r}")
+    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    parts.append(f"db={db}")
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def feature_tables_dir(settings: Settings) -> Path:
+    """The lake's `features/` zone; the Feast file offline store needs a local lake."""
+    if settings.lake.startswith("s3://"):
+        raise ConfigError("the Feast file offline store reads a local lake; "
+                          f"RECSYS_LAKE_URI is {settings.lake}")
+    return Path(settings.lake) / "features"
+
+
+def repo_config(settings: Settings, profile: str | None = None,
+                redis_url: str | None = None) -> RepoConfig:
+    """Render the profile's feature_store.yaml with this deployment's values."""
+    profile = profile or settings.feast_profile
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown Feast profile {profile!r}; profiles: {', '.join(PROFILES)}")
+    feast_dir = (settings.state_dir / "feast").resolve()
+    feast_dir.mkdir(parents=True, exist_ok=True)
+    text = Template((REPO_DIR / PROFILES[profile]).read_text()).substitute(
+        FEAST_DIR=feast_dir, FEAST_REGISTRY_URL=settings.feast_registry_url,
+        REDIS_CONNECTION=redis_connection_string(redis_url or settings.redis_url),
+        FEAST_KEY_TTL=settings.feast_key_ttl_seconds)
+    raw = yaml.safe_load(text)
+    return RepoConfig(repo_path=feast_dir, **raw)
+
+
+def open_store(settings: Settings, profile: str | None = None,
+               redis_url: str | None = None) -> tuple[FeatureStore, FeatureRepo]:
+    """The store and the definitions over this lake's feature tables."""
+    store = FeatureStore(config=repo_config(settings, profile, redis_url))
+    return store, feature_definitions(feature_tables_dir(settings))
+
+
+def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:
+    """Register (or update) every definition; idempotent."""
+    store.apply(repo.objects)
+    log.info("feast: applied %d objects to project %s", len(repo.objects),
+             store.config.project)
+
+
+def materialize(store: FeatureStore, end: datetime, views: list[str] | None = None) -> None:
+    """Load batch features newer than the last materialization up to `end` into the online
+    store (incremental: each view remembers how far it got)."""
+    store.materialize_incremental(end_date=end, feature_views=views)
