@@ -36,10 +36,10 @@ def redis_connection_string(url: str) -> str:
 
 
 def feature_tables_dir(settings: Settings) -> Path:
-    """The lake's `features/` zone; the Feast file offline store needs a local lake."""
+    """The lake's `features/` zone. Feast's file offline store reads local Parquet, so with
+    an `s3://` lake the feature tables live under `<state dir>/feast/tables` instead."""
     if settings.lake.startswith("s3://"):
-        raise ConfigError("the Feast file offline store reads a local lake; "
-                          f"RECSYS_LAKE_URI is {settings.lake}")
+        return (settings.state_dir / "feast" / "tables").resolve()
     return Path(settings.lake) / "features"
 
 

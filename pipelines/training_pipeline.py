@@ -1,9 +1,11 @@
-"""The training pipeline: extract -> validate -> preprocess -> train -> evaluate -> gate
--> (promote, only if the gate approves). Wiring only; every step is a project component."""
+"""The training pipeline: extract -> validate -> preprocess -> features (Feast) and
+train -> evaluate -> gate -> (promote, only if the gate approves). Wiring only; every step
+is a project component."""
 from kfp import compiler, dsl
 
 from components.evaluate.component import evaluate_op
 from components.extract.component import extract_op
+from components.features.component import features_op
 from components.gate.component import gate_op, promote_op
 from components.preprocess.component import preprocess_op
 from components.train.component import train_op
@@ -36,6 +38,10 @@ def training_pipeline(
     shrinkage: float = 10.0,
     primary_metric: str = "ndcg_at_10",
     min_relative_improvement: float = 0.01,
+    state_dir: str = ".recsys",
+    feast_profile: str = "local",
+    redis_url: str = "redis://127.0.0.1:6379/0",
+    feast_registry_url: str = "",
 ):
     extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
                            start=start, end=end, s3_endpoint_url=s3_endpoint_url,
@@ -45,6 +51,10 @@ def training_pipeline(
                             max_bad_ratio=max_bad_ratio, s3_endpoint_url=s3_endpoint_url)
     processed = preprocess_op(clean=validated.outputs["clean"], holdout_days=holdout_days,
                               lookback_days=lookback_days, window_end=end)
+    published = features_op(processed=processed.outputs["processed"], lake_uri=lake_uri,
+                            state_dir=state_dir, feast_profile=feast_profile,
+                            redis_url=redis_url, feast_registry_url=feast_registry_url)
+    published.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     trained = train_op(processed=processed.outputs["processed"],
                        quality_report=validated.outputs["quality_report"],
                        tracking_uri=tracking_uri, experiment=experiment,

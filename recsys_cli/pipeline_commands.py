@@ -56,6 +56,8 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         registered_model=settings.registered_model_name, holdout_days=args.holdout_days,
         models=[m.strip() for m in args.models.split(",") if m.strip()],
         min_relative_improvement=args.min_improvement,
+        state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
+        redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
     )
     with step("pipeline", source=source, tracking=settings.tracking_uri, lake=settings.lake):
         run_training_locally(settings.state_dir.resolve() / "kfp", caching=not args.no_cache,

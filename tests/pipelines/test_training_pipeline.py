@@ -19,7 +19,8 @@ from pipelines.local_runner import run_training_locally
 from pipelines.training_pipeline import compile_pipeline
 from tests.conftest import free_port
 
-STEPS = {"extract-op", "validate-op", "preprocess-op", "train-op", "evaluate-op", "gate-op"}
+STEPS = {"extract-op", "validate-op", "preprocess-op", "features-op", "train-op",
+         "evaluate-op", "gate-op"}
 MODEL = "recs-under-test"
 
 
@@ -53,7 +54,7 @@ def shop_file(tmp_path_factory):
 def run(tmp_path, source, tracking_uri, **extra):
     run_training_locally(tmp_path / "kfp", caching=True, source=str(source),
                          lake_uri=str(tmp_path / "lake"), tracking_uri=tracking_uri,
-                         registered_model=MODEL, **extra)
+                         registered_model=MODEL, state_dir=str(tmp_path / "state"), **extra)
 
 
 @pytest.mark.integration
@@ -70,6 +71,15 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     params = client.get_run(champion.run_id).data.params
     assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
     assert champion.tags["gate.decision"] == "approved"
+    # the features step materialized the new snapshots into the online store
+    from components.common.settings import Settings
+    from feature_repo.online import online_features
+    from feature_repo.store import open_store
+
+    store, _ = open_store(Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake")))
+    known = pd.read_parquet(next((tmp_path / "lake" / "features" / "user_stats").glob("*")))
+    online = online_features(store, [known["user_id"].iloc[0], "ghost"]).users
+    assert online["user_missing"].tolist() == [False, True]
     first = latest_decision(tracking, MODEL)
     assert first["against"] == "popularity baseline"
     assert first["candidate_value"] > first["reference_value"]
@@ -149,7 +159,8 @@ def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_training_locally(tmp_path / "kfp", caching=False, source=str(shop_file),
                          lake_uri="s3://lake/shop", s3_endpoint_url=s3_server,
-                         tracking_uri=tracking, registered_model=MODEL)
+                         tracking_uri=tracking, registered_model=MODEL,
+                         state_dir=str(tmp_path / "state"), feast_profile="local")
     keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
         Bucket="lake", Prefix="shop/") for o in page.get("Contents", [])]
     assert any(k.startswith("shop/raw/events/event_date=") for k in keys)

@@ -1,0 +1,27 @@
+"""KFP wrapper of features (not cached: it refreshes the online store)."""
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str,
+                feast_profile: str = "local", redis_url: str = "redis://127.0.0.1:6379/0",
+                feast_registry_url: str = "", report: Output[Dataset] = None):
+    """Feature tables to the lake, Feast apply, incremental materialization."""
+    import json
+
+    from components.common.lake import Lake
+    from components.common.progress import configure_logging
+    from components.common.settings import Settings
+    from components.features.features import publish_features
+    from components.preprocess.preprocess import read_processed
+
+    configure_logging()
+    extra = {"feast_registry_url": feast_registry_url} if feast_registry_url else {}
+    settings = Settings(state_dir=state_dir, lake_uri=lake_uri, feast_profile=feast_profile,
+                        redis_url=redis_url, **extra)
+    result = publish_features(read_processed(Lake(processed.path)), settings)
+    with open(report.path, "w") as handle:
+        json.dump(result, handle, indent=2)
