@@ -58,6 +58,14 @@ TABLES = {"user_stats": "user_stats", "item_stats": "item_stats",
           "user_session": "user_session"}
 
 
+def price_to_user_avg_spend(avg_price, avg_spend):
+    """An item's price over the shopper's average spend; null when the shopper never bought
+    anything (never a made-up number). Shared by the on-demand view and the serving path."""
+    spend = pd.to_numeric(pd.Series(avg_spend), errors="coerce").astype(float)
+    price = pd.to_numeric(pd.Series(avg_price), errors="coerce").astype(float).to_numpy()
+    return price / spend.where(spend > 0).to_numpy()
+
+
 @dataclass
 class FeatureRepo:
     """Every object `apply` registers, plus the names serving and training ask for."""
@@ -106,10 +114,8 @@ def feature_definitions(tables_dir: str | Path) -> FeatureRepo:
         mode="pandas",
     )
     def price_fit(inputs: pd.DataFrame) -> pd.DataFrame:
-        spend = inputs["avg_spend"].astype(float)
-        price = inputs["avg_price"].astype(float)
-        # unknown when the shopper never bought anything (null, never a made-up number)
-        return pd.DataFrame({"price_to_user_avg_spend": price / spend.where(spend > 0)})
+        return pd.DataFrame({"price_to_user_avg_spend": price_to_user_avg_spend(
+            inputs["avg_price"], inputs["avg_spend"])})
 
     # What serving reads per request, and what training joins point-in-time.
     recommender_v1 = FeatureService(name="recommender_v1",

@@ -1,6 +1,7 @@
 """The small online-features API used by serving and the stream processor."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,18 +17,17 @@ from feature_repo.definitions import (
     USER_SESSION_SCHEMA,
     USER_STATS_SCHEMA,
     FeatureRepo,
+    price_to_user_avg_spend,
 )
 
 C = Columns
 PUSH_SOURCE = "user_session_push"
 USER_FEATURES = [f"user_stats:{f.name}" for f in USER_STATS_SCHEMA] + [
     f"user_session:{f.name}" for f in USER_SESSION_SCHEMA]
-ITEM_FEATURES = [f"item_stats:{f.name}" for f in ITEM_STATS_SCHEMA] + [
-    "price_fit:price_to_user_avg_spend"]
+ITEM_FEATURES = [f"item_stats:{f.name}" for f in ITEM_STATS_SCHEMA]
+PRICE_FIT = "price_fit__price_to_user_avg_spend"
 # What an unknown entity gets instead of a value (the row is also marked missing).
-# counts 0, flags False, lists empty, numbers NaN, text None, times NaT
-DEFAULTS = {"Int64": 0, "Bool": False, "Array(String)": [], "Float64": np.nan,
-            "String": None, "UnixTimestamp": pd.NaT}
+# Unknown entities get: counts 0, flags False, lists empty, numbers NaN, text None.
 
 
 @dataclass
@@ -43,44 +43,62 @@ def _column(view: str, name: str) -> str:
     return f"{view}__{name}"
 
 
-def _fill_defaults(frame: pd.DataFrame, view: str, schema, missing: pd.Series) -> None:
-    for field in schema:
-        column = _column(view, field.name)
-        default = DEFAULTS[str(field.dtype)]
-        if isinstance(default, list):
-            frame[column] = [v if isinstance(v, (list, np.ndarray)) and not m else []
-                             for v, m in zip(frame[column], missing)]
-            frame[column] = frame[column].map(list)
-        elif str(field.dtype) == "Int64":
-            frame[column] = frame[column].where(frame[column].notna(), 0).astype("int64")
-        elif str(field.dtype) == "Float64":
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        elif str(field.dtype) == "Bool":
-            frame[column] = frame[column].where(frame[column].notna(), False).astype(bool)
+def _typed_frame(response: dict, views: list[tuple[str, list, str]]) -> pd.DataFrame:
+    """Build the frame from Feast's column dict, replacing nulls with typed defaults; a
+    flag column per view marks rows where the view had no value at all."""
+    columns = dict(response)
+    for view, schema, flag in views:
+        names = [_column(view, f.name) for f in schema]
+        missing = [all(columns[n][r] is None for n in names)
+                   for r in range(len(columns[names[0]]))]
+        columns[flag] = missing
+        for field, name in zip(schema, names):
+            kind = str(field.dtype)
+            values = columns[name]
+            if kind == "Array(String)":
+                columns[name] = [list(v) if v is not None else [] for v in values]
+            elif kind == "Int64":
+                columns[name] = np.array([0 if v is None else v for v in values], dtype=np.int64)
+            elif kind == "Float64":
+                columns[name] = np.array([np.nan if v is None else v for v in values],
+                                         dtype=np.float64)
+            elif kind == "Bool":
+                columns[name] = np.array([bool(v) if v is not None else False for v in values])
+    return pd.DataFrame(columns)
 
 
 def online_features(store: FeatureStore, user_ids: list[str],
                     item_ids: list[str] | None = None) -> OnlineFeatures:
     """Read online features; unknown users/items get defaults and `*_missing = True`."""
     user_ids = [str(u) for u in user_ids]
-    users = store.get_online_features(
+    response = store.get_online_features(
         features=USER_FEATURES, entity_rows=[{C.user_id: u} for u in user_ids],
-        full_feature_names=True).to_df()
-    stats_cols = [_column("user_stats", f.name) for f in USER_STATS_SCHEMA]
-    session_cols = [_column("user_session", f.name) for f in USER_SESSION_SCHEMA]
-    users["user_missing"] = users[stats_cols].isna().all(axis=1)
-    users["session_missing"] = users[session_cols].isna().all(axis=1)
-    _fill_defaults(users, "user_stats", USER_STATS_SCHEMA, users["user_missing"])
-    _fill_defaults(users, "user_session", USER_SESSION_SCHEMA, users["session_missing"])
+        full_feature_names=True).to_dict()
+    users = _typed_frame(response, [("user_stats", USER_STATS_SCHEMA, "user_missing"),
+                                    ("user_session", USER_SESSION_SCHEMA, "session_missing")])
     items = None
     if item_ids is not None:
-        rows = [{C.user_id: u, C.item_id: str(i)} for u in user_ids for i in item_ids]
-        items = store.get_online_features(features=ITEM_FEATURES, entity_rows=rows,
-                                          full_feature_names=True).to_df()
-        item_cols = [_column("item_stats", f.name) for f in ITEM_STATS_SCHEMA]
-        items["item_missing"] = items[item_cols].isna().all(axis=1)
-        _fill_defaults(items, "item_stats", ITEM_STATS_SCHEMA, items["item_missing"])
+        items = pair_items(users, _item_rows(store, [str(i) for i in item_ids]))
     return OnlineFeatures(users=users, items=items)
+
+
+def _item_rows(store: FeatureStore, item_ids: list[str]) -> pd.DataFrame:
+    response = store.get_online_features(
+        features=ITEM_FEATURES, entity_rows=[{C.item_id: i} for i in item_ids],
+        full_feature_names=True).to_dict()
+    return _typed_frame(response, [("item_stats", ITEM_STATS_SCHEMA, "item_missing")])
+
+
+def pair_items(users: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Item rows repeated for each user, with the on-demand price fit computed by the view's
+    own function (Feast's ODFV path would double the read time)."""
+    spend = users.set_index(C.user_id)["user_stats__avg_spend"]
+    items = pd.concat([stats.assign(**{C.user_id: u}) for u in users[C.user_id]],
+                      ignore_index=True)
+    items[PRICE_FIT] = price_to_user_avg_spend(items["item_stats__avg_price"],
+                                               items[C.user_id].map(spend))
+    item_cols = [_column("item_stats", f.name) for f in ITEM_STATS_SCHEMA]
+    return items[[C.user_id, C.item_id, *item_cols, PRICE_FIT, "item_missing"]]
 
 
 _KINDS = {"Array(String)": "list of strings", "Float64": "number", "String": "string",
@@ -141,3 +159,38 @@ def training_features(store: FeatureStore, repo: FeatureRepo,
     rows: each row only sees feature snapshots taken at or before its own timestamp."""
     return store.get_historical_features(entity_df=entity_df, features=repo.training_v1,
                                          full_feature_names=True).to_df()
+
+
+class OnlineFeatureReader:
+    """online_features with an in-process cache of item rows.
+
+    Item features change only when a batch is materialized, while every request asks for
+    ~100 candidates: caching them for `item_ttl_seconds` removes most of the read. User and
+    session features are always read fresh (a new session event must show at once).
+    """
+
+    def __init__(self, store: FeatureStore, item_ttl_seconds: float = 60.0):
+        self.store = store
+        self.item_ttl_seconds = item_ttl_seconds
+        self._items: dict[str, tuple[float, dict]] = {}
+
+    def clear(self) -> None:
+        """Forget cached items (call after a materialization)."""
+        self._items.clear()
+
+    def read_one(self, user_id: str, item_ids: list[str]) -> OnlineFeatures:
+        return self.read([user_id], item_ids)
+
+    def read(self, user_ids: list[str], item_ids: list[str] | None = None) -> OnlineFeatures:
+        users = online_features(self.store, user_ids).users
+        if item_ids is None:
+            return OnlineFeatures(users=users, items=None)
+        now = time.monotonic()
+        item_ids = [str(i) for i in item_ids]
+        stale = [i for i in dict.fromkeys(item_ids)
+                 if i not in self._items or now - self._items[i][0] > self.item_ttl_seconds]
+        if stale:
+            for record in _item_rows(self.store, stale).to_dict("records"):
+                self._items[record[C.item_id]] = (now, record)
+        stats = pd.DataFrame([self._items[i][1] for i in item_ids])
+        return OnlineFeatures(users=users, items=pair_items(users, stats))

@@ -63,7 +63,21 @@ def open_store(settings: Settings, profile: str | None = None,
                redis_url: str | None = None) -> tuple[FeatureStore, FeatureRepo]:
     """The store and the definitions over this lake's feature tables."""
     store = FeatureStore(config=repo_config(settings, profile, redis_url))
+    _skip_version_check(store)
     return store, feature_definitions(feature_tables_dir(settings))
+
+
+def _skip_version_check(store: FeatureStore) -> None:
+    """Feast 0.63 re-tries importing optional online stores (MySQL, Milvus, FAISS, ...) on
+    every read to learn which support versioned reads; the failed imports cost ~5 ms per
+    call. SQLite and Redis are on its supported list, for which the check never raises, so
+    it is skipped for exactly those two."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    online = store._get_provider().online_store
+    if isinstance(online, (SqliteOnlineStore, RedisOnlineStore)):
+        online._check_versioned_read_support = lambda grouped_refs: None
 
 
 def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:

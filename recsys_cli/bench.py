@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data", "pipeline")
+AREAS = ("data", "pipeline", "features")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,5 +28,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.pipeline_bench import bench_pipeline
 
             result = bench_pipeline(events=args.events)
+        elif area == "features":
+            from benchmarks.features_bench import bench_features
+
+            result = bench_features()
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -92,3 +92,22 @@ def test_redis_connection_string():
     assert redis_connection_string("redis://:pw@cache:6380/2") == "cache:6380,db=2,password=pw"
     with pytest.raises(ConfigError, match="redis://"):
         redis_connection_string("http://x")
+
+
+def test_cached_reader_matches_the_uncached_read_and_expires(local_store):
+    from feature_repo.online import OnlineFeatureReader
+
+    store, _ = local_store
+    materialize(store, now().to_pydatetime())
+    reader = OnlineFeatureReader(store, item_ttl_seconds=60)
+    plain = online_features(store, ["u1", "u2"], ["i1", "i2", "nope"]).items
+    pd.testing.assert_frame_equal(reader.read(["u1", "u2"], ["i1", "i2", "nope"]).items, plain)
+    # a newer materialized value is only seen after the TTL (or clear())
+    store.write_to_online_store("item_stats", pd.DataFrame({
+        "item_id": ["i1"], "views": [999], "unique_users": [1], "purchases": [0],
+        "conversion_rate": [0.0], "avg_price": [1.0], "price_band": ["budget"],
+        "popularity_score": [0.0], "category": ["books"], "brand": ["acme"],
+        "feature_timestamp": [now()]}))
+    assert reader.read(["u1"], ["i1"]).items["item_stats__views"].iloc[0] == 15
+    reader.clear()
+    assert reader.read(["u1"], ["i1"]).items["item_stats__views"].iloc[0] == 999
