@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Where the project's state lives and which services it talks to."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore",
+                                      populate_by_name=True)
 
     state_dir: Path = Field(default=Path(".recsys"))
     """Local state directory holding the lake, MLflow store, Feast files and reports."""
@@ -31,8 +32,10 @@ class Settings(BaseSettings):
     registered_model_name: str = "recsys-recommender"
     """Name of the MLflow registered model the gate promotes."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis used by the event bus, the cache and the production online store."""
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0",
+                           validation_alias=AliasChoices("RECSYS_REDIS_URL", "REDIS_URL"))
+    """Redis used by the event bus, the cache and the production online store
+    (RECSYS_REDIS_URL, or the conventional REDIS_URL)."""
 
     feast_profile: str = "local"
     """Feast profile: `local` (SQLite online store, file registry) or `production`."""
