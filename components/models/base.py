@@ -146,6 +146,18 @@ class Recommender(ABC):
         return top.rename(columns={C.user_id: C.item_id, C.item_id: "similar_item_id"}).drop(
             columns=FALLBACK)
 
+    def item_similarity(self, item_ids, candidate_ids) -> np.ndarray:
+        """Similarity (len(item_ids) x len(candidate_ids)); unknown ids get 0 rows/columns."""
+        self._check_fitted()
+        rows = np.array([self.item_index.get(str(i), -1) for i in item_ids], dtype=np.int64)
+        cols = np.array([self.item_index.get(str(i), -1) for i in candidate_ids], dtype=np.int64)
+        out = np.zeros((rows.size, cols.size))
+        known_rows, known_cols = rows >= 0, cols >= 0
+        if known_rows.any() and known_cols.any():
+            sims = self._item_similarity(rows[known_rows])[:, cols[known_cols]]
+            out[np.ix_(known_rows, known_cols)] = sims
+        return out
+
     def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
         """Item-item similarity rows; default: cosine of item columns in the training matrix."""
         norm = np.sqrt(np.asarray(self.seen.multiply(self.seen).sum(axis=0))).ravel() + 1e-12

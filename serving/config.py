@@ -1,0 +1,29 @@
+"""Typed configuration of the recommendation service."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServiceConfig(BaseModel):
+    """What the service loads and how it answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_uri: str | None = None
+    """A pyfunc model URI or local pickle; None means `models:/<registered model>@champion`."""
+    max_k: int = Field(100, gt=0)
+    """Largest number of items a client may ask for."""
+    default_k: int = Field(10, gt=0)
+    """Items returned when the client does not say."""
+    candidates: int = Field(100, gt=0)
+    """Candidates scored by the model before business rules and re-ranking."""
+    max_exclude: int = Field(500, ge=0)
+    """Largest `exclude` list a client may send."""
+    recent_boost: float = Field(0.3, ge=0)
+    """Re-rank weight of similarity to the session's recent items."""
+    category_boost: float = Field(0.2, ge=0)
+    """Re-rank weight of matching the session's current top category."""
+    cache_ttl_seconds: int = Field(3600, ge=0)
+    """Lifetime of a cached list in Redis (0 disables the cache)."""
+    watch_seconds: float = Field(30.0, ge=0)
+    """How often the champion alias is checked for a new version (0: never)."""

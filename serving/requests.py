@@ -1,0 +1,55 @@
+"""Client input checks: every refusal names the field, the allowed values and what came."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.common.errors import RecsysError
+
+MAX_ID_LENGTH = 256
+
+
+class RequestError(RecsysError):
+    """A client's mistake: answered 400 with the field named."""
+
+    status_code = 400
+
+
+@dataclass(frozen=True)
+class RecommendRequest:
+    user_id: str
+    k: int
+    exclude: tuple[str, ...] = ()
+    category: str | None = None
+
+
+def check_id(value, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f"{field} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise RequestError(f"{field} must be at most {MAX_ID_LENGTH} characters, "
+                           f"got {len(value)}")
+    return value.strip()
+
+
+def check_k(value, max_k: int, field: str = "k") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{field} must be an integer from 1 to {max_k}, got {value!r}")
+    if not 1 <= value <= max_k:
+        raise RequestError(f"{field} must be from 1 to {max_k}, got {value}")
+    return value
+
+
+def check_exclude(value, max_items: int) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise RequestError(f"exclude must be a list of item id strings, got {value!r}"[:300])
+    if len(value) > max_items:
+        raise RequestError(f"exclude may hold at most {max_items} items, got {len(value)}")
+    return tuple(value)
+
+
+def check_category(value) -> str | None:
+    if value is None:
+        return None
+    return check_id(value, "category")

@@ -1,0 +1,190 @@
+"""The recommendation service core: features, candidates, business rules, session re-rank,
+cache, fallbacks and metrics. Plain Python; the MLServer and seldon runtimes wrap it."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from serving.cache import RecommendationCache, cache_key
+from serving.catalogue import Catalogue
+from serving.config import ServiceConfig
+from serving.metrics import ServiceMetrics
+from serving.model_source import ModelSource
+from serving.requests import (
+    RecommendRequest, check_category, check_exclude, check_id, check_k,
+)
+
+log = logging.getLogger(__name__)
+MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
+
+
+@dataclass
+class Recommendation:
+    item_ids: list[str]
+    scores: list[float]
+    model_version: str
+    fallback: bool
+    path: str
+    cached: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Session:
+    recent_items: list[str]
+    top_category: str | None
+    stamp: str
+
+
+NO_SESSION = Session([], None, "none")
+
+
+class RecommendationService:
+    def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
+                 feature_reader=None, cache: RecommendationCache | None = None,
+                 metrics: ServiceMetrics | None = None):
+        self.config = config
+        self.source = source
+        self.catalogue = catalogue
+        self.features = feature_reader
+        self.cache = cache or RecommendationCache(None, 0)
+        self.metrics = metrics or ServiceMetrics()
+
+    # ---- requests ----------------------------------------------------------------------
+    def parse(self, user_id, k=None, exclude=None, category=None) -> RecommendRequest:
+        return RecommendRequest(
+            user_id=check_id(user_id, "user_id"),
+            k=self.config.default_k if k is None else check_k(k, self.config.max_k),
+            exclude=check_exclude(exclude, self.config.max_exclude),
+            category=check_category(category))
+
+    def recommend(self, request: RecommendRequest) -> Recommendation:
+        started = time.perf_counter()
+        loaded = self.source.current
+        session = self._session(request.user_id)
+        key = cache_key(loaded.version, request.user_id, request.k, session.stamp,
+                        request.exclude, request.category)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.metrics.cache.labels("hit").inc()
+            result = Recommendation(**{**hit, "cached": True})
+        else:
+            self.metrics.cache.labels("miss").inc()
+            result = self._recommend(request, session, loaded)
+            self.cache.set(key, {**result.as_dict(), "cached": False})
+        if result.fallback:
+            self.metrics.fallbacks.labels(result.path).inc()
+        self.metrics.latency.labels("recommend").observe(time.perf_counter() - started)
+        return result
+
+    def similar(self, item_id, k=None) -> Recommendation:
+        started = time.perf_counter()
+        item_id = check_id(item_id, "item_id")
+        k = self.config.default_k if k is None else check_k(k, self.config.max_k)
+        loaded = self.source.current
+        model = loaded.recommender
+        category = self.catalogue.categories.get(item_id)
+        if item_id in model.item_index:
+            pool = model.items
+            cf = model.item_similarity([item_id], pool)[0]
+            same = np.array([self.catalogue.categories.get(i) == category for i in pool])
+            scores = cf + self.config.category_boost * same * (category is not None)
+            scores[model.item_index[item_id]] = -np.inf
+            items, values = self._top(pool, scores, k, exclude=(item_id,))
+            result = Recommendation(items, values, loaded.version, False, MODEL)
+        else:
+            items, values, path = self._popular(k, category, exclude=(item_id,))
+            result = Recommendation(items, values, loaded.version, True, path)
+            self.metrics.fallbacks.labels(path).inc()
+        self.metrics.latency.labels("similar").observe(time.perf_counter() - started)
+        return result
+
+    # ---- internals ---------------------------------------------------------------------
+    def _session(self, user_id: str) -> Session:
+        if self.features is None:
+            return NO_SESSION
+        try:
+            users = self.features.read([user_id]).users
+        except Exception as exc:  # a missing online store degrades, never fails a request
+            self.metrics.degraded.labels("online_store").inc()
+            log.warning("online features unavailable: %s", exc)
+            return NO_SESSION
+        row = users.iloc[0]
+        if row["session_missing"]:
+            return NO_SESSION
+        stamp = row["user_session__last_event_ts"]
+        return Session(list(row["user_session__recent_items"]),
+                       row["user_session__top_category_30m"] or None, str(stamp))
+
+    def _recommend(self, request: RecommendRequest, session: Session, loaded) -> Recommendation:
+        model = loaded.recommender
+        if request.user_id not in model.user_index:
+            category = request.category or session.top_category
+            items, scores, path = self._popular(request.k, category, request.exclude,
+                                                strict=request.category is not None)
+            return Recommendation(items, scores, loaded.version, True, path)
+        pool = max(self.config.candidates, request.k)
+        recs = model.recommend([request.user_id], k=min(pool, model.items.size))
+        items = recs["item_id"].to_numpy()
+        scores = recs["score"].to_numpy(dtype=float)
+        if scores.size:
+            span = scores.max() - scores.min()
+            scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+            scores = scores + self._session_boost(model, items, session)
+        top, values = self._top(items, scores, request.k, request.exclude, request.category)
+        if len(top) < request.k:  # rules removed too much: complete from popularity
+            row = model.seen[model.user_index[request.user_id]]
+            seen = tuple(model.items[row.indices])
+            extra, _, _ = self._popular(request.k, request.category,
+                                        tuple(request.exclude) + tuple(top) + seen,
+                                        strict=request.category is not None)
+            added = extra[: request.k - len(top)]
+            top += added
+            values += [0.0] * len(added)
+        return Recommendation(top, values, loaded.version, False, MODEL)
+
+    def _session_boost(self, model, items: np.ndarray, session: Session) -> np.ndarray:
+        boost = np.zeros(items.size)
+        if session.recent_items and self.config.recent_boost:
+            sims = model.item_similarity(session.recent_items[-10:], items)
+            if sims.size:
+                boost += self.config.recent_boost * sims.max(axis=0)
+        if session.top_category and self.config.category_boost:
+            same = np.array([self.catalogue.categories.get(i) == session.top_category
+                             for i in items])
+            boost += self.config.category_boost * same
+        return boost
+
+    def _allowed(self, item: str, exclude, category: str | None) -> bool:
+        if item in exclude or item in self.catalogue.unavailable:
+            return False
+        return category is None or self.catalogue.categories.get(item) == category
+
+    def _top(self, items, scores, k, exclude=(), category=None) -> tuple[list, list]:
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        exclude = set(exclude)
+        top, values = [], []
+        for index in order:
+            if not np.isfinite(scores[index]):
+                break
+            item = str(items[index])
+            if self._allowed(item, exclude, category):
+                top.append(item)
+                values.append(round(float(scores[index]), 6))
+                if len(top) == k:
+                    break
+        return top, values
+
+    def _popular(self, k, category, exclude=(), strict=False) -> tuple[list, list, str]:
+        model = self.source.current.recommender
+        if category is not None:
+            items, values = self._top(model.items, model.popularity, k, exclude, category)
+            if items or strict:
+                return items, values, POPULARITY_BY_CATEGORY
+        items, values = self._top(model.items, model.popularity, k, exclude)
+        return items, values, POPULARITY

@@ -1,0 +1,55 @@
+"""A tiny fitted model on disk, a catalogue, and a session-feature reader over a frame."""
+import pandas as pd
+import pytest
+
+from components.models.zoo import build_model
+from serving.catalogue import Catalogue
+from serving.config import ServiceConfig
+from serving.model_source import ModelSource
+from serving.service import RecommendationService
+
+# u1 and u2 share a and b; u2 also took c (shoes) and d (hats); e is popular with others
+ROWS = [("u1", "a", 1.0), ("u1", "b", 1.0), ("u2", "a", 1.0), ("u2", "b", 1.0),
+        ("u2", "c", 1.0), ("u2", "d", 1.0), ("u3", "e", 3.0), ("u4", "e", 3.0),
+        ("u5", "f", 1.0), ("u5", "d", 1.0)]
+CATEGORIES = {"a": "books", "b": "books", "c": "shoes", "d": "hats", "e": "books",
+              "f": "hats"}
+
+
+class FrameReader:
+    """Session features from a dict, shaped like OnlineFeatureReader.read()'s users frame."""
+
+    def __init__(self, sessions: dict | None = None, fail: bool = False):
+        self.sessions = sessions or {}
+        self.fail = fail
+
+    def read(self, user_ids, item_ids=None):
+        if self.fail:
+            raise ConnectionError("online store down")
+        rows = []
+        for user in user_ids:
+            session = self.sessions.get(user)
+            rows.append({"user_id": user, "session_missing": session is None,
+                         "user_session__recent_items": (session or {}).get("recent", []),
+                         "user_session__top_category_30m": (session or {}).get("category"),
+                         "user_session__last_event_ts": (session or {}).get("ts")})
+        return type("Features", (), {"users": pd.DataFrame(rows), "items": None})()
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    model = build_model("item_knn", shrinkage=0.0).fit(frame)
+    path = tmp_path / "model.pkl"
+    model.save(path)
+    return str(path)
+
+
+@pytest.fixture
+def make_service(model_path):
+    def make(reader=None, cache=None, **config):
+        source = ModelSource("sqlite:///unused.db", "unused", model_uri=model_path)
+        source.load()
+        return RecommendationService(ServiceConfig(**config), source,
+                                     Catalogue(dict(CATEGORIES), set()), reader, cache)
+    return make

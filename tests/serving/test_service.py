@@ -1,0 +1,96 @@
+import pytest
+import redis
+
+from serving.cache import RecommendationCache
+from serving.catalogue import Catalogue
+from serving.requests import RequestError
+from tests.serving.conftest import FrameReader
+
+
+def test_known_user_gets_model_answer_without_seen_items(make_service):
+    service = make_service()
+    result = service.recommend(service.parse("u1", 2))
+    assert not result.fallback and result.path == "model"
+    assert result.item_ids[0] in {"c", "d"}  # what u1's look-alike u2 also took
+    assert not {"a", "b"} & set(result.item_ids)
+    assert result.model_version.endswith("model.pkl")
+
+
+def test_session_re_rank_prefers_the_current_category(make_service):
+    plain = make_service().recommend(make_service().parse("u1", 2))
+    boosted_service = make_service(FrameReader({"u1": {"recent": ["d"], "category": "hats",
+                                                       "ts": "t1"}}), category_boost=5.0)
+    boosted = boosted_service.recommend(boosted_service.parse("u1", 1))
+    assert boosted.item_ids == ["d"]
+    assert set(plain.item_ids) == {"c", "d"}
+
+
+def test_unknown_user_gets_popularity_by_session_category(make_service):
+    service = make_service(FrameReader({"new": {"recent": ["c"], "category": "hats",
+                                                "ts": "t"}}))
+    result = service.recommend(service.parse("new", 2))
+    assert result.fallback and result.path == "popularity_by_category"
+    assert set(result.item_ids) <= {"d", "f"}
+    anonymous = service.recommend(service.parse("other", 1))
+    assert anonymous.path == "popularity" and anonymous.item_ids == ["e"]
+
+
+def test_business_rules_exclude_and_category(make_service):
+    service = make_service()
+    service.catalogue = Catalogue(service.catalogue.categories, unavailable={"c"})
+    result = service.recommend(service.parse("u1", 3, exclude=["d"]))
+    assert not {"c", "d"} & set(result.item_ids)
+    only_books = service.recommend(service.parse("u1", 3, category="books"))
+    assert only_books.item_ids == ["e"]  # a, b seen; e is the only other book
+
+
+def test_similar_items_known_and_unknown(make_service):
+    service = make_service()
+    assert service.similar("a", 1).item_ids == ["b"]
+    unknown = service.similar("zzz", 2)
+    assert unknown.fallback and unknown.item_ids[0] == "e"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"user_id": ""}, "user_id must be a non-empty string"),
+    ({"user_id": None}, "user_id must be a non-empty string"),
+    ({"user_id": "u", "k": 0}, "k must be from 1 to 100, got 0"),
+    ({"user_id": "u", "k": 101}, "k must be from 1 to 100, got 101"),
+    ({"user_id": "u", "k": "5"}, "k must be an integer from 1 to 100"),
+    ({"user_id": "u", "exclude": "a,b"}, "exclude must be a list of item id strings"),
+    ({"user_id": "x" * 300}, "user_id must be at most 256 characters"),
+])
+def test_bad_requests_name_the_field(make_service, kwargs, message):
+    with pytest.raises(RequestError) as info:
+        make_service().parse(**kwargs)
+    assert message in str(info.value) and info.value.status_code == 400
+
+
+def test_a_down_online_store_degrades(make_service):
+    service = make_service(FrameReader(fail=True))
+    result = service.recommend(service.parse("u1", 2))
+    assert result.path == "model"
+    assert service.metrics.degraded.labels("online_store")._value.get() == 1
+
+
+@pytest.mark.integration
+def test_redis_cache_hits_and_a_new_session_event_misses(make_service):
+    client = redis.Redis(host="127.0.0.1", port=6379, db=9)
+    client.flushdb()
+    reader = FrameReader({"u1": {"recent": ["a"], "category": None, "ts": "t1"}})
+    service = make_service(reader, RecommendationCache(client, 60))
+    first = service.recommend(service.parse("u1", 2))
+    second = service.recommend(service.parse("u1", 2))
+    assert (first.cached, second.cached) == (False, True)
+    assert second.item_ids == first.item_ids
+    reader.sessions["u1"]["ts"] = "t2"  # a new session event
+    assert not service.recommend(service.parse("u1", 2)).cached
+    assert 0 < client.ttl(next(iter(client.scan_iter("recsys:recs:*")))) <= 60
+    client.flushdb()
+
+
+def test_a_down_cache_degrades():
+    cache = RecommendationCache(redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2), 60)
+    assert cache.get("k") is None
+    cache.set("k", {"x": 1})
+    assert cache.errors == 2
