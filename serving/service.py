@@ -14,7 +14,11 @@ from serving.config import ServiceConfig
 from serving.metrics import ServiceMetrics
 from serving.model_source import ModelSource
 from serving.requests import (
-    RecommendRequest, check_category, check_exclude, check_id, check_k,
+    RecommendRequest,
+    check_category,
+    check_exclude,
+    check_id,
+    check_k,
 )
 
 log = logging.getLogger(__name__)

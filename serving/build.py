@@ -1,0 +1,48 @@
+"""Assemble the service from settings: model source, catalogue, features, cache, metrics."""
+from __future__ import annotations
+
+import logging
+
+from components.common.settings import load_settings
+from serving.cache import RecommendationCache
+from serving.catalogue import Catalogue
+from serving.config import ServiceConfig
+from serving.model_source import ModelSource
+from serving.service import RecommendationService
+
+log = logging.getLogger(__name__)
+
+
+def build_service(options: dict | None = None) -> RecommendationService:
+    """Options are ServiceConfig fields (from model-settings.json `parameters.extra`);
+    locations come from the RECSYS_* environment like everywhere else."""
+    settings = load_settings()
+    config = ServiceConfig(**(options or {}))
+    source = ModelSource(settings.tracking_uri, settings.registered_model_name, config.model_uri)
+    source.load()
+    if config.watch_seconds:
+        source.watch(config.watch_seconds)
+    lake_dir = settings.lake if not settings.lake.startswith("s3://") else None
+    catalogue = Catalogue.from_lake(lake_dir) if lake_dir else Catalogue()
+    return RecommendationService(config, source, catalogue, _feature_reader(settings),
+                                 _cache(settings, config))
+
+
+def _feature_reader(settings):
+    try:
+        from feature_repo.online import OnlineFeatureReader
+        from feature_repo.store import open_store
+
+        store, _ = open_store(settings)
+        return OnlineFeatureReader(store)
+    except Exception as exc:  # serve without session features rather than not at all
+        log.warning("online features unavailable, serving without them: %s", exc)
+        return None
+
+
+def _cache(settings, config: ServiceConfig) -> RecommendationCache:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05,
+                                  socket_connect_timeout=0.05)
+    return RecommendationCache(client, config.cache_ttl_seconds)

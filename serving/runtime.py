@@ -1,0 +1,118 @@
+"""MLServer runtime (Seldon Core v2, Open Inference / V2 protocol) over the service core.
+
+V2 inputs: `user_id` (BYTES, required unless `item_id` is given), optional `k` (INT32),
+`item_id` (BYTES, similar items instead), `exclude` (BYTES, any length). Outputs: `item_ids`
+(BYTES), `scores` (FP32); response parameters `model_version`, `fallback`, `path`.
+Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10 and
+GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import Response
+from mlserver import MLModel
+from mlserver.codecs import StringCodec
+from mlserver.errors import MLServerError
+from mlserver.handlers import custom_handler
+from mlserver.types import InferenceRequest, InferenceResponse, Parameters, ResponseOutput
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from components.common.errors import RecsysError
+from serving.build import build_service
+from serving.service import Recommendation
+
+log = logging.getLogger(__name__)
+INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES"}
+
+
+class RecsysRuntime(MLModel):
+    async def load(self) -> bool:
+        extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
+        self.service = build_service(extra)
+        self.ready = True
+        return self.ready
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        inputs = self._check_request(payload)
+        try:
+            if "item_id" in inputs and "user_id" not in inputs:
+                result = self.service.similar(inputs["item_id"][0], inputs.get("k"))
+            else:
+                request = self.service.parse(inputs.get("user_id", [None])[0], inputs.get("k"),
+                                             inputs.get("exclude"))
+                result = self.service.recommend(request)
+        except RecsysError as exc:
+            raise MLServerError(exc.message, exc.status_code) from exc
+        self.service.metrics.requests.labels("v2", "ok").inc()
+        return self._encode(result, payload.id)
+
+    def _check_request(self, payload: InferenceRequest) -> dict:
+        """Decode the named inputs, refusing unknown names and wrong datatypes."""
+        found = {}
+        for item in payload.inputs:
+            if item.name not in INPUTS:
+                raise MLServerError(f"unknown input {item.name!r}; allowed inputs: "
+                                    f"{', '.join(INPUTS)}", 400)
+            if item.datatype != INPUTS[item.name]:
+                raise MLServerError(f"input {item.name!r} must have datatype "
+                                    f"{INPUTS[item.name]}, got {item.datatype}", 400)
+            if item.name == "k":
+                values = item.data.root if hasattr(item.data, "root") else item.data
+                flat = list(values) if isinstance(values, (list, tuple)) else [values]
+                if len(flat) != 1:
+                    raise MLServerError(f"input 'k' must hold one integer, got {len(flat)}", 400)
+                found["k"] = flat[0]
+            else:
+                try:
+                    found[item.name] = StringCodec.decode_input(item)
+                except Exception as exc:
+                    raise MLServerError(f"input {item.name!r} is not valid BYTES: {exc}",
+                                        400) from exc
+        if "user_id" not in found and "item_id" not in found:
+            raise MLServerError("missing input 'user_id' (or 'item_id' for similar items)", 400)
+        for name in ("user_id", "item_id"):
+            if name in found and len(found[name]) != 1:
+                raise MLServerError(f"input {name!r} must hold exactly one id, got "
+                                    f"{len(found[name])}", 400)
+        return found
+
+    def _encode(self, result: Recommendation, request_id: str | None) -> InferenceResponse:
+        return InferenceResponse(
+            model_name=self.name, model_version=result.model_version, id=request_id,
+            parameters=Parameters(model_version=result.model_version, fallback=result.fallback,
+                                  path=result.path, cached=result.cached),
+            outputs=[StringCodec.encode_output("item_ids", result.item_ids),
+                     ResponseOutput(name="scores", datatype="FP32",
+                                    shape=[len(result.scores)], data=result.scores)])
+
+    @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")
+    async def recommend_get(self, user_id: str, top_k: int = 10) -> dict:
+        try:
+            result = self.service.recommend(self.service.parse(user_id, top_k))
+        except RecsysError as exc:
+            raise MLServerError(exc.message, exc.status_code) from exc
+        self.service.metrics.requests.labels("recommend", "ok").inc()
+        return {"user_id": user_id, **result.as_dict()}
+
+    @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")
+    async def similar_get(self, item_id: str, top_k: int = 10) -> dict:
+        try:
+            result = self.service.similar(item_id, top_k)
+        except RecsysError as exc:
+            raise MLServerError(exc.message, exc.status_code) from exc
+        self.service.metrics.requests.labels("similar", "ok").inc()
+        return {"item_id": item_id, **result.as_dict()}
+
+    @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
+    async def metrics_get(self) -> Response:
+        registry = self.service.metrics.registry
+        self.service.metrics.model_version.set(_as_number(self.service.source.current.version))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _as_number(version: str) -> float:
+    try:
+        return float(version)
+    except ValueError:
+        return -1.0

@@ -1,0 +1,171 @@
+"""The MLServer runtime, started as a real server on loopback against a real champion."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pandas as pd
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.common.settings import Settings
+from components.common.tracking import client_for
+from components.features.features import publish_features
+from components.gate.decide import Decision
+from components.gate.registry import promote, register_with_decision
+from components.preprocess.config import PreprocessConfig
+from components.preprocess.preprocess import preprocess
+from components.synthetic.config import ShopConfig
+from components.synthetic.generate import generate_shop
+from components.train.train import TrainConfig, fingerprint_of, log_trained, train_models
+from tests.conftest import REPO, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serving")
+    state = tmp / "state"
+    settings_ = Settings(state_dir=state, lake_uri=str(state / "lake"))
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    events = generate_shop(ShopConfig(events=6_000, seed=3, end=end.to_pydatetime())).events
+    events["parse_error"] = None
+    from components.common.schema import conform_events
+
+    processed = preprocess(conform_events(events, "test", with_parse_error=False),
+                           PreprocessConfig(holdout_days=3))
+    publish_features(processed, settings_)
+    fitted = train_models(processed.train, TrainConfig(models={"item_knn": {}}))[0]
+    log_trained(fitted, settings_.tracking_uri, "serving-test", fingerprint_of(processed.summary))
+    client = client_for(settings_.tracking_uri)
+    version = register_with_decision(client, settings_.registered_model_name, fitted.model_uri,
+                                     fitted.run_id, Decision(True, ["test"]), {}, {})
+    promote(client, settings_.registered_model_name, version, "test champion")
+
+    repo = tmp / "models"
+    shutil.copytree(REPO / "serving" / "model_repository", repo)
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    (repo / "settings.json").write_text(json.dumps({"parallel_workers": 0, **ports}))
+    env = {**os.environ, "RECSYS_STATE_DIR": str(state), "RECSYS_REDIS_URL":
+           "redis://127.0.0.1:6379/10"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlserver"), "start", str(repo)],
+                            env=env, stdout=open(tmp / "server.log", "w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{ports['http_port']}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/v2/models/recsys/ready", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None:
+                pytest.fail((tmp / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        else:
+            pytest.fail("mlserver not ready in 120 s:\n" + (tmp / "server.log").read_text()[-3000:])
+        users = processed.train["user_id"].unique()
+        yield {"url": url, "grpc": f"127.0.0.1:{ports['grpc_port']}", "version": version,
+               "user": str(users[0]), "item": str(processed.train["item_id"].iloc[0])}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def v2(server, inputs):
+    return requests.post(f"{server['url']}/v2/models/recsys/infer",
+                         json={"inputs": inputs}, timeout=10)
+
+
+def test_v2_rest_recommend_known_and_unknown(server):
+    known = v2(server, [{"name": "user_id", "datatype": "BYTES", "shape": [1],
+                         "data": [server["user"]]},
+                        {"name": "k", "datatype": "INT32", "shape": [1], "data": [5]}])
+    assert known.status_code == 200, known.text
+    body = known.json()
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert len(outputs["item_ids"]["data"]) == 5 and len(outputs["scores"]["data"]) == 5
+    assert body["parameters"]["model_version"] == server["version"]
+    assert body["parameters"]["fallback"] is False
+    cold = v2(server, [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["nobody"]}])
+    assert cold.status_code == 200 and cold.json()["parameters"]["fallback"] is True
+
+
+def test_plain_rest_endpoints(server):
+    recs = requests.get(f"{server['url']}/recommend/{server['user']}?top_k=3", timeout=10)
+    assert recs.status_code == 200 and len(recs.json()["item_ids"]) == 3
+    similar = requests.get(f"{server['url']}/similar/{server['item']}?top_k=4", timeout=10)
+    assert similar.status_code == 200 and len(similar.json()["item_ids"]) == 4
+    assert server["item"] not in similar.json()["item_ids"]
+    metrics = requests.get(f"{server['url']}/recsys/metrics", timeout=10).text
+    assert "recsys_request_seconds_bucket" in metrics and "recsys_cache_total" in metrics
+
+
+@pytest.mark.parametrize("inputs,status,needle", [
+    ([{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": [""]}], 400, "user_id"),
+    ([{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["u"]},
+      {"name": "k", "datatype": "INT32", "shape": [1], "data": [0]}], 400, "k must be from 1"),
+    ([{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["u"]},
+      {"name": "k", "datatype": "INT32", "shape": [1], "data": [1000]}], 400, "to 100"),
+    ([{"name": "user_id", "datatype": "FP32", "shape": [1], "data": [1.0]}], 400,
+     "must have datatype BYTES"),
+    ([{"name": "colour", "datatype": "BYTES", "shape": [1], "data": ["x"]}], 400,
+     "allowed inputs"),
+    ([], 400, "missing input 'user_id'"),
+])
+def test_v2_bad_input_is_a_4xx_naming_the_field(server, inputs, status, needle):
+    response = v2(server, inputs)
+    assert response.status_code == status, response.text
+    assert needle in response.text
+
+
+def test_plain_rest_bad_input(server):
+    assert requests.get(f"{server['url']}/recommend/u?top_k=0", timeout=5).status_code == 400
+    assert requests.get(f"{server['url']}/recommend/u?top_k=abc", timeout=5).status_code == 422
+    malformed = requests.post(f"{server['url']}/v2/models/recsys/infer", data="{not json",
+                              headers={"Content-Type": "application/json"}, timeout=5)
+    assert 400 <= malformed.status_code < 500
+
+
+def test_v2_grpc(server):
+    from mlserver.grpc import dataplane_pb2 as pb
+    from mlserver.grpc import dataplane_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server["grpc"]) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        request = pb.ModelInferRequest(model_name="recsys", inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="user_id", datatype="BYTES", shape=[1],
+                contents=pb.InferTensorContents(bytes_contents=[server["user"].encode()]))])
+        response = stub.ModelInfer(request, timeout=10)
+    names = [o.name for o in response.outputs]
+    assert names == ["item_ids", "scores"]
+    assert len(response.outputs[0].contents.bytes_contents) == 10
+
+
+_ids = st.one_of(st.text(max_size=40), st.integers(), st.none(), st.floats(allow_nan=True),
+                 st.lists(st.text(max_size=5), max_size=3))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(["user_id", "k", "item_id", "exclude", "other"]),
+       datatype=st.sampled_from(["BYTES", "INT32", "FP32", "BOOL", "nonsense"]),
+       data=st.lists(_ids, max_size=4), shape=st.lists(st.integers(-2, 5), max_size=2),
+       path_id=st.text(max_size=30), top_k=st.one_of(st.integers(-5, 500), st.text(max_size=4)))
+def test_no_client_input_causes_a_5xx(server, name, datatype, data, shape, path_id, top_k):
+    body = {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}]}
+    response = requests.post(f"{server['url']}/v2/models/recsys/infer", json=body, timeout=10)
+    assert response.status_code < 500, (body, response.text)
+    safe = requests.utils.quote(path_id, safe="") or "x"
+    for route in ("recommend", "similar"):
+        plain = requests.get(f"{server['url']}/{route}/{safe}", params={"top_k": top_k},
+                             timeout=10)
+        assert plain.status_code < 500, (route, path_id, top_k, plain.text)
