@@ -3,21 +3,26 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SELDON_VENV ?= .venv-seldon
+SELDON_STAMP := $(SELDON_VENV)/.installed
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint bench compile clean
+.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv and install the project with pinned dependencies
 
+seldon-v1-env: $(SELDON_STAMP) ## build the Python 3.12 environment of the seldon-core v1 wrapper (.venv-seldon)
+
 run: install ## generate a sample shop and run the main job end to end on the embedded default
 	@$(MAKE) --no-print-directory _run
 
-test: install ## run the whole test suite (unit + integration; starts nothing by itself)
+test: install seldon-v1-env ## run the whole test suite (unit + integration; starts nothing by itself)
 	@$(MAKE) --no-print-directory _test
 
 test-unit: install ## run only the tests that need no server
@@ -32,6 +37,9 @@ bench: install ## run every benchmark and write benchmarks/results/*.json
 compile: install ## compile the Kubeflow training pipeline to build/training_pipeline.yaml
 	$(BIN)/recsys pipeline compile --out build
 
+serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/mlserver start serving/model_repository
+
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build
 
@@ -40,6 +48,12 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<81" wheel
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+$(SELDON_STAMP): setup.cfg serving/seldon_v1_requirements.txt
+	test -x $(SELDON_VENV)/bin/python || $(PYTHON312) -m venv $(SELDON_VENV)
+	$(SELDON_VENV)/bin/python -m pip install --quiet -r serving/seldon_v1_requirements.txt
+	$(SELDON_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(SELDON_STAMP)
 
 _run:
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys run --events $(EVENTS)

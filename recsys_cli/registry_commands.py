@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from mlflow import MlflowClient
-
+from components.common.errors import NotFoundError
 from components.common.settings import load_settings
+from components.common.tracking import client_for
 from components.gate.registry import aliases, promote_manually, registry_table, rollback
 
 
@@ -21,13 +21,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="manual override: VERSION becomes champion")
     promote.add_argument("version", help="model version number")
     promote.add_argument("--reason", required=True, help="why (stored on the version)")
+    export = actions.add_parser("export", help="write the champion's Recommender as a pickle "
+                                "(for the seldon-core v1 image, which has no MLflow)")
+    export.add_argument("--out", required=True, help="output .pkl path")
+    export.add_argument("--alias", default="champion", help="alias to export (default champion)")
     parser.set_defaults(handler=cmd_registry)
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
     settings = load_settings()
     name = args.model or settings.registered_model_name
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = client_for(settings.tracking_uri)
+    if args.action == "export":
+        from components.train.pyfunc import load_recommender
+
+        version = aliases(client, name).get(args.alias)
+        if version is None:
+            raise NotFoundError(f"{name} has no alias {args.alias!r}")
+        load_recommender(f"models:/{name}/{version}").save(args.out)
+        print(json.dumps({"model": name, "alias": args.alias, "version": version,
+                          "path": args.out}))
+        return 0
     if args.action == "rollback":
         print(f"champion of {name} is now version {rollback(client, name, args.reason)}")
     elif args.action == "promote":

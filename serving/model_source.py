@@ -7,10 +7,7 @@ import threading
 from dataclasses import dataclass
 
 from components.common.errors import NotFoundError
-from components.common.tracking import client_for
-from components.gate.registry import CHAMPION, aliases
 from components.models.base import Recommender
-from components.train.pyfunc import load_recommender
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +77,20 @@ class ModelSource:
         self._stop.set()
 
     def _champion_version(self) -> str:
+        # MLflow is imported only here: the seldon v1 image serves a plain pickle without it
+        from components.common.tracking import client_for
+        from components.gate.registry import CHAMPION, aliases
+
         version = aliases(client_for(self.tracking_uri), self.registered_model).get(CHAMPION)
         if version is None:
             raise NotFoundError(f"registered model {self.registered_model!r} has no "
-                                f"'{CHAMPION}' yet: run the training pipeline first")
+                                "'champion' yet: run the training pipeline first")
         return version
 
 
 def _load(uri: str) -> Recommender:
     if uri.endswith(".pkl"):
         return Recommender.load(uri)
+    from components.train.pyfunc import load_recommender
+
     return load_recommender(uri)

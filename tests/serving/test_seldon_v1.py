@@ -1,0 +1,57 @@
+"""The seldon-core v1 wrapper, run by seldon-core-microservice in the Python 3.12 env."""
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import requests
+
+from components.models.zoo import build_model
+from tests.conftest import REPO, free_port
+from tests.serving.conftest import ROWS
+
+SELDON_BIN = REPO / ".venv-seldon" / "bin" / "seldon-core-microservice"
+
+
+@pytest.mark.integration
+def test_v1_microservice_serves_the_exported_champion(tmp_path):
+    assert SELDON_BIN.exists(), "run `make seldon-v1-env` (make test does)"
+    path = tmp_path / "champion.pkl"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    build_model("item_knn", shrinkage=0.0).fit(frame).save(path)  # written with numpy 2
+    port = free_port()
+    env = {**os.environ, "RECSYS_MODEL_PATH": str(path)}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen([str(SELDON_BIN), "serving.seldon_v1.SeldonRecommender",
+                             "--service-type", "MODEL", "--http-port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
+    try:
+        for _ in range(120):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health/ping", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.5)
+        one = requests.post(url, json={"jsonData": {"user_id": "u1", "k": 2}}, timeout=10)
+        assert one.status_code == 200, one.text
+        body = one.json()
+        assert body["jsonData"]["fallback"] is False
+        assert set(body["jsonData"]["item_ids"]) == {"c", "d"}
+        assert body["meta"]["tags"]["path"] == "model"
+        many = requests.post(url, json={"data": {"ndarray": ["u1", "stranger"]}}, timeout=10)
+        answers = many.json()["jsonData"]["recommendations"]
+        assert [a["user_id"] for a in answers] == ["u1", "stranger"]
+        assert answers[1]["item_ids"][0] == "e" and answers[1]["fallback"] is True
+        status = requests.get(f"http://127.0.0.1:{port}/health/status", timeout=10).json()
+        assert status["jsonData"]["items"] == 6
+    finally:  # gunicorn and its workers form one process group
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
