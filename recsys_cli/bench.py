@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data", "pipeline", "features")
+AREAS = ("data", "pipeline", "features", "serving")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,5 +32,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.features_bench import bench_features
 
             result = bench_features()
+        elif area == "serving":
+            from benchmarks.serving_bench import bench_serving
+
+            result = bench_serving()
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -1,0 +1,148 @@
+"""`recsys bench serving`: load test of the MLServer REST API on loopback.
+
+A generated shop (200k events) goes through the training pipeline with the production
+feature profile (Redis online store, PostgreSQL registry); MLServer then serves the champion
+with the Redis cache. 32 concurrent clients send GET /recommend for 60 s (bounded), 80% known
+users and 20% unknown. The naive baseline scores every catalogue item with one model call
+each, as the original design did, measured in-process on a few requests.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import write_result
+
+CONCURRENCY, DURATION_SECONDS, EVENTS = 32, 60.0, 200_000
+TARGETS = {"p99_ms": 25.0, "requests_per_second": 500.0}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _load(url: str, users: list[str], duration: float) -> tuple[list[float], dict]:
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + duration
+    rng = random.Random(0)
+
+    async def worker(session):
+        while time.perf_counter() < deadline:
+            user = rng.choice(users)
+            started = time.perf_counter()
+            async with session.get(f"{url}/recommend/{user}", params={"top_k": "10"}) as resp:
+                await resp.read()
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(CONCURRENCY)))
+    return latencies, statuses
+
+
+def naive_request_ms(model, user_id: str) -> float:
+    """Score every catalogue item with its own call (x_u . sim[:, i]), then sort."""
+    started = time.perf_counter()
+    seen = [str(i) for i in model.items[model.seen[model.user_index[user_id]].indices]]
+    scores = [float(model.item_similarity(seen, [item]).sum()) for item in model.items]
+    np.argsort(scores)[-10:]
+    return (time.perf_counter() - started) * 1000
+
+
+def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS) -> dict:
+    import psycopg2
+    import requests
+
+    database = f"feast_serving_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    tmp = Path(tempfile.mkdtemp(prefix="recsys-bench-serving-"))
+    env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
+           "RECSYS_FEAST_PROFILE": "production", "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
+           "RECSYS_FEAST_REGISTRY_URL":
+               f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+           "RECSYS_NO_PROGRESS": "1"}
+    for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    server = None
+    try:
+        subprocess.run([sys.executable, "-m", "recsys_cli.main", "run", "--events", str(events)],
+                       env=env, check=True, capture_output=True)
+        repo = tmp / "models"
+        shutil.copytree(REPO / "serving" / "model_repository", repo)
+        port = _free_port()
+        (repo / "settings.json").write_text(json.dumps({
+            "parallel_workers": 0, "http_port": port, "grpc_port": _free_port(),
+            "metrics_port": _free_port()}))
+        server = subprocess.Popen([str(Path(sys.executable).parent / "mlserver"), "start",
+                                   str(repo)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                if requests.get(f"{url}/v2/models/recsys/ready", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        sys.path.insert(0, str(REPO))
+        os.environ.update({k: v for k, v in env.items() if k.startswith("RECSYS_")})
+        from components.common.settings import load_settings
+        from components.common.tracking import client_for  # noqa: F401 - sets MLflow URIs
+        from components.train.pyfunc import load_recommender
+
+        settings = load_settings()
+        client_for(settings.tracking_uri)
+        model = load_recommender(f"models:/{settings.registered_model_name}@champion")
+        known = [str(u) for u in model.users[:5000]]
+        users = known * 4 + [f"anon-{i}" for i in range(len(known))]
+        latencies, statuses = asyncio.run(_load(url, users, duration))
+        naive = [naive_request_ms(model, u) for u in known[:3]]
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rps = len(latencies) / duration
+    figures = {
+        "concurrency": CONCURRENCY, "duration_seconds": duration, "events": events,
+        "catalogue_items": int(model.items.size), "requests": len(latencies),
+        "status_counts": {str(k): v for k, v in statuses.items()},
+        "requests_per_second": round(rps, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        "naive_baseline_ms_per_request": round(float(np.mean(naive)), 1),
+        "naive_to_service_p50_ratio": round(float(np.mean(naive))
+                                            / float(np.percentile(latencies, 50)), 1),
+        "setup": "MLServer 1.7.1, one process (parallel_workers 0), Redis online store and "
+                 "cache, 80% known / 20% unknown users, keep-alive connections",
+        "targets": TARGETS,
+        "met": {"p99_ms": float(np.percentile(latencies, 99)) < TARGETS["p99_ms"],
+                "requests_per_second": rps >= TARGETS["requests_per_second"]},
+    }
+    path = write_result("serving", figures)
+    return {"path": str(path), **figures}
