@@ -38,7 +38,7 @@ compile: install ## compile the Kubeflow training pipeline to build/training_pip
 	$(BIN)/recsys pipeline compile --out build
 
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
-	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/mlserver start serving/model_repository
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m serving.server start serving/model_repository
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

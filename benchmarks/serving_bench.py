@@ -95,7 +95,7 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS) -> d
         (repo / "settings.json").write_text(json.dumps({
             "parallel_workers": 0, "http_port": port, "grpc_port": _free_port(),
             "metrics_port": _free_port()}))
-        server = subprocess.Popen([str(Path(sys.executable).parent / "mlserver"), "start",
+        server = subprocess.Popen([sys.executable, "-m", "serving.server", "start",
                                    str(repo)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import grpc
 import pandas as pd
@@ -55,7 +54,7 @@ def server(tmp_path_factory):
     (repo / "settings.json").write_text(json.dumps({"parallel_workers": 0, **ports}))
     env = {**os.environ, "RECSYS_STATE_DIR": str(state), "RECSYS_REDIS_URL":
            "redis://127.0.0.1:6379/10"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlserver"), "start", str(repo)],
+    proc = subprocess.Popen([sys.executable, "-m", "serving.server", "start", str(repo)],
                             env=env, stdout=open(tmp / "server.log", "w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{ports['http_port']}"
@@ -169,3 +168,19 @@ def test_no_client_input_causes_a_5xx(server, name, datatype, data, shape, path_
         plain = requests.get(f"{server['url']}/{route}/{safe}", params={"top_k": top_k},
                              timeout=10)
         assert plain.status_code < 500, (route, path_id, top_k, plain.text)
+
+
+def test_an_oversized_body_is_a_413(server):
+    big = {"inputs": [{"name": "exclude", "datatype": "BYTES", "shape": [60_000],
+                       "data": ["item-id-0123"] * 60_000}]}
+    response = requests.post(f"{server['url']}/v2/models/recsys/infer", json=big, timeout=10)
+    assert response.status_code == 413
+    assert "larger than the allowed 262144 bytes" in response.text
+
+
+def test_a_long_exclude_list_is_refused_naming_the_limit(server):
+    body = {"inputs": [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["u"]},
+                       {"name": "exclude", "datatype": "BYTES", "shape": [600],
+                        "data": [f"i{n}" for n in range(600)]}]}
+    response = v2(server, body["inputs"])
+    assert response.status_code == 400 and "at most 500 items" in response.text
