@@ -69,7 +69,8 @@ def naive_request_ms(model, user_id: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS) -> dict:
+def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
+                  workers: int = 0) -> dict:
     import psycopg2
     import requests
 
@@ -92,9 +93,10 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS) -> d
         repo = tmp / "models"
         shutil.copytree(REPO / "serving" / "model_repository", repo)
         port = _free_port()
+        base = json.loads((repo / "settings.json").read_text())
         (repo / "settings.json").write_text(json.dumps({
-            "parallel_workers": 0, "http_port": port, "grpc_port": _free_port(),
-            "metrics_port": _free_port()}))
+            **base, "http_port": port, "grpc_port": _free_port(), "metrics_port": _free_port(),
+            "parallel_workers": workers}))
         server = subprocess.Popen([sys.executable, "-m", "serving.server", "start",
                                    str(repo)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
@@ -138,8 +140,8 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS) -> d
         "naive_baseline_ms_per_request": round(float(np.mean(naive)), 1),
         "naive_to_service_p50_ratio": round(float(np.mean(naive))
                                             / float(np.percentile(latencies, 50)), 1),
-        "setup": "MLServer 1.7.1, one process (parallel_workers 0), Redis online store and "
-                 "cache, 80% known / 20% unknown users, keep-alive connections",
+        "setup": f"MLServer 1.7.1, parallel_workers={workers}, Redis online store and cache, "
+                 "80% known / 20% unknown users, keep-alive connections",
         "targets": TARGETS,
         "met": {"p99_ms": float(np.percentile(latencies, 99)) < TARGETS["p99_ms"],
                 "requests_per_second": rps >= TARGETS["requests_per_second"]},
