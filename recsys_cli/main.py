@@ -11,6 +11,7 @@ from components.common.progress import configure_logging
 from recsys_cli import (
     bench,
     data_commands,
+    monitor_commands,
     pipeline_commands,
     registry_commands,
     run_command,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.register(commands)
     pipeline_commands.register(commands)
     registry_commands.register(commands)
+    monitor_commands.register(commands)
     bench.register(commands)
     return parser
 

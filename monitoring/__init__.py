@@ -1,0 +1,1 @@
+"""Drift monitoring with Evidently: declaring reports, running them, summarising them."""
