@@ -10,7 +10,7 @@ STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve clean
+.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve reports clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ compile: install ## compile the Kubeflow training pipeline to build/training_pip
 
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m serving.server start serving/model_repository
+
+reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor run
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor ui --port 8000
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

@@ -28,6 +28,9 @@ class DriftConfig(BaseModel):
     more sensitive with size, so sampling costs little: their noise at 200k rows is ~0.005."""
     seed: int = 0
     """Seed of the sampling."""
+    calibrate: bool = True
+    """Raise each threshold to the noise floor of a window as small as the current one
+    (session-grouped reference samples; see monitoring/calibration.py)."""
 
     def threshold(self, column: str) -> float:
         if column in self.per_column_threshold:

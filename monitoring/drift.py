@@ -8,19 +8,32 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
+from components.common.columns import Columns
+from monitoring.calibration import noise_floors
 from monitoring.config import DriftConfig
 from monitoring.frames import monitoring_frame, sample
 
 log = logging.getLogger(__name__)
+C = Columns
 
 
-def declare_report(config: DriftConfig, present: list[str]) -> Report:
-    """The report: one drift test per column present, with its threshold from config."""
+def declare_report(config: DriftConfig, thresholds: dict[str, float]) -> Report:
+    """The report: one drift test per column, with its threshold."""
     return Report([DataDriftPreset(
-        columns=present, num_method="wasserstein", cat_method="jensenshannon",
-        drift_share=config.drift_share,
-        per_column_threshold={c: config.threshold(c) for c in present},
+        columns=list(thresholds), num_method="wasserstein", cat_method="jensenshannon",
+        drift_share=config.drift_share, per_column_threshold=thresholds,
     )], include_tests=True)
+
+
+def thresholds_for(config: DriftConfig, ref: pd.DataFrame, sessions: pd.Series | None,
+                   current_rows: int, present: list[str]) -> tuple[dict, dict]:
+    """Configured thresholds, raised to the sampling-noise floor of a window this small."""
+    configured = {c: config.threshold(c) for c in present}
+    if sessions is None or not config.calibrate:
+        return configured, {}
+    floors = noise_floors(ref[present], sessions, current_rows, set(config.numerical_columns),
+                          config.seed)
+    return {c: max(configured[c], floors[c]) for c in present}, floors
 
 
 @dataclass
@@ -34,17 +47,21 @@ def run_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfi
     """Compare current events with reference events; both canonical event frames."""
     ref = sample(monitoring_frame(reference, config), config)
     cur = sample(monitoring_frame(current, config), config)
+    sessions = reference.loc[ref.index, C.session_id].astype(str) \
+        if C.session_id in reference.columns else None
     # a column that is empty on both sides carries no signal (e.g. no context in RetailRocket)
     present = [c for c in ref.columns
                if not (_empty(ref[c]) and _empty(cur[c]))]
     definition = DataDefinition(
         numerical_columns=[c for c in config.numerical_columns if c in present],
         categorical_columns=[c for c in config.categorical_columns if c in present])
-    snapshot = declare_report(config, present).run(
+    thresholds, floors = thresholds_for(config, ref, sessions, len(cur), present)
+    snapshot = declare_report(config, thresholds).run(
         Dataset.from_pandas(cur[present], data_definition=definition),
         Dataset.from_pandas(ref[present], data_definition=definition))
     summary = summarise(snapshot.dict(), config)
     summary.update({"reference_rows": len(reference), "current_rows": len(current),
+                    "noise_floors": floors,
                     "sampled_rows": {"reference": len(ref), "current": len(cur)},
                     **(context or {})})
     log.info("drift: %s (%d of %d columns drifted: %s)",

@@ -9,6 +9,7 @@ from components.common.progress import step
 from monitoring.config import DriftConfig
 from monitoring.drift import run_drift
 from monitoring.inputs import load_events
+from monitoring.workspace import publish
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +26,17 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="declare drift when this share of columns drifted (default 0.25)")
     drift.add_argument("--sample-size", type=int, default=200_000,
                        help="rows sampled per side (default 200000)")
+    drift.add_argument("--workspace", default=None,
+                       help="also add the report to this Evidently workspace folder")
     drift.set_defaults(handler=cmd_drift)
+    run = actions.add_parser("run", help="champion's training window vs the latest days of the "
+                             "lake: report to the lake, MLflow, the workspace; tags the champion")
+    run.add_argument("--current-days", type=float, default=1.0,
+                     help="length of the current window, ending at the newest event (default 1)")
+    run.set_defaults(handler=cmd_run)
+    ui = actions.add_parser("ui", help="start the Evidently UI over the project's workspace")
+    ui.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    ui.set_defaults(handler=cmd_ui)
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -33,6 +44,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
     with step("monitor drift", reference=args.reference, current=args.current):
         result = run_drift(load_events(args.reference), load_events(args.current), config,
                            {"reference": args.reference, "current": args.current})
+    if args.workspace:
+        publish(result.snapshot, args.workspace, name=f"{args.reference} vs {args.current}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.snapshot.save_html(str(out / "report.html"))
@@ -40,4 +53,32 @@ def cmd_drift(args: argparse.Namespace) -> int:
     print(json.dumps({k: result.summary[k] for k in (
         "drift_detected", "drifted_share", "top_drifted_columns")}, indent=2))
     print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from components.common.settings import load_settings
+    from monitoring.monitor import monitor
+
+    with step("monitor run"):
+        summary = monitor(load_settings(), DriftConfig(), current_days=args.current_days)
+    print(json.dumps({k: summary[k] for k in (
+        "drift_detected", "drifted_share", "top_drifted_columns", "model_version",
+        "reference_window", "current_window", "report_url")}, indent=2))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from components.common.settings import load_settings
+
+    workspace = load_settings().state_dir / "evidently"
+    workspace.mkdir(parents=True, exist_ok=True)
+    print(f"Evidently UI on http://127.0.0.1:{args.port} - open the project "
+          "'recsys data drift', then a report in its Reports tab")
+    evidently = os.path.join(os.path.dirname(sys.executable), "evidently")
+    os.execv(evidently, [evidently, "ui", "--workspace", str(workspace), "--port",
+                         str(args.port), "--host", "127.0.0.1"])
     return 0

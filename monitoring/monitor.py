@@ -1,0 +1,108 @@
+"""Scheduled monitoring: the champion's training window against a recent window of the lake.
+
+Each run writes report.html + summary.json to the lake under reports/drift/date=.../, logs
+both to an MLflow run, tags the champion's version with the outcome, and adds the report to
+the Evidently workspace that `recsys monitor ui` shows.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from components.common.columns import Columns
+from components.common.errors import DataQualityError, NotFoundError
+from components.common.event_store import CLEAN_ZONE, read_window
+from components.common.lake import Lake
+from components.common.schema import EVENT_SCHEMA
+from components.common.settings import Settings
+from components.common.tracking import client_for, ensure_experiment
+from components.gate.registry import CHAMPION, aliases
+from monitoring.config import DriftConfig
+from monitoring.drift import run_drift
+from monitoring.workspace import publish
+
+log = logging.getLogger(__name__)
+C = Columns
+EXPERIMENT = "recsys-monitoring"
+
+
+def champion_training_window(settings: Settings) -> dict:
+    """Version, run and [start, end) of the data the current champion was trained on."""
+    client = client_for(settings.tracking_uri)
+    version = aliases(client, settings.registered_model_name).get(CHAMPION)
+    if version is None:
+        raise NotFoundError("no champion to monitor yet: run the training pipeline first")
+    run_id = client.get_model_version(settings.registered_model_name, version).run_id
+    params = client.get_run(run_id).data.params
+    start = params.get("data.train_start") or params.get("data.window_start")
+    end = params.get("data.split_time")
+    if not end:
+        raise NotFoundError(f"champion v{version}'s run {run_id} has no data window logged")
+    return {"version": version, "run_id": run_id,
+            "start": pd.Timestamp(start) if start and start != "None" else None,
+            "end": pd.Timestamp(end)}
+
+
+def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
+            current_end: pd.Timestamp | None = None) -> dict:
+    lake = Lake(settings.lake, settings.s3_endpoint_url)
+    window = champion_training_window(settings)
+    reference = read_window(lake, CLEAN_ZONE, EVENT_SCHEMA, window["start"], window["end"])
+    if current_end is None:
+        latest = read_window(lake, CLEAN_ZONE, EVENT_SCHEMA,
+                             pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=60))
+        current_end = latest[C.timestamp].max() + pd.Timedelta(milliseconds=1) \
+            if len(latest) else pd.Timestamp.now(tz="UTC")
+    current_start = current_end - pd.Timedelta(days=current_days)
+    current = read_window(lake, CLEAN_ZONE, EVENT_SCHEMA, current_start, current_end)
+    if reference.empty or current.empty:
+        raise DataQualityError(f"nothing to compare: {len(reference)} reference and "
+                               f"{len(current)} current events")
+    context = {"model_version": window["version"], "model_run_id": window["run_id"],
+               "reference_window": [str(window["start"]), str(window["end"])],
+               "current_window": [str(current_start), str(current_end)]}
+    result = run_drift(reference, current, config, context)
+    stamp = pd.Timestamp.now(tz="UTC")
+    prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
+    with tempfile.TemporaryDirectory() as tmp:
+        html = Path(tmp) / "report.html"
+        result.snapshot.save_html(str(html))
+        summary_text = json.dumps(result.summary, indent=2, default=str)
+        lake.write_bytes(f"{prefix}/report.html", html.read_bytes())
+        lake.write_bytes(f"{prefix}/summary.json", summary_text.encode())
+        run_id = _log_to_mlflow(settings, result.summary, html)
+    result.summary.update({"report_url": lake.url(f"{prefix}/report.html"),
+                           "monitoring_run_id": run_id})
+    _tag_champion(settings, window["version"], result.summary)
+    publish(result.snapshot, settings.state_dir / "evidently",
+            name=f"drift {stamp:%Y-%m-%d %H:%M} vs champion v{window['version']}")
+    return result.summary
+
+
+def _log_to_mlflow(settings: Settings, summary: dict, html: Path) -> str:
+    client_for(settings.tracking_uri)
+    experiment_id = ensure_experiment(settings.tracking_uri, EXPERIMENT)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="data drift") as run:
+        mlflow.set_tags({"recsys.step": "monitor", "model_version": summary["model_version"],
+                         "drift_detected": str(summary["drift_detected"])})
+        mlflow.log_metrics({"drifted_share": summary["drifted_share"],
+                            "drifted_columns": summary["drifted_columns"]})
+        mlflow.log_artifact(str(html), "drift")
+        mlflow.log_dict(summary, "drift/summary.json")
+        return run.info.run_id
+
+
+def _tag_champion(settings: Settings, version: str, summary: dict) -> None:
+    client = client_for(settings.tracking_uri)
+    name = settings.registered_model_name
+    for key, value in {"monitoring.drift_detected": str(summary["drift_detected"]),
+                       "monitoring.last_report": summary["report_url"],
+                       "monitoring.run_id": summary["monitoring_run_id"],
+                       "monitoring.top_drifted_columns": ",".join(
+                           summary["top_drifted_columns"])}.items():
+        client.set_model_version_tag(name, version, key, value)

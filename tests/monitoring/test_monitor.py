@@ -1,0 +1,42 @@
+"""Scheduled monitoring after a real pipeline run: reference = the champion's training data."""
+import json
+
+import pandas as pd
+import pytest
+
+from components.common.settings import Settings
+from components.common.tracking import client_for
+from components.synthetic.config import ShopConfig
+from components.synthetic.generate import generate_shop, write_shop
+from monitoring.config import DriftConfig
+from monitoring.monitor import monitor
+from pipelines.local_runner import run_training_locally
+
+
+@pytest.mark.integration
+def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    config = ShopConfig(events=15_000, seed=4, end=end.to_pydatetime())
+    source = tmp_path / "shop.jsonl"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    settings = Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"))
+    run_training_locally(tmp_path / "kfp", source=str(source), lake_uri=settings.lake,
+                         tracking_uri=settings.tracking_uri, state_dir=str(settings.state_dir),
+                         registered_model=settings.registered_model_name)
+    summary = monitor(settings, DriftConfig(), current_days=2)
+
+    assert summary["drift_detected"] is False  # the same shop, a later window
+    assert summary["model_version"] == "1"
+    reference_end = pd.Timestamp(summary["reference_window"][1])
+    assert reference_end == end - pd.Timedelta(days=7) - pd.Timedelta(milliseconds=1) or \
+        reference_end < pd.Timestamp(summary["current_window"][0])
+    reports = list((tmp_path / "lake" / "reports" / "drift").rglob("summary.json"))
+    assert len(reports) == 1
+    assert json.loads(reports[0].read_text())["columns_tested"] == summary["columns_tested"]
+    client = client_for(settings.tracking_uri)
+    tags = client.get_model_version(settings.registered_model_name, "1").tags
+    assert tags["monitoring.drift_detected"] == "False"
+    assert tags["monitoring.last_report"].endswith("report.html")
+    run = client.get_run(summary["monitoring_run_id"])
+    assert run.data.metrics["drifted_share"] == summary["drifted_share"]
+    assert (settings.state_dir / "evidently").exists()

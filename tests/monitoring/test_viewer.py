@@ -1,0 +1,64 @@
+"""The Evidently UI over the workspace, opened in a real headless Chromium."""
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from components.synthetic.config import ShopConfig
+from components.synthetic.generate import generate_shop
+from monitoring.config import DriftConfig
+from monitoring.drift import run_drift
+from monitoring.workspace import DEFAULT_PROJECT, publish
+from tests.conftest import REPO, free_port
+
+ARTIFACTS = REPO / "build" / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def chromium(args, profile: Path) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "Debian's chromium package is needed (.ci/run installs it)"
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.integration
+def test_the_viewer_shows_the_project_and_the_latest_report(tmp_path):
+    events = generate_shop(ShopConfig(events=4_000, seed=2, end="2026-10-31")).events
+    mask = np.random.default_rng(0).random(len(events)) < 0.5
+    workspace = tmp_path / "workspace"
+    for name in ("older report", "latest report"):
+        result = run_drift(events[mask], events[~mask], DriftConfig())
+        project_id = publish(result.snapshot, workspace, name=name)
+    port = free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "evidently"), "ui", "--workspace",
+                           str(workspace), "--port", str(port), "--host", "127.0.0.1"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/api/projects", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        page = f"{url}/projects/{project_id}/reports"
+        dom = chromium(["--virtual-time-budget=15000", "--dump-dom", page], tmp_path / "p1")
+        assert DEFAULT_PROJECT in dom.stdout
+        assert "latest report" in dom.stdout and "older report" in dom.stdout
+        assert "1–2 of 2" in dom.stdout
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "evidently-ui-reports.png"
+        chromium(["--virtual-time-budget=15000", "--window-size=1400,900",
+                  f"--screenshot={shot}", page], tmp_path / "p2")
+        assert shot.exists() and shot.stat().st_size > 10_000
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
