@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data", "pipeline", "features", "serving")
+AREAS = ("data", "pipeline", "features", "serving", "monitoring")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -36,5 +36,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.serving_bench import bench_serving
 
             result = bench_serving()
+        elif area == "monitoring":
+            from benchmarks.monitoring_bench import bench_monitoring
+
+            result = bench_monitoring(events=args.events)
         print(json.dumps(result, indent=2, default=str))
     return 0
