@@ -38,9 +38,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipelines.monitoring_pipeline import compile_pipeline as compile_monitoring
+    from pipelines.schedules import schedule_documents
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(compile_pipeline(str(out / "training_pipeline.yaml")))
+    print(compile_monitoring(str(out / "monitoring_pipeline.yaml")))
+    schedules = out / "recurring_runs.yaml"
+    schedules.write_text(yaml.safe_dump(schedule_documents(), sort_keys=False))
+    print(schedules)
     return 0
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from components.common.columns import Columns
 from components.common.errors import ConfigError
-from components.common.event_store import RAW_ZONE, append_partitioned
+from components.common.event_store import RAW_ZONE, append_partitioned, read_window
 from components.common.fingerprint import source_sha256
 from components.common.lake import Lake
 from components.common.quarantine import (
@@ -66,7 +66,9 @@ class ExtractReport(BaseModel):
 
 def extract(config: ExtractConfig, lake: Lake,
             s3_endpoint_url: str | None = None) -> tuple[ExtractReport, pd.DataFrame]:
-    """Land the window's events in the raw zone; returns the report and the window's events."""
+    """Land the window's events in the raw zone; returns the report and the lake's raw events
+    in the window - everything extracted so far, not just this source - so that a daily
+    incremental source still trains on the full history the window asks for."""
     if config.start and config.end and config.start >= config.end:
         raise ConfigError(f"window start {config.start} is not before end {config.end}")
     with local_source(config.source, s3_endpoint_url) as path:
@@ -102,4 +104,4 @@ def extract(config: ExtractConfig, lake: Lake,
              "%d duplicates in the source, %d quarantined", report.rows_read,
              report.rows_in_window, report.rows_written, report.rows_already_present,
              report.rows_duplicate_in_source, report.rows_quarantined)
-    return report, window
+    return report, read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)

@@ -1,0 +1,30 @@
+"""KFP wrapper of the scheduled drift check (never cached: it reads the live lake)."""
+from kfp import dsl
+from kfp.dsl import Artifact, Metrics, Output
+
+from components.common.image import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def monitor_op(lake_uri: str, tracking_uri: str, state_dir: str, registered_model: str,
+               current_days: float = 1.0, drift_share: float = 0.25,
+               summary: Output[Artifact] = None,
+               metrics: Output[Metrics] = None) -> bool:
+    """Drift of the newest days against the champion's training data; True when detected."""
+    import json
+
+    from components.common.progress import configure_logging, publish_metrics
+    from components.common.settings import Settings
+    from monitoring.config import DriftConfig
+    from monitoring.monitor import monitor
+
+    configure_logging()
+    settings = Settings(state_dir=state_dir, lake_uri=lake_uri,
+                        mlflow_tracking_uri=tracking_uri,
+                        registered_model_name=registered_model)
+    result = monitor(settings, DriftConfig(drift_share=drift_share), current_days=current_days)
+    with open(summary.path, "w") as handle:
+        json.dump(result, handle, indent=2, default=str)
+    publish_metrics(metrics, {"drifted_share": result["drifted_share"],
+                              "drifted_columns": result["drifted_columns"]})
+    return bool(result["drift_detected"])

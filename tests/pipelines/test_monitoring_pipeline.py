@@ -1,0 +1,77 @@
+"""The monitoring pipeline: compiled with the training pipeline nested under dsl.If, and run
+locally: no drift -> nothing; a shifted day -> drift -> retraining -> a new version."""
+import pandas as pd
+import pytest
+import yaml
+from kfp import local
+
+from components.common.lake import Lake
+from components.common.settings import Settings
+from components.common.tracking import client_for
+from components.extract.extract import ExtractConfig, extract
+from components.synthetic.config import ShopConfig
+from components.synthetic.generate import generate_shop, write_shop
+from components.validate.rules import ValidationConfig
+from components.validate.validate import validate_window
+from pipelines.local_runner import run_training_locally
+from pipelines.monitoring_pipeline import compile_pipeline, monitoring_pipeline
+
+
+def test_compiles_with_retraining_under_a_condition(tmp_path):
+    spec = yaml.safe_load(open(compile_pipeline(str(tmp_path / "m.yaml"))).read())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"monitor-op", "condition-1"}
+    assert "monitor-op" in tasks["condition-1"]["triggerPolicy"]["condition"]
+    inner = spec["components"][tasks["condition-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"recsys-training"}
+
+
+@pytest.mark.integration
+def test_drift_starts_retraining(tmp_path):
+    end = pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=1)
+    config = ShopConfig(events=15_000, seed=8, end=end.to_pydatetime())
+    history = tmp_path / "history.jsonl"
+    write_shop(generate_shop(config), "jsonl", history, config)
+    settings = Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"))
+    common = dict(lake_uri=settings.lake, tracking_uri=settings.tracking_uri,
+                  state_dir=str(settings.state_dir),
+                  registered_model=settings.registered_model_name)
+    run_training_locally(tmp_path / "kfp", source=str(history), **common)
+    client = client_for(settings.tracking_uri)
+
+    def versions():
+        return len(client.search_model_versions(f"name='{settings.registered_model_name}'"))
+
+    local.init(runner=local.SubprocessRunner(use_venv=False),
+               pipeline_root=str(tmp_path / "kfp-monitoring"), raise_on_error=True)
+    monitoring_pipeline(source=str(history), current_days=3.0, **common)
+    assert versions() == 1  # no drift: no retraining
+
+    day = generate_shop(ShopConfig(events=3_000, seed=9, days=1,
+                                   end=(end + pd.Timedelta(days=1)).to_pydatetime()))
+    day.events["price"] = day.events["price"] * 2.0
+    day.events["utm_source"] = "tiktok"
+    shifted = tmp_path / "shifted-day.jsonl"
+    write_shop(day, "jsonl", shifted, config)
+    lake = Lake(settings.lake)
+    extract(ExtractConfig(source=str(shifted)), lake)
+    validate_window(lake, ValidationConfig())
+    monitoring_pipeline(source=str(shifted), current_days=1.0, **common)
+    assert versions() == 2  # drift: the training pipeline ran and its gate registered v2
+    tags = client.get_model_version(settings.registered_model_name, "1").tags
+    assert "price" in tags["monitoring.top_drifted_columns"]
+
+
+def test_compile_writes_both_pipelines_and_the_schedules(tmp_path, capsys):
+    from recsys_cli.main import main
+
+    assert main(["pipeline", "compile", "--out", str(tmp_path)]) == 0
+    schedules = yaml.safe_load((tmp_path / "recurring_runs.yaml").read_text())
+    assert {s["name"] for s in schedules} == {"recsys-daily-monitoring",
+                                              "recsys-daily-incremental-retrain",
+                                              "recsys-weekly-full-retrain"}
+    for schedule in schedules:
+        assert (tmp_path / schedule["pipeline_file"]).exists()
+        assert len(schedule["cron"].split()) == 6  # KFP cron: seconds first
+    weekly = next(s for s in schedules if s["name"] == "recsys-weekly-full-retrain")
+    assert weekly["cron"] == "0 0 3 * * 0"  # Sunday 03:00
