@@ -34,7 +34,7 @@ lint: install ## ruff over the code
 bench: install ## run every benchmark and write benchmarks/results/*.json
 	$(BIN)/recsys bench all
 
-compile: install ## compile the Kubeflow training pipeline to build/training_pipeline.yaml
+compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 	$(BIN)/recsys pipeline compile --out build
 
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
