@@ -24,7 +24,10 @@ from components.common.tracking import client_for, ensure_experiment
 from components.gate.registry import CHAMPION, aliases
 from monitoring.config import DriftConfig
 from monitoring.drift import run_drift
+from monitoring.prediction_drift import run_prediction_drift
 from monitoring.workspace import publish
+from serving.catalogue import Catalogue
+from serving.request_log import read_request_log
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -67,6 +70,7 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
                "reference_window": [str(window["start"]), str(window["end"])],
                "current_window": [str(current_start), str(current_end)]}
     result = run_drift(reference, current, config, context)
+    result.summary["prediction_drift"] = prediction_drift(settings, lake, current_days)
     stamp = pd.Timestamp.now(tz="UTC")
     prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +88,32 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     return result.summary
 
 
+def prediction_drift(settings: Settings, lake: Lake, current_days: float,
+                     reference_days: float = 7.0) -> dict:
+    """Served lists of the last `current_days` against the `reference_days` before them
+    (wall-clock time: the request log is written as requests arrive)."""
+    now = pd.Timestamp.now(tz="UTC")
+    split = now - pd.Timedelta(days=current_days)
+    reference = read_request_log(lake, split - pd.Timedelta(days=reference_days), split)
+    current = read_request_log(lake, split, now)
+    if reference.empty or current.empty:
+        return {"status": f"not computed: {len(reference)} reference and {len(current)} "
+                          "current served lists in the request log"}
+    catalogue = Catalogue.from_lake(settings.lake) if not settings.lake.startswith("s3://") \
+        else Catalogue()
+    prices = _latest_prices(settings)
+    return {"status": "computed", **run_prediction_drift(reference, current,
+                                                         catalogue.categories, prices)}
+
+
+def _latest_prices(settings: Settings) -> dict:
+    snapshots = sorted((Path(settings.lake) / "features" / "item_stats").glob("as_of=*.parquet"))
+    if not snapshots:
+        return {}
+    items = pd.read_parquet(snapshots[-1], columns=[C.item_id, "avg_price"])
+    return dict(zip(items[C.item_id].astype(str), items["avg_price"]))
+
+
 def _log_to_mlflow(settings: Settings, summary: dict, html: Path) -> str:
     client_for(settings.tracking_uri)
     experiment_id = ensure_experiment(settings.tracking_uri, EXPERIMENT)
@@ -92,6 +122,12 @@ def _log_to_mlflow(settings: Settings, summary: dict, html: Path) -> str:
                          "drift_detected": str(summary["drift_detected"])})
         mlflow.log_metrics({"drifted_share": summary["drifted_share"],
                             "drifted_columns": summary["drifted_columns"]})
+        predictions = summary.get("prediction_drift", {})
+        if predictions.get("status") == "computed":
+            mlflow.log_metrics({
+                "prediction_drifted_share": predictions["drifted_share"],
+                "served_fallback_ratio": predictions["current"]["fallback_ratio"],
+                "served_coverage": predictions["current"]["coverage"]})
         mlflow.log_artifact(str(html), "drift")
         mlflow.log_dict(summary, "drift/summary.json")
         return run.info.run_id
@@ -104,5 +140,7 @@ def _tag_champion(settings: Settings, version: str, summary: dict) -> None:
                        "monitoring.last_report": summary["report_url"],
                        "monitoring.run_id": summary["monitoring_run_id"],
                        "monitoring.top_drifted_columns": ",".join(
-                           summary["top_drifted_columns"])}.items():
+                           summary["top_drifted_columns"]),
+                       "monitoring.prediction_drift_detected": str(
+                           summary["prediction_drift"].get("drift_detected"))}.items():
         client.set_model_version_tag(name, version, key, value)

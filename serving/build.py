@@ -24,8 +24,14 @@ def build_service(options: dict | None = None) -> RecommendationService:
         source.watch(config.watch_seconds)
     lake_dir = settings.lake if not settings.lake.startswith("s3://") else None
     catalogue = Catalogue.from_lake(lake_dir) if lake_dir else Catalogue()
+    from components.common.lake import Lake
+    from serving.request_log import RequestLog
+
+    request_log = RequestLog(Lake(settings.lake, settings.s3_endpoint_url),
+                             config.log_batch_size, config.log_flush_seconds) \
+        if config.log_requests else None
     return RecommendationService(config, source, catalogue, _feature_reader(settings),
-                                 _cache(settings, config))
+                                 _cache(settings, config), request_log=request_log)
 
 
 def _feature_reader(settings):

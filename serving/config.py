@@ -27,3 +27,9 @@ class ServiceConfig(BaseModel):
     """Lifetime of a cached list in Redis (0 disables the cache)."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
+    log_requests: bool = True
+    """Write served lists to the lake (serving/requests/) for prediction-drift monitoring."""
+    log_batch_size: int = Field(1000, gt=0)
+    """Rows per request-log file."""
+    log_flush_seconds: float = Field(60.0, gt=0)
+    """Longest a served list waits in memory before its batch is written."""

@@ -33,6 +33,12 @@ class RecsysRuntime(MLModel):
         self.ready = True
         return self.ready
 
+    async def unload(self) -> bool:
+        if self.service.request_log is not None:
+            self.service.request_log.flush()
+        self.service.source.stop()
+        return True
+
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         inputs = self._check_request(payload)
         try:

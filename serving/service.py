@@ -51,13 +51,14 @@ NO_SESSION = Session([], None, "none")
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
                  feature_reader=None, cache: RecommendationCache | None = None,
-                 metrics: ServiceMetrics | None = None):
+                 metrics: ServiceMetrics | None = None, request_log=None):
         self.config = config
         self.source = source
         self.catalogue = catalogue
         self.features = feature_reader
         self.cache = cache or RecommendationCache(None, 0)
         self.metrics = metrics or ServiceMetrics()
+        self.request_log = request_log
 
     # ---- requests ----------------------------------------------------------------------
     def parse(self, user_id, k=None, exclude=None, category=None) -> RecommendRequest:
@@ -83,6 +84,8 @@ class RecommendationService:
             self.cache.set(key, {**result.as_dict(), "cached": False})
         if result.fallback:
             self.metrics.fallbacks.labels(result.path).inc()
+        if self.request_log is not None:
+            self.request_log.record("recommend", request.user_id, result, request.k)
         self.metrics.latency.labels("recommend").observe(time.perf_counter() - started)
         return result
 

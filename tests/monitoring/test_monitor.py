@@ -23,7 +23,39 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     run_training_locally(tmp_path / "kfp", source=str(source), lake_uri=settings.lake,
                          tracking_uri=settings.tracking_uri, state_dir=str(settings.state_dir),
                          registered_model=settings.registered_model_name)
+    # served lists: a stable week, then a day answered mostly by the fallback
+    import numpy as np
+    import pyarrow as pa
+
+    from components.common.lake import Lake
+    from serving.request_log import SCHEMA
+
+    items = pd.read_parquet(next((tmp_path / "lake" / "features" / "item_stats").glob("*")))
+    ids = items["item_id"].astype(str).to_numpy()
+    rng = np.random.default_rng(0)
+    now = pd.Timestamp.now(tz="UTC")
+
+    def served(start_days_ago, fallback_share, n=300):
+        fallback = rng.random(n) < fallback_share
+        return pd.DataFrame({
+            "timestamp": [now - pd.Timedelta(days=start_days_ago) + pd.Timedelta(minutes=i)
+                          for i in range(n)],
+            "endpoint": "recommend", "user_id": "u", "model_version": "1",
+            "path": np.where(fallback, "popularity", "model"), "fallback": fallback,
+            "cached": False, "k": 10,
+            "item_ids": [list(ids[:10]) if f else list(rng.choice(ids, 10)) for f in fallback],
+            "scores": [list(np.linspace(1, 0.1, 10))] * n,
+        }).astype({"timestamp": "datetime64[ms, UTC]"})
+
+    lake = Lake(settings.lake)
+    for name, frame in (("ref", served(5, 0.1)), ("cur", served(1, 0.8))):
+        lake.write_table(f"serving/requests/date=x/{name}.parquet",
+                         pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))
     summary = monitor(settings, DriftConfig(), current_days=2)
+    predictions = summary["prediction_drift"]
+    assert predictions["status"] == "computed" and predictions["drift_detected"] is True
+    assert predictions["columns"]["path"]["drifted"]
+    assert predictions["current"]["fallback_ratio"] > predictions["reference"]["fallback_ratio"]
 
     assert summary["drift_detected"] is False  # the same shop, a later window
     assert summary["model_version"] == "1"
