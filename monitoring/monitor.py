@@ -24,6 +24,7 @@ from components.common.tracking import client_for, ensure_experiment
 from components.gate.registry import CHAMPION, aliases
 from monitoring.config import DriftConfig
 from monitoring.drift import run_drift
+from monitoring.feature_drift import feature_drift
 from monitoring.prediction_drift import run_prediction_drift
 from monitoring.workspace import publish
 from serving.catalogue import Catalogue
@@ -71,6 +72,8 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
                "current_window": [str(current_start), str(current_end)]}
     result = run_drift(reference, current, config, context)
     result.summary["prediction_drift"] = prediction_drift(settings, lake, current_days)
+    result.summary["feature_drift"] = feature_drift(settings.lake, window["end"]) \
+        if not settings.lake.startswith("s3://") else {"status": "not computed: s3 lake"}
     stamp = pd.Timestamp.now(tz="UTC")
     prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -52,6 +52,10 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
         lake.write_table(f"serving/requests/date=x/{name}.parquet",
                          pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))
     summary = monitor(settings, DriftConfig(), current_days=2)
+    # the features step wrote user/item stats as of the split and as of the window end
+    for table in ("user_stats", "item_stats"):
+        assert summary["feature_drift"][table]["status"] == "computed"
+        assert summary["feature_drift"][table]["columns_tested"] >= 8
     predictions = summary["prediction_drift"]
     assert predictions["status"] == "computed" and predictions["drift_detected"] is True
     assert predictions["columns"]["path"]["drifted"]
