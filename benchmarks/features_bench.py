@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.local_services import temporary_postgres_database
 from benchmarks.machine import write_result
 from components.common.lake import Lake
 from components.common.settings import Settings
@@ -81,35 +81,28 @@ def _latencies(read, requests) -> list[float]:
 
 
 def bench_features() -> dict:
-    import psycopg2
     import redis
 
     rng = np.random.default_rng(1)
     as_of = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(hours=1)
     users, items = feature_frames(USERS, ITEMS, as_of)
     results = {}
-    database = f"feast_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {database}")
     cache = redis.Redis(host="127.0.0.1", port=6379, db=8)
     cache.flushdb()
     try:
-        with tempfile.TemporaryDirectory(prefix="recsys-bench-features-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="recsys-bench-features-") as tmp, \
+                temporary_postgres_database("feast_bench") as registry_url:
             lake_dir = Path(tmp) / "lake"
             lake = Lake(str(lake_dir / "features"))
             write_snapshot(lake, "user_stats", users, USER_STATS_COLUMNS)
             write_snapshot(lake, "item_stats", items, ITEM_STATS_COLUMNS)
-            settings = Settings(
-                state_dir=Path(tmp) / "state", lake_uri=str(lake_dir),
-                redis_url="redis://127.0.0.1:6379/8",
-                feast_registry_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+            settings = Settings(state_dir=Path(tmp) / "state", lake_uri=str(lake_dir),
+                                redis_url="redis://127.0.0.1:6379/8",
+                                feast_registry_url=registry_url)
             results["sqlite"] = measure(settings, "local", users, rng)
             results["redis"] = measure(settings, "production", users, rng)
     finally:
         cache.flushdb()
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.close()
     figures = {
         "users": USERS, "items": ITEMS, "request": f"1 user + {CANDIDATES} candidate items "
         "(user_stats, user_session, item_stats, on-demand price_fit)", **results,

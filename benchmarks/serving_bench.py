@@ -17,11 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.local_services import temporary_postgres_database, wait_for_http
 from benchmarks.machine import write_result
 
 CONCURRENCY, DURATION_SECONDS, EVENTS = 32, 60.0, 200_000
@@ -69,25 +69,28 @@ def naive_request_ms(model, user_id: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _champion(env: dict):
+    """The champion the server loaded, read in this process from the same state."""
+    from components.common.settings import Settings
+    from components.common.tracking import client_for
+    from components.train.pyfunc import load_recommender
+
+    settings = Settings(state_dir=env["RECSYS_STATE_DIR"])
+    client_for(settings.tracking_uri)
+    return load_recommender(f"models:/{settings.registered_model_name}@champion")
+
+
 def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
                   workers: int = 0) -> dict:
-    import psycopg2
-    import requests
-
-    database = f"feast_serving_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {database}")
-    tmp = Path(tempfile.mkdtemp(prefix="recsys-bench-serving-"))
-    env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
-           "RECSYS_FEAST_PROFILE": "production", "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
-           "RECSYS_FEAST_REGISTRY_URL":
-               f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
-           "RECSYS_NO_PROGRESS": "1"}
-    for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
-        env.pop(name, None)
-    server = None
-    try:
+    with temporary_postgres_database("feast_serving") as registry_url, \
+            tempfile.TemporaryDirectory(prefix="recsys-bench-serving-") as folder:
+        tmp = Path(folder)
+        env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
+               "RECSYS_FEAST_PROFILE": "production",
+               "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
+               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1"}
+        for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
+            env.pop(name, None)
         subprocess.run([sys.executable, "-m", "recsys_cli.main", "run", "--events", str(events)],
                        env=env, check=True, capture_output=True)
         repo = tmp / "models"
@@ -97,37 +100,20 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
         (repo / "settings.json").write_text(json.dumps({
             **base, "http_port": port, "grpc_port": _free_port(), "metrics_port": _free_port(),
             "parallel_workers": workers}))
-        server = subprocess.Popen([sys.executable, "-m", "serving.server", "start",
-                                   str(repo)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                if requests.get(f"{url}/v2/models/recsys/ready", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        sys.path.insert(0, str(REPO))
-        os.environ.update({k: v for k, v in env.items() if k.startswith("RECSYS_")})
-        from components.common.settings import load_settings
-        from components.common.tracking import client_for  # noqa: F401 - sets MLflow URIs
-        from components.train.pyfunc import load_recommender
-
-        settings = load_settings()
-        client_for(settings.tracking_uri)
-        model = load_recommender(f"models:/{settings.registered_model_name}@champion")
-        known = [str(u) for u in model.users[:5000]]
-        users = known * 4 + [f"anon-{i}" for i in range(len(known))]
-        latencies, statuses = asyncio.run(_load(url, users, duration))
-        naive = [naive_request_ms(model, u) for u in known[:3]]
-    finally:
-        if server is not None:
+        server = subprocess.Popen([sys.executable, "-m", "serving.server", "start", str(repo)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            if not wait_for_http(f"{url}/v2/models/recsys/ready", 120, server):
+                raise RuntimeError("mlserver did not become ready")
+            model = _champion(env)
+            known = [str(u) for u in model.users[:5000]]
+            users = known * 4 + [f"anon-{i}" for i in range(len(known))]
+            latencies, statuses = asyncio.run(_load(url, users, duration))
+            naive = [naive_request_ms(model, u) for u in known[:3]]
+        finally:
             server.terminate()
             server.wait(timeout=30)
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     rps = len(latencies) / duration
     figures = {
         "concurrency": CONCURRENCY, "duration_seconds": duration, "events": events,

@@ -1,11 +1,11 @@
 """The production profile against the real Redis and a SQL registry on PostgreSQL."""
 import time
-import uuid
 
 import pandas as pd
 import pytest
 import redis
 
+from benchmarks.local_services import temporary_postgres_database
 from components.common.settings import Settings
 from feature_repo.online import online_features, push_session_features
 from feature_repo.store import apply_repo, materialize, open_store
@@ -17,27 +17,20 @@ REDIS_DB = 7  # a db of its own, flushed by the test
 
 @pytest.fixture
 def production_store(tmp_path):
-    import psycopg2
-
-    database = f"feast_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {database}")
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     client.flushdb()
     write_tables(tmp_path / "lake", pd.Timestamp.now(tz="UTC").floor("s"))
-    settings = Settings(
-        state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"),
-        redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}", feast_key_ttl_seconds=3,
-        feast_registry_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
-    store, repo = open_store(settings, profile="production")
-    apply_repo(store, repo)
-    try:
-        yield store, client
-    finally:
-        client.flushdb()
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.close()
+    with temporary_postgres_database("feast_test") as registry_url:
+        settings = Settings(
+            state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"),
+            redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}", feast_key_ttl_seconds=3,
+            feast_registry_url=registry_url)
+        store, repo = open_store(settings, profile="production")
+        apply_repo(store, repo)
+        try:
+            yield store, client
+        finally:
+            client.flushdb()
 
 
 @pytest.mark.integration

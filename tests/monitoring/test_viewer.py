@@ -2,13 +2,12 @@
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
+from benchmarks.local_services import wait_for_http
 from components.synthetic.config import ShopConfig
 from components.synthetic.generate import generate_shop
 from monitoring.config import DriftConfig
@@ -43,12 +42,7 @@ def test_the_viewer_shows_the_project_and_the_latest_report(tmp_path):
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/api/projects", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
+        assert wait_for_http(f"{url}/api/projects", 60, ui), "evidently ui did not start"
         page = f"{url}/projects/{project_id}/reports"
         dom = chromium(["--virtual-time-budget=15000", "--dump-dom", page], tmp_path / "p1")
         assert DEFAULT_PROJECT in dom.stdout

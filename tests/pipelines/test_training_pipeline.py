@@ -3,13 +3,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 
 import pandas as pd
 import pytest
-import requests
 import yaml
 
+from benchmarks.local_services import temporary_postgres_database, wait_for_http
 from components.common.tracking import client_for
 from components.gate.registry import aliases
 from components.gate.report import latest_decision
@@ -106,37 +105,21 @@ def test_a_failing_step_leaves_the_registry_as_it_was(tmp_path, shop_file):
 
 @pytest.fixture
 def mlflow_server_on_postgres(tmp_path):
-    import psycopg2
-
-    database = f"mlflow_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {database}")
-    port = free_port()
-    server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
-         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
-         "--artifacts-destination", str(tmp_path / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not become healthy within 90 s")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.close()
+    with temporary_postgres_database("mlflow_test") as database_url:
+        port = free_port()
+        server = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
+             "--backend-store-uri", database_url,
+             "--artifacts-destination", str(tmp_path / "artifacts"),
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            assert wait_for_http(f"{url}/health", 90, server), "mlflow server not healthy"
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 @pytest.mark.integration

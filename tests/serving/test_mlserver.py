@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import grpc
 import pandas as pd
@@ -13,6 +12,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.local_services import wait_for_http
 from components.common.settings import Settings
 from components.common.tracking import client_for
 from components.features.features import publish_features
@@ -59,18 +59,8 @@ def server(tmp_path_factory):
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{ports['http_port']}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/v2/models/recsys/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None:
-                pytest.fail((tmp / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        else:
-            pytest.fail("mlserver not ready in 120 s:\n" + (tmp / "server.log").read_text()[-3000:])
+        if not wait_for_http(f"{url}/v2/models/recsys/ready", 120, proc):
+            pytest.fail("mlserver not ready:\n" + (tmp / "server.log").read_text()[-3000:])
         users = processed.train["user_id"].unique()
         yield {"url": url, "grpc": f"127.0.0.1:{ports['grpc_port']}", "version": version,
                "user": str(users[0]), "item": str(processed.train["item_id"].iloc[0])}

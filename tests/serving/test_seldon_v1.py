@@ -2,12 +2,12 @@
 import os
 import signal
 import subprocess
-import time
 
 import pandas as pd
 import pytest
 import requests
 
+from benchmarks.local_services import wait_for_http
 from components.models.zoo import build_model
 from tests.conftest import REPO, free_port
 from tests.serving.conftest import ROWS
@@ -30,12 +30,7 @@ def test_v1_microservice_serves_the_exported_champion(tmp_path):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
     try:
-        for _ in range(120):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health/ping", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.5)
+        assert wait_for_http(f"http://127.0.0.1:{port}/health/ping", 60, proc)
         one = requests.post(url, json={"jsonData": {"user_id": "u1", "k": 2}}, timeout=10)
         assert one.status_code == 200, one.text
         body = one.json()
