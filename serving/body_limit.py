@@ -7,7 +7,7 @@ DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised inside the app's receive() once a streamed body passes the limit."""
 
 
 class BodyLimitMiddleware:

@@ -118,7 +118,8 @@ class RecsysRuntime(MLModel):
 
 
 def _as_number(version: str) -> float:
+    """Registry versions are numbers; a model served from a fixed path has none (NaN)."""
     try:
         return float(version)
     except ValueError:
-        return -1.0
+        return float("nan")

@@ -19,7 +19,8 @@ def extract_op(source: str, lake_uri: str, source_format: str = "", start: str =
 
     configure_logging()
     config = ExtractConfig(source=source, format=source_format or None,
-                           start=parse_moment(start), end=parse_moment(end))
+                           start=parse_moment(start), end=parse_moment(end),
+                           source_sha256=source_sha256 or None)
     endpoint = s3_endpoint_url or None
     report, window = extract(config, Lake(lake_uri, endpoint), endpoint)
     window.to_parquet(events.path, index=False)

@@ -43,6 +43,8 @@ class ExtractConfig(BaseModel):
     """Window start (inclusive, UTC); None means from the beginning."""
     end: datetime | None = None
     """Window end (exclusive, UTC); None means up to the end."""
+    source_sha256: str | None = None
+    """The source's SHA-256 when the caller already computed it (else computed here)."""
 
 
 class ExtractReport(BaseModel):
@@ -72,7 +74,7 @@ def extract(config: ExtractConfig, lake: Lake,
     if config.start and config.end and config.start >= config.end:
         raise ConfigError(f"window start {config.start} is not before end {config.end}")
     with local_source(config.source, s3_endpoint_url) as path:
-        fingerprint = source_sha256(path)
+        fingerprint = config.source_sha256 or source_sha256(path)
         result = read_source(path, config.format)
     events = result.events
     no_time = events[C.timestamp].isna()

@@ -126,8 +126,8 @@ def _restore_aliases(client: MlflowClient, name: str, before: dict[str, str],
         else:
             try:
                 client.delete_registered_model_alias(name, alias)
-            except MlflowException:
-                pass
+            except MlflowException:  # the alias was never set: nothing to undo
+                continue
 
 
 def registry_table(client: MlflowClient, name: str) -> list[dict]:
