@@ -26,6 +26,7 @@ from monitoring.config import DriftConfig
 from monitoring.drift import run_drift
 from monitoring.feature_drift import feature_drift
 from monitoring.prediction_drift import run_prediction_drift
+from monitoring.quality import served_quality
 from monitoring.workspace import publish
 from serving.catalogue import Catalogue
 from serving.request_log import read_request_log
@@ -74,6 +75,7 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     result.summary["prediction_drift"] = prediction_drift(settings, lake, current_days)
     result.summary["feature_drift"] = feature_drift(settings.lake, window["end"]) \
         if not settings.lake.startswith("s3://") else {"status": "not computed: s3 lake"}
+    result.summary["quality"], quality_snapshot = served_list_quality(lake, current_days)
     stamp = pd.Timestamp.now(tz="UTC")
     prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +90,23 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     _tag_champion(settings, window["version"], result.summary)
     publish(result.snapshot, settings.state_dir / "evidently",
             name=f"drift {stamp:%Y-%m-%d %H:%M} vs champion v{window['version']}")
+    if quality_snapshot is not None:
+        publish(quality_snapshot, settings.state_dir / "evidently",
+                name=f"served quality {stamp:%Y-%m-%d %H:%M}")
     return result.summary
+
+
+def served_list_quality(lake: Lake, current_days: float,
+                        horizon: pd.Timedelta = pd.Timedelta(days=1)):
+    """Evidently recsys metrics of the lists served in the last `current_days`, judged by the
+    interactions that followed them (see monitoring/quality.py)."""
+    now = pd.Timestamp.now(tz="UTC")
+    log_frame = read_request_log(lake, now - pd.Timedelta(days=current_days) - horizon, now)
+    if log_frame.empty:
+        return {"status": "not computed: no served lists in the request log",
+                "judged_lists": 0}, None
+    events = read_window(lake, CLEAN_ZONE, EVENT_SCHEMA, log_frame["timestamp"].min(), None)
+    return served_quality(log_frame, events, horizon=horizon)
 
 
 def prediction_drift(settings: Settings, lake: Lake, current_days: float,
@@ -131,6 +149,10 @@ def _log_to_mlflow(settings: Settings, summary: dict, html: Path) -> str:
                 "prediction_drifted_share": predictions["drifted_share"],
                 "served_fallback_ratio": predictions["current"]["fallback_ratio"],
                 "served_coverage": predictions["current"]["coverage"]})
+        quality = summary.get("quality", {})
+        if quality.get("status") == "computed":
+            mlflow.log_metrics({f"served_{key}": value for key, value in quality.items()
+                                if key.endswith(f"_at_{quality['k']}")})
         mlflow.log_artifact(str(html), "drift")
         mlflow.log_dict(summary, "drift/summary.json")
         return run.info.run_id

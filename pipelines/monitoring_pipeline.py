@@ -2,6 +2,7 @@
 drift crosses the configured share. Wiring only."""
 from kfp import compiler, dsl
 
+from components.gate.component import drift_trigger_op
 from components.monitor.component import monitor_op
 from pipelines.training_pipeline import training_pipeline
 
@@ -26,8 +27,11 @@ def monitoring_pipeline(
                        drift_share=drift_share)
     check.set_caching_options(False)
     with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
-        training_pipeline(source=source, lake_uri=lake_uri, tracking_uri=tracking_uri,
-                          state_dir=state_dir, registered_model=registered_model,
+        trigger = drift_trigger_op(summary=check.outputs["summary"])
+        trigger.set_caching_options(False)
+        training_pipeline(trigger=trigger.output, source=source, lake_uri=lake_uri,
+                          tracking_uri=tracking_uri, state_dir=state_dir,
+                          registered_model=registered_model,
                           source_format=source_format)
 
 

@@ -42,6 +42,7 @@ def training_pipeline(
     feast_profile: str = "local",
     redis_url: str = "redis://127.0.0.1:6379/0",
     feast_registry_url: str = "",
+    trigger: str = "",
 ):
     extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
                            start=start, end=end, s3_endpoint_url=s3_endpoint_url,
@@ -67,7 +68,7 @@ def training_pipeline(
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
                    registered_model=registered_model, primary_metric=primary_metric,
-                   min_relative_improvement=min_relative_improvement)
+                   min_relative_improvement=min_relative_improvement, trigger=trigger)
     gate.set_caching_options(False)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,

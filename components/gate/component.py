@@ -14,7 +14,7 @@ from components.common.image import PROJECT_IMAGE
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
             primary_metric: str = "ndcg_at_10", min_relative_improvement: float = 0.01,
             max_coverage_regression: float = 0.10, max_recall_regression: float = 0.02,
-            outcome: Output[Artifact] = None) -> bool:
+            trigger: str = "", outcome: Output[Artifact] = None) -> bool:
     """Decide, register the best candidate as `challenger` with the decision as tags."""
     import json
 
@@ -29,10 +29,21 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
                         min_relative_improvement=min_relative_improvement,
                         guardrails={"coverage_at_10": max_coverage_regression,
                                     "recall_at_20": max_recall_regression})
-    result = run_gate(record, policy, tracking_uri, registered_model)
+    result = run_gate(record, policy, tracking_uri, registered_model, trigger)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)
     return result.decision.promote
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
+def drift_trigger_op(summary: Input[Artifact]) -> str:
+    """The trigger text (report URL, monitoring run) for a retraining started by drift."""
+    import json
+
+    from components.gate.trigger import drift_trigger
+
+    with open(summary.path) as handle:
+        return drift_trigger(json.load(handle))
 
 
 @dsl.component(base_image=PROJECT_IMAGE)

@@ -9,6 +9,7 @@ import mlflow
 from components.common.tracking import client_for, use_tracking
 from components.gate.decide import Decision, GatePolicy, decide
 from components.gate.registry import decision_payload, register_with_decision
+from components.gate.trigger import trigger_tags
 
 log = logging.getLogger(__name__)
 BASELINE = "popularity baseline"
@@ -26,9 +27,11 @@ class GateOutcome:
 
 
 def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
-             registered_model: str) -> GateOutcome:
+             registered_model: str, trigger: str = "") -> GateOutcome:
     """Compare the best candidate with the champion (re-evaluated on this holdout) or, with no
-    champion yet, with the popularity baseline; register it as `challenger` with the decision."""
+    champion yet, with the popularity baseline; register it as `challenger` with the decision
+    and with what triggered the run (`trigger`, see components.gate.trigger)."""
+    extra_tags = trigger_tags(trigger)
     name = evaluation["best"]
     best = evaluation["candidates"][name]
     champion = evaluation.get("champion")
@@ -39,7 +42,8 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
     decision = decide(best["metrics"], reference, policy, against)
     client = client_for(tracking_uri)
     version = register_with_decision(client, registered_model, best["model_uri"],
-                                     best["run_id"], decision, best["metrics"], reference)
+                                     best["run_id"], decision, best["metrics"], reference,
+                                     extra_tags)
     use_tracking(tracking_uri)
     payload = {**decision_payload(decision, best["metrics"], reference), "candidate": name,
                "version": version, "registered_model": registered_model,

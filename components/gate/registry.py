@@ -48,13 +48,17 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
 
 
 def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_id: str,
-                           decision: Decision, candidate: dict, reference: dict) -> str:
-    """Register the candidate as `challenger` and tag it with the decision, all or nothing:
-    if any write fails, the new version is deleted and the old challenger alias restored."""
+                           decision: Decision, candidate: dict, reference: dict,
+                           extra_tags: dict[str, str] | None = None) -> str:
+    """Register the candidate as `challenger` and tag it with the decision (and `extra_tags`,
+    e.g. the drift report that triggered the run), all or nothing: if any write fails, the
+    new version is deleted and the old challenger alias restored."""
     old_challenger = aliases(client, name).get(CHALLENGER)
     version = register_candidate(client, name, model_uri, run_id)
     try:
         record_decision(client, name, version, decision, candidate, reference)
+        for key, value in (extra_tags or {}).items():
+            client.set_model_version_tag(name, version, key, str(value)[:5000])
     except Exception:
         client.delete_model_version(name, version)
         if old_challenger is not None:

@@ -18,7 +18,8 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     end = pd.Timestamp.now(tz="UTC").floor("D")
     config = ShopConfig(events=15_000, seed=4, end=end.to_pydatetime())
     source = tmp_path / "shop.jsonl"
-    write_shop(generate_shop(config), "jsonl", source, config)
+    shop = generate_shop(config)
+    write_shop(shop, "jsonl", source, config)
     settings = Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"))
     run_training_locally(tmp_path / "kfp", source=str(source), lake_uri=settings.lake,
                          tracking_uri=settings.tracking_uri, state_dir=str(settings.state_dir),
@@ -48,7 +49,21 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
         }).astype({"timestamp": "datetime64[ms, UTC]"})
 
     lake = Lake(settings.lake)
-    for name, frame in (("ref", served(5, 0.1)), ("cur", served(1, 0.8))):
+    # lists served to 20 real users just before their latest events: the quality part
+    # judges them by what the users did next
+    recent = shop.events[shop.events["timestamp"] >= end - pd.Timedelta(days=1)]
+    first = recent.sort_values("timestamp").drop_duplicates("user_id").head(20)
+    later_items = recent.groupby("user_id")["item_id"].agg(lambda s: list(dict.fromkeys(s)))
+    judged = pd.DataFrame({
+        "timestamp": first["timestamp"].to_numpy() - pd.Timedelta(minutes=1),
+        "endpoint": "recommend", "user_id": first["user_id"].astype(str).to_numpy(),
+        "model_version": "1", "path": "model", "fallback": False, "cached": False, "k": 10,
+        "item_ids": [([str(i) for i in later_items[u][:2]] + list(ids))[:10]
+                     for u in first["user_id"]],
+        "scores": [list(np.linspace(1, 0.1, 10))] * len(first),
+    }).astype({"timestamp": "datetime64[ms, UTC]"})
+    for name, frame in (("ref", served(5, 0.1)), ("cur", served(1, 0.8)),
+                        ("judged", judged)):
         lake.write_table(f"serving/requests/date=x/{name}.parquet",
                          pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))
     summary = monitor(settings, DriftConfig(), current_days=2)
@@ -60,6 +75,11 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     assert predictions["status"] == "computed" and predictions["drift_detected"] is True
     assert predictions["columns"]["path"]["drifted"]
     assert predictions["current"]["fallback_ratio"] > predictions["reference"]["fallback_ratio"]
+
+    quality = summary["quality"]
+    assert quality["status"] == "computed" and quality["judged_lists"] == 20
+    assert quality["hit_rate_at_10"] == 1.0  # every list holds an item the user then touched
+    assert 0.1 <= quality["precision_at_10"] <= 1.0
 
     assert summary["drift_detected"] is False  # the same shop, a later window
     assert summary["model_version"] == "1"
@@ -75,4 +95,5 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     assert tags["monitoring.last_report"].endswith("report.html")
     run = client.get_run(summary["monitoring_run_id"])
     assert run.data.metrics["drifted_share"] == summary["drifted_share"]
+    assert run.data.metrics["served_ndcg_at_10"] == quality["ndcg_at_10"]
     assert (settings.state_dir / "evidently").exists()

@@ -23,7 +23,9 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
     assert set(tasks) == {"monitor-op", "condition-1"}
     assert "monitor-op" in tasks["condition-1"]["triggerPolicy"]["condition"]
     inner = spec["components"][tasks["condition-1"]["componentRef"]["name"]]["dag"]["tasks"]
-    assert set(inner) == {"recsys-training"}
+    assert set(inner) == {"drift-trigger-op", "recsys-training"}
+    assert inner["recsys-training"]["inputs"]["parameters"]["trigger"][
+        "taskOutputParameter"]["producerTask"] == "drift-trigger-op"
 
 
 @pytest.mark.integration
@@ -60,6 +62,14 @@ def test_drift_starts_retraining(tmp_path):
     assert versions() == 2  # drift: the training pipeline ran and its gate registered v2
     tags = client.get_model_version(settings.registered_model_name, "1").tags
     assert "price" in tags["monitoring.top_drifted_columns"]
+    retrained = client.get_model_version(settings.registered_model_name, "2").tags
+    assert retrained["retrain.trigger"] == "drift"
+    assert retrained["retrain.report_url"] == tags["monitoring.last_report"]
+    assert retrained["retrain.monitoring_run_id"] == tags["monitoring.run_id"]
+    assert "price" in retrained["retrain.top_drifted_columns"]
+    assert retrained["gate.decision"] in {"approved", "refused"}
+    first = client.get_model_version(settings.registered_model_name, "1").tags
+    assert first["retrain.trigger"] == "schedule or manual"
 
 
 def test_compile_writes_both_pipelines_and_the_schedules(tmp_path, capsys):
