@@ -92,9 +92,12 @@ def comparing_products(window: pd.DataFrame) -> pd.Series:
 
 
 def _compares(user_events: pd.DataFrame) -> bool:
-    kinds = user_events[C.event_type].to_numpy()
-    categories = user_events[C.category].to_numpy()
-    items = user_events[C.item_id].to_numpy()
+    return compares(user_events[C.event_type].to_numpy(), user_events[C.category].to_numpy(),
+                    user_events[C.item_id].to_numpy())
+
+
+def compares(kinds: np.ndarray, categories: np.ndarray, items: np.ndarray) -> bool:
+    """The comparing-products pattern over one user's time-ordered window events."""
     view_idx = np.flatnonzero(kinds == EventType.view.value)
     run_start = 0
     for k in range(1, len(view_idx) + 1):

@@ -15,6 +15,7 @@ from recsys_cli import (
     pipeline_commands,
     registry_commands,
     run_command,
+    stream_commands,
 )
 
 log = logging.getLogger("recsys")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_commands.register(commands)
     registry_commands.register(commands)
     monitor_commands.register(commands)
+    stream_commands.register(commands)
     bench.register(commands)
     return parser
 

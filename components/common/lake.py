@@ -176,11 +176,12 @@ class Lake:
     def delete(self, key: str) -> None:
         self._backend.delete(key)
 
-    def write_table(self, key: str, table: pa.Table) -> None:
-        """Write a Parquet file (zstd) atomically."""
+    def write_table(self, key: str, table: pa.Table) -> int:
+        """Write a Parquet file (zstd) atomically; returns its size in bytes."""
         sink = io.BytesIO()
         pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
         self.write_bytes(key, sink.getvalue())
+        return sink.tell()
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
         local = self._backend.local_path(key)

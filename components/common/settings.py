@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     feast_key_ttl_seconds: int = 7 * 86_400
     """Seconds a user's online features live in Redis without an update (production)."""
 
+    event_bus: str = "redis"
+    """Event bus of the real-time path: `redis` (Redis Streams at redis_url) or `kafka`."""
+
+    event_stream: str = "recsys:events"
+    """Redis stream key (or Kafka topic) carrying collected events."""
+
+    kafka_bootstrap: str | None = None
+    """Kafka bootstrap servers (host:port,...) when event_bus is `kafka`."""
+
     @property
     def lake(self) -> str:
         """The resolved lake URI."""

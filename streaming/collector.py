@@ -1,0 +1,109 @@
+"""The collector: `POST /events` from the shop's front end onto the bus.
+
+- Body: one event, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), in the
+  rich format (streaming/events.py).
+- All valid -> 202 {accepted, duplicates, rejected: 0}. Some invalid -> 422 with per-event
+  errors (index, event_id, field, message); the valid ones of the batch are stored and
+  counted in `accepted`, the invalid ones go to the dead-letter stream with the reason.
+- Bus unreachable or full -> 503 with `Retry-After`, and nothing of the request is stored
+  (the publish is one atomic script), so a retry is always safe; ids seen within the dedup
+  window are accepted once (`duplicates`).
+- Limits: body above `max_body_bytes` or more than `max_batch` events -> 413 naming the limit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from streaming.bus import BusUnavailable, EventBus
+from streaming.events import BodyError, parse_body, validate_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectorLimits:
+    max_body_bytes: int = 1_048_576
+    max_batch: int = 1000
+    retry_after_seconds: int = 5
+
+
+@dataclass
+class CollectorCounters:
+    requests: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    unavailable: int = 0
+
+
+def create_app(bus: EventBus, limits: CollectorLimits | None = None) -> FastAPI:
+    limits = limits or CollectorLimits()
+    counters = CollectorCounters()
+    app = FastAPI(title="recsys event collector", version="1")
+    app.state.counters = counters
+
+    def unavailable(exc: BusUnavailable) -> JSONResponse:
+        counters.unavailable += 1
+        log.warning("collector: 503, %s", exc)
+        return JSONResponse({"error": str(exc), "stored": 0}, status_code=503,
+                            headers={"Retry-After": str(limits.retry_after_seconds)})
+
+    def too_large(message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=413)
+
+    @app.post("/events")
+    async def collect(request: Request):
+        counters.requests += 1
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+            return too_large(f"body is {declared} bytes; the limit (max_body_bytes) is "
+                             f"{limits.max_body_bytes}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limits.max_body_bytes:
+                return too_large(f"body exceeds the limit (max_body_bytes) of "
+                                 f"{limits.max_body_bytes} bytes")
+        try:
+            events = parse_body(bytes(body), request.headers.get("content-type", ""))
+        except BodyError as exc:
+            return JSONResponse({"error": str(exc), "field": "body"}, status_code=400)
+        if len(events) > limits.max_batch:
+            return too_large(f"{len(events)} events in one request; the limit (max_batch) is "
+                             f"{limits.max_batch}")
+        checked = validate_events(events)
+        try:
+            if checked.rejected:
+                now = int(time.time() * 1000)
+                await run_in_threadpool(bus.dead_letter, [
+                    {"reason": r.reason, "errors": r.errors, "raw": r.raw,
+                     "received_at": now} for r in checked.rejected])
+            published = await run_in_threadpool(bus.publish, checked.rows)
+        except BusUnavailable as exc:
+            return unavailable(exc)
+        counters.accepted += published.accepted
+        counters.duplicates += published.duplicates
+        counters.rejected += len(checked.rejected)
+        payload = {"accepted": published.accepted, "duplicates": published.duplicates,
+                   "rejected": len(checked.rejected)}
+        if checked.rejected:
+            payload["errors"] = [r.as_dict() for r in checked.rejected]
+            return JSONResponse(payload, status_code=422)
+        return JSONResponse(payload, status_code=202)
+
+    @app.get("/health")
+    async def health():
+        ok = await run_in_threadpool(bus.ping)
+        return JSONResponse({"bus": "up" if ok else "down"}, status_code=200 if ok else 503)
+
+    @app.get("/stats")
+    async def stats():
+        return counters.__dict__
+
+    return app

@@ -1,0 +1,175 @@
+"""Events as the shop's front end sends them (SEEDS.md section 1), validated with pydantic.
+
+`parse_body` accepts one JSON object, a JSON array or NDJSON; `validate_events` checks each
+event on its own so that one bad event is named (index, event_id, field, message) without
+rejecting its neighbours. Valid events become flat canonical rows (the lake's columns, with
+the timestamp in epoch milliseconds) - the form the bus carries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.common.columns import EVENT_TYPE_ALIASES, Columns
+
+C = Columns
+MIN_TIMESTAMP_MS = 946_684_800_000       # 2000-01-01: older values are seconds or garbage
+MAX_TIMESTAMP_MS = 4_102_444_800_000     # 2100-01-01
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(_Loose):
+    url: str | None = None
+    referrer: str | None = None
+
+
+class Device(_Loose):
+    type: str | None = None
+
+
+class UserContext(_Loose):
+    login_status: str | None = None
+    segment: str | None = None
+
+
+class Campaign(_Loose):
+    utm_source: str | None = None
+    utm_campaign: str | None = None
+
+
+class Context(_Loose):
+    page: Page | None = None
+    device: Device | None = None
+    user: UserContext | None = None
+    campaign: Campaign | None = None
+
+
+class Properties(_Loose):
+    product_id: str = Field(min_length=1, max_length=256)
+    price: float | None = Field(None, ge=0, le=1e9)
+    category: str | None = None
+    brand: str | None = None
+    rating: float | None = Field(None, ge=0, le=10)
+
+    @field_validator("product_id", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RichEvent(_Loose):
+    event_id: str = Field(min_length=1, max_length=128)
+    user_id: str = Field(min_length=1, max_length=256)
+    session_id: str | None = Field(None, max_length=256)
+    event_type: str
+    timestamp: int = Field(ge=MIN_TIMESTAMP_MS, le=MAX_TIMESTAMP_MS,
+                           description="epoch milliseconds")
+    context: Context | None = None
+    properties: Properties
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _user_as_text(cls, value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        canonical = EVENT_TYPE_ALIASES.get(value.strip().lower())
+        if canonical is None:
+            raise ValueError(f"unknown event_type {value!r}; allowed: "
+                             f"{sorted(set(EVENT_TYPE_ALIASES.values()))} (or their aliases)")
+        return canonical
+
+    def to_row(self) -> dict:
+        """The flat canonical row (lake column names; timestamp in epoch ms)."""
+        ctx = self.context or Context()
+        props = self.properties
+        return {
+            C.event_id: self.event_id, C.user_id: self.user_id,
+            C.item_id: props.product_id, C.session_id: self.session_id,
+            C.event_type: self.event_type, C.timestamp: self.timestamp,
+            C.price: props.price, C.category: props.category, C.brand: props.brand,
+            C.rating: props.rating,
+            C.device_type: ctx.device.type if ctx.device else None,
+            C.referrer: ctx.page.referrer if ctx.page else None,
+            C.page_url: ctx.page.url if ctx.page else None,
+            C.utm_source: ctx.campaign.utm_source if ctx.campaign else None,
+            C.utm_campaign: ctx.campaign.utm_campaign if ctx.campaign else None,
+            C.segment: ctx.user.segment if ctx.user else None,
+            C.login_status: ctx.user.login_status if ctx.user else None,
+        }
+
+
+class BodyError(ValueError):
+    """The request body as a whole cannot be read (not JSON, not events)."""
+
+
+def parse_body(body: bytes, content_type: str = "") -> list:
+    """The events of a body: one JSON object, a JSON array of objects, or NDJSON."""
+    text = body.strip()
+    if not text:
+        raise BodyError("body is empty: send one event, a JSON array or NDJSON lines")
+    ndjson = "ndjson" in content_type or "jsonlines" in content_type
+    if not ndjson:
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            if b"\n" not in text:
+                raise BodyError(f"body is not valid JSON: {exc}") from exc
+            ndjson = True
+        else:
+            return parsed if isinstance(parsed, list) else [parsed]
+    events = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                events.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise BodyError(f"NDJSON line {number} is not valid JSON: {exc}") from exc
+    return events
+
+
+@dataclass
+class Rejected:
+    index: int
+    event_id: str | None
+    errors: list[dict]
+    raw: object
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "event_id": self.event_id, "errors": self.errors}
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e['field']}: {e['message']}" for e in self.errors)
+
+
+@dataclass
+class Validated:
+    rows: list[dict] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def validate_events(events: list) -> Validated:
+    out = Validated()
+    for index, raw in enumerate(events):
+        if not isinstance(raw, dict):
+            out.rejected.append(Rejected(index, None, [{
+                "field": "(event)", "message": f"an event must be a JSON object, got "
+                                                f"{type(raw).__name__}"}], raw))
+            continue
+        try:
+            out.rows.append(RichEvent.model_validate(raw).to_row())
+        except ValidationError as exc:
+            errors = [{"field": ".".join(str(p) for p in error["loc"]) or "(event)",
+                       "message": error["msg"]} for error in exc.errors()]
+            event_id = raw.get("event_id")
+            out.rejected.append(Rejected(index, event_id if isinstance(event_id, str) else None,
+                                         errors, raw))
+    return out

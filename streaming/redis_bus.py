@@ -1,0 +1,194 @@
+"""Redis Streams as the event bus (the default).
+
+- `publish` runs one Lua script per batch: for each event, `SET seen:<event_id> NX EX` and,
+  only when that key was new, `XADD` - atomic, so an event is never marked seen without
+  being stored (idempotent event ids within `dedup_seconds`).
+- Bounded without losing anything: when the stream holds `max_length` entries the script
+  stores nothing and the collector answers 503 (back-pressure); `trim()` removes only
+  entries every consumer group has acknowledged (XTRIM MINID below the oldest entry still
+  pending or undelivered in any group).
+- Consumer groups: `read` returns the consumer's own pending entries first (after a crash
+  and restart under the same name), then new ones; `reclaim` takes over entries of a dead
+  consumer idle for `min_idle_ms` (XAUTOCLAIM).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+import redis
+
+from streaming.bus import BusUnavailable, Message, PublishResult
+
+log = logging.getLogger(__name__)
+
+PUBLISH_SCRIPT = """
+local stream, seen_prefix, dedup_seconds, max_length = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local n = (#ARGV - 3) / 2
+if redis.call('XLEN', stream) + n > tonumber(max_length) then
+  return -1
+end
+local added = 0
+for i = 0, n - 1 do
+  local event_id, payload = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  if redis.call('SET', seen_prefix .. event_id, '1', 'NX', 'EX', dedup_seconds) then
+    redis.call('XADD', stream, '*', 'e', payload)
+    added = added + 1
+  end
+end
+return added
+"""
+
+
+class RedisStreamBus:
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", stream: str = "recsys:events",
+                 max_length: int = 1_000_000, dedup_seconds: int = 86_400,
+                 dead_letter_length: int = 100_000, socket_timeout: float = 5.0):
+        self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
+                                           socket_connect_timeout=socket_timeout)
+        self.stream = stream
+        self.dead_stream = f"{stream}:dead"
+        self.seen_prefix = f"{stream}:seen:"
+        self.max_length = max_length
+        self.dedup_seconds = dedup_seconds
+        self.dead_letter_length = dead_letter_length
+        self._publish = self.client.register_script(PUBLISH_SCRIPT)
+        self._groups: set[str] = set()
+
+    # -- producer side -------------------------------------------------------------------
+    def publish(self, rows: list[dict]) -> PublishResult:
+        if not rows:
+            return PublishResult(0, 0)
+        args = [self.seen_prefix, self.dedup_seconds, self.max_length]
+        for row in rows:
+            args += [row["event_id"], orjson.dumps(row)]
+        try:
+            added = self._publish(keys=[self.stream], args=args)
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"event bus (Redis stream {self.stream}) unavailable: "
+                                 f"{exc}") from exc
+        if added < 0:
+            raise BusUnavailable(f"event bus full: stream {self.stream} holds its maximum of "
+                                 f"{self.max_length} unconsumed entries")
+        return PublishResult(int(added), len(rows) - int(added))
+
+    def dead_letter(self, records: list[dict]) -> None:
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for record in records:
+                    pipe.xadd(self.dead_stream, {k: orjson.dumps(v) for k, v in record.items()},
+                              maxlen=self.dead_letter_length, approximate=True)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"dead-letter stream {self.dead_stream} unavailable: "
+                                 f"{exc}") from exc
+
+    def dead_letters(self, count: int = 1000) -> list[dict]:
+        entries = self.client.xrange(self.dead_stream, count=count)
+        return [{k.decode(): orjson.loads(v) for k, v in fields.items()}
+                for _, fields in entries]
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    # -- consumer side -------------------------------------------------------------------
+    def ensure_group(self, group: str) -> None:
+        if group in self._groups:
+            return
+        try:
+            self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(group)
+
+    def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
+        self.ensure_group(group)
+        own = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
+        messages = _messages(own)
+        if messages:
+            return messages
+        fresh = self.client.xreadgroup(group, consumer, {self.stream: ">"}, count=count,
+                                       block=block_ms or None)
+        return _messages(fresh)
+
+    def ack(self, group: str, messages: list[Message]) -> None:
+        if messages:
+            self.client.xack(self.stream, group, *[m.id for m in messages])
+
+    def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
+        self.ensure_group(group)
+        _, claimed, *_ = self.client.xautoclaim(self.stream, group, consumer, min_idle_ms,
+                                                start_id="0-0", count=count)
+        return [Message(_id(entry_id), orjson.loads(fields[b"e"]))
+                for entry_id, fields in claimed if fields]
+
+    def pending(self, group: str) -> int:
+        self.ensure_group(group)
+        return int(self.client.xpending(self.stream, group)["pending"])
+
+    def lag(self, group: str) -> int:
+        """Entries not yet delivered to the group plus those delivered but not acked."""
+        self.ensure_group(group)
+        info = {g["name"].decode(): g for g in self.client.xinfo_groups(self.stream)}
+        entry = info[group]
+        return int(entry.get("lag") or 0) + int(entry["pending"])
+
+    def trim(self) -> int:
+        """Drop entries every group has acknowledged; returns how many were removed."""
+        groups = self.client.xinfo_groups(self.stream)
+        if not groups:
+            return 0
+        floors = []
+        for group in groups:
+            name = group["name"]
+            summary = self.client.xpending(self.stream, name)
+            if summary["pending"]:
+                floors.append(_id(summary["min"]))
+            else:
+                floors.append(_next_id(_id(group["last-delivered-id"])))
+        minimum = min(floors, key=_id_key)
+        return int(self.client.xtrim(self.stream, minid=minimum, approximate=False))
+
+    def reset(self) -> None:
+        """Delete the stream, its groups, dead letters and dedup keys (tests, benchmarks)."""
+        keys = list(self.client.scan_iter(match=f"{self.seen_prefix}*", count=10_000))
+        for start in range(0, len(keys), 10_000):
+            self.client.delete(*keys[start:start + 10_000])
+        self.client.delete(self.stream, self.dead_stream)
+        self._groups.clear()
+
+
+def _messages(response) -> list[Message]:
+    out = []
+    for _stream, entries in response or []:
+        for entry_id, fields in entries:
+            if fields:  # an entry trimmed while pending comes back empty
+                out.append(Message(_id(entry_id), orjson.loads(fields[b"e"])))
+    return out
+
+
+def _id(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, seq = entry_id.split("-")
+    return int(millis), int(seq)
+
+
+def _next_id(entry_id: str) -> str:
+    millis, seq = _id_key(entry_id)
+    return f"{millis}-{seq + 1}"
+
+
+def wait_for_redis(bus: RedisStreamBus, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not bus.ping():
+        if time.monotonic() > deadline:
+            raise BusUnavailable("Redis did not answer within the wait")
+        time.sleep(0.1)

@@ -1,0 +1,60 @@
+"""Builds the real-time parts from Settings (the edge: CLI, `make stream`, benchmarks)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pandas as pd
+import redis
+
+from components.common.errors import ConfigError
+from components.common.lake import Lake
+from components.common.settings import Settings
+from streaming.bus import EventBus
+from streaming.lake_sink import LakeSink, SinkConfig
+from streaming.processor import ProcessorConfig, SessionProcessor
+
+log = logging.getLogger(__name__)
+
+
+def build_bus(settings: Settings) -> EventBus:
+    if settings.event_bus == "redis":
+        from streaming.redis_bus import RedisStreamBus
+
+        return RedisStreamBus(settings.redis_url, stream=settings.event_stream)
+    if settings.event_bus == "kafka":
+        if not settings.kafka_bootstrap:
+            raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
+        from streaming.kafka_bus import KafkaBus
+
+        return KafkaBus(settings.kafka_bootstrap, topic=settings.event_stream.replace(":", "."))
+    raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
+
+
+def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
+    """Push session features through the `user_session` push source (online store)."""
+    from feature_repo.online import push_session_features
+    from feature_repo.store import apply_repo, open_store
+
+    store, repo = open_store(settings)
+    apply_repo(store, repo)
+    return lambda frame: push_session_features(store, frame)
+
+
+def catalogue_categories(settings: Settings) -> dict[str, str]:
+    if settings.lake.startswith("s3://"):
+        return {}
+    from serving.catalogue import Catalogue
+
+    return Catalogue.from_lake(settings.lake).categories
+
+
+def build_processor(settings: Settings, config: ProcessorConfig | None = None,
+                    push: Callable[[pd.DataFrame], int] | None = None) -> SessionProcessor:
+    return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.redis_url),
+                            push or feast_push(settings), catalogue_categories(settings),
+                            config)
+
+
+def build_sink(settings: Settings, config: SinkConfig | None = None) -> LakeSink:
+    return LakeSink(build_bus(settings), Lake(settings.lake, settings.s3_endpoint_url), config)

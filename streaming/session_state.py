@@ -1,0 +1,163 @@
+"""Incremental session features per user: the definitions of feature_repo/session_features.py
+kept on a small per-user state, so that a stream gives the same values as the batch form.
+
+Features are as of the user's newest event T (`last_event_ts`), except
+`cart_abandonment_risk`, which is also re-evaluated when the processor's event-time watermark
+passes an open cart's deadline (a cart is abandoned exactly when nothing else happens).
+
+State (JSON-serialisable, bounded):
+- `items`: up to 50 [item_id, ts] - each item's newest interaction, oldest first;
+- `window`: events with ts > T - 30 min - lateness as [event_id, ts, type, item, category,
+  price] (also what makes a replayed event a no-op: its id is still in the window);
+- `last_purchase`, `carts` (add_to_cart times after the last purchase), `last_ts`.
+Events older than T - `lateness` are counted as late and not applied.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+from components.common.columns import Columns, EventType
+from feature_repo.session_features import (
+    ABANDON_AFTER,
+    CATEGORY_WINDOW,
+    COMPARE_WINDOW,
+    PRICE_WINDOW,
+    RECENT_ITEMS,
+    compares,
+)
+
+C = Columns
+MS = 1000
+PRICE_MS = int(PRICE_WINDOW.total_seconds() * MS)
+CATEGORY_MS = int(CATEGORY_WINDOW.total_seconds() * MS)
+COMPARE_MS = int(COMPARE_WINDOW.total_seconds() * MS)
+ABANDON_MS = int(ABANDON_AFTER.total_seconds() * MS)
+MAX_OPEN_CARTS = 500
+VIEW, CART, PURCHASE = (EventType.view.value, EventType.add_to_cart.value,
+                        EventType.purchase.value)
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    duplicates: int = 0
+    late: int = 0
+
+
+def new_state() -> dict:
+    return {"items": [], "window": [], "last_purchase": None, "carts": [], "last_ts": None}
+
+
+def apply_events(state: dict, rows: list[dict], lateness_ms: int) -> ApplyResult:
+    """Fold one user's new rows (any order) into `state`; idempotent per event_id."""
+    result = ApplyResult()
+    seen = {entry[0] for entry in state["window"]}
+    for row in sorted(rows, key=lambda r: r[C.timestamp]):
+        event_id, ts = row[C.event_id], int(row[C.timestamp])
+        if event_id in seen:
+            result.duplicates += 1
+            continue
+        last_ts = state["last_ts"]
+        if last_ts is not None and ts < last_ts - lateness_ms:
+            result.late += 1
+            continue
+        seen.add(event_id)
+        _apply(state, row, event_id, ts)
+        result.applied += 1
+    _prune(state, lateness_ms)
+    return result
+
+
+def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
+    kind, item = row[C.event_type], row[C.item_id]
+    price = row.get(C.price)
+    window = state["window"]
+    entry = [event_id, ts, kind, item, row.get(C.category),
+             None if price is None or price != price else float(price)]
+    # keep the window in event-time order; equal times keep arrival order
+    position = bisect.bisect_right([e[1] for e in window], ts)
+    window.insert(position, entry)
+    _remember_item(state["items"], item, ts)
+    if kind == PURCHASE:
+        state["last_purchase"] = max(ts, state["last_purchase"] or ts)
+        state["carts"] = [c for c in state["carts"] if c > state["last_purchase"]]
+    elif kind == CART and (state["last_purchase"] is None or ts > state["last_purchase"]):
+        bisect.insort(state["carts"], ts)
+        del state["carts"][MAX_OPEN_CARTS:]
+    state["last_ts"] = ts if state["last_ts"] is None else max(state["last_ts"], ts)
+
+
+def _remember_item(items: list, item: str, ts: int) -> None:
+    for index, (known, known_ts) in enumerate(items):
+        if known == item:
+            if known_ts > ts:
+                return
+            del items[index]
+            break
+    else:
+        if len(items) >= RECENT_ITEMS and ts < items[0][1]:
+            return  # older than the 50 newest distinct items
+    position = bisect.bisect_right([t for _, t in items], ts)
+    items.insert(position, [item, ts])
+    del items[:-RECENT_ITEMS]
+
+
+def _prune(state: dict, lateness_ms: int) -> None:
+    if state["last_ts"] is None:
+        return
+    horizon = state["last_ts"] - max(CATEGORY_MS, COMPARE_MS, PRICE_MS) - lateness_ms
+    state["window"] = [e for e in state["window"] if e[1] > horizon]
+
+
+def features(state: dict, watermark_ms: int | None = None) -> dict:
+    """The user_session feature values of a state (see the module docstring for `as of`)."""
+    as_of = state["last_ts"]
+    window = [e for e in state["window"] if e[1] <= as_of]
+    prices = [e[5] for e in window
+              if e[2] == VIEW and e[1] > as_of - PRICE_MS and e[5] is not None]
+    return {
+        "recent_items": [item for item, _ in state["items"]],
+        "avg_view_price_10m": float(np.mean(prices)) if prices else None,
+        "top_category_30m": _top_category([e for e in window if e[1] > as_of - CATEGORY_MS]),
+        "cart_abandonment_risk": cart_risk(state, watermark_ms),
+        "comparing_products": _comparing([e for e in window if e[1] > as_of - COMPARE_MS]),
+        "last_event_ts": as_of,
+    }
+
+
+def cart_risk(state: dict, watermark_ms: int | None = None) -> bool:
+    if not state["carts"]:
+        return False
+    now = max(state["last_ts"], watermark_ms or state["last_ts"])
+    return state["carts"][0] <= now - ABANDON_MS
+
+
+def cart_deadline(state: dict) -> int | None:
+    """Event time at which the oldest open cart turns into an abandonment risk."""
+    return state["carts"][0] + ABANDON_MS if state["carts"] else None
+
+
+def _top_category(window: list) -> str | None:
+    stats: dict[str, list[int]] = {}
+    for entry in window:
+        category = entry[4]
+        if category is None:
+            continue
+        count_last = stats.setdefault(category, [0, entry[1]])
+        count_last[0] += 1
+        count_last[1] = max(count_last[1], entry[1])
+    if not stats:
+        return None
+    return max(stats.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
+
+
+def _comparing(window: list) -> bool:
+    if sum(1 for e in window if e[2] == VIEW) < 3:
+        return False
+    kinds = np.array([e[2] for e in window], dtype=object)
+    categories = np.array([e[4] for e in window], dtype=object)
+    items = np.array([e[3] for e in window], dtype=object)
+    return compares(kinds, categories, items)
