@@ -44,7 +44,7 @@ class ProcessorConfig:
     lateness_ms: int = 5 * 60_000
     state_ttl_seconds: int = 2 * 86_400
     reclaim_idle_ms: int = 30_000
-    key_prefix: str = "recsys:session"
+    key_prefix: str = "recsys:events:session"
 
 
 @dataclass

@@ -51,6 +51,8 @@ def catalogue_categories(settings: Settings) -> dict[str, str]:
 
 def build_processor(settings: Settings, config: ProcessorConfig | None = None,
                     push: Callable[[pd.DataFrame], int] | None = None) -> SessionProcessor:
+    config = config or ProcessorConfig()
+    config.key_prefix = f"{settings.event_stream}:session"
     return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.redis_url),
                             push or feast_push(settings), catalogue_categories(settings),
                             config)

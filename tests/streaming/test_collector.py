@@ -1,0 +1,95 @@
+"""The collector over a real Redis: counts, per-event 422s naming the field with the bad
+events dead-lettered, 413 limits, idempotent ids, and 503 + Retry-After when the bus is down
+(with nothing stored)."""
+import json
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streaming.collector import CollectorLimits, create_app
+from streaming.redis_bus import RedisStreamBus
+
+pytestmark = pytest.mark.integration
+T = 1_767_225_600_000
+
+
+def event(n, **overrides):
+    base = {"event_id": f"evt_{n}", "user_id": f"u{n % 5}", "event_type": "view",
+            "timestamp": T + n, "properties": {"product_id": f"p{n % 7}", "price": 9.5}}
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def bus():
+    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
+    yield instance
+    instance.reset()
+
+
+@pytest.fixture
+def client(bus):
+    return TestClient(create_app(bus, CollectorLimits(max_body_bytes=20_000, max_batch=50)))
+
+
+def test_one_event_an_array_and_ndjson_are_accepted(client, bus):
+    assert client.post("/events", json=event(1)).json() == {
+        "accepted": 1, "duplicates": 0, "rejected": 0}
+    response = client.post("/events", json=[event(2), event(3)])
+    assert response.status_code == 202 and response.json()["accepted"] == 2
+    ndjson = "\n".join(json.dumps(event(n)) for n in (4, 5, 6))
+    response = client.post("/events", content=ndjson,
+                           headers={"Content-Type": "application/x-ndjson"})
+    assert response.json()["accepted"] == 3
+    assert bus.client.xlen(bus.stream) == 6
+
+
+def test_duplicate_event_ids_are_accepted_once(client, bus):
+    client.post("/events", json=[event(1), event(2)])
+    response = client.post("/events", json=[event(1), event(2), event(3)])
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 2, "rejected": 0}
+    assert bus.client.xlen(bus.stream) == 3
+
+
+def test_bad_events_get_422_naming_the_field_and_are_dead_lettered(client, bus):
+    response = client.post("/events", json=[event(1), event(2, event_type="teleport"),
+                                            event(3, properties={"price": 1.0})])
+    assert response.status_code == 422
+    body = response.json()
+    assert body["accepted"] == 1 and body["rejected"] == 2
+    assert [e["index"] for e in body["errors"]] == [1, 2]
+    assert body["errors"][0]["errors"][0]["field"] == "event_type"
+    assert body["errors"][1]["errors"][0]["field"] == "properties.product_id"
+    dead = bus.dead_letters()
+    assert [d["raw"]["event_id"] for d in dead] == ["evt_2", "evt_3"]
+    assert "event_type" in dead[0]["reason"] and "product_id" in dead[1]["reason"]
+    assert bus.client.xlen(bus.stream) == 1
+
+
+@pytest.mark.parametrize("body, status, text", [
+    (b"{not json", 400, "not valid JSON"), (b"", 400, "empty")])
+def test_unreadable_bodies_are_400(client, body, status, text):
+    response = client.post("/events", content=body)
+    assert response.status_code == status and text in response.json()["error"]
+
+
+def test_limits_answer_413_naming_the_limit(client, bus):
+    response = client.post("/events", json=[event(n) for n in range(51)])
+    assert response.status_code == 413 and "max_batch" in response.json()["error"]
+    response = client.post("/events", content=b"x" * 20_001)
+    assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
+    assert bus.client.xlen(bus.stream) == 0
+
+
+def test_bus_down_answers_503_with_retry_after_and_stores_nothing():
+    down = RedisStreamBus("redis://127.0.0.1:1/0", socket_timeout=0.3)
+    client = TestClient(create_app(down))
+    response = client.post("/events", json=[event(1)])
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["stored"] == 0
+    assert client.get("/health").status_code == 503
+    # and a bad event cannot be dead-lettered either: still 503, not 422
+    assert client.post("/events", json=[event(2, event_type="x")]).status_code == 503

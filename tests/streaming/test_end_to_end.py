@@ -1,0 +1,154 @@
+"""The real-time path over a real Redis: a generated session file replayed through the
+collector's HTTP server; the processor's features in Feast must equal the batch definitions
+for every user, and the sink's lake rows every accepted event once - also when the processor
+is killed with SIGKILL mid-stream and restarted."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pandas as pd
+import pytest
+import uvicorn
+
+from components.common.event_store import RAW_ZONE, read_window
+from components.common.lake import Lake
+from components.common.schema import RAW_EVENT_SCHEMA
+from components.common.settings import Settings
+from components.synthetic.config import DirtConfig, ShopConfig
+from components.synthetic.generate import generate_shop, write_shop
+from feature_repo.online import online_features
+from feature_repo.session_features import session_features
+from feature_repo.store import open_store
+from streaming.collector import create_app
+from streaming.lake_sink import SinkConfig
+from streaming.processor import ProcessorConfig
+from streaming.replay import replay
+from streaming.runtime import build_bus, build_processor, build_sink
+from tests.conftest import REPO, free_port
+
+pytestmark = pytest.mark.integration
+LATENESS_MS = 5 * 60_000
+
+
+@pytest.fixture
+def setup(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state",
+                        event_stream=f"test:{uuid.uuid4().hex[:8]}")
+    config = ShopConfig(events=4000, seed=3, days=2,
+                        dirt=DirtConfig(duplicates=0.03, unknown_event_type=0.01))
+    source = tmp_path / "sessions.jsonl"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    bus = build_bus(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(bus), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield settings, source, f"http://127.0.0.1:{port}/events", bus
+    server.should_exit = True
+    thread.join(timeout=5)
+    bus.reset()
+    keys = list(bus.client.scan_iter(match=f"{settings.event_stream}:*"))
+    if keys:
+        bus.client.delete(*keys)
+
+
+def expected_features(events: pd.DataFrame, watermark_ms: int) -> pd.DataFrame:
+    """The batch definitions, as of each user's newest event (cart risk: or the watermark)."""
+    rows = []
+    watermark = pd.Timestamp(watermark_ms, unit="ms", tz="UTC")
+    for _user, user_events in events.groupby("user_id"):
+        last = user_events["timestamp"].max()
+        row = session_features(user_events, last).iloc[0].to_dict()
+        risk = session_features(user_events, max(last, watermark)).iloc[0]
+        row["cart_abandonment_risk"] = bool(risk["cart_abandonment_risk"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("user_id")
+
+
+def check_against_batch(settings: Settings, watermark_ms: int) -> int:
+    lake_events = read_window(Lake(settings.lake), RAW_ZONE, RAW_EVENT_SCHEMA)
+    assert lake_events["event_id"].is_unique
+    want = expected_features(lake_events, watermark_ms)
+    store, _ = open_store(settings)
+    got = online_features(store, list(want.index)).users.set_index("user_id")
+    assert not got["session_missing"].any()
+    for user, expected in want.iterrows():
+        actual = got.loc[user]
+        assert list(actual["user_session__recent_items"]) == list(expected["recent_items"]), user
+        assert actual["user_session__top_category_30m"] == expected["top_category_30m"], user
+        assert bool(actual["user_session__cart_abandonment_risk"]) == \
+            expected["cart_abandonment_risk"], user
+        assert bool(actual["user_session__comparing_products"]) == \
+            bool(expected["comparing_products"]), user
+        price = expected["avg_view_price_10m"]
+        if pd.isna(price):
+            assert pd.isna(actual["user_session__avg_view_price_10m"]), user
+        else:
+            assert actual["user_session__avg_view_price_10m"] == pytest.approx(price), user
+    return len(lake_events)
+
+
+def accepted_ids(source) -> int:
+    frame = pd.read_json(source, lines=True)
+    valid = frame[frame["event_type"].isin(["view", "add_to_cart", "remove_from_cart",
+                                            "purchase", "rating"])]
+    return valid["event_id"].nunique()
+
+
+def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup):
+    settings, source, url, bus = setup
+    summary = replay(source, url, rate=20_000, batch_size=100)
+    assert summary.rejected > 0 and summary.duplicates > 0 and summary.refused_batches == 0
+    assert summary.accepted == accepted_ids(source)
+    processor = build_processor(settings, ProcessorConfig(block_ms=100,
+                                                          lateness_ms=LATENESS_MS))
+    processor.run(idle_exit_polls=2)
+    sink = build_sink(settings, SinkConfig(block_ms=100, max_events=1000))
+    sink.run(idle_exit_polls=2)
+    assert processor.stats.messages == summary.accepted
+    assert len(bus.dead_letters(10_000)) == summary.rejected
+    rows = check_against_batch(settings, processor.watermark())
+    assert rows == summary.accepted
+    # the Redis list the recommender reads holds the same recent items
+    user = str(next(iter(pd.read_json(source, lines=True, dtype=False)["user_id"])))
+    recent = [i.decode() for i in bus.client.lrange(processor.recent_items_key(user), 0, -1)]
+    assert recent and recent == [item for item, _ in processor.state(user)["items"]]
+
+
+def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
+    settings, source, url, bus = setup
+    env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
+           "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_NO_PROGRESS": "1",
+           "PYTHONPATH": str(REPO)}
+    summary = replay(source, url, rate=50_000, batch_size=100)
+    command = [sys.executable, "-m", "recsys_cli.main", "stream", "processor",
+               "--consumer", "p1", "--idle-exit", "3"]
+    group = f"{settings.event_stream}"
+    first = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it once it has acknowledged some, not all
+        groups = {g["name"].decode(): g for g in bus.client.xinfo_groups(group)} \
+            if bus.client.exists(group) else {}
+        entry = groups.get("session-features")
+        if entry and entry["entries-read"] and entry["entries-read"] > 200:
+            break
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert bus.lag("session-features") > 0, "the processor finished before it was killed"
+    second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert bus.lag("session-features") == 0
+    sink = build_sink(settings, SinkConfig(block_ms=100, max_events=700))
+    sink.run(idle_exit_polls=2)
+    watermark = int(bus.client.get(f"{settings.event_stream}:session:watermark"))
+    assert check_against_batch(settings, watermark) == summary.accepted
