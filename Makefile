@@ -10,7 +10,7 @@ STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve reports clean
+.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve stream reports clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m serving.server start serving/model_repository
+
+stream: install ## collector on :8090 + session-feature processor + lake sink on the local Redis
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys stream up --port 8090
 
 reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor run

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data", "pipeline", "features", "serving", "monitoring")
+AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -40,5 +40,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.monitoring_bench import bench_monitoring
 
             result = bench_monitoring(events=args.events)
+        elif area == "streaming":
+            from benchmarks.streaming_bench import bench_streaming
+
+            result = bench_streaming()
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -55,6 +55,8 @@ class RedisStreamBus:
         self.dead_letter_length = dead_letter_length
         self._publish = self.client.register_script(PUBLISH_SCRIPT)
         self._groups: set[str] = set()
+        self._recovered: set[tuple[str, str]] = set()
+        self._recovery_cursor: dict[tuple[str, str], str] = {}
 
     # -- producer side -------------------------------------------------------------------
     def publish(self, rows: list[dict]) -> PublishResult:
@@ -107,11 +109,22 @@ class RedisStreamBus:
         self._groups.add(group)
 
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
+        """After a (re)start, first the consumer's own pending entries (paged from where the
+        last page ended), then new ones; entries held unacknowledged in a caller's buffer
+        are not handed out twice."""
         self.ensure_group(group)
-        own = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
-        messages = _messages(own)
-        if messages:
-            return messages
+        key = (group, consumer)
+        if key not in self._recovered:
+            after = self._recovery_cursor.get(key, "0")
+            own = self.client.xreadgroup(group, consumer, {self.stream: after}, count=count)
+            entries = own[0][1] if own else []
+            if entries:
+                self._recovery_cursor[key] = _id(entries[-1][0])
+                messages = _messages(own)
+                if messages:
+                    return messages
+            else:
+                self._recovered.add(key)
         fresh = self.client.xreadgroup(group, consumer, {self.stream: ">"}, count=count,
                                        block=block_ms or None)
         return _messages(fresh)
@@ -161,6 +174,8 @@ class RedisStreamBus:
             self.client.delete(*keys[start:start + 10_000])
         self.client.delete(self.stream, self.dead_stream)
         self._groups.clear()
+        self._recovered.clear()
+        self._recovery_cursor.clear()
 
 
 def _messages(response) -> list[Message]:

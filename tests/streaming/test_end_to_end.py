@@ -113,9 +113,16 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     sink = build_sink(settings, SinkConfig(block_ms=100, max_events=1000))
     sink.run(idle_exit_polls=2)
     assert processor.stats.messages == summary.accepted
+    assert sink.stats.messages == summary.accepted and sink.stats.duplicates == 0
     assert len(bus.dead_letters(10_000)) == summary.rejected
     rows = check_against_batch(settings, processor.watermark())
     assert rows == summary.accepted
+    # extract reads what the sink landed straight from the lake
+    from components.extract.extract import ExtractConfig, extract
+
+    report, events = extract(ExtractConfig(source="lake"), Lake(settings.lake))
+    assert len(events) == summary.accepted and report.format == "lake"
+    assert all("/hour=" in key for key in Lake(settings.lake).list(RAW_ZONE))
     # the Redis list the recommender reads holds the same recent items
     user = str(next(iter(pd.read_json(source, lines=True, dtype=False)["user_id"])))
     recent = [i.decode() for i in bus.client.lrange(processor.recent_items_key(user), 0, -1)]
