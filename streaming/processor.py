@@ -145,21 +145,26 @@ class SessionProcessor:
                 states[user] = orjson.loads(raw)
         self.stats.timers_fired += len(due)
         rows = []
-        with self.client.pipeline(transaction=True) as pipe:
+        with self.client.pipeline(transaction=False) as pipe:
             for user, state in states.items():
-                if user in by_user:
+                deadline = cart_deadline(state)
+                timer = None if deadline is None or deadline <= watermark else deadline
+                timer_changed = timer != state.get("timer")
+                if timer_changed:
+                    if timer is None:
+                        pipe.zrem(self._timers, user)
+                    else:
+                        pipe.zadd(self._timers, {user: timer})
+                    state["timer"] = timer
+                if user in by_user or timer_changed:
                     pipe.set(f"{self._state_prefix}{user}", orjson.dumps(state),
                              ex=cfg.state_ttl_seconds)
+                if user in by_user:
                     key = self.recent_items_key(user)
                     pipe.delete(key)
                     if state["items"]:
                         pipe.rpush(key, *[item for item, _ in state["items"]])
                         pipe.expire(key, cfg.state_ttl_seconds)
-                deadline = cart_deadline(state)
-                if deadline is None or deadline <= watermark:
-                    pipe.zrem(self._timers, user)
-                else:
-                    pipe.zadd(self._timers, {user: deadline})
                 values = features(state, watermark)
                 values[C.user_id] = user
                 rows.append(values)

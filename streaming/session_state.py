@@ -78,8 +78,10 @@ def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
     entry = [event_id, ts, kind, item, row.get(C.category),
              None if price is None or price != price else float(price)]
     # keep the window in event-time order; equal times keep arrival order
-    position = bisect.bisect_right([e[1] for e in window], ts)
-    window.insert(position, entry)
+    if not window or ts >= window[-1][1]:
+        window.append(entry)
+    else:
+        window.insert(bisect.bisect_right([e[1] for e in window], ts), entry)
     _remember_item(state["items"], item, ts)
     if kind == PURCHASE:
         state["last_purchase"] = max(ts, state["last_purchase"] or ts)
@@ -91,6 +93,17 @@ def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
 
 
 def _remember_item(items: list, item: str, ts: int) -> None:
+    if items and ts >= items[-1][1]:  # in order (the common case): move or append to the end
+        if items[-1][0] == item:
+            items[-1][1] = ts
+            return
+        for index, entry in enumerate(items):
+            if entry[0] == item:
+                del items[index]
+                break
+        items.append([item, ts])
+        del items[:-RECENT_ITEMS]
+        return
     for index, (known, known_ts) in enumerate(items):
         if known == item:
             if known_ts > ts:

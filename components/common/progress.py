@@ -27,7 +27,8 @@ def configure_logging(level: str | None = None) -> None:
         stream=sys.stderr,
     )
     # chatty dependencies: keep their warnings, drop their per-call info lines
-    for noisy in ("feast.infra.registry.registry", "alembic", "mlflow.store.db.utils"):
+    for noisy in ("feast.infra.registry.registry", "alembic", "mlflow.store.db.utils", "httpx",
+                  "feast.infra.registry.caching_registry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
