@@ -26,16 +26,20 @@ def temporary_postgres_database(prefix: str) -> Iterator[str]:
 
 def wait_for_http(url: str, timeout_seconds: float = 120.0, process=None) -> bool:
     """Poll `url` until it answers 2xx; False on timeout or when `process` exits first."""
-    import requests
-
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             return False
-        try:
-            if requests.get(url, timeout=1).ok:
-                return True
-        except requests.RequestException:
-            pass
+        if _answers(url):
+            return True
         time.sleep(0.5)
     return False
+
+
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:  # not listening yet
+        return False

@@ -11,23 +11,7 @@ RESULTS_DIR = Path("benchmarks/results")
 
 
 def machine() -> dict:
-    memory_gib = None
-    try:
-        with open("/proc/meminfo") as handle:
-            kib = int(handle.readline().split()[1])
-        memory_gib = round(kib / 1024 / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": memory_gib,
+    return {"cpus": os.cpu_count(), "cpu_model": _cpu_model(), "memory_gib": _memory_gib(),
             "python": platform.python_version(), "platform": platform.platform()}
 
 
@@ -39,3 +23,25 @@ def write_result(area: str, figures: dict, results_dir: Path = RESULTS_DIR) -> P
     path = results_dir / f"{area}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def _memory_gib() -> float | None:
+    """Total memory from /proc/meminfo; None where there is no such file (not Linux)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            kib = int(handle.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(kib / 1024 / 1024, 1)
+
+
+def _cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return platform.processor() or ""
+    return platform.processor() or ""

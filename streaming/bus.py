@@ -52,3 +52,16 @@ class EventBus(Protocol):
 
     def ping(self) -> bool:
         ...
+
+
+RECLAIM_EVERY_IDLE_POLL = 10
+
+
+def read_or_reclaim(bus: EventBus, group: str, consumer: str, count: int, block_ms: int,
+                    reclaim_idle_ms: int, poll_number: int) -> list[Message]:
+    """New messages; when there are none, every 10th poll takes over those a dead consumer
+    of the group left unacknowledged for `reclaim_idle_ms`."""
+    messages = bus.read(group, consumer, count, block_ms)
+    if not messages and poll_number % RECLAIM_EVERY_IDLE_POLL == 0:
+        messages = bus.reclaim(group, consumer, reclaim_idle_ms, count)
+    return messages

@@ -24,7 +24,7 @@ from components.common.columns import Columns
 from components.common.event_store import RAW_ZONE, partition_key
 from components.common.lake import Lake
 from components.common.schema import RAW_EVENT_SCHEMA
-from streaming.bus import EventBus, Message
+from streaming.bus import EventBus, Message, read_or_reclaim
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -78,10 +78,8 @@ class LakeSink:
 
     def poll(self) -> int:
         cfg = self.config
-        messages = self.bus.read(cfg.group, cfg.consumer, cfg.read_count, cfg.block_ms)
-        if not messages and self._polls % 10 == 0:
-            messages = self.bus.reclaim(cfg.group, cfg.consumer, cfg.reclaim_idle_ms,
-                                        cfg.read_count)
+        messages = read_or_reclaim(self.bus, cfg.group, cfg.consumer, cfg.read_count,
+                                   cfg.block_ms, cfg.reclaim_idle_ms, self._polls)
         self._polls += 1
         if messages:
             self._buffer.extend(messages)

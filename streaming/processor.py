@@ -27,7 +27,7 @@ import redis
 
 from components.common.columns import Columns
 from feature_repo.definitions import EVENT_TIMESTAMP
-from streaming.bus import EventBus, Message
+from streaming.bus import EventBus, Message, read_or_reclaim
 from streaming.session_state import apply_events, cart_deadline, features, new_state
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,8 @@ class SessionProcessor:
     def poll(self) -> int:
         """Process one batch; returns the number of messages handled."""
         cfg = self.config
-        messages = self.bus.read(cfg.group, cfg.consumer, cfg.batch_size, cfg.block_ms)
-        if not messages and self.stats.polls % 10 == 0:
-            messages = self.bus.reclaim(cfg.group, cfg.consumer, cfg.reclaim_idle_ms,
-                                        cfg.batch_size)
+        messages = read_or_reclaim(self.bus, cfg.group, cfg.consumer, cfg.batch_size,
+                                   cfg.block_ms, cfg.reclaim_idle_ms, self.stats.polls)
         self.stats.polls += 1
         if not messages:
             return 0

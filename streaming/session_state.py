@@ -127,8 +127,8 @@ def _prune(state: dict, lateness_ms: int) -> None:
 
 def features(state: dict, watermark_ms: int | None = None) -> dict:
     """The user_session feature values of a state (see the module docstring for `as of`)."""
-    as_of = state["last_ts"]
-    window = [e for e in state["window"] if e[1] <= as_of]
+    as_of = state["last_ts"]  # the newest event: every window entry is at or before it
+    window = state["window"]
     prices = [e[5] for e in window
               if e[2] == VIEW and e[1] > as_of - PRICE_MS and e[5] is not None]
     return {
