@@ -39,9 +39,18 @@ def popularity_scores(interactions: pd.DataFrame, items: np.ndarray,
 
 
 class Recommender(ABC):
-    """Base class: index handling, validation, batching, top-k and the cold-start fallback."""
+    """Base class: index handling, validation, batching, top-k and the cold-start fallback.
+
+    Item metadata (`item_features`: item_id plus any of category, brand, price_band, title,
+    description) is optional; its items that have no interactions join the catalogue as
+    cold items. Models that cannot score a cold item (`scores_cold_items = False`) never
+    recommend one; content-aware models (LightFM, content, hybrid) do.
+    """
 
     name = "base"
+    scores_cold_items = False
+    search_space: dict[str, list] = {}
+    """Hyperparameter values the search may try (name -> candidate values)."""
 
     def __init__(self, popularity_half_life_days: float = 7.0):
         self.popularity_half_life_days = popularity_half_life_days
@@ -51,10 +60,17 @@ class Recommender(ABC):
         self.item_index: dict[str, int] = {}
         self.seen: sp.csr_matrix | None = None
         self.popularity: np.ndarray | None = None
+        self.item_meta: pd.DataFrame | None = None
+        self.user_meta: pd.DataFrame | None = None
+        self.cold_items: np.ndarray | None = None
 
     # ---- fit -------------------------------------------------------------------------
-    def fit(self, interactions: pd.DataFrame) -> "Recommender":
-        """Fit on (user_id, item_id, weight[, timestamp]) rows; refitting starts afresh."""
+    def fit(self, interactions: pd.DataFrame, item_features: pd.DataFrame | None = None,
+            user_features: pd.DataFrame | None = None) -> "Recommender":
+        """Fit on (user_id, item_id, weight[, timestamp, rating]) rows; refitting starts afresh.
+
+        `item_features` / `user_features`: optional metadata tables keyed by item_id /
+        user_id (the preprocess step's feature tables, or a catalogue)."""
         missing = [c for c in REQUIRED if c not in interactions.columns]
         if missing:
             raise missing_columns_error(f"{self.name}.fit", missing, interactions.columns)
@@ -62,8 +78,12 @@ class Recommender(ABC):
             raise SchemaError(f"{self.name}.fit: no interactions")
         if (interactions[C.weight] < 0).any():
             raise SchemaError(f"{self.name}.fit: negative weights in column {C.weight!r}")
+        item_meta = _metadata(item_features, C.item_id, f"{self.name}.fit item_features")
+        user_meta = _metadata(user_features, C.user_id, f"{self.name}.fit user_features")
         users, user_codes = np.unique(interactions[C.user_id].astype(str), return_inverse=True)
-        items, item_codes = np.unique(interactions[C.item_id].astype(str), return_inverse=True)
+        warm_items = np.unique(interactions[C.item_id].astype(str))
+        items = warm_items if item_meta is None else np.union1d(warm_items, item_meta.index)
+        item_codes = np.searchsorted(items, interactions[C.item_id].astype(str).to_numpy())
         matrix = sp.csr_matrix((interactions[C.weight].to_numpy(dtype=np.float32),
                                 (user_codes, item_codes)), shape=(users.size, items.size))
         matrix.sum_duplicates()
@@ -71,6 +91,9 @@ class Recommender(ABC):
         self.user_index = {u: i for i, u in enumerate(users)}
         self.item_index = {v: i for i, v in enumerate(items)}
         self.seen = matrix
+        self.cold_items = ~np.isin(items, warm_items)
+        self.item_meta = None if item_meta is None else item_meta.reindex(items)
+        self.user_meta = None if user_meta is None else user_meta.reindex(users)
         self.popularity = popularity_scores(interactions, items, self.popularity_half_life_days)
         self._fit(matrix, interactions)
         return self
@@ -98,6 +121,8 @@ class Recommender(ABC):
         for lo in range(0, known_rows.size, USER_BATCH):
             batch = known_rows[lo:lo + USER_BATCH]
             scores = self._score(batch).astype(np.float64)
+            if not self.scores_cold_items and self.cold_items.any():
+                scores[:, self.cold_items] = -np.inf
             if exclude_seen:
                 seen = self.seen[batch]
                 owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
@@ -105,7 +130,8 @@ class Recommender(ABC):
             frames.append(self._top_k(self.users[batch], scores, k, fallback=False))
         cold = user_ids[~known]
         if cold.size:
-            scores = np.broadcast_to(self.popularity, (cold.size, self.items.size))
+            popularity = np.where(self.cold_items, -np.inf, self.popularity)
+            scores = np.broadcast_to(popularity, (cold.size, self.items.size))
             frames.append(self._top_k(cold.to_numpy(), scores, k, fallback=True))
         if not frames:
             return pd.DataFrame({C.user_id: [], C.item_id: [], C.score: [], C.rank: [],
@@ -180,6 +206,22 @@ class Recommender(ABC):
             raise SchemaError(f"{path} does not hold a Recommender")
         return model
 
+    def item_categories(self) -> np.ndarray | None:
+        """Category per catalogue item (None without item metadata)."""
+        if self.item_meta is None or C.category not in self.item_meta.columns:
+            return None
+        return self.item_meta[C.category].to_numpy(dtype=object)
+
     def _check_fitted(self) -> None:
         if self.items is None:
             raise NotFittedError(f"{self.name}: call fit() before recommend()")
+
+
+def _metadata(frame: pd.DataFrame | None, key: str, where: str) -> pd.DataFrame | None:
+    """A metadata table indexed by its string key, one row per key (last wins)."""
+    if frame is None:
+        return None
+    if key not in frame.columns:
+        raise missing_columns_error(where, [key], frame.columns)
+    out = frame.assign(**{key: frame[key].astype(str)}).drop_duplicates(key, keep="last")
+    return out.set_index(key)

@@ -10,6 +10,11 @@ from components.models.zoo import MODELS, build_model
 ROWS = [("u1", "a", 1.0), ("u1", "b", 1.0), ("u2", "a", 1.0), ("u2", "b", 1.0),
         ("u2", "c", 1.0), ("u3", "c", 1.0), ("u3", "d", 3.0), ("u4", "d", 2.0),
         ("u4", "e", 1.0), ("u5", "d", 1.0)]
+# metadata: a and b are the same kind of shoe, c another brand's shoe, d and e are bags
+ITEMS = pd.DataFrame({"item_id": list("abcde"),
+                      "category": ["shoes", "shoes", "shoes", "bags", "bags"],
+                      "brand": ["acme", "acme", "zeta", "bolt", "kite"],
+                      "price_band": ["mid", "mid", "budget", "luxury", "budget"]})
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def model(request) -> Recommender:
 
 
 def test_recommend_shape_and_exclude_seen(model, interactions):
-    recs = model.fit(interactions).recommend(["u1", "u2"], k=2)
+    recs = model.fit(interactions, ITEMS).recommend(["u1", "u2"], k=2)
     assert list(recs.columns) == ["user_id", "item_id", "score", "rank", "fallback"]
     assert recs.groupby("user_id").size().to_dict() == {"u1": 2, "u2": 2}
     seen = set(zip(interactions["user_id"], interactions["item_id"]))
@@ -35,26 +40,26 @@ def test_recommend_shape_and_exclude_seen(model, interactions):
 
 
 def test_include_seen(model, interactions):
-    recs = model.fit(interactions).recommend(["u3"], k=5, exclude_seen=False)
+    recs = model.fit(interactions, ITEMS).recommend(["u3"], k=5, exclude_seen=False)
     assert len(recs) == 5
 
 
 def test_unknown_users_get_popularity_and_are_flagged(model, interactions):
-    recs = model.fit(interactions).recommend(["nobody", "u1"], k=2)
+    recs = model.fit(interactions, ITEMS).recommend(["nobody", "u1"], k=2)
     cold = recs[recs["user_id"] == "nobody"]
     assert cold["fallback"].all() and not recs.loc[recs["user_id"] == "u1", "fallback"].any()
     assert cold["item_id"].tolist() == ["d", "a"]  # d weighs 6; a, b, c weigh 2 (ties by id)
 
 
 def test_k_larger_than_catalogue(model, interactions):
-    recs = model.fit(interactions).recommend(["u1"], k=50)
+    recs = model.fit(interactions, ITEMS).recommend(["u1"], k=50)
     assert sorted(recs["item_id"]) == ["c", "d", "e"]  # every unseen item, nothing more
 
 
 def test_bad_k_and_unfitted(model, interactions):
     with pytest.raises(NotFittedError):
         model.recommend(["u1"], k=3)
-    model.fit(interactions)
+    model.fit(interactions, ITEMS)
     for k in (0, -1, 2.5):
         with pytest.raises(ConfigError, match="k must be a positive integer"):
             model.recommend(["u1"], k=k)
@@ -62,21 +67,22 @@ def test_bad_k_and_unfitted(model, interactions):
 
 def test_fit_validates_input(model, interactions):
     with pytest.raises(SchemaError, match="weight"):
-        model.fit(interactions.drop(columns=["weight"]))
+        model.fit(interactions.drop(columns=["weight"]), ITEMS)
     with pytest.raises(SchemaError, match="no interactions"):
-        model.fit(interactions.iloc[:0])
+        model.fit(interactions.iloc[:0], ITEMS)
 
 
 def test_refit_forgets_the_old_data(model, interactions):
-    model.fit(interactions)
+    model.fit(interactions, ITEMS)
     other = pd.DataFrame([("x", "p", 1.0), ("y", "q", 2.0)], columns=["user_id", "item_id",
                                                                       "weight"])
-    recs = model.fit(other).recommend(["u1"], k=5)
+    other_items = pd.DataFrame({"item_id": ["p", "q"], "category": ["hats", "hats"]})
+    recs = model.fit(other, other_items).recommend(["u1"], k=5)
     assert set(recs["item_id"]) == {"p", "q"} and recs["fallback"].all()
 
 
 def test_save_load_round_trip_gives_identical_scores(model, interactions, tmp_path):
-    model.fit(interactions)
+    model.fit(interactions, ITEMS)
     model.save(tmp_path / "model.pkl")
     loaded = Recommender.load(tmp_path / "model.pkl")
     users = ["u1", "u2", "u3", "u4", "ghost"]
@@ -84,7 +90,7 @@ def test_save_load_round_trip_gives_identical_scores(model, interactions, tmp_pa
 
 
 def test_similar_items(model, interactions):
-    model.fit(interactions)
+    model.fit(interactions, ITEMS)
     similar = model.similar_items(["a"], k=2)
     assert list(similar.columns) == ["item_id", "similar_item_id", "score", "rank"]
     assert "a" not in set(similar["similar_item_id"])
