@@ -36,8 +36,12 @@ def training_pipeline(
     models: list = ["popularity", "item_knn"],  # noqa: B006 - KFP needs a literal default
     neighbours: int = 100,
     shrinkage: float = 10.0,
+    model_params: dict = {},  # noqa: B006 - KFP needs a literal default
+    search_trials: int = 0,
+    search_budget_seconds: float = 60.0,
     primary_metric: str = "ndcg_at_10",
     min_relative_improvement: float = 0.01,
+    require_significant: bool = False,
     state_dir: str = ".recsys",
     feast_profile: str = "local",
     redis_url: str = "redis://127.0.0.1:6379/0",
@@ -60,7 +64,9 @@ def training_pipeline(
                        quality_report=validated.outputs["quality_report"],
                        tracking_uri=tracking_uri, experiment=experiment,
                        source_sha256=extracted.outputs["Output"], models=models,
-                       neighbours=neighbours, shrinkage=shrinkage)
+                       neighbours=neighbours, shrinkage=shrinkage, model_params=model_params,
+                       search_trials=search_trials,
+                       search_budget_seconds=search_budget_seconds)
     trained.set_retry(num_retries=NETWORK_RETRIES)
     evaluated = evaluate_op(processed=processed.outputs["processed"],
                             trained=trained.outputs["trained"], tracking_uri=tracking_uri,
@@ -68,7 +74,8 @@ def training_pipeline(
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
                    registered_model=registered_model, primary_metric=primary_metric,
-                   min_relative_improvement=min_relative_improvement, trigger=trigger)
+                   min_relative_improvement=min_relative_improvement, trigger=trigger,
+                   require_significant=require_significant)
     gate.set_caching_options(False)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming")
+AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming", "models")
+MOVIELENS_SMALL = "../shared/data/movielens-small"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -14,6 +15,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("area", choices=AREAS + ("all",))
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="events to generate for data benchmarks (default 1000000)")
+    models = parser.add_argument_group("models", "recsys bench models: the model zoo on a data "
+                                       "set under one protocol -> models-<name>.json")
+    models.add_argument("--ratings", default=MOVIELENS_SMALL,
+                        help=f"ratings file/folder, or an event source for --protocol temporal "
+                        f"(default {MOVIELENS_SMALL})")
+    models.add_argument("--format", default="movielens",
+                        help="movielens for ratings; an extract format (rees46, jsonl...) or "
+                        "'' (detected) for temporal")
+    models.add_argument("--protocol", default=None,
+                        choices=("ratings-5fold", "topn-stratified", "temporal"),
+                        help="default: both ratings-5fold and topn-stratified")
+    models.add_argument("--models", default=None, help="comma-separated zoo names "
+                        "(default: the rating models for ratings-5fold, all top-N otherwise)")
+    models.add_argument("--name", default=None, help="result name (default <data>-<protocol>)")
+    models.add_argument("--holdout-days", type=float, default=7.0,
+                        help="temporal protocol: days at the end held out (default 7)")
     parser.set_defaults(handler=cmd_bench)
 
 
@@ -44,5 +61,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from benchmarks.streaming_bench import bench_streaming
 
             result = bench_streaming()
+        elif area == "models":
+            from benchmarks.models_bench import bench_models
+
+            protocols = [args.protocol] if args.protocol else ["ratings-5fold",
+                                                               "topn-stratified"]
+            for protocol in protocols:
+                bench_models(args.ratings, args.format, protocol, args.models, args.name,
+                             args.holdout_days)
+            continue
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -34,6 +34,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated models to train (default popularity,item_knn)")
     parser.add_argument("--min-improvement", type=float, default=0.01,
                         help="relative NDCG@10 gain needed to promote (default 0.01)")
+    parser.add_argument("--search-trials", type=int, default=0,
+                        help="hyperparameter trials per model, each an MLflow child run "
+                        "(default 0: train the given parameters)")
+    parser.add_argument("--search-budget", type=float, default=60.0,
+                        help="seconds of search per model (default 60)")
+    parser.add_argument("--require-significant", action="store_true",
+                        help="promote only when the paired bootstrap 95%% interval of the "
+                        "NDCG@10 gain lies above zero")
     parser.add_argument("--no-cache", action="store_true", help="disable KFP step caching")
 
 
@@ -64,7 +72,8 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         s3_endpoint_url=settings.s3_endpoint_url or "",
         registered_model=settings.registered_model_name, holdout_days=args.holdout_days,
         models=[m.strip() for m in args.models.split(",") if m.strip()],
-        min_relative_improvement=args.min_improvement,
+        min_relative_improvement=args.min_improvement, search_trials=args.search_trials,
+        search_budget_seconds=args.search_budget, require_significant=args.require_significant,
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
     )

@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 
 from components.common.tracking import client_for
-from components.evaluate.evaluate import KS, evaluate_model
+from components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
+from components.evaluate.metrics import paired_bootstrap
 from components.gate.registry import CHAMPION, aliases
 from components.models.popularity import PopularityRecommender
 from components.train.pyfunc import load_recommender
@@ -21,9 +22,10 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     """Score candidates {name: {"model": Recommender, "run_id", "model_uri"}}; returns the
     evaluation record the gate reads (metrics of each, best name, champion, baseline)."""
     client = client_for(tracking_uri)
-    results = {}
+    results, per_user = {}, {}
     for name, candidate in candidates.items():
-        metrics = evaluate_model(candidate["model"], holdout, ks)
+        detail = evaluate_in_detail(candidate["model"], holdout, ks)
+        metrics, per_user[name] = detail.metrics, detail.per_user
         if candidate.get("run_id"):
             for key, value in metrics.items():
                 client.log_metric(candidate["run_id"], key, value)
@@ -31,14 +33,32 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
                          "model_uri": candidate.get("model_uri")}
         log.info("evaluate %s: %s=%.4f", name, primary_metric, metrics[primary_metric])
     best = max(results, key=lambda n: (results[n]["metrics"][primary_metric], n))
-    baseline = evaluate_model(PopularityRecommender().fit(train), holdout, ks)
+    baseline_detail = evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
+    reference = baseline_detail
     champion = None
     version = aliases(client, registered_model).get(CHAMPION)
     if version is not None:
         model = load_recommender(f"models:/{registered_model}@{CHAMPION}")
-        champion = {"version": version, "metrics": evaluate_model(model, holdout, ks)}
+        reference = evaluate_in_detail(model, holdout, ks)
+        champion = {"version": version, "metrics": reference.metrics}
         log.info("evaluate champion v%s on the same holdout: %s=%.4f", version, primary_metric,
                  champion["metrics"][primary_metric])
+    paired = paired_difference(per_user[best], reference.per_user, primary_metric)
+    if paired:
+        log.info("evaluate: %s minus %s, %s per user: %+.4f (95%% CI %+.4f .. %+.4f)", best,
+                 "champion" if champion else "baseline", primary_metric, paired["difference"],
+                 paired["low"], paired["high"])
     return {"primary_metric": primary_metric, "candidates": results, "best": best,
-            "baseline": baseline, "champion": champion, "holdout_rows": len(holdout),
+            "baseline": baseline_detail.metrics, "champion": champion,
+            "paired_bootstrap": paired, "holdout_rows": len(holdout),
             "holdout_users": int(holdout["user_id"].nunique())}
+
+
+def paired_difference(candidate: pd.DataFrame, reference: pd.DataFrame, metric: str
+                      ) -> dict | None:
+    """Paired bootstrap of candidate - reference on the same users, for a `<name>_at_10`
+    primary metric (the per-user values are kept at k=10); None for other metrics."""
+    name, _, k = metric.rpartition("_at_")
+    if k != str(CI_K) or name not in candidate.columns or name not in reference.columns:
+        return None
+    return {"metric": metric, **paired_bootstrap(candidate[name], reference[name])}

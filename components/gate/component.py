@@ -14,7 +14,8 @@ from components.common.image import PROJECT_IMAGE
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
             primary_metric: str = "ndcg_at_10", min_relative_improvement: float = 0.01,
             max_coverage_regression: float = 0.10, max_recall_regression: float = 0.02,
-            trigger: str = "", outcome: Output[Artifact] = None) -> bool:
+            trigger: str = "", require_significant: bool = False,
+            outcome: Output[Artifact] = None) -> bool:
     """Decide, register the best candidate as `challenger` with the decision as tags."""
     import json
 
@@ -28,7 +29,8 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
     policy = GatePolicy(primary_metric=primary_metric,
                         min_relative_improvement=min_relative_improvement,
                         guardrails={"coverage_at_10": max_coverage_regression,
-                                    "recall_at_20": max_recall_regression})
+                                    "recall_at_20": max_recall_regression},
+                        require_significant=require_significant)
     result = run_gate(record, policy, tracking_uri, registered_model, trigger)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)

@@ -20,6 +20,9 @@ class GatePolicy(BaseModel):
     guardrails: dict[str, float] = Field(default_factory=lambda: {
         "coverage_at_10": 0.10, "recall_at_20": 0.02})
     """Metric -> largest allowed relative regression (0.10 = may drop by 10%)."""
+    require_significant: bool = False
+    """Also require the lower bound of the paired bootstrap interval of candidate minus
+    reference (same users, primary metric) to be above zero."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,13 @@ def relative_change(new: float, old: float) -> float:
 
 
 def decide(candidate: Mapping[str, float], reference: Mapping[str, float], policy: GatePolicy,
-           against: str = "champion") -> Decision:
+           against: str = "champion", paired: Mapping | None = None) -> Decision:
     """Promote only when the primary metric improves enough and no guardrail regresses too far.
 
     `reference` holds the champion's metrics on the same holdout, or the popularity
-    baseline's when there is no champion yet (`against` names which).
+    baseline's when there is no champion yet (`against` names which). `paired` is the paired
+    bootstrap of the per-user difference (difference, low, high, confidence), required
+    when the policy asks for a significant improvement.
     """
     metric = policy.primary_metric
     reasons: list[str] = []
@@ -69,4 +74,16 @@ def decide(candidate: Mapping[str, float], reference: Mapping[str, float], polic
         reasons.append(f"guardrail {name} {float(candidate[name]):.4f} vs "
                        f"{float(reference[name]):.4f}: {change:+.2%} "
                        f"({'within' if held else 'exceeds'} the allowed -{allowed:.0%})")
+    if policy.require_significant:
+        if not paired or paired.get("metric", metric) != metric:
+            ok = False
+            reasons.append(f"significance required but no paired bootstrap of {metric} "
+                           f"against {against}")
+        else:
+            significant = paired["low"] > 0
+            ok &= significant
+            reasons.append(f"paired bootstrap {metric} difference {paired['difference']:+.4f},"
+                           f" {paired['confidence']:.0%} CI [{paired['low']:+.4f}, "
+                           f"{paired['high']:+.4f}] ({'above' if significant else 'not above'}"
+                           f" zero)")
     return Decision(bool(ok), reasons, against, metric, new, old, gain)

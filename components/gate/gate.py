@@ -39,7 +39,8 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
         reference, against = champion["metrics"], f"champion v{champion['version']}"
     else:
         reference, against = evaluation["baseline"], BASELINE
-    decision = decide(best["metrics"], reference, policy, against)
+    decision = decide(best["metrics"], reference, policy, against,
+                      evaluation.get("paired_bootstrap"))
     client = client_for(tracking_uri)
     version = register_with_decision(client, registered_model, best["model_uri"],
                                      best["run_id"], decision, best["metrics"], reference,

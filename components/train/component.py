@@ -8,14 +8,19 @@ from components.common.image import PROJECT_IMAGE
 @dsl.component(base_image=PROJECT_IMAGE)
 def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking_uri: str,
              experiment: str, source_sha256: str, models: list, neighbours: int = 100,
-             shrinkage: float = 10.0, trained: Output[Model] = None):
-    """Fit the configured models, log each as an MLflow run, keep them as one Model folder."""
+             shrinkage: float = 10.0, model_params: dict = {},  # noqa: B006 - KFP literal
+             search_trials: int = 0, search_budget_seconds: float = 60.0,
+             trained: Output[Model] = None):
+    """Fit the configured models (after a hyperparameter search per model when
+    search_trials > 1, each trial a child run), log each as an MLflow run, keep them as one
+    Model folder."""
     import json
     import os
 
     from components.common.lake import Lake
     from components.common.progress import configure_logging
     from components.preprocess.preprocess import read_processed
+    from components.train.search import SearchConfig
     from components.train.train import (
         TrainConfig,
         fingerprint_of,
@@ -26,12 +31,14 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
 
     configure_logging()
     data = read_processed(Lake(processed.path))
-    config = TrainConfig(models=hyperparameters(models, neighbours=neighbours, shrinkage=shrinkage))
+    config = TrainConfig(
+        models=hyperparameters(models, neighbours, shrinkage, model_params),
+        search=SearchConfig(trials=search_trials, budget_seconds=search_budget_seconds))
     with open(quality_report.path) as handle:
         report = json.load(handle)
     os.makedirs(trained.path, exist_ok=True)
     index = {}
-    for fitted in train_models(data.train, config):
+    for fitted in train_models(data.train, config, data.item_features, data.user_features):
         log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
                     report)
         fitted.model.save(os.path.join(trained.path, f"{fitted.name}.pkl"))

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from components.common.progress import progress
 from components.common.tracking import ensure_experiment, use_tracking
 from components.models.base import Recommender
-from components.models.zoo import build_model
+from components.common.errors import ConfigError
+from components.models.zoo import MODELS, build_model
 from components.train.pyfunc import ARTIFACT_KEY, RecommenderPyfunc, signature_for
+from components.train.search import SearchConfig, SearchResult, search
 
 log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
@@ -31,6 +33,8 @@ class TrainConfig(BaseModel):
     models: dict[str, dict] = Field(default_factory=lambda: {
         "popularity": {}, "item_knn": {"neighbours": 100, "shrinkage": 10.0}})
     """Model name -> constructor parameters."""
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    """Hyperparameter search per model (off by default)."""
 
 
 @dataclass
@@ -41,23 +45,38 @@ class TrainedModel:
     fit_seconds: float
     run_id: str | None = None
     model_uri: str | None = None
+    search: SearchResult | None = None
 
 
-def hyperparameters(models: list[str], neighbours: int, shrinkage: float) -> dict[str, dict]:
-    """Constructor parameters per model name from the pipeline's flat parameters."""
-    known = {"popularity": {}, "item_knn": {"neighbours": neighbours, "shrinkage": shrinkage}}
-    return {name: known.get(name, {}) for name in models}
+def hyperparameters(models: list[str], neighbours: int, shrinkage: float,
+                    model_params: dict | None = None) -> dict[str, dict]:
+    """Constructor parameters per model name from the pipeline's parameters: the item-kNN
+    shortcuts, then `model_params` (model name -> parameters) on top."""
+    model_params = model_params or {}
+    unknown = sorted(set(model_params) - set(models))
+    if unknown:
+        raise ConfigError(f"model_params names models that are not trained: {unknown}; "
+                          f"trained models: {models}")
+    known = {"item_knn": {"neighbours": neighbours, "shrinkage": shrinkage}}
+    return {name: {**known.get(name, {}), **model_params.get(name, {})} for name in models}
 
 
-def train_models(train: pd.DataFrame, config: TrainConfig) -> list[TrainedModel]:
-    """Fit every configured model (pure: no tracking)."""
+def train_models(train: pd.DataFrame, config: TrainConfig,
+                 item_features: pd.DataFrame | None = None,
+                 user_features: pd.DataFrame | None = None) -> list[TrainedModel]:
+    """Fit every configured model, after its hyperparameter search when one is configured
+    (pure: no tracking)."""
     trained = []
     for name, params in progress(config.models.items(), desc="train", total=len(config.models)):
+        found = None
+        if config.search.trials > 1 and MODELS[name].search_space:
+            found = search(name, params, train, config.search, item_features, user_features)
+            params = found.best_params
         started = time.perf_counter()
-        model = build_model(name, **params).fit(train)
+        model = build_model(name, **params).fit(train, item_features, user_features)
         seconds = time.perf_counter() - started
         log.info("trained %s %s in %.2fs", name, params, seconds)
-        trained.append(TrainedModel(name, model, params, seconds))
+        trained.append(TrainedModel(name, model, params, seconds, search=found))
     return trained
 
 
@@ -75,6 +94,8 @@ def log_trained(trained: TrainedModel, tracking_uri: str, experiment: str,
         mlflow.log_metric("fit_seconds", trained.fit_seconds)
         if quality_report is not None:
             mlflow.log_dict(quality_report, "data_quality_report.json")
+        if trained.search is not None:
+            log_trials(trained.name, trained.search, experiment_id)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         path = Path(tmp) / "recommender.pkl"
         trained.model.save(path)
@@ -85,6 +106,19 @@ def log_trained(trained: TrainedModel, tracking_uri: str, experiment: str,
         trained.run_id, trained.model_uri = run.info.run_id, info.model_uri
     log.info("logged %s as run %s (%s)", trained.name, trained.run_id, trained.model_uri)
     return trained
+
+
+def log_trials(name: str, result: SearchResult, experiment_id: str) -> None:
+    """Each search trial as a child run of the active (model) run."""
+    mlflow.log_params({"search.trials": len(result.trials)})
+    for number, trial in enumerate(result.trials, start=1):
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name} trial {number}",
+                              nested=True):
+            mlflow.set_tags({"recsys.step": "search", "recsys.model": name,
+                             "search.best": str(trial.params == result.best_params).lower()})
+            mlflow.log_params({f"model.{k}": v for k, v in trial.params.items()})
+            mlflow.log_metrics({**{f"validation_{k}": v for k, v in trial.metrics.items()},
+                                "fit_seconds": trial.seconds})
 
 
 def fingerprint_of(summary: dict, source_sha256: str | None = None) -> dict:
