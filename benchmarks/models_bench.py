@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal")
 RATING_MODELS = "svd,knn_baseline,knn_with_means"
 TOPN_MODELS = "popularity,item_knn,ease,svd,lightfm_warp,lightfm_bpr,content,hybrid"
-DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0}}
-"""Random-split protocols have no notion of 'recent': plain popularity there."""
+DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0},
+                  "hybrid": {"cf": "ease", "validation": "random"}}
+"""Random-split protocols have no notion of 'recent': plain popularity there, and the
+hybrid validates its alpha on a random split too (with EASE as its collaborative part)."""
 PUBLISHED = {
     "ratings-5fold": {"source": "scikit-surprise README, MovieLens-100k, 5-fold RMSE",
                       "rows": {"SVD": 0.934, "SVD++": 0.919, "KNNBaseline": 0.931,
@@ -104,7 +106,7 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
 
     events = read_source(Path(source), fmt or None).events
     clean = validate_events(events, ValidationConfig()).clean
-    data = preprocess(clean, PreprocessConfig(holdout_days=holdout_days, lookback_days=0))
+    data = preprocess(clean, PreprocessConfig(holdout_days=holdout_days, lookback_days=None))
     rows = []
     total_fit = 0.0
     for name in models:

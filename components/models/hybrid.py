@@ -1,7 +1,8 @@
 """Hybrid: alpha * collaborative + (1 - alpha) * content, scores min-max scaled per user.
 
 alpha is chosen on an inner validation split of the training data (NDCG@10 over a grid)
-unless it is given; new users get the popularity fallback like every model, new items
+unless it is given (`validation`: temporal when timestamps exist, or random per user, to
+match the protocol the model is judged by); new users get the popularity fallback like every model, new items
 are reached through the content part.
 """
 from __future__ import annotations
@@ -43,14 +44,14 @@ class HybridRecommender(Recommender):
 
     def __init__(self, cf: str = "item_knn", cf_params: dict | None = None,
                  alpha: float | None = None, validation_fraction: float = 0.2,
-                 popularity_half_life_days: float = 7.0):
+                 validation: str = "auto", popularity_half_life_days: float = 7.0):
         super().__init__(popularity_half_life_days)
         if cf in ("hybrid", "content"):
             raise ConfigError(f"hybrid: cf must be a collaborative model, got {cf!r}")
         if alpha is not None and not 0 <= alpha <= 1:
             raise ConfigError(f"hybrid: alpha must be in [0, 1], got {alpha}")
         self.cf, self.cf_params, self.alpha = cf, dict(cf_params or {}), alpha
-        self.validation_fraction = validation_fraction
+        self.validation_fraction, self.validation = validation_fraction, validation
         self.chosen_alpha: float | None = None
         self.alpha_validation: dict[float, float] = {}
         self.cf_model: Recommender | None = None
@@ -76,7 +77,8 @@ class HybridRecommender(Recommender):
 
     def _choose_alpha(self, interactions: pd.DataFrame) -> float:
         try:
-            train, valid = validation_split(interactions, self.validation_fraction)
+            train, valid = validation_split(interactions, self.validation_fraction,
+                                            mode=self.validation)
         except DataQualityError as error:
             log.warning("hybrid: %s; alpha = 0.5", error)
             return 0.5

@@ -13,6 +13,8 @@ class ItemKNNRecommender(Recommender):
     """sim(i, j) = x_i . x_j / (|x_i| |x_j| + shrinkage), keeping `neighbours` per item."""
 
     name = "item_knn"
+    search_space = {"neighbours": [20, 50, 100, 200, 400],
+                    "shrinkage": [0.0, 10.0, 50.0, 100.0]}
 
     def __init__(self, neighbours: int = 100, shrinkage: float = 10.0,
                  popularity_half_life_days: float = 7.0):

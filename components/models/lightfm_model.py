@@ -75,9 +75,10 @@ class LightFMRecommender(Recommender):
 
 
 class LightFMBPRRecommender(LightFMRecommender):
-    """LightFM with the BPR loss."""
+    """LightFM with the BPR loss; pure collaborative by default (with the metadata features
+    BPR fell to NDCG@10 0.02 on MovieLens-small, without them 0.24)."""
 
     name = "lightfm_bpr"
 
-    def __init__(self, loss: str = "bpr", **params):
-        super().__init__(loss=loss, **params)
+    def __init__(self, loss: str = "bpr", use_features: bool = False, **params):
+        super().__init__(loss=loss, use_features=use_features, **params)

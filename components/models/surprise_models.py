@@ -4,7 +4,8 @@ Surprise fits the model; the learned arrays (biases, factors, similarities, base
 then re-indexed to the catalogue so that top-N ranking is NumPy over whole users - never one
 `predict()` call per user-item pair - and the pickled model needs no Surprise trainset.
 The neighbourhood estimate is Surprise's own (k nearest neighbours among those that rated
-the target, positive similarities only, `min_k`), computed for every item of a user at once.
+the target, positive similarities only, `min_k`), computed for every item of a user at once;
+only exact ties at the k-th neighbour may be broken differently from Surprise.
 """
 from __future__ import annotations
 
@@ -58,12 +59,14 @@ class SurpriseRecommender(Recommender):
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         ratings, self.rating_scale = rating_frame(interactions, self.rating_source,
                                                   f"{self.name}.fit")
-        ratings = ratings.groupby([C.user_id, C.item_id], as_index=False)[C.rating].last()
+        # one rating per pair, input order kept (SVD's SGD visits ratings in this order)
+        ratings = ratings.drop_duplicates([C.user_id, C.item_id], keep="last")
         rows = ratings[C.user_id].map(self.user_index).to_numpy()
         cols = ratings[C.item_id].map(self.item_index).to_numpy()
         self.ratings = sp.csr_matrix((ratings[C.rating].to_numpy(dtype=np.float64),
                                       (rows, cols)), shape=matrix.shape)
         trainset = surprise_trainset(ratings, self.rating_scale)
+        self.global_mean = float(trainset.global_mean)
         algo = self.make_algo()
         algo.fit(trainset)
         self._keep(algo, trainset,
@@ -82,8 +85,15 @@ class SurpriseRecommender(Recommender):
         out = np.full(users.size, np.nan)
         for row in np.unique(users):
             mask = users == row
-            out[mask] = self._estimates(int(row), items[mask])
+            known = mask & (items >= 0)
+            out[known] = self._estimates(int(row), items[known])
+            out[mask & (items < 0)] = self._unknown_item_estimate(int(row))
         return np.clip(out, *self.rating_scale)
+
+    def _unknown_item_estimate(self, user_row: int) -> float:
+        """Surprise's answer for an item it never saw: the global mean (+ the user's bias
+        for the baseline models)."""
+        return self.global_mean
 
     def _estimates(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -113,8 +123,10 @@ class SVDRecommender(SurpriseRecommender):
         return SVD(n_factors=self.n_factors, n_epochs=self.n_epochs, lr_all=self.lr_all,
                    reg_all=self.reg_all, random_state=self.random_state)
 
+    def _unknown_item_estimate(self, user_row: int) -> float:
+        return self.global_mean + (self.user_bias[user_row] if user_row >= 0 else 0.0)
+
     def _keep(self, algo, trainset, user_pos, item_pos) -> None:
-        self.global_mean = float(trainset.global_mean)
         self.user_bias, self.user_factors = _take(algo.bu, user_pos), _take(algo.pu, user_pos)
         self.item_bias, self.item_factors = _take(algo.bi, item_pos), _take(algo.qi, item_pos)
 
@@ -236,6 +248,9 @@ class KNNBaselineRecommender(NeighbourhoodRecommender):
 
         return KNNBaseline(k=self.k, min_k=self.min_k, sim_options=self.sim_options(),
                            verbose=False)
+
+    def _unknown_item_estimate(self, user_row: int) -> float:
+        return self.constant + (self.user_offset[user_row] if user_row >= 0 else 0.0)
 
     def _base_parts(self, algo, trainset, user_pos, item_pos):
         bu, bi = algo.compute_baselines()

@@ -11,14 +11,23 @@ from components.common.errors import DataQualityError
 C = Columns
 
 
-def validation_split(interactions: pd.DataFrame, fraction: float = 0.2, seed: int = 42
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+MODES = ("auto", "temporal", "random")
+
+
+def validation_split(interactions: pd.DataFrame, fraction: float = 0.2, seed: int = 42,
+                     mode: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(inner train, validation): the last `fraction` of the time span when interactions
     carry distinct timestamps (the pipeline's temporal protocol), else a per-user random
-    `fraction` (at least one) of each user's interactions (users with one stay in train)."""
+    `fraction` (at least one) of each user's interactions (users with one stay in train).
+    `mode` forces one of the two ('temporal' needs timestamps)."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    if C.timestamp in interactions.columns and interactions[C.timestamp].nunique() > 1:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    timed = C.timestamp in interactions.columns and interactions[C.timestamp].nunique() > 1
+    if mode == "temporal" and not timed:
+        raise DataQualityError("validation split: mode 'temporal' needs distinct timestamps")
+    if timed and mode != "random":
         cut = interactions[C.timestamp].quantile(1 - fraction)
         train = interactions[interactions[C.timestamp] < cut]
         valid = interactions[interactions[C.timestamp] >= cut]

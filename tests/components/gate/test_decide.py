@@ -40,3 +40,30 @@ def test_first_model_is_compared_with_the_baseline():
     assert decision.against == "popularity baseline"
     assert "vs popularity baseline 0.1200" in decision.reasons[0]
     assert decision.relative_improvement == pytest.approx(-1 / 6)
+
+
+SIGNIFICANT = GatePolicy(primary_metric="ndcg_at_10", min_relative_improvement=0.05,
+                         guardrails={}, require_significant=True)
+BETTER = ({"ndcg_at_10": 0.30}, {"ndcg_at_10": 0.20})
+
+
+@pytest.mark.parametrize("paired,promote,why", [
+    ({"metric": "ndcg_at_10", "difference": 0.1, "low": 0.04, "high": 0.16,
+      "confidence": 0.95}, True, "95% CI [+0.0400, +0.1600] (above zero)"),
+    ({"metric": "ndcg_at_10", "difference": 0.1, "low": -0.01, "high": 0.21,
+      "confidence": 0.95}, False, "(not above zero)"),
+    (None, False, "significance required but no paired bootstrap"),
+    ({"metric": "recall_at_10", "difference": 0.1, "low": 0.05, "high": 0.2,
+      "confidence": 0.95}, False, "no paired bootstrap of ndcg_at_10"),
+])
+def test_significance_policy_needs_the_paired_lower_bound_above_zero(paired, promote, why):
+    decision = decide(*BETTER, SIGNIFICANT, paired=paired)
+    assert decision.promote is promote
+    assert any(why in reason for reason in decision.reasons), decision.reasons
+
+
+def test_significance_is_ignored_unless_required():
+    paired = {"metric": "ndcg_at_10", "difference": 0.1, "low": -0.5, "high": 0.6,
+              "confidence": 0.95}
+    assert decide(*BETTER, SIGNIFICANT.model_copy(update={"require_significant": False}),
+                  paired=paired).promote
