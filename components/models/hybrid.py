@@ -2,8 +2,8 @@
 
 alpha is chosen on an inner validation split of the training data (NDCG@10 over a grid)
 unless it is given (`validation`: temporal when timestamps exist, or random per user, to
-match the protocol the model is judged by); new users get the popularity fallback like every model, new items
-are reached through the content part.
+match the protocol the model is judged by); new users get the popularity fallback like
+every model, new items are reached through the content part.
 """
 from __future__ import annotations
 

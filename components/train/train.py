@@ -13,10 +13,10 @@ import mlflow
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.common.errors import ConfigError
 from components.common.progress import progress
 from components.common.tracking import ensure_experiment, use_tracking
 from components.models.base import Recommender
-from components.common.errors import ConfigError
 from components.models.zoo import MODELS, build_model
 from components.train.pyfunc import ARTIFACT_KEY, RecommenderPyfunc, signature_for
 from components.train.search import SearchConfig, SearchResult, search
