@@ -80,10 +80,14 @@ class Recommender(ABC):
             raise SchemaError(f"{self.name}.fit: negative weights in column {C.weight!r}")
         item_meta = _metadata(item_features, C.item_id, f"{self.name}.fit item_features")
         user_meta = _metadata(user_features, C.user_id, f"{self.name}.fit user_features")
-        users, user_codes = np.unique(interactions[C.user_id].astype(str), return_inverse=True)
-        warm_items = np.unique(interactions[C.item_id].astype(str))
-        items = warm_items if item_meta is None else np.union1d(warm_items, item_meta.index)
-        item_codes = np.searchsorted(items, interactions[C.item_id].astype(str).to_numpy())
+        # hashing (pandas) rather than sorting object arrays: ~20x faster on 1M rows
+        user_codes, users = pd.factorize(interactions[C.user_id].astype(str), sort=True)
+        item_ids = interactions[C.item_id].astype(str)
+        warm_items = pd.Index(pd.unique(item_ids))
+        catalogue = warm_items if item_meta is None else warm_items.union(item_meta.index)
+        catalogue = catalogue.sort_values()
+        item_codes = catalogue.get_indexer(item_ids)
+        users, items = np.asarray(users, dtype=object), np.asarray(catalogue, dtype=object)
         matrix = sp.csr_matrix((interactions[C.weight].to_numpy(dtype=np.float32),
                                 (user_codes, item_codes)), shape=(users.size, items.size))
         matrix.sum_duplicates()
@@ -91,7 +95,7 @@ class Recommender(ABC):
         self.user_index = {u: i for i, u in enumerate(users)}
         self.item_index = {v: i for i, v in enumerate(items)}
         self.seen = matrix
-        self.cold_items = ~np.isin(items, warm_items)
+        self.cold_items = ~catalogue.isin(warm_items)
         self.item_meta = None if item_meta is None else item_meta.reindex(items)
         self.user_meta = None if user_meta is None else user_meta.reindex(users)
         self.popularity = popularity_scores(interactions, items, self.popularity_half_life_days)
