@@ -25,13 +25,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_pipeline_run)
 
 
+DEFAULT_MODELS = "popularity,item_knn,ease,lightfm_warp,hybrid"
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="", help="source layout (default: detected)")
     parser.add_argument("--start", default="", help="window start (ISO or epoch ms)")
     parser.add_argument("--end", default="", help="window end, exclusive (ISO or epoch ms)")
     parser.add_argument("--holdout-days", type=float, default=7.0, help="holdout (default 7)")
-    parser.add_argument("--models", default="popularity,item_knn",
-                        help="comma-separated models to train (default popularity,item_knn)")
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help=f"comma-separated models to train (default {DEFAULT_MODELS}; "
+                        f"also svd, knn_baseline, knn_with_means, lightfm_bpr, content)")
     parser.add_argument("--min-improvement", type=float, default=0.01,
                         help="relative NDCG@10 gain needed to promote (default 0.01)")
     parser.add_argument("--search-trials", type=int, default=0,

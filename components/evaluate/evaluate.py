@@ -42,7 +42,8 @@ def evaluate_in_detail(model: Recommender, holdout: pd.DataFrame, ks: tuple[int,
     """`holdout` holds (user_id, item_id[, rating]) interactions after the split; every
     held-out item counts as relevant. Metrics: precision/recall/ndcg/map/hit_rate/coverage
     /diversity/novelty at each k, a bootstrap 95% interval of ndcg@10 over users, RMSE/MAE
-    for rating models when the holdout has ratings, the cold-start share and the speed."""
+    for rating models trained on explicit stars when the holdout has ratings, the cold-start
+    share and the speed."""
     users = pd.unique(holdout[C.user_id].astype(str))
     started = time.perf_counter()
     recs = model.recommend(users, k=max(ks), exclude_seen=True)
@@ -65,7 +66,7 @@ def evaluate_in_detail(model: Recommender, holdout: pd.DataFrame, ks: tuple[int,
     if per_user is not None and len(per_user):
         _, low, high = bootstrap_mean_ci(per_user["ndcg"].to_numpy(), bootstrap_samples)
         metrics[f"ndcg_at_{CI_K}_ci_low"], metrics[f"ndcg_at_{CI_K}_ci_high"] = low, high
-    if getattr(model, "predicts_ratings", False) and C.rating in holdout.columns:
+    if getattr(model, "explicit_ratings", False) and C.rating in holdout.columns:
         rated = holdout.dropna(subset=[C.rating])
         if len(rated):
             predicted = model.predict_ratings(rated[C.user_id].astype(str).to_numpy(),

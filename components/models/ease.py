@@ -58,10 +58,11 @@ class EASERecommender(Recommender):
         if info != 0:
             raise ConfigError(f"ease: Gram matrix is not positive definite (LAPACK info {info})")
         inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
-        inverse = np.triu(inverse) + np.triu(inverse, 1).T
-        weights = -inverse / np.diag(inverse)[None, :]
-        np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        del factor, gram
+        _mirror_upper_in_place(inverse)
+        inverse /= -np.diag(inverse).copy()[None, :]
+        np.fill_diagonal(inverse, 0.0)
+        self.weights = inverse.astype(np.float32)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         x = weighted(self.seen[user_rows], self.weighting)[:, self.kept]
@@ -76,3 +77,12 @@ class EASERecommender(Recommender):
         inside = position[rows] >= 0
         out[np.ix_(inside, self.kept)] = self.weights[position[rows[inside]]]
         return out
+
+
+def _mirror_upper_in_place(matrix: np.ndarray, block: int = 1024) -> None:
+    """Copy the upper triangle onto the lower one block by block (no n x n temporaries)."""
+    for lo in range(0, matrix.shape[0], block):
+        hi = min(lo + block, matrix.shape[0])
+        matrix[lo:hi, :lo] = matrix[:lo, lo:hi].T
+        diagonal = matrix[lo:hi, lo:hi]
+        diagonal[:] = np.triu(diagonal) + np.triu(diagonal, 1).T

@@ -50,4 +50,6 @@ def rating_frame(interactions: pd.DataFrame, source: str, where: str
         scale = IMPLICIT_SCALE
     log.debug("%s: %s ratings on the scale %s", where, "explicit" if explicit else "implicit",
               scale)
-    return frame.assign(**{C.rating: ratings.to_numpy()}), scale
+    out = frame.assign(**{C.rating: ratings.to_numpy()})
+    out.attrs["explicit"] = explicit
+    return out, scale

@@ -51,6 +51,8 @@ class SurpriseRecommender(Recommender):
         self.rating_source = rating_source
         self.rating_scale: tuple[float, float] = (1.0, 5.0)
         self.ratings: sp.csr_matrix | None = None
+        self.explicit_ratings = False
+        """True when trained on explicit stars (only then are RMSE/MAE meaningful)."""
 
     def make_algo(self):
         """A fresh, unfitted Surprise algorithm with this model's hyperparameters."""
@@ -59,6 +61,7 @@ class SurpriseRecommender(Recommender):
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         ratings, self.rating_scale = rating_frame(interactions, self.rating_source,
                                                   f"{self.name}.fit")
+        self.explicit_ratings = bool(ratings.attrs.get("explicit"))
         # one rating per pair, input order kept (SVD's SGD visits ratings in this order)
         ratings = ratings.drop_duplicates([C.user_id, C.item_id], keep="last")
         rows = ratings[C.user_id].map(self.user_index).to_numpy()
