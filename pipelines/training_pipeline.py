@@ -33,7 +33,7 @@ def training_pipeline(
     max_bad_ratio: float = 0.05,
     holdout_days: float = 7.0,
     lookback_days: float = 30.0,
-    models: list = ["popularity", "item_knn", "ease", "lightfm_warp", "hybrid"],  # noqa: B006
+    models: list = ["popularity", "item_knn", "ease"],  # noqa: B006 - KFP needs a literal
     neighbours: int = 100,
     shrinkage: float = 10.0,
     model_params: dict = {},  # noqa: B006 - KFP needs a literal default

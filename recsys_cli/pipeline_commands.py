@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_pipeline_run)
 
 
-DEFAULT_MODELS = "popularity,item_knn,ease,lightfm_warp,hybrid"
+DEFAULT_MODELS = "popularity,item_knn,ease"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

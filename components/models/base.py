@@ -124,7 +124,8 @@ class Recommender(ABC):
         known_rows = rows[known]
         for lo in range(0, known_rows.size, USER_BATCH):
             batch = known_rows[lo:lo + USER_BATCH]
-            scores = self._score(batch).astype(np.float64)
+            # float32 ranking: argpartition over users x catalogue is the cost of a batch
+            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
             if not self.scores_cold_items and self.cold_items.any():
                 scores[:, self.cold_items] = -np.inf
             if exclude_seen:
@@ -153,7 +154,8 @@ class Recommender(ABC):
         valid = np.isfinite(top_scores)
         frame = pd.DataFrame({
             C.user_id: np.repeat(users, k), C.item_id: self.items[top.ravel()],
-            C.score: top_scores.ravel(), C.rank: np.tile(np.arange(1, k + 1), len(users)),
+            C.score: top_scores.ravel().astype(np.float64),
+            C.rank: np.tile(np.arange(1, k + 1), len(users)),
             FALLBACK: fallback,
         })
         return frame[valid.ravel()]
