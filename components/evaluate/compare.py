@@ -22,9 +22,9 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     """Score candidates {name: {"model": Recommender, "run_id", "model_uri"}}; returns the
     evaluation record the gate reads (metrics of each, best name, champion, baseline)."""
     client = client_for(tracking_uri)
-    results, per_user = {}, {}
+    results, per_user, details = {}, {}, {}
     for name, candidate in candidates.items():
-        detail = evaluate_in_detail(candidate["model"], holdout, ks)
+        detail = details[name] = evaluate_in_detail(candidate["model"], holdout, ks)
         metrics, per_user[name] = detail.metrics, detail.per_user
         if candidate.get("run_id"):
             for key, value in metrics.items():
@@ -33,7 +33,9 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
                          "model_uri": candidate.get("model_uri")}
         log.info("evaluate %s: %s=%.4f", name, primary_metric, metrics[primary_metric])
     best = max(results, key=lambda n: (results[n]["metrics"][primary_metric], n))
-    baseline_detail = evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
+    baseline_detail = details.get(_default_popularity(candidates))
+    if baseline_detail is None:
+        baseline_detail = evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
     reference = baseline_detail
     champion = None
     version = aliases(client, registered_model).get(CHAMPION)
@@ -52,6 +54,18 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
             "baseline": baseline_detail.metrics, "champion": champion,
             "paired_bootstrap": paired, "holdout_rows": len(holdout),
             "holdout_users": int(holdout["user_id"].nunique())}
+
+
+def _default_popularity(candidates: dict[str, dict]) -> str | None:
+    """The candidate that is exactly the baseline (default popularity fitted on the same
+    training data), whose evaluation can stand for the baseline's."""
+    default = PopularityRecommender().popularity_half_life_days
+    for name, candidate in candidates.items():
+        model = candidate["model"]
+        if type(model) is PopularityRecommender and \
+                model.popularity_half_life_days == default:
+            return name
+    return None
 
 
 def paired_difference(candidate: pd.DataFrame, reference: pd.DataFrame, metric: str
