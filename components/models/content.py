@@ -9,12 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 from components.common.errors import ConfigError
 from components.models.base import Recommender
-from components.models.metadata import item_tokens, token_matrix
+from components.models.metadata import item_tokens, l2_rows, token_matrix
 
 
 class ContentRecommender(Recommender):
@@ -42,6 +40,8 @@ class ContentRecommender(Recommender):
         if not self.vocabulary:
             raise ConfigError("content: item_features give no tokens (category, brand, "
                               "price_band, title and description are all empty)")
+        from sklearn.feature_extraction.text import TfidfTransformer  # fit time only
+
         tfidf = TfidfTransformer(sublinear_tf=self.sublinear_tf, norm="l2")
         self.item_vectors = tfidf.fit_transform(counts).astype(np.float32).tocsr()
 
@@ -49,7 +49,7 @@ class ContentRecommender(Recommender):
         seen = self.seen[user_rows].copy()
         seen.data = np.log1p(seen.data) if self.profile_weighting == "log" \
             else np.ones_like(seen.data)
-        return normalize(seen @ self.item_vectors)
+        return l2_rows(seen @ self.item_vectors)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return (self.user_profiles(user_rows) @ self.item_vectors.T).toarray()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from components.common.errors import ConfigError
 from components.models.base import Recommender
@@ -18,6 +17,8 @@ LOSSES = ("warp", "bpr", "warp-kos", "logistic")
 def feature_matrix(tokens: list[list[str]], identity: np.ndarray) -> sp.csr_matrix:
     """[identity | metadata tokens], rows normalised to sum 1 (LightFM's convention).
     `identity` marks the rows that get their own identity feature (warm rows)."""
+    from sklearn.preprocessing import normalize  # fit time only: scoring needs NumPy alone
+
     meta, _ = token_matrix(tokens)
     ident = sp.diags(identity.astype(np.float32)).tocsr()
     return normalize(sp.hstack([ident, meta]).tocsr(), norm="l1").astype(np.float32)

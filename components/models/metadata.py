@@ -79,3 +79,12 @@ def token_matrix(tokens: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
     matrix.sum_duplicates()
     matrix.data = np.minimum(matrix.data, 1.0)
     return matrix, vocabulary
+
+
+def l2_rows(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    out.data *= np.repeat(scale, np.diff(out.indptr)).astype(np.float32)
+    return out

@@ -104,3 +104,28 @@ def test_item_knn_finds_the_collaborative_answer(interactions):
     assert recs["item_id"].tolist() == ["c"]
     # columns a, b, c each have norm sqrt(2); sim(a, c) = sim(b, c) = 1/2; u1 holds a and b
     assert recs["score"].iloc[0] == pytest.approx(1.0)
+
+
+def test_fitted_models_score_without_the_training_libraries(interactions, tmp_path):
+    """Serving images (and the seldon-core v1 environment) carry NumPy/SciPy/pandas only:
+    a loaded model of any kind must recommend with scikit-learn, Surprise and LightFM
+    unimportable."""
+    import subprocess
+    import sys
+
+    for name in MODELS:
+        build_model(name).fit(interactions, ITEMS).save(tmp_path / f"{name}.pkl")
+    script = (
+        "import sys\n"
+        "for blocked in ('sklearn', 'surprise', 'lightfm'):\n"
+        "    sys.modules[blocked] = None\n"
+        "from components.models.base import Recommender\n"
+        f"for name in {sorted(MODELS)!r}:\n"
+        f"    model = Recommender.load({str(tmp_path)!r} + '/' + name + '.pkl')\n"
+        "    recs = model.recommend(['u1', 'ghost'], k=2)\n"
+        "    assert len(recs) == 4, (name, recs)\n"
+        "    model.similar_items(['a'], k=2)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
