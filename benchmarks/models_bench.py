@@ -152,7 +152,7 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
 
 
 def format_table(rows: list[dict]) -> str:
-    columns = ["model", "rmse", "mae", "ndcg_at_10", "precision_at_10", "recall_at_10", "map",
+    columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10", "recall_at_10", "map",
                "coverage_at_10", "diversity_at_10", "novelty_at_10", "fit_seconds",
                "users_per_second", "skipped"]
     frame = pd.DataFrame(rows)
