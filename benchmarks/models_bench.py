@@ -98,6 +98,13 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10) -> list[dict]:
 
 def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float) -> tuple[
         list[dict], dict]:
+    """Preprocess in this process, then fit and evaluate every model in a fresh child
+    process, so that its peak RSS is the models' own (not the raw events')."""
+    import pickle
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from components.extract.readers.detect import read_source
     from components.preprocess.config import PreprocessConfig
     from components.preprocess.preprocess import preprocess
@@ -107,19 +114,39 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
     events = read_source(Path(source), fmt or None).events
     clean = validate_events(events, ValidationConfig()).clean
     data = preprocess(clean, PreprocessConfig(holdout_days=holdout_days, lookback_days=None))
-    rows = []
-    total_fit = 0.0
-    for name in models:
-        started = time.perf_counter()
-        model = build_model(name).fit(data.train, data.item_features, data.user_features)
-        seconds = time.perf_counter() - started
-        total_fit += seconds
-        metrics = evaluate_in_detail(model, data.holdout).metrics
-        log.info("temporal %s: NDCG@10 %.4f (fit %.1fs)", name, metrics["ndcg_at_10"], seconds)
-        rows.append({"model": name, "fit_seconds": seconds, **metrics})
+    del events, clean
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "processed.pkl"
+        with open(path, "wb") as handle:
+            pickle.dump((data.train, data.holdout, data.item_features, data.user_features),
+                        handle, protocol=pickle.HIGHEST_PROTOCOL)
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            rows, peak = pool.submit(fit_and_evaluate, str(path), models).result()
     summary = {key: data.summary[key] for key in ("train_interactions", "holdout_interactions",
                                                   "train_users", "train_items", "split_time")}
-    return rows, {**summary, "total_fit_seconds": total_fit}
+    return rows, {**summary, "total_fit_seconds": sum(r["fit_seconds"] for r in rows),
+                  "models_process_peak_rss_gib": peak}
+
+
+def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
+    """Fit each model on the pickled training data and evaluate it on the holdout."""
+    import pickle
+
+    from components.common.progress import configure_logging
+
+    configure_logging()
+    with open(path, "rb") as handle:
+        train, holdout, item_features, user_features = pickle.load(handle)
+    rows = []
+    for name in models:
+        started = time.perf_counter()
+        model = build_model(name).fit(train, item_features, user_features)
+        seconds = time.perf_counter() - started
+        metrics = evaluate_in_detail(model, holdout).metrics
+        log.info("temporal %s: NDCG@10 %.4f (fit %.1fs)", name, metrics["ndcg_at_10"], seconds)
+        rows.append({"model": name, "fit_seconds": seconds, **metrics})
+        del model
+    return rows, peak_rss_gib()
 
 
 def bench_models(source: str, fmt: str, protocol: str, models: str | None = None,
@@ -152,8 +179,8 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
 
 
 def format_table(rows: list[dict]) -> str:
-    columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10", "recall_at_10", "map",
-               "coverage_at_10", "diversity_at_10", "novelty_at_10", "fit_seconds",
-               "users_per_second", "skipped"]
+    columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10",
+               "recall_at_10", "map", "coverage_at_10", "diversity_at_10", "novelty_at_10",
+               "fit_seconds", "users_per_second", "skipped"]
     frame = pd.DataFrame(rows)
     return frame[[c for c in columns if c in frame.columns]].round(4).to_string(index=False)
