@@ -122,17 +122,27 @@ class Recommender(ABC):
         k = min(int(k), self.items.size)
         frames = []
         known_rows = rows[known]
+        columns = self._candidate_columns()
+        if columns is not None:  # rank only the items the model can score at all
+            position = np.full(self.items.size, -1, dtype=np.int64)
+            position[columns] = np.arange(columns.size)
         for lo in range(0, known_rows.size, USER_BATCH):
             batch = known_rows[lo:lo + USER_BATCH]
             # float32 ranking: argpartition over users x catalogue is the cost of a batch
-            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
-            if not self.scores_cold_items and self.cold_items.any():
-                scores[:, self.cold_items] = -np.inf
+            if columns is None:
+                scores = np.array(self._score(batch), dtype=np.float32, copy=True)
+                if not self.scores_cold_items and self.cold_items.any():
+                    scores[:, self.cold_items] = -np.inf
+            else:
+                scores = np.array(self._score_columns(batch), dtype=np.float32, copy=True)
             if exclude_seen:
                 seen = self.seen[batch]
                 owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
-                scores[owner, seen.indices] = -np.inf
-            frames.append(self._top_k(self.users[batch], scores, k, fallback=False))
+                cols = seen.indices if columns is None else position[seen.indices]
+                inside = cols >= 0
+                scores[owner[inside], cols[inside]] = -np.inf
+            frames.append(self._top_k(self.users[batch], scores, min(k, scores.shape[1]),
+                                      fallback=False, columns=columns))
         cold = user_ids[~known]
         if cold.size:
             popularity = np.where(self.cold_items, -np.inf, self.popularity)
@@ -143,7 +153,16 @@ class Recommender(ABC):
                                  FALLBACK: []})
         return pd.concat(frames, ignore_index=True)
 
-    def _top_k(self, users: np.ndarray, scores: np.ndarray, k: int, fallback: bool) -> pd.DataFrame:
+    def _candidate_columns(self) -> np.ndarray | None:
+        """Catalogue positions the model scores (None: all); with them `_score_columns`
+        returns scores for those columns only and everything else is never recommended."""
+        return None
+
+    def _score_columns(self, user_rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _top_k(self, users: np.ndarray, scores: np.ndarray, k: int, fallback: bool,
+               columns: np.ndarray | None = None) -> pd.DataFrame:
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] \
             else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
         top_scores = np.take_along_axis(scores, top, axis=1)
@@ -153,7 +172,8 @@ class Recommender(ABC):
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         valid = np.isfinite(top_scores)
         frame = pd.DataFrame({
-            C.user_id: np.repeat(users, k), C.item_id: self.items[top.ravel()],
+            C.user_id: np.repeat(users, k),
+            C.item_id: self.items[top.ravel() if columns is None else columns[top.ravel()]],
             C.score: top_scores.ravel().astype(np.float64),
             C.rank: np.tile(np.arange(1, k + 1), len(users)),
             FALLBACK: fallback,

@@ -41,6 +41,7 @@ class EASERecommender(Recommender):
             raise ConfigError(f"ease: l2 and max_items must be positive, got {l2}, {max_items}")
         self.l2, self.weighting, self.max_items = float(l2), weighting, int(max_items)
         self.kept: np.ndarray | None = None
+        self.kept_inputs: sp.csr_matrix | None = None
         self.weights: np.ndarray | None = None
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -50,7 +51,8 @@ class EASERecommender(Recommender):
         if warm.size > self.max_items:
             warm = np.sort(warm[np.argsort(-counts[warm], kind="stable")[:self.max_items]])
         self.kept = warm
-        xk = x[:, warm]
+        xk = x[:, warm].tocsr()
+        self.kept_inputs = xk  # users x kept items, weighted: scoring slices rows only
         gram = (xk.T @ xk).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += self.l2
         # inverse of the symmetric positive-definite Gram matrix through its Cholesky factor,
@@ -65,10 +67,18 @@ class EASERecommender(Recommender):
         np.fill_diagonal(inverse, 0.0)
         self.weights = inverse
 
+    def _candidate_columns(self) -> np.ndarray:
+        return self.kept
+
+    def _score_columns(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.kept_inputs[user_rows] @ self.weights
+
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        x = weighted(self.seen[user_rows], self.weighting)[:, self.kept]
+        scores = self._score_columns(user_rows)
+        if self.kept.size == self.items.size:
+            return scores
         out = np.full((user_rows.size, self.items.size), -np.inf, dtype=np.float32)
-        out[:, self.kept] = x @ self.weights
+        out[:, self.kept] = scores
         return out
 
     def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
