@@ -32,13 +32,14 @@ def build_bus(settings: Settings) -> EventBus:
 
 
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
-    """Push session features through the `user_session` push source (online store)."""
-    from feature_repo.online import push_session_features
+    """Write session features to the `user_session` view's online store (Feast's own
+    online_write_batch, protos built directly: see feature_repo/session_writer.py)."""
+    from feature_repo.session_writer import SessionFeatureWriter
     from feature_repo.store import apply_repo, open_store
 
     store, repo = open_store(settings)
     apply_repo(store, repo)
-    return lambda frame: push_session_features(store, frame)
+    return SessionFeatureWriter(store).write
 
 
 def catalogue_categories(settings: Settings) -> dict[str, str]:

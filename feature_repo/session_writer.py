@@ -1,0 +1,74 @@
+"""Session features straight into the online store.
+
+`store.push()` turns a DataFrame into Arrow and then, value by value, into the protos its
+online store writes (~0.25 ms per user row, most of the stream processor's time). The
+processor's frames have a fixed, already-checked shape, so this writer builds the same
+protos directly and hands them to the store's own `online_write_batch` - the call push ends
+in - so keys, encoding, timestamps and the newer-wins rule stay Feast's. Values read back
+through Feast are identical (tested against `push_session_features`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from feast import FeatureStore
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import StringList
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+from components.common.columns import Columns
+from components.common.errors import SchemaError
+from feature_repo.definitions import EVENT_TIMESTAMP, USER_SESSION_SCHEMA
+
+C = Columns
+SESSION_VIEW = "user_session"
+COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), EVENT_TIMESTAMP]
+EMPTY = ValueProto()
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
+    return pd.to_datetime(values, utc=True).astype("int64").to_numpy() // 1_000_000_000
+
+
+def session_protos(frame: pd.DataFrame) -> list[tuple]:
+    """(entity key, {feature: value}, event timestamp, None) per row, as Feast builds them
+    for the `user_session` view."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"session features: missing field(s) {missing}")
+    last_seen = _seconds(frame["last_event_ts"])
+    timestamps = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True).dt.to_pydatetime()
+    prices = pd.to_numeric(frame["avg_view_price_10m"], errors="coerce").to_numpy(float)
+    rows = zip(frame[C.user_id].astype(str), frame["recent_items"], prices,
+               frame["top_category_30m"], frame["cart_abandonment_risk"].astype(bool),
+               frame["comparing_products"].astype(bool), last_seen, timestamps)
+    out = []
+    for user, items, price, category, cart_risk, comparing, seen, timestamp in rows:
+        values = {
+            "recent_items": ValueProto(string_list_val=StringList(val=[str(i) for i in items])),
+            "avg_view_price_10m": EMPTY if np.isnan(price) else ValueProto(double_val=price),
+            "top_category_30m": ValueProto(string_val=str(category))
+            if isinstance(category, str) else EMPTY,
+            "cart_abandonment_risk": ValueProto(bool_val=bool(cart_risk)),
+            "comparing_products": ValueProto(bool_val=bool(comparing)),
+            "last_event_ts": ValueProto(unix_timestamp_val=int(seen)),
+        }
+        key = EntityKeyProto(join_keys=[C.user_id], entity_values=[ValueProto(string_val=user)])
+        out.append((key, values, timestamp, None))
+    return out
+
+
+class SessionFeatureWriter:
+    """`write(frame)`: the processor's session rows into the online store, one batch."""
+
+    def __init__(self, store: FeatureStore):
+        self.store = store
+        self.view = store.get_feature_view(SESSION_VIEW)
+        self.provider = store._get_provider()
+
+    def write(self, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        data = session_protos(frame)
+        self.provider.online_write_batch(self.store.config, self.view, data, progress=None)
+        return len(data)
