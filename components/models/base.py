@@ -159,7 +159,9 @@ class Recommender(ABC):
         return None
 
     def _score_columns(self, user_rows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Scores for the candidate columns only; models with candidate columns override
+        this with a cheaper path."""
+        return np.asarray(self._score(user_rows))[:, self._candidate_columns()]
 
     def _top_k(self, users: np.ndarray, scores: np.ndarray, k: int, fallback: bool,
                columns: np.ndarray | None = None) -> pd.DataFrame:

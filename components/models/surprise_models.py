@@ -9,6 +9,8 @@ only exact ties at the k-th neighbour may be broken differently from Surprise.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -44,8 +46,6 @@ def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
 class SurpriseRecommender(Recommender):
     """Shared part: rating source, Surprise fit, rating matrix and rating prediction."""
 
-    predicts_ratings = True
-
     def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
         super().__init__(popularity_half_life_days)
         self.rating_source = rating_source
@@ -54,9 +54,9 @@ class SurpriseRecommender(Recommender):
         self.explicit_ratings = False
         """True when trained on explicit stars (only then are RMSE/MAE meaningful)."""
 
+    @abstractmethod
     def make_algo(self):
         """A fresh, unfitted Surprise algorithm with this model's hyperparameters."""
-        raise NotImplementedError
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         ratings, self.rating_scale = rating_frame(interactions, self.rating_source,
@@ -76,9 +76,9 @@ class SurpriseRecommender(Recommender):
                    inner_positions(trainset._raw2inner_id_users, self.users),
                    inner_positions(trainset._raw2inner_id_items, self.items))
 
+    @abstractmethod
     def _keep(self, algo, trainset, user_pos: np.ndarray, item_pos: np.ndarray) -> None:
         """Copy what scoring needs out of the fitted algorithm (catalogue order)."""
-        raise NotImplementedError
 
     def predict_ratings(self, user_ids, item_ids) -> np.ndarray:
         """Rating estimates clipped to the rating scale, as Surprise's predict() reports them
@@ -98,8 +98,9 @@ class SurpriseRecommender(Recommender):
         for the baseline models)."""
         return self.global_mean
 
+    @abstractmethod
     def _estimates(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Estimates of one known user (row >= 0) or an unknown one (-1) for known items."""
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         every_item = np.arange(self.items.size)
@@ -165,9 +166,9 @@ class NeighbourhoodRecommender(SurpriseRecommender):
             options["shrinkage"] = self.shrinkage
         return options
 
+    @abstractmethod
     def _base_parts(self, algo, trainset, user_pos, item_pos):
         """(constant, per-user offset, per-item offset) of the base estimate."""
-        raise NotImplementedError
 
     def _keep(self, algo, trainset, user_pos, item_pos) -> None:
         self.constant, self.user_offset, self.item_offset = self._base_parts(
