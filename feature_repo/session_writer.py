@@ -5,7 +5,9 @@ online store writes (~0.25 ms per user row, most of the stream processor's time)
 processor's frames have a fixed, already-checked shape, so this writer builds the same
 protos directly and hands them to the store's own `online_write_batch` - the call push ends
 in - so keys, encoding, timestamps and the newer-wins rule stay Feast's. Values read back
-through Feast are identical (tested against `push_session_features`).
+through Feast are identical (tested against `push_session_features`). On a plain Redis online
+store the rows go through feature_repo/redis_rows.py instead: Feast's format and newer-wins
+rule, one script call per batch.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from components.common.columns import Columns
 from components.common.errors import SchemaError
 from feature_repo.definitions import EVENT_TIMESTAMP, USER_SESSION_SCHEMA
+from feature_repo.redis_rows import redis_row_writer
 
 C = Columns
 SESSION_VIEW = "user_session"
@@ -37,7 +40,7 @@ def session_protos(frame: pd.DataFrame) -> list[tuple]:
     if missing:
         raise SchemaError(f"session features: missing field(s) {missing}")
     last_seen = _seconds(frame["last_event_ts"])
-    timestamps = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True).dt.to_pydatetime()
+    timestamps = pd.DatetimeIndex(pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)).to_pydatetime()
     prices = pd.to_numeric(frame["avg_view_price_10m"], errors="coerce").to_numpy(float)
     rows = zip(frame[C.user_id].astype(str), frame["recent_items"], prices,
                frame["top_category_30m"], frame["cart_abandonment_risk"].astype(bool),
@@ -65,10 +68,15 @@ class SessionFeatureWriter:
         self.store = store
         self.view = store.get_feature_view(SESSION_VIEW)
         self.provider = store._get_provider()
+        self.redis = redis_row_writer(store, self.view)
 
     def write(self, frame: pd.DataFrame) -> int:
+        """Returns the rows offered (a row older than the stored one is not written)."""
         if frame.empty:
             return 0
         data = session_protos(frame)
-        self.provider.online_write_batch(self.store.config, self.view, data, progress=None)
+        if self.redis is not None:
+            self.redis.write(data)
+        else:
+            self.provider.online_write_batch(self.store.config, self.view, data, progress=None)
         return len(data)

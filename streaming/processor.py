@@ -1,9 +1,10 @@
 """The session-feature stream job: bus -> per-user state in Redis -> Feast `user_session`.
 
 One poll = one batch: read up to `batch_size` messages, load the states of the users in it
-with one MGET, fold the events in (streaming/session_state.py), write states, cart timers
-and the `recent:<user>` Redis lists in one pipeline, push every touched user's features to
-Feast's online store in one push, and only then acknowledge the messages. A crash anywhere
+with one MGET, fold the events in (streaming/session_state.py), write the states and the
+`recent:<user>` Redis lists with one script call and the cart timers in the same pipeline,
+write every touched user's features to Feast's online store in one batch
+(feature_repo/session_writer.py), and only then acknowledge the messages. A crash anywhere
 before the ack means redelivery; replayed events are no-ops on the state, and features are
 re-pushed for every user of a batch (duplicates included), so nothing is lost or doubled.
 
@@ -28,11 +29,41 @@ import redis
 from components.common.columns import Columns
 from feature_repo.definitions import EVENT_TIMESTAMP
 from streaming.bus import EventBus, Message, read_or_reclaim
-from streaming.session_state import apply_events, cart_deadline, features, new_state
+from streaming.session_state import (
+    apply_events,
+    cart_deadline,
+    features,
+    new_state,
+    upgrade_state,
+)
 
 log = logging.getLogger(__name__)
 C = Columns
 GROUP = "session-features"
+KEEP_RECENT = -1
+
+# One call per poll writes every touched user's state and `recent:<user>` list.
+# KEYS: state key, recent key per user; ARGV: ttl, then per user the state JSON and the
+# number of recent items that follow (KEEP_RECENT: leave the list as it is).
+WRITE_STATES_SCRIPT = """
+local ttl = ARGV[1]
+local at = 2
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[at], 'EX', ttl)
+  local n = tonumber(ARGV[at + 1])
+  if n >= 0 then
+    redis.call('DEL', KEYS[i + 1])
+    if n > 0 then
+      redis.call('RPUSH', KEYS[i + 1], unpack(ARGV, at + 2, at + 1 + n))
+      redis.call('EXPIRE', KEYS[i + 1], ttl)
+    end
+  else
+    n = 0
+  end
+  at = at + 2 + n
+end
+return (#KEYS) / 2
+"""
 
 
 @dataclass
@@ -75,6 +106,7 @@ class SessionProcessor:
         self._recent_prefix = f"{prefix}:recent:"
         self._timers = f"{prefix}:cart_timers"
         self._watermark = f"{prefix}:watermark"
+        self._write_states = client.register_script(WRITE_STATES_SCRIPT)
 
     # -- keys the recommender and tests read ----------------------------------------------
     def recent_items_key(self, user_id: str) -> str:
@@ -86,7 +118,7 @@ class SessionProcessor:
 
     def state(self, user_id: str) -> dict | None:
         raw = self.client.get(f"{self._state_prefix}{user_id}")
-        return orjson.loads(raw) if raw else None
+        return upgrade_state(orjson.loads(raw)) if raw else None
 
     # -- the loop -------------------------------------------------------------------------
     def poll(self) -> int:
@@ -129,7 +161,7 @@ class SessionProcessor:
         watermark = max(old_watermark or 0, newest - cfg.lateness_ms)
         states = {}
         for user, raw in zip(users, raw_states):
-            state = orjson.loads(raw) if raw else new_state()
+            state = upgrade_state(orjson.loads(raw)) if raw else new_state()
             result = apply_events(state, by_user[user], cfg.lateness_ms)
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
@@ -140,9 +172,10 @@ class SessionProcessor:
         for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])
                              if due else []):
             if raw:
-                states[user] = orjson.loads(raw)
+                states[user] = upgrade_state(orjson.loads(raw))
         self.stats.timers_fired += len(due)
         rows = []
+        keys, args = [], [cfg.state_ttl_seconds]
         with self.client.pipeline(transaction=False) as pipe:
             for user, state in states.items():
                 deadline = cart_deadline(state)
@@ -155,17 +188,18 @@ class SessionProcessor:
                         pipe.zadd(self._timers, {user: timer})
                     state["timer"] = timer
                 if user in by_user or timer_changed:
-                    pipe.set(f"{self._state_prefix}{user}", orjson.dumps(state),
-                             ex=cfg.state_ttl_seconds)
-                if user in by_user:
-                    key = self.recent_items_key(user)
-                    pipe.delete(key)
-                    if state["items"]:
-                        pipe.rpush(key, *[item for item, _ in state["items"]])
-                        pipe.expire(key, cfg.state_ttl_seconds)
+                    keys += [f"{self._state_prefix}{user}", self.recent_items_key(user)]
+                    args.append(orjson.dumps(state))
+                    if user in by_user:
+                        args.append(len(state["items"]))
+                        args += state["items"]
+                    else:
+                        args.append(KEEP_RECENT)
                 values = features(state, watermark)
                 values[C.user_id] = user
                 rows.append(values)
+            if keys:
+                self._write_states(keys=keys, args=args, client=pipe)
             pipe.set(self._watermark, watermark)
             pipe.execute()
         frame = feature_frame(rows)

@@ -54,6 +54,9 @@ class RedisStreamBus:
         self.dedup_seconds = dedup_seconds
         self.dead_letter_length = dead_letter_length
         self._publish = self.client.register_script(PUBLISH_SCRIPT)
+        # reads skip redis-py's per-entry dict building (a third of a read's time)
+        self._reader = redis.Redis(connection_pool=self.client.connection_pool)
+        self._reader.set_response_callback("XREADGROUP", lambda response, **_: response)
         self._groups: set[str] = set()
         self._recovered: set[tuple[str, str]] = set()
         self._recovery_cursor: dict[tuple[str, str], str] = {}
@@ -116,7 +119,7 @@ class RedisStreamBus:
         key = (group, consumer)
         if key not in self._recovered:
             after = self._recovery_cursor.get(key, "0")
-            own = self.client.xreadgroup(group, consumer, {self.stream: after}, count=count)
+            own = self._reader.xreadgroup(group, consumer, {self.stream: after}, count=count)
             entries = own[0][1] if own else []
             if entries:
                 self._recovery_cursor[key] = _id(entries[-1][0])
@@ -125,8 +128,8 @@ class RedisStreamBus:
                     return messages
             else:
                 self._recovered.add(key)
-        fresh = self.client.xreadgroup(group, consumer, {self.stream: ">"}, count=count,
-                                       block=block_ms or None)
+        fresh = self._reader.xreadgroup(group, consumer, {self.stream: ">"}, count=count,
+                                        block=block_ms or None)
         return _messages(fresh)
 
     def ack(self, group: str, messages: list[Message]) -> None:
@@ -179,11 +182,13 @@ class RedisStreamBus:
 
 
 def _messages(response) -> list[Message]:
+    """Raw XREADGROUP reply: [[stream, [[id, [field, value, ...]], ...]]]."""
     out = []
     for _stream, entries in response or []:
         for entry_id, fields in entries:
-            if fields:  # an entry trimmed while pending comes back empty
-                out.append(Message(_id(entry_id), orjson.loads(fields[b"e"])))
+            if fields:  # an entry trimmed while pending comes back empty (nil)
+                payload = fields[1] if fields[0] == b"e" else fields[fields.index(b"e") + 1]
+                out.append(Message(entry_id.decode(), orjson.loads(payload)))
     return out
 
 

@@ -6,7 +6,8 @@ Features are as of the user's newest event T (`last_event_ts`), except
 passes an open cart's deadline (a cart is abandoned exactly when nothing else happens).
 
 State (JSON-serialisable, bounded):
-- `items`: up to 50 [item_id, ts] - each item's newest interaction, oldest first;
+- `items` / `item_ts`: up to 50 item ids and their newest interaction times, oldest first
+  (parallel lists, so finding an item is one C-level `list.index`);
 - `window`: events with ts > T - 30 min - lateness as [event_id, ts, type, item, category,
   price] (also what makes a replayed event a no-op: its id is still in the window);
 - `last_purchase`, `carts` (add_to_cart times after the last purchase), `last_ts`.
@@ -48,7 +49,17 @@ class ApplyResult:
 
 
 def new_state() -> dict:
-    return {"items": [], "window": [], "last_purchase": None, "carts": [], "last_ts": None}
+    return {"items": [], "item_ts": [], "window": [], "last_purchase": None, "carts": [],
+            "last_ts": None}
+
+
+def upgrade_state(state: dict) -> dict:
+    """A state stored by an earlier version (`items` as [item_id, ts] pairs) in today's form."""
+    if "item_ts" not in state:
+        pairs = state.get("items", [])
+        state["items"] = [item for item, _ in pairs]
+        state["item_ts"] = [ts for _, ts in pairs]
+    return state
 
 
 def apply_events(state: dict, rows: list[dict], lateness_ms: int) -> ApplyResult:
@@ -82,7 +93,7 @@ def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
         window.append(entry)
     else:
         window.insert(bisect.bisect_right([e[1] for e in window], ts), entry)
-    _remember_item(state["items"], item, ts)
+    _remember_item(state, item, ts)
     if kind == PURCHASE:
         state["last_purchase"] = max(ts, state["last_purchase"] or ts)
         state["carts"] = [c for c in state["carts"] if c > state["last_purchase"]]
@@ -92,30 +103,30 @@ def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
     state["last_ts"] = ts if state["last_ts"] is None else max(state["last_ts"], ts)
 
 
-def _remember_item(items: list, item: str, ts: int) -> None:
-    if items and ts >= items[-1][1]:  # in order (the common case): move or append to the end
-        if items[-1][0] == item:
-            items[-1][1] = ts
+def _remember_item(state: dict, item: str, ts: int) -> None:
+    items, times = state["items"], state["item_ts"]
+    if items and ts >= times[-1]:  # in order (the common case): move or append to the end
+        if items[-1] == item:
+            times[-1] = ts
             return
-        for index, entry in enumerate(items):
-            if entry[0] == item:
-                del items[index]
-                break
-        items.append([item, ts])
-        del items[:-RECENT_ITEMS]
+        if item in items:
+            index = items.index(item)
+            del items[index], times[index]
+        items.append(item)
+        times.append(ts)
+        del items[:-RECENT_ITEMS], times[:-RECENT_ITEMS]
         return
-    for index, (known, known_ts) in enumerate(items):
-        if known == item:
-            if known_ts > ts:
-                return
-            del items[index]
-            break
-    else:
-        if len(items) >= RECENT_ITEMS and ts < items[0][1]:
-            return  # older than the 50 newest distinct items
-    position = bisect.bisect_right([t for _, t in items], ts)
-    items.insert(position, [item, ts])
-    del items[:-RECENT_ITEMS]
+    if item in items:
+        index = items.index(item)
+        if times[index] > ts:
+            return
+        del items[index], times[index]
+    elif len(items) >= RECENT_ITEMS and ts < times[0]:
+        return  # older than the 50 newest distinct items
+    position = bisect.bisect_right(times, ts)
+    items.insert(position, item)
+    times.insert(position, ts)
+    del items[:-RECENT_ITEMS], times[:-RECENT_ITEMS]
 
 
 def _prune(state: dict, lateness_ms: int) -> None:
@@ -132,7 +143,7 @@ def features(state: dict, watermark_ms: int | None = None) -> dict:
     prices = [e[5] for e in window
               if e[2] == VIEW and e[1] > as_of - PRICE_MS and e[5] is not None]
     return {
-        "recent_items": [item for item, _ in state["items"]],
+        "recent_items": list(state["items"]),
         "avg_view_price_10m": float(np.mean(prices)) if prices else None,
         "top_category_30m": _top_category([e for e in window if e[1] > as_of - CATEGORY_MS]),
         "cart_abandonment_risk": cart_risk(state, watermark_ms),

@@ -3,34 +3,10 @@ import time
 
 import pandas as pd
 import pytest
-import redis
 
-from benchmarks.local_services import temporary_postgres_database
-from components.common.settings import Settings
 from feature_repo.online import online_features, push_session_features
-from feature_repo.store import apply_repo, materialize, open_store
-from tests.feature_repo.conftest import write_tables
+from feature_repo.store import materialize
 from tests.feature_repo.test_online import session_row
-
-REDIS_DB = 7  # a db of its own, flushed by the test
-
-
-@pytest.fixture
-def production_store(tmp_path):
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
-    client.flushdb()
-    write_tables(tmp_path / "lake", pd.Timestamp.now(tz="UTC").floor("s"))
-    with temporary_postgres_database("feast_test") as registry_url:
-        settings = Settings(
-            state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake"),
-            redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}", feast_key_ttl_seconds=3,
-            feast_registry_url=registry_url)
-        store, repo = open_store(settings, profile="production")
-        apply_repo(store, repo)
-        try:
-            yield store, client
-        finally:
-            client.flushdb()
 
 
 @pytest.mark.integration

@@ -10,6 +10,7 @@ from streaming.session_state import (
     cart_deadline,
     features,
     new_state,
+    upgrade_state,
 )
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC in ms
@@ -35,6 +36,17 @@ def test_recent_items_are_distinct_newest_last_and_capped_at_50():
     assert len(values["recent_items"]) == 50
     assert values["recent_items"][-1] == "i3"
     assert values["recent_items"][0] == "i11"  # i0..i59 seen twice; i3 moved to the end
+
+
+def test_a_state_stored_by_the_earlier_version_is_upgraded_and_keeps_folding():
+    old = {"items": [["i1", T0], ["i2", T0 + MIN]], "window": [], "last_purchase": None,
+           "carts": [], "last_ts": T0 + MIN}
+    state = upgrade_state(old)
+    assert state["items"] == ["i1", "i2"] and state["item_ts"] == [T0, T0 + MIN]
+    apply_events(state, [ev(7, 2, item="i1")], LATE)
+    assert features(state)["recent_items"] == ["i2", "i1"]
+    assert state["item_ts"] == [T0 + MIN, T0 + 2 * MIN]
+    assert upgrade_state(state) is state and state["items"] == ["i2", "i1"]
 
 
 def test_windows_count_only_recent_events():

@@ -1,0 +1,131 @@
+"""Rows of one feature view into Feast's Redis online store with one script call per batch.
+
+Feast's `RedisOnlineStore.online_write_batch` sends an HMGET per row, compares timestamps in
+Python, then an HSET and an EXPIRE per row (three commands and two round trips per row; at
+a stream processor's rate the client-side command handling is most of its time). This
+writer keeps Feast's storage format exactly - the same hash per entity key (Feast's
+`_redis_key`), the same field names (`_mmh3("<view>:<feature>")`, `_ts:<view>`), the same
+serialised `Value` and `Timestamp` protos, the same key TTL - and the same newer-wins rule
+(a row is written only when its timestamp is later than the stored one), but does the
+comparison inside Redis: atomic per key, and one command for the whole batch.
+
+Only the plain `redis` type is handled; cluster and sentinel stores go through Feast.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from feast import FeatureStore, FeatureView
+from feast.infra.online_stores.helpers import _mmh3, _redis_key
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig, RedisType, _versioned_fv_name
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.utils import make_tzaware
+from google.protobuf.timestamp_pb2 import Timestamp
+
+# KEYS: one Feast entity key per row.
+# ARGV: ts field, key ttl (0: none), number of features F, the F field names, then per row:
+# seconds, nanos, serialised Timestamp, F serialised values.
+# A stored `_ts:<view>` is a protobuf Timestamp: field 1 (tag 0x08) seconds, field 2 (tag
+# 0x10) nanos, both varints.
+WRITE_ROWS_SCRIPT = """
+local function varint(s, pos)
+  local value, scale = 0, 1
+  while true do
+    local byte = string.byte(s, pos)
+    value = value + (byte % 128) * scale
+    pos = pos + 1
+    if byte < 128 then return value, pos end
+    scale = scale * 128
+  end
+end
+local function stamp(s)
+  local seconds, nanos, pos = 0, 0, 1
+  while pos <= #s do
+    local tag = string.byte(s, pos)
+    local value
+    value, pos = varint(s, pos + 1)
+    if tag == 8 then seconds = value elseif tag == 16 then nanos = value end
+  end
+  return seconds, nanos
+end
+local ts_field, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local at, written = 4 + n, 0
+for i = 1, #KEYS do
+  local seconds, nanos = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local newer = true
+  local previous = redis.call('HGET', KEYS[i], ts_field)
+  if previous then
+    local old_seconds, old_nanos = stamp(previous)
+    if (old_seconds > 0 or old_nanos > 0) and
+       (seconds < old_seconds or (seconds == old_seconds and nanos <= old_nanos)) then
+      newer = false
+    end
+  end
+  if newer then
+    local fields = {ts_field, ARGV[at + 2]}
+    for f = 1, n do
+      fields[#fields + 1] = ARGV[3 + f]
+      fields[#fields + 1] = ARGV[at + 2 + f]
+    end
+    redis.call('HSET', KEYS[i], unpack(fields))
+    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    written = written + 1
+  end
+  at = at + 3 + n
+end
+return written
+"""
+KEY_CACHE_SIZE = 200_000
+
+
+def redis_row_writer(store: FeatureStore, view: FeatureView) -> RedisRowWriter | None:
+    """A writer for `view` when the store's online store is a plain Redis, else None."""
+    config = store.config.online_store
+    if not isinstance(config, RedisOnlineStoreConfig) or config.redis_type != RedisType.redis:
+        return None
+    online_store = store._get_provider().online_store
+    return RedisRowWriter(online_store._get_client(config), store.config, view)
+
+
+class RedisRowWriter:
+    def __init__(self, client, repo_config, view: FeatureView):
+        self.client = client
+        self.project = repo_config.project
+        self.key_version = repo_config.entity_key_serialization_version
+        self.ttl = repo_config.online_store.key_ttl_seconds or 0
+        view_name = _versioned_fv_name(view, repo_config)
+        self.ts_field = f"_ts:{view_name}"
+        self.features = [f.name for f in view.features]
+        self.fields = [_mmh3(f"{view_name}:{name}") for name in self.features]
+        self._script = client.register_script(WRITE_ROWS_SCRIPT)
+        self._keys: dict[bytes, bytes] = {}
+
+    def write(self, data: list[tuple]) -> int:
+        """`data` as Feast's online_write_batch takes it; returns the rows written (rows
+        not newer than the stored ones are skipped)."""
+        if not data:
+            return 0
+        keys = [self._key(entity_key) for entity_key, _, _, _ in data]
+        args: list = [self.ts_field, self.ttl, len(self.fields), *self.fields]
+        stamps: dict[datetime, tuple] = {}
+        for _, values, timestamp, _ in data:
+            if timestamp not in stamps:
+                stamps[timestamp] = _stamp(timestamp)
+            args += stamps[timestamp]
+            args += [values[name].SerializeToString() for name in self.features]
+        return int(self._script(keys=keys, args=args))
+
+    def _key(self, entity_key: EntityKeyProto) -> bytes:
+        cache_key = entity_key.SerializeToString()  # C-level; Feast's encoding is Python
+        key = self._keys.get(cache_key)
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[cache_key] = _redis_key(self.project, entity_key, self.key_version)
+        return key
+
+
+def _stamp(timestamp: datetime) -> tuple[int, int, bytes]:
+    proto = Timestamp()
+    proto.FromDatetime(make_tzaware(timestamp))
+    return proto.seconds, proto.nanos, proto.SerializeToString()
