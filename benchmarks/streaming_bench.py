@@ -205,8 +205,8 @@ def bench_streaming(events: int = EVENTS) -> dict:
         "freshness_p50_seconds": round(float(np.percentile(latencies, 50)), 4),
         "freshness_p99_seconds": round(float(np.percentile(latencies, 99)), 4),
         "setup": "collector: uvicorn process, 4 client threads posting NDJSON batches of 100; "
-                 "processor: batches of 5000 (freshness: 2000, live thread), Feast "
-                 "production profile (Redis online store, PostgreSQL registry); sink: zstd "
+                 "processor: batches of 10000 with read-ahead (freshness: 2000, live thread), "
+                 "Feast production profile (Redis online store, PostgreSQL registry); sink: zstd "
                  "Parquet, local lake; all on the local Redis",
         "targets": TARGETS,
     }

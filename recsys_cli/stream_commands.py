@@ -23,6 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="consumer name in its group (keep it across restarts)")
         worker.add_argument("--idle-exit", type=int, default=None,
                             help="stop after this many empty polls (default: run forever)")
+        if name == "processor":
+            worker.add_argument("--batch-size", type=int, default=None,
+                                help="events per poll (default 10000)")
         worker.set_defaults(handler=cmd_processor if name == "processor" else cmd_sink)
     up = actions.add_parser("up", help="collector + processor + sink in one process")
     _server_args(up)
@@ -67,7 +70,10 @@ def cmd_processor(args: argparse.Namespace) -> int:
     from streaming.processor import ProcessorConfig
     from streaming.runtime import build_processor
 
-    processor = build_processor(load_settings(), ProcessorConfig(consumer=args.consumer))
+    config = ProcessorConfig(consumer=args.consumer)
+    if args.batch_size:
+        config.batch_size = args.batch_size
+    processor = build_processor(load_settings(), config)
     processor.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(processor.stats.__dict__, default=str))
     return 0

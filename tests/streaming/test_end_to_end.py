@@ -125,9 +125,11 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     summary = replay(source, url, rate=20_000, batch_size=100)
     assert summary.rejected > 0 and summary.duplicates > 0 and summary.refused_batches == 0
     assert summary.accepted == accepted_ids(source)
-    processor = build_processor(settings, ProcessorConfig(block_ms=100,
+    # batches of 500: full batches, so the next one is read ahead while one is processed
+    processor = build_processor(settings, ProcessorConfig(block_ms=100, batch_size=500,
                                                           lateness_ms=LATENESS_MS))
     processor.run(idle_exit_polls=2)
+    assert processor.stats.polls >= 9
     sink = build_sink(settings, SinkConfig(block_ms=100, max_events=1000))
     sink.run(idle_exit_polls=2)
     assert processor.stats.messages == summary.accepted
@@ -156,7 +158,7 @@ def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
            "RECSYS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(REPO)}
     summary = replay(source, url, rate=50_000, batch_size=100)
     command = [sys.executable, "-m", "recsys_cli.main", "stream", "processor",
-               "--consumer", "p1", "--idle-exit", "3"]
+               "--consumer", "p1", "--idle-exit", "3", "--batch-size", "300"]
     group = f"{settings.event_stream}"
     first = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
