@@ -85,6 +85,18 @@ def test_ease_matches_the_closed_form(interactions):
     np.testing.assert_allclose(model._score(np.arange(x.shape[0])), x @ b, rtol=1e-4, atol=1e-5)
 
 
+def test_ease_weights_are_row_major_also_when_loaded_from_an_older_pickle(interactions,
+                                                                         tmp_path):
+    model = build_model("ease", l2=2.0).fit(interactions)
+    assert model.weights.flags.c_contiguous  # sparse @ dense would copy them per call
+    expected = model._score(np.arange(3))
+    model.weights = np.asfortranarray(model.weights)  # how the earlier version stored them
+    model.save(tmp_path / "old.pkl")
+    loaded = type(model).load(tmp_path / "old.pkl")
+    assert loaded.weights.flags.c_contiguous
+    np.testing.assert_array_equal(loaded._score(np.arange(3)), expected)
+
+
 def test_ease_keeps_the_most_interacted_items(interactions):
     model = build_model("ease", max_items=2).fit(interactions)  # 4 users each; others 3
     assert sorted(model.items[model.kept]) == ["shoe-a", "shoe-b"]
