@@ -1,4 +1,5 @@
-"""Rows of one feature view into Feast's Redis online store with one script call per batch.
+"""Rows of one feature view in Feast's Redis online store: written with one script call per
+batch, read with one HMGET.
 
 Feast's `RedisOnlineStore.online_write_batch` sends an HMGET per row, compares timestamps in
 Python, then an HSET and an EXPIRE per row (three commands and two round trips per row; at
@@ -8,6 +9,8 @@ writer keeps Feast's storage format exactly - the same hash per entity key (Feas
 serialised `Value` and `Timestamp` protos, the same key TTL - and the same newer-wins rule
 (a row is written only when its timestamp is later than the stored one), but does the
 comparison inside Redis: atomic per key, and one command for the whole batch.
+`RedisRowReader` reads one entity's row of the view the way Feast's `online_read` does (one
+HMGET of the view's fields and timestamp) without Feast's per-request Python around it.
 
 Only the plain `redis` type is handled; cluster and sentinel stores go through Feast.
 """
@@ -19,6 +22,7 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.helpers import _mmh3, _redis_key
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig, RedisType, _versioned_fv_name
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.utils import make_tzaware
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -78,27 +82,72 @@ return written
 KEY_CACHE_SIZE = 200_000
 
 
-def redis_row_writer(store: FeatureStore, view: FeatureView) -> RedisRowWriter | None:
-    """A writer for `view` when the store's online store is a plain Redis, else None."""
+def _plain_redis_client(store: FeatureStore):
     config = store.config.online_store
     if not isinstance(config, RedisOnlineStoreConfig) or config.redis_type != RedisType.redis:
         return None
-    online_store = store._get_provider().online_store
-    return RedisRowWriter(online_store._get_client(config), store.config, view)
+    return store._get_provider().online_store._get_client(config)
 
 
-class RedisRowWriter:
+def redis_row_writer(store: FeatureStore, view: FeatureView) -> RedisRowWriter | None:
+    """A writer for `view` when the store's online store is a plain Redis, else None."""
+    client = _plain_redis_client(store)
+    return None if client is None else RedisRowWriter(client, store.config, view)
+
+
+def redis_row_reader(store: FeatureStore, view: FeatureView) -> RedisRowReader | None:
+    """A reader for `view` when the store's online store is a plain Redis, else None."""
+    client = _plain_redis_client(store)
+    return None if client is None else RedisRowReader(client, store.config, view)
+
+
+class _ViewRows:
+    """Where Feast keeps one view's rows: entity keys, field names, timestamp field."""
+
     def __init__(self, client, repo_config, view: FeatureView):
         self.client = client
         self.project = repo_config.project
         self.key_version = repo_config.entity_key_serialization_version
-        self.ttl = repo_config.online_store.key_ttl_seconds or 0
         view_name = _versioned_fv_name(view, repo_config)
         self.ts_field = f"_ts:{view_name}"
         self.features = [f.name for f in view.features]
         self.fields = [_mmh3(f"{view_name}:{name}") for name in self.features]
-        self._script = client.register_script(WRITE_ROWS_SCRIPT)
         self._keys: dict[bytes, bytes] = {}
+
+    def _key(self, entity_key: EntityKeyProto) -> bytes:
+        cache_key = entity_key.SerializeToString()  # C-level; Feast's encoding is Python
+        key = self._keys.get(cache_key)
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[cache_key] = _redis_key(self.project, entity_key, self.key_version)
+        return key
+
+
+class RedisRowReader(_ViewRows):
+    def read(self, entity_key: EntityKeyProto) -> tuple[Timestamp, dict[str, ValueProto]] | None:
+        """(the row's event timestamp, {feature: value}) or None when the entity has no row
+        of this view."""
+        raw = self.client.hmget(self._key(entity_key), [self.ts_field, *self.fields])
+        if all(value is None for value in raw):
+            return None
+        stamp = Timestamp()
+        if raw[0]:
+            stamp.ParseFromString(raw[0])
+        values = {}
+        for name, blob in zip(self.features, raw[1:]):
+            value = ValueProto()
+            if blob:
+                value.ParseFromString(blob)
+            values[name] = value
+        return stamp, values
+
+
+class RedisRowWriter(_ViewRows):
+    def __init__(self, client, repo_config, view: FeatureView):
+        super().__init__(client, repo_config, view)
+        self.ttl = repo_config.online_store.key_ttl_seconds or 0
+        self._script = client.register_script(WRITE_ROWS_SCRIPT)
 
     def write(self, data: list[tuple]) -> int:
         """`data` as Feast's online_write_batch takes it; returns the rows written (rows
@@ -114,15 +163,6 @@ class RedisRowWriter:
             args += stamps[timestamp]
             args += [values[name].SerializeToString() for name in self.features]
         return int(self._script(keys=keys, args=args))
-
-    def _key(self, entity_key: EntityKeyProto) -> bytes:
-        cache_key = entity_key.SerializeToString()  # C-level; Feast's encoding is Python
-        key = self._keys.get(cache_key)
-        if key is None:
-            if len(self._keys) >= KEY_CACHE_SIZE:
-                self._keys.clear()
-            key = self._keys[cache_key] = _redis_key(self.project, entity_key, self.key_version)
-        return key
 
 
 def _stamp(timestamp: datetime) -> tuple[int, int, bytes]:

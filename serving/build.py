@@ -30,17 +30,17 @@ def build_service(options: dict | None = None) -> RecommendationService:
     request_log = RequestLog(Lake(settings.lake, settings.s3_endpoint_url),
                              config.log_batch_size, config.log_flush_seconds) \
         if config.log_requests else None
-    return RecommendationService(config, source, catalogue, _feature_reader(settings),
+    return RecommendationService(config, source, catalogue, _session_reader(settings),
                                  _cache(settings, config), request_log=request_log)
 
 
-def _feature_reader(settings):
+def _session_reader(settings):
     try:
-        from feature_repo.online import OnlineFeatureReader
+        from feature_repo.session_reader import SessionReader
         from feature_repo.store import open_store
 
         store, _ = open_store(settings)
-        return OnlineFeatureReader(store)
+        return SessionReader(store)
     except Exception as exc:  # serve without session features rather than not at all
         log.warning("online features unavailable, serving without them: %s", exc)
         return None

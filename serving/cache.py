@@ -8,12 +8,13 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def cache_key(model_version: str, user_id: str, k: int, session_stamp: str,
+def cache_key(model_version: str, user_id: str, k: int, session_key: str,
               exclude: tuple[str, ...], category: str | None) -> str:
-    """Keyed by everything that changes the answer: a new champion or a new session event
-    (its timestamp) gives a new key, so a stale list is never served."""
+    """Keyed by everything that changes the answer: a new champion or a session event that
+    changes the session's recent items or top category (`LiveSession.key()`) gives a new key,
+    so a stale list is never served."""
     options = hashlib.sha1(json.dumps([sorted(exclude), category]).encode()).hexdigest()[:12]
-    return f"recsys:recs:v{model_version}:{user_id}:{k}:{session_stamp}:{options}"
+    return f"recsys:recs:v{model_version}:{user_id}:{k}:{session_key}:{options}"
 
 
 class RecommendationCache:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from feature_repo.live_session import NO_SESSION, LiveSession
 from serving.cache import RecommendationCache, cache_key
 from serving.catalogue import Catalogue
 from serving.config import ServiceConfig
@@ -38,24 +39,16 @@ class Recommendation:
         return asdict(self)
 
 
-@dataclass
-class Session:
-    recent_items: list[str]
-    top_category: str | None
-    stamp: str
-
-
-NO_SESSION = Session([], None, "none")
 
 
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
-                 feature_reader=None, cache: RecommendationCache | None = None,
+                 session_reader=None, cache: RecommendationCache | None = None,
                  metrics: ServiceMetrics | None = None, request_log=None):
         self.config = config
         self.source = source
         self.catalogue = catalogue
-        self.features = feature_reader
+        self.sessions = session_reader  # .read(user_id) -> LiveSession | None
         self.cache = cache or RecommendationCache(None, 0)
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
@@ -72,7 +65,7 @@ class RecommendationService:
         started = time.perf_counter()
         loaded = self.source.current
         session = self._session(request.user_id)
-        key = cache_key(loaded.version, request.user_id, request.k, session.stamp,
+        key = cache_key(loaded.version, request.user_id, request.k, session.key(),
                         request.exclude, request.category)
         hit = self.cache.get(key)
         if hit is not None:
@@ -112,23 +105,18 @@ class RecommendationService:
         return result
 
     # ---- internals ---------------------------------------------------------------------
-    def _session(self, user_id: str) -> Session:
-        if self.features is None:
+    def _session(self, user_id: str) -> LiveSession:
+        if self.sessions is None:
             return NO_SESSION
         try:
-            users = self.features.read([user_id]).users
+            session = self.sessions.read(user_id)
         except Exception as exc:  # a missing online store degrades, never fails a request
             self.metrics.degraded.labels("online_store").inc()
             log.warning("online features unavailable: %s", exc)
             return NO_SESSION
-        row = users.iloc[0]
-        if row["session_missing"]:
-            return NO_SESSION
-        stamp = row["user_session__last_event_ts"]
-        return Session(list(row["user_session__recent_items"]),
-                       row["user_session__top_category_30m"] or None, str(stamp))
+        return NO_SESSION if session is None else session
 
-    def _recommend(self, request: RecommendRequest, session: Session, loaded) -> Recommendation:
+    def _recommend(self, request: RecommendRequest, session: LiveSession, loaded) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
             category = request.category or session.top_category
@@ -155,7 +143,7 @@ class RecommendationService:
             values += [0.0] * len(added)
         return Recommendation(top, values, loaded.version, False, MODEL)
 
-    def _session_boost(self, model, items: np.ndarray, session: Session) -> np.ndarray:
+    def _session_boost(self, model, items: np.ndarray, session: LiveSession) -> np.ndarray:
         boost = np.zeros(items.size)
         if session.recent_items and self.config.recent_boost:
             sims = model.item_similarity(session.recent_items[-10:], items)

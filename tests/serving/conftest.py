@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from components.models.zoo import build_model
+from feature_repo.live_session import LiveSession
 from serving.catalogue import Catalogue
 from serving.config import ServiceConfig
 from serving.model_source import ModelSource
@@ -17,23 +18,19 @@ CATEGORIES = {"a": "books", "b": "books", "c": "shoes", "d": "hats", "e": "books
 
 
 class FrameReader:
-    """Session features from a dict, shaped like OnlineFeatureReader.read()'s users frame."""
+    """Session rows from a dict, answering like feature_repo.session_reader.SessionReader."""
 
     def __init__(self, sessions: dict | None = None, fail: bool = False):
         self.sessions = sessions or {}
         self.fail = fail
 
-    def read(self, user_ids, item_ids=None):
+    def read(self, user_id):
         if self.fail:
             raise ConnectionError("online store down")
-        rows = []
-        for user in user_ids:
-            session = self.sessions.get(user)
-            rows.append({"user_id": user, "session_missing": session is None,
-                         "user_session__recent_items": (session or {}).get("recent", []),
-                         "user_session__top_category_30m": (session or {}).get("category"),
-                         "user_session__last_event_ts": (session or {}).get("ts")})
-        return type("Features", (), {"users": pd.DataFrame(rows), "items": None})()
+        session = self.sessions.get(user_id)
+        if session is None:
+            return None
+        return LiveSession(session.get("recent", []), session.get("category"))
 
 
 @pytest.fixture

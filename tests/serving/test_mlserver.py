@@ -151,7 +151,9 @@ _ids = st.one_of(st.text(max_size=40), st.integers(), st.none(), st.floats(allow
        path_id=st.text(max_size=30), top_k=st.one_of(st.integers(-5, 500), st.text(max_size=4)))
 def test_no_client_input_causes_a_5xx(server, name, datatype, data, shape, path_id, top_k):
     body = {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}]}
-    response = requests.post(f"{server['url']}/v2/models/recsys/infer", json=body, timeout=10)
+    # json.dumps writes NaN / Infinity as bare tokens (not JSON): the server must refuse them
+    response = requests.post(f"{server['url']}/v2/models/recsys/infer", data=json.dumps(body),
+                             headers={"Content-Type": "application/json"}, timeout=10)
     assert response.status_code < 500, (body, response.text)
     safe = requests.utils.quote(path_id, safe="") or "x"
     for route in ("recommend", "similar"):

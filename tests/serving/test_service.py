@@ -26,8 +26,7 @@ def test_session_re_rank_prefers_the_current_category(make_service):
 
 
 def test_unknown_user_gets_popularity_by_session_category(make_service):
-    service = make_service(FrameReader({"new": {"recent": ["c"], "category": "hats",
-                                                "ts": "t"}}))
+    service = make_service(FrameReader({"new": {"recent": ["c"], "category": "hats"}}))
     result = service.recommend(service.parse("new", 2))
     assert result.fallback and result.path == "popularity_by_category"
     assert set(result.item_ids) <= {"d", "f"}
@@ -77,14 +76,17 @@ def test_a_down_online_store_degrades(make_service):
 def test_redis_cache_hits_and_a_new_session_event_misses(make_service):
     client = redis.Redis(host="127.0.0.1", port=6379, db=9)
     client.flushdb()
-    reader = FrameReader({"u1": {"recent": ["a"], "category": None, "ts": "t1"}})
+    reader = FrameReader({"u1": {"recent": ["a"], "category": None}})
     service = make_service(reader, RecommendationCache(client, 60))
     first = service.recommend(service.parse("u1", 2))
     second = service.recommend(service.parse("u1", 2))
     assert (first.cached, second.cached) == (False, True)
     assert second.item_ids == first.item_ids
-    reader.sessions["u1"]["ts"] = "t2"  # a new session event
+    reader.sessions["u1"]["recent"] = ["a", "c"]  # a new session event
     assert not service.recommend(service.parse("u1", 2)).cached
+    reader.sessions["u1"]["category"] = "hats"  # one that only moves the top category
+    assert not service.recommend(service.parse("u1", 2)).cached
+    assert service.recommend(service.parse("u1", 2)).cached
     assert 0 < client.ttl(next(iter(client.scan_iter("recsys:recs:*")))) <= 60
     client.flushdb()
 

@@ -1,0 +1,46 @@
+"""Serving's per-request session read: the same answer on both profiles; the session's
+cache key follows what can change a recommendation."""
+import pandas as pd
+import pytest
+
+from feature_repo.live_session import LiveSession
+from feature_repo.online import push_session_features
+from feature_repo.session_reader import SessionReader
+from tests.feature_repo.test_online import session_row
+
+WRITTEN = pd.Timestamp("2026-11-01T10:00:00.123456Z")
+
+
+def check_reader(store, reader):
+    push_session_features(store, session_row(user_id="u7", recent_items=["i3", "i1"],
+                                             top_category_30m="home.kitchen",
+                                             feature_timestamp=WRITTEN))
+    push_session_features(store, session_row(user_id="u8", top_category_30m=None,
+                                             feature_timestamp=WRITTEN))
+    assert reader.read("u7") == LiveSession(["i3", "i1"], "home.kitchen")
+    assert reader.read("u8").top_category is None
+    assert reader.read("nobody") is None
+
+
+def test_feast_path_on_the_local_profile(local_store):
+    store, _ = local_store
+    reader = SessionReader(store)
+    assert reader.rows is None  # SQLite: read through Feast
+    check_reader(store, reader)
+
+
+@pytest.mark.integration
+def test_redis_path_on_the_production_profile(production_store):
+    store, _ = production_store
+    reader = SessionReader(store)
+    assert reader.rows is not None  # plain Redis: one HMGET in Feast's format
+    check_reader(store, reader)
+
+
+def test_the_session_key_changes_with_the_items_or_the_category_only():
+    base = LiveSession(["i1", "i2"], "home")
+    assert base.key() == LiveSession(["i1", "i2"], "home").key()
+    others = [LiveSession(["i1", "i2", "i3"], "home"), LiveSession(["i2", "i1"], "home"),
+              LiveSession(["i1", "i2"], "garden"), LiveSession(["i1", "i2"], None),
+              LiveSession(["home", "i1", "i2"], None), LiveSession([], None)]
+    assert len({base.key(), *(other.key() for other in others)}) == len(others) + 1
