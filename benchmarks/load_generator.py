@@ -29,6 +29,7 @@ class _Recorder:
     def __init__(self, url: str, users: list[str]):
         self.url, self.users = url, users
         self.latencies: list[float] = []
+        self.dues: list[float] = []
         self.statuses: dict[int, int] = {}
         self.rng = random.Random(0)
 
@@ -38,6 +39,7 @@ class _Recorder:
             await resp.read()
             self.statuses[resp.status] = self.statuses.get(resp.status, 0) + 1
         self.latencies.append((time.perf_counter() - due) * 1000)
+        self.dues.append(due)
 
 
 async def _saturation(url: str, users: list[str], duration: float,
@@ -82,11 +84,17 @@ async def _paced(url: str, users: list[str], duration: float, rate: float,
 
 
 def _summary(recorder: _Recorder, seconds: float) -> dict:
-    latencies = recorder.latencies
+    latencies = np.array(recorder.latencies)
+    dues = np.array(recorder.dues)
+    second = (dues - dues.min()).astype(int)
+    worst = sorted(((float(latencies[second == s].max()), int(s)) for s in np.unique(second)),
+                   reverse=True)[:5]
     return {"requests": len(latencies), "seconds": round(seconds, 1),
             "requests_per_second": round(len(latencies) / seconds, 1),
             "status_counts": {str(k): v for k, v in recorder.statuses.items()},
-            **{f"p{q}_ms": round(float(np.percentile(latencies, q)), 2) for q in (50, 95, 99)}}
+            **{f"p{q}_ms": round(float(np.percentile(latencies, q)), 2) for q in (50, 95, 99)},
+            "slowest_seconds": [{"second": s, "max_ms": round(ms, 1)} for ms, s in worst],
+            "started_at": round(time.time() - (time.perf_counter() - float(dues.min())), 2)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ class RecsysRuntime(MLModel):
     async def load(self) -> bool:
         extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
         self.service = build_service(extra)
+        self.service.warm_up()
         # Everything loaded so far (libraries, the model) lives as long as the server: move it
         # out of the cyclic collector's reach, so a full collection does not walk ~400k
         # objects (~200 ms each here). Frozen objects are still freed by reference counting

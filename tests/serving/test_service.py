@@ -96,3 +96,18 @@ def test_a_down_cache_degrades():
     assert cache.get("k") is None
     cache.set("k", {"x": 1})
     assert cache.errors == 2
+
+
+@pytest.mark.integration
+def test_warm_up_runs_the_paths_without_caching_counting_or_logging(make_service):
+    client = redis.Redis(host="127.0.0.1", port=6379, db=9)
+    client.flushdb()
+    reader = FrameReader({"u1": {"recent": ["a"], "category": "books"}})
+    service = make_service(reader, RecommendationCache(client, 60))
+    service.warm_up()
+    assert client.dbsize() == 0
+    assert service.metrics.cache.labels("miss")._value.get() == 0
+    assert service.metrics.latency.labels("recommend")._sum.get() == 0
+    first = service.recommend(service.parse("u1", 2))  # and requests answer as before
+    assert not first.cached and first.path == "model"
+    client.flushdb()
