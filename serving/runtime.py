@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 
+import orjson
 from fastapi import Response
 from mlserver import MLModel
 from mlserver.codecs import StringCodec
@@ -101,28 +102,33 @@ class RecsysRuntime(MLModel):
                                     shape=[len(result.scores)], data=result.scores)])
 
     @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")
-    async def recommend_get(self, user_id: str, top_k: int = 10) -> dict:
+    async def recommend_get(self, user_id: str, top_k: int = 10) -> Response:
         try:
             result = self.service.recommend(self.service.parse(user_id, top_k))
         except RecsysError as exc:
             raise MLServerError(exc.message, exc.status_code) from exc
         self.service.metrics.requests.labels("recommend", "ok").inc()
-        return {"user_id": user_id, **result.as_dict()}
+        return _json({"user_id": user_id, **result.as_dict()})
 
     @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")
-    async def similar_get(self, item_id: str, top_k: int = 10) -> dict:
+    async def similar_get(self, item_id: str, top_k: int = 10) -> Response:
         try:
             result = self.service.similar(item_id, top_k)
         except RecsysError as exc:
             raise MLServerError(exc.message, exc.status_code) from exc
         self.service.metrics.requests.labels("similar", "ok").inc()
-        return {"item_id": item_id, **result.as_dict()}
+        return _json({"item_id": item_id, **result.as_dict()})
 
     @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
     async def metrics_get(self) -> Response:
         registry = self.service.metrics.registry
         self.service.metrics.model_version.set(_as_number(self.service.source.current.version))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _json(payload: dict) -> Response:
+    """Serialised once with orjson (a returned dict would go through FastAPI's encoder)."""
+    return Response(orjson.dumps(payload), media_type="application/json")
 
 
 def _as_number(version: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,7 +36,9 @@ class Recommendation:
     cached: bool = False
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"item_ids": self.item_ids, "scores": self.scores,
+                "model_version": self.model_version, "fallback": self.fallback,
+                "path": self.path, "cached": self.cached}
 
 
 
@@ -145,9 +147,7 @@ class RecommendationService:
                                                 strict=request.category is not None)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
-        recs = model.recommend([request.user_id], k=min(pool, model.items.size))
-        items = recs["item_id"].to_numpy()
-        scores = recs["score"].to_numpy(dtype=float)
+        items, scores = model.top_items(request.user_id, min(pool, model.items.size))
         if scores.size:
             span = scores.max() - scores.min()
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)

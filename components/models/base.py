@@ -122,25 +122,9 @@ class Recommender(ABC):
         k = min(int(k), self.items.size)
         frames = []
         known_rows = rows[known]
-        columns = self._candidate_columns()
-        if columns is not None:  # rank only the items the model can score at all
-            position = np.full(self.items.size, -1, dtype=np.int64)
-            position[columns] = np.arange(columns.size)
         for lo in range(0, known_rows.size, USER_BATCH):
             batch = known_rows[lo:lo + USER_BATCH]
-            # float32 ranking: argpartition over users x catalogue is the cost of a batch
-            if columns is None:
-                scores = np.array(self._score(batch), dtype=np.float32, copy=True)
-                if not self.scores_cold_items and self.cold_items.any():
-                    scores[:, self.cold_items] = -np.inf
-            else:
-                scores = np.array(self._score_columns(batch), dtype=np.float32, copy=True)
-            if exclude_seen:
-                seen = self.seen[batch]
-                owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
-                cols = seen.indices if columns is None else position[seen.indices]
-                inside = cols >= 0
-                scores[owner[inside], cols[inside]] = -np.inf
+            scores, columns = self._ranking_scores(batch, exclude_seen)
             frames.append(self._top_k(self.users[batch], scores, min(k, scores.shape[1]),
                                       fallback=False, columns=columns))
         cold = user_ids[~known]
@@ -152,6 +136,46 @@ class Recommender(ABC):
             return pd.DataFrame({C.user_id: [], C.item_id: [], C.score: [], C.rank: [],
                                  FALLBACK: []})
         return pd.concat(frames, ignore_index=True)
+
+    def _ranking_scores(self, batch: np.ndarray,
+                        exclude_seen: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """float32 scores of known users' rows over the candidate columns (None: the whole
+        catalogue), seen items at -inf when asked; argpartition over them is the cost of a
+        batch."""
+        columns = self._candidate_columns()
+        if columns is None:
+            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
+            if not self.scores_cold_items and self.cold_items.any():
+                scores[:, self.cold_items] = -np.inf
+        else:  # rank only the items the model can score at all
+            scores = np.array(self._score_columns(batch), dtype=np.float32, copy=True)
+        if exclude_seen:
+            seen = self.seen[batch]
+            owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
+            cols = seen.indices
+            if columns is not None:
+                position = np.full(self.items.size, -1, dtype=np.int64)
+                position[columns] = np.arange(columns.size)
+                cols = position[cols]
+            inside = cols >= 0
+            scores[owner[inside], cols[inside]] = -np.inf
+        return scores, columns
+
+    def top_items(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """One known user's top-k unseen items and scores, best first, as arrays - what
+        `recommend` gives for that user without building a DataFrame (the serving path)."""
+        self._check_fitted()
+        row = self.user_index.get(str(user_id))
+        if row is None:
+            raise NotFoundError(f"unknown user {user_id!r}")
+        scores, columns = self._ranking_scores(np.array([row], dtype=np.int64), True)
+        scores = scores[0]
+        k = min(int(k), scores.size)
+        top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+        top = top[np.lexsort((top, -scores[top]))]  # ties by item order, as _top_k
+        top = top[np.isfinite(scores[top])]
+        items = self.items[top if columns is None else columns[top]]
+        return items, scores[top].astype(np.float64)
 
     def _candidate_columns(self) -> np.ndarray | None:
         """Catalogue positions the model scores (None: all); with them `_score_columns`

@@ -39,6 +39,18 @@ def test_recommend_shape_and_exclude_seen(model, interactions):
     assert (recs.groupby("user_id")["score"].diff().dropna() <= 0).all()
 
 
+def test_top_items_is_recommend_for_one_user_without_a_frame(model, interactions):
+    model.fit(interactions, ITEMS)
+    for user in ("u1", "u2", "u3", "u4", "u5"):
+        for k in (1, 2, 50):
+            items, scores = model.top_items(user, k)
+            recs = model.recommend([user], k=k)
+            assert items.tolist() == recs["item_id"].tolist(), (user, k)
+            assert scores.tolist() == pytest.approx(recs["score"].tolist()), (user, k)
+    with pytest.raises(NotFoundError):
+        model.top_items("nobody", 2)
+
+
 def test_include_seen(model, interactions):
     recs = model.fit(interactions, ITEMS).recommend(["u3"], k=5, exclude_seen=False)
     assert len(recs) == 5
