@@ -46,6 +46,7 @@ ITEM_STATS_SCHEMA = [
     Field(name="popularity_score", dtype=Float64), Field(name=C.category, dtype=String),
     Field(name=C.brand, dtype=String),
 ]
+SESSION_VIEW = "user_session"  # the view the stream processor writes and serving reads
 USER_SESSION_SCHEMA = [
     Field(name="recent_items", dtype=Array(String)),
     Field(name="avg_view_price_10m", dtype=Float64),

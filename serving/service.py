@@ -41,8 +41,6 @@ class Recommendation:
                 "path": self.path, "cached": self.cached}
 
 
-
-
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
                  session_reader=None, cache: RecommendationCache | None = None,
@@ -113,19 +111,13 @@ class RecommendationService:
         the first second of traffic without it. Nothing is cached, counted or logged."""
         loaded = self.source.current
         model = loaded.recommender
-        known = str(model.users[0]) if len(model.users) else "warm-up-user"
-        for user in (known, "warm-up-unknown-user"):
+        recent = LiveSession([str(i) for i in model.items[:3]], None)  # exercises the re-rank
+        for user in (str(model.users[0]), "warm-up-unknown-user"):
             session = self._session(user)
             self.cache.get(cache_key(loaded.version, user, self.config.default_k,
                                      session.key(), (), None))
-            request = RecommendRequest(user, self.config.default_k, (), None)
-            self._recommend(request, session, loaded)
-            self._recommend(request, LiveSession(list(map(str, model.items[:3])),
-                                                 None), loaded)
-        if len(model.items):
-            item = str(model.items[0])
-            if item in model.item_index:
-                model.item_similarity([item], model.items)
+            self._recommend(RecommendRequest(user, self.config.default_k), recent, loaded)
+        model.item_similarity([str(model.items[0])], model.items)
 
     # ---- internals ---------------------------------------------------------------------
     def _session(self, user_id: str) -> LiveSession:
