@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SELDON_VENV ?= .venv-seldon
 SELDON_STAMP := $(SELDON_VENV)/.installed
+REFERENCE_VENV ?= .venv-reference
+REFERENCE_STAMP := $(REFERENCE_VENV)/.installed
 PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env run test test-unit lint bench compile serve stream reports clean
+.PHONY: help install seldon-v1-env reference-env run test test-unit lint bench compile serve stream reports clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,10 +21,12 @@ install: $(STAMP) ## create .venv and install the project with pinned dependenci
 
 seldon-v1-env: $(SELDON_STAMP) ## build the Python 3.12 environment of the seldon-core v1 wrapper (.venv-seldon)
 
+reference-env: $(REFERENCE_STAMP) ## build the environment of the published reference models (.venv-reference: cornac, CPU PyTorch)
+
 run: install ## generate a sample shop and run the main job end to end on the embedded default
 	@$(MAKE) --no-print-directory _run
 
-test: install seldon-v1-env ## run the whole test suite (unit + integration; starts nothing by itself)
+test: install seldon-v1-env reference-env ## run the whole test suite (unit + integration; starts nothing by itself)
 	@$(MAKE) --no-print-directory _test
 
 test-unit: install ## run only the tests that need no server
@@ -61,6 +65,11 @@ $(SELDON_STAMP): setup.cfg serving/seldon_v1_requirements.txt
 	$(SELDON_VENV)/bin/python -m pip install --quiet -r serving/seldon_v1_requirements.txt
 	$(SELDON_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(SELDON_STAMP)
+
+$(REFERENCE_STAMP): benchmarks/reference/requirements.txt
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install --quiet -r benchmarks/reference/requirements.txt
+	touch $(REFERENCE_STAMP)
 
 _run:
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys run --events $(EVENTS)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.machine import write_result
+from benchmarks.reference_models import parse_reference_names, run_reference
 from components.common.errors import ConfigError
 from components.evaluate.datasets import RatingsData, load_movielens
 from components.evaluate.evaluate import evaluate_in_detail
@@ -73,7 +74,10 @@ def bench_ratings(data: RatingsData, models: list[str]) -> list[dict]:
     return rows
 
 
-def bench_topn(data: RatingsData, models: list[str], k: int = 10) -> list[dict]:
+def bench_topn(data: RatingsData, models: list[str], k: int = 10,
+               references: list[str] = ()) -> list[dict]:
+    """The zoo's models, then the published reference models (own environment), all on
+    one split and scored by one metric implementation."""
     train, test = stratified_split(data.interactions, 0.75, "item", 42)
     users = pd.unique(test["user_id"])
     rows = []
@@ -83,17 +87,27 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10) -> list[dict]:
         fitted = time.perf_counter()
         recs = model.recommend(users, k=k)
         predicted = time.perf_counter()
-        table = per_user_ranking(recs, test, k).mean()
-        row = {"model": name, "precision_at_10": table["precision"],
-               "recall_at_10": table["recall"], "ndcg_at_10": table["ndcg"],
-               "map": table["map_full"], "map_at_10": table["map"],
-               "fit_seconds": fitted - started, "predict_seconds": predicted - fitted,
-               "users_per_second": len(users) / max(predicted - fitted, 1e-9)}
-        log.info("topn-stratified %s: NDCG@10 %.4f P@10 %.4f R@10 %.4f MAP %.4f (fit %.1fs)",
-                 name, row["ndcg_at_10"], row["precision_at_10"], row["recall_at_10"],
-                 row["map"], row["fit_seconds"])
-        rows.append({key: float(v) if key != "model" else v for key, v in row.items()})
+        rows.append(topn_row(name, recs, test, k, fitted - started, predicted - fitted,
+                             len(users)))
+    for name in references:
+        run = run_reference(name, train, users, k)
+        row = topn_row(f"reference_{name}", run.recommendations, test, k, run.fit_seconds,
+                       run.predict_seconds, len(users))
+        rows.append({**row, "reference": run.library, "params": run.params})
     return rows
+
+
+def topn_row(name: str, recs: pd.DataFrame, test: pd.DataFrame, k: int, fit_seconds: float,
+             predict_seconds: float, n_users: int) -> dict:
+    table = per_user_ranking(recs, test, k).mean()
+    row = {"precision_at_10": table["precision"], "recall_at_10": table["recall"],
+           "ndcg_at_10": table["ndcg"], "map": table["map_full"], "map_at_10": table["map"],
+           "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+           "users_per_second": n_users / max(predict_seconds, 1e-9)}
+    log.info("topn-stratified %s: NDCG@10 %.4f P@10 %.4f R@10 %.4f MAP %.4f (fit %.1fs)",
+             name, row["ndcg_at_10"], row["precision_at_10"], row["recall_at_10"],
+             row["map"], fit_seconds)
+    return {"model": name, **{key: float(value) for key, value in row.items()}}
 
 
 def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float) -> tuple[
@@ -150,9 +164,13 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
 
 
 def bench_models(source: str, fmt: str, protocol: str, models: str | None = None,
-                 name: str | None = None, holdout_days: float = 7.0) -> dict:
+                 name: str | None = None, holdout_days: float = 7.0,
+                 reference: str | None = None) -> dict:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    references = parse_reference_names(reference)
+    if references and protocol != "topn-stratified":
+        raise ConfigError("--reference models run under --protocol topn-stratified only")
     names = [m.strip() for m in (models or (RATING_MODELS if protocol == "ratings-5fold"
                                             else TOPN_MODELS)).split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
@@ -167,7 +185,7 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
         data = load(source, fmt)
         dataset = data.name
         rows = bench_ratings(data, names) if protocol == "ratings-5fold" \
-            else bench_topn(data, names)
+            else bench_topn(data, names, references=references)
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
                "rows": rows, "published": PUBLISHED.get(protocol), **extra,
@@ -181,6 +199,6 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
 def format_table(rows: list[dict]) -> str:
     columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10",
                "recall_at_10", "map", "coverage_at_10", "diversity_at_10", "novelty_at_10",
-               "fit_seconds", "users_per_second", "skipped"]
+               "fit_seconds", "users_per_second", "skipped", "reference"]
     frame = pd.DataFrame(rows)
     return frame[[c for c in columns if c in frame.columns]].round(4).to_string(index=False)

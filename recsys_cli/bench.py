@@ -31,6 +31,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--name", default=None, help="result name (default <data>-<protocol>)")
     models.add_argument("--holdout-days", type=float, default=7.0,
                         help="temporal protocol: days at the end held out (default 7)")
+    models.add_argument("--reference", default=None,
+                        help="topn-stratified: also run published reference models on the same "
+                        "split, comma-separated from bivae,bpr (Cornac, in the environment "
+                        "`make reference-env` builds)")
     parser.set_defaults(handler=cmd_bench)
 
 
@@ -68,7 +72,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                "topn-stratified"]
             for protocol in protocols:
                 bench_models(args.ratings, args.format, protocol, args.models, args.name,
-                             args.holdout_days)
+                             args.holdout_days,
+                             args.reference if protocol == "topn-stratified" else None)
             continue
         print(json.dumps(result, indent=2, default=str))
     return 0
