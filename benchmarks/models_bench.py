@@ -75,7 +75,8 @@ def bench_ratings(data: RatingsData, models: list[str]) -> list[dict]:
 
 
 def bench_topn(data: RatingsData, models: list[str], k: int = 10,
-               references: list[str] = ()) -> list[dict]:
+               references: list[str] = (), reference_params: dict | None = None
+               ) -> list[dict]:
     """The zoo's models, then the published reference models (own environment), all on
     one split and scored by one metric implementation."""
     train, test = stratified_split(data.interactions, 0.75, "item", 42)
@@ -90,7 +91,7 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
         rows.append(topn_row(name, recs, test, k, fitted - started, predicted - fitted,
                              len(users)))
     for name in references:
-        run = run_reference(name, train, users, k)
+        run = run_reference(name, train, users, k, (reference_params or {}).get(name))
         row = topn_row(f"reference_{name}", run.recommendations, test, k, run.fit_seconds,
                        run.predict_seconds, len(users))
         rows.append({**row, "reference": run.library, "params": run.params})
@@ -165,12 +166,15 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
 
 def bench_models(source: str, fmt: str, protocol: str, models: str | None = None,
                  name: str | None = None, holdout_days: float = 7.0,
-                 reference: str | None = None) -> dict:
+                 reference: str | None = None, reference_params: dict | None = None) -> dict:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     references = parse_reference_names(reference)
     if references and protocol != "topn-stratified":
         raise ConfigError("--reference models run under --protocol topn-stratified only")
+    stray = sorted(set(reference_params or {}) - set(references))
+    if stray:
+        raise ConfigError(f"--reference-params names {stray}, which --reference does not run")
     names = [m.strip() for m in (models or (RATING_MODELS if protocol == "ratings-5fold"
                                             else TOPN_MODELS)).split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
@@ -185,7 +189,8 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
         data = load(source, fmt)
         dataset = data.name
         rows = bench_ratings(data, names) if protocol == "ratings-5fold" \
-            else bench_topn(data, names, references=references)
+            else bench_topn(data, names, references=references,
+                            reference_params=reference_params)
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
                "rows": rows, "published": PUBLISHED.get(protocol), **extra,

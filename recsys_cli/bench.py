@@ -35,6 +35,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="topn-stratified: also run published reference models on the same "
                         "split, comma-separated from bivae,bpr (Cornac, in the environment "
                         "`make reference-env` builds)")
+    models.add_argument("--reference-params", type=json.loads, default=None,
+                        help="JSON overrides of the reference models' published parameters, "
+                        "e.g. '{\"bivae\": {\"k\": 50}}'")
     parser.set_defaults(handler=cmd_bench)
 
 
@@ -73,7 +76,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for protocol in protocols:
                 bench_models(args.ratings, args.format, protocol, args.models, args.name,
                              args.holdout_days,
-                             args.reference if protocol == "topn-stratified" else None)
+                             args.reference if protocol == "topn-stratified" else None,
+                             args.reference_params)
             continue
         print(json.dumps(result, indent=2, default=str))
     return 0

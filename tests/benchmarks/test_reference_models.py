@@ -59,14 +59,15 @@ def test_bench_models_adds_reference_rows_on_the_same_split(ratings_dir, tmp_pat
                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "models", "--ratings", str(ratings_dir), "--protocol",
-                 "topn-stratified", "--models", "item_knn", "--reference", "bpr"]) == 0
+                 "topn-stratified", "--models", "item_knn", "--reference", "bpr",
+                 "--reference-params", '{"bpr": {"max_iter": 300}}']) == 0
     result = json.loads((tmp_path / "benchmarks/results/models-ml-tiny-topn-stratified.json")
                         .read_text())
     rows = {row["model"]: row for row in result["rows"]}
     assert list(rows) == ["item_knn", "reference_bpr"]
     reference = rows["reference_bpr"]
     assert reference["reference"].startswith("cornac ")
-    assert reference["params"]["k"] == 200 and reference["params"]["max_iter"] == 200
+    assert reference["params"]["k"] == 200 and reference["params"]["max_iter"] == 300
     assert 0 < reference["ndcg_at_10"] <= 1 and 0 < reference["precision_at_10"] <= 1
 
 
@@ -87,3 +88,6 @@ def test_reference_models_run_under_the_topn_protocol_only(ratings_dir):
 
     with pytest.raises(ConfigError, match="topn-stratified only"):
         bench_models(str(ratings_dir), "movielens", "ratings-5fold", "svd", reference="bpr")
+    with pytest.raises(ConfigError, match=r"--reference-params names \['bivae'\]"):
+        bench_models(str(ratings_dir), "movielens", "topn-stratified", "svd", reference="bpr",
+                     reference_params={"bivae": {"k": 5}})
