@@ -23,7 +23,7 @@ from benchmarks.reference_models import parse_reference_names, run_reference
 from components.common.errors import ConfigError
 from components.evaluate.datasets import RatingsData, load_movielens
 from components.evaluate.evaluate import evaluate_in_detail
-from components.evaluate.metrics import per_user_ranking
+from components.evaluate.metrics import paired_bootstrap, per_user_ranking
 from components.evaluate.protocols import ratings_kfold, stratified_split
 from components.models.ratings import rating_frame
 from components.models.zoo import MODELS, build_model
@@ -78,29 +78,37 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
                references: list[str] = (), reference_params: dict | None = None
                ) -> list[dict]:
     """The zoo's models, then the published reference models (own environment), all on
-    one split and scored by one metric implementation."""
+    one split and scored by one metric implementation. Each reference row carries a paired
+    bootstrap (same users) of the best zoo model's NDCG@10 minus the reference's."""
     train, test = stratified_split(data.interactions, 0.75, "item", 42)
     users = pd.unique(test["user_id"])
-    rows = []
+    rows, ndcg_by_user = [], {}
     for name in models:
         started = time.perf_counter()
         model = build_model(name, **DEFAULT_PARAMS.get(name, {})).fit(train, data.items)
         fitted = time.perf_counter()
         recs = model.recommend(users, k=k)
         predicted = time.perf_counter()
-        rows.append(topn_row(name, recs, test, k, fitted - started, predicted - fitted,
-                             len(users)))
+        per_user = per_user_ranking(recs, test, k)
+        ndcg_by_user[name] = per_user["ndcg"]
+        rows.append(topn_row(name, per_user, fitted - started, predicted - fitted, len(users)))
+    best = max(rows, key=lambda row: row["ndcg_at_10"])["model"] if rows else None
     for name in references:
         run = run_reference(name, train, users, k, (reference_params or {}).get(name))
-        row = topn_row(f"reference_{name}", run.recommendations, test, k, run.fit_seconds,
-                       run.predict_seconds, len(users))
-        rows.append({**row, "reference": run.library, "params": run.params})
+        per_user = per_user_ranking(run.recommendations, test, k)
+        row = topn_row(f"reference_{name}", per_user, run.fit_seconds, run.predict_seconds,
+                       len(users))
+        row.update(reference=run.library, params=run.params)
+        if best:
+            row["best_zoo_minus_reference_ndcg_at_10"] = {
+                "model": best, **paired_bootstrap(ndcg_by_user[best], per_user["ndcg"])}
+        rows.append(row)
     return rows
 
 
-def topn_row(name: str, recs: pd.DataFrame, test: pd.DataFrame, k: int, fit_seconds: float,
-             predict_seconds: float, n_users: int) -> dict:
-    table = per_user_ranking(recs, test, k).mean()
+def topn_row(name: str, per_user: pd.DataFrame, fit_seconds: float, predict_seconds: float,
+             n_users: int) -> dict:
+    table = per_user.mean()
     row = {"precision_at_10": table["precision"], "recall_at_10": table["recall"],
            "ndcg_at_10": table["ndcg"], "map": table["map_full"], "map_at_10": table["map"],
            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,

@@ -69,6 +69,11 @@ def test_bench_models_adds_reference_rows_on_the_same_split(ratings_dir, tmp_pat
     assert reference["reference"].startswith("cornac ")
     assert reference["params"]["k"] == 200 and reference["params"]["max_iter"] == 300
     assert 0 < reference["ndcg_at_10"] <= 1 and 0 < reference["precision_at_10"] <= 1
+    paired = reference["best_zoo_minus_reference_ndcg_at_10"]
+    assert paired["model"] == "item_knn" and paired["users"] == 49  # 1 of 50 has no test rating
+    assert paired["difference"] == pytest.approx(
+        rows["item_knn"]["ndcg_at_10"] - reference["ndcg_at_10"])
+    assert paired["low"] <= paired["difference"] <= paired["high"]
 
 
 def test_unknown_reference_models_are_refused():
