@@ -180,7 +180,12 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
     references = parse_reference_names(reference)
     if references and protocol != "topn-stratified":
         raise ConfigError("--reference models run under --protocol topn-stratified only")
-    stray = sorted(set(reference_params or {}) - set(references))
+    reference_params = reference_params or {}
+    if not (isinstance(reference_params, dict)
+            and all(isinstance(v, dict) for v in reference_params.values())):
+        raise ConfigError(f"--reference-params must map model names to parameter objects, "
+                          f"got {reference_params!r}")
+    stray = sorted(set(reference_params) - set(references))
     if stray:
         raise ConfigError(f"--reference-params names {stray}, which --reference does not run")
     names = [m.strip() for m in (models or (RATING_MODELS if protocol == "ratings-5fold"

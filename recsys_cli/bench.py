@@ -74,10 +74,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             protocols = [args.protocol] if args.protocol else ["ratings-5fold",
                                                                "topn-stratified"]
             for protocol in protocols:
+                topn = protocol == "topn-stratified"
                 bench_models(args.ratings, args.format, protocol, args.models, args.name,
-                             args.holdout_days,
-                             args.reference if protocol == "topn-stratified" else None,
-                             args.reference_params)
+                             args.holdout_days, args.reference if topn else None,
+                             args.reference_params if topn else None)
             continue
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -96,3 +96,6 @@ def test_reference_models_run_under_the_topn_protocol_only(ratings_dir):
     with pytest.raises(ConfigError, match=r"--reference-params names \['bivae'\]"):
         bench_models(str(ratings_dir), "movielens", "topn-stratified", "svd", reference="bpr",
                      reference_params={"bivae": {"k": 5}})
+    with pytest.raises(ConfigError, match="must map model names to parameter objects"):
+        bench_models(str(ratings_dir), "movielens", "topn-stratified", "svd", reference="bpr",
+                     reference_params={"bpr": 5})
