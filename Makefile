@@ -33,7 +33,7 @@ test-unit: install ## run only the tests that need no server
 	$(BIN)/pytest -m "not integration" -q
 
 lint: install ## ruff over the code
-	$(BIN)/ruff check components pipelines serving monitoring feature_repo recsys_cli tests
+	$(BIN)/ruff check components pipelines serving monitoring feature_repo recsys_cli benchmarks streaming tests
 
 bench: install ## run every benchmark and write benchmarks/results/*.json
 	$(BIN)/recsys bench all
