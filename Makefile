@@ -33,7 +33,8 @@ test-unit: install ## run only the tests that need no server
 	$(BIN)/pytest -m "not integration" -q
 
 lint: install ## ruff over the code
-	$(BIN)/ruff check components pipelines serving monitoring feature_repo recsys_cli benchmarks streaming tests
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install ## run every benchmark and write benchmarks/results/*.json
 	$(BIN)/recsys bench all
@@ -42,7 +43,7 @@ compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 	$(BIN)/recsys pipeline compile --out build
 
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
-	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m serving.server start serving/model_repository
+	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m recsys.serving.server start serving/model_repository
 
 stream: install ## collector on :8090 + session-feature processor + lake sink on the local Redis
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys stream up --port 8090

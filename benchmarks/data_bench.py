@@ -11,14 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import write_result
-from components.common.lake import Lake
-from components.common.progress import peak_rss_mb
-from components.extract.extract import ExtractConfig, extract
-from components.preprocess.config import PreprocessConfig
-from components.preprocess.preprocess import preprocess_window
-from components.validate.rules import ValidationConfig
-from components.validate.validate import validate_window
+from recsys.benchmarks.machine import write_result
+from recsys.components.extract.extract import ExtractConfig, extract
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.components.preprocess.preprocess import preprocess_window
+from recsys.components.validate.rules import ValidationConfig
+from recsys.components.validate.validate import validate_window
+from recsys.core.lake import Lake
+from recsys.core.progress import peak_rss_mb
 
 TARGET_SECONDS = 60.0
 TARGET_PEAK_MB = 3 * 1024
@@ -48,14 +48,15 @@ def bench_data(events: int = 1_000_000, seed: int = 7) -> dict:
     with tempfile.TemporaryDirectory(prefix="recsys-bench-data-") as tmp:
         source = Path(tmp) / "shop.jsonl"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "recsys_cli.main", "generate", "--events",
+        subprocess.run([sys.executable, "-m", "recsys.cli.main", "generate", "--events",
                         str(events), "--seed", str(seed), "--out", str(source),
                         "--dirt-duplicates", "0.01", "--dirt-missing-price", "0.01",
                         "--dirt-malformed", "0.001", "--dirt-unknown-event-type", "0.002"],
                        check=True, stdout=subprocess.DEVNULL)
         generate_seconds = time.perf_counter() - started
         child = subprocess.run(
-            [sys.executable, "-c", "import json,sys; from benchmarks.data_bench import run_steps;"
+            [sys.executable, "-c", "import json,sys; "
+             "from recsys.benchmarks.data_bench import run_steps;"
              " print(json.dumps(run_steps(sys.argv[1], sys.argv[2])))", str(source),
              str(Path(tmp) / "lake")], check=True, capture_output=True, text=True)
         steps = json.loads(child.stdout.strip().splitlines()[-1])

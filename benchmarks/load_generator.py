@@ -1,6 +1,6 @@
 """The load generator of `recsys bench serving`, run as its own small process.
 
-`python -m benchmarks.load_generator --url URL --users FILE --mode paced|saturation
+`python -m recsys.benchmarks.load_generator --url URL --users FILE --mode paced|saturation
 --duration S [--rate R] [--concurrency C]` prints one JSON line: requests, requests/s,
 status counts, p50/p95/p99 in ms.
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.machine import write_result
-from benchmarks.reference_models import parse_reference_names, run_reference
-from components.common.errors import ConfigError
-from components.evaluate.datasets import RatingsData, load_movielens
-from components.evaluate.evaluate import evaluate_in_detail
-from components.evaluate.metrics import paired_bootstrap, per_user_ranking
-from components.evaluate.protocols import ratings_kfold, stratified_split
-from components.models.ratings import rating_frame
-from components.models.zoo import MODELS, build_model
+from recsys.benchmarks.machine import write_result
+from recsys.benchmarks.reference_models import parse_reference_names, run_reference
+from recsys.components.evaluate.datasets import RatingsData, load_movielens
+from recsys.components.evaluate.evaluate import evaluate_in_detail
+from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
+from recsys.core.errors import ConfigError
+from recsys.core.metrics import paired_bootstrap, per_user_ranking
+from recsys.core.models.ratings import rating_frame
+from recsys.core.models.zoo import MODELS, build_model
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal")
@@ -128,11 +128,11 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from components.extract.readers.detect import read_source
-    from components.preprocess.config import PreprocessConfig
-    from components.preprocess.preprocess import preprocess
-    from components.validate.rules import ValidationConfig
-    from components.validate.validate import validate_events
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.preprocess.preprocess import preprocess
+    from recsys.components.validate.rules import ValidationConfig
+    from recsys.components.validate.validate import validate_events
+    from recsys.core.readers.detect import read_source
 
     events = read_source(Path(source), fmt or None).events
     clean = validate_events(events, ValidationConfig()).clean
@@ -155,7 +155,7 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
     """Fit each model on the pickled training data and evaluate it on the holdout."""
     import pickle
 
-    from components.common.progress import configure_logging
+    from recsys.core.progress import configure_logging
 
     configure_logging()
     with open(path, "rb") as handle:

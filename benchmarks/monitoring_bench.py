@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import write_result
-from components.common.progress import peak_rss_mb
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
+from recsys.benchmarks.machine import write_result
+from recsys.core.progress import peak_rss_mb
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
 
 TARGET_SECONDS = 60.0
 

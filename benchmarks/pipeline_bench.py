@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks.machine import write_result
+from recsys.benchmarks.machine import write_result
 
 TARGET_SECONDS = 180.0
 TARGET_PEAK_MB = 4 * 1024
@@ -26,7 +26,7 @@ _TASK_LINE = re.compile(
 # Runs the pipeline, then reports the largest RSS of this process and every step it ran.
 _MEASURED_RUN = (
     "import resource, sys\n"
-    "from recsys_cli.main import main\n"
+    "from recsys.cli.main import main\n"
     "code = main(['pipeline', 'run', '--source', sys.argv[1], '--no-cache'])\n"
     "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
     "           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
@@ -54,7 +54,7 @@ def step_seconds(log: str) -> dict[str, float]:
 def bench_pipeline(events: int = 1_000_000, seed: int = 7) -> dict:
     with tempfile.TemporaryDirectory(prefix="recsys-bench-pipeline-") as tmp:
         source = Path(tmp) / "shop.jsonl"
-        subprocess.run([sys.executable, "-m", "recsys_cli.main", "generate", "--events",
+        subprocess.run([sys.executable, "-m", "recsys.cli.main", "generate", "--events",
                         str(events), "--seed", str(seed), "--out", str(source),
                         "--dirt-duplicates", "0.01", "--dirt-missing-price", "0.01"],
                        check=True, stdout=subprocess.DEVNULL)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.common.errors import ConfigError
+from recsys.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from benchmarks.local_services import temporary_postgres_database, wait_for_http
-from benchmarks.machine import write_result
+from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+from recsys.benchmarks.machine import write_result
 
 CONCURRENCY, DURATION_SECONDS, EVENTS, RATE = 32, 60.0, 200_000, 550.0
 TARGETS = {"p99_ms": 25.0, "requests_per_second": 500.0}
@@ -66,7 +66,7 @@ def _measured(url: str, users_file: Path, mode: str, duration: float, rate: floa
     """One load run by benchmarks/load_generator.py in a fresh process (this one holds MLflow
     and the model, whose collections and threads showed up as latency)."""
     before = _server_counters(url)
-    done = subprocess.run([sys.executable, "-m", "benchmarks.load_generator", "--url", url,
+    done = subprocess.run([sys.executable, "-m", "recsys.benchmarks.load_generator", "--url", url,
                            "--users", str(users_file), "--mode", mode, "--duration",
                            str(duration), "--rate", str(rate), "--concurrency",
                            str(CONCURRENCY)], cwd=REPO, check=True, capture_output=True,
@@ -90,9 +90,9 @@ def naive_request_ms(model, user_id: str) -> float:
 
 def _champion(env: dict):
     """The champion the server loaded, read in this process from the same state."""
-    from components.common.settings import Settings
-    from components.common.tracking import client_for
-    from components.train.pyfunc import load_recommender
+    from recsys.core.pyfunc import load_recommender
+    from recsys.core.settings import Settings
+    from recsys.core.tracking import client_for
 
     settings = Settings(state_dir=env["RECSYS_STATE_DIR"])
     client_for(settings.tracking_uri)
@@ -111,7 +111,7 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
         for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
             env.pop(name, None)
         redis.Redis.from_url(env["RECSYS_REDIS_URL"]).flushdb()  # no lists cached by a past run
-        subprocess.run([sys.executable, "-m", "recsys_cli.main", "run", "--events", str(events)],
+        subprocess.run([sys.executable, "-m", "recsys.cli.main", "run", "--events", str(events)],
                        env=env, check=True, capture_output=True)
         repo = tmp / "models"
         shutil.copytree(REPO / "serving" / "model_repository", repo)
@@ -120,7 +120,8 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
         (repo / "settings.json").write_text(json.dumps({
             **base, "http_port": port, "grpc_port": _free_port(), "metrics_port": _free_port(),
             "parallel_workers": workers}))
-        server = subprocess.Popen([sys.executable, "-m", "serving.server", "start", str(repo)],
+        server = subprocess.Popen([sys.executable, "-m", "recsys.serving.server", "start",
+                                   str(repo)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"

@@ -22,15 +22,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from benchmarks.local_services import temporary_postgres_database, wait_for_http
-from benchmarks.machine import write_result
-from components.common.settings import Settings
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from streaming.lake_sink import SinkConfig
-from streaming.processor import ProcessorConfig
-from streaming.replay import batches
-from streaming.runtime import build_bus, build_processor, build_sink
+from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+from recsys.benchmarks.machine import write_result
+from recsys.core.settings import Settings
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.streaming.lake_sink import SinkConfig
+from recsys.streaming.processor import ProcessorConfig
+from recsys.streaming.replay import batches
+from recsys.streaming.runtime import build_bus, build_processor, build_sink
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url}
-    process = subprocess.Popen([sys.executable, "-m", "recsys_cli.main", "stream", "collector",
+    process = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "stream", "collector",
                                 "--port", str(port)], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not wait_for_http(f"http://127.0.0.1:{port}/health", 60, process):
@@ -79,7 +79,7 @@ def _freshness(settings: Settings, url: str, source: Path, store
     """Replay at FRESHNESS_RATE; every ~50 ms one just-accepted event is probed until Feast
     returns its user's features with last_event_ts at or after it (latencies, and how many
     probes gave up after PROBE_TIMEOUT_SECONDS - counted at that value, never dropped)."""
-    from feature_repo.online import online_features
+    from recsys.feature_repo.online import online_features
 
     probes: list[tuple[float, str, int]] = []
     done = threading.Event()
@@ -144,7 +144,7 @@ def _freshness(settings: Settings, url: str, source: Path, store
 
 
 def bench_streaming(events: int = EVENTS) -> dict:
-    from feature_repo.store import open_store
+    from recsys.feature_repo.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="recsys-bench-streaming-") as tmp, \
             temporary_postgres_database("feast_stream_bench") as registry_url:

@@ -20,7 +20,7 @@ from feast import (
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
-from components.common.columns import Columns
+from recsys.core.columns import Columns
 
 C = Columns
 EVENT_TIMESTAMP = "feature_timestamp"

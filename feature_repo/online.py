@@ -9,9 +9,9 @@ import pandas as pd
 from feast import FeatureStore
 from feast.data_source import PushMode
 
-from components.common.columns import Columns
-from components.common.errors import SchemaError
-from feature_repo.definitions import (
+from recsys.core.columns import Columns
+from recsys.core.errors import SchemaError
+from recsys.feature_repo.definitions import (
     EVENT_TIMESTAMP,
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.common.columns import Columns, EventType
+from recsys.core.columns import Columns, EventType
 
 C = Columns
 RECENT_ITEMS = 50

@@ -13,10 +13,10 @@ from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from components.common.columns import Columns
-from feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
-from feature_repo.live_session import LiveSession
-from feature_repo.redis_rows import redis_row_reader
+from recsys.core.columns import Columns
+from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.feature_repo.live_session import LiveSession
+from recsys.feature_repo.redis_rows import redis_row_reader
 
 C = Columns
 SESSION_FEATURES = [f"{SESSION_VIEW}:{f.name}" for f in USER_SESSION_SCHEMA]

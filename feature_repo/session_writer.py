@@ -18,10 +18,10 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import StringList
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from components.common.columns import Columns
-from components.common.errors import SchemaError
-from feature_repo.definitions import EVENT_TIMESTAMP, SESSION_VIEW, USER_SESSION_SCHEMA
-from feature_repo.redis_rows import redis_row_writer
+from recsys.core.columns import Columns
+from recsys.core.errors import SchemaError
+from recsys.feature_repo.definitions import EVENT_TIMESTAMP, SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.feature_repo.redis_rows import redis_row_writer
 
 C = Columns
 COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), EVENT_TIMESTAMP]

@@ -11,9 +11,9 @@ import yaml
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
-from components.common.errors import ConfigError
-from components.common.settings import Settings
-from feature_repo.definitions import FeatureRepo, feature_definitions
+from recsys.core.errors import ConfigError
+from recsys.core.settings import Settings
+from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
 
 log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).resolve().parent

@@ -8,10 +8,10 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from components.common.columns import Columns
-from monitoring.calibration import noise_floors
-from monitoring.config import DriftConfig
-from monitoring.frames import monitoring_frame, sample
+from recsys.core.columns import Columns
+from recsys.monitoring.calibration import noise_floors
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.frames import monitoring_frame, sample
 
 log = logging.getLogger(__name__)
 C = Columns

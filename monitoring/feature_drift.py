@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
 
 TABLES = {
     "user_stats": DriftConfig(

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from components.common.columns import Columns
-from monitoring.config import DriftConfig
+from recsys.core.columns import Columns
+from recsys.monitoring.config import DriftConfig
 
 C = Columns
 

@@ -14,22 +14,22 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from components.common.columns import Columns
-from components.common.errors import DataQualityError, NotFoundError
-from components.common.event_store import CLEAN_ZONE, read_window
-from components.common.lake import Lake
-from components.common.schema import EVENT_SCHEMA
-from components.common.settings import Settings
-from components.common.tracking import client_for, ensure_experiment
-from components.gate.registry import CHAMPION, aliases
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
-from monitoring.feature_drift import feature_drift
-from monitoring.prediction_drift import run_prediction_drift
-from monitoring.quality import served_quality
-from monitoring.workspace import publish
-from serving.catalogue import Catalogue
-from serving.request_log import read_request_log
+from recsys.core.catalogue import Catalogue
+from recsys.core.columns import Columns
+from recsys.core.errors import DataQualityError, NotFoundError
+from recsys.core.event_store import CLEAN_ZONE, read_window
+from recsys.core.lake import Lake
+from recsys.core.registry import CHAMPION, aliases
+from recsys.core.request_log import read_request_log
+from recsys.core.schema import EVENT_SCHEMA
+from recsys.core.settings import Settings
+from recsys.core.tracking import client_for, ensure_experiment
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
+from recsys.monitoring.feature_drift import feature_drift
+from recsys.monitoring.prediction_drift import run_prediction_drift
+from recsys.monitoring.quality import served_quality
+from recsys.monitoring.workspace import publish
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
 
 PREDICTION_CONFIG = DriftConfig(
     numerical_columns=["rec_price", "score"], categorical_columns=["rec_category", "path"],

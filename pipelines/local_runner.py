@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kfp import local
 
-from pipelines.training_pipeline import training_pipeline
+from recsys.pipelines.training_pipeline import training_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 drift crosses the configured share. Wiring only."""
 from kfp import compiler, dsl
 
-from components.gate.component import drift_trigger_op
-from components.monitor.component import monitor_op
-from pipelines.training_pipeline import training_pipeline
+from recsys.components.gate.component import drift_trigger_op
+from recsys.components.monitor.component import monitor_op
+from recsys.pipelines.training_pipeline import training_pipeline
 
 PIPELINE_NAME = "recsys-monitoring"
 

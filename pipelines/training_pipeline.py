@@ -3,13 +3,13 @@ train -> evaluate -> gate -> (promote, only if the gate approves). Wiring only; 
 is a project component."""
 from kfp import compiler, dsl
 
-from components.evaluate.component import evaluate_op
-from components.extract.component import extract_op
-from components.features.component import features_op
-from components.gate.component import gate_op, promote_op
-from components.preprocess.component import preprocess_op
-from components.train.component import train_op
-from components.validate.component import validate_op
+from recsys.components.evaluate.component import evaluate_op
+from recsys.components.extract.component import extract_op
+from recsys.components.features.component import features_op
+from recsys.components.gate.component import gate_op, promote_op
+from recsys.components.preprocess.component import preprocess_op
+from recsys.components.train.component import train_op
+from recsys.components.validate.component import validate_op
 
 PIPELINE_NAME = "recsys-training"
 NETWORK_RETRIES = 2

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from components.common.settings import load_settings
-from serving.cache import RecommendationCache
-from serving.catalogue import Catalogue
-from serving.config import ServiceConfig
-from serving.model_source import ModelSource
-from serving.service import RecommendationService
+from recsys.core.catalogue import Catalogue
+from recsys.core.settings import load_settings
+from recsys.serving.cache import RecommendationCache
+from recsys.serving.config import ServiceConfig
+from recsys.serving.model_source import ModelSource
+from recsys.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ def build_service(options: dict | None = None) -> RecommendationService:
         source.watch(config.watch_seconds)
     lake_dir = settings.lake if not settings.lake.startswith("s3://") else None
     catalogue = Catalogue.from_lake(lake_dir) if lake_dir else Catalogue()
-    from components.common.lake import Lake
-    from serving.request_log import RequestLog
+    from recsys.core.lake import Lake
+    from recsys.core.request_log import RequestLog
 
     request_log = RequestLog(Lake(settings.lake, settings.s3_endpoint_url),
                              config.log_batch_size, config.log_flush_seconds) \
@@ -36,8 +36,8 @@ def build_service(options: dict | None = None) -> RecommendationService:
 
 def _session_reader(settings):
     try:
-        from feature_repo.session_reader import SessionReader
-        from feature_repo.store import open_store
+        from recsys.feature_repo.session_reader import SessionReader
+        from recsys.feature_repo.store import open_store
 
         store, _ = open_store(settings)
         return SessionReader(store)

@@ -6,8 +6,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from components.common.errors import NotFoundError
-from components.models.base import Recommender
+from recsys.core.errors import NotFoundError
+from recsys.core.models.base import Recommender
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ class ModelSource:
 
     def _champion_version(self) -> str:
         # MLflow is imported only here: the seldon v1 image serves a plain pickle without it
-        from components.common.tracking import client_for
-        from components.gate.registry import CHAMPION, aliases
+        from recsys.core.registry import CHAMPION, aliases
+        from recsys.core.tracking import client_for
 
         version = aliases(client_for(self.tracking_uri), self.registered_model).get(CHAMPION)
         if version is None:
@@ -91,6 +91,6 @@ class ModelSource:
 def _load(uri: str) -> Recommender:
     if uri.endswith(".pkl"):
         return Recommender.load(uri)
-    from components.train.pyfunc import load_recommender
+    from recsys.core.pyfunc import load_recommender
 
     return load_recommender(uri)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.common.errors import RecsysError
+from recsys.core.errors import RecsysError
 
 MAX_ID_LENGTH = 256
 

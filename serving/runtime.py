@@ -20,9 +20,9 @@ from mlserver.handlers import custom_handler
 from mlserver.types import InferenceRequest, InferenceResponse, Parameters, ResponseOutput
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from components.common.errors import RecsysError
-from serving.build import build_service
-from serving.service import Recommendation
+from recsys.core.errors import RecsysError
+from recsys.serving.build import build_service
+from recsys.serving.service import Recommendation
 
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES"}

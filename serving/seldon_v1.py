@@ -1,6 +1,6 @@
 """seldon-core v1 Python wrapper over the same service core.
 
-Run by `seldon-core-microservice serving.seldon_v1.SeldonRecommender` in its own Python 3.12
+Run by `seldon-core-microservice recsys.serving.seldon_v1.SeldonRecommender` in its own Python 3.12
 environment (seldon-core 1.19 cannot share the main one). It serves a champion exported as a
 pickle (`recsys registry export`), so the image needs neither MLflow nor Feast.
 Request `{"jsonData": {"user_id": "u1", "k": 10}}` (answer: one recommendation) or
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 
-from components.common.errors import RecsysError
-from serving.cache import RecommendationCache
-from serving.catalogue import Catalogue
-from serving.config import ServiceConfig
-from serving.model_source import ModelSource
-from serving.service import RecommendationService
+from recsys.core.catalogue import Catalogue
+from recsys.core.errors import RecsysError
+from recsys.serving.cache import RecommendationCache
+from recsys.serving.config import ServiceConfig
+from recsys.serving.model_source import ModelSource
+from recsys.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m serving.server start <model repository>`: MLServer with a request-body limit.
+"""`python -m recsys.serving.server start <model repository>`: MLServer with a request-body limit.
 
 MLServer gives runtimes no hook on its REST app, so this entry point wraps the app it builds
 with BodyLimitMiddleware (RECSYS_MAX_BODY_BYTES, default 256 KiB) and then runs MLServer's
@@ -11,7 +11,7 @@ import os
 import mlserver.rest.server as rest_server
 from mlserver.cli.main import main as mlserver_main
 
-from serving.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from recsys.serving.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 
 
 def _limited(create_app):

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feature_repo.live_session import NO_SESSION, LiveSession
-from serving.cache import RecommendationCache, cache_key
-from serving.catalogue import Catalogue
-from serving.config import ServiceConfig
-from serving.metrics import ServiceMetrics
-from serving.model_source import ModelSource
-from serving.requests import (
+from recsys.core.catalogue import Catalogue
+from recsys.feature_repo.live_session import NO_SESSION, LiveSession
+from recsys.serving.cache import RecommendationCache, cache_key
+from recsys.serving.config import ServiceConfig
+from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.model_source import ModelSource
+from recsys.serving.requests import (
     RecommendRequest,
     check_category,
     check_exclude,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from components.common.errors import RecsysError
+from recsys.core.errors import RecsysError
 
 
 class BusUnavailable(RecsysError):

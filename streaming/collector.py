@@ -20,8 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from streaming.bus import BusUnavailable, EventBus
-from streaming.events import BodyError, parse_body, validate_events
+from recsys.streaming.bus import BusUnavailable, EventBus
+from recsys.streaming.events import BodyError, parse_body, validate_events
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from components.common.columns import EVENT_TYPE_ALIASES, Columns
+from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
 
 C = Columns
 MIN_TIMESTAMP_MS = 946_684_800_000       # 2000-01-01: older values are seconds or garbage

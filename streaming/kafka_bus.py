@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import orjson
 
-from streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.bus import BusUnavailable, Message, PublishResult
 
 
 class KafkaBus:

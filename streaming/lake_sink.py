@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from components.common.columns import Columns
-from components.common.event_store import RAW_ZONE, partition_key
-from components.common.lake import Lake
-from components.common.schema import RAW_EVENT_SCHEMA
-from streaming.bus import EventBus, Message, read_or_reclaim
+from recsys.core.columns import Columns
+from recsys.core.event_store import RAW_ZONE, partition_key
+from recsys.core.lake import Lake
+from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.streaming.bus import EventBus, Message, read_or_reclaim
 
 log = logging.getLogger(__name__)
 C = Columns

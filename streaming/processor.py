@@ -27,10 +27,10 @@ import orjson
 import pandas as pd
 import redis
 
-from components.common.columns import Columns
-from feature_repo.definitions import EVENT_TIMESTAMP
-from streaming.bus import EventBus, Message, read_or_reclaim
-from streaming.session_state import (
+from recsys.core.columns import Columns
+from recsys.feature_repo.definitions import EVENT_TIMESTAMP
+from recsys.streaming.bus import EventBus, Message, read_or_reclaim
+from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,
     features,

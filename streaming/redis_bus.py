@@ -19,7 +19,7 @@ import time
 import orjson
 import redis
 
-from streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.bus import BusUnavailable, Message, PublishResult
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from components.common.errors import ConfigError
-from components.extract.readers.base import open_text
+from recsys.core.errors import ConfigError
+from recsys.core.readers.base import open_text
 
 log = logging.getLogger(__name__)
 

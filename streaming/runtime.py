@@ -7,25 +7,25 @@ from collections.abc import Callable
 import pandas as pd
 import redis
 
-from components.common.errors import ConfigError
-from components.common.lake import Lake
-from components.common.settings import Settings
-from streaming.bus import EventBus
-from streaming.lake_sink import LakeSink, SinkConfig
-from streaming.processor import ProcessorConfig, SessionProcessor
+from recsys.core.errors import ConfigError
+from recsys.core.lake import Lake
+from recsys.core.settings import Settings
+from recsys.streaming.bus import EventBus
+from recsys.streaming.lake_sink import LakeSink, SinkConfig
+from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 
 log = logging.getLogger(__name__)
 
 
 def build_bus(settings: Settings) -> EventBus:
     if settings.event_bus == "redis":
-        from streaming.redis_bus import RedisStreamBus
+        from recsys.streaming.redis_bus import RedisStreamBus
 
         return RedisStreamBus(settings.redis_url, stream=settings.event_stream)
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
-        from streaming.kafka_bus import KafkaBus
+        from recsys.streaming.kafka_bus import KafkaBus
 
         return KafkaBus(settings.kafka_bootstrap, topic=settings.event_stream.replace(":", "."))
     raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
@@ -34,8 +34,8 @@ def build_bus(settings: Settings) -> EventBus:
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
     """Write session features to the `user_session` view's online store (Feast's own
     online_write_batch, protos built directly: see feature_repo/session_writer.py)."""
-    from feature_repo.session_writer import SessionFeatureWriter
-    from feature_repo.store import apply_repo, open_store
+    from recsys.feature_repo.session_writer import SessionFeatureWriter
+    from recsys.feature_repo.store import apply_repo, open_store
 
     store, repo = open_store(settings)
     apply_repo(store, repo)
@@ -45,7 +45,7 @@ def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
 def catalogue_categories(settings: Settings) -> dict[str, str]:
     if settings.lake.startswith("s3://"):
         return {}
-    from serving.catalogue import Catalogue
+    from recsys.core.catalogue import Catalogue
 
     return Catalogue.from_lake(settings.lake).categories
 

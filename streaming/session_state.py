@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.common.columns import Columns, EventType
-from feature_repo.session_features import (
+from recsys.core.columns import Columns, EventType
+from recsys.feature_repo.session_features import (
     ABANDON_AFTER,
     CATEGORY_WINDOW,
     COMPARE_WINDOW,

@@ -6,12 +6,12 @@ import logging
 
 import pandas as pd
 
-from components.common.tracking import client_for
-from components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
-from components.evaluate.metrics import paired_bootstrap
-from components.gate.registry import CHAMPION, aliases
-from components.models.popularity import PopularityRecommender
-from components.train.pyfunc import load_recommender
+from recsys.components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
+from recsys.core.metrics import paired_bootstrap
+from recsys.core.models.popularity import PopularityRecommender
+from recsys.core.pyfunc import load_recommender
+from recsys.core.registry import CHAMPION, aliases
+from recsys.core.tracking import client_for
 
 log = logging.getLogger(__name__)
 

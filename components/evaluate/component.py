@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -13,11 +13,11 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     import json
     import os
 
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging, publish_metrics
-    from components.evaluate.compare import evaluate_candidates
-    from components.models.base import Recommender
-    from components.preprocess.preprocess import read_processed
+    from recsys.components.evaluate.compare import evaluate_candidates
+    from recsys.core.lake import Lake
+    from recsys.core.models.base import Recommender
+    from recsys.core.processed import read_processed
+    from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()
     data = read_processed(Lake(processed.path))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.common.columns import Columns
-from components.common.errors import ConfigError, SchemaError
+from recsys.core.columns import Columns
+from recsys.core.errors import ConfigError, SchemaError
 
 C = Columns
 

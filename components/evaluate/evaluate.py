@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from components.common.columns import Columns
-from components.evaluate.metrics import (
+from recsys.core.columns import Columns
+from recsys.core.metrics import (
     bootstrap_mean_ci,
     catalogue_coverage,
     intra_list_diversity,
@@ -16,7 +16,7 @@ from components.evaluate.metrics import (
     per_user_ranking,
     rating_errors,
 )
-from components.models.base import FALLBACK, Recommender
+from recsys.core.models.base import FALLBACK, Recommender
 
 C = Columns
 KS = (5, 10, 20)

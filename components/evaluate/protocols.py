@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from components.common.columns import Columns
-from components.common.errors import ConfigError
-from components.evaluate.metrics import rating_errors
+from recsys.core.columns import Columns
+from recsys.core.errors import ConfigError
+from recsys.core.metrics import rating_errors
 
 C = Columns
 

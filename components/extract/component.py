@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Metrics, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -12,10 +12,10 @@ def extract_op(source: str, lake_uri: str, source_format: str = "", start: str =
     """Land the window in the lake; emit its events as a Dataset. Returns the source hash.
 
     `source_sha256`, when the caller knows it, makes a changed file a new cache key."""
-    from components.common.event_store import parse_moment
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging, publish_metrics
-    from components.extract.extract import ExtractConfig, extract
+    from recsys.components.extract.extract import ExtractConfig, extract
+    from recsys.core.event_store import parse_moment
+    from recsys.core.lake import Lake
+    from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()
     config = ExtractConfig(source=source, format=source_format or None,

@@ -12,20 +12,20 @@ from datetime import datetime
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.common.columns import Columns
-from components.common.errors import ConfigError
-from components.common.event_store import RAW_ZONE, append_partitioned, read_window
-from components.common.fingerprint import source_sha256
-from components.common.lake import Lake
-from components.common.quarantine import (
+from recsys.components.extract.source import local_source
+from recsys.core.columns import Columns
+from recsys.core.errors import ConfigError
+from recsys.core.event_store import RAW_ZONE, append_partitioned, read_window
+from recsys.core.fingerprint import source_sha256
+from recsys.core.lake import Lake
+from recsys.core.quarantine import (
     quarantine_lines,
     quarantine_rows,
     reason_counts,
     write_quarantine,
 )
-from components.common.schema import RAW_EVENT_SCHEMA
-from components.extract.readers import read_source
-from components.extract.source import local_source
+from recsys.core.readers import read_source
+from recsys.core.schema import RAW_EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from components.common.errors import LakeError, NotFoundError
+from recsys.core.errors import LakeError, NotFoundError
 
 
 @contextmanager

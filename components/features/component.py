@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -12,11 +12,11 @@ def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str,
     """Feature tables to the lake, Feast apply, incremental materialization."""
     import json
 
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging
-    from components.common.settings import Settings
-    from components.features.features import publish_features
-    from components.preprocess.preprocess import read_processed
+    from recsys.components.features.features import publish_features
+    from recsys.core.lake import Lake
+    from recsys.core.processed import read_processed
+    from recsys.core.progress import configure_logging
+    from recsys.core.settings import Settings
 
     configure_logging()
     extra = {"feast_registry_url": feast_registry_url} if feast_registry_url else {}

@@ -6,11 +6,11 @@ import logging
 
 import pandas as pd
 
-from components.common.lake import Lake
-from components.common.settings import Settings
-from components.preprocess.preprocess import Processed
-from feature_repo.store import apply_repo, feature_tables_dir, materialize, open_store
-from feature_repo.tables import write_feature_tables
+from recsys.components.features.tables import write_feature_tables
+from recsys.core.lake import Lake
+from recsys.core.processed import Processed
+from recsys.core.settings import Settings
+from recsys.feature_repo.store import apply_repo, feature_tables_dir, materialize, open_store
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ version and the reasons travel in the `outcome` artifact.
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -19,9 +19,9 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
     """Decide, register the best candidate as `challenger` with the decision as tags."""
     import json
 
-    from components.common.progress import configure_logging
-    from components.gate.decide import GatePolicy
-    from components.gate.gate import run_gate
+    from recsys.components.gate.gate import run_gate
+    from recsys.core.decide import GatePolicy
+    from recsys.core.progress import configure_logging
 
     configure_logging()
     with open(evaluation.path) as handle:
@@ -42,7 +42,7 @@ def drift_trigger_op(summary: Input[Artifact]) -> str:
     """The trigger text (report URL, monitoring run) for a retraining started by drift."""
     import json
 
-    from components.gate.trigger import drift_trigger
+    from recsys.components.gate.trigger import drift_trigger
 
     with open(summary.path) as handle:
         return drift_trigger(json.load(handle))
@@ -53,9 +53,9 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     """Give the approved version the `champion` alias (the old champion becomes `previous`)."""
     import json
 
-    from components.common.progress import configure_logging
-    from components.common.tracking import client_for
-    from components.gate.registry import promote
+    from recsys.core.progress import configure_logging
+    from recsys.core.registry import promote
+    from recsys.core.tracking import client_for
 
     configure_logging()
     with open(outcome.path) as handle:

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass
 
 import mlflow
 
-from components.common.tracking import client_for, use_tracking
-from components.gate.decide import Decision, GatePolicy, decide
-from components.gate.registry import decision_payload, register_with_decision
-from components.gate.trigger import trigger_tags
+from recsys.components.gate.trigger import trigger_tags
+from recsys.core.decide import Decision, GatePolicy, decide
+from recsys.core.registry import decision_payload, register_with_decision
+from recsys.core.tracking import client_for, use_tracking
 
 log = logging.getLogger(__name__)
 BASELINE = "popularity baseline"
@@ -30,7 +30,7 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
              registered_model: str, trigger: str = "") -> GateOutcome:
     """Compare the best candidate with the champion (re-evaluated on this holdout) or, with no
     champion yet, with the popularity baseline; register it as `challenger` with the decision
-    and with what triggered the run (`trigger`, see components.gate.trigger)."""
+    and with what triggered the run (`trigger`, see recsys.components.gate.trigger)."""
     extra_tags = trigger_tags(trigger)
     name = evaluation["best"]
     best = evaluation["candidates"][name]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import mlflow
 
-from components.common.tracking import client_for, use_tracking
-from components.gate.registry import aliases, registry_table
+from recsys.core.registry import aliases, registry_table
+from recsys.core.tracking import client_for, use_tracking
 
 KEY_METRICS = ("ndcg_at_10", "precision_at_10", "recall_at_20", "map_at_10", "coverage_at_10",
                "cold_start_user_share")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from components.common.errors import ConfigError
+from recsys.core.errors import ConfigError
 
 TRIGGER_FIELDS = ("report_url", "monitoring_run_id", "drifted_share", "top_drifted_columns")
 

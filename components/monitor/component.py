@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Metrics, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -13,10 +13,10 @@ def monitor_op(lake_uri: str, tracking_uri: str, state_dir: str, registered_mode
     """Drift of the newest days against the champion's training data; True when detected."""
     import json
 
-    from components.common.progress import configure_logging, publish_metrics
-    from components.common.settings import Settings
-    from monitoring.config import DriftConfig
-    from monitoring.monitor import monitor
+    from recsys.core.progress import configure_logging, publish_metrics
+    from recsys.core.settings import Settings
+    from recsys.monitoring.config import DriftConfig
+    from recsys.monitoring.monitor import monitor
 
     configure_logging()
     settings = Settings(state_dir=state_dir, lake_uri=lake_uri,

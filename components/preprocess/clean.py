@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from components.common.columns import Columns, EventType
+from recsys.core.columns import Columns, EventType
 
 C = Columns
 

@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -12,11 +12,12 @@ def preprocess_op(clean: Input[Dataset], holdout_days: float = 7.0,
     """Interactions, temporal split, feature tables and the matrix, as one Dataset folder."""
     import pandas as pd
 
-    from components.common.event_store import parse_moment
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging, publish_metrics
-    from components.preprocess.config import PreprocessConfig
-    from components.preprocess.preprocess import preprocess, write_processed
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.preprocess.preprocess import preprocess
+    from recsys.core.event_store import parse_moment
+    from recsys.core.lake import Lake
+    from recsys.core.processed import write_processed
+    from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()
     config = PreprocessConfig(holdout_days=holdout_days, lookback_days=lookback_days)

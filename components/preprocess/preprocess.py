@@ -6,48 +6,31 @@ are computed from training events only, as of the split time, so nothing leaks f
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
-from components.common.columns import Columns
-from components.common.errors import DataQualityError
-from components.common.event_store import CLEAN_ZONE, read_window
-from components.common.fingerprint import frame_sha256
-from components.common.lake import Lake
-from components.common.schema import EVENT_SCHEMA, check_event_frame
-from components.preprocess.clean import (
+from recsys.components.preprocess.clean import (
     add_weights,
     aggregate_interactions,
     drop_near_duplicates,
     fill_prices,
     fill_ratings,
 )
-from components.preprocess.config import PreprocessConfig
-from components.preprocess.features import item_features, user_features
-from components.preprocess.matrix import InteractionMatrix
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.core.columns import Columns
+from recsys.core.entity_stats import item_features, user_features
+from recsys.core.errors import DataQualityError
+from recsys.core.event_store import CLEAN_ZONE, read_window
+from recsys.core.fingerprint import frame_sha256
+from recsys.core.lake import Lake
+from recsys.core.matrix import InteractionMatrix
+from recsys.core.processed import PROCESSED_ZONE, Processed, snapshot_key, write_processed
+from recsys.core.schema import EVENT_SCHEMA, check_event_frame
 
 log = logging.getLogger(__name__)
 C = Columns
 
-TABLES = ("events", "train", "holdout", "user_features", "item_features")
-MATRIX_FILE = "matrix.npz"
-SUMMARY_FILE = "summary.json"
-PROCESSED_ZONE = "processed"
-
-
-@dataclass
-class Processed:
-    """Everything preprocess produces; `events` is the cleaned, weighted window."""
-
-    events: pd.DataFrame
-    train: pd.DataFrame
-    holdout: pd.DataFrame
-    user_features: pd.DataFrame
-    item_features: pd.DataFrame
-    matrix: InteractionMatrix
-    summary: dict
 
 
 def preprocess(events: pd.DataFrame, config: PreprocessConfig,
@@ -99,33 +82,6 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
              len(events), len(train), len(holdout), *matrix.matrix.shape)
     return Processed(events=weighted, train=train, holdout=holdout, user_features=users,
                      item_features=items, matrix=matrix, summary=summary)
-
-
-def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
-    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary)."""
-    base = f"{prefix.rstrip('/')}/" if prefix else ""
-    import pyarrow as pa
-
-    for name in TABLES:
-        table = pa.Table.from_pandas(getattr(processed, name), preserve_index=False)
-        lake.write_table(f"{base}{name}.parquet", table)
-    lake.write_bytes(f"{base}{MATRIX_FILE}", processed.matrix.to_bytes())
-    # the summary last: its presence marks a complete snapshot
-    lake.write_json(f"{base}{SUMMARY_FILE}", processed.summary)
-
-
-def read_processed(lake: Lake, prefix: str = "") -> Processed:
-    """Read what `write_processed` wrote."""
-    base = f"{prefix.rstrip('/')}/" if prefix else ""
-    tables = {name: lake.read_table(f"{base}{name}.parquet").to_pandas() for name in TABLES}
-    matrix = InteractionMatrix.from_bytes(lake.read_bytes(f"{base}{MATRIX_FILE}"))
-    return Processed(**tables, matrix=matrix, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
-
-
-def snapshot_key(summary: dict) -> str:
-    """A stable lake prefix for a processed snapshot: its window end plus content hash."""
-    end = pd.Timestamp(summary["window_end"]).strftime("%Y%m%dT%H%M%S")
-    return f"{PROCESSED_ZONE}/{end}-{summary['events_sha256'][:12]}"
 
 
 def preprocess_window(lake: Lake, config: PreprocessConfig, start: datetime | None = None,

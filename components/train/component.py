@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -17,17 +17,17 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     import json
     import os
 
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging
-    from components.preprocess.preprocess import read_processed
-    from components.train.search import SearchConfig
-    from components.train.train import (
+    from recsys.components.train.search import SearchConfig
+    from recsys.components.train.train import (
         TrainConfig,
         fingerprint_of,
         hyperparameters,
         log_trained,
         train_models,
     )
+    from recsys.core.lake import Lake
+    from recsys.core.processed import read_processed
+    from recsys.core.progress import configure_logging
 
     configure_logging()
     data = read_processed(Lake(processed.path))

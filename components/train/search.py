@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.evaluate.metrics import ranking_metrics
-from components.models.validation import validation_split
-from components.models.zoo import MODELS, build_model
+from recsys.core.metrics import ranking_metrics
+from recsys.core.models.validation import validation_split
+from recsys.core.models.zoo import MODELS, build_model
 
 log = logging.getLogger(__name__)
 SEARCH_METRIC = "ndcg_at_10"

@@ -13,13 +13,13 @@ import mlflow
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.common.errors import ConfigError
-from components.common.progress import progress
-from components.common.tracking import ensure_experiment, use_tracking
-from components.models.base import Recommender
-from components.models.zoo import MODELS, build_model
-from components.train.pyfunc import ARTIFACT_KEY, RecommenderPyfunc, signature_for
-from components.train.search import SearchConfig, SearchResult, search
+from recsys.components.train.search import SearchConfig, SearchResult, search
+from recsys.core.errors import ConfigError
+from recsys.core.models.base import Recommender
+from recsys.core.models.zoo import MODELS, build_model
+from recsys.core.progress import progress
+from recsys.core.pyfunc import ARTIFACT_KEY, RecommenderPyfunc, signature_for
+from recsys.core.tracking import ensure_experiment, use_tracking
 
 log = logging.getLogger(__name__)
 PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]

@@ -2,7 +2,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Output
 
-from components.common.image import PROJECT_IMAGE
+from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
@@ -12,10 +12,10 @@ def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float = 0.
     """Quarantine bad rows in the lake, pass clean rows on, fail above the bad-row threshold."""
     import pandas as pd
 
-    from components.common.lake import Lake
-    from components.common.progress import configure_logging, publish_metrics
-    from components.validate.rules import ValidationConfig
-    from components.validate.validate import publish_result, raise_if_failed, validate_events
+    from recsys.components.validate.rules import ValidationConfig
+    from recsys.components.validate.validate import publish_result, raise_if_failed, validate_events
+    from recsys.core.lake import Lake
+    from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()
     result = validate_events(pd.read_parquet(events.path),

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.common.columns import EVENT_TYPES, Columns
+from recsys.core.columns import EVENT_TYPES, Columns
 
 C = Columns
 

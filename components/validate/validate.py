@@ -12,23 +12,23 @@ from datetime import datetime
 import pandas as pd
 from pydantic import BaseModel
 
-from components.common.columns import Columns
-from components.common.errors import DataQualityError
-from components.common.event_store import (
+from recsys.components.validate.rules import ValidationConfig, null_ratios, row_reasons
+from recsys.core.columns import Columns
+from recsys.core.errors import DataQualityError
+from recsys.core.event_store import (
     CLEAN_ZONE,
     RAW_ZONE,
     append_partitioned,
     read_window,
 )
-from components.common.lake import Lake
-from components.common.quarantine import quarantine_rows, reason_counts, write_quarantine
-from components.common.schema import (
+from recsys.core.lake import Lake
+from recsys.core.quarantine import quarantine_rows, reason_counts, write_quarantine
+from recsys.core.schema import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
     RAW_EVENT_SCHEMA,
     check_event_frame,
 )
-from components.validate.rules import ValidationConfig, null_ratios, row_reasons
 
 log = logging.getLogger(__name__)
 C = Columns

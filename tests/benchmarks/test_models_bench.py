@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from components.common.errors import ConfigError
-from recsys_cli.main import main
+from recsys.cli.main import main
+from recsys.core.errors import ConfigError
 
 
 def test_bench_models_writes_one_row_per_model(ratings_dir, tmp_path, monkeypatch):
@@ -29,7 +29,7 @@ def test_bench_models_writes_one_row_per_model(ratings_dir, tmp_path, monkeypatc
 
 
 def test_bench_models_rejects_unknown_models(ratings_dir):
-    from benchmarks.models_bench import bench_models
+    from recsys.benchmarks.models_bench import bench_models
 
     with pytest.raises(ConfigError, match="unknown model"):
         bench_models(str(ratings_dir), "movielens", "topn-stratified", "svd,bivae")

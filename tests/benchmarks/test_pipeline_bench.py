@@ -1,4 +1,4 @@
-from benchmarks.pipeline_bench import step_seconds
+from recsys.benchmarks.pipeline_bench import step_seconds
 
 LOG = """\
 22:50:44.921 - INFO - Executing task \x1b[96m'extract-op'\x1b[0m

@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.reference_models import (
+from recsys.benchmarks.reference_models import (
     parse_reference_names,
     reference_python,
     run_reference,
 )
-from components.common.errors import ConfigError
-from recsys_cli.main import main
+from recsys.cli.main import main
+from recsys.core.errors import ConfigError
 
 
 def two_taste_groups(seed: int = 0) -> pd.DataFrame:
@@ -89,7 +89,7 @@ def test_a_missing_reference_environment_says_how_to_build_it(monkeypatch, tmp_p
 
 
 def test_reference_models_run_under_the_topn_protocol_only(ratings_dir):
-    from benchmarks.models_bench import bench_models
+    from recsys.benchmarks.models_bench import bench_models
 
     with pytest.raises(ConfigError, match="topn-stratified only"):
         bench_models(str(ratings_dir), "movielens", "ratings-5fold", "svd", reference="bpr")

@@ -3,16 +3,16 @@ import pandas as pd
 import pytest
 import redis
 
-from benchmarks.local_services import temporary_postgres_database
-from components.common.lake import Lake
-from components.common.settings import Settings
-from feature_repo.store import apply_repo, open_store
-from feature_repo.tables import (
+from recsys.benchmarks.local_services import temporary_postgres_database
+from recsys.components.features.tables import (
     ITEM_STATS_COLUMNS,
     USER_SESSION_COLUMNS,
     USER_STATS_COLUMNS,
     write_snapshot,
 )
+from recsys.core.lake import Lake
+from recsys.core.settings import Settings
+from recsys.feature_repo.store import apply_repo, open_store
 
 T1 = pd.Timestamp("2026-10-10T00:00:00Z")
 T2 = pd.Timestamp("2026-10-20T00:00:00Z")

@@ -4,9 +4,9 @@ import math
 import pandas as pd
 import pytest
 
-from components.common.errors import ConfigError, SchemaError
-from feature_repo.online import online_features, push_session_features, training_features
-from feature_repo.store import materialize, redis_connection_string
+from recsys.core.errors import ConfigError, SchemaError
+from recsys.feature_repo.online import online_features, push_session_features, training_features
+from recsys.feature_repo.store import materialize, redis_connection_string
 from tests.feature_repo.conftest import T1, T2
 
 
@@ -95,7 +95,7 @@ def test_redis_connection_string():
 
 
 def test_cached_reader_matches_the_uncached_read_and_expires(local_store):
-    from feature_repo.online import OnlineFeatureReader
+    from recsys.feature_repo.online import OnlineFeatureReader
 
     store, _ = local_store
     materialize(store, now().to_pydatetime())

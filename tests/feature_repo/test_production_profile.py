@@ -4,8 +4,8 @@ import time
 import pandas as pd
 import pytest
 
-from feature_repo.online import online_features, push_session_features
-from feature_repo.store import materialize
+from recsys.feature_repo.online import online_features, push_session_features
+from recsys.feature_repo.store import materialize
 from tests.feature_repo.test_online import session_row
 
 

@@ -2,11 +2,11 @@
 import pandas as pd
 import pytest
 
-from feature_repo.definitions import EVENT_TIMESTAMP
-from feature_repo.online import online_features, push_session_features
-from feature_repo.session_writer import SessionFeatureWriter, session_protos
-from feature_repo.store import materialize
-from streaming.processor import feature_frame
+from recsys.feature_repo.definitions import EVENT_TIMESTAMP
+from recsys.feature_repo.online import online_features, push_session_features
+from recsys.feature_repo.session_writer import SessionFeatureWriter, session_protos
+from recsys.feature_repo.store import materialize
+from recsys.streaming.processor import feature_frame
 
 pytestmark = pytest.mark.integration
 T = pd.Timestamp("2026-11-01T10:00:00.250000Z")

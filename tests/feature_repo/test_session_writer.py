@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from components.common.errors import SchemaError
-from feature_repo.online import online_features, push_session_features
-from feature_repo.session_writer import SessionFeatureWriter
-from streaming.processor import feature_frame
+from recsys.core.errors import SchemaError
+from recsys.feature_repo.online import online_features, push_session_features
+from recsys.feature_repo.session_writer import SessionFeatureWriter
+from recsys.streaming.processor import feature_frame
 
 ROWS = [
     {"user_id": "a1", "recent_items": ["i1", "i2"], "avg_view_price_10m": 19.99,

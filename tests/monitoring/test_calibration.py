@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.calibration import column_distance, noise_floors
+from recsys.monitoring.calibration import column_distance, noise_floors
 
 
 def test_distances_match_hand_computed_values():

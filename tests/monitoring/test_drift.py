@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
-from recsys_cli.main import main
+from recsys.cli.main import main
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
 
 
 @pytest.fixture(scope="module")

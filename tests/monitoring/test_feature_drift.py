@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from components.common.lake import Lake
-from feature_repo.tables import ITEM_STATS_COLUMNS, write_snapshot
-from monitoring.feature_drift import feature_drift
+from recsys.components.features.tables import ITEM_STATS_COLUMNS, write_snapshot
+from recsys.core.lake import Lake
+from recsys.monitoring.feature_drift import feature_drift
 
 T1, T2 = pd.Timestamp("2026-10-01T00:00:00Z"), pd.Timestamp("2026-10-08T00:00:00Z")
 

@@ -4,13 +4,13 @@ import json
 import pandas as pd
 import pytest
 
-from components.common.settings import Settings
-from components.common.tracking import client_for
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from monitoring.config import DriftConfig
-from monitoring.monitor import monitor
-from pipelines.local_runner import run_training_locally
+from recsys.core.settings import Settings
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.tracking import client_for
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.monitor import monitor
+from recsys.pipelines.local_runner import run_training_locally
 
 
 @pytest.mark.integration
@@ -28,8 +28,8 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     import numpy as np
     import pyarrow as pa
 
-    from components.common.lake import Lake
-    from serving.request_log import SCHEMA
+    from recsys.core.lake import Lake
+    from recsys.core.request_log import SCHEMA
 
     items = pd.read_parquet(next((tmp_path / "lake" / "features" / "item_stats").glob("*")))
     ids = items["item_id"].astype(str).to_numpy()

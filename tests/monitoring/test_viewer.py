@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.local_services import wait_for_http
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop
-from monitoring.config import DriftConfig
-from monitoring.drift import run_drift
-from monitoring.workspace import DEFAULT_PROJECT, publish
+from recsys.benchmarks.local_services import wait_for_http
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop
+from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.drift import run_drift
+from recsys.monitoring.workspace import DEFAULT_PROJECT, publish
 from tests.conftest import REPO, free_port
 
 ARTIFACTS = REPO / "build" / "test-artifacts"

@@ -5,9 +5,9 @@ import pandas as pd
 import yaml
 from kfp import compiler, dsl, local
 
-from components.extract.component import extract_op
-from components.preprocess.component import preprocess_op
-from components.validate.component import validate_op
+from recsys.components.extract.component import extract_op
+from recsys.components.preprocess.component import preprocess_op
+from recsys.components.validate.component import validate_op
 from tests.components.extract.test_extract import rich, write_jsonl
 
 

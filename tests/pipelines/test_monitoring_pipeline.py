@@ -5,16 +5,16 @@ import pytest
 import yaml
 from kfp import local
 
-from components.common.lake import Lake
-from components.common.settings import Settings
-from components.common.tracking import client_for
-from components.extract.extract import ExtractConfig, extract
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from components.validate.rules import ValidationConfig
-from components.validate.validate import validate_window
-from pipelines.local_runner import run_training_locally
-from pipelines.monitoring_pipeline import compile_pipeline, monitoring_pipeline
+from recsys.components.extract.extract import ExtractConfig, extract
+from recsys.components.validate.rules import ValidationConfig
+from recsys.components.validate.validate import validate_window
+from recsys.core.lake import Lake
+from recsys.core.settings import Settings
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.tracking import client_for
+from recsys.pipelines.local_runner import run_training_locally
+from recsys.pipelines.monitoring_pipeline import compile_pipeline, monitoring_pipeline
 
 
 def test_compiles_with_retraining_under_a_condition(tmp_path):
@@ -73,7 +73,7 @@ def test_drift_starts_retraining(tmp_path):
 
 
 def test_compile_writes_both_pipelines_and_the_schedules(tmp_path, capsys):
-    from recsys_cli.main import main
+    from recsys.cli.main import main
 
     assert main(["pipeline", "compile", "--out", str(tmp_path)]) == 0
     schedules = yaml.safe_load((tmp_path / "recurring_runs.yaml").read_text())

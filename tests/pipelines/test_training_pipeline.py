@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.local_services import temporary_postgres_database, wait_for_http
-from components.common.tracking import client_for
-from components.gate.registry import aliases
-from components.gate.report import latest_decision
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from pipelines.local_runner import run_training_locally
-from pipelines.training_pipeline import compile_pipeline
+from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+from recsys.components.gate.report import latest_decision
+from recsys.core.registry import aliases
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.tracking import client_for
+from recsys.pipelines.local_runner import run_training_locally
+from recsys.pipelines.training_pipeline import compile_pipeline
 from tests.conftest import free_port
 
 STEPS = {"extract-op", "validate-op", "preprocess-op", "features-op", "train-op",
@@ -71,9 +71,9 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
     assert champion.tags["gate.decision"] == "approved"
     # the features step materialized the new snapshots into the online store
-    from components.common.settings import Settings
-    from feature_repo.online import online_features
-    from feature_repo.store import open_store
+    from recsys.core.settings import Settings
+    from recsys.feature_repo.online import online_features
+    from recsys.feature_repo.store import open_store
 
     store, _ = open_store(Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake")))
     known = pd.read_parquet(next((tmp_path / "lake" / "features" / "user_stats").glob("*")))

@@ -2,12 +2,12 @@
 import pandas as pd
 import pytest
 
-from components.models.zoo import build_model
-from feature_repo.live_session import LiveSession
-from serving.catalogue import Catalogue
-from serving.config import ServiceConfig
-from serving.model_source import ModelSource
-from serving.service import RecommendationService
+from recsys.core.catalogue import Catalogue
+from recsys.core.models.zoo import build_model
+from recsys.feature_repo.live_session import LiveSession
+from recsys.serving.config import ServiceConfig
+from recsys.serving.model_source import ModelSource
+from recsys.serving.service import RecommendationService
 
 # u1 and u2 share a and b; u2 also took c (shoes) and d (hats); e is popular with others
 ROWS = [("u1", "a", 1.0), ("u1", "b", 1.0), ("u2", "a", 1.0), ("u2", "b", 1.0),
@@ -18,7 +18,7 @@ CATEGORIES = {"a": "books", "b": "books", "c": "shoes", "d": "hats", "e": "books
 
 
 class FrameReader:
-    """Session rows from a dict, answering like feature_repo.session_reader.SessionReader."""
+    """Session rows from a dict, answering like recsys.feature_repo.session_reader.SessionReader."""
 
     def __init__(self, sessions: dict | None = None, fail: bool = False):
         self.sessions = sessions or {}

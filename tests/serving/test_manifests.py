@@ -25,7 +25,7 @@ def test_v2_server_and_model():
     model_settings = json.loads(
         (REPO / "serving/model_repository/recsys/model-settings.json").read_text())
     assert model["metadata"]["name"] == model_settings["name"]
-    assert model_settings["implementation"] == "serving.runtime.RecsysRuntime"
+    assert model_settings["implementation"] == "recsys.serving.runtime.RecsysRuntime"
 
 
 def test_v1_seldon_deployment():
@@ -35,6 +35,6 @@ def test_v1_seldon_deployment():
     container = predictor["componentSpecs"][0]["spec"]["containers"][0]
     assert container["name"] == predictor["graph"]["name"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MODEL_NAME"] == "serving.seldon_v1.SeldonRecommender"
+    assert env["MODEL_NAME"] == "recsys.serving.seldon_v1.SeldonRecommender"
     assert container["ports"][0]["containerPort"] == 9000
     assert "--http-port 9000" in (REPO / "infra" / "Dockerfile.seldon-v1").read_text()

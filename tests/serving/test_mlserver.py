@@ -12,17 +12,17 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.local_services import wait_for_http
-from components.common.settings import Settings
-from components.common.tracking import client_for
-from components.features.features import publish_features
-from components.gate.decide import Decision
-from components.gate.registry import promote, register_with_decision
-from components.preprocess.config import PreprocessConfig
-from components.preprocess.preprocess import preprocess
-from components.synthetic.config import ShopConfig
-from components.synthetic.generate import generate_shop
-from components.train.train import TrainConfig, fingerprint_of, log_trained, train_models
+from recsys.benchmarks.local_services import wait_for_http
+from recsys.components.features.features import publish_features
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.components.preprocess.preprocess import preprocess
+from recsys.components.train.train import TrainConfig, fingerprint_of, log_trained, train_models
+from recsys.core.decide import Decision
+from recsys.core.registry import promote, register_with_decision
+from recsys.core.settings import Settings
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop
+from recsys.core.tracking import client_for
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     end = pd.Timestamp.now(tz="UTC").floor("D")
     events = generate_shop(ShopConfig(events=6_000, seed=3, end=end.to_pydatetime())).events
     events["parse_error"] = None
-    from components.common.schema import conform_events
+    from recsys.core.schema import conform_events
 
     processed = preprocess(conform_events(events, "test", with_parse_error=False),
                            PreprocessConfig(holdout_days=3))
@@ -54,7 +54,7 @@ def server(tmp_path_factory):
     (repo / "settings.json").write_text(json.dumps({"parallel_workers": 0, **ports}))
     env = {**os.environ, "RECSYS_STATE_DIR": str(state), "RECSYS_REDIS_URL":
            "redis://127.0.0.1:6379/10"}
-    proc = subprocess.Popen([sys.executable, "-m", "serving.server", "start", str(repo)],
+    proc = subprocess.Popen([sys.executable, "-m", "recsys.serving.server", "start", str(repo)],
                             env=env, stdout=open(tmp / "server.log", "w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{ports['http_port']}"

@@ -2,12 +2,12 @@
 import pandas as pd
 import pytest
 
-from components.common.errors import NotFoundError
-from components.common.tracking import client_for
-from components.gate.decide import Decision
-from components.gate.registry import promote, register_with_decision
-from components.train.train import TrainConfig, log_trained, train_models
-from serving.model_source import ModelSource
+from recsys.components.train.train import TrainConfig, log_trained, train_models
+from recsys.core.decide import Decision
+from recsys.core.errors import NotFoundError
+from recsys.core.registry import promote, register_with_decision
+from recsys.core.tracking import client_for
+from recsys.serving.model_source import ModelSource
 from tests.serving.conftest import ROWS
 
 

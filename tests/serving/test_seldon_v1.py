@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import requests
 
-from benchmarks.local_services import wait_for_http
-from components.models.zoo import build_model
+from recsys.benchmarks.local_services import wait_for_http
+from recsys.core.models.zoo import build_model
 from tests.conftest import REPO, free_port
 from tests.serving.conftest import ROWS
 
@@ -24,7 +24,7 @@ def test_v1_microservice_serves_the_exported_champion(tmp_path):
     port = free_port()
     env = {**os.environ, "RECSYS_MODEL_PATH": str(path)}
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen([str(SELDON_BIN), "serving.seldon_v1.SeldonRecommender",
+    proc = subprocess.Popen([str(SELDON_BIN), "recsys.serving.seldon_v1.SeldonRecommender",
                              "--service-type", "MODEL", "--http-port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -1,9 +1,9 @@
 import pytest
 import redis
 
-from serving.cache import RecommendationCache
-from serving.catalogue import Catalogue
-from serving.requests import RequestError
+from recsys.core.catalogue import Catalogue
+from recsys.serving.cache import RecommendationCache
+from recsys.serving.requests import RequestError
 from tests.serving.conftest import FrameReader
 
 

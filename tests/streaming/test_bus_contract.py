@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from streaming.bus import BusUnavailable
+from recsys.streaming.bus import BusUnavailable
 
 KAFKA = os.environ.get("RECSYS_KAFKA_BOOTSTRAP")
 
@@ -19,7 +19,7 @@ def rows(n, prefix="e"):
 def bus(request):
     name = f"test:{uuid.uuid4().hex[:8]}"
     if request.param == "redis":
-        from streaming.redis_bus import RedisStreamBus
+        from recsys.streaming.redis_bus import RedisStreamBus
 
         instance = RedisStreamBus(stream=name, max_length=50)
         yield instance
@@ -27,7 +27,7 @@ def bus(request):
     else:
         if not KAFKA:
             pytest.skip("Kafka contract not run: set RECSYS_KAFKA_BOOTSTRAP=host:port")
-        from streaming.kafka_bus import KafkaBus
+        from recsys.streaming.kafka_bus import KafkaBus
 
         yield KafkaBus(KAFKA, topic=name.replace(":", "."))
 
@@ -63,7 +63,7 @@ def test_unacknowledged_messages_are_delivered_again(bus):
     bus.ack("g", first[:2])
     assert bus.read("g", "c1", 100, 100) == []  # held by the caller: not handed out twice
     if hasattr(bus, "pending"):  # Redis: after a restart the own pending entries come back
-        from streaming.redis_bus import RedisStreamBus
+        from recsys.streaming.redis_bus import RedisStreamBus
 
         restarted = RedisStreamBus(stream=bus.stream)
         again = restarted.read("g", "c1", 2, 100) + restarted.read("g", "c1", 2, 100)
@@ -94,7 +94,7 @@ def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
 
 
 def test_a_dead_redis_answers_unavailable():
-    from streaming.redis_bus import RedisStreamBus
+    from recsys.streaming.redis_bus import RedisStreamBus
 
     dead = RedisStreamBus("redis://127.0.0.1:1/0", socket_timeout=0.5)
     with pytest.raises(BusUnavailable, match="unavailable"):

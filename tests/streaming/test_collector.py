@@ -7,8 +7,8 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from streaming.collector import CollectorLimits, create_app
-from streaming.redis_bus import RedisStreamBus
+from recsys.streaming.collector import CollectorLimits, create_app
+from recsys.streaming.redis_bus import RedisStreamBus
 
 pytestmark = pytest.mark.integration
 T = 1_767_225_600_000

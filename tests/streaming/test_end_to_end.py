@@ -15,21 +15,21 @@ import pandas as pd
 import pytest
 import uvicorn
 
-from benchmarks.local_services import temporary_postgres_database
-from components.common.event_store import RAW_ZONE, read_window
-from components.common.lake import Lake
-from components.common.schema import RAW_EVENT_SCHEMA
-from components.common.settings import Settings
-from components.synthetic.config import DirtConfig, ShopConfig
-from components.synthetic.generate import generate_shop, write_shop
-from feature_repo.online import online_features
-from feature_repo.session_features import session_features
-from feature_repo.store import open_store
-from streaming.collector import create_app
-from streaming.lake_sink import SinkConfig
-from streaming.processor import ProcessorConfig
-from streaming.replay import replay
-from streaming.runtime import build_bus, build_processor, build_sink
+from recsys.benchmarks.local_services import temporary_postgres_database
+from recsys.core.event_store import RAW_ZONE, read_window
+from recsys.core.lake import Lake
+from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.settings import Settings
+from recsys.core.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.feature_repo.online import online_features
+from recsys.feature_repo.session_features import session_features
+from recsys.feature_repo.store import open_store
+from recsys.streaming.collector import create_app
+from recsys.streaming.lake_sink import SinkConfig
+from recsys.streaming.processor import ProcessorConfig
+from recsys.streaming.replay import replay
+from recsys.streaming.runtime import build_bus, build_processor, build_sink
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
@@ -138,7 +138,7 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     rows = check_against_batch(settings, processor.watermark())
     assert rows == summary.accepted
     # extract reads what the sink landed straight from the lake
-    from components.extract.extract import ExtractConfig, extract
+    from recsys.components.extract.extract import ExtractConfig, extract
 
     report, events = extract(ExtractConfig(source="lake"), Lake(settings.lake))
     assert len(events) == summary.accepted and report.format == "lake"
@@ -157,7 +157,7 @@ def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
            "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url,
            "RECSYS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(REPO)}
     summary = replay(source, url, rate=50_000, batch_size=100)
-    command = [sys.executable, "-m", "recsys_cli.main", "stream", "processor",
+    command = [sys.executable, "-m", "recsys.cli.main", "stream", "processor",
                "--consumer", "p1", "--idle-exit", "3", "--batch-size", "300"]
     group = f"{settings.event_stream}"
     first = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from streaming.events import BodyError, parse_body, validate_events
+from recsys.streaming.events import BodyError, parse_body, validate_events
 
 T = 1_767_225_600_000
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_repo.session_features import session_features
-from streaming.session_state import (
+from recsys.feature_repo.session_features import session_features
+from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,
     features,

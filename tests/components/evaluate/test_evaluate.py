@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from components.evaluate.evaluate import evaluate_model
-from components.models.zoo import build_model
+from recsys.components.evaluate.evaluate import evaluate_model
+from recsys.core.models.zoo import build_model
 
 TRAIN = pd.DataFrame([("u1", "a", 1.0), ("u1", "b", 1.0), ("u2", "a", 1.0), ("u2", "b", 1.0),
                       ("u2", "c", 1.0), ("u3", "d", 5.0)],
@@ -22,7 +22,7 @@ def test_evaluate_counts_cold_users_and_excludes_seen_items():
 
 
 def test_detail_has_rating_errors_only_for_explicit_models_and_a_ci():
-    from components.evaluate.evaluate import evaluate_in_detail
+    from recsys.components.evaluate.evaluate import evaluate_in_detail
 
     rated = TRAIN.assign(rating=[4.0, 2.0, 5.0, 1.0, 3.0, 4.0])
     holdout = pd.DataFrame([("u1", "c", 3.0), ("u3", "a", 5.0)],
@@ -40,7 +40,7 @@ def test_detail_has_rating_errors_only_for_explicit_models_and_a_ci():
 
 
 def test_paired_difference_only_for_metrics_kept_per_user():
-    from components.evaluate.compare import paired_difference
+    from recsys.components.evaluate.compare import paired_difference
 
     a = pd.DataFrame({"ndcg": [0.5, 0.7]}, index=["u1", "u2"])
     b = pd.DataFrame({"ndcg": [0.5, 0.5]}, index=["u1", "u2"])

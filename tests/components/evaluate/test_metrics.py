@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from components.evaluate.metrics import catalogue_coverage, ranking_metrics
+from recsys.core.metrics import catalogue_coverage, ranking_metrics
 
 
 def recs(rows):

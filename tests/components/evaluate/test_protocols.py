@@ -3,14 +3,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.evaluate.metrics import (
+from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
+from recsys.core.metrics import (
     bootstrap_mean_ci,
     intra_list_diversity,
     novelty,
     paired_bootstrap,
     per_user_ranking,
 )
-from components.evaluate.protocols import ratings_kfold, stratified_split
 
 
 def frame_of(pairs):

@@ -4,21 +4,22 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from components.common.errors import DataQualityError
-from components.common.event_store import (
+from recsys.components.extract.extract import ExtractConfig, extract
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.components.preprocess.preprocess import preprocess_window
+from recsys.components.validate.rules import ValidationConfig
+from recsys.components.validate.validate import validate_window
+from recsys.core.errors import DataQualityError
+from recsys.core.event_store import (
     CLEAN_ZONE,
     QUARANTINE_SCHEMA,
     QUARANTINE_ZONE,
     RAW_ZONE,
     read_window,
 )
-from components.common.lake import Lake
-from components.common.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
-from components.extract.extract import ExtractConfig, extract
-from components.preprocess.config import PreprocessConfig
-from components.preprocess.preprocess import preprocess_window, read_processed
-from components.validate.rules import ValidationConfig
-from components.validate.validate import validate_window
+from recsys.core.lake import Lake
+from recsys.core.processed import read_processed
+from recsys.core.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
 
 
 def rich(event_id, user="u1", item="i1", kind="view", ts=1_790_000_000_000, price=10.0):

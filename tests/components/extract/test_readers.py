@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
-from components.common.errors import UnknownFormatError
-from components.extract.readers import detect_format, read_source
-from components.extract.readers.retailrocket import _read_category_tree, category_path
+from recsys.core.errors import UnknownFormatError
+from recsys.core.readers import detect_format, read_source
+from recsys.core.readers.retailrocket import _read_category_tree, category_path
 
 
 def test_rees46_real_sample(shared_data):

@@ -1,7 +1,7 @@
 """Decision table for the promotion gate."""
 import pytest
 
-from components.gate.decide import GatePolicy, decide
+from recsys.core.decide import GatePolicy, decide
 
 POLICY = GatePolicy(primary_metric="ndcg_at_10", min_relative_improvement=0.05,
                     guardrails={"coverage_at_10": 0.10})

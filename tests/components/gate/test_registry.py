@@ -2,9 +2,9 @@
 import pytest
 from mlflow import MlflowClient
 
-from components.common.errors import NotFoundError
-from components.gate.decide import GatePolicy, decide
-from components.gate.registry import (
+from recsys.core.decide import GatePolicy, decide
+from recsys.core.errors import NotFoundError
+from recsys.core.registry import (
     aliases,
     promote,
     promote_manually,

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from components.common.errors import ConfigError
-from components.gate.trigger import drift_trigger, trigger_tags
+from recsys.components.gate.trigger import drift_trigger, trigger_tags
+from recsys.core.errors import ConfigError
 
 
 def test_a_drift_summary_becomes_retrain_tags():

@@ -3,11 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.errors import DataQualityError
-from components.common.lake import Lake
-from components.common.schema import conform_events
-from components.preprocess.config import PreprocessConfig
-from components.preprocess.preprocess import preprocess, read_processed, write_processed
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.components.preprocess.preprocess import preprocess
+from recsys.core.errors import DataQualityError
+from recsys.core.lake import Lake
+from recsys.core.processed import read_processed, write_processed
+from recsys.core.schema import conform_events
 
 NAN = np.nan
 # (id, user, item, type, time in October 2026, price, rating); items i1,i2 in A, i3,i4 in B

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from components.common.errors import ConfigError
-from components.train.search import SearchConfig, candidate_params
-from components.train.train import TrainConfig, hyperparameters, log_trained, train_models
+from recsys.components.train.search import SearchConfig, candidate_params
+from recsys.components.train.train import TrainConfig, hyperparameters, log_trained, train_models
+from recsys.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""`recsys registry show|rollback|promote`: the MLflow registry as the gate left it."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from recsys.core.errors import NotFoundError
+from recsys.core.registry import aliases, promote_manually, registry_table, rollback
+from recsys.core.settings import load_settings
+from recsys.core.tracking import client_for
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("registry", help="show or move the registry's champion")
+    parser.add_argument("--model", default=None,
+                        help="registered model name (default RECSYS_REGISTERED_MODEL_NAME)")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("show", help="versions, aliases, key metrics and gate decisions")
+    back = actions.add_parser("rollback", help="champion <- previous, recorded")
+    back.add_argument("--reason", required=True, help="why (stored on the version)")
+    promote = actions.add_parser("promote", help="manual override: VERSION becomes champion")
+    promote.add_argument("version", help="model version number")
+    promote.add_argument("--reason", required=True, help="why (stored on the version)")
+    export = actions.add_parser("export", help="write the champion's Recommender as a pickle "
+                                "(for the seldon-core v1 image, which has no MLflow)")
+    export.add_argument("--out", required=True, help="output .pkl path")
+    export.add_argument("--alias", default="champion", help="alias to export (default champion)")
+    parser.set_defaults(handler=cmd_registry)
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    name = args.model or settings.registered_model_name
+    client = client_for(settings.tracking_uri)
+    if args.action == "export":
+        from recsys.core.pyfunc import load_recommender
+
+        version = aliases(client, name).get(args.alias)
+        if version is None:
+            raise NotFoundError(f"{name} has no alias {args.alias!r}")
+        load_recommender(f"models:/{name}/{version}").save(args.out)
+        print(json.dumps({"model": name, "alias": args.alias, "version": version,
+                          "path": args.out}))
+        return 0
+    if args.action == "rollback":
+        print(f"champion of {name} is now version {rollback(client, name, args.reason)}")
+    elif args.action == "promote":
+        promote_manually(client, name, args.version, args.reason)
+        print(f"champion of {name} is now version {args.version} (manual)")
+    print(json.dumps({"model": name, "aliases": aliases(client, name),
+                      "versions": registry_table(client, name)}, indent=2))
+    return 0

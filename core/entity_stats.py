@@ -1,0 +1,86 @@
+"""Batch feature tables for users and items, computed as of a point in time (SEEDS §4)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.core.columns import Columns, EventType
+
+C = Columns
+FEATURE_TIMESTAMP = "feature_timestamp"
+PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])
+TIME_OF_DAY = np.array(["night"] * 6 + ["morning"] * 6 + ["afternoon"] * 6 + ["evening"] * 6)
+MIN_ITEMS_FOR_CATEGORY_BANDS = 4
+
+
+def _mode_by(frame: pd.DataFrame, key: str, value: str, weight: str | None = None) -> pd.Series:
+    """Most frequent (or heaviest) value per key; ties go to the smallest value."""
+    data = frame[[key, value]].dropna()
+    if weight is None:
+        scored = data.groupby([key, value]).size().rename("w").reset_index()
+    else:
+        data = data.assign(w=frame.loc[data.index, weight])
+        scored = data.groupby([key, value])["w"].sum().reset_index()
+    best = scored.sort_values([key, "w", value], ascending=[True, False, True])
+    return best.drop_duplicates(key).set_index(key)[value]
+
+
+def user_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per user: purchases, events, unique items, average and total spend, preferred category
+    and time of day, days since last activity."""
+    purchases = events[events[C.event_type] == EventType.purchase.value]
+    grouped = events.groupby(C.user_id)
+    out = pd.DataFrame({
+        "events": grouped.size(),
+        "unique_items": grouped[C.item_id].nunique(),
+        "last_event": grouped[C.timestamp].max(),
+    })
+    spend = purchases.groupby(C.user_id)[C.price]
+    out["purchases"] = purchases.groupby(C.user_id).size()
+    out["total_spend"] = spend.sum()
+    out["avg_spend"] = spend.mean()
+    out[["purchases", "total_spend"]] = out[["purchases", "total_spend"]].fillna(0)
+    out["purchases"] = out["purchases"].astype("int64")
+    weight = C.weight if C.weight in events.columns else None
+    out["preferred_category"] = _mode_by(events, C.user_id, C.category, weight)
+    hours = events.assign(_tod=TIME_OF_DAY[events[C.timestamp].dt.hour.to_numpy()])
+    out["preferred_time_of_day"] = _mode_by(hours, C.user_id, "_tod")
+    out["days_since_last_event"] = (as_of - out.pop("last_event")).dt.total_seconds() / 86_400
+    out[FEATURE_TIMESTAMP] = as_of
+    return out.reset_index().rename(columns={"index": C.user_id})
+
+
+def price_bands(avg_price: pd.Series, category: pd.Series) -> pd.Series:
+    """budget/mid/premium/luxury by price quartile within the item's category (global
+    quartiles for categories with too few items)."""
+    global_rank = avg_price.rank(pct=True)
+    sizes = category.map(category.value_counts())
+    in_category = avg_price.groupby(category).rank(pct=True)
+    rank = in_category.where(sizes >= MIN_ITEMS_FOR_CATEGORY_BANDS, global_rank)
+    band = np.clip(np.ceil(rank.fillna(0.5) * 4) - 1, 0, 3).astype(int)
+    return pd.Series(PRICE_BANDS[band], index=avg_price.index).where(avg_price.notna())
+
+
+def item_features(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float) -> pd.DataFrame:
+    """Per item: views, unique users, purchases, conversion, average rating and price, price
+    band, recency-decayed popularity, category and brand."""
+    grouped = events.groupby(C.item_id)
+    kind = events[C.event_type]
+    out = pd.DataFrame({
+        "views": events[kind == EventType.view.value].groupby(C.item_id).size(),
+        "unique_users": grouped[C.user_id].nunique(),
+        "purchases": events[kind == EventType.purchase.value].groupby(C.item_id).size(),
+        "avg_rating": grouped[C.rating].mean(),
+        "avg_price": grouped[C.price].mean(),
+        C.category: _mode_by(events, C.item_id, C.category),
+        C.brand: _mode_by(events, C.item_id, C.brand),
+    })
+    out[["views", "purchases"]] = out[["views", "purchases"]].fillna(0).astype("int64")
+    out["conversion_rate"] = out["purchases"] / out["views"].clip(lower=1)
+    age_days = (as_of - events[C.timestamp]).dt.total_seconds() / 86_400
+    decay = np.power(0.5, age_days.clip(lower=0) / half_life_days)
+    weight = events[C.weight] if C.weight in events.columns else 1.0
+    out["popularity_score"] = (decay * weight).groupby(events[C.item_id]).sum()
+    out["price_band"] = price_bands(out["avg_price"], out[C.category].fillna("unknown"))
+    out[FEATURE_TIMESTAMP] = as_of
+    return out.reset_index().rename(columns={"index": C.item_id})

@@ -1,0 +1,212 @@
+"""Data lake storage: a local folder or `s3://bucket/prefix` (through boto3).
+
+Every write is atomic: a local file is written beside its target and renamed into
+place; an S3 object becomes visible only when its single PUT completes. Readers never
+see half a file.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys.core.errors import LakeError, NotFoundError
+
+PARQUET_COMPRESSION = "zstd"
+
+
+class _Backend(Protocol):
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+    def local_path(self, key: str) -> str | None: ...
+
+
+class _LocalBackend:
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"lake object not found: {self._path(key)}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                keys.append(path.relative_to(self.root).as_posix())
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))
+
+
+class _S3Backend:
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None):
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._call("write", key, lambda: self.client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=data))
+
+    def read_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise NotFoundError(
+                    f"lake object not found: s3://{self.bucket}/{self._key(key)}") from exc
+            raise LakeError(f"cannot read s3://{self.bucket}/{self._key(key)}: {exc}") from exc
+        return obj["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError:
+            return False
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._key(prefix)
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except Exception as exc:  # botocore raises many kinds; all mean "lake unreachable"
+            raise LakeError(f"cannot list s3://{self.bucket}/{full}: {exc}") from exc
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def _call(self, what: str, key: str, action) -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            raise LakeError(f"cannot {what} s3://{self.bucket}/{self._key(key)}: {exc}") from exc
+
+
+class Lake:
+    """A data lake rooted at a local folder or an `s3://bucket/prefix` URI."""
+
+    def __init__(self, uri: str, s3_endpoint_url: str | None = None):
+        self.uri = str(uri).rstrip("/")
+        if self.uri.startswith("s3://"):
+            bucket, _, prefix = self.uri[len("s3://"):].partition("/")
+            if not bucket:
+                raise LakeError(f"lake URI {uri!r} names no bucket")
+            self._backend: _Backend = _S3Backend(bucket, prefix, s3_endpoint_url)
+        else:
+            self._backend = _LocalBackend(self.uri)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    def url(self, key: str) -> str:
+        """The full URI of a key, for logs and reports."""
+        return f"{self.uri}/{key}"
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._backend.write_bytes(key, data)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._backend.read_bytes(key)
+
+    def exists(self, key: str) -> bool:
+        return self._backend.exists(key)
+
+    def list(self, prefix: str) -> list[str]:
+        """Every object key below `prefix`, sorted."""
+        return self._backend.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self._backend.delete(key)
+
+    def write_table(self, key: str, table: pa.Table) -> int:
+        """Write a Parquet file (zstd) atomically; returns its size in bytes."""
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+        self.write_bytes(key, sink.getvalue())
+        return sink.tell()
+
+    def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        local = self._backend.local_path(key)
+        if local is not None:
+            if not os.path.exists(local):
+                raise NotFoundError(f"lake object not found: {local}")
+            return pq.read_table(local, columns=columns)
+        return pq.read_table(io.BytesIO(self.read_bytes(key)), columns=columns)
+
+    def read_tables(self, keys: list[str], columns: list[str] | None = None,
+                    schema: pa.Schema | None = None) -> pa.Table:
+        """Read and concatenate several Parquet files (an empty table of `schema` if none)."""
+        tables = [self.read_table(k, columns=columns) for k in keys]
+        if not tables:
+            if schema is None:
+                raise NotFoundError("no Parquet files to read and no schema given")
+            empty = schema.empty_table()
+            return empty.select(columns) if columns else empty
+        if schema is not None:
+            target = pa.schema([schema.field(n) for n in tables[0].schema.names])
+            tables = [t.cast(target) for t in tables]
+        return pa.concat_tables(tables)
+
+    def write_json(self, key: str, payload: Any) -> None:
+        self.write_bytes(key, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))

@@ -1,0 +1,279 @@
+"""One interface for every recommender: fit, recommend, similar_items, save, load.
+
+Public methods validate and then delegate to the private ones. Unknown users get the
+model's recency-weighted popularity (the explicit cold-start policy) and are flagged.
+"""
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.core.columns import Columns
+from recsys.core.errors import ConfigError, NotFoundError, SchemaError, missing_columns_error
+
+C = Columns
+FALLBACK = "fallback"
+USER_BATCH = 2048
+REQUIRED = (C.user_id, C.item_id, C.weight)
+
+
+class NotFittedError(ConfigError):
+    """recommend/similar_items called before fit."""
+
+
+def popularity_scores(interactions: pd.DataFrame, items: np.ndarray,
+                      half_life_days: float) -> np.ndarray:
+    """Recency-weighted popularity per item (weights decayed by age before the newest event)."""
+    weight = interactions[C.weight].to_numpy(dtype=float)
+    if C.timestamp in interactions.columns and half_life_days:
+        ts = interactions[C.timestamp]
+        age = (ts.max() - ts).dt.total_seconds().to_numpy() / 86_400
+        weight = weight * np.power(0.5, age / half_life_days)
+    per_item = pd.Series(weight).groupby(interactions[C.item_id].to_numpy()).sum()
+    return per_item.reindex(items).fillna(0.0).to_numpy()
+
+
+class Recommender(ABC):
+    """Base class: index handling, validation, batching, top-k and the cold-start fallback.
+
+    Item metadata (`item_features`: item_id plus any of category, brand, price_band, title,
+    description) is optional; its items that have no interactions join the catalogue as
+    cold items. Models that cannot score a cold item (`scores_cold_items = False`) never
+    recommend one; content-aware models (LightFM, content, hybrid) do.
+    """
+
+    name = "base"
+    scores_cold_items = False
+    search_space: dict[str, list] = {}
+    """Hyperparameter values the search may try (name -> candidate values)."""
+
+    def __init__(self, popularity_half_life_days: float = 7.0):
+        self.popularity_half_life_days = popularity_half_life_days
+        self.users: np.ndarray | None = None
+        self.items: np.ndarray | None = None
+        self.user_index: dict[str, int] = {}
+        self.item_index: dict[str, int] = {}
+        self.seen: sp.csr_matrix | None = None
+        self.popularity: np.ndarray | None = None
+        self.item_meta: pd.DataFrame | None = None
+        self.user_meta: pd.DataFrame | None = None
+        self.cold_items: np.ndarray | None = None
+
+    # ---- fit -------------------------------------------------------------------------
+    def fit(self, interactions: pd.DataFrame, item_features: pd.DataFrame | None = None,
+            user_features: pd.DataFrame | None = None) -> "Recommender":
+        """Fit on (user_id, item_id, weight[, timestamp, rating]) rows; refitting starts afresh.
+
+        `item_features` / `user_features`: optional metadata tables keyed by item_id /
+        user_id (the preprocess step's feature tables, or a catalogue)."""
+        missing = [c for c in REQUIRED if c not in interactions.columns]
+        if missing:
+            raise missing_columns_error(f"{self.name}.fit", missing, interactions.columns)
+        if interactions.empty:
+            raise SchemaError(f"{self.name}.fit: no interactions")
+        if (interactions[C.weight] < 0).any():
+            raise SchemaError(f"{self.name}.fit: negative weights in column {C.weight!r}")
+        item_meta = _metadata(item_features, C.item_id, f"{self.name}.fit item_features")
+        user_meta = _metadata(user_features, C.user_id, f"{self.name}.fit user_features")
+        # hashing (pandas) rather than sorting object arrays: ~20x faster on 1M rows
+        user_codes, users = pd.factorize(interactions[C.user_id].astype(str), sort=True)
+        item_ids = interactions[C.item_id].astype(str)
+        warm_items = pd.Index(pd.unique(item_ids))
+        catalogue = warm_items if item_meta is None else warm_items.union(item_meta.index)
+        catalogue = catalogue.sort_values()
+        item_codes = catalogue.get_indexer(item_ids)
+        users, items = np.asarray(users, dtype=object), np.asarray(catalogue, dtype=object)
+        matrix = sp.csr_matrix((interactions[C.weight].to_numpy(dtype=np.float32),
+                                (user_codes, item_codes)), shape=(users.size, items.size))
+        matrix.sum_duplicates()
+        self.users, self.items = users, items
+        self.user_index = {u: i for i, u in enumerate(users)}
+        self.item_index = {v: i for i, v in enumerate(items)}
+        self.seen = matrix
+        self.cold_items = ~catalogue.isin(warm_items)
+        self.item_meta = None if item_meta is None else item_meta.reindex(items)
+        self.user_meta = None if user_meta is None else user_meta.reindex(users)
+        self.popularity = popularity_scores(interactions, items, self.popularity_half_life_days)
+        self._fit(matrix, interactions)
+        return self
+
+    @abstractmethod
+    def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
+        """Learn from the users x items weight matrix (rows/cols follow self.users/items)."""
+
+    @abstractmethod
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Dense scores (len(user_rows) x n_items) for known users."""
+
+    # ---- recommend ---------------------------------------------------------------------
+    def recommend(self, user_ids, k: int, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-k items per user: columns user_id, item_id, score, rank (1-based), fallback."""
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        user_ids = pd.Index(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        rows = np.array([self.user_index.get(u, -1) for u in user_ids], dtype=np.int64)
+        known = rows >= 0
+        k = min(int(k), self.items.size)
+        frames = []
+        known_rows = rows[known]
+        for lo in range(0, known_rows.size, USER_BATCH):
+            batch = known_rows[lo:lo + USER_BATCH]
+            scores, columns = self._ranking_scores(batch, exclude_seen)
+            frames.append(self._top_k(self.users[batch], scores, min(k, scores.shape[1]),
+                                      fallback=False, columns=columns))
+        cold = user_ids[~known]
+        if cold.size:
+            popularity = np.where(self.cold_items, -np.inf, self.popularity)
+            scores = np.broadcast_to(popularity, (cold.size, self.items.size))
+            frames.append(self._top_k(cold.to_numpy(), scores, k, fallback=True))
+        if not frames:
+            return pd.DataFrame({C.user_id: [], C.item_id: [], C.score: [], C.rank: [],
+                                 FALLBACK: []})
+        return pd.concat(frames, ignore_index=True)
+
+    def _ranking_scores(self, batch: np.ndarray,
+                        exclude_seen: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """float32 scores of known users' rows over the candidate columns (None: the whole
+        catalogue), seen items at -inf when asked; argpartition over them is the cost of a
+        batch."""
+        columns = self._candidate_columns()
+        if columns is None:
+            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
+            if not self.scores_cold_items and self.cold_items.any():
+                scores[:, self.cold_items] = -np.inf
+        else:  # rank only the items the model can score at all
+            scores = np.array(self._score_columns(batch), dtype=np.float32, copy=True)
+        if exclude_seen:
+            seen = self.seen[batch]
+            owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
+            cols = seen.indices
+            if columns is not None:
+                position = np.full(self.items.size, -1, dtype=np.int64)
+                position[columns] = np.arange(columns.size)
+                cols = position[cols]
+            inside = cols >= 0
+            scores[owner[inside], cols[inside]] = -np.inf
+        return scores, columns
+
+    def top_items(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """One known user's top-k unseen items and scores, best first, as arrays - what
+        `recommend` gives for that user without building a DataFrame (the serving path)."""
+        self._check_fitted()
+        row = self.user_index.get(str(user_id))
+        if row is None:
+            raise NotFoundError(f"unknown user {user_id!r}")
+        scores, columns = self._ranking_scores(np.array([row], dtype=np.int64), True)
+        scores = scores[0]
+        k = min(int(k), scores.size)
+        top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+        top = top[np.lexsort((top, -scores[top]))]  # ties by item order, as _top_k
+        top = top[np.isfinite(scores[top])]
+        items = self.items[top if columns is None else columns[top]]
+        return items, scores[top].astype(np.float64)
+
+    def _candidate_columns(self) -> np.ndarray | None:
+        """Catalogue positions the model scores (None: all); with them `_score_columns`
+        returns scores for those columns only and everything else is never recommended."""
+        return None
+
+    def _score_columns(self, user_rows: np.ndarray) -> np.ndarray:
+        """Scores for the candidate columns only; models with candidate columns override
+        this with a cheaper path."""
+        return np.asarray(self._score(user_rows))[:, self._candidate_columns()]
+
+    def _top_k(self, users: np.ndarray, scores: np.ndarray, k: int, fallback: bool,
+               columns: np.ndarray | None = None) -> pd.DataFrame:
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] \
+            else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        # ties broken by item order so results are deterministic
+        order = np.lexsort((top, -top_scores), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        valid = np.isfinite(top_scores)
+        frame = pd.DataFrame({
+            C.user_id: np.repeat(users, k),
+            C.item_id: self.items[top.ravel() if columns is None else columns[top.ravel()]],
+            C.score: top_scores.ravel().astype(np.float64),
+            C.rank: np.tile(np.arange(1, k + 1), len(users)),
+            FALLBACK: fallback,
+        })
+        return frame[valid.ravel()]
+
+    # ---- similar items ---------------------------------------------------------------
+    def similar_items(self, item_ids, k: int) -> pd.DataFrame:
+        """Top-k similar items per known item: item_id, similar_item_id, score, rank."""
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        item_ids = [str(i) for i in item_ids]
+        unknown = [i for i in item_ids if i not in self.item_index]
+        if unknown:
+            raise NotFoundError(f"unknown item(s) {unknown[:5]}")
+        rows = np.array([self.item_index[i] for i in item_ids], dtype=np.int64)
+        sims = self._item_similarity(rows).astype(np.float64)
+        sims[np.arange(rows.size), rows] = -np.inf
+        k = min(int(k), self.items.size - 1) or 1
+        top = self._top_k(np.array(item_ids, dtype=object), sims, k, fallback=False)
+        return top.rename(columns={C.user_id: C.item_id, C.item_id: "similar_item_id"}).drop(
+            columns=FALLBACK)
+
+    def item_similarity(self, item_ids, candidate_ids) -> np.ndarray:
+        """Similarity (len(item_ids) x len(candidate_ids)); unknown ids get 0 rows/columns."""
+        self._check_fitted()
+        rows = np.array([self.item_index.get(str(i), -1) for i in item_ids], dtype=np.int64)
+        cols = np.array([self.item_index.get(str(i), -1) for i in candidate_ids], dtype=np.int64)
+        out = np.zeros((rows.size, cols.size))
+        known_rows, known_cols = rows >= 0, cols >= 0
+        if known_rows.any() and known_cols.any():
+            sims = self._item_similarity(rows[known_rows])[:, cols[known_cols]]
+            out[np.ix_(known_rows, known_cols)] = sims
+        return out
+
+    def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
+        """Item-item similarity rows; default: cosine of item columns in the training matrix."""
+        norm = np.sqrt(np.asarray(self.seen.multiply(self.seen).sum(axis=0))).ravel() + 1e-12
+        cols = self.seen[:, rows].T.tocsr()
+        sims = np.asarray((cols @ self.seen).todense()) / norm[None, :] / norm[rows][:, None]
+        return sims
+
+    # ---- persistence -----------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Pickle the fitted model to `path`."""
+        self._check_fitted()
+        with open(path, "wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        with open(path, "rb") as handle:
+            model = pickle.load(handle)
+        if not isinstance(model, Recommender):
+            raise SchemaError(f"{path} does not hold a Recommender")
+        return model
+
+    def item_categories(self) -> np.ndarray | None:
+        """Category per catalogue item (None without item metadata)."""
+        if self.item_meta is None or C.category not in self.item_meta.columns:
+            return None
+        return self.item_meta[C.category].to_numpy(dtype=object)
+
+    def _check_fitted(self) -> None:
+        if self.items is None:
+            raise NotFittedError(f"{self.name}: call fit() before recommend()")
+
+
+def _metadata(frame: pd.DataFrame | None, key: str, where: str) -> pd.DataFrame | None:
+    """A metadata table indexed by its string key, one row per key (last wins)."""
+    if frame is None:
+        return None
+    if key not in frame.columns:
+        raise missing_columns_error(where, [key], frame.columns)
+    out = frame.assign(**{key: frame[key].astype(str)}).drop_duplicates(key, keep="last")
+    return out.set_index(key)

@@ -1,0 +1,28 @@
+"""The collaborative (interaction-only) models by name: the bases a hybrid can blend."""
+from __future__ import annotations
+
+from recsys.core.errors import ConfigError
+from recsys.core.models.base import Recommender
+from recsys.core.models.ease import EASERecommender
+from recsys.core.models.item_knn import ItemKNNRecommender
+from recsys.core.models.lightfm_model import LightFMBPRRecommender, LightFMRecommender
+from recsys.core.models.popularity import PopularityRecommender
+from recsys.core.models.surprise_models import (
+    KNNBaselineRecommender,
+    KNNWithMeansRecommender,
+    SVDRecommender,
+)
+
+COLLABORATIVE: dict[str, type[Recommender]] = {model.name: model for model in (
+    PopularityRecommender, ItemKNNRecommender, EASERecommender, SVDRecommender,
+    KNNBaselineRecommender, KNNWithMeansRecommender, LightFMRecommender, LightFMBPRRecommender)}
+
+
+def instantiate(models: dict[str, type[Recommender]], name: str, **params) -> Recommender:
+    """Instantiate `name` from `models`; an unknown name lists the known ones."""
+    if name not in models:
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(models)}")
+    try:
+        return models[name](**params)
+    except TypeError as error:
+        raise ConfigError(f"model {name!r}: bad hyperparameters {params}: {error}") from error

@@ -1,0 +1,16 @@
+"""Every trainable model by name, with its default hyperparameters."""
+from __future__ import annotations
+
+from recsys.core.models.base import Recommender
+from recsys.core.models.collaborative import COLLABORATIVE, instantiate
+from recsys.core.models.content import ContentRecommender
+from recsys.core.models.hybrid import HybridRecommender
+
+MODELS: dict[str, type[Recommender]] = {
+    **COLLABORATIVE, ContentRecommender.name: ContentRecommender,
+    HybridRecommender.name: HybridRecommender}
+
+
+def build_model(name: str, **params) -> Recommender:
+    """Instantiate a model by name; an unknown name lists the known ones."""
+    return instantiate(MODELS, name, **params)

@@ -1,0 +1,58 @@
+"""The processed snapshot: what preprocess writes and train, evaluate and features read.
+
+One definition of the hand-over between steps (tables, matrix, summary) so that no step
+imports another step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from recsys.core.lake import Lake
+from recsys.core.matrix import InteractionMatrix
+
+TABLES = ("events", "train", "holdout", "user_features", "item_features")
+MATRIX_FILE = "matrix.npz"
+SUMMARY_FILE = "summary.json"
+PROCESSED_ZONE = "processed"
+
+
+@dataclass
+class Processed:
+    """Everything preprocess produces; `events` is the cleaned, weighted window."""
+
+    events: pd.DataFrame
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    user_features: pd.DataFrame
+    item_features: pd.DataFrame
+    matrix: InteractionMatrix
+    summary: dict
+
+
+def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
+    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary)."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    import pyarrow as pa
+
+    for name in TABLES:
+        table = pa.Table.from_pandas(getattr(processed, name), preserve_index=False)
+        lake.write_table(f"{base}{name}.parquet", table)
+    lake.write_bytes(f"{base}{MATRIX_FILE}", processed.matrix.to_bytes())
+    # the summary last: its presence marks a complete snapshot
+    lake.write_json(f"{base}{SUMMARY_FILE}", processed.summary)
+
+
+def read_processed(lake: Lake, prefix: str = "") -> Processed:
+    """Read what `write_processed` wrote."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    tables = {name: lake.read_table(f"{base}{name}.parquet").to_pandas() for name in TABLES}
+    matrix = InteractionMatrix.from_bytes(lake.read_bytes(f"{base}{MATRIX_FILE}"))
+    return Processed(**tables, matrix=matrix, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
+
+
+def snapshot_key(summary: dict) -> str:
+    """A stable lake prefix for a processed snapshot: its window end plus content hash."""
+    end = pd.Timestamp(summary["window_end"]).strftime("%Y%m%dT%H%M%S")
+    return f"{PROCESSED_ZONE}/{end}-{summary['events_sha256'][:12]}"

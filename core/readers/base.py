@@ -1,0 +1,148 @@
+"""What every reader returns, and the helpers readers share."""
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
+from recsys.core.schema import conform_events
+
+C = Columns
+
+SESSION_GAP = pd.Timedelta(minutes=30)
+
+
+@dataclass
+class ReadResult:
+    """Canonical events plus the input lines no reader could turn into an event."""
+
+    events: pd.DataFrame
+    rejects: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({C.raw: pd.Series(dtype=object),
+                                              C.reason: pd.Series(dtype=object)})
+    )
+
+    @staticmethod
+    def concat(results: list["ReadResult"]) -> "ReadResult":
+        events = pd.concat([r.events for r in results], ignore_index=True)
+        rejects = pd.concat([r.rejects for r in results], ignore_index=True)
+        return ReadResult(events=events, rejects=rejects)
+
+
+def open_text(path: Path) -> io.BufferedReader:
+    """Open a source file for binary reading, decompressing `.gz` transparently."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a CSV with every column as text; rows with the wrong field count are rejected."""
+    bad: list[tuple[str, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad.append((row.text, f"malformed row: expected {row.expected_columns} fields, "
+                              f"got {row.actual_columns} (line {row.number})"))
+        return "skip"
+
+    with open_text(path) as handle:
+        header = handle.readline().decode("utf-8-sig").strip().split(delimiter)
+    table = pacsv.read_csv(
+        _maybe_gunzip(path),
+        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=True,
+            null_values=["", "NA", "NaN", "null", "NULL", "None"],
+        ),
+    )
+    frame = table.to_pandas()
+    frame.columns = [c.strip() for c in frame.columns]
+    rejects = pd.DataFrame(bad, columns=[C.raw, C.reason])
+    return frame, rejects
+
+
+def _maybe_gunzip(path: Path):
+    return pacsv.CompressedInputStream(pa.OSFile(str(path)), "gzip") if path.suffix == ".gz" \
+        else str(path)
+
+
+def map_event_types(raw_types: pd.Series) -> pd.Series:
+    """Map source event names to canonical ones; unknown names pass through for validate."""
+    normalised = raw_types.str.strip().str.lower()
+    mapped = normalised.map(EVENT_TYPE_ALIASES)
+    return mapped.where(mapped.notna(), raw_types)
+
+
+def synthesize_event_ids(frame: pd.DataFrame, prefix: str, columns: list[str]) -> pd.Series:
+    """Deterministic ids for sources without one: a hash of the identifying fields.
+
+    Identical source rows get the same id, so re-reading a file never duplicates and
+    exact duplicate rows collapse into one event.
+    """
+    hashed = pd.util.hash_pandas_object(frame[columns].astype(str), index=False).to_numpy()
+    return pd.Series([f"{prefix}_{h:016x}" for h in hashed.tolist()], index=frame.index,
+                     dtype=object)
+
+
+def sessionize(frame: pd.DataFrame, prefix: str) -> pd.Series:
+    """Session ids from a 30-minute inactivity gap per user, for sources without sessions."""
+    order = frame.sort_values([C.user_id, C.timestamp], kind="stable")
+    new_user = order[C.user_id].ne(order[C.user_id].shift())
+    gap = order[C.timestamp].diff().gt(SESSION_GAP) | order[C.timestamp].isna()
+    starts = (new_user | gap).astype(np.int64)
+    number = starts.groupby(order[C.user_id]).cumsum()
+    ids = prefix + "_" + order[C.user_id].astype(str) + "_" + number.astype(str)
+    return ids.reindex(frame.index)
+
+
+def timestamps_from_epoch(values: pd.Series) -> pd.Series:
+    """Epoch numbers (seconds or milliseconds, told apart by size) as UTC timestamps."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    millis = numbers.where(numbers.abs() >= 1e11, numbers * 1000)
+    return pd.to_datetime(millis, unit="ms", utc=True, errors="coerce").astype(
+        "datetime64[ms, UTC]")
+
+
+def timestamps_flexible(values: pd.Series) -> pd.Series:
+    """Epoch numbers or ISO-8601 text as UTC timestamps; unparseable values become NaT."""
+    text = values.astype(object)
+    numeric = pd.to_numeric(text, errors="coerce")
+    out = timestamps_from_epoch(numeric)
+    textual = numeric.isna() & text.notna()
+    if textual.any():
+        parsed = pd.to_datetime(text[textual], utc=True, errors="coerce", format="mixed")
+        out[textual] = parsed.astype("datetime64[ms, UTC]")
+    return out
+
+
+def finish(frame: pd.DataFrame, where: str, source_name: str,
+           raw_timestamps: pd.Series | None = None) -> pd.DataFrame:
+    """Note unparseable timestamps, fill missing session ids, conform to the canonical schema."""
+    if raw_timestamps is not None:
+        bad = frame[C.timestamp].isna()
+        if bad.any():
+            notes = "timestamp not a time: " + raw_timestamps[bad].astype(str).str.slice(0, 40)
+            if C.parse_error in frame.columns:
+                prior = frame.loc[bad, C.parse_error]
+                notes = notes.where(prior.isna(), prior + "; " + notes)
+            else:
+                frame[C.parse_error] = None
+            frame.loc[bad, C.parse_error] = notes
+    if C.session_id not in frame.columns or frame[C.session_id].isna().all():
+        frame[C.session_id] = sessionize(frame, source_name)
+    no_id = frame[C.event_id].isna() if C.event_id in frame.columns else None
+    if no_id is not None and no_id.any():
+        # an event without an id is still an event: give it a content-derived one
+        identity = [c for c in (C.user_id, C.item_id, C.event_type, C.timestamp, C.session_id)
+                    if c in frame.columns]
+        frame.loc[no_id, C.event_id] = synthesize_event_ids(frame[no_id], source_name, identity)
+    return conform_events(frame, where)

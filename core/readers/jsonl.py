@@ -1,0 +1,168 @@
+"""JSON Lines in the rich nested event format (SEEDS.md section 1).
+
+Clean chunks go through Arrow's JSON parser; a chunk Arrow refuses (a broken line, a
+field of the wrong type) is parsed line by line so that only the bad lines are rejected.
+"""
+from __future__ import annotations
+
+import io
+import json
+from itertools import islice
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from recsys.core.columns import Columns
+from recsys.core.readers.base import (
+    ReadResult,
+    finish,
+    map_event_types,
+    open_text,
+    timestamps_flexible,
+)
+
+C = Columns
+NAME = "jsonl"
+CHUNK_LINES = 50_000
+
+# Nested path in the rich format -> canonical column.
+FIELD_PATHS: dict[tuple[str, ...], str] = {
+    ("event_id",): C.event_id,
+    ("user_id",): C.user_id,
+    ("session_id",): C.session_id,
+    ("event_type",): C.event_type,
+    ("timestamp",): C.timestamp,
+    ("properties", "product_id"): C.item_id,
+    ("properties", "price"): C.price,
+    ("properties", "category"): C.category,
+    ("properties", "brand"): C.brand,
+    ("properties", "rating"): C.rating,
+    ("context", "page", "url"): C.page_url,
+    ("context", "page", "referrer"): C.referrer,
+    ("context", "device", "type"): C.device_type,
+    ("context", "user", "segment"): C.segment,
+    ("context", "user", "login_status"): C.login_status,
+    ("context", "campaign", "utm_source"): C.utm_source,
+    ("context", "campaign", "utm_campaign"): C.utm_campaign,
+}
+
+_S = pa.string()
+ARROW_SCHEMA = pa.schema([
+    pa.field("event_id", _S), pa.field("user_id", _S), pa.field("session_id", _S),
+    pa.field("event_type", _S), pa.field("timestamp", pa.int64()),
+    pa.field("properties", pa.struct([
+        pa.field("product_id", _S), pa.field("price", pa.float64()),
+        pa.field("category", _S), pa.field("brand", _S), pa.field("rating", pa.float64()),
+    ])),
+    pa.field("context", pa.struct([
+        pa.field("page", pa.struct([pa.field("url", _S), pa.field("referrer", _S)])),
+        pa.field("device", pa.struct([pa.field("type", _S)])),
+        pa.field("user", pa.struct([pa.field("segment", _S), pa.field("login_status", _S)])),
+        pa.field("campaign", pa.struct([pa.field("utm_source", _S),
+                                        pa.field("utm_campaign", _S)])),
+    ])),
+])
+
+
+def read(path: Path) -> ReadResult:
+    """Read a `.jsonl`/`.ndjson` file (optionally `.gz`) of rich-format events."""
+    frames, rejects = [], []
+    with open_text(path) as handle:
+        while True:
+            lines = list(islice(handle, CHUNK_LINES))
+            if not lines:
+                break
+            frame, bad = _parse_chunk(lines)
+            frames.append(frame)
+            rejects.extend(bad)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=list(FIELD_PATHS.values()))
+    raw_ts = frame[C.timestamp].copy()
+    frame[C.timestamp] = timestamps_flexible(raw_ts)
+    frame[C.event_type] = map_event_types(frame[C.event_type].astype(object))
+    reject_frame = pd.DataFrame(rejects, columns=[C.raw, C.reason])
+    return ReadResult(finish(frame, f"{NAME} {path}", NAME, raw_ts), reject_frame)
+
+
+def _parse_chunk(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    try:
+        return _arrow_frame(lines), []
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _parse_after_dropping_broken(lines)
+
+
+def _arrow_frame(lines: list[bytes]) -> pd.DataFrame:
+    body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines
+                    if line.strip())
+    table = pajson.read_json(
+        io.BytesIO(body),
+        read_options=pajson.ReadOptions(block_size=max(len(body), 1 << 20)),
+        parse_options=pajson.ParseOptions(explicit_schema=ARROW_SCHEMA,
+                                          unexpected_field_behavior="ignore"),
+    )
+    flat = table.flatten().flatten().flatten()
+    frame = pd.DataFrame({
+        column: flat.column(".".join(path)).to_pandas() for path, column in FIELD_PATHS.items()
+    })
+    frame[C.timestamp] = frame[C.timestamp].astype("Int64")
+    return frame
+
+
+def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
+                                                              list[tuple[str, str]]]:
+    """Reject lines that are not JSON objects, then retry the fast path on the rest; only a
+    chunk with wrongly typed fields falls back to parsing line by line."""
+    good, rejects = [], []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            ok = isinstance(orjson.loads(line), dict)
+        except orjson.JSONDecodeError:
+            ok = False
+        if ok:
+            good.append(line)
+        else:
+            rejects.extend(_parse_lines([line])[1])
+    if not good:
+        return pd.DataFrame(columns=list(FIELD_PATHS.values())), rejects
+    try:
+        frame = _arrow_frame(good)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame, more = _parse_lines(good)
+        rejects.extend(more)
+    return frame, rejects
+
+
+def _parse_lines(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    rows, rejects = [], []
+    for line in lines:
+        text = line.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            rejects.append((text, f"malformed JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        if not isinstance(record, dict):
+            rejects.append((text, f"malformed event: expected an object, got "
+                                  f"{type(record).__name__}"))
+            continue
+        rows.append({column: _dig(record, path) for path, column in FIELD_PATHS.items()})
+    frame = pd.DataFrame(rows, columns=list(FIELD_PATHS.values()))
+    return frame.astype(object), rejects
+
+
+def _dig(record: dict, path: tuple[str, ...]):
+    value: object = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return value

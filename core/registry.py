@@ -1,0 +1,163 @@
+"""MLflow registry moves around the gate: aliases `challenger`, `champion`, `previous`.
+
+Only this module touches aliases. Every move is recorded as version tags, so the
+registry itself tells who was promoted, why, and by whom (gate, manual, rollback).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from recsys.core.decide import Decision
+from recsys.core.errors import NotFoundError
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """alias -> version of a registered model ({} when the model does not exist)."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    version = aliases(client, name).get(alias)
+    return client.get_model_version(name, version) if version else None
+
+
+def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
+    """Register a candidate as a new version with alias `challenger`; returns its version."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    # an MLflow 3 logged model ("models:/m-...") must name itself as model_id too
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(name, source=model_uri, run_id=run_id,
+                                          model_id=model_id).version
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return str(version)
+
+
+def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_id: str,
+                           decision: Decision, candidate: dict, reference: dict,
+                           extra_tags: dict[str, str] | None = None) -> str:
+    """Register the candidate as `challenger` and tag it with the decision (and `extra_tags`,
+    e.g. the drift report that triggered the run), all or nothing: if any write fails, the
+    new version is deleted and the old challenger alias restored."""
+    old_challenger = aliases(client, name).get(CHALLENGER)
+    version = register_candidate(client, name, model_uri, run_id)
+    try:
+        record_decision(client, name, version, decision, candidate, reference)
+        for key, value in (extra_tags or {}).items():
+            client.set_model_version_tag(name, version, key, str(value)[:5000])
+    except Exception:
+        client.delete_model_version(name, version)
+        if old_challenger is not None:
+            client.set_registered_model_alias(name, CHALLENGER, old_challenger)
+        raise
+    return version
+
+
+def promote(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """The gate's promotion: `version` becomes champion, the old champion `previous`."""
+    _make_champion(client, name, str(version), how="gate", reason=reason)
+
+
+def record_decision(client: MlflowClient, name: str, version: str, decision: Decision,
+                    candidate: dict, reference: dict) -> None:
+    """Store the decision, both metric sets and the reasons as version tags."""
+    tags = {
+        "gate.decision": "approved" if decision.promote else "refused",
+        "gate.against": decision.against,
+        "gate.reasons": json.dumps(decision.reasons),
+        "gate.candidate_metrics": json.dumps(candidate, sort_keys=True),
+        "gate.reference_metrics": json.dumps(reference, sort_keys=True),
+        "gate.decided_at": _now(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value[:5000])
+
+
+def promote_manually(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """A manual override: `version` becomes champion, recorded as such."""
+    client.get_model_version(name, version)  # raises when the version does not exist
+    _make_champion(client, name, str(version), how="manual", reason=reason)
+
+
+def rollback(client: MlflowClient, name: str, reason: str) -> str:
+    """champion <- previous (and previous <- the demoted champion); returns the new champion."""
+    current = aliases(client, name)
+    if PREVIOUS not in current:
+        raise NotFoundError(f"model {name!r} has no '{PREVIOUS}' version to roll back to")
+    target = current[PREVIOUS]
+    _make_champion(client, name, target, how="rollback", reason=reason)
+    return target
+
+
+def _make_champion(client: MlflowClient, name: str, version: str, how: str, reason: str) -> None:
+    before = aliases(client, name)
+    old = before.get(CHAMPION)
+    if old == version:
+        return
+    try:
+        if old is not None:
+            client.set_registered_model_alias(name, PREVIOUS, old)
+        client.set_registered_model_alias(name, CHAMPION, version)
+    except Exception:
+        _restore_aliases(client, name, before, (CHAMPION, PREVIOUS))
+        raise
+    if old is not None:
+        client.set_model_version_tag(name, old, "registry.demoted_at", _now())
+    client.set_model_version_tag(name, version, "registry.promoted_by", how)
+    client.set_model_version_tag(name, version, "registry.promotion_reason", reason[:5000])
+    client.set_model_version_tag(name, version, "registry.promoted_at", _now())
+
+
+def _restore_aliases(client: MlflowClient, name: str, before: dict[str, str],
+                     names: tuple[str, ...]) -> None:
+    for alias in names:
+        if alias in before:
+            client.set_registered_model_alias(name, alias, before[alias])
+        else:
+            try:
+                client.delete_registered_model_alias(name, alias)
+            except MlflowException:  # the alias was never set: nothing to undo
+                continue
+
+
+def registry_table(client: MlflowClient, name: str) -> list[dict]:
+    """Versions newest first with their aliases, gate decision and key metrics."""
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases(client, name).items():
+        by_version.setdefault(version, []).append(alias)
+    rows = []
+    for mv in client.search_model_versions(f"name='{name}'"):
+        tags = mv.tags or {}
+        metrics = json.loads(tags.get("gate.candidate_metrics", "{}"))
+        rows.append({
+            "version": str(mv.version), "aliases": sorted(by_version.get(str(mv.version), [])),
+            "decision": tags.get("gate.decision", "-"),
+            "promoted_by": tags.get("registry.promoted_by", "-"),
+            "ndcg_at_10": metrics.get("ndcg_at_10"), "recall_at_20": metrics.get("recall_at_20"),
+            "run_id": mv.run_id,
+        })
+    return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+
+def decision_payload(decision: Decision, candidate: dict, reference: dict) -> dict:
+    """The JSON artifact stored with a gate run."""
+    return {**asdict(decision), "candidate_metrics": candidate, "reference_metrics": reference,
+            "decided_at": _now()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

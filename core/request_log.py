@@ -1,0 +1,113 @@
+"""Served lists written to the lake in batches, for prediction-drift monitoring.
+
+Layout: `serving/requests/date=YYYY-MM-DD/part-<time ns>-<uuid>.parquet`, one row per answer
+(part names sort in write order). A batch is handed to a background writer thread when it
+reaches `batch_size` rows or is older than `flush_seconds`: a request only appends a tuple,
+the Arrow table and the (atomic, like every lake write) Parquet write happen off the request
+path - written inline they stalled every request behind them. A failed write keeps the rows
+for the next try and is counted; `flush()` writes everything now (at unload).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+
+import pandas as pd
+import pyarrow as pa
+
+from recsys.core.lake import Lake
+
+log = logging.getLogger(__name__)
+ZONE = "serving/requests"
+SCHEMA = pa.schema([
+    ("timestamp", pa.timestamp("ms", tz="UTC")), ("endpoint", pa.string()),
+    ("user_id", pa.string()), ("model_version", pa.string()), ("path", pa.string()),
+    ("fallback", pa.bool_()), ("cached", pa.bool_()), ("k", pa.int32()),
+    ("item_ids", pa.list_(pa.string())), ("scores", pa.list_(pa.float64())),
+])
+MS_PER_DAY = 86_400_000
+
+
+class RequestLog:
+    def __init__(self, lake: Lake, batch_size: int = 1000, flush_seconds: float = 60.0):
+        self.lake = lake
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self._rows: list[tuple] = []
+        self._oldest: float | None = None
+        self._lock = threading.Lock()
+        self._batches: queue.Queue[list[tuple]] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self.failures = 0
+
+    def record(self, endpoint: str, subject: str, result, k: int) -> None:
+        row = (time.time_ns() // 1_000_000, endpoint, subject, result.model_version,
+               result.path, result.fallback, result.cached, k, list(result.item_ids),
+               list(result.scores))
+        with self._lock:
+            self._rows.append(row)
+            self._oldest = self._oldest or time.monotonic()
+            due = len(self._rows) >= self.batch_size or \
+                time.monotonic() - self._oldest >= self.flush_seconds
+            if not due:
+                return
+            rows, self._rows, self._oldest = self._rows, [], None
+        self._start_writer()
+        self._batches.put(rows)
+
+    def flush(self) -> int:
+        """Wait for the batches handed off, then write what is left; returns rows written
+        by this call."""
+        self._batches.join()
+        with self._lock:
+            rows, self._rows, self._oldest = self._rows, [], None
+        return self._write(rows)
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_batches, name="request-log",
+                                            daemon=True)
+            self._writer.start()
+
+    def _write_batches(self) -> None:
+        while True:
+            rows = self._batches.get()
+            try:
+                self._write(rows)
+            finally:
+                self._batches.task_done()
+
+    def _write(self, rows: list[tuple]) -> int:
+        if not rows:
+            return 0
+        try:
+            columns = list(zip(*rows))
+            table = pa.Table.from_arrays([pa.array(values, type=field.type) for values, field
+                                          in zip(columns, SCHEMA)], schema=SCHEMA)
+            day = time.strftime("%Y-%m-%d", time.gmtime(rows[0][0] / 1000))
+            self.lake.write_table(f"{ZONE}/date={day}/part-{time.time_ns()}-"
+                                  f"{uuid.uuid4().hex[:8]}.parquet", table)
+        except Exception as exc:  # keep the rows; serving must not fail on the log
+            with self._lock:
+                self.failures += 1
+                self._rows = rows + self._rows
+                self._oldest = self._oldest or time.monotonic()
+            log.warning("request log write failed (%d rows kept): %s", len(rows), exc)
+            return 0
+        return len(rows)
+
+
+def read_request_log(lake: Lake, start: pd.Timestamp | None = None,
+                     end: pd.Timestamp | None = None) -> pd.DataFrame:
+    keys = lake.list(ZONE)
+    if not keys:
+        return SCHEMA.empty_table().to_pandas()
+    frame = lake.read_tables(keys, schema=SCHEMA).to_pandas()
+    if start is not None:
+        frame = frame[frame["timestamp"] >= start]
+    if end is not None:
+        frame = frame[frame["timestamp"] < end]
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)

@@ -1,0 +1,77 @@
+"""`recsys generate`: a deterministic synthetic shop written in any supported layout."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.core.columns import Columns
+from recsys.core.synthetic.catalogue import Catalogue, make_catalogue, make_customers
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.dirt import add_dirt
+from recsys.core.synthetic.sessions import generate_events
+from recsys.core.synthetic.writers import write
+
+log = logging.getLogger(__name__)
+C = Columns
+_ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
+_ID_PRIME = 2_147_483_629  # coprime with 36**7, so i -> i*p mod 36**7 is one-to-one
+
+
+@dataclass
+class Shop:
+    """A generated shop: its catalogue and its (possibly dirty) events."""
+
+    catalogue: Catalogue
+    events: pd.DataFrame
+
+
+def period_end(config: ShopConfig) -> pd.Timestamp:
+    if config.end is not None:
+        end = pd.Timestamp(config.end)
+        return end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    return pd.Timestamp.now(tz="UTC").floor("D")
+
+
+def generate_shop(config: ShopConfig) -> Shop:
+    """Draw a catalogue, customers and exactly `config.events` clean events, then dirt."""
+    rng = np.random.default_rng(config.seed)
+    end = period_end(config)
+    start = end - pd.Timedelta(days=config.days)
+    catalogue = make_catalogue(rng, config.n_items, config.latent_dim)
+    customers = make_customers(rng, config.n_users, catalogue)
+    events = generate_events(rng, config.events, catalogue, customers, start, config.days,
+                             config.taste_strength)
+    # nothing generated after the period end (a rating an hour after a late purchase)
+    late = events[C.timestamp] >= end
+    events.loc[late, C.timestamp] = end - pd.Timedelta(milliseconds=1)
+    events[C.event_id] = event_ids(events[C.timestamp], rng.integers(0, 36**7))
+    events = events.drop(columns=["_session"])
+    events = add_dirt(rng, events, config.dirt, now=pd.Timestamp.now(tz="UTC"))
+    return Shop(catalogue=catalogue, events=events)
+
+
+def event_ids(timestamps: pd.Series, offset: int) -> pd.Series:
+    """Ids in the shop's own style, `evt_<epoch ms>_<7 chars>`, unique per event."""
+    n = len(timestamps)
+    codes = (np.arange(n, dtype=np.int64) * _ID_PRIME + offset) % 36**7
+    letters = np.empty((n, 7), dtype="<U1")
+    for position in range(6, -1, -1):
+        letters[:, position] = _ID_ALPHABET[codes % 36]
+        codes //= 36
+    suffix = pd.Series(letters.view("<U7").ravel(), index=timestamps.index)
+    ms = timestamps.astype("datetime64[ms, UTC]").astype("int64").astype(str)
+    return "evt_" + ms + "_" + suffix
+
+
+def write_shop(shop: Shop, fmt: str, out: Path, config: ShopConfig) -> list[Path]:
+    """Write the shop's events in layout `fmt` under `out`."""
+    rng = np.random.default_rng(config.seed + 1)
+    malformed = int(round(len(shop.events) * config.dirt.malformed))
+    paths = write(shop.events, shop.catalogue, fmt, Path(out), rng, malformed)
+    log.info("wrote %d events (+%d malformed lines) as %s to %s", len(shop.events), malformed,
+             fmt, ", ".join(map(str, paths)))
+    return paths

@@ -1,0 +1,111 @@
+"""Model-specific answers: cold items, the hybrid's alpha, EASE's closed form."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.core.errors import ConfigError
+from recsys.core.models.hybrid import ALPHAS, minmax_rows
+from recsys.core.models.zoo import build_model
+
+# two tastes: shoe people (s*) and bag people (b*); "new-shoe" and "new-bag" have metadata
+# but no interactions yet
+ROWS = [(u, i, 1.0) for u in ("s1", "s2", "s3", "s4") for i in ("shoe-a", "shoe-b", "shoe-c")
+        if (u, i) != ("s4", "shoe-c")] + \
+       [(u, i, 1.0) for u in ("b1", "b2", "b3") for i in ("bag-a", "bag-b")]
+ITEMS = pd.DataFrame({
+    "item_id": ["shoe-a", "shoe-b", "shoe-c", "bag-a", "bag-b", "new-shoe", "new-bag"],
+    "category": ["fashion.shoes"] * 3 + ["fashion.bags"] * 2 + ["fashion.shoes",
+                                                                 "fashion.bags"],
+    "brand": ["acme", "acme", "zeta", "kite", "kite", "acme", "kite"],
+    "price_band": ["mid", "mid", "budget", "luxury", "luxury", "mid", "luxury"],
+})
+
+
+@pytest.fixture
+def interactions():
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    frame["timestamp"] = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(
+        np.arange(len(frame)), unit="h")
+    return frame
+
+
+@pytest.mark.parametrize("name", ["content", "lightfm_warp", "hybrid"])
+def test_cold_items_with_metadata_are_scored(name, interactions):
+    model = build_model(name).fit(interactions, ITEMS)
+    assert model.cold_items.tolist() == [i in ("new-bag", "new-shoe") for i in model.items]
+    recs = model.recommend(["s4"], k=10)
+    assert {"new-shoe", "new-bag"} <= set(recs["item_id"])
+    assert np.isfinite(recs["score"]).all()
+
+
+def test_content_ranks_the_cold_item_by_its_metadata(interactions):
+    recs = build_model("content").fit(interactions, ITEMS).recommend(["s4", "b1"], k=1)
+    assert recs.set_index("user_id")["item_id"].to_dict() == {"s4": "new-shoe",
+                                                              "b1": "new-bag"}
+    similar = build_model("content").fit(interactions, ITEMS).similar_items(["new-shoe"], k=2)
+    assert similar["similar_item_id"].tolist()[0] in ("shoe-a", "shoe-b")  # same brand+band
+
+
+@pytest.mark.parametrize("name", ["item_knn", "ease", "svd", "popularity"])
+def test_models_without_metadata_never_recommend_cold_items(name, interactions):
+    recs = build_model(name).fit(interactions, ITEMS).recommend(["s4", "nobody"], k=10)
+    assert not {"new-shoe", "new-bag"} & set(recs["item_id"])
+
+
+def test_content_needs_metadata(interactions):
+    with pytest.raises(ConfigError, match="needs item_features"):
+        build_model("content").fit(interactions)
+
+
+def test_hybrid_alpha_is_chosen_on_validation_and_its_extremes_are_its_parts(interactions):
+    model = build_model("hybrid", validation="random").fit(interactions, ITEMS)
+    assert set(model.alpha_validation) == set(ALPHAS)
+    assert model.chosen_alpha == max(ALPHAS, key=lambda a: (model.alpha_validation[a], a))
+    users = ["s1", "s4", "b2"]
+    for alpha, part in ((1.0, "item_knn"), (0.0, "content")):
+        blended = build_model("hybrid", alpha=alpha).fit(interactions, ITEMS)
+        alone = build_model(part).fit(interactions, ITEMS)
+        rows = np.array([alone.user_index[u] for u in users])
+        expected = minmax_rows(alone._score(rows).astype(float))
+        got = blended._score(rows)
+        if part == "item_knn":  # cold items are 0 for the cf part before scaling
+            expected = minmax_rows(np.where(alone.cold_items, 0.0, alone._score(rows)))
+        np.testing.assert_allclose(got, expected, atol=1e-9)
+    with pytest.raises(ConfigError, match="alpha must be in"):
+        build_model("hybrid", alpha=1.5)
+
+
+def test_ease_matches_the_closed_form(interactions):
+    model = build_model("ease", l2=2.0).fit(interactions)
+    x = model.seen.toarray().astype(float)
+    x[x > 0] = 1.0
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(x.shape[1]))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model._score(np.arange(x.shape[0])), x @ b, rtol=1e-4, atol=1e-5)
+
+
+def test_ease_weights_are_row_major_also_when_loaded_from_an_older_pickle(interactions,
+                                                                         tmp_path):
+    model = build_model("ease", l2=2.0).fit(interactions)
+    assert model.weights.flags.c_contiguous  # sparse @ dense would copy them per call
+    expected = model._score(np.arange(3))
+    model.weights = np.asfortranarray(model.weights)  # how the earlier version stored them
+    model.save(tmp_path / "old.pkl")
+    loaded = type(model).load(tmp_path / "old.pkl")
+    assert loaded.weights.flags.c_contiguous
+    np.testing.assert_array_equal(loaded._score(np.arange(3)), expected)
+
+
+def test_ease_keeps_the_most_interacted_items(interactions):
+    model = build_model("ease", max_items=2).fit(interactions)  # 4 users each; others 3
+    assert sorted(model.items[model.kept]) == ["shoe-a", "shoe-b"]
+    recs = model.recommend(["b1"], k=10)
+    assert set(recs["item_id"]) == {"shoe-a", "shoe-b"}
+
+
+def test_bad_hyperparameters_name_the_model():
+    with pytest.raises(ConfigError, match="model 'ease': bad hyperparameters"):
+        build_model("ease", lambda_=3)
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        build_model("lightfm_warp", loss="hinge")
