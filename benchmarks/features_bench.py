@@ -93,7 +93,7 @@ def bench_features() -> dict:
         with tempfile.TemporaryDirectory(prefix="recsys-bench-features-") as tmp, \
                 temporary_postgres_database("feast_bench") as registry_url:
             lake_dir = Path(tmp) / "lake"
-            lake = Lake(str(lake_dir / "features"))
+            lake = Lake(str(lake_dir))
             write_snapshot(lake, "user_stats", users, USER_STATS_COLUMNS)
             write_snapshot(lake, "item_stats", items, ITEM_STATS_COLUMNS)
             settings = Settings(state_dir=Path(tmp) / "state", lake_uri=str(lake_dir),

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import pandas as pd
 
 from recsys.core.columns import Columns
+from recsys.core.errors import NotFoundError
+from recsys.core.feature_snapshots import read_latest
+from recsys.core.lake import Lake
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -20,18 +20,18 @@ class Catalogue:
     unavailable: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_lake(cls, lake_dir: str | Path) -> "Catalogue":
+    def from_lake(cls, lake: Lake) -> "Catalogue":
         """Categories from the newest item_stats snapshot; unavailable items from
         `catalog/unavailable_items.parquet` (column item_id) when the shop publishes one."""
-        lake_dir = Path(lake_dir)
-        snapshots = sorted((lake_dir / "features" / "item_stats").glob("as_of=*.parquet"))
-        categories = {}
-        if snapshots:
-            items = pd.read_parquet(snapshots[-1], columns=[C.item_id, C.category])
-            categories = dict(zip(items[C.item_id].astype(str), items[C.category]))
+        items = read_latest(lake, "item_stats", columns=[C.item_id, C.category])
+        categories = {} if items is None else dict(zip(items[C.item_id].astype(str),
+                                                      items[C.category]))
         unavailable = set()
-        if (lake_dir / UNAVAILABLE_FILE).exists():
-            unavailable = set(pd.read_parquet(lake_dir / UNAVAILABLE_FILE)[C.item_id].astype(str))
+        try:
+            listed = lake.read_table(UNAVAILABLE_FILE, columns=[C.item_id]).to_pandas()
+            unavailable = set(listed[C.item_id].astype(str))
+        except NotFoundError:
+            pass
         log.info("catalogue: %d item categories, %d unavailable items", len(categories),
                  len(unavailable))
         return cls(categories, unavailable)

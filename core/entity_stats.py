@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.columns import Columns, EventType
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 
 C = Columns
-FEATURE_TIMESTAMP = "feature_timestamp"
 PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])
 TIME_OF_DAY = np.array(["night"] * 6 + ["morning"] * 6 + ["afternoon"] * 6 + ["evening"] * 6)
 MIN_ITEMS_FOR_CATEGORY_BANDS = 4

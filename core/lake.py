@@ -156,6 +156,11 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
 
+    @property
+    def is_remote(self) -> bool:
+        """True for an object store (`s3://`), False for a local folder."""
+        return isinstance(self._backend, _S3Backend)
+
     def url(self, key: str) -> str:
         """The full URI of a key, for logs and reports."""
         return f"{self.uri}/{key}"

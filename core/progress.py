@@ -19,7 +19,9 @@ log = logging.getLogger("recsys")
 
 def configure_logging(level: str | None = None) -> None:
     """Send project logs to stderr in one readable format."""
-    level = level or os.environ.get("RECSYS_LOG_LEVEL", "INFO")
+    from recsys.core.settings import load_settings
+
+    level = level or load_settings().log_level
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s | %(message)s",
@@ -34,7 +36,9 @@ def configure_logging(level: str | None = None) -> None:
 
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
     """A progress bar on stderr, silent when stderr is not a terminal or RECSYS_NO_PROGRESS=1."""
-    disable = os.environ.get("RECSYS_NO_PROGRESS") == "1" or not sys.stderr.isatty()
+    from recsys.core.settings import load_settings
+
+    disable = load_settings().no_progress or not sys.stderr.isatty()
     yield from tqdm(items, desc=desc, total=total, disable=disable, leave=False)
 
 

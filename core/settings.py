@@ -10,6 +10,11 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_EVENT_STREAM = "recsys:events"
+DEFAULT_REGISTERED_MODEL = "recsys-recommender"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
 
 class Settings(BaseSettings):
     """Where the project's state lives and which services it talks to."""
@@ -29,13 +34,13 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto, ...); None means AWS itself or AWS_ENDPOINT_URL."""
 
-    registered_model_name: str = "recsys-recommender"
+    registered_model_name: str = DEFAULT_REGISTERED_MODEL
     """Name of the MLflow registered model the gate promotes."""
 
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0",
+    redis_url: str = Field(default=DEFAULT_REDIS_URL,
                            validation_alias=AliasChoices("RECSYS_REDIS_URL", "REDIS_URL"))
     """Redis used by the event bus, the cache and the production online store
-    (RECSYS_REDIS_URL, or the conventional REDIS_URL)."""
+    (RECSYS_REDIS_URL; the conventional REDIS_URL is read when it is not set)."""
 
     feast_profile: str = "local"
     """Feast profile: `local` (SQLite online store, file registry) or `production`."""
@@ -49,11 +54,24 @@ class Settings(BaseSettings):
     event_bus: str = "redis"
     """Event bus of the real-time path: `redis` (Redis Streams at redis_url) or `kafka`."""
 
-    event_stream: str = "recsys:events"
-    """Redis stream key (or Kafka topic) carrying collected events."""
+    event_stream: str = DEFAULT_EVENT_STREAM
+    """Redis stream key (or Kafka topic) carrying collected events; every other Redis key of
+    the project (session state, recent items, cache) is namespaced under it."""
 
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers (host:port,...) when event_bus is `kafka`."""
+
+    log_level: str = "INFO"
+    """Log level of the project's loggers (DEBUG, INFO, WARNING, ...)."""
+
+    no_progress: bool = False
+    """Turn progress bars off (they are also off when stderr is not a terminal)."""
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    """Largest request body the serving REST server accepts (413 above it)."""
+
+    model_path: str | None = None
+    """Exported champion pickle the seldon-core v1 wrapper serves."""
 
     @property
     def lake(self) -> str:
@@ -66,11 +84,6 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
-
-    @property
-    def artifact_root(self) -> str:
-        """Where a local MLflow store keeps artifacts."""
-        return str((self.state_dir / "mlartifacts").resolve())
 
 
 def load_settings() -> Settings:

@@ -21,9 +21,9 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
 from recsys.core.columns import Columns
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 
 C = Columns
-EVENT_TIMESTAMP = "feature_timestamp"
 
 # A shopper; user ids are strings (some sources use 64-hex hashes).
 user = Entity(name="user", join_keys=[C.user_id], value_type=ValueType.STRING,
@@ -75,6 +75,7 @@ class FeatureRepo:
     user_stats: FeatureView
     item_stats: FeatureView
     user_session: FeatureView
+    price_fit: object  # an OnDemandFeatureView
     recommender_v1: FeatureService
     training_v1: FeatureService
 
@@ -88,13 +89,13 @@ def feature_definitions(tables_dir: str | Path) -> FeatureRepo:
     # Batch features from preprocess, one row per user per snapshot (as of its split time).
     user_stats_source = FileSource(name="user_stats_source",
                                    path=table_path(tables_dir, "user_stats"),
-                                   timestamp_field=EVENT_TIMESTAMP)
+                                   timestamp_field=FEATURE_TIMESTAMP)
     user_stats = FeatureView(name="user_stats", entities=[user], ttl=timedelta(days=90),
                              schema=USER_STATS_SCHEMA, source=user_stats_source, online=True,
                              description="Shopper history: purchases, spend, preferences")
     item_stats_source = FileSource(name="item_stats_source",
                                    path=table_path(tables_dir, "item_stats"),
-                                   timestamp_field=EVENT_TIMESTAMP)
+                                   timestamp_field=FEATURE_TIMESTAMP)
     item_stats = FeatureView(name="item_stats", entities=[item], ttl=timedelta(days=90),
                              schema=ITEM_STATS_SCHEMA, source=item_stats_source, online=True,
                              description="Product traction, price band, category, brand")
@@ -102,7 +103,7 @@ def feature_definitions(tables_dir: str | Path) -> FeatureRepo:
     # same lake table, so training and serving agree.
     session_batch = FileSource(name="user_session_batch",
                                path=table_path(tables_dir, "user_session"),
-                               timestamp_field=EVENT_TIMESTAMP)
+                               timestamp_field=FEATURE_TIMESTAMP)
     session_push = PushSource(name="user_session_push", batch_source=session_batch)
     user_session = FeatureView(name="user_session", entities=[user], ttl=timedelta(days=1),
                                schema=USER_SESSION_SCHEMA, source=session_push, online=True,
@@ -124,5 +125,5 @@ def feature_definitions(tables_dir: str | Path) -> FeatureRepo:
     training_v1 = FeatureService(name="training_v1", features=[user_stats, item_stats])
     objects = [user, item, user_stats_source, item_stats_source, session_batch, session_push,
                user_stats, item_stats, user_session, price_fit, recommender_v1, training_v1]
-    return FeatureRepo(objects, user_stats, item_stats, user_session, recommender_v1,
-                       training_v1)
+    return FeatureRepo(objects, user_stats, item_stats, user_session, price_fit,
+                       recommender_v1, training_v1)

@@ -11,8 +11,8 @@ from feast.data_source import PushMode
 
 from recsys.core.columns import Columns
 from recsys.core.errors import SchemaError
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.feature_repo.definitions import (
-    EVENT_TIMESTAMP,
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,
     USER_STATS_SCHEMA,
@@ -107,7 +107,7 @@ _KINDS = {"Array(String)": "list of strings", "Float64": "number", "String": "st
 
 def check_session_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Validate a frame of session features for a push; the error names the field."""
-    expected = {C.user_id: "String", EVENT_TIMESTAMP: "UnixTimestamp",
+    expected = {C.user_id: "String", FEATURE_TIMESTAMP: "UnixTimestamp",
                 **{f.name: str(f.dtype) for f in USER_SESSION_SCHEMA}}
     missing = [c for c in expected if c not in frame.columns]
     if missing:
@@ -123,7 +123,7 @@ def check_session_frame(frame: pd.DataFrame) -> pd.DataFrame:
             example = values[bad].iloc[0]
             raise SchemaError(f"session features: field {name!r} must be a {_KINDS.get(kind, kind)}"
                               f" (row {int(bad.idxmax())} has {example!r})")
-    for name in (EVENT_TIMESTAMP, "last_event_ts"):
+    for name in (FEATURE_TIMESTAMP, "last_event_ts"):
         out[name] = pd.to_datetime(out[name], utc=True)
     out["recent_items"] = out["recent_items"].map(lambda v: [str(x) for x in v])
     return out

@@ -4,8 +4,8 @@ batch, read with one HMGET.
 Feast's `RedisOnlineStore.online_write_batch` sends an HMGET per row, compares timestamps in
 Python, then an HSET and an EXPIRE per row (three commands and two round trips per row; at
 a stream processor's rate the client-side command handling is most of its time). This
-writer keeps Feast's storage format exactly - the same hash per entity key (Feast's
-`_redis_key`), the same field names (`_mmh3("<view>:<feature>")`, `_ts:<view>`), the same
+writer keeps Feast's storage format exactly (`feast_adapter`: the same hash per entity
+key, the same field names `mmh3("<view>:<feature>")` and `_ts:<view>`), the same
 serialised `Value` and `Timestamp` protos, the same key TTL - and the same newer-wins rule
 (a row is written only when its timestamp is later than the stored one), but does the
 comparison inside Redis: atomic per key, and one command for the whole batch.
@@ -19,12 +19,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from feast import FeatureStore, FeatureView
-from feast.infra.online_stores.helpers import _mmh3, _redis_key
-from feast.infra.online_stores.redis import RedisOnlineStoreConfig, RedisType, _versioned_fv_name
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.utils import make_tzaware
 from google.protobuf.timestamp_pb2 import Timestamp
+
+from recsys.feature_repo.feast_adapter import (
+    plain_redis_client,
+    redis_entity_key,
+    redis_field,
+    redis_timestamp_field,
+    view_storage_name,
+)
 
 # KEYS: one Feast entity key per row.
 # ARGV: ts field, key ttl (0: none), number of features F, the F field names, then per row:
@@ -82,22 +88,15 @@ return written
 KEY_CACHE_SIZE = 200_000
 
 
-def _plain_redis_client(store: FeatureStore):
-    config = store.config.online_store
-    if not isinstance(config, RedisOnlineStoreConfig) or config.redis_type != RedisType.redis:
-        return None
-    return store._get_provider().online_store._get_client(config)
-
-
 def redis_row_writer(store: FeatureStore, view: FeatureView) -> RedisRowWriter | None:
     """A writer for `view` when the store's online store is a plain Redis, else None."""
-    client = _plain_redis_client(store)
+    client = plain_redis_client(store)
     return None if client is None else RedisRowWriter(client, store.config, view)
 
 
 def redis_row_reader(store: FeatureStore, view: FeatureView) -> RedisRowReader | None:
     """A reader for `view` when the store's online store is a plain Redis, else None."""
-    client = _plain_redis_client(store)
+    client = plain_redis_client(store)
     return None if client is None else RedisRowReader(client, store.config, view)
 
 
@@ -108,10 +107,10 @@ class _ViewRows:
         self.client = client
         self.project = repo_config.project
         self.key_version = repo_config.entity_key_serialization_version
-        view_name = _versioned_fv_name(view, repo_config)
-        self.ts_field = f"_ts:{view_name}"
+        view_name = view_storage_name(view, repo_config)
+        self.ts_field = redis_timestamp_field(view_name)
         self.features = [f.name for f in view.features]
-        self.fields = [_mmh3(f"{view_name}:{name}") for name in self.features]
+        self.fields = [redis_field(view_name, name) for name in self.features]
         self._keys: dict[bytes, bytes] = {}
 
     def _key(self, entity_key: EntityKeyProto) -> bytes:
@@ -120,7 +119,8 @@ class _ViewRows:
         if key is None:
             if len(self._keys) >= KEY_CACHE_SIZE:
                 self._keys.clear()
-            key = self._keys[cache_key] = _redis_key(self.project, entity_key, self.key_version)
+            key = self._keys[cache_key] = redis_entity_key(self.project, entity_key,
+                                                          self.key_version)
         return key
 
 

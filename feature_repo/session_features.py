@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.columns import Columns, EventType
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 
 C = Columns
 RECENT_ITEMS = 50
@@ -27,7 +28,6 @@ ABANDON_AFTER = pd.Timedelta(minutes=10)
 COMPARE_WINDOW = pd.Timedelta(minutes=30)
 COMPARE_RUN = 3
 COMPARE_CARTS = 2
-FEATURE_TIMESTAMP = "feature_timestamp"
 
 
 def session_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -20,11 +20,13 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from recsys.core.columns import Columns
 from recsys.core.errors import SchemaError
-from recsys.feature_repo.definitions import EVENT_TIMESTAMP, SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.feature_repo.feast_adapter import provider
 from recsys.feature_repo.redis_rows import redis_row_writer
 
 C = Columns
-COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), EVENT_TIMESTAMP]
+COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), FEATURE_TIMESTAMP]
 EMPTY = ValueProto()
 
 
@@ -39,7 +41,8 @@ def session_protos(frame: pd.DataFrame) -> list[tuple]:
     if missing:
         raise SchemaError(f"session features: missing field(s) {missing}")
     last_seen = _seconds(frame["last_event_ts"])
-    timestamps = pd.DatetimeIndex(pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)).to_pydatetime()
+    stamps = pd.to_datetime(frame[FEATURE_TIMESTAMP], utc=True)
+    timestamps = pd.DatetimeIndex(stamps).to_pydatetime()
     prices = pd.to_numeric(frame["avg_view_price_10m"], errors="coerce").to_numpy(float)
     rows = zip(frame[C.user_id].astype(str), frame["recent_items"], prices,
                frame["top_category_30m"], frame["cart_abandonment_risk"].astype(bool),
@@ -66,7 +69,7 @@ class SessionFeatureWriter:
     def __init__(self, store: FeatureStore):
         self.store = store
         self.view = store.get_feature_view(SESSION_VIEW)
-        self.provider = store._get_provider()
+        self.provider = provider(store)
         self.redis = redis_row_writer(store, self.view)
 
     def write(self, frame: pd.DataFrame) -> int:

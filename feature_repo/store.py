@@ -12,8 +12,11 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
 from recsys.core.errors import ConfigError
+from recsys.core.feature_snapshots import FEATURES_ZONE
+from recsys.core.lake import Lake
 from recsys.core.settings import Settings
 from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
+from recsys.feature_repo.feast_adapter import skip_versioned_read_probe
 
 log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).resolve().parent
@@ -35,12 +38,20 @@ def redis_connection_string(url: str) -> str:
     return ",".join(parts)
 
 
+def offline_lake(settings: Settings) -> Lake:
+    """Where Feast's file offline store reads the feature tables: the lake itself when it is
+    a local folder; with a remote lake, a local copy under `<state dir>/feast/offline`
+    (Feast's file store reads local Parquet; the lake keeps the copy every other reader
+    uses, see `recsys.core.feature_snapshots`)."""
+    lake = Lake(settings.lake, settings.s3_endpoint_url)
+    if lake.is_remote:
+        return Lake(str((settings.state_dir / "feast" / "offline").resolve()))
+    return lake
+
+
 def feature_tables_dir(settings: Settings) -> Path:
-    """The lake's `features/` zone. Feast's file offline store reads local Parquet, so with
-    an `s3://` lake the feature tables live under `<state dir>/feast/tables` instead."""
-    if settings.lake.startswith("s3://"):
-        return (settings.state_dir / "feast" / "tables").resolve()
-    return Path(settings.lake) / "features"
+    """The folder holding one sub-folder per feature table, as Feast's sources name it."""
+    return Path(offline_lake(settings).uri) / FEATURES_ZONE
 
 
 def repo_config(settings: Settings, profile: str | None = None,
@@ -52,10 +63,14 @@ def repo_config(settings: Settings, profile: str | None = None,
     feast_dir = (settings.state_dir / "feast").resolve()
     feast_dir.mkdir(parents=True, exist_ok=True)
     text = Template((REPO_DIR / PROFILES[profile]).read_text()).substitute(
-        FEAST_DIR=feast_dir, FEAST_REGISTRY_URL=settings.feast_registry_url,
+        FEAST_REGISTRY_URL=settings.feast_registry_url,
         REDIS_CONNECTION=redis_connection_string(redis_url or settings.redis_url),
         FEAST_KEY_TTL=settings.feast_key_ttl_seconds)
     raw = yaml.safe_load(text)
+    if raw["registry"]["registry_type"] == "file":
+        raw["registry"]["path"] = str(feast_dir / "registry.db")
+    if raw["online_store"]["type"] == "sqlite":
+        raw["online_store"]["path"] = str(feast_dir / "online.db")
     return RepoConfig(repo_path=feast_dir, **raw)
 
 
@@ -63,21 +78,8 @@ def open_store(settings: Settings, profile: str | None = None,
                redis_url: str | None = None) -> tuple[FeatureStore, FeatureRepo]:
     """The store and the definitions over this lake's feature tables."""
     store = FeatureStore(config=repo_config(settings, profile, redis_url))
-    _skip_version_check(store)
+    skip_versioned_read_probe(store)
     return store, feature_definitions(feature_tables_dir(settings))
-
-
-def _skip_version_check(store: FeatureStore) -> None:
-    """Feast 0.63 re-tries importing optional online stores (MySQL, Milvus, FAISS, ...) on
-    every read to learn which support versioned reads; the failed imports cost ~5 ms per
-    call. SQLite and Redis are on its supported list, for which the check never raises, so
-    it is skipped for exactly those two."""
-    from feast.infra.online_stores.redis import RedisOnlineStore
-    from feast.infra.online_stores.sqlite import SqliteOnlineStore
-
-    online = store._get_provider().online_store
-    if isinstance(online, (SqliteOnlineStore, RedisOnlineStore)):
-        online._check_versioned_read_support = lambda grouped_refs: None
 
 
 def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:

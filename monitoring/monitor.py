@@ -18,6 +18,7 @@ from recsys.core.catalogue import Catalogue
 from recsys.core.columns import Columns
 from recsys.core.errors import DataQualityError, NotFoundError
 from recsys.core.event_store import CLEAN_ZONE, read_window
+from recsys.core.feature_snapshots import read_latest
 from recsys.core.lake import Lake
 from recsys.core.registry import CHAMPION, aliases
 from recsys.core.request_log import read_request_log
@@ -73,8 +74,7 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
                "current_window": [str(current_start), str(current_end)]}
     result = run_drift(reference, current, config, context)
     result.summary["prediction_drift"] = prediction_drift(settings, lake, current_days)
-    result.summary["feature_drift"] = feature_drift(settings.lake, window["end"]) \
-        if not settings.lake.startswith("s3://") else {"status": "not computed: s3 lake"}
+    result.summary["feature_drift"] = feature_drift(lake, window["end"])
     result.summary["quality"], quality_snapshot = served_list_quality(lake, current_days)
     stamp = pd.Timestamp.now(tz="UTC")
     prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
@@ -120,19 +120,15 @@ def prediction_drift(settings: Settings, lake: Lake, current_days: float,
     if reference.empty or current.empty:
         return {"status": f"not computed: {len(reference)} reference and {len(current)} "
                           "current served lists in the request log"}
-    catalogue = Catalogue.from_lake(settings.lake) if not settings.lake.startswith("s3://") \
-        else Catalogue()
-    prices = _latest_prices(settings)
+    catalogue = Catalogue.from_lake(lake)
+    prices = _latest_prices(lake)
     return {"status": "computed", **run_prediction_drift(reference, current,
                                                          catalogue.categories, prices)}
 
 
-def _latest_prices(settings: Settings) -> dict:
-    snapshots = sorted((Path(settings.lake) / "features" / "item_stats").glob("as_of=*.parquet"))
-    if not snapshots:
-        return {}
-    items = pd.read_parquet(snapshots[-1], columns=[C.item_id, "avg_price"])
-    return dict(zip(items[C.item_id].astype(str), items["avg_price"]))
+def _latest_prices(lake: Lake) -> dict:
+    items = read_latest(lake, "item_stats", columns=[C.item_id, "avg_price"])
+    return {} if items is None else dict(zip(items[C.item_id].astype(str), items["avg_price"]))
 
 
 def _log_to_mlflow(settings: Settings, summary: dict, html: Path) -> str:

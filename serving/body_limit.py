@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-DEFAULT_MAX_BODY_BYTES = 256 * 1024
+from recsys.core.settings import DEFAULT_MAX_BODY_BYTES
 
 
 class BodyTooLarge(Exception):

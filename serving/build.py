@@ -22,12 +22,12 @@ def build_service(options: dict | None = None) -> RecommendationService:
     source.load()
     if config.watch_seconds:
         source.watch(config.watch_seconds)
-    lake_dir = settings.lake if not settings.lake.startswith("s3://") else None
-    catalogue = Catalogue.from_lake(lake_dir) if lake_dir else Catalogue()
     from recsys.core.lake import Lake
     from recsys.core.request_log import RequestLog
 
-    request_log = RequestLog(Lake(settings.lake, settings.s3_endpoint_url),
+    lake = Lake(settings.lake, settings.s3_endpoint_url)
+    catalogue = Catalogue.from_lake(lake)
+    request_log = RequestLog(lake,
                              config.log_batch_size, config.log_flush_seconds) \
         if config.log_requests else None
     return RecommendationService(config, source, catalogue, _session_reader(settings),
@@ -51,4 +51,4 @@ def _cache(settings, config: ServiceConfig) -> RecommendationCache:
 
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05,
                                   socket_connect_timeout=0.05)
-    return RecommendationCache(client, config.cache_ttl_seconds)
+    return RecommendationCache(client, config.cache_ttl_seconds, namespace=settings.event_stream)

@@ -1,27 +1,28 @@
 """Recommendation lists cached in Redis. A failing Redis degrades to no cache (counted)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+
+from recsys.core.redis_keys import RedisKeys
+from recsys.core.settings import DEFAULT_EVENT_STREAM
 
 log = logging.getLogger(__name__)
 
 
-def cache_key(model_version: str, user_id: str, k: int, session_key: str,
-              exclude: tuple[str, ...], category: str | None) -> str:
-    """Keyed by everything that changes the answer: a new champion or a session event that
-    changes the session's recent items or top category (`LiveSession.key()`) gives a new key,
-    so a stale list is never served."""
-    options = hashlib.sha1(json.dumps([sorted(exclude), category]).encode()).hexdigest()[:12]
-    return f"recsys:recs:v{model_version}:{user_id}:{k}:{session_key}:{options}"
-
-
 class RecommendationCache:
-    def __init__(self, client, ttl_seconds: int):
+    """Lists under `RedisKeys(namespace).recommendations(...)`, with a TTL."""
+
+    def __init__(self, client, ttl_seconds: int, namespace: str = DEFAULT_EVENT_STREAM):
         self.client = client
         self.ttl_seconds = ttl_seconds
+        self.keys = RedisKeys(namespace)
         self.errors = 0
+
+    def key(self, model_version: str, user_id: str, k: int, session_key: str,
+            exclude: tuple[str, ...], category: str | None) -> str:
+        return self.keys.recommendations(model_version, user_id, k, session_key, exclude,
+                                         category)
 
     def get(self, key: str) -> dict | None:
         if self.client is None or self.ttl_seconds == 0:

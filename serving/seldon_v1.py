@@ -9,10 +9,10 @@ Request `{"jsonData": {"user_id": "u1", "k": 10}}` (answer: one recommendation) 
 from __future__ import annotations
 
 import logging
-import os
 
 from recsys.core.catalogue import Catalogue
 from recsys.core.errors import RecsysError
+from recsys.core.settings import Settings, load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource
@@ -39,15 +39,16 @@ def _read_numpy2_pickles() -> None:
 class SeldonRecommender:
     """The v1 wrapper interface: predict, health_status, metrics, tags."""
 
-    def __init__(self, model_path: str | None = None):
+    def __init__(self, model_path: str | None = None, settings: Settings | None = None):
         _read_numpy2_pickles()
-        path = model_path or os.environ.get("RECSYS_MODEL_PATH")
+        settings = settings or load_settings()
+        path = model_path or settings.model_path
         if not path:
             raise RecsysError("set RECSYS_MODEL_PATH to the exported champion pickle")
         source = ModelSource("", "", model_uri=path)
         source.load()
         self.service = RecommendationService(ServiceConfig(watch_seconds=0), source,
-                                             Catalogue(), None, _cache())
+                                             Catalogue(), None, _cache(settings))
         self._last = None
 
     def predict(self, X, features_names=None, meta=None):
@@ -80,10 +81,11 @@ class SeldonRecommender:
         return tags
 
 
-def _cache() -> RecommendationCache:
-    url = os.environ.get("REDIS_URL") or os.environ.get("RECSYS_REDIS_URL")
-    if not url:
+def _cache(settings: Settings) -> RecommendationCache:
+    """The shared recommendation cache when a Redis URL is configured explicitly."""
+    if "redis_url" not in settings.model_fields_set:
         return RecommendationCache(None, 0)
     import redis
 
-    return RecommendationCache(redis.Redis.from_url(url, socket_timeout=0.05), 3600)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05)
+    return RecommendationCache(client, 3600, namespace=settings.event_stream)

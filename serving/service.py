@@ -10,7 +10,7 @@ import numpy as np
 
 from recsys.core.catalogue import Catalogue
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
-from recsys.serving.cache import RecommendationCache, cache_key
+from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
@@ -65,7 +65,7 @@ class RecommendationService:
         started = time.perf_counter()
         loaded = self.source.current
         session = self._session(request.user_id)
-        key = cache_key(loaded.version, request.user_id, request.k, session.key(),
+        key = self.cache.key(loaded.version, request.user_id, request.k, session.key(),
                         request.exclude, request.category)
         hit = self.cache.get(key)
         if hit is not None:
@@ -114,7 +114,7 @@ class RecommendationService:
         recent = LiveSession([str(i) for i in model.items[:3]], None)  # exercises the re-rank
         for user in (str(model.users[0]), "warm-up-unknown-user"):
             session = self._session(user)
-            self.cache.get(cache_key(loaded.version, user, self.config.default_k,
+            self.cache.get(self.cache.key(loaded.version, user, self.config.default_k,
                                      session.key(), (), None))
             self._recommend(RecommendRequest(user, self.config.default_k), recent, loaded)
         model.item_similarity([str(model.items[0])], model.items)

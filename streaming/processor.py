@@ -28,7 +28,9 @@ import pandas as pd
 import redis
 
 from recsys.core.columns import Columns
-from recsys.feature_repo.definitions import EVENT_TIMESTAMP
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.redis_keys import RedisKeys
+from recsys.core.settings import DEFAULT_EVENT_STREAM
 from recsys.streaming.bus import EventBus, Message, read_or_reclaim
 from recsys.streaming.session_state import (
     apply_events,
@@ -77,7 +79,8 @@ class ProcessorConfig:
     state_ttl_seconds: int = 2 * 86_400
     reclaim_idle_ms: int = 30_000
     read_ahead: bool = True
-    key_prefix: str = "recsys:events:session"
+    namespace: str = DEFAULT_EVENT_STREAM
+    """Namespace of the processor's Redis keys (`RedisKeys`): the event stream's name."""
 
 
 @dataclass
@@ -103,18 +106,17 @@ class SessionProcessor:
         self.categories = categories or {}
         self.config = config or ProcessorConfig()
         self.stats = ProcessorStats()
-        prefix = self.config.key_prefix
-        self._state_prefix = f"{prefix}:state:"
-        self._recent_prefix = f"{prefix}:recent:"
-        self._timers = f"{prefix}:cart_timers"
-        self._watermark = f"{prefix}:watermark"
+        self.keys = RedisKeys(self.config.namespace)
+        self._state_prefix = self.keys.session_state_prefix
+        self._timers = self.keys.cart_timers
+        self._watermark = self.keys.watermark
         self._write_states = client.register_script(WRITE_STATES_SCRIPT)
         self._bus_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bus-read")
         self._next: Future | None = None
 
     # -- keys the recommender and tests read ----------------------------------------------
     def recent_items_key(self, user_id: str) -> str:
-        return f"{self._recent_prefix}{user_id}"
+        return self.keys.recent_items(user_id)
 
     def watermark(self) -> int | None:
         value = self.client.get(self._watermark)
@@ -236,10 +238,10 @@ def feature_frame(rows: list[dict]) -> pd.DataFrame:
     frame["last_event_ts"] = pd.to_datetime(frame["last_event_ts"], unit="ms", utc=True)
     # processing time: Feast's Redis store keeps a row only when its timestamp is newer than
     # the stored one, and a re-evaluation (late event, cart timer) keeps last_event_ts
-    frame[EVENT_TIMESTAMP] = pd.Timestamp.now(tz="UTC")
+    frame[FEATURE_TIMESTAMP] = pd.Timestamp.now(tz="UTC")
     frame["avg_view_price_10m"] = pd.to_numeric(frame["avg_view_price_10m"], errors="coerce")
     frame["cart_abandonment_risk"] = frame["cart_abandonment_risk"].astype(bool)
     frame["comparing_products"] = frame["comparing_products"].astype(bool)
     return frame[[C.user_id, "recent_items", "avg_view_price_10m", "top_category_30m",
                   "cart_abandonment_risk", "comparing_products", "last_event_ts",
-                  EVENT_TIMESTAMP]]
+                  FEATURE_TIMESTAMP]]

@@ -19,6 +19,8 @@ import time
 import orjson
 import redis
 
+from recsys.core.redis_keys import RedisKeys
+from recsys.core.settings import DEFAULT_EVENT_STREAM, DEFAULT_REDIS_URL
 from recsys.streaming.bus import BusUnavailable, Message, PublishResult
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,15 @@ return added
 
 
 class RedisStreamBus:
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", stream: str = "recsys:events",
+    def __init__(self, url: str = DEFAULT_REDIS_URL, stream: str = DEFAULT_EVENT_STREAM,
                  max_length: int = 1_000_000, dedup_seconds: int = 86_400,
                  dead_letter_length: int = 100_000, socket_timeout: float = 5.0):
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                            socket_connect_timeout=socket_timeout)
-        self.stream = stream
-        self.dead_stream = f"{stream}:dead"
-        self.seen_prefix = f"{stream}:seen:"
+        keys = RedisKeys(stream)
+        self.stream = keys.stream
+        self.dead_stream = keys.dead_letters
+        self.seen_prefix = keys.seen_prefix
         self.max_length = max_length
         self.dedup_seconds = dedup_seconds
         self.dead_letter_length = dead_letter_length

@@ -43,17 +43,15 @@ def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
 
 
 def catalogue_categories(settings: Settings) -> dict[str, str]:
-    if settings.lake.startswith("s3://"):
-        return {}
     from recsys.core.catalogue import Catalogue
 
-    return Catalogue.from_lake(settings.lake).categories
+    return Catalogue.from_lake(Lake(settings.lake, settings.s3_endpoint_url)).categories
 
 
 def build_processor(settings: Settings, config: ProcessorConfig | None = None,
                     push: Callable[[pd.DataFrame], int] | None = None) -> SessionProcessor:
     config = config or ProcessorConfig()
-    config.key_prefix = f"{settings.event_stream}:session"
+    config.namespace = settings.event_stream
     return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.redis_url),
                             push or feast_push(settings), catalogue_categories(settings),
                             config)

@@ -10,7 +10,13 @@ from recsys.components.features.tables import write_feature_tables
 from recsys.core.lake import Lake
 from recsys.core.processed import Processed
 from recsys.core.settings import Settings
-from recsys.feature_repo.store import apply_repo, feature_tables_dir, materialize, open_store
+from recsys.feature_repo.store import (
+    apply_repo,
+    feature_tables_dir,
+    materialize,
+    offline_lake,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +25,11 @@ def publish_features(processed: Processed, settings: Settings,
                      until: pd.Timestamp | None = None) -> dict:
     """Write the snapshots, apply the repo and materialize incrementally up to `until`
     (default now). Returns what was written, for the step's report."""
+    lake = Lake(settings.lake, settings.s3_endpoint_url)
+    offline = offline_lake(settings)
     tables = feature_tables_dir(settings)
-    written = write_feature_tables(Lake(str(tables)), processed)
+    written = write_feature_tables(lake, processed,
+                                   mirrors=(offline,) if offline.uri != lake.uri else ())
     store, repo = open_store(settings)
     apply_repo(store, repo)
     end = until if until is not None else pd.Timestamp.now(tz="UTC")

@@ -1,4 +1,5 @@
-"""Feature tables in the lake's `features/` zone, one Parquet file per snapshot time."""
+"""Feature tables in the lake's `features/` zone, one Parquet file per snapshot time
+(the layout is `recsys.core.feature_snapshots`)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,10 +7,10 @@ import pyarrow as pa
 
 from recsys.core.columns import Columns
 from recsys.core.entity_stats import item_features, user_features
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP, snapshot_key
 from recsys.core.lake import Lake
 from recsys.core.processed import Processed
 from recsys.feature_repo.definitions import (
-    EVENT_TIMESTAMP,
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,
     USER_STATS_SCHEMA,
@@ -17,30 +18,30 @@ from recsys.feature_repo.definitions import (
 from recsys.feature_repo.session_features import session_features
 
 C = Columns
-USER_STATS_COLUMNS = [C.user_id, *(f.name for f in USER_STATS_SCHEMA), EVENT_TIMESTAMP]
-ITEM_STATS_COLUMNS = [C.item_id, *(f.name for f in ITEM_STATS_SCHEMA), EVENT_TIMESTAMP]
-USER_SESSION_COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), EVENT_TIMESTAMP]
+USER_STATS_COLUMNS = [C.user_id, *(f.name for f in USER_STATS_SCHEMA), FEATURE_TIMESTAMP]
+ITEM_STATS_COLUMNS = [C.item_id, *(f.name for f in ITEM_STATS_SCHEMA), FEATURE_TIMESTAMP]
+USER_SESSION_COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), FEATURE_TIMESTAMP]
 
 
-def snapshot_key(table: str, as_of: pd.Timestamp) -> str:
-    return f"{table}/as_of={as_of.strftime('%Y%m%dT%H%M%S')}.parquet"
-
-
-def write_snapshot(lake: Lake, table: str, frame: pd.DataFrame, columns: list[str]) -> str:
-    """Write one snapshot (re-writing the same snapshot time replaces it: idempotent)."""
-    as_of = pd.Timestamp(frame[EVENT_TIMESTAMP].iloc[0])
+def write_snapshot(lake: Lake, table: str, frame: pd.DataFrame, columns: list[str],
+                   mirrors: tuple[Lake, ...] = ()) -> str:
+    """Write one snapshot (re-writing the same snapshot time replaces it: idempotent), also
+    to every mirror (the local copy Feast's file offline store reads when the lake is S3)."""
+    as_of = pd.Timestamp(frame[FEATURE_TIMESTAMP].iloc[0])
     data = frame[columns].copy()
     # one time unit across snapshots: Dask cannot index a column whose files disagree
-    for column in (EVENT_TIMESTAMP, "last_event_ts"):
+    for column in (FEATURE_TIMESTAMP, "last_event_ts"):
         if column in data.columns:
             data[column] = pd.to_datetime(data[column], utc=True).astype("datetime64[us, UTC]")
     key = snapshot_key(table, as_of)
-    lake.write_table(key, pa.Table.from_pandas(data, preserve_index=False))
+    table_data = pa.Table.from_pandas(data, preserve_index=False)
+    for target in (lake, *mirrors):
+        target.write_table(key, table_data)
     return key
 
 
-def write_feature_tables(lake: Lake, processed: Processed,
-                         half_life_days: float = 7.0) -> dict[str, list[str]]:
+def write_feature_tables(lake: Lake, processed: Processed, half_life_days: float = 7.0,
+                         mirrors: tuple[Lake, ...] = ()) -> dict[str, list[str]]:
     """Snapshots for Feast: user/item stats as of the split (what training saw) and as of the
     window end (what serving should see), and session features as of the window end."""
     end = pd.Timestamp(processed.summary["window_end"])
@@ -48,15 +49,16 @@ def write_feature_tables(lake: Lake, processed: Processed,
     written: dict[str, list[str]] = {"user_stats": [], "item_stats": [], "user_session": []}
     if not processed.user_features.empty:
         written["user_stats"].append(write_snapshot(lake, "user_stats", processed.user_features,
-                                                    USER_STATS_COLUMNS))
+                                                    USER_STATS_COLUMNS, mirrors))
         written["item_stats"].append(write_snapshot(lake, "item_stats", processed.item_features,
-                                                    ITEM_STATS_COLUMNS))
+                                                    ITEM_STATS_COLUMNS, mirrors))
     written["user_stats"].append(write_snapshot(lake, "user_stats", user_features(events, end),
-                                                USER_STATS_COLUMNS))
+                                                USER_STATS_COLUMNS, mirrors))
     written["item_stats"].append(write_snapshot(
-        lake, "item_stats", item_features(events, end, half_life_days), ITEM_STATS_COLUMNS))
+        lake, "item_stats", item_features(events, end, half_life_days), ITEM_STATS_COLUMNS,
+        mirrors))
     sessions = session_features(events, end)
     if not sessions.empty:
         written["user_session"].append(write_snapshot(lake, "user_session", sessions,
-                                                      USER_SESSION_COLUMNS))
+                                                      USER_SESSION_COLUMNS, mirrors))
     return written

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from recsys.feature_repo.definitions import EVENT_TIMESTAMP
+from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.feature_repo.online import online_features, push_session_features
 from recsys.feature_repo.session_writer import SessionFeatureWriter, session_protos
 from recsys.feature_repo.store import materialize
@@ -17,7 +17,7 @@ def frame(user, items, stamp):
              "top_category_30m": "electronics.phone", "cart_abandonment_risk": True,
              "comparing_products": False, "last_event_ts": 1_763_000_000_123}]
     out = feature_frame(rows)
-    out[EVENT_TIMESTAMP] = stamp
+    out[FEATURE_TIMESTAMP] = stamp
     return out
 
 

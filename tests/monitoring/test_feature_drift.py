@@ -1,5 +1,7 @@
+import boto3
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsys.components.features.tables import ITEM_STATS_COLUMNS, write_snapshot
 from recsys.core.lake import Lake
@@ -21,12 +23,23 @@ def items(as_of, price_factor, seed):
         "brand": rng.choice(["x", "y"], n), "feature_timestamp": as_of})
 
 
-def test_item_prices_doubling_between_snapshots_is_found(tmp_path):
-    lake = Lake(str(tmp_path / "features"))
+def check_price_doubling_is_found(lake: Lake):
     write_snapshot(lake, "item_stats", items(T1, 1.0, 0), ITEM_STATS_COLUMNS)
     write_snapshot(lake, "item_stats", items(T2, 2.0, 1), ITEM_STATS_COLUMNS)
-    result = feature_drift(tmp_path, trained_at=T1 + pd.Timedelta(hours=1))
+    result = feature_drift(lake, trained_at=T1 + pd.Timedelta(hours=1))
     stats = result["item_stats"]
+    assert stats["reference_snapshot"] == "as_of=20261001T000000.parquet"
+    assert stats["current_snapshot"] == "as_of=20261008T000000.parquet"
     assert stats["status"] == "computed" and stats["top_drifted_columns"][0] == "avg_price"
     assert not stats["columns"]["views"]["drifted"]
     assert result["user_stats"]["status"].startswith("not computed")
+
+
+def test_item_prices_doubling_between_snapshots_is_found(tmp_path):
+    check_price_doubling_is_found(Lake(str(tmp_path / "lake")))
+
+
+@pytest.mark.integration
+def test_feature_drift_reads_snapshots_from_an_s3_lake(s3_server):
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="lake")
+    check_price_doubling_is_found(Lake("s3://lake/shop", s3_endpoint_url=s3_server))
