@@ -12,7 +12,7 @@ STATE_DIR ?= .recsys
 EVENTS ?= 200000
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env run test test-unit lint bench compile serve stream reports clean
+.PHONY: help install seldon-v1-env reference-env services run test test-unit lint docs bench compile serve stream reports clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,18 +26,25 @@ reference-env: $(REFERENCE_STAMP) ## build the environment of the published refe
 run: install ## generate a sample shop and run the main job end to end on the embedded default
 	@$(MAKE) --no-print-directory _run
 
-test: install seldon-v1-env reference-env ## run the whole test suite (unit + integration; starts nothing by itself)
+services: ## start Redis and PostgreSQL when not running, install Chromium when missing
+	bash tests/services.sh
+
+test: install seldon-v1-env reference-env services ## run the whole test suite (unit + integration + slow)
 	@$(MAKE) --no-print-directory _test
 
-test-unit: install ## run only the tests that need no server
-	$(BIN)/pytest -m "not integration" -q
+test-unit: install ## the fast tier: no server, nothing slow (under 90 s)
+	$(BIN)/pytest -m "not integration and not slow" -q
 
-lint: install ## ruff over the code
+lint: install ## ruff and the import-layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-bench: install ## run every benchmark and write benchmarks/results/*.json
+docs: install ## regenerate docs/configuration.md (from Settings) and docs/benchmarks.md (from results)
+	$(BIN)/python -m recsys.benchmarks.docs_pages
+
+bench: install ## run every benchmark, write benchmarks/results/*.json, regenerate docs/benchmarks.md
 	$(BIN)/recsys bench all
+	$(BIN)/python -m recsys.benchmarks.docs_pages
 
 compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 	$(BIN)/recsys pipeline compile --out build

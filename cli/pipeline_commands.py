@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 
 from recsys.components.gate.report import format_outcome, latest_decision
+from recsys.components.preprocess.config import PreprocessConfig
+from recsys.core.decide import DEFAULT_POLICY
 from recsys.core.fingerprint import source_sha256
 from recsys.core.progress import step
 from recsys.core.settings import Settings, load_settings
@@ -32,12 +34,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="", help="source layout (default: detected)")
     parser.add_argument("--start", default="", help="window start (ISO or epoch ms)")
     parser.add_argument("--end", default="", help="window end, exclusive (ISO or epoch ms)")
-    parser.add_argument("--holdout-days", type=float, default=7.0, help="holdout (default 7)")
+    holdout = PreprocessConfig().holdout_days
+    parser.add_argument("--holdout-days", type=float, default=holdout,
+                        help=f"days at the end of the window held out (default {holdout:g})")
     parser.add_argument("--models", default=DEFAULT_MODELS,
                         help=f"comma-separated models to train (default {DEFAULT_MODELS}; "
                         f"also svd, knn_baseline, knn_with_means, lightfm_bpr, content)")
-    parser.add_argument("--min-improvement", type=float, default=0.01,
-                        help="relative NDCG@10 gain needed to promote (default 0.01)")
+    parser.add_argument("--min-improvement", type=float,
+                        default=DEFAULT_POLICY.min_relative_improvement,
+                        help="relative NDCG@10 gain needed to promote (default "
+                        f"{DEFAULT_POLICY.min_relative_improvement})")
     parser.add_argument("--search-trials", type=int, default=0,
                         help="hyperparameter trials per model, each an MLflow child run "
                         "(default 0: train the given parameters)")

@@ -25,6 +25,10 @@ class GatePolicy(BaseModel):
     reference (same users, primary metric) to be above zero."""
 
 
+DEFAULT_POLICY = GatePolicy()
+"""The gate's defaults; pipeline parameters and CLI options take theirs from here."""
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether to promote, and every reason that led there."""

@@ -1,4 +1,4 @@
-"""Batch feature tables for users and items, computed as of a point in time (SEEDS §4)."""
+"""Batch feature tables for users and items, computed as of a point in time."""
 from __future__ import annotations
 
 import numpy as np

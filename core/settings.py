@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     """Where the project's state lives and which services it talks to."""
 
     model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore",
-                                      populate_by_name=True)
+                                      populate_by_name=True, use_attribute_docstrings=True)
 
     state_dir: Path = Field(default=Path(".recsys"))
     """Local state directory holding the lake, MLflow store, Feast files and reports."""

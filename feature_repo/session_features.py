@@ -1,4 +1,4 @@
-"""Session features from events, computed in batch (SEEDS section 3).
+"""Session features from events, computed in batch (docs/features.md).
 
 The stream processor keeps the same definitions incrementally; this batch form seeds the
 `user_session` history in the lake and is what streaming results are checked against.

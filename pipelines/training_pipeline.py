@@ -8,8 +8,12 @@ from recsys.components.extract.component import extract_op
 from recsys.components.features.component import features_op
 from recsys.components.gate.component import gate_op, promote_op
 from recsys.components.preprocess.component import preprocess_op
+from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.train.component import train_op
 from recsys.components.validate.component import validate_op
+from recsys.components.validate.rules import ValidationConfig
+from recsys.core.decide import DEFAULT_POLICY
+from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
 
 PIPELINE_NAME = "recsys-training"
 NETWORK_RETRIES = 2
@@ -29,22 +33,22 @@ def training_pipeline(
     end: str = "",
     s3_endpoint_url: str = "",
     experiment: str = "recsys-training",
-    registered_model: str = "recsys-recommender",
-    max_bad_ratio: float = 0.05,
-    holdout_days: float = 7.0,
-    lookback_days: float = 30.0,
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
+    max_bad_ratio: float = ValidationConfig().max_bad_ratio,
+    holdout_days: float = PreprocessConfig().holdout_days,
+    lookback_days: float = PreprocessConfig().lookback_days,
     models: list = ["popularity", "item_knn", "ease"],  # noqa: B006 - KFP needs a literal
     neighbours: int = 100,
     shrinkage: float = 10.0,
     model_params: dict = {},  # noqa: B006 - KFP needs a literal default
     search_trials: int = 0,
     search_budget_seconds: float = 60.0,
-    primary_metric: str = "ndcg_at_10",
-    min_relative_improvement: float = 0.01,
+    primary_metric: str = DEFAULT_POLICY.primary_metric,
+    min_relative_improvement: float = DEFAULT_POLICY.min_relative_improvement,
     require_significant: bool = False,
     state_dir: str = ".recsys",
     feast_profile: str = "local",
-    redis_url: str = "redis://127.0.0.1:6379/0",
+    redis_url: str = DEFAULT_REDIS_URL,
     feast_registry_url: str = "",
     trigger: str = "",
 ):
@@ -74,8 +78,10 @@ def training_pipeline(
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
                    registered_model=registered_model, primary_metric=primary_metric,
-                   min_relative_improvement=min_relative_improvement, trigger=trigger,
-                   require_significant=require_significant)
+                   min_relative_improvement=min_relative_improvement,
+                   max_coverage_regression=DEFAULT_POLICY.guardrails["coverage_at_10"],
+                   max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
+                   trigger=trigger, require_significant=require_significant)
     gate.set_caching_options(False)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,

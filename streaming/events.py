@@ -1,4 +1,4 @@
-"""Events as the shop's front end sends them (SEEDS.md section 1), validated with pydantic.
+"""Events as the shop's front end sends them, validated with pydantic.
 
 `parse_body` accepts one JSON object, a JSON array or NDJSON; `validate_events` checks each
 event on its own so that one bad event is named (index, event_id, field, message) without

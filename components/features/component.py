@@ -6,9 +6,8 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str,
-                feast_profile: str = "local", redis_url: str = "redis://127.0.0.1:6379/0",
-                feast_registry_url: str = "", report: Output[Dataset] = None):
+def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str, feast_profile: str,
+                redis_url: str, feast_registry_url: str, report: Output[Dataset] = None):
     """Feature tables to the lake, Feast apply, incremental materialization."""
     import json
 

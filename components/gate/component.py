@@ -12,9 +12,9 @@ from recsys.components.image import PROJECT_IMAGE
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
-            primary_metric: str = "ndcg_at_10", min_relative_improvement: float = 0.01,
-            max_coverage_regression: float = 0.10, max_recall_regression: float = 0.02,
-            trigger: str = "", require_significant: bool = False,
+            primary_metric: str, min_relative_improvement: float,
+            max_coverage_regression: float, max_recall_regression: float,
+            trigger: str, require_significant: bool,
             outcome: Output[Artifact] = None) -> bool:
     """Decide, register the best candidate as `challenger` with the decision as tags."""
     import json

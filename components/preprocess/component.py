@@ -6,8 +6,8 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def preprocess_op(clean: Input[Dataset], holdout_days: float = 7.0,
-                  lookback_days: float = 30.0, window_end: str = "",
+def preprocess_op(clean: Input[Dataset], holdout_days: float, lookback_days: float,
+                  window_end: str,
                   processed: Output[Dataset] = None, metrics: Output[Metrics] = None):
     """Interactions, temporal split, feature tables and the matrix, as one Dataset folder."""
     import pandas as pd

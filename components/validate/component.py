@@ -6,7 +6,7 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float = 0.05,
+def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float,
                 s3_endpoint_url: str = "", clean: Output[Dataset] = None,
                 quality_report: Output[Dataset] = None, metrics: Output[Metrics] = None):
     """Quarantine bad rows in the lake, pass clean rows on, fail above the bad-row threshold."""

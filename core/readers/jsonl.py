@@ -1,4 +1,4 @@
-"""JSON Lines in the rich nested event format (SEEDS.md section 1).
+"""JSON Lines in the rich nested event format (docs/data.md, format `jsonl`).
 
 Clean chunks go through Arrow's JSON parser; a chunk Arrow refuses (a broken line, a
 field of the wrong type) is parsed line by line so that only the bad lines are rejected.

@@ -29,7 +29,7 @@ def in_group_share(recs: pd.DataFrame) -> float:
     return float((group_of_item == group_of_user).mean())
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # runs in the side environment .venv-reference
 @pytest.mark.parametrize("name,params", [("bpr", {"max_iter": 300}),
                                          ("bivae", {"n_epochs": 100, "batch_size": 16})])
 def test_reference_model_learns_planted_groups_and_excludes_seen(name, params):
@@ -46,7 +46,7 @@ def test_reference_model_learns_planted_groups_and_excludes_seen(name, params):
     assert run.library.startswith("cornac ") and run.fit_seconds > 0
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # runs in the side environment .venv-reference
 def test_reference_model_gives_no_list_to_users_unknown_to_training():
     train = two_taste_groups()
     run = run_reference("bpr", train, users=np.array([3, 999]), k=3,
@@ -54,7 +54,7 @@ def test_reference_model_gives_no_list_to_users_unknown_to_training():
     assert set(run.recommendations["user_id"]) == {3}
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # runs in the side environment .venv-reference
 def test_bench_models_adds_reference_rows_on_the_same_split(ratings_dir, tmp_path,
                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)

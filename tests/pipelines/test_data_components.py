@@ -16,7 +16,8 @@ def data_steps(source: str, lake_uri: str):
     extracted = extract_op(source=source, lake_uri=lake_uri)
     validated = validate_op(events=extracted.outputs["events"], lake_uri=lake_uri,
                             max_bad_ratio=0.5)
-    preprocess_op(clean=validated.outputs["clean"], holdout_days=1.0)
+    preprocess_op(clean=validated.outputs["clean"], holdout_days=1.0, lookback_days=30.0,
+                  window_end="")
 
 
 def test_compiles_with_every_step_in_the_project_image(tmp_path):

@@ -28,7 +28,7 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
         "taskOutputParameter"]["producerTask"] == "drift-trigger-op"
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_drift_starts_retraining(tmp_path):
     end = pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=1)
     config = ShopConfig(events=15_000, seed=8, end=end.to_pydatetime())

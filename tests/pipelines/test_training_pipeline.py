@@ -56,7 +56,7 @@ def run(tmp_path, source, tracking_uri, **extra):
                          registered_model=MODEL, state_dir=str(tmp_path / "state"), **extra)
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     started = time.perf_counter()
@@ -91,7 +91,7 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     assert client.get_model_version(MODEL, "2").tags["gate.decision"] == "refused"
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_a_failing_step_leaves_the_registry_as_it_was(tmp_path, shop_file):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run(tmp_path, shop_file, tracking)
@@ -123,6 +123,7 @@ def mlflow_server_on_postgres(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_file,
                                                                  mlflow_server_on_postgres):
     run(tmp_path, shop_file, mlflow_server_on_postgres)
@@ -134,6 +135,7 @@ def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_f
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server):
     import boto3
 

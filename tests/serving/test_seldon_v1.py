@@ -16,6 +16,7 @@ SELDON_BIN = REPO / ".venv-seldon" / "bin" / "seldon-core-microservice"
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_v1_microservice_serves_the_exported_champion(tmp_path):
     assert SELDON_BIN.exists(), "run `make seldon-v1-env` (make test does)"
     path = tmp_path / "champion.pkl"

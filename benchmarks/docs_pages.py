@@ -1,0 +1,101 @@
+"""Generated documentation pages: `python -m recsys.benchmarks.docs_pages` (or `make docs`)
+rewrites docs/configuration.md from `Settings` and docs/benchmarks.md from
+benchmarks/results/*.json. A test fails when either page is out of date."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from recsys.core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+ROW_COLUMNS = ("model", "rmse", "mae", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_10_high",
+               "precision_at_10", "recall_at_10", "map_at_10", "coverage_at_10",
+               "fit_seconds", "users_per_second")
+
+
+def configuration_page() -> str:
+    lines = ["# Configuration", "",
+             "Generated from `recsys.core.settings.Settings` by `make docs`; do not edit.",
+             "Every setting is an environment variable with the prefix `RECSYS_`; code reads "
+             "them only through `Settings` (`load_settings()` at the edge, passed down).", "",
+             "| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        variable = f"`RECSYS_{name.upper()}`"
+        if name == "redis_url":
+            variable += " (or `REDIS_URL`)"
+        default = field.default
+        shown = "unset" if default is None else f"`{default}`"
+        meaning = " ".join((field.description or "").split())
+        lines.append(f"| {variable} | {shown} | {_cell(meaning)} |")
+    lines += ["", "Derived values: the lake is `RECSYS_LAKE_URI` or `<state_dir>/lake`; MLflow "
+              "is `RECSYS_MLFLOW_TRACKING_URI` or `sqlite:///<state_dir>/mlflow.db`.", ""]
+    return "\n".join(lines)
+
+
+def benchmarks_page() -> str:
+    lines = ["# Benchmarks", "",
+             "Generated from `benchmarks/results/*.json` by `make docs`; do not edit. Each "
+             "result is written by `recsys bench <area>` (`make bench` runs all) with the "
+             "machine and date it ran on; the area pages (data, serving, ...) say what each "
+             "benchmark measures.", ""]
+    for path in sorted(RESULTS.glob("*.json")):
+        result = json.loads(path.read_text())
+        machine = result.get("machine", {})
+        lines += [f"## {path.stem}", "",
+                  f"{result.get('date', '?')[:10]}, {machine.get('cpus', '?')} x "
+                  f"{machine.get('cpu_model', '?')}, {machine.get('memory_gib', '?')} GiB, "
+                  f"Python {machine.get('python', '?')}", ""]
+        rows = result.get("rows")
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+            columns = [c for c in ROW_COLUMNS if any(c in r for r in rows)]
+            lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            lines += ["| " + " | ".join(_value(r.get(c, "")) for c in columns) + " |"
+                      for r in rows]
+            lines.append("")
+        figures = [(k, v) for k, v in _flatten(result)
+                   if not k.startswith(("machine", "date", "area", "rows", "published"))]
+        if figures:
+            lines += ["| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {_cell(_value(v))} |" for k, v in figures]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _flatten(value, prefix: str = ""):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            yield prefix, ", ".join(_value(v) for v in value[:12]) + (" ..." if len(value) > 12
+                                                                      else "")
+    else:
+        yield prefix, value
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+PAGES = {"configuration.md": configuration_page, "benchmarks.md": benchmarks_page}
+
+
+def main() -> None:
+    for name, render in PAGES.items():
+        (DOCS / name).write_text(render())
+        print(f"wrote docs/{name}")
+
+
+if __name__ == "__main__":
+    main()
