@@ -2,12 +2,23 @@
 
 The repository root is the package `recsys`: every folder below keeps its place in the
 repository and installs as `recsys.<folder>`, so site-packages gets one top-level name.
-Tests, benchmarks, infra and docs are not part of the wheel.
+Tests, benchmarks, infra and docs are not part of the wheel (docs/architecture.md says why
+this layout; tests/test_packaging.py checks the wheel).
 """
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 SHIPPED = ["core", "components", "pipelines", "feature_repo", "serving", "streaming",
            "monitoring", "cli"]
+
+
+class BuildWithoutSetupScript(build_py):
+    """The root package's folder also holds this script; it is not a module of `recsys`."""
+
+    def find_package_modules(self, package, package_dir):
+        modules = super().find_package_modules(package, package_dir)
+        return [m for m in modules if not (package == "recsys" and m[1] == "setup")]
+
 
 subpackages = find_packages(include=[f"{name}" for name in SHIPPED]
                             + [f"{name}.*" for name in SHIPPED])
@@ -17,4 +28,5 @@ setup(
     package_data={"recsys.feature_repo": ["*.yaml", ".feastignore"],
                   "recsys.serving": ["model_repository/*.json", "model_repository/*/*.json",
                                      "seldon_v1_requirements.txt"]},
+    cmdclass={"build_py": BuildWithoutSetupScript},
 )

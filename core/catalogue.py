@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recsys.core.columns import Columns
 from recsys.core.errors import NotFoundError
-from recsys.core.feature_snapshots import read_latest
-from recsys.core.lake import Lake
+
+if TYPE_CHECKING:
+    from recsys.core.lake import Lake
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -23,6 +25,10 @@ class Catalogue:
     def from_lake(cls, lake: Lake) -> "Catalogue":
         """Categories from the newest item_stats snapshot; unavailable items from
         `catalog/unavailable_items.parquet` (column item_id) when the shop publishes one."""
+        # imported here: the seldon v1 wrapper's environment has no pyarrow and only ever
+        # builds an empty Catalogue
+        from recsys.core.feature_snapshots import read_latest
+
         items = read_latest(lake, "item_stats", columns=[C.item_id, C.category])
         categories = {} if items is None else dict(zip(items[C.item_id].astype(str),
                                                       items[C.category]))

@@ -10,7 +10,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from recsys.core.decide import Decision
@@ -26,11 +25,6 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     except MlflowException:
         return {}
     return {alias: str(version) for alias, version in model.aliases.items()}
-
-
-def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    version = aliases(client, name).get(alias)
-    return client.get_model_version(name, version) if version else None
 
 
 def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:

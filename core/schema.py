@@ -42,9 +42,6 @@ RAW_EVENT_SCHEMA = EVENT_SCHEMA.append(pa.field(C.parse_error, pa.string()))
 RAW_EVENT_COLUMNS: tuple[str, ...] = tuple(RAW_EVENT_SCHEMA.names)
 
 NUMERIC_COLUMNS = (C.price, C.rating)
-STRING_COLUMNS = tuple(
-    f.name for f in RAW_EVENT_SCHEMA if pa.types.is_string(f.type)
-)
 
 
 def empty_events(with_parse_error: bool = True) -> pd.DataFrame:
@@ -176,8 +173,3 @@ def check_event_frame(frame: pd.DataFrame, where: str) -> None:
     if wrong:
         raise SchemaError(f"{where}: wrong dtype for column(s) {wrong}")
 
-
-def to_arrow(frame: pd.DataFrame, with_parse_error: bool = True) -> pa.Table:
-    """Convert a conformed frame to an Arrow table with the canonical schema."""
-    schema = RAW_EVENT_SCHEMA if with_parse_error else EVENT_SCHEMA
-    return pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)

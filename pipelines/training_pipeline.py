@@ -61,8 +61,9 @@ def training_pipeline(
     processed = preprocess_op(clean=validated.outputs["clean"], holdout_days=holdout_days,
                               lookback_days=lookback_days, window_end=end)
     published = features_op(processed=processed.outputs["processed"], lake_uri=lake_uri,
-                            state_dir=state_dir, feast_profile=feast_profile,
-                            redis_url=redis_url, feast_registry_url=feast_registry_url)
+                            s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
+                            feast_profile=feast_profile, redis_url=redis_url,
+                            feast_registry_url=feast_registry_url)
     published.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     trained = train_op(processed=processed.outputs["processed"],
                        quality_report=validated.outputs["quality_report"],

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import orjson
 import redis
@@ -208,10 +207,3 @@ def _next_id(entry_id: str) -> str:
     millis, seq = _id_key(entry_id)
     return f"{millis}-{seq + 1}"
 
-
-def wait_for_redis(bus: RedisStreamBus, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not bus.ping():
-        if time.monotonic() > deadline:
-            raise BusUnavailable("Redis did not answer within the wait")
-        time.sleep(0.1)

@@ -6,8 +6,9 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str, feast_profile: str,
-                redis_url: str, feast_registry_url: str, report: Output[Dataset] = None):
+def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, state_dir: str,
+                feast_profile: str, redis_url: str, feast_registry_url: str,
+                report: Output[Dataset] = None):
     """Feature tables to the lake, Feast apply, incremental materialization."""
     import json
 
@@ -20,7 +21,7 @@ def features_op(processed: Input[Dataset], lake_uri: str, state_dir: str, feast_
     configure_logging()
     extra = {"feast_registry_url": feast_registry_url} if feast_registry_url else {}
     settings = Settings(state_dir=state_dir, lake_uri=lake_uri, feast_profile=feast_profile,
-                        redis_url=redis_url, **extra)
+                        redis_url=redis_url, s3_endpoint_url=s3_endpoint_url or None, **extra)
     result = publish_features(read_processed(Lake(processed.path)), settings)
     with open(report.path, "w") as handle:
         json.dump(result, handle, indent=2)

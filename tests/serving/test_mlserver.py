@@ -16,14 +16,12 @@ from recsys.benchmarks.local_services import wait_for_http
 from recsys.components.features.features import publish_features
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.preprocess import preprocess
-from recsys.components.train.train import TrainConfig, fingerprint_of, log_trained, train_models
-from recsys.core.decide import Decision
-from recsys.core.registry import promote, register_with_decision
+from recsys.components.train.train import fingerprint_of
 from recsys.core.settings import Settings
 from recsys.core.synthetic.config import ShopConfig
 from recsys.core.synthetic.generate import generate_shop
-from recsys.core.tracking import client_for
 from tests.conftest import REPO, free_port
+from tests.factories import register_trained
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +39,8 @@ def server(tmp_path_factory):
     processed = preprocess(conform_events(events, "test", with_parse_error=False),
                            PreprocessConfig(holdout_days=3))
     publish_features(processed, settings_)
-    fitted = train_models(processed.train, TrainConfig(models={"item_knn": {}}))[0]
-    log_trained(fitted, settings_.tracking_uri, "serving-test", fingerprint_of(processed.summary))
-    client = client_for(settings_.tracking_uri)
-    version = register_with_decision(client, settings_.registered_model_name, fitted.model_uri,
-                                     fitted.run_id, Decision(True, ["test"]), {}, {})
-    promote(client, settings_.registered_model_name, version, "test champion")
+    version = register_trained(settings_.tracking_uri, settings_.registered_model_name,
+                               processed.train, "item_knn", fingerprint_of(processed.summary))
 
     repo = tmp / "models"
     shutil.copytree(REPO / "serving" / "model_repository", repo)

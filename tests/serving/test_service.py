@@ -87,7 +87,7 @@ def test_redis_cache_hits_and_a_new_session_event_misses(make_service):
     reader.sessions["u1"]["category"] = "hats"  # one that only moves the top category
     assert not service.recommend(service.parse("u1", 2)).cached
     assert service.recommend(service.parse("u1", 2)).cached
-    assert 0 < client.ttl(next(iter(client.scan_iter("recsys:recs:*")))) <= 60
+    assert 0 < client.ttl(next(iter(client.scan_iter("recsys:events:recs:*")))) <= 60
     client.flushdb()
 
 

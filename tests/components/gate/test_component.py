@@ -1,0 +1,65 @@
+"""The gate and promote component bodies (`.python_func`) on a real MLflow store."""
+import json
+
+import pandas as pd
+
+from recsys.components.gate.component import gate_op, promote_op
+from recsys.core.registry import aliases
+from recsys.core.tracking import client_for
+from tests.factories import logged_model
+from tests.serving.conftest import ROWS
+
+NAME = "recs"
+
+
+class Artifact:
+    def __init__(self, path):
+        self.path = str(path)
+
+
+def evaluation_record(fitted, metrics, baseline, champion=None) -> dict:
+    record = {"best": "item_knn", "baseline": baseline,
+              "candidates": {"item_knn": {"metrics": metrics, "model_uri": fitted.model_uri,
+                                          "run_id": fitted.run_id}}}
+    if champion:
+        record["champion"] = champion
+    return record
+
+
+def run_gate_body(tmp_path, uri, record, name, **policy):
+    evaluation = tmp_path / f"{name}.json"
+    evaluation.write_text(json.dumps(record))
+    outcome = Artifact(tmp_path / f"{name}-outcome.json")
+    params = {"primary_metric": "ndcg_at_10", "min_relative_improvement": 0.01,
+              "max_coverage_regression": 0.10, "max_recall_regression": 0.02,
+              "trigger": "", "require_significant": False, **policy}
+    approved = gate_op.python_func(evaluation=Artifact(evaluation), tracking_uri=uri,
+                                   registered_model=NAME, outcome=outcome, **params)
+    return approved, outcome
+
+
+def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    fitted = logged_model(uri, "gate-body", frame)
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.42, "recall_at_20": 0.20}  # coverage -16%
+
+    approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
+                                      "strict")
+    assert approved is False  # the -10% coverage guardrail vetoes
+    refused = json.loads(open(outcome.path).read())
+    assert refused["version"] == "1" and not refused["decision"]["promote"]
+    assert any("coverage_at_10" in r for r in refused["decision"]["reasons"])
+
+    approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
+                                      "lenient", max_coverage_regression=0.20)
+    assert approved is True
+    promote_op.python_func(outcome=outcome, tracking_uri=uri, registered_model=NAME)
+    assert aliases(client_for(uri), NAME) == {"challenger": "2", "champion": "2"}
+
+    approved, _ = run_gate_body(tmp_path, uri, evaluation_record(
+        fitted, better, baseline, champion={"version": "2", "metrics": better}), "same",
+        max_coverage_regression=0.20)
+    assert approved is False  # no gain over the champion: nothing moves
+    assert aliases(client_for(uri), NAME)["champion"] == "2"

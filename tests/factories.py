@@ -1,0 +1,33 @@
+"""Shared test factories: a trained model registered (and promoted) in a real MLflow store."""
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys.components.train.train import TrainConfig, log_trained, train_models
+from recsys.core.decide import Decision
+from recsys.core.registry import promote, register_with_decision
+from recsys.core.tracking import client_for
+
+
+def logged_model(tracking_uri: str, experiment: str, interactions: pd.DataFrame,
+                 model: str = "item_knn", fingerprint: dict | None = None):
+    """Fit `model` and log it as an MLflow pyfunc run; returns the fitted candidate
+    (`model_uri`, `run_id`)."""
+    fitted = train_models(interactions, TrainConfig(models={model: {}}))[0]
+    log_trained(fitted, tracking_uri, experiment, fingerprint or {"rows": len(interactions)})
+    return fitted
+
+
+def register_trained(tracking_uri: str, name: str, interactions: pd.DataFrame,
+                     model: str = "item_knn", fingerprint: dict | None = None,
+                     champion: bool = True) -> str:
+    """Fit `model` on `interactions`, log it as an MLflow pyfunc, register it as a version of
+    `name` approved by the gate and, with `champion`, give it the `champion` alias.
+    Returns the version."""
+    fitted = logged_model(tracking_uri, f"{name}-tests", interactions, model, fingerprint)
+    client = client_for(tracking_uri)
+    version = register_with_decision(client, name, fitted.model_uri, fitted.run_id,
+                                     Decision(True, ["test"]), {}, {})
+    if champion:
+        promote(client, name, version, "test champion")
+    return version
