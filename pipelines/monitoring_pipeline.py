@@ -4,6 +4,8 @@ from kfp import compiler, dsl
 
 from recsys.components.gate.component import drift_trigger_op
 from recsys.components.monitor.component import monitor_op
+from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
+from recsys.monitoring.config import DriftConfig
 from recsys.pipelines.training_pipeline import training_pipeline
 
 PIPELINE_NAME = "recsys-monitoring"
@@ -17,12 +19,17 @@ def monitoring_pipeline(
     lake_uri: str,
     tracking_uri: str,
     state_dir: str = ".recsys",
-    registered_model: str = "recsys-recommender",
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
     current_days: float = 1.0,
-    drift_share: float = 0.25,
+    drift_share: float = DriftConfig().drift_share,
     source_format: str = "",
+    s3_endpoint_url: str = "",
+    feast_profile: str = "local",
+    redis_url: str = DEFAULT_REDIS_URL,
+    feast_registry_url: str = "",
 ):
-    check = monitor_op(lake_uri=lake_uri, tracking_uri=tracking_uri, state_dir=state_dir,
+    check = monitor_op(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url,
+                       tracking_uri=tracking_uri, state_dir=state_dir,
                        registered_model=registered_model, current_days=current_days,
                        drift_share=drift_share)
     check.set_caching_options(False)
@@ -31,8 +38,9 @@ def monitoring_pipeline(
         trigger.set_caching_options(False)
         training_pipeline(trigger=trigger.output, source=source, lake_uri=lake_uri,
                           tracking_uri=tracking_uri, state_dir=state_dir,
-                          registered_model=registered_model,
-                          source_format=source_format)
+                          registered_model=registered_model, source_format=source_format,
+                          s3_endpoint_url=s3_endpoint_url, feast_profile=feast_profile,
+                          redis_url=redis_url, feast_registry_url=feast_registry_url)
 
 
 def compile_pipeline(path: str) -> str:

@@ -6,8 +6,8 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def monitor_op(lake_uri: str, tracking_uri: str, state_dir: str, registered_model: str,
-               current_days: float = 1.0, drift_share: float = 0.25,
+def monitor_op(lake_uri: str, s3_endpoint_url: str, tracking_uri: str, state_dir: str,
+               registered_model: str, current_days: float, drift_share: float,
                summary: Output[Artifact] = None,
                metrics: Output[Metrics] = None) -> bool:
     """Drift of the newest days against the champion's training data; True when detected."""
@@ -20,6 +20,7 @@ def monitor_op(lake_uri: str, tracking_uri: str, state_dir: str, registered_mode
 
     configure_logging()
     settings = Settings(state_dir=state_dir, lake_uri=lake_uri,
+                        s3_endpoint_url=s3_endpoint_url or None,
                         mlflow_tracking_uri=tracking_uri,
                         registered_model_name=registered_model)
     result = monitor(settings, DriftConfig(drift_share=drift_share), current_days=current_days)

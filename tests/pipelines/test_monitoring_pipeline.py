@@ -24,8 +24,11 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
     assert "monitor-op" in tasks["condition-1"]["triggerPolicy"]["condition"]
     inner = spec["components"][tasks["condition-1"]["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"drift-trigger-op", "recsys-training"}
-    assert inner["recsys-training"]["inputs"]["parameters"]["trigger"][
-        "taskOutputParameter"]["producerTask"] == "drift-trigger-op"
+    passed = inner["recsys-training"]["inputs"]["parameters"]
+    assert passed["trigger"]["taskOutputParameter"]["producerTask"] == "drift-trigger-op"
+    for name in ("s3_endpoint_url", "feast_profile", "redis_url", "feast_registry_url",
+                 "lake_uri", "tracking_uri", "state_dir"):  # the retrain sees the same services
+        assert passed[name]["componentInputParameter"] == f"pipelinechannel--{name}", name
 
 
 @pytest.mark.slow
