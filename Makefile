@@ -10,9 +10,10 @@ REFERENCE_STAMP := $(REFERENCE_VENV)/.installed
 PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 STATE_DIR ?= .recsys
 EVENTS ?= 200000
+BUS_PORT ?= 6380
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services run test test-unit lint docs bench compile serve stream reports clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,8 +53,17 @@ compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 serve: install ## serve the registry champion with MLServer on :8080 (REST) / :8081 (gRPC), after make run
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/python -m recsys.serving.server start serving/model_repository
 
-stream: install ## collector on :8090 + session-feature processor + lake sink on the local Redis
-	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys stream up --port 8090
+bus-redis: ## start the event bus's durable Redis (infra/redis/bus.conf) on :$(BUS_PORT), data in $(STATE_DIR)/redis-bus
+	@mkdir -p $(STATE_DIR)/redis-bus
+	@redis-cli -p $(BUS_PORT) ping >/dev/null 2>&1 || redis-server infra/redis/bus.conf \
+	  --port $(BUS_PORT) --dir $(abspath $(STATE_DIR))/redis-bus --daemonize yes \
+	  --pidfile $(abspath $(STATE_DIR))/redis-bus/redis.pid \
+	  --logfile $(abspath $(STATE_DIR))/redis-bus/redis.log
+	@echo "event bus Redis on 127.0.0.1:$(BUS_PORT) (AOF, fsync on every write)"
+
+stream: install bus-redis ## collector on :8090 + session-feature processor + lake sink on the durable bus Redis
+	RECSYS_STATE_DIR=$(STATE_DIR) RECSYS_BUS_REDIS_URL=redis://127.0.0.1:$(BUS_PORT)/0 \
+	  $(BIN)/recsys stream up --port 8090
 
 reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor run

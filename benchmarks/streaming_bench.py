@@ -48,8 +48,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url}
+    # the shared test Redis keeps nothing on disk: this measures the collector itself
     process = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "stream", "collector",
-                                "--port", str(port)], env=env, cwd=REPO,
+                                "--port", str(port), "--allow-volatile-bus"], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not wait_for_http(f"http://127.0.0.1:{port}/health", 60, process):
         process.kill()

@@ -45,23 +45,34 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--allow-volatile-bus", action="store_true",
+                        help="run against a Redis that can lose acknowledged events (no AOF "
+                        "fsync on every write, or evicting keys); tests and demos only")
 
 
-def _serve_collector(args: argparse.Namespace, settings) -> None:
+def _settings(args: argparse.Namespace):
+    from recsys.core.settings import load_settings
+
+    settings = load_settings()
+    if getattr(args, "allow_volatile_bus", False):
+        settings.allow_volatile_bus = True
+    return settings
+
+
+def _collector_server(args: argparse.Namespace, settings, workers=None):
     import uvicorn
 
     from recsys.streaming.collector import create_app
-    from recsys.streaming.runtime import build_bus
+    from recsys.streaming.runtime import build_collector_bus
 
+    app = create_app(build_collector_bus(settings), workers=workers)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
-    uvicorn.run(create_app(build_bus(settings)), host=args.host, port=args.port,
-                log_level="warning", access_log=False)
+    return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                         log_level="warning", access_log=False))
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from recsys.core.settings import load_settings
-
-    _serve_collector(args, load_settings())
+    _collector_server(args, _settings(args)).run()
     return 0
 
 
@@ -91,24 +102,44 @@ def cmd_sink(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from recsys.core.settings import load_settings
+    """Collector + processor + sink in one process; the workers are supervised (restarted
+    with back-off) and the command exits 1 when one keeps failing."""
     from recsys.streaming.runtime import build_processor, build_sink
+    from recsys.streaming.supervisor import Supervisor
 
-    settings = load_settings()
-    stop = threading.Event()
+    settings = _settings(args)
     processor, sink = build_processor(settings), build_sink(settings)
-    workers = [threading.Thread(target=w.run, kwargs={"stop": stop.is_set}, daemon=True,
-                                name=name) for name, w in (("processor", processor),
-                                                           ("sink", sink))]
-    for worker in workers:
-        worker.start()
+    supervisor = Supervisor({"processor": lambda stop: processor.run(stop=stop),
+                             "sink": lambda stop: sink.run(stop=stop)})
+
+    def workers() -> tuple[bool, dict]:
+        status = supervisor.status()
+        for name, group in (("processor", processor.config.group),
+                            ("sink", sink.config.group)):
+            try:
+                status[name]["lag"] = processor.bus.lag(group)
+            except Exception as exc:  # health must answer even when the bus does not
+                status[name]["lag"] = f"unknown: {exc}"
+        return supervisor.healthy(), status
+
+    server = _collector_server(args, settings, workers)
+    supervisor.start()
+    watcher = threading.Thread(target=_stop_server_when_failed, args=(supervisor, server),
+                               daemon=True)
+    watcher.start()
     try:
-        _serve_collector(args, settings)
+        server.run()
     finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=10)
+        supervisor.stop()
+    if supervisor.failed.is_set():
+        log.error("stream up: a worker kept failing: %s", json.dumps(supervisor.status()))
+        return 1
     return 0
+
+
+def _stop_server_when_failed(supervisor, server) -> None:
+    supervisor.failed.wait()
+    server.should_exit = True
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

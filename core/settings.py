@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers (host:port,...) when event_bus is `kafka`."""
 
+    bus_redis_url: str | None = None
+    """Redis of the event bus and the stream processor's state, when it is not redis_url:
+    a durable one (infra/redis/bus.conf; `make stream` starts it on port 6380)."""
+
+    bus_max_length: int = Field(default=1_000_000, gt=0)
+    """Back-pressure bound: the collector answers 503 when the slowest consumer group has
+    this many events not yet acknowledged."""
+
+    allow_volatile_bus: bool = False
+    """Let the collector run against a Redis that can lose acknowledged events (no AOF with
+    fsync on every write, or evicting keys): tests and throwaway demos only."""
+
     log_level: str = "INFO"
     """Log level of the project's loggers (DEBUG, INFO, WARNING, ...)."""
 
@@ -77,6 +89,11 @@ class Settings(BaseSettings):
     def lake(self) -> str:
         """The resolved lake URI."""
         return self.lake_uri or str((self.state_dir / "lake").resolve())
+
+    @property
+    def bus_url(self) -> str:
+        """The resolved Redis URL of the event bus."""
+        return self.bus_redis_url or self.redis_url
 
     @property
     def tracking_uri(self) -> str:

@@ -6,7 +6,9 @@ handed out again (`reclaim`). Consumers therefore make their writes idempotent.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from recsys.core.errors import RecsysError
@@ -50,18 +52,57 @@ class EventBus(Protocol):
         """Take over messages another consumer of the group received but never acked."""
         ...
 
+    def trim(self) -> int:
+        """Drop what every consumer group has acknowledged; returns how many entries went."""
+        ...
+
     def ping(self) -> bool:
         ...
 
 
-RECLAIM_EVERY_IDLE_POLL = 10
+class Every:
+    """A chore's timer: `due()` is True at most once per `seconds` (monotonic clock); the
+    first call is due."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
 
 
-def read_or_reclaim(bus: EventBus, group: str, consumer: str, count: int, block_ms: int,
-                    reclaim_idle_ms: int, poll_number: int) -> list[Message]:
-    """New messages; when there are none, every 10th poll takes over those a dead consumer
-    of the group left unacknowledged for `reclaim_idle_ms`."""
-    messages = bus.read(group, consumer, count, block_ms)
-    if not messages and poll_number % RECLAIM_EVERY_IDLE_POLL == 0:
-        messages = bus.reclaim(group, consumer, reclaim_idle_ms, count)
-    return messages
+@dataclass
+class GroupReader:
+    """How a worker reads its group: new messages on every poll, plus, on timers that run
+    whatever the traffic, the messages a dead consumer of the group left unacknowledged for
+    `reclaim_idle_ms`, and the trim of what every group has acknowledged (retention by
+    progress). All bus calls stay on the caller's thread."""
+
+    bus: EventBus
+    group: str
+    consumer: str
+    count: int
+    block_ms: int
+    reclaim_idle_ms: int
+    reclaim_every: Every = field(default_factory=lambda: Every(5.0))
+    trim_every: Every = field(default_factory=lambda: Every(5.0))
+    trimmed: int = 0
+    reclaimed: int = 0
+
+    def read(self) -> list[Message]:
+        messages = self.bus.read(self.group, self.consumer, self.count, self.block_ms)
+        if self.reclaim_every.due():
+            taken = self.bus.reclaim(self.group, self.consumer, self.reclaim_idle_ms, self.count)
+            held = {m.id for m in messages}
+            taken = [m for m in taken if m.id not in held]
+            self.reclaimed += len(taken)
+            messages = messages + taken
+        if self.trim_every.due():
+            self.trimmed += self.bus.trim()
+        return messages

@@ -9,11 +9,17 @@
   (the publish is one atomic script), so a retry is always safe; ids seen within the dedup
   window are accepted once (`duplicates`).
 - Limits: body above `max_body_bytes` or more than `max_batch` events -> 413 naming the limit.
+- Event time: more than `max_event_ahead_seconds` ahead of receipt, or older than
+  `max_event_age_days`, is refused like any invalid field (422, dead-lettered with the
+  reason), so one bad clock cannot move the processor's watermark.
+- Start it through `runtime.build_collector_bus`: it refuses a Redis that would lose what
+  the collector acknowledges (`streaming/durability.py`).
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -21,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from recsys.streaming.bus import BusUnavailable, EventBus
-from recsys.streaming.events import BodyError, parse_body, validate_events
+from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,15 @@ class CollectorLimits:
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
     retry_after_seconds: int = 5
+    max_event_ahead_seconds: int = 300
+    """Clock skew allowed: an event time further ahead of receipt is refused (422)."""
+    max_event_age_days: float | None = 7.0
+    """Older event times are refused (422); None takes any age (a replay of history)."""
+
+    def time_bounds(self, received_ms: int) -> TimeBounds:
+        age = None if self.max_event_age_days is None \
+            else int(self.max_event_age_days * 86_400_000)
+        return TimeBounds(received_ms, self.max_event_ahead_seconds * 1000, age)
 
 
 @dataclass
@@ -42,7 +57,10 @@ class CollectorCounters:
     unavailable: int = 0
 
 
-def create_app(bus: EventBus, limits: CollectorLimits | None = None) -> FastAPI:
+def create_app(bus: EventBus, limits: CollectorLimits | None = None,
+               workers: Callable[[], tuple[bool, dict]] | None = None) -> FastAPI:
+    """`workers`, when the stream workers run in this process (`recsys stream up`): their
+    health and status (liveness, restarts, lag per group) for `/health`."""
     limits = limits or CollectorLimits()
     counters = CollectorCounters()
     app = FastAPI(title="recsys event collector", version="1")
@@ -77,10 +95,10 @@ def create_app(bus: EventBus, limits: CollectorLimits | None = None) -> FastAPI:
         if len(events) > limits.max_batch:
             return too_large(f"{len(events)} events in one request; the limit (max_batch) is "
                              f"{limits.max_batch}")
-        checked = validate_events(events)
+        now = int(time.time() * 1000)
+        checked = validate_events(events, limits.time_bounds(now))
         try:
             if checked.rejected:
-                now = int(time.time() * 1000)
                 await run_in_threadpool(bus.dead_letter, [
                     {"reason": r.reason, "errors": r.errors, "raw": r.raw,
                      "received_at": now} for r in checked.rejected])
@@ -100,7 +118,11 @@ def create_app(bus: EventBus, limits: CollectorLimits | None = None) -> FastAPI:
     @app.get("/health")
     async def health():
         ok = await run_in_threadpool(bus.ping)
-        return JSONResponse({"bus": "up" if ok else "down"}, status_code=200 if ok else 503)
+        body: dict = {"bus": "up" if ok else "down"}
+        if workers is not None:
+            alive, body["workers"] = await run_in_threadpool(workers)
+            ok = ok and alive
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/stats")
     async def stats():

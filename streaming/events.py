@@ -156,7 +156,29 @@ class Validated:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def validate_events(events: list) -> Validated:
+@dataclass(frozen=True)
+class TimeBounds:
+    """Event times the collector trusts, relative to when it received the event: at most
+    `max_ahead_ms` in the future (clock skew) and, unless None, at most `max_age_ms` old
+    (older history is loaded with `extract`, not streamed)."""
+
+    received_ms: int
+    max_ahead_ms: int = 5 * 60_000
+    max_age_ms: int | None = 7 * 86_400_000
+
+    def problem(self, timestamp_ms: int) -> str | None:
+        ahead = timestamp_ms - self.received_ms
+        if ahead > self.max_ahead_ms:
+            return (f"{ahead / 1000:.0f} s ahead of when the collector received it (at most "
+                    f"{self.max_ahead_ms / 1000:.0f} s of clock skew)")
+        if self.max_age_ms is not None and -ahead > self.max_age_ms:
+            return (f"{-ahead / 86_400_000:.1f} days old; the collector takes events up to "
+                    f"{self.max_age_ms / 86_400_000:g} days old (load history with extract)")
+        return None
+
+
+def validate_events(events: list, bounds: TimeBounds | None = None) -> Validated:
+    """Each event checked on its own; with `bounds`, event times outside them are refused."""
     out = Validated()
     for index, raw in enumerate(events):
         if not isinstance(raw, dict):
@@ -164,12 +186,19 @@ def validate_events(events: list) -> Validated:
                 "field": "(event)", "message": f"an event must be a JSON object, got "
                                                 f"{type(raw).__name__}"}], raw))
             continue
+        event_id = raw.get("event_id")
+        event_id = event_id if isinstance(event_id, str) else None
         try:
-            out.rows.append(RichEvent.model_validate(raw).to_row())
+            row = RichEvent.model_validate(raw).to_row()
         except ValidationError as exc:
             errors = [{"field": ".".join(str(p) for p in error["loc"]) or "(event)",
                        "message": error["msg"]} for error in exc.errors()]
-            event_id = raw.get("event_id")
-            out.rejected.append(Rejected(index, event_id if isinstance(event_id, str) else None,
-                                         errors, raw))
+            out.rejected.append(Rejected(index, event_id, errors, raw))
+            continue
+        problem = bounds.problem(row[C.timestamp]) if bounds is not None else None
+        if problem:
+            out.rejected.append(Rejected(index, event_id, [
+                {"field": "timestamp", "message": problem}], raw))
+        else:
+            out.rows.append(row)
     return out

@@ -6,14 +6,18 @@ like every lake write) into the raw zone partitioned by date and hour:
 then acknowledged. The raw zone is where `extract` lands files too, so validate/preprocess
 (and `extract --source lake`) read streamed and batch-loaded events alike.
 
-Redelivery after a crash must not double rows: the sink remembers the event ids of every
-hour partition it touched (loaded from the lake on first touch) and writes only new ones.
+Redelivery after a crash must not double rows: the sink knows the event ids of the hour
+partitions it writes to (loaded from the lake on first touch) and writes only new ones.
+It keeps the ids of at most `max_seen_partitions` hours in memory, the most recently used;
+a partition that was let go is read again from the lake when an event for it comes back,
+so the bound costs a read, never a duplicate.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +28,7 @@ from recsys.core.columns import Columns
 from recsys.core.event_store import RAW_ZONE, partition_key
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA
-from recsys.streaming.bus import EventBus, Message, read_or_reclaim
+from recsys.streaming.bus import EventBus, GroupReader, Message
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -40,6 +44,7 @@ class SinkConfig:
     read_count: int = 5000
     block_ms: int = 500
     reclaim_idle_ms: int = 30_000
+    max_seen_partitions: int = 48
 
 
 @dataclass
@@ -73,14 +78,14 @@ class LakeSink:
         self.stats = SinkStats()
         self._buffer: list[Message] = []
         self._oldest: float | None = None
-        self._seen: dict[str, set[str]] = {}
-        self._polls = 0
+        self._seen: OrderedDict[str, set[str]] = OrderedDict()
+        self.reader = GroupReader(bus, self.config.group, self.config.consumer,
+                                  self.config.read_count, self.config.block_ms,
+                                  self.config.reclaim_idle_ms)
 
     def poll(self) -> int:
         cfg = self.config
-        messages = read_or_reclaim(self.bus, cfg.group, cfg.consumer, cfg.read_count,
-                                   cfg.block_ms, cfg.reclaim_idle_ms, self._polls)
-        self._polls += 1
+        messages = self.reader.read()
         if messages:
             self._buffer.extend(messages)
             self._oldest = self._oldest or time.monotonic()
@@ -134,9 +139,13 @@ class LakeSink:
         return written
 
     def _seen_ids(self, prefix: str) -> set[str]:
-        if prefix not in self._seen:
-            keys = self.lake.list(prefix)
-            ids = self.lake.read_tables(keys, columns=[C.event_id], schema=RAW_EVENT_SCHEMA) \
-                .column(C.event_id).to_pylist() if keys else []
-            self._seen[prefix] = set(ids)
+        if prefix in self._seen:
+            self._seen.move_to_end(prefix)
+            return self._seen[prefix]
+        keys = self.lake.list(prefix)
+        ids = self.lake.read_tables(keys, columns=[C.event_id], schema=RAW_EVENT_SCHEMA) \
+            .column(C.event_id).to_pylist() if keys else []
+        self._seen[prefix] = set(ids)
+        while len(self._seen) > self.config.max_seen_partitions:
+            self._seen.popitem(last=False)
         return self._seen[prefix]

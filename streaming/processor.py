@@ -31,7 +31,7 @@ from recsys.core.columns import Columns
 from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
-from recsys.streaming.bus import EventBus, Message, read_or_reclaim
+from recsys.streaming.bus import EventBus, GroupReader, Message
 from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,
@@ -79,6 +79,10 @@ class ProcessorConfig:
     state_ttl_seconds: int = 2 * 86_400
     reclaim_idle_ms: int = 30_000
     read_ahead: bool = True
+    max_event_ahead_ms: int = 5 * 60_000
+    """The watermark never passes processing time plus this skew, whatever an event says."""
+    max_window_events: int = 1_000
+    """Per-user cap on the session window's entries (the newest are kept)."""
     namespace: str = DEFAULT_EVENT_STREAM
     """Namespace of the processor's Redis keys (`RedisKeys`): the event stream's name."""
 
@@ -111,6 +115,9 @@ class SessionProcessor:
         self._timers = self.keys.cart_timers
         self._watermark = self.keys.watermark
         self._write_states = client.register_script(WRITE_STATES_SCRIPT)
+        self.reader = GroupReader(bus, self.config.group, self.config.consumer,
+                                  self.config.batch_size, self.config.block_ms,
+                                  self.config.reclaim_idle_ms)
         self._bus_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bus-read")
         self._next: Future | None = None
 
@@ -139,12 +146,12 @@ class SessionProcessor:
         if self._next is not None:
             messages, self._next = self._next.result(), None
         else:
-            messages = self._read(self.stats.polls)
+            messages = self._read()
         self.stats.polls += 1
         if not messages:
             return 0
         if cfg.read_ahead and len(messages) >= cfg.batch_size:
-            self._next = self._bus_thread.submit(self._read, self.stats.polls)
+            self._next = self._bus_thread.submit(self._read)
         started = time.perf_counter()
         self.process(messages)
         if self._next is not None:
@@ -155,10 +162,8 @@ class SessionProcessor:
         self.stats.seconds += time.perf_counter() - started
         return len(messages)
 
-    def _read(self, poll_number: int) -> list[Message]:
-        cfg = self.config
-        return read_or_reclaim(self.bus, cfg.group, cfg.consumer, cfg.batch_size,
-                               cfg.block_ms, cfg.reclaim_idle_ms, poll_number)
+    def _read(self) -> list[Message]:
+        return self.reader.read()
 
     def run(self, stop: Callable[[], bool] = lambda: False, idle_exit_polls: int | None = None):
         idle = 0
@@ -182,21 +187,27 @@ class SessionProcessor:
         users = list(by_user)
         raw_states = self.client.mget([f"{self._state_prefix}{u}" for u in users])
         old_watermark = self.watermark()
+        newest = min(newest, int(time.time() * 1000) + cfg.max_event_ahead_ms)
         watermark = max(old_watermark or 0, newest - cfg.lateness_ms)
         states = {}
         for user, raw in zip(users, raw_states):
             state = upgrade_state(orjson.loads(raw)) if raw else new_state()
-            result = apply_events(state, by_user[user], cfg.lateness_ms)
+            result = apply_events(state, by_user[user], cfg.lateness_ms, cfg.max_window_events)
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
             self.stats.late += result.late
             states[user] = state
         due = [u.decode() for u in self.client.zrangebyscore(self._timers, "-inf", watermark)]
         due = [u for u in due if u not in states]
+        expired = []
         for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])
                              if due else []):
             if raw:
                 states[user] = upgrade_state(orjson.loads(raw))
+            else:  # the state expired (state_ttl_seconds): its timer goes with it
+                expired.append(user)
+        if expired:
+            self.client.zrem(self._timers, *expired)
         self.stats.timers_fired += len(due)
         rows = []
         keys, args = [], [cfg.state_ttl_seconds]

@@ -3,10 +3,13 @@
 - `publish` runs one Lua script per batch: for each event, `SET seen:<event_id> NX EX` and,
   only when that key was new, `XADD` - atomic, so an event is never marked seen without
   being stored (idempotent event ids within `dedup_seconds`).
-- Bounded without losing anything: when the stream holds `max_length` entries the script
-  stores nothing and the collector answers 503 (back-pressure); `trim()` removes only
-  entries every consumer group has acknowledged (XTRIM MINID below the oldest entry still
-  pending or undelivered in any group).
+- Retention by progress: `trim()` (run continuously by the workers) removes the entries
+  every consumer group has acknowledged (XTRIM MINID below the oldest entry still pending or
+  undelivered in any group). Bounded without losing anything: when the slowest group's
+  backlog reaches `max_length` the publish script (which trims first) stores nothing and
+  the collector answers 503 (back-pressure).
+- A group lost with a Redis that kept nothing (or deleted by hand) is created again by the
+  next read or ack instead of failing every poll with NOGROUP.
 - Consumer groups: `read` returns the consumer's own pending entries first (after a crash
   and restart under the same name), then new ones; `reclaim` takes over entries of a dead
   consumer idle for `min_idle_ms` (XAUTOCLAIM).
@@ -24,11 +27,54 @@ from recsys.streaming.bus import BusUnavailable, Message, PublishResult
 
 log = logging.getLogger(__name__)
 
-PUBLISH_SCRIPT = """
+# The oldest entry some consumer group still needs - its oldest pending entry, or the one
+# after the last it was given - and the trim of everything before it. Shared by the publish
+# script (trim before refusing) and `trim()` (run continuously by the workers).
+RETENTION_LUA = """
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function id_less(a, b)
+  local am, as = id_parts(a)
+  local bm, bs = id_parts(b)
+  return am < bm or (am == bm and as < bs)
+end
+local function needed_floor(stream)
+  if redis.call('EXISTS', stream) == 0 then return nil end
+  local floor = nil
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for i = 1, #group, 2 do f[group[i]] = group[i + 1] end
+    local candidate
+    if tonumber(f['pending']) > 0 then
+      candidate = redis.call('XPENDING', stream, f['name'])[2]
+    else
+      local ms, seq = id_parts(f['last-delivered-id'])
+      candidate = string.format('%d-%d', ms, seq + 1)
+    end
+    if floor == nil or id_less(candidate, floor) then floor = candidate end
+  end
+  return floor
+end
+local function trim_acknowledged(stream)
+  local floor = needed_floor(stream)
+  if floor == nil then return 0 end
+  return redis.call('XTRIM', stream, 'MINID', floor)
+end
+"""
+
+# Back-pressure by progress: the stream holds only what some group has not acknowledged
+# (after a trim), so refusing when it would pass `max_length` means the slowest group's
+# backlog is at the bound. Nothing of the batch is stored then.
+PUBLISH_SCRIPT = RETENTION_LUA + """
 local stream, seen_prefix, dedup_seconds, max_length = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local n = (#ARGV - 3) / 2
 if redis.call('XLEN', stream) + n > tonumber(max_length) then
-  return -1
+  trim_acknowledged(stream)
+  if redis.call('XLEN', stream) + n > tonumber(max_length) then
+    return -1
+  end
 end
 local added = 0
 for i = 0, n - 1 do
@@ -39,6 +85,10 @@ for i = 0, n - 1 do
   end
 end
 return added
+"""
+
+TRIM_SCRIPT = RETENTION_LUA + """
+return trim_acknowledged(KEYS[1])
 """
 
 
@@ -56,6 +106,7 @@ class RedisStreamBus:
         self.dedup_seconds = dedup_seconds
         self.dead_letter_length = dead_letter_length
         self._publish = self.client.register_script(PUBLISH_SCRIPT)
+        self._trim = self.client.register_script(TRIM_SCRIPT)
         # reads skip redis-py's per-entry dict building (a third of a read's time)
         self._reader = redis.Redis(connection_pool=self.client.connection_pool)
         self._reader.set_response_callback("XREADGROUP", lambda response, **_: response)
@@ -113,11 +164,34 @@ class RedisStreamBus:
                 raise
         self._groups.add(group)
 
+    def _recreating_group(self, group: str, action):
+        """Run `action`; when the group is gone (NOGROUP: a Redis restarted without its data,
+        or a group deleted by hand) create it again and run `action` once more."""
+        self.ensure_group(group)
+        try:
+            return action()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("bus: group %s of %s is gone; creating it again", group, self.stream)
+            self._groups.discard(group)
+            for key in [k for k in self._recovered if k[0] == group]:
+                self._recovered.discard(key)
+                self._recovery_cursor.pop(key, None)
+            self.ensure_group(group)
+            return action()
+
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
         """After a (re)start, first the consumer's own pending entries (paged from where the
         last page ended), then new ones; entries held unacknowledged in a caller's buffer
         are not handed out twice."""
-        self.ensure_group(group)
+        try:
+            return self._recreating_group(
+                group, lambda: self._read(group, consumer, count, block_ms))
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"cannot read {self.stream}: {exc}") from exc
+
+    def _read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
         key = (group, consumer)
         if key not in self._recovered:
             after = self._recovery_cursor.get(key, "0")
@@ -135,42 +209,50 @@ class RedisStreamBus:
         return _messages(fresh)
 
     def ack(self, group: str, messages: list[Message]) -> None:
-        if messages:
-            self.client.xack(self.stream, group, *[m.id for m in messages])
+        if not messages:
+            return
+        try:  # with the group gone there is nothing to acknowledge: the new group re-reads
+            self._recreating_group(group, lambda: self.client.xack(
+                self.stream, group, *[m.id for m in messages]))
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"cannot acknowledge on {self.stream}: {exc}") from exc
 
     def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
-        self.ensure_group(group)
-        _, claimed, *_ = self.client.xautoclaim(self.stream, group, consumer, min_idle_ms,
-                                                start_id="0-0", count=count)
+        def claim():
+            return self.client.xautoclaim(self.stream, group, consumer, min_idle_ms,
+                                          start_id="0-0", count=count)
+        try:
+            _, claimed, *_ = self._recreating_group(group, claim)
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"cannot reclaim on {self.stream}: {exc}") from exc
         return [Message(_id(entry_id), orjson.loads(fields[b"e"]))
                 for entry_id, fields in claimed if fields]
 
     def pending(self, group: str) -> int:
-        self.ensure_group(group)
-        return int(self.client.xpending(self.stream, group)["pending"])
+        summary = self._recreating_group(group, lambda: self.client.xpending(self.stream, group))
+        return int(summary["pending"])
 
     def lag(self, group: str) -> int:
         """Entries not yet delivered to the group plus those delivered but not acked."""
         self.ensure_group(group)
         info = {g["name"].decode(): g for g in self.client.xinfo_groups(self.stream)}
+        if group not in info:  # lost with its data: the recreated group must read it all
+            self._groups.discard(group)
+            self.ensure_group(group)
+            return self.lag(group)
         entry = info[group]
-        return int(entry.get("lag") or 0) + int(entry["pending"])
+        undelivered = entry.get("lag")
+        if undelivered is None:  # Redis cannot tell after deletions: the stream bounds it
+            undelivered = self.client.xlen(self.stream)
+        return int(undelivered) + int(entry["pending"])
 
     def trim(self) -> int:
-        """Drop entries every group has acknowledged; returns how many were removed."""
-        groups = self.client.xinfo_groups(self.stream)
-        if not groups:
-            return 0
-        floors = []
-        for group in groups:
-            name = group["name"]
-            summary = self.client.xpending(self.stream, name)
-            if summary["pending"]:
-                floors.append(_id(summary["min"]))
-            else:
-                floors.append(_next_id(_id(group["last-delivered-id"])))
-        minimum = min(floors, key=_id_key)
-        return int(self.client.xtrim(self.stream, minid=minimum, approximate=False))
+        """Drop entries every group has acknowledged; returns how many were removed. The
+        workers call it continuously (`GroupReader`); a stream without groups keeps all."""
+        try:
+            return int(self._trim(keys=[self.stream]))
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"cannot trim {self.stream}: {exc}") from exc
 
     def reset(self) -> None:
         """Delete the stream, its groups, dead letters and dedup keys (tests, benchmarks)."""
@@ -196,14 +278,3 @@ def _messages(response) -> list[Message]:
 
 def _id(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    millis, seq = entry_id.split("-")
-    return int(millis), int(seq)
-
-
-def _next_id(entry_id: str) -> str:
-    millis, seq = _id_key(entry_id)
-    return f"{millis}-{seq + 1}"
-

@@ -21,7 +21,8 @@ def build_bus(settings: Settings) -> EventBus:
     if settings.event_bus == "redis":
         from recsys.streaming.redis_bus import RedisStreamBus
 
-        return RedisStreamBus(settings.redis_url, stream=settings.event_stream)
+        return RedisStreamBus(settings.bus_url, stream=settings.event_stream,
+                              max_length=settings.bus_max_length)
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
@@ -29,6 +30,17 @@ def build_bus(settings: Settings) -> EventBus:
 
         return KafkaBus(settings.kafka_bootstrap, topic=settings.event_stream.replace(":", "."))
     raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
+
+
+def build_collector_bus(settings: Settings) -> EventBus:
+    """The bus the collector publishes to, refusing a Redis that would lose what the
+    collector acknowledges (unless `allow_volatile_bus`)."""
+    bus = build_bus(settings)
+    if settings.event_bus == "redis":
+        from recsys.streaming.durability import require_durable
+
+        require_durable(bus.client, settings.allow_volatile_bus)
+    return bus
 
 
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
@@ -52,7 +64,7 @@ def build_processor(settings: Settings, config: ProcessorConfig | None = None,
                     push: Callable[[pd.DataFrame], int] | None = None) -> SessionProcessor:
     config = config or ProcessorConfig()
     config.namespace = settings.event_stream
-    return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.redis_url),
+    return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.bus_url),
                             push or feast_push(settings), catalogue_categories(settings),
                             config)
 

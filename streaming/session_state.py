@@ -9,7 +9,8 @@ State (JSON-serialisable, bounded):
 - `items` / `item_ts`: up to 50 item ids and their newest interaction times, oldest first
   (parallel lists, so finding an item is one C-level `list.index`);
 - `window`: events with ts > T - 30 min - lateness as [event_id, ts, type, item, category,
-  price] (also what makes a replayed event a no-op: its id is still in the window);
+  price], at most `MAX_WINDOW_EVENTS` (the newest) - also what makes a replayed event a
+  no-op: its id is still in the window;
 - `last_purchase`, `carts` (add_to_cart times after the last purchase), `last_ts`.
 Events older than T - `lateness` are counted as late and not applied.
 """
@@ -37,6 +38,7 @@ CATEGORY_MS = int(CATEGORY_WINDOW.total_seconds() * MS)
 COMPARE_MS = int(COMPARE_WINDOW.total_seconds() * MS)
 ABANDON_MS = int(ABANDON_AFTER.total_seconds() * MS)
 MAX_OPEN_CARTS = 500
+MAX_WINDOW_EVENTS = 1_000
 VIEW, CART, PURCHASE = (EventType.view.value, EventType.add_to_cart.value,
                         EventType.purchase.value)
 
@@ -62,8 +64,12 @@ def upgrade_state(state: dict) -> dict:
     return state
 
 
-def apply_events(state: dict, rows: list[dict], lateness_ms: int) -> ApplyResult:
-    """Fold one user's new rows (any order) into `state`; idempotent per event_id."""
+def apply_events(state: dict, rows: list[dict], lateness_ms: int,
+                 max_window: int = MAX_WINDOW_EVENTS) -> ApplyResult:
+    """Fold one user's new rows (any order) into `state`; idempotent per event_id (within
+    the window). The window keeps at most `max_window` entries, the newest: a user sending
+    thousands of events in half an hour (a bot, a load test) cannot grow its state without
+    bound; their window features are then computed over those newest entries."""
     result = ApplyResult()
     seen = {entry[0] for entry in state["window"]}
     for row in sorted(rows, key=lambda r: r[C.timestamp]):
@@ -78,7 +84,7 @@ def apply_events(state: dict, rows: list[dict], lateness_ms: int) -> ApplyResult
         seen.add(event_id)
         _apply(state, row, event_id, ts)
         result.applied += 1
-    _prune(state, lateness_ms)
+    _prune(state, lateness_ms, max_window)
     return result
 
 
@@ -129,11 +135,11 @@ def _remember_item(state: dict, item: str, ts: int) -> None:
     del items[:-RECENT_ITEMS], times[:-RECENT_ITEMS]
 
 
-def _prune(state: dict, lateness_ms: int) -> None:
+def _prune(state: dict, lateness_ms: int, max_window: int) -> None:
     if state["last_ts"] is None:
         return
     horizon = state["last_ts"] - max(CATEGORY_MS, COMPARE_MS, PRICE_MS) - lateness_ms
-    state["window"] = [e for e in state["window"] if e[1] > horizon]
+    state["window"] = [e for e in state["window"] if e[1] > horizon][-max_window:]
 
 
 def features(state: dict, watermark_ms: int | None = None) -> dict:

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from recsys.streaming.bus import BusUnavailable
+from recsys.streaming.bus import BusUnavailable, Every, GroupReader
+from recsys.streaming.redis_bus import RedisStreamBus
 
 KAFKA = os.environ.get("RECSYS_KAFKA_BOOTSTRAP")
 
@@ -19,8 +20,6 @@ def rows(n, prefix="e"):
 def bus(request):
     name = f"test:{uuid.uuid4().hex[:8]}"
     if request.param == "redis":
-        from recsys.streaming.redis_bus import RedisStreamBus
-
         instance = RedisStreamBus(stream=name, max_length=50)
         yield instance
         instance.reset()
@@ -62,9 +61,7 @@ def test_unacknowledged_messages_are_delivered_again(bus):
     assert len(first) == 5
     bus.ack("g", first[:2])
     assert bus.read("g", "c1", 100, 100) == []  # held by the caller: not handed out twice
-    if hasattr(bus, "pending"):  # Redis: after a restart the own pending entries come back
-        from recsys.streaming.redis_bus import RedisStreamBus
-
+    if isinstance(bus, RedisStreamBus):  # after a restart the own pending entries come back
         restarted = RedisStreamBus(stream=bus.stream)
         again = restarted.read("g", "c1", 2, 100) + restarted.read("g", "c1", 2, 100)
         assert [m.row["event_id"] for m in again] == [m.row["event_id"] for m in first[2:]]
@@ -76,7 +73,7 @@ def test_unacknowledged_messages_are_delivered_again(bus):
 
 
 def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
-    if not hasattr(bus, "trim"):
+    if not isinstance(bus, RedisStreamBus):
         pytest.skip("bounded length and trimming are Redis-specific (Kafka: retention)")
     bus.ensure_group("a")
     bus.ensure_group("b")
@@ -93,9 +90,68 @@ def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
     assert bus.publish(rows(20, prefix="x")).accepted == 20
 
 
-def test_a_dead_redis_answers_unavailable():
-    from recsys.streaming.redis_bus import RedisStreamBus
+def redis_only(bus):
+    if not isinstance(bus, RedisStreamBus):
+        pytest.skip("Redis Streams behaviour")
 
+
+def test_back_pressure_comes_from_the_slowest_groups_backlog_not_the_total(bus):
+    redis_only(bus)  # max_length 50
+    readers = {g: GroupReader(bus, g, "c", 100, 10, 60_000, trim_every=Every(0))
+               for g in ("a", "b")}
+    for batch in range(20):  # 400 events through a bound of 50: consumers keep up
+        assert bus.publish(rows(20, prefix=f"k{batch}-")).accepted == 20
+        for group, reader in readers.items():
+            bus.ack(group, reader.read())
+        assert bus.client.xlen(bus.stream) <= 50
+    assert sum(r.trimmed for r in readers.values()) >= 350
+    refused_at = None
+    for batch in range(10):  # b stops; a goes on reading and acknowledging
+        try:
+            bus.publish(rows(20, prefix=f"s{batch}-"))
+        except BusUnavailable:
+            refused_at = batch
+            break
+        bus.ack("a", readers["a"].read())
+    assert refused_at == 2  # b's backlog: 40 unread, 20 more would pass 50
+    assert bus.lag("b") == 40 and bus.lag("a") == 0
+
+
+def test_a_lost_group_is_created_again_and_reads_from_the_start(bus):
+    redis_only(bus)
+    bus.publish(rows(5))
+    bus.ack("g", read_all(bus, "g", "c1", 5))
+    bus.client.xgroup_destroy(bus.stream, "g")  # what a Redis without its data looks like
+    bus.ack("g", [])
+    again = read_all(bus, "g", "c1", 5)
+    assert sorted(m.row["event_id"] for m in again) == [f"e{i}" for i in range(5)]
+    bus.client.xgroup_destroy(bus.stream, "g")
+    bus.ack("g", again)  # acknowledging into a lost group does not fail either
+    assert bus.pending("g") == 0
+
+
+def test_a_dead_consumers_entries_are_reclaimed_under_steady_traffic(bus):
+    redis_only(bus)
+    bus.publish(rows(10))
+    dead = read_all(bus, "g", "dead", 10)  # delivered, never acknowledged
+    assert len(dead) == 10
+    live = GroupReader(bus, "g", "live", 100, 10, reclaim_idle_ms=0,
+                       reclaim_every=Every(3600))
+    live.reclaim_every.due()  # the timer has just run: the next reclaim is an hour away
+    for poll in range(5):  # traffic never stops, so an "empty poll" never comes
+        bus.publish(rows(2, prefix=f"p{poll}-"))
+        bus.ack("g", live.read())
+    assert bus.client.xpending_range(bus.stream, "g", "-", "+", 100, "dead")
+    live.reclaim_every = Every(0)
+    bus.publish(rows(2, prefix="last-"))
+    got = live.read()
+    assert sorted(m.row["event_id"] for m in got) == sorted(
+        [f"e{i}" for i in range(10)] + ["last-0", "last-1"])
+    bus.ack("g", got)
+    assert bus.pending("g") == 0 and live.reclaimed == 10
+
+
+def test_a_dead_redis_answers_unavailable():
     dead = RedisStreamBus("redis://127.0.0.1:1/0", socket_timeout=0.5)
     with pytest.raises(BusUnavailable, match="unavailable"):
         dead.publish(rows(1))

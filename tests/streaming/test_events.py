@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from recsys.streaming.events import BodyError, parse_body, validate_events
+from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 
 T = 1_767_225_600_000
 
@@ -57,3 +57,23 @@ def test_each_bad_field_is_named(bad, field):
     first, second = checked.rejected
     assert first.index == 1 and any(e["field"] == field for e in first.errors), first.errors
     assert second.index == 2 and second.errors[0]["field"] == "(event)"
+
+
+def test_event_times_outside_the_bounds_are_refused_naming_the_timestamp():
+    bounds = TimeBounds(received_ms=T, max_ahead_ms=300_000, max_age_ms=7 * 86_400_000)
+    checked = validate_events([
+        event(event_id="ok-skew", timestamp=T + 299_000),
+        event(event_id="future", timestamp=T + 3_600_000),
+        event(event_id="2096", timestamp=3_978_000_000_000),
+        event(event_id="ancient", timestamp=T - 8 * 86_400_000),
+        event(event_id="ok-old", timestamp=T - 6 * 86_400_000)], bounds)
+    assert [r["event_id"] for r in checked.rows] == ["ok-skew", "ok-old"]
+    refused = {r.event_id: r.errors for r in checked.rejected}
+    assert refused["future"] == [{"field": "timestamp", "message":
+                                  "3600 s ahead of when the collector received it "
+                                  "(at most 300 s of clock skew)"}]
+    assert refused["2096"][0]["field"] == "timestamp"
+    assert refused["ancient"][0]["message"].startswith("8.0 days old")
+    assert "ok-old" in [r["event_id"] for r in validate_events(
+        [event(event_id="ok-old", timestamp=T - 600 * 86_400_000)],
+        TimeBounds(received_ms=T, max_age_ms=None)).rows]

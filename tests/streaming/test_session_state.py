@@ -134,3 +134,15 @@ def test_matches_the_batch_definitions_on_random_sessions():
             assert got["avg_view_price_10m"] is None
         else:
             assert got["avg_view_price_10m"] == pytest.approx(want["avg_view_price_10m"])
+
+
+def test_a_flood_of_one_users_events_keeps_a_bounded_window():
+    state = new_state()
+    flood = [ev(n, n / 1000) for n in range(5_000)]  # 5,000 events within 5 seconds
+    for start in range(0, len(flood), 500):
+        apply_events(state, flood[start:start + 500], LATE, max_window=300)
+    assert len(state["window"]) == 300
+    assert [e[0] for e in state["window"]] == [f"e{n}" for n in range(4_700, 5_000)]
+    assert features(state)["last_event_ts"] == T0 + int(4_999 / 1000 * MIN)
+    replayed = apply_events(state, flood[-10:], LATE, max_window=300)
+    assert replayed.duplicates == 10 and replayed.applied == 0
