@@ -86,6 +86,7 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         search_budget_seconds=args.search_budget, require_significant=args.require_significant,
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
+        registry_lock_url=settings.registry_lock_url or "",
     )
     with step("pipeline", source=source, tracking=settings.tracking_uri, lake=settings.lake):
         run_training_locally(settings.state_dir.resolve() / "kfp", caching=not args.no_cache,

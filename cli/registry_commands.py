@@ -6,6 +6,7 @@ import json
 
 from recsys.core.errors import NotFoundError
 from recsys.core.registry import aliases, promote_manually, registry_table, rollback
+from recsys.core.registry_lock import registry_lock
 from recsys.core.settings import load_settings
 from recsys.core.tracking import client_for
 
@@ -43,9 +44,12 @@ def cmd_registry(args: argparse.Namespace) -> int:
                           "path": args.out}))
         return 0
     if args.action == "rollback":
-        print(f"champion of {name} is now version {rollback(client, name, args.reason)}")
+        target = rollback(client, name, args.reason, lock=registry_lock(
+            settings.tracking_uri, name, settings.registry_lock_url))
+        print(f"champion of {name} is now version {target}")
     elif args.action == "promote":
-        promote_manually(client, name, args.version, args.reason)
+        promote_manually(client, name, args.version, args.reason, lock=registry_lock(
+            settings.tracking_uri, name, settings.registry_lock_url))
         print(f"champion of {name} is now version {args.version} (manual)")
     print(json.dumps({"model": name, "aliases": aliases(client, name),
                       "versions": registry_table(client, name)}, indent=2))

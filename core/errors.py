@@ -56,6 +56,12 @@ class LakeError(RecsysError):
     status_code = 503
 
 
+class RegistryUnavailable(RecsysError):
+    """The model registry could not be read or written (an outage, not an empty answer)."""
+
+    status_code = 503
+
+
 def missing_columns_error(where: str, missing: Iterable[str], seen: Iterable[str]) -> SchemaError:
     """Build the error for absent columns, naming each one and what was there instead."""
     return SchemaError(

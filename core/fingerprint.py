@@ -29,6 +29,15 @@ def source_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def listing_sha256(entries: list[tuple[str, int, str]]) -> str:
+    """Fingerprint of a listing of (name, size, version) - ETags on S3, modification times
+    on disk: cheap to take, and it changes when any object is added, removed or rewritten."""
+    digest = hashlib.sha256()
+    for name, size, version in sorted(entries):
+        digest.update(f"{name}\0{size}\0{version}\n".encode())
+    return digest.hexdigest()
+
+
 def frame_sha256(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
     """Order-insensitive fingerprint of a frame's rows (row hashes, sorted)."""
     part = frame[columns] if columns else frame

@@ -26,6 +26,7 @@ class _Backend(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
+    def describe(self, prefix: str) -> list[tuple[str, int, str]]: ...
     def delete(self, key: str) -> None: ...
     def local_path(self, key: str) -> str | None: ...
 
@@ -72,6 +73,13 @@ class _LocalBackend:
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
 
+    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
+        out = []
+        for key in self.list(prefix):
+            stat = self._path(key).stat()
+            out.append((key, stat.st_size, str(stat.st_mtime_ns)))
+        return out
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -116,16 +124,20 @@ class _S3Backend:
             return False
 
     def list(self, prefix: str) -> list[str]:
+        return [key for key, _, _ in self.describe(prefix)]
+
+    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
         full = self._key(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
-        keys = []
+        found = []
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+                found.extend((obj["Key"][strip:], int(obj["Size"]), obj["ETag"].strip('"'))
+                             for obj in page.get("Contents", []))
         except Exception as exc:  # botocore raises many kinds; all mean "lake unreachable"
             raise LakeError(f"cannot list s3://{self.bucket}/{full}: {exc}") from exc
-        return sorted(keys)
+        return sorted(found)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
@@ -177,6 +189,11 @@ class Lake:
     def list(self, prefix: str) -> list[str]:
         """Every object key below `prefix`, sorted."""
         return self._backend.list(prefix)
+
+    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
+        """(key, size, version) of every object below `prefix`, sorted; the version is the
+        ETag on S3 and the modification time (ns) on disk: it changes when the bytes do."""
+        return self._backend.describe(prefix)
 
     def delete(self, key: str) -> None:
         self._backend.delete(key)

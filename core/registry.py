@@ -2,6 +2,12 @@
 
 Only this module touches aliases. Every move is recorded as version tags, so the
 registry itself tells who was promoted, why, and by whom (gate, manual, rollback).
+
+Reads fail loudly: "no such model" is the only empty answer; an unreachable or failing
+registry raises RegistryUnavailable, so nothing is ever decided against a fabricated state.
+Every alias move runs under the registry lock (`recsys.core.registry_lock`) and the gate's
+promotion is compare-and-set: it moves `champion` only if the champion is still the version
+the gate compared with, and otherwise records `gate.stale_comparison` and moves nothing.
 """
 from __future__ import annotations
 
@@ -13,25 +19,40 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from recsys.core.decide import Decision
-from recsys.core.errors import NotFoundError
+from recsys.core.errors import NotFoundError, RecsysError, RegistryUnavailable
+from recsys.core.registry_lock import RegistryLock
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+NO_CHAMPION = "none"
+"""What `gate.compared_with_version` says when the gate compared with the baseline."""
+
+
+def registered_model(client: MlflowClient, name: str):
+    """The registered model, or None when it does not exist; any other failure raises
+    RegistryUnavailable (never mistaken for "no model")."""
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise RegistryUnavailable(f"model registry unavailable reading {name!r}: {exc}") \
+            from exc
+    except Exception as exc:  # connection errors surface as many types
+        raise RegistryUnavailable(f"model registry unavailable reading {name!r}: {exc}") \
+            from exc
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    """alias -> version of a registered model ({} when the model does not exist)."""
-    try:
-        model = client.get_registered_model(name)
-    except MlflowException:
+    """alias -> version of a registered model ({} only when the model does not exist)."""
+    model = registered_model(client, name)
+    if model is None:
         return {}
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
 def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
     """Register a candidate as a new version with alias `challenger`; returns its version."""
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
+    if registered_model(client, name) is None:
         client.create_registered_model(name)
     # an MLflow 3 logged model ("models:/m-...") must name itself as model_id too
     model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
@@ -43,14 +64,15 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
 
 def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_id: str,
                            decision: Decision, candidate: dict, reference: dict,
-                           extra_tags: dict[str, str] | None = None) -> str:
+                           extra_tags: dict[str, str] | None = None,
+                           compared_with: str = NO_CHAMPION) -> str:
     """Register the candidate as `challenger` and tag it with the decision (and `extra_tags`,
     e.g. the drift report that triggered the run), all or nothing: if any write fails, the
     new version is deleted and the old challenger alias restored."""
     old_challenger = aliases(client, name).get(CHALLENGER)
     version = register_candidate(client, name, model_uri, run_id)
     try:
-        record_decision(client, name, version, decision, candidate, reference)
+        record_decision(client, name, version, decision, candidate, reference, compared_with)
         for key, value in (extra_tags or {}).items():
             client.set_model_version_tag(name, version, key, str(value)[:5000])
     except Exception:
@@ -61,17 +83,34 @@ def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_
     return version
 
 
-def promote(client: MlflowClient, name: str, version: str, reason: str) -> None:
-    """The gate's promotion: `version` becomes champion, the old champion `previous`."""
-    _make_champion(client, name, str(version), how="gate", reason=reason)
+class StaleComparison(RecsysError):
+    """The champion moved after the gate compared with it: nothing was promoted."""
+
+    status_code = 409
+
+
+def promote(client: MlflowClient, name: str, version: str, reason: str, *,
+            lock: RegistryLock, compared_with: str) -> None:
+    """The gate's promotion: `version` becomes champion and the old champion `previous`,
+    only if the champion is still `compared_with` (a version, or NO_CHAMPION); otherwise
+    the version is tagged `gate.stale_comparison` and StaleComparison is raised."""
+    with lock:
+        current = aliases(client, name).get(CHAMPION) or NO_CHAMPION
+        if current != str(compared_with):
+            why = (f"gate compared with {compared_with}, but the champion is now {current}; "
+                   f"not promoted (gate again against the new champion)")
+            client.set_model_version_tag(name, str(version), "gate.stale_comparison", why)
+            raise StaleComparison(f"{name} v{version}: {why}")
+        _make_champion(client, name, str(version), how="gate", reason=reason)
 
 
 def record_decision(client: MlflowClient, name: str, version: str, decision: Decision,
-                    candidate: dict, reference: dict) -> None:
+                    candidate: dict, reference: dict, compared_with: str) -> None:
     """Store the decision, both metric sets and the reasons as version tags."""
     tags = {
         "gate.decision": "approved" if decision.promote else "refused",
         "gate.against": decision.against,
+        "gate.compared_with_version": compared_with,
         "gate.reasons": json.dumps(decision.reasons),
         "gate.candidate_metrics": json.dumps(candidate, sort_keys=True),
         "gate.reference_metrics": json.dumps(reference, sort_keys=True),
@@ -81,23 +120,28 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Dec
         client.set_model_version_tag(name, version, key, value[:5000])
 
 
-def promote_manually(client: MlflowClient, name: str, version: str, reason: str) -> None:
+def promote_manually(client: MlflowClient, name: str, version: str, reason: str, *,
+                     lock: RegistryLock) -> None:
     """A manual override: `version` becomes champion, recorded as such."""
     client.get_model_version(name, version)  # raises when the version does not exist
-    _make_champion(client, name, str(version), how="manual", reason=reason)
+    with lock:
+        _make_champion(client, name, str(version), how="manual", reason=reason)
 
 
-def rollback(client: MlflowClient, name: str, reason: str) -> str:
+def rollback(client: MlflowClient, name: str, reason: str, *, lock: RegistryLock) -> str:
     """champion <- previous (and previous <- the demoted champion); returns the new champion."""
-    current = aliases(client, name)
-    if PREVIOUS not in current:
-        raise NotFoundError(f"model {name!r} has no '{PREVIOUS}' version to roll back to")
-    target = current[PREVIOUS]
-    _make_champion(client, name, target, how="rollback", reason=reason)
+    with lock:
+        current = aliases(client, name)
+        if PREVIOUS not in current:
+            raise NotFoundError(f"model {name!r} has no '{PREVIOUS}' version to roll back to")
+        target = current[PREVIOUS]
+        _make_champion(client, name, target, how="rollback", reason=reason)
     return target
 
 
 def _make_champion(client: MlflowClient, name: str, version: str, how: str, reason: str) -> None:
+    """Move the aliases (the caller holds the registry lock); on a failed write restore
+    exactly the aliases read here."""
     before = aliases(client, name)
     old = before.get(CHAMPION)
     if old == version:
@@ -118,7 +162,13 @@ def _make_champion(client: MlflowClient, name: str, version: str, how: str, reas
 
 def _restore_aliases(client: MlflowClient, name: str, before: dict[str, str],
                      names: tuple[str, ...]) -> None:
+    """Put back the aliases of `names` as they were in `before` (read under the lock):
+    only those that now differ are written, so a registry that still refuses one kind of
+    write does not stop the others from being restored."""
+    now = aliases(client, name)
     for alias in names:
+        if now.get(alias) == before.get(alias):
+            continue
         if alias in before:
             client.set_registered_model_alias(name, alias, before[alias])
         else:

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     registered_model_name: str = DEFAULT_REGISTERED_MODEL
     """Name of the MLflow registered model the gate promotes."""
 
+    registry_lock_url: str | None = None
+    """What serialises alias moves across machines: the registry's PostgreSQL
+    (`postgresql://...`) or a lock file path; default derived from the tracking URI (an
+    advisory lock on a PostgreSQL backend, a file beside a SQLite one). Needed with an
+    HTTP tracking server."""
+
     redis_url: str = Field(default=DEFAULT_REDIS_URL,
                            validation_alias=AliasChoices("RECSYS_REDIS_URL", "REDIS_URL"))
     """Redis used by the event bus, the cache and the production online store

@@ -4,7 +4,7 @@ is a project component."""
 from kfp import compiler, dsl
 
 from recsys.components.evaluate.component import evaluate_op
-from recsys.components.extract.component import extract_op
+from recsys.components.extract.component import extract_op, fingerprint_op
 from recsys.components.features.component import features_op
 from recsys.components.gate.component import gate_op, promote_op
 from recsys.components.preprocess.component import preprocess_op
@@ -51,10 +51,14 @@ def training_pipeline(
     redis_url: str = DEFAULT_REDIS_URL,
     feast_registry_url: str = "",
     trigger: str = "",
+    registry_lock_url: str = "",
 ):
+    fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
+                                 s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
+    fingerprint.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
                            start=start, end=end, s3_endpoint_url=s3_endpoint_url,
-                           source_sha256=source_sha256)
+                           source_sha256=fingerprint.output)
     extracted.set_retry(num_retries=NETWORK_RETRIES)
     validated = validate_op(events=extracted.outputs["events"], lake_uri=lake_uri,
                             max_bad_ratio=max_bad_ratio, s3_endpoint_url=s3_endpoint_url)
@@ -86,7 +90,8 @@ def training_pipeline(
     gate.set_caching_options(False)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,
-                              registered_model=registered_model)
+                              registered_model=registered_model,
+                              registry_lock_url=registry_lock_url)
         promoted.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
 
 

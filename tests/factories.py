@@ -5,7 +5,8 @@ import pandas as pd
 
 from recsys.components.train.train import TrainConfig, log_trained, train_models
 from recsys.core.decide import Decision
-from recsys.core.registry import promote, register_with_decision
+from recsys.core.registry import CHAMPION, NO_CHAMPION, aliases, promote, register_with_decision
+from recsys.core.registry_lock import registry_lock
 from recsys.core.tracking import client_for
 
 
@@ -26,8 +27,10 @@ def register_trained(tracking_uri: str, name: str, interactions: pd.DataFrame,
     Returns the version."""
     fitted = logged_model(tracking_uri, f"{name}-tests", interactions, model, fingerprint)
     client = client_for(tracking_uri)
+    current = aliases(client, name).get(CHAMPION, NO_CHAMPION)
     version = register_with_decision(client, name, fitted.model_uri, fitted.run_id,
-                                     Decision(True, ["test"]), {}, {})
+                                     Decision(True, ["test"]), {}, {}, compared_with=current)
     if champion:
-        promote(client, name, version, "test champion")
+        promote(client, name, version, "test champion", compared_with=current,
+                lock=registry_lock(tracking_uri, name))
     return version

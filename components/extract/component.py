@@ -6,6 +6,21 @@ from recsys.components.image import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
+def fingerprint_op(source: str, lake_uri: str, s3_endpoint_url: str,
+                   source_sha256: str) -> str:
+    """The source's fingerprint for extract's cache key (never cached itself): the caller's
+    content hash when it gave one, else the listing of the source (or of the lake's raw
+    zone for source=lake) with sizes and ETags/modification times."""
+    if source_sha256:
+        return source_sha256
+    from recsys.components.extract.extract import fingerprint_source
+    from recsys.core.lake import Lake
+
+    endpoint = s3_endpoint_url or None
+    return fingerprint_source(source, Lake(lake_uri, endpoint), endpoint)
+
+
+@dsl.component(base_image=PROJECT_IMAGE)
 def extract_op(source: str, lake_uri: str, source_format: str = "", start: str = "",
                end: str = "", s3_endpoint_url: str = "", source_sha256: str = "",
                events: Output[Dataset] = None, metrics: Output[Metrics] = None) -> str:

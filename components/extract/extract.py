@@ -12,11 +12,11 @@ from datetime import datetime
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.components.extract.source import local_source
+from recsys.components.extract.source import local_source, source_listing
 from recsys.core.columns import Columns
 from recsys.core.errors import ConfigError
 from recsys.core.event_store import RAW_ZONE, append_partitioned, read_window
-from recsys.core.fingerprint import source_sha256
+from recsys.core.fingerprint import listing_sha256, source_sha256
 from recsys.core.lake import Lake
 from recsys.core.quarantine import (
     quarantine_lines,
@@ -67,6 +67,16 @@ class ExtractReport(BaseModel):
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
     files_written: list[str] = Field(default_factory=list)
+
+
+def fingerprint_source(source: str, lake: Lake, s3_endpoint_url: str | None = None) -> str:
+    """What changes when the data a scheduled run would extract changes: the listing (names,
+    sizes, ETags or modification times) of the source, or of the lake's raw zone for
+    `source=lake`. Taken every run, it keys extract's cache, so a recurring run re-extracts
+    new data and reuses the cached extract only for the same data."""
+    if source == LAKE_SOURCE:
+        return listing_sha256(lake.describe(RAW_ZONE))
+    return listing_sha256(source_listing(source, s3_endpoint_url))
 
 
 def extract(config: ExtractConfig, lake: Lake,

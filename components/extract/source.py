@@ -38,3 +38,23 @@ def local_source(source: str, s3_endpoint_url: str | None = None) -> Iterator[Pa
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, key, str(target))
         yield root / Path(keys[0]).name if single else root
+
+
+def source_listing(source: str, s3_endpoint_url: str | None = None) -> list[tuple[str, int, str]]:
+    """(name, size, version) of every object of a source without reading it: ETags of an
+    `s3://` prefix, modification times of a local file or folder."""
+    if source.startswith("s3://"):
+        from recsys.core.lake import Lake
+
+        bucket_and_prefix = source[len("s3://"):]
+        bucket, _, prefix = bucket_and_prefix.partition("/")
+        found = Lake(f"s3://{bucket}", s3_endpoint_url).describe(prefix)
+        if not found:
+            raise NotFoundError(f"source not found: {source} (no objects under that prefix)")
+        return found
+    path = Path(source)
+    if not path.exists():
+        raise NotFoundError(f"source not found: {source}")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return [(f.relative_to(path).as_posix() if f != path else f.name, f.stat().st_size,
+             str(f.stat().st_mtime_ns)) for f in files]

@@ -49,16 +49,28 @@ def drift_trigger_op(summary: Input[Artifact]) -> str:
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
-def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: str):
-    """Give the approved version the `champion` alias (the old champion becomes `previous`)."""
+def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: str,
+               registry_lock_url: str) -> bool:
+    """Give the approved version the `champion` alias (the old champion becomes `previous`)
+    if the champion is still the one the gate compared with; False when it moved meanwhile
+    (recorded on the version as `gate.stale_comparison`; nothing is promoted)."""
     import json
+    import logging
 
     from recsys.core.progress import configure_logging
-    from recsys.core.registry import promote
+    from recsys.core.registry import StaleComparison, promote
+    from recsys.core.registry_lock import registry_lock
     from recsys.core.tracking import client_for
 
     configure_logging()
     with open(outcome.path) as handle:
         result = json.load(handle)
-    promote(client_for(tracking_uri), registered_model, result["version"],
-            "; ".join(result["decision"]["reasons"]))
+    lock = registry_lock(tracking_uri, registered_model, registry_lock_url or None)
+    try:
+        promote(client_for(tracking_uri), registered_model, result["version"],
+                "; ".join(result["decision"]["reasons"]), lock=lock,
+                compared_with=result["compared_with"])
+    except StaleComparison as exc:
+        logging.getLogger("recsys").warning("promote: %s", exc)
+        return False
+    return True

@@ -8,7 +8,7 @@ import mlflow
 
 from recsys.components.gate.trigger import trigger_tags
 from recsys.core.decide import Decision, GatePolicy, decide
-from recsys.core.registry import decision_payload, register_with_decision
+from recsys.core.registry import NO_CHAMPION, decision_payload, register_with_decision
 from recsys.core.tracking import client_for, use_tracking
 
 log = logging.getLogger(__name__)
@@ -20,10 +20,12 @@ class GateOutcome:
     decision: Decision
     version: str
     candidate: str
+    compared_with: str
+    """The champion version the candidate was compared with, or NO_CHAMPION."""
 
     def as_dict(self) -> dict:
         return {"decision": asdict(self.decision), "version": self.version,
-                "candidate": self.candidate}
+                "candidate": self.candidate, "compared_with": self.compared_with}
 
 
 def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
@@ -37,14 +39,16 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
     champion = evaluation.get("champion")
     if champion:
         reference, against = champion["metrics"], f"champion v{champion['version']}"
+        compared_with = str(champion["version"])
     else:
         reference, against = evaluation["baseline"], BASELINE
+        compared_with = NO_CHAMPION
     decision = decide(best["metrics"], reference, policy, against,
                       evaluation.get("paired_bootstrap"))
     client = client_for(tracking_uri)
     version = register_with_decision(client, registered_model, best["model_uri"],
                                      best["run_id"], decision, best["metrics"], reference,
-                                     extra_tags)
+                                     extra_tags, compared_with)
     use_tracking(tracking_uri)
     payload = {**decision_payload(decision, best["metrics"], reference), "candidate": name,
                "version": version, "registered_model": registered_model,
@@ -57,4 +61,4 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
              "APPROVED" if decision.promote else "refused", against)
     for reason in decision.reasons:
         log.info("gate:   %s", reason)
-    return GateOutcome(decision, version, name)
+    return GateOutcome(decision, version, name, compared_with)

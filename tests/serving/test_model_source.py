@@ -4,6 +4,7 @@ import pytest
 
 from recsys.core.errors import NotFoundError
 from recsys.core.registry import promote
+from recsys.core.registry_lock import registry_lock
 from recsys.core.tracking import client_for
 from recsys.serving.model_source import ModelSource
 from tests.factories import register_trained
@@ -23,7 +24,8 @@ def test_refresh_swaps_to_a_newly_promoted_champion(tmp_path):
     assert source.refresh() is False  # nothing moved
     versions.append(register_trained(uri, "recs", frame, "item_knn", champion=False))
     assert source.refresh() is False  # registered, not yet champion
-    promote(client, "recs", versions[1], "second")
+    promote(client, "recs", versions[1], "second", compared_with=versions[0],
+            lock=registry_lock(uri, "recs"))
     held = source.current  # a request in flight keeps its model
     assert source.refresh() is True
     assert source.current.version == versions[1]

@@ -55,7 +55,8 @@ def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias
     approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
                                       "lenient", max_coverage_regression=0.20)
     assert approved is True
-    promote_op.python_func(outcome=outcome, tracking_uri=uri, registered_model=NAME)
+    assert promote_op.python_func(outcome=outcome, tracking_uri=uri, registered_model=NAME,
+                                  registry_lock_url="") is True
     assert aliases(client_for(uri), NAME) == {"challenger": "2", "champion": "2"}
 
     approved, _ = run_gate_body(tmp_path, uri, evaluation_record(
@@ -63,3 +64,26 @@ def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias
         max_coverage_regression=0.20)
     assert approved is False  # no gain over the champion: nothing moves
     assert aliases(client_for(uri), NAME)["champion"] == "2"
+    assert json.loads(open(outcome.path).read())["compared_with"] == "none"  # v1, v2 vs base
+
+
+def test_promote_body_refuses_a_comparison_the_champion_has_moved_past(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    fitted = logged_model(uri, "gate-body", frame)
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    # two runs both gated against "no champion yet" ...
+    _, first = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline), "a")
+    _, second = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline), "b")
+    assert promote_op.python_func(outcome=first, tracking_uri=uri, registered_model=NAME,
+                                  registry_lock_url="") is True
+    # ... the later one finds v1 promoted meanwhile and moves nothing
+    assert promote_op.python_func(outcome=second, tracking_uri=uri, registered_model=NAME,
+                                  registry_lock_url="") is False
+    client = client_for(uri)
+    assert aliases(client, NAME) == {"champion": "1", "challenger": "2"}
+    tags = client.get_model_version(NAME, "2").tags
+    assert tags["gate.compared_with_version"] == "none"
+    assert tags["gate.stale_comparison"].startswith("gate compared with none, but the "
+                                                    "champion is now 1")

@@ -5,6 +5,7 @@ from mlflow import MlflowClient
 from recsys.core.decide import GatePolicy, decide
 from recsys.core.errors import NotFoundError
 from recsys.core.registry import (
+    NO_CHAMPION,
     aliases,
     promote,
     promote_manually,
@@ -12,25 +13,39 @@ from recsys.core.registry import (
     registry_table,
     rollback,
 )
+from recsys.core.registry_lock import registry_lock
 
 NAME = "recs"
 POLICY = GatePolicy(min_relative_improvement=0.01, guardrails={"coverage_at_10": 0.1})
 
 
 @pytest.fixture
-def client(tmp_path):
-    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                        registry_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def client(uri):
+    instance = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    instance.test_uri = uri
+    return instance
+
+
+def lock_of(client):
+    return registry_lock(client.test_uri, NAME)
 
 
 def candidate(client, metrics, reference, against="champion"):
     experiment = client.create_experiment(f"candidates-{id(metrics)}-{len(aliases(client, NAME))}")
     run = client.create_run(experiment)
     decision = decide(metrics, reference, POLICY, against)
+    compared_with = aliases(client, NAME).get("champion", NO_CHAMPION)
     version = register_with_decision(client, NAME, f"runs:/{run.info.run_id}/model",
-                                     run.info.run_id, decision, metrics, reference)
+                                     run.info.run_id, decision, metrics, reference,
+                                     compared_with=compared_with)
     if decision.promote:
-        promote(client, NAME, version, "; ".join(decision.reasons))
+        promote(client, NAME, version, "; ".join(decision.reasons), lock=lock_of(client),
+                compared_with=compared_with)
     return version, decision
 
 
@@ -65,10 +80,10 @@ def test_guardrail_veto(client):
 def test_rollback_and_manual_promotion_are_recorded(client):
     v1, _ = candidate(client, GOOD, BASE)
     v2, _ = candidate(client, {"ndcg_at_10": 0.40, "coverage_at_10": 0.5}, GOOD)
-    assert rollback(client, NAME, "bad CTR") == v1
+    assert rollback(client, NAME, "bad CTR", lock=lock_of(client)) == v1
     assert aliases(client, NAME)["champion"] == v1 and aliases(client, NAME)["previous"] == v2
     assert client.get_model_version(NAME, v1).tags["registry.promoted_by"] == "rollback"
-    promote_manually(client, NAME, v2, "A/B test won")
+    promote_manually(client, NAME, v2, "A/B test won", lock=lock_of(client))
     tags = client.get_model_version(NAME, v2).tags
     assert (tags["registry.promoted_by"], tags["registry.promotion_reason"]) == (
         "manual", "A/B test won")
@@ -80,7 +95,7 @@ def test_rollback_and_manual_promotion_are_recorded(client):
 def test_rollback_without_previous_is_refused(client):
     candidate(client, GOOD, BASE)
     with pytest.raises(NotFoundError, match="no 'previous' version"):
-        rollback(client, NAME, "oops")
+        rollback(client, NAME, "oops", lock=lock_of(client))
 
 
 def test_a_failed_registration_leaves_the_registry_as_it_was(client, monkeypatch):

@@ -1,0 +1,157 @@
+"""The registry under faults: reads that fail loudly, alias moves restored exactly, and
+compare-and-set promotion under a lock that holds across threads and processes."""
+import queue
+import subprocess
+import sys
+import threading
+
+import pytest
+from mlflow import MlflowClient
+
+from recsys.core.decide import Decision
+from recsys.core.errors import RegistryUnavailable
+from recsys.core.registry import (
+    NO_CHAMPION,
+    StaleComparison,
+    aliases,
+    promote,
+    register_candidate,
+    register_with_decision,
+)
+from recsys.core.registry_lock import RegistryBusy, registry_lock
+
+NAME = "recs"
+
+
+def client_for(uri):
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def register(uri, compared_with):
+    client = client_for(uri)
+    run = client.create_run(_experiment(client))
+    return register_with_decision(client, NAME, f"runs:/{run.info.run_id}/model",
+                                  run.info.run_id, Decision(True, ["test"]), {}, {},
+                                  compared_with=compared_with)
+
+
+def _experiment(client):
+    found = client.get_experiment_by_name("candidates")
+    return found.experiment_id if found else client.create_experiment("candidates")
+
+
+def try_promote(uri, version, compared_with, results):
+    try:
+        promote(client_for(uri), NAME, version, "race", compared_with=compared_with,
+                lock=registry_lock(uri, NAME))
+        results.put((version, "promoted"))
+    except StaleComparison:
+        results.put((version, "stale"))
+
+
+PROMOTE_IN_A_PROCESS = """
+import sys
+from mlflow import MlflowClient
+from recsys.core.registry import StaleComparison, promote
+from recsys.core.registry_lock import registry_lock
+uri, version, compared_with = sys.argv[1:4]
+try:
+    promote(MlflowClient(tracking_uri=uri, registry_uri=uri), "recs", version, "race",
+            compared_with=compared_with, lock=registry_lock(uri, "recs"))
+    print(version, "promoted")
+except StaleComparison:
+    print(version, "stale")
+"""
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.mark.slow
+def test_racing_promotions_against_one_champion_promote_exactly_one(uri):
+    v1 = register(uri, NO_CHAMPION)
+    promote(client_for(uri), NAME, v1, "first", compared_with=NO_CHAMPION,
+            lock=registry_lock(uri, NAME))
+    racers = [register(uri, v1) for _ in range(4)]  # all gated against champion v1
+    processes = [subprocess.Popen([sys.executable, "-c", PROMOTE_IN_A_PROCESS, uri, v, v1],
+                                  stdout=subprocess.PIPE, text=True) for v in racers[2:]]
+    results = queue.Queue()
+    threads = [threading.Thread(target=try_promote, args=(uri, v, v1, results))
+               for v in racers[:2]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        results.put(tuple(out.split()[-2:]))
+    outcomes = dict(results.get(timeout=10) for _ in racers)
+    winners = [v for v, outcome in outcomes.items() if outcome == "promoted"]
+    assert len(winners) == 1 and sorted(outcomes) == sorted(racers)
+    state = aliases(client_for(uri), NAME)
+    assert state["champion"] == winners[0] and state["previous"] == v1
+    client = client_for(uri)
+    for loser in set(racers) - set(winners):
+        assert "but the champion is now" in \
+            client.get_model_version(NAME, loser).tags["gate.stale_comparison"]
+
+
+def test_an_unreachable_registry_raises_instead_of_answering_no_champion(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    down = client_for("http://127.0.0.1:1")
+    with pytest.raises(RegistryUnavailable, match="model registry unavailable"):
+        aliases(down, NAME)
+    with pytest.raises(RegistryUnavailable):
+        register_candidate(down, NAME, "runs:/x/model", "x")
+
+
+def test_a_missing_model_is_the_only_empty_answer(uri):
+    assert aliases(client_for(uri), "never-registered") == {}
+
+
+def test_a_failed_alias_move_restores_exactly_what_was_read(uri, monkeypatch):
+    client = client_for(uri)
+    v1 = register(uri, NO_CHAMPION)
+    promote(client, NAME, v1, "first", compared_with=NO_CHAMPION, lock=registry_lock(uri, NAME))
+    v2 = register(uri, v1)
+    promote(client, NAME, v2, "second", compared_with=v1, lock=registry_lock(uri, NAME))
+    v3 = register(uri, v2)
+    before = aliases(client, NAME)
+    real = client.set_registered_model_alias
+
+    def fail_on_champion(name, alias, version):
+        if alias == "champion":
+            raise RuntimeError("registry went away mid-move")
+        return real(name, alias, version)
+
+    monkeypatch.setattr(client, "set_registered_model_alias", fail_on_champion)
+    with pytest.raises(RuntimeError, match="mid-move"):
+        promote(client, NAME, v3, "third", compared_with=v2, lock=registry_lock(uri, NAME))
+    monkeypatch.undo()
+    assert aliases(client, NAME) == before == {"champion": v2, "previous": v1,
+                                                "challenger": v3}
+
+
+def test_the_file_lock_excludes_a_second_holder(uri):
+    with registry_lock(uri, NAME):
+        with pytest.raises(RegistryBusy, match="held for over"):
+            with registry_lock(uri, NAME, timeout=0.2):
+                pass
+    with registry_lock(uri, NAME, timeout=0.2):
+        pass  # free again
+
+
+@pytest.mark.integration
+def test_the_postgresql_advisory_lock_excludes_a_second_session():
+    url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with registry_lock("http://mlflow:5000", NAME, lock_url=url):
+        with pytest.raises(RegistryBusy, match="advisory lock"):
+            with registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2):
+                pass
+        with registry_lock("http://mlflow:5000", "another-model", lock_url=url, timeout=0.2):
+            pass  # per model
+    with registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2):
+        pass
