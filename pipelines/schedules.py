@@ -1,6 +1,17 @@
 """Recommended schedules as KFP recurring-run definitions (cron has six fields, seconds
-first): daily drift monitoring, a daily incremental retrain, and a weekly full retrain on
-Sunday 03:00 UTC. `register_schedules` creates them on a Kubeflow cluster."""
+first). `register_schedules` creates them on a Kubeflow cluster.
+
+- daily drift monitoring, 01:00 UTC (retrains only when drift is found);
+- daily incremental retrain, 02:00 UTC Monday to Saturday: the last 30 days, the default
+  models with their configured parameters - cheap, it follows the newest data;
+- weekly full retrain, Sunday 03:00 UTC: 90 days, the wider model set and a
+  hyperparameter search (8 trials per model within 10 minutes) - the run that can change
+  which kind of model is champion.
+
+Each recurring run allows one run at a time (`max_concurrency=1`), and any two runs that
+reach the gate at once are made safe by the registry: promotion is compare-and-set under
+the registry lock, so the later one is refused as stale instead of overwriting.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -21,9 +32,11 @@ SCHEDULES = (
     RecurringRun("recsys-daily-monitoring", "monitoring_pipeline.yaml", "0 0 1 * * *",
                  {"current_days": 1.0}),
     RecurringRun("recsys-daily-incremental-retrain", "training_pipeline.yaml", "0 0 2 * * 1-6",
-                 {"lookback_days": 30.0, "holdout_days": 7.0}),
+                 {"lookback_days": 30.0, "holdout_days": 7.0, "search_trials": 0}),
     RecurringRun("recsys-weekly-full-retrain", "training_pipeline.yaml", "0 0 3 * * 0",
-                 {"lookback_days": 30.0, "holdout_days": 7.0}),
+                 {"lookback_days": 90.0, "holdout_days": 7.0,
+                  "models": ["popularity", "item_knn", "ease", "lightfm_warp", "hybrid"],
+                  "search_trials": 8, "search_budget_seconds": 600.0}),
 )
 
 

@@ -88,3 +88,7 @@ def test_compile_writes_both_pipelines_and_the_schedules(tmp_path, capsys):
         assert len(schedule["cron"].split()) == 6  # KFP cron: seconds first
     weekly = next(s for s in schedules if s["name"] == "recsys-weekly-full-retrain")
     assert weekly["cron"] == "0 0 3 * * 0"  # Sunday 03:00
+    daily = next(s for s in schedules if s["name"] == "recsys-daily-incremental-retrain")
+    assert (daily["parameters"]["search_trials"], weekly["parameters"]["search_trials"]) == (0, 8)
+    assert weekly["parameters"]["lookback_days"] > daily["parameters"]["lookback_days"]
+    assert all(s["max_concurrency"] == 1 for s in schedules)
