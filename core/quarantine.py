@@ -23,7 +23,11 @@ def quarantine_rows(events: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     frame = events.reindex(columns=list(RAW_EVENT_COLUMNS)).copy()
     frame[C.reason] = reasons.to_numpy()
     frame[C.raw] = None
-    frame[C.quarantine_id] = _ids(frame[C.event_id].astype(str) + "|" + frame[C.reason])
+    # keyed by the whole row, not its event id: distinct bad rows sharing an id (or none)
+    # are each kept; only the very same row refused again for the same reason is one
+    content = pd.util.hash_pandas_object(frame[list(RAW_EVENT_COLUMNS)].astype(str),
+                                         index=False).astype(str)
+    frame[C.quarantine_id] = _ids(content + "|" + frame[C.reason].astype(str))
     return frame
 
 

@@ -6,11 +6,14 @@ like every lake write) into the raw zone partitioned by date and hour:
 then acknowledged. The raw zone is where `extract` lands files too, so validate/preprocess
 (and `extract --source lake`) read streamed and batch-loaded events alike.
 
-Redelivery after a crash must not double rows: the sink knows the event ids of the hour
-partitions it writes to (loaded from the lake on first touch) and writes only new ones.
-It keeps the ids of at most `max_seen_partitions` hours in memory, the most recently used;
-a partition that was let go is read again from the lake when an event for it comes back,
-so the bound costs a read, never a duplicate.
+One idempotency rule for the raw zone, shared with extract: an event id is written once per
+date partition `raw/events/event_date=D/`, whichever writer (extract's files directly in it,
+the sink's in its `hour=HH/` folders) got there first. Redelivery after a crash, or an event
+both extracted from a file and streamed, therefore never doubles a row. The sink knows the
+ids of the date partitions it writes to (loaded from the lake on first touch), at most
+`max_seen_partitions` days in memory, the most recently used; a day that was let go is read
+again from the lake when an event for it comes back: the bound costs a read, never a
+duplicate.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ class SinkConfig:
     read_count: int = 5000
     block_ms: int = 500
     reclaim_idle_ms: int = 30_000
-    max_seen_partitions: int = 48
+    max_seen_partitions: int = 3
 
 
 @dataclass
@@ -117,7 +120,7 @@ class LakeSink:
         hours = frame[C.timestamp].dt.strftime("%H")
         for (day, hour), part in frame.groupby([days, hours], sort=True):
             prefix = hour_prefix(day, hour)
-            seen = self._seen_ids(prefix)
+            seen = self._seen_ids(partition_key(RAW_ZONE, day))
             fresh = part[~part[C.event_id].isin(seen)]
             self.stats.duplicates += len(part) - len(fresh)
             if fresh.empty:

@@ -82,6 +82,10 @@ def map_event_types(raw_types: pd.Series) -> pd.Series:
     return mapped.where(mapped.notna(), raw_types)
 
 
+CONTENT_ID_FIELDS = (C.user_id, C.item_id, C.event_type, C.timestamp)
+CONTENT_ID_PREFIX = "content"
+
+
 def synthesize_event_ids(frame: pd.DataFrame, prefix: str, columns: list[str]) -> pd.Series:
     """Deterministic ids for sources without one: a hash of the identifying fields.
 
@@ -139,10 +143,15 @@ def finish(frame: pd.DataFrame, where: str, source_name: str,
             frame.loc[bad, C.parse_error] = notes
     if C.session_id not in frame.columns or frame[C.session_id].isna().all():
         frame[C.session_id] = sessionize(frame, source_name)
-    no_id = frame[C.event_id].isna() if C.event_id in frame.columns else None
-    if no_id is not None and no_id.any():
-        # an event without an id is still an event: give it a content-derived one
-        identity = [c for c in (C.user_id, C.item_id, C.event_type, C.timestamp, C.session_id)
-                    if c in frame.columns]
-        frame.loc[no_id, C.event_id] = synthesize_event_ids(frame[no_id], source_name, identity)
+    if C.event_id not in frame.columns:
+        frame[C.event_id] = None
+    ids = frame[C.event_id]
+    no_id = ids.isna() | ids.astype(str).str.strip().eq("")
+    if no_id.any():
+        # an event without an id (missing or empty) is still an event: it gets an id from
+        # its own fields only (never from the file it came in, nor a derived session), so
+        # the same event read from two files is one event
+        identity = [c for c in CONTENT_ID_FIELDS if c in frame.columns]
+        frame.loc[no_id, C.event_id] = synthesize_event_ids(frame[no_id], CONTENT_ID_PREFIX,
+                                                            identity)
     return conform_events(frame, where)

@@ -91,13 +91,13 @@ def test_the_sinks_memory_of_written_ids_is_bounded_and_never_doubles_a_row(tmp_
     bus = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
     lake = Lake(str(tmp_path / "lake"))
     sink = LakeSink(bus, lake, SinkConfig(block_ms=10, max_seconds=0, max_seen_partitions=2))
-    hour = 3_600_000
-    start = (int(time.time() * 1000) // hour - 5) * hour
-    rows = [event(n, f"u{n}", "view", start + (n % 4) * hour + n) for n in range(40)]
+    day = 86_400_000
+    start = (int(time.time() * 1000) // day - 5) * day
+    rows = [event(n, f"u{n}", "view", start + (n % 4) * day + n) for n in range(40)]
     try:
         bus.publish(rows)
         sink.run(idle_exit_polls=2)
-        assert len(sink._seen) == 2  # four hour partitions written, two remembered
+        assert len(sink._seen) == 2  # four date partitions written, two remembered
         bus.reset()  # the stream, its group and the dedup markers are gone ...
         bus.publish(rows[:8])  # ... so the oldest hours' events come again
         sink.run(idle_exit_polls=2)
@@ -107,3 +107,31 @@ def test_the_sinks_memory_of_written_ids_is_bounded_and_never_doubles_a_row(tmp_
         assert sink.stats.duplicates == 8
     finally:
         bus.reset()
+
+
+def test_an_event_both_extracted_and_streamed_is_in_the_raw_zone_once(tmp_path):
+    from recsys.core.event_store import RAW_ZONE, append_partitioned
+    from recsys.core.lake import Lake
+    from recsys.core.schema import RAW_EVENT_SCHEMA
+    from recsys.streaming.lake_sink import LakeSink, SinkConfig, rows_to_frame
+
+    lake = Lake(str(tmp_path / "lake"))
+    now = int(time.time() * 1000)
+    rows = [event(n, "u1", "view", now - n * 1000) for n in range(6)]
+    extracted = append_partitioned(lake, RAW_ZONE, rows_to_frame(rows[:4]), "event_id",
+                                   RAW_EVENT_SCHEMA)  # a file's extract: e0..e3
+    assert extracted.written == 4
+    bus = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
+    try:
+        bus.publish(rows)  # the same events also came through the collector
+        sink = LakeSink(bus, lake, SinkConfig(block_ms=10, max_seconds=0))
+        sink.run(idle_exit_polls=2)
+    finally:
+        bus.reset()
+    ids = lake.read_tables(lake.list(RAW_ZONE), columns=["event_id"],
+                           schema=RAW_EVENT_SCHEMA).column("event_id").to_pylist()
+    assert sorted(ids) == [f"e{n}" for n in range(6)]
+    assert sink.stats.written == 2 and sink.stats.duplicates == 4
+    again = append_partitioned(lake, RAW_ZONE, rows_to_frame(rows), "event_id",
+                               RAW_EVENT_SCHEMA)  # and extract after the sink
+    assert (again.written, again.already_present) == (0, 6)

@@ -147,3 +147,36 @@ def test_s3_round_trip_source_and_lake(tmp_path, s3_server):
     assert back.summary == processed.summary
     assert back.matrix.matrix.sum() == pytest.approx(processed.matrix.matrix.sum())
     assert len(back.train) == len(processed.train) > 0
+
+
+def test_events_without_ids_are_kept_once_each_whichever_file_they_come_in(tmp_path, lake):
+    records = [rich("", user=f"u{n % 4}", ts=1_790_000_000_000 + n * 1000) for n in range(100)]
+    records += [{k: v for k, v in rich("x", ts=1_790_000_500_000).items() if k != "event_id"}]
+    first = write_jsonl(tmp_path / "a.jsonl", records)
+    report, _ = extract(ExtractConfig(source=str(first)), lake)
+    assert (report.rows_read, report.rows_written, report.rows_duplicate_in_source) == (101, 101,
+                                                                                         0)
+    # the same events in another file, in another order: the same content ids, nothing new
+    second = write_jsonl(tmp_path / "b.jsonl", list(reversed(records)))
+    again, _ = extract(ExtractConfig(source=str(second)), lake)
+    assert (again.rows_written, again.rows_already_present) == (0, 101)
+    ids = read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA)["event_id"]
+    assert ids.nunique() == 101 and ids.str.startswith("content_").all()
+
+
+def test_quarantine_keeps_every_distinct_bad_row(tmp_path, lake, now):
+    from recsys.core.quarantine import quarantine_rows, write_quarantine
+
+    events = read_source_rows([rich("same-id", user=f"u{n}", item="", kind="view")
+                               for n in range(5)], tmp_path)
+    frame = quarantine_rows(events, pd.Series(["missing item_id"] * 5, index=events.index))
+    assert write_quarantine(lake, frame).written == 5  # five different rows, one shared id
+    assert write_quarantine(lake, frame).written == 0  # the same rows again: kept once
+    stored = lake.read_tables(lake.list(QUARANTINE_ZONE)).to_pandas()
+    assert sorted(stored["user_id"]) == [f"u{n}" for n in range(5)]
+
+
+def read_source_rows(records, tmp_path):
+    from recsys.core.readers import read_source
+
+    return read_source(write_jsonl(tmp_path / "bad.jsonl", records), "jsonl").events
