@@ -9,6 +9,7 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.core.decide import DEFAULT_POLICY
 from recsys.core.fingerprint import source_sha256
 from recsys.core.progress import step
+from recsys.core.registry_lock import registry_lock
 from recsys.core.settings import Settings, load_settings
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.training_pipeline import compile_pipeline
@@ -88,6 +89,9 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
         registry_lock_url=settings.registry_lock_url or "",
     )
+    # refuse now, not after training, a registry whose alias moves cannot be locked
+    registry_lock(settings.tracking_uri, settings.registered_model_name,
+                  settings.registry_lock_url)
     with step("pipeline", source=source, tracking=settings.tracking_uri, lake=settings.lake):
         run_training_locally(settings.state_dir.resolve() / "kfp", caching=not args.no_cache,
                              **params)

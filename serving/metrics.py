@@ -20,3 +20,7 @@ class ServiceMetrics:
                                 ["dependency"], registry=self.registry)
         self.model_version = Gauge("recsys_model_version", "Model version being served",
                                    registry=self.registry)
+        self.fallback_model = Gauge("recsys_serving_fallback_model",
+                                    "1 while serving a version other than the champion "
+                                    "(the champion failed to load or its smoke test)",
+                                    registry=self.registry)

@@ -1,15 +1,33 @@
 """The model behind the service: the registry champion (or a fixed URI), hot-swapped when
-the alias moves, without dropping requests (readers keep the object they started with)."""
+the alias moves, without dropping requests (readers keep the object they started with).
+
+Serving always answers: a model is taken only after a smoke test (a known user, a cold
+user and similar items score without an error and with finite scores). At start, a
+champion that cannot be loaded or fails the test is replaced by `previous`, and the
+`LoadedModel` says so (`fallback_reason`; the service exports it as the gauge
+`recsys_serving_fallback_model`); at a hot swap, a new champion that fails is not swapped
+in and the current model keeps serving. Requests read `current` once and use that snapshot
+end to end.
+"""
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
 
-from recsys.core.errors import NotFoundError
+import numpy as np
+
+from recsys.core.errors import NotFoundError, RecsysError
 from recsys.core.models.base import Recommender
 
 log = logging.getLogger(__name__)
+SMOKE_COLD_USER = "__recsys_smoke_test_cold_user__"
+
+
+class ModelUnhealthy(RecsysError):
+    """A model loaded but failed the smoke test (or could not be loaded at all)."""
+
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -17,6 +35,27 @@ class LoadedModel:
     recommender: Recommender
     version: str
     uri: str
+    fallback_reason: str | None = None
+    """Why this is not the champion (None when it is)."""
+
+
+def smoke_test(model: Recommender, k: int = 5) -> None:
+    """Raise ModelUnhealthy unless the model scores a known user, a cold user and similar
+    items without an error, with finite scores."""
+    try:
+        checks = []
+        if len(model.users):
+            checks.append(("a known user", model.top_items(str(model.users[0]), k)[1]))
+        checks.append(("a cold user", model.recommend([SMOKE_COLD_USER], k)["score"]))
+        if len(model.items):
+            checks.append(("similar items", model.item_similarity(
+                [str(model.items[0])], model.items[: min(len(model.items), 50)])[0]))
+    except Exception as exc:
+        raise ModelUnhealthy(f"smoke test failed: {type(exc).__name__}: {exc}") from exc
+    for what, scores in checks:
+        values = np.asarray(scores, dtype=float)
+        if values.size == 0 or not np.isfinite(values).any():
+            raise ModelUnhealthy(f"smoke test failed: no finite scores for {what}")
 
 
 class ModelSource:
@@ -27,6 +66,7 @@ class ModelSource:
         self.registered_model = registered_model
         self.fixed_uri = model_uri
         self._current: LoadedModel | None = None
+        self._rejected: str | None = None  # a champion version that failed: not retried
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -37,27 +77,55 @@ class ModelSource:
         return self._current
 
     def load(self) -> LoadedModel:
-        """Load the configured model (raises NotFoundError when there is no champion)."""
+        """Load the configured model; with the champion unusable, `previous` (raises when
+        neither can serve, or NotFoundError when there is no champion at all)."""
         if self.fixed_uri:
-            loaded = LoadedModel(_load(self.fixed_uri), self.fixed_uri, self.fixed_uri)
+            loaded = LoadedModel(_checked(self.fixed_uri), self.fixed_uri, self.fixed_uri)
         else:
-            version = self._champion_version()
-            uri = f"models:/{self.registered_model}/{version}"
-            loaded = LoadedModel(_load(uri), version, uri)
-        with self._lock:
-            self._current = loaded
-        log.info("serving model %s (version %s)", loaded.uri, loaded.version)
+            versions = self._alias_versions()
+            version = versions["champion"]
+            try:
+                loaded = self._loaded(version)
+            except Exception as exc:
+                previous = versions.get("previous")
+                reason = f"champion v{version} unusable: {exc}"
+                if previous is None or previous == version:
+                    raise ModelUnhealthy(f"{reason}; no 'previous' version to serve") from exc
+                log.error("%s - serving previous v%s instead", reason, previous)
+                loaded = self._loaded(previous, fallback_reason=reason)
+        self._set(loaded)
         return loaded
 
     def refresh(self) -> bool:
-        """Swap to the champion if its version changed; True when a swap happened."""
+        """Swap to the champion if its version changed and the new one passes the smoke
+        test; True when a swap happened. A failing new champion is not swapped in (the
+        current model keeps serving) and the failure is raised for the watcher to log."""
         if self.fixed_uri:
             return False
-        version = self._champion_version()
-        if self._current is not None and version == self._current.version:
+        version = self._alias_versions()["champion"]
+        current = self._current
+        if current is not None and version in (current.version, self._rejected):
             return False
-        self.load()
+        if current is None:
+            self.load()
+            return True
+        try:
+            loaded = self._loaded(version)
+        except ModelUnhealthy:
+            self._rejected = version
+            raise
+        self._set(loaded)
         return True
+
+    def _loaded(self, version: str, fallback_reason: str | None = None) -> LoadedModel:
+        uri = f"models:/{self.registered_model}/{version}"
+        return LoadedModel(_checked(uri), version, uri, fallback_reason)
+
+    def _set(self, loaded: LoadedModel) -> None:
+        with self._lock:
+            self._current = loaded
+        log.info("serving model %s (version %s)%s", loaded.uri, loaded.version,
+                 f" as a fallback: {loaded.fallback_reason}" if loaded.fallback_reason else "")
 
     def watch(self, every_seconds: float) -> threading.Thread:
         """Refresh in a background thread until `stop()`; failures are logged, not fatal."""
@@ -76,16 +144,26 @@ class ModelSource:
     def stop(self) -> None:
         self._stop.set()
 
-    def _champion_version(self) -> str:
+    def _alias_versions(self) -> dict[str, str]:
         # MLflow is imported only here: the seldon v1 image serves a plain pickle without it
         from recsys.core.registry import CHAMPION, aliases
         from recsys.core.tracking import client_for
 
-        version = aliases(client_for(self.tracking_uri), self.registered_model).get(CHAMPION)
-        if version is None:
+        versions = aliases(client_for(self.tracking_uri), self.registered_model)
+        if versions.get(CHAMPION) is None:
             raise NotFoundError(f"registered model {self.registered_model!r} has no "
                                 "'champion' yet: run the training pipeline first")
-        return version
+        return versions
+
+
+def _checked(uri: str) -> Recommender:
+    """The model at `uri`, loaded and smoke-tested."""
+    try:
+        model = _load(uri)
+    except Exception as exc:
+        raise ModelUnhealthy(f"cannot load {uri}: {type(exc).__name__}: {exc}") from exc
+    smoke_test(model)
+    return model
 
 
 def _load(uri: str) -> Recommender:

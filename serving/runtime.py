@@ -122,7 +122,9 @@ class RecsysRuntime(MLModel):
     @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
     async def metrics_get(self) -> Response:
         registry = self.service.metrics.registry
-        self.service.metrics.model_version.set(_as_number(self.service.source.current.version))
+        current = self.service.source.current
+        self.service.metrics.model_version.set(_as_number(current.version))
+        self.service.metrics.fallback_model.set(1 if current.fallback_reason else 0)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

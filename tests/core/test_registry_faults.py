@@ -155,3 +155,10 @@ def test_the_postgresql_advisory_lock_excludes_a_second_session():
             pass  # per model
     with registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2):
         pass
+
+
+def test_an_http_registry_needs_a_lock_url_and_says_so():
+    from recsys.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="RECSYS_REGISTRY_LOCK_URL"):
+        registry_lock("http://mlflow:5000", NAME)

@@ -56,13 +56,13 @@ def extract_fresh(source: str, lake_uri: str, s3_endpoint_url: str):
 def test_a_recurring_run_re_extracts_new_s3_data_and_reuses_the_same(tmp_path, s3_server,
                                                                     caplog):
     client = boto3.client("s3", endpoint_url=s3_server)
-    client.create_bucket(Bucket="shop")
+    client.create_bucket(Bucket="fresh-data")  # moto's state outlives one test: own bucket
     write_jsonl(tmp_path / "day1.jsonl", events("a", 20))
-    client.upload_file(str(tmp_path / "day1.jsonl"), "shop", "incoming/day1.jsonl")
+    client.upload_file(str(tmp_path / "day1.jsonl"), "fresh-data", "incoming/day1.jsonl")
     local.init(runner=local.SubprocessRunner(use_venv=False),
                pipeline_root=str(tmp_path / "root"), enable_caching=True)
     lake_uri = str(tmp_path / "lake")
-    params = {"source": "s3://shop/incoming/", "lake_uri": lake_uri,
+    params = {"source": "s3://fresh-data/incoming/", "lake_uri": lake_uri,
               "s3_endpoint_url": s3_server}
 
     def run() -> bool:
@@ -82,6 +82,6 @@ def test_a_recurring_run_re_extracts_new_s3_data_and_reuses_the_same(tmp_path, s
     assert raw_ids() == {f"a{i}" for i in range(20)}
     assert run() is True  # the same objects: the cached extract is reused
     write_jsonl(tmp_path / "day2.jsonl", events("b", 10))
-    client.upload_file(str(tmp_path / "day2.jsonl"), "shop", "incoming/day2.jsonl")
+    client.upload_file(str(tmp_path / "day2.jsonl"), "fresh-data", "incoming/day2.jsonl")
     assert run() is False  # a new object: extracted again
     assert raw_ids() == {f"a{i}" for i in range(20)} | {f"b{i}" for i in range(10)}

@@ -31,3 +31,39 @@ def test_refresh_swaps_to_a_newly_promoted_champion(tmp_path):
     assert source.current.version == versions[1]
     assert source.current.recommender.name == "item_knn"
     assert held.recommender.name == "popularity"
+
+
+def test_a_champion_that_loads_but_cannot_score_is_never_served(tmp_path):
+    import numpy as np
+
+    from recsys.components.train.train import TrainConfig, log_trained, train_models
+    from recsys.core.decide import Decision
+    from recsys.core.registry import register_with_decision
+    from recsys.serving.model_source import ModelUnhealthy
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    good = register_trained(uri, "recs", frame, "popularity")
+    running = ModelSource(uri, "recs")
+    assert running.load().version == good
+
+    broken = train_models(frame, TrainConfig(models={"popularity": {}}))[0]
+    broken.model.popularity[:] = np.nan  # loads fine, scores nothing
+    log_trained(broken, uri, "broken", {"rows": len(frame)})
+    client = client_for(uri)
+    bad = register_with_decision(client, "recs", broken.model_uri, broken.run_id,
+                                 Decision(True, ["test"]), {}, {}, compared_with=good)
+    promote(client, "recs", bad, "looked better", compared_with=good,
+            lock=registry_lock(uri, "recs"))
+
+    with pytest.raises(ModelUnhealthy, match="no finite scores"):
+        running.refresh()  # the hot swap is refused ...
+    assert running.current.version == good  # ... and the old model keeps serving
+    assert running.refresh() is False  # the rejected version is not loaded again and again
+
+    starting = ModelSource(uri, "recs")  # a new pod while the champion is broken
+    loaded = starting.load()
+    assert loaded.version == good
+    assert loaded.fallback_reason.startswith(f"champion v{bad} unusable: smoke test failed")
+    items, scores = loaded.recommender.top_items("u1", 2)
+    assert len(items) == 2 and np.isfinite(scores).all()
