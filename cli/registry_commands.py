@@ -22,9 +22,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="manual override: VERSION becomes champion")
     promote.add_argument("version", help="model version number")
     promote.add_argument("--reason", required=True, help="why (stored on the version)")
-    export = actions.add_parser("export", help="write the champion's Recommender as a pickle "
-                                "(for the seldon-core v1 image, which has no MLflow)")
-    export.add_argument("--out", required=True, help="output .pkl path")
+    export = actions.add_parser("export", help="write the champion as a data-only model folder "
+                                "and print its SHA-256 (for the seldon-core v1 image, which "
+                                "has no MLflow: give it RECSYS_MODEL_PATH and "
+                                "RECSYS_MODEL_SHA256)")
+    export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--alias", default="champion", help="alias to export (default champion)")
     parser.set_defaults(handler=cmd_registry)
 
@@ -34,14 +36,15 @@ def cmd_registry(args: argparse.Namespace) -> int:
     name = args.model or settings.registered_model_name
     client = client_for(settings.tracking_uri)
     if args.action == "export":
+        from recsys.core.models.storage import save_model
         from recsys.core.pyfunc import load_recommender
 
         version = aliases(client, name).get(args.alias)
         if version is None:
             raise NotFoundError(f"{name} has no alias {args.alias!r}")
-        load_recommender(f"models:/{name}/{version}").save(args.out)
+        sha256 = save_model(load_recommender(f"models:/{name}/{version}"), args.out)
         print(json.dumps({"model": name, "alias": args.alias, "version": version,
-                          "path": args.out}))
+                          "path": args.out, "sha256": sha256}))
         return 0
     if args.action == "rollback":
         target = rollback(client, name, args.reason, lock=registry_lock(

@@ -1,23 +1,39 @@
-"""The MLflow `pyfunc` face of a Recommender: what the registry stores and serving loads."""
+"""The MLflow `pyfunc` face of a Recommender: what the registry stores and serving loads.
+
+The logged model is code-based (MLflow's models-from-code: `core/pyfunc_model.py` is the
+model's code, the fitted model a data-only folder artifact), so nothing in it is a pickled
+object. The project's own loaders do not even run that code: `load_recommender` downloads
+the version's `recommender` folder, checks its files against the SHA-256 the registry
+recorded for the version (`recsys.model_sha256`), and reads it as data.
+"""
 from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 
 from recsys.core.columns import Columns
+from recsys.core.errors import NotFoundError
 from recsys.core.models.base import Recommender
+from recsys.core.models.storage import ModelIntegrityError, load_model
+from recsys.core.registry import MODEL_SHA_TAG
 
 C = Columns
 ARTIFACT_KEY = "recommender"
 DEFAULT_PARAMS = {"k": 10, "exclude_seen": True}
+SHA_TAG = MODEL_SHA_TAG
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
     """predict(DataFrame[user_id], params={k, exclude_seen}) -> top-k rows per user."""
 
     def load_context(self, context) -> None:
-        self.recommender = Recommender.load(context.artifacts[ARTIFACT_KEY])
+        self.recommender = load_model(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         params = {**DEFAULT_PARAMS, **(params or {})}
@@ -33,6 +49,29 @@ def signature_for(model: Recommender):
     return infer_signature(example, output, params=DEFAULT_PARAMS), example
 
 
+def registered_version(model_uri: str, client) -> tuple[str, str]:
+    """(name, version) of `models:/name/version` or `models:/name@alias`."""
+    match = re.fullmatch(r"models:/([^/@]+)(?:/(\d+)|@([\w-]+))", model_uri)
+    if not match:
+        raise NotFoundError(f"not a registered model URI: {model_uri!r} "
+                            "(models:/name/version or models:/name@alias)")
+    name, version, alias = match.groups()
+    if alias:
+        version = client.get_model_version_by_alias(name, alias).version
+    return name, str(version)
+
+
 def load_recommender(model_uri: str) -> Recommender:
-    """The Recommender inside a logged pyfunc model (e.g. `models:/name@champion`)."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().recommender
+    """The Recommender of a registered version, read as data after its files were checked
+    against the SHA-256 recorded on the version (never through pickle or the model's code)."""
+    client = mlflow.MlflowClient()
+    name, version = registered_version(model_uri, client)
+    expected = (client.get_model_version(name, version).tags or {}).get(SHA_TAG)
+    if not expected:
+        raise ModelIntegrityError(
+            f"{name} v{version} records no {SHA_TAG}: it was registered before models were "
+            "stored as data (a pickle); retrain it, nothing loads pickles")
+    with tempfile.TemporaryDirectory(prefix="recsys-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tmp)
+        return load_model(Path(local) / "artifacts" / ARTIFACT_KEY, expected_sha256=expected)

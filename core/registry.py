@@ -23,6 +23,8 @@ from recsys.core.errors import NotFoundError, RecsysError, RegistryUnavailable
 from recsys.core.registry_lock import RegistryLock
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+MODEL_SHA_TAG = "recsys.model_sha256"
+"""Run and version tag: SHA-256 of the model's files (`recsys.core.models.storage`)."""
 NO_CHAMPION = "none"
 """What `gate.compared_with_version` says when the gate compared with the baseline."""
 
@@ -58,6 +60,10 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
     model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
     version = client.create_model_version(name, source=model_uri, run_id=run_id,
                                           model_id=model_id).version
+    # the digest of the model's files, checked by every loader (recsys.core.pyfunc)
+    digest = client.get_run(run_id).data.tags.get(MODEL_SHA_TAG)
+    if digest:
+        client.set_model_version_tag(name, version, MODEL_SHA_TAG, digest)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return str(version)
 

@@ -89,7 +89,10 @@ class Settings(BaseSettings):
     """Largest request body the serving REST server accepts (413 above it)."""
 
     model_path: str | None = None
-    """Exported champion pickle the seldon-core v1 wrapper serves."""
+    """Exported champion folder (`recsys registry export`) the seldon-core v1 wrapper serves."""
+
+    model_sha256: str | None = None
+    """SHA-256 that export printed for that folder; the wrapper refuses other files."""
 
     @property
     def lake(self) -> str:

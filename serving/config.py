@@ -10,7 +10,8 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_uri: str | None = None
-    """A pyfunc model URI or local pickle; None means `models:/<registered model>@champion`."""
+    """A registered model URI or an exported model folder; None means
+    `models:/<registered model>@champion`."""
     max_k: int = Field(100, gt=0)
     """Largest number of items a client may ask for."""
     default_k: int = Field(10, gt=0)

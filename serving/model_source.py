@@ -145,7 +145,7 @@ class ModelSource:
         self._stop.set()
 
     def _alias_versions(self) -> dict[str, str]:
-        # MLflow is imported only here: the seldon v1 image serves a plain pickle without it
+        # MLflow is imported only here: the seldon v1 image serves an exported folder without it
         from recsys.core.registry import CHAMPION, aliases
         from recsys.core.tracking import client_for
 
@@ -167,8 +167,12 @@ def _checked(uri: str) -> Recommender:
 
 
 def _load(uri: str) -> Recommender:
-    if uri.endswith(".pkl"):
-        return Recommender.load(uri)
+    """A registered version (`models:/...`, checked against its recorded SHA-256), or an
+    exported model folder (the seldon v1 wrapper checks that one itself)."""
+    if not uri.startswith("models:/"):
+        from recsys.core.models.storage import load_model
+
+        return load_model(uri)
     from recsys.core.pyfunc import load_recommender
 
     return load_recommender(uri)

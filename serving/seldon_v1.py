@@ -2,7 +2,8 @@
 
 Run by `seldon-core-microservice recsys.serving.seldon_v1.SeldonRecommender` in its own Python 3.12
 environment (seldon-core 1.19 cannot share the main one). It serves a champion exported as a
-pickle (`recsys registry export`), so the image needs neither MLflow nor Feast.
+data-only model folder (`recsys registry export`, checked against RECSYS_MODEL_SHA256), so
+the image needs neither MLflow nor Feast.
 Request `{"jsonData": {"user_id": "u1", "k": 10}}` (answer: one recommendation) or
 `{"data": {"ndarray": ["u1", "u2"]}}` (answer: `jsonData.recommendations`, one per user).
 """
@@ -12,6 +13,7 @@ import logging
 
 from recsys.core.catalogue import Catalogue
 from recsys.core.errors import RecsysError
+from recsys.core.models.storage import ModelIntegrityError, files_sha256
 from recsys.core.settings import Settings, load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
@@ -21,30 +23,20 @@ from recsys.serving.service import RecommendationService
 log = logging.getLogger(__name__)
 
 
-def _read_numpy2_pickles() -> None:
-    """seldon-core 1.19 needs numpy<2, the training side writes with numpy 2, whose pickles
-    name `numpy._core.*`; under numpy 1.x those names live at `numpy.core.*`."""
-    import importlib
-    import sys
-
-    import numpy
-
-    if int(numpy.__version__.split(".")[0]) >= 2:
-        return
-    for name in ("numeric", "multiarray", "_multiarray_umath", "fromnumeric"):
-        sys.modules.setdefault(f"numpy._core.{name}",
-                               importlib.import_module(f"numpy.core.{name}"))
-
-
 class SeldonRecommender:
     """The v1 wrapper interface: predict, health_status, metrics, tags."""
 
     def __init__(self, model_path: str | None = None, settings: Settings | None = None):
-        _read_numpy2_pickles()
         settings = settings or load_settings()
         path = model_path or settings.model_path
-        if not path:
-            raise RecsysError("set RECSYS_MODEL_PATH to the exported champion pickle")
+        if not path or not settings.model_sha256:
+            raise RecsysError("set RECSYS_MODEL_PATH to the exported champion folder and "
+                              "RECSYS_MODEL_SHA256 to the digest `recsys registry export` "
+                              "printed")
+        actual = files_sha256(path)
+        if actual != settings.model_sha256:
+            raise ModelIntegrityError(f"{path}: SHA-256 {actual} is not RECSYS_MODEL_SHA256 "
+                                      f"{settings.model_sha256}; refusing to serve it")
         source = ModelSource("", "", model_uri=path)
         source.load()
         self.service = RecommendationService(ServiceConfig(watch_seconds=0), source,

@@ -15,7 +15,7 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
 
     from recsys.components.evaluate.compare import evaluate_candidates
     from recsys.core.lake import Lake
-    from recsys.core.models.base import Recommender
+    from recsys.core.models.storage import load_model
     from recsys.core.processed import read_processed
     from recsys.core.progress import configure_logging, publish_metrics
 
@@ -23,8 +23,8 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     data = read_processed(Lake(processed.path))
     with open(os.path.join(trained.path, "candidates.json")) as handle:
         index = json.load(handle)
-    candidates = {name: {**info, "model": Recommender.load(os.path.join(trained.path,
-                                                                         f"{name}.pkl"))}
+    candidates = {name: {**info, "model": load_model(os.path.join(trained.path, name),
+                                                     expected_sha256=info["sha256"])}
                   for name, info in index.items()}
     record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
                                  registered_model, primary_metric)

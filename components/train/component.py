@@ -26,6 +26,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
         train_models,
     )
     from recsys.core.lake import Lake
+    from recsys.core.models.storage import save_model
     from recsys.core.processed import read_processed
     from recsys.core.progress import configure_logging
 
@@ -41,7 +42,8 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     for fitted in train_models(data.train, config, data.item_features, data.user_features):
         log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
                     report)
-        fitted.model.save(os.path.join(trained.path, f"{fitted.name}.pkl"))
-        index[fitted.name] = {"run_id": fitted.run_id, "model_uri": fitted.model_uri}
+        sha256 = save_model(fitted.model, os.path.join(trained.path, fitted.name))
+        index[fitted.name] = {"run_id": fitted.run_id, "model_uri": fitted.model_uri,
+                              "sha256": sha256}
     with open(os.path.join(trained.path, "candidates.json"), "w") as handle:
         json.dump(index, handle, indent=2)

@@ -5,9 +5,7 @@ model's recency-weighted popularity (the explicit cold-start policy) and are fla
 """
 from __future__ import annotations
 
-import pickle
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -242,21 +240,6 @@ class Recommender(ABC):
         cols = self.seen[:, rows].T.tocsr()
         sims = np.asarray((cols @ self.seen).todense()) / norm[None, :] / norm[rows][:, None]
         return sims
-
-    # ---- persistence -----------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Pickle the fitted model to `path`."""
-        self._check_fitted()
-        with open(path, "wb") as handle:
-            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
-        with open(path, "rb") as handle:
-            model = pickle.load(handle)
-        if not isinstance(model, Recommender):
-            raise SchemaError(f"{path} does not hold a Recommender")
-        return model
 
     def item_categories(self) -> np.ndarray | None:
         """Category per catalogue item (None without item metadata)."""

@@ -71,11 +71,6 @@ class EASERecommender(Recommender):
         np.fill_diagonal(inverse, 0.0)
         self.weights = inverse
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        if self.weights is not None and not self.weights.flags.c_contiguous:
-            self.weights = np.ascontiguousarray(self.weights)  # pickled by an earlier version
-
     def _candidate_columns(self) -> np.ndarray:
         return self.kept
 

@@ -2,7 +2,7 @@
 
 Surprise fits the model; the learned arrays (biases, factors, similarities, baselines) are
 then re-indexed to the catalogue so that top-N ranking is NumPy over whole users - never one
-`predict()` call per user-item pair - and the pickled model needs no Surprise trainset.
+`predict()` call per user-item pair - and the stored model needs no Surprise trainset.
 The neighbourhood estimate is Surprise's own (k nearest neighbours among those that rated
 the target, positive similarities only, `min_k`), computed for every item of a user at once;
 only exact ties at the k-th neighbour may be broken differently from Surprise.

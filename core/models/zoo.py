@@ -11,6 +11,16 @@ MODELS: dict[str, type[Recommender]] = {
     HybridRecommender.name: HybridRecommender}
 
 
+def model_classes() -> dict[str, type[Recommender]]:
+    """The classes a stored model may name (the zoo's and the models they nest), by name."""
+    found: dict[str, type[Recommender]] = {}
+    for model in MODELS.values():
+        for cls in model.__mro__:
+            if issubclass(cls, Recommender) and cls is not Recommender:
+                found[cls.__name__] = cls
+    return found
+
+
 def build_model(name: str, **params) -> Recommender:
     """Instantiate a model by name; an unknown name lists the known ones."""
     return instantiate(MODELS, name, **params)

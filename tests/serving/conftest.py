@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
 from recsys.feature_repo.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
@@ -37,8 +38,8 @@ class FrameReader:
 def model_path(tmp_path):
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     model = build_model("item_knn", shrinkage=0.0).fit(frame)
-    path = tmp_path / "model.pkl"
-    model.save(path)
+    path = tmp_path / "model"
+    save_model(model, path)
     return str(path)
 
 

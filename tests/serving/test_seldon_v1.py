@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from recsys.benchmarks.local_services import wait_for_http
+from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
 from tests.conftest import REPO, free_port
 from tests.serving.conftest import ROWS
@@ -19,11 +20,11 @@ SELDON_BIN = REPO / ".venv-seldon" / "bin" / "seldon-core-microservice"
 @pytest.mark.slow
 def test_v1_microservice_serves_the_exported_champion(tmp_path):
     assert SELDON_BIN.exists(), "run `make seldon-v1-env` (make test does)"
-    path = tmp_path / "champion.pkl"
+    path = tmp_path / "champion"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    build_model("item_knn", shrinkage=0.0).fit(frame).save(path)  # written with numpy 2
+    digest = save_model(build_model("item_knn", shrinkage=0.0).fit(frame), path)  # numpy 2
     port = free_port()
-    env = {**os.environ, "RECSYS_MODEL_PATH": str(path)}
+    env = {**os.environ, "RECSYS_MODEL_PATH": str(path), "RECSYS_MODEL_SHA256": digest}
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen([str(SELDON_BIN), "recsys.serving.seldon_v1.SeldonRecommender",
                              "--service-type", "MODEL", "--http-port", str(port)],

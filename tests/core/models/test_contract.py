@@ -4,6 +4,7 @@ import pytest
 
 from recsys.core.errors import ConfigError, NotFoundError, SchemaError
 from recsys.core.models.base import NotFittedError, Recommender
+from recsys.core.models.storage import load_model, save_model
 from recsys.core.models.zoo import MODELS, build_model
 
 # u1 saw a, b; u2 saw a, b, c  ->  for u1, item c is the collaborative answer
@@ -95,10 +96,14 @@ def test_refit_forgets_the_old_data(model, interactions):
 
 def test_save_load_round_trip_gives_identical_scores(model, interactions, tmp_path):
     model.fit(interactions, ITEMS)
-    model.save(tmp_path / "model.pkl")
-    loaded = Recommender.load(tmp_path / "model.pkl")
+    digest = save_model(model, tmp_path / "model")
+    assert not list((tmp_path / "model").rglob("*.pkl"))
+    loaded = load_model(tmp_path / "model", expected_sha256=digest)
+    assert type(loaded) is type(model)
     users = ["u1", "u2", "u3", "u4", "ghost"]
     pd.testing.assert_frame_equal(model.recommend(users, k=3), loaded.recommend(users, k=3))
+    pd.testing.assert_frame_equal(model.similar_items(["a"], k=2),
+                                  loaded.similar_items(["a"], k=2))
 
 
 def test_similar_items(model, interactions):
@@ -126,14 +131,14 @@ def test_fitted_models_score_without_the_training_libraries(interactions, tmp_pa
     import sys
 
     for name in MODELS:
-        build_model(name).fit(interactions, ITEMS).save(tmp_path / f"{name}.pkl")
+        save_model(build_model(name).fit(interactions, ITEMS), tmp_path / name)
     script = (
         "import sys\n"
         "for blocked in ('sklearn', 'surprise', 'lightfm'):\n"
         "    sys.modules[blocked] = None\n"
-        "from recsys.core.models.base import Recommender\n"
+        "from recsys.core.models.storage import load_model\n"
         f"for name in {sorted(MODELS)!r}:\n"
-        f"    model = Recommender.load({str(tmp_path)!r} + '/' + name + '.pkl')\n"
+        f"    model = load_model({str(tmp_path)!r} + '/' + name)\n"
         "    recs = model.recommend(['u1', 'ghost'], k=2)\n"
         "    assert len(recs) == 4, (name, recs)\n"
         "    model.similar_items(['a'], k=2)\n"
