@@ -68,6 +68,10 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
         "events_in": len(events), "near_duplicates_removed": len(events) - len(deduped),
         **price_counts, **rating_counts,
         "train_events": len(train_events), "holdout_events": len(holdout_events),
+        # every event is counted: events_in = near_duplicates_removed + train_events +
+        # holdout_events + events_before_lookback
+        "events_before_lookback": int((weighted[C.timestamp] < start).sum())
+        if start is not None else 0,
         "train_interactions": len(train), "holdout_interactions": len(holdout),
         "train_users": int(train[C.user_id].nunique()),
         "train_items": int(train[C.item_id].nunique()),

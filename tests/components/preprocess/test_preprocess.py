@@ -127,3 +127,12 @@ def test_round_trip_through_the_lake(processed, tmp_path):
 def test_window_without_training_events_is_refused(events):
     with pytest.raises(DataQualityError, match="no training events before the split"):
         preprocess(events, PreprocessConfig(holdout_days=30), window_end=END.to_pydatetime())
+
+
+def test_every_event_is_accounted_for_in_the_summary(events):
+    config = PreprocessConfig(holdout_days=1, lookback_days=0.5)
+    summary = preprocess(events, config).summary
+    assert summary["events_before_lookback"] > 0  # the window is shorter than the data
+    assert summary["events_in"] == (summary["near_duplicates_removed"]
+                                    + summary["train_events"] + summary["holdout_events"]
+                                    + summary["events_before_lookback"])
