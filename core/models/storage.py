@@ -120,7 +120,7 @@ def _encode(value, name: str, arrays: dict, folder: Path):
         return {"frame": {
             "index": _store_array(value.index.to_numpy(), f"{name}.index", arrays),
             "index_name": value.index.name,
-            "columns": [[str(c), _store_array(value[c].to_numpy(), f"{name}.{c}", arrays)]
+            "columns": [[str(c), _store_column(value[c], f"{name}.{c}", arrays)]
                         for c in value.columns]}}
     if isinstance(value, Recommender):
         save_model(value, folder / NESTED / name)
@@ -139,6 +139,46 @@ def _store_array(values: np.ndarray, name: str, arrays: dict) -> dict:
         return {"key": key, "text": True}
     arrays[key] = values
     return {"key": key}
+
+
+def _store_column(column: pd.Series, name: str, arrays: dict) -> dict:
+    """A frame column: times as UTC nanoseconds with their time zone, pandas' nullable types
+    as float64 with a mask, everything else as an array."""
+    missing = column.isna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(column):
+        tz = str(column.dt.tz) if column.dt.tz is not None else None
+        utc = column.dt.tz_convert("UTC") if tz else column
+        nanos = utc.astype("datetime64[ns, UTC]" if tz else "datetime64[ns]").array.asi8
+        ref = _store_array(np.where(missing, 0, nanos), f"{name}.ns", arrays)
+        return {"datetime": ref, "tz": tz,
+                "missing": _store_array(missing, f"{name}.missing", arrays)}
+    nullable_number = isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and \
+        pd.api.types.is_numeric_dtype(column.dtype)
+    nullable_bool = pd.api.types.is_bool_dtype(column.dtype) and column.dtype != bool
+    if nullable_number or nullable_bool:
+        values = column.astype("float64").to_numpy(na_value=np.nan)
+        return {"nullable": _store_array(values, f"{name}.values", arrays),
+                "dtype": str(column.dtype),
+                "missing": _store_array(missing, f"{name}.missing", arrays)}
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
+    return _store_array(column.to_numpy(), name, arrays)
+
+
+def _read_column(ref: dict, arrays):
+    if "datetime" in ref:
+        nanos = _read_array(ref["datetime"], arrays)
+        times = pd.to_datetime(nanos, unit="ns", utc=ref["tz"] is not None)
+        if ref["tz"] is not None:
+            times = times.tz_convert(ref["tz"])
+        series = pd.Series(times)
+        series[_read_array(ref["missing"], arrays)] = pd.NaT
+        return series.to_numpy() if ref["tz"] is None else series.array
+    if "nullable" in ref:
+        values = pd.array(_read_array(ref["nullable"], arrays), dtype="Float64")
+        values[_read_array(ref["missing"], arrays)] = pd.NA
+        return values.astype(ref["dtype"])
+    return _read_array(ref, arrays)
 
 
 def _decode(value, arrays, folder: Path):
@@ -162,7 +202,7 @@ def _decode(value, arrays, folder: Path):
     if "frame" in value:
         parts = value["frame"]
         index = pd.Index(_read_array(parts["index"], arrays), name=parts["index_name"])
-        return pd.DataFrame({name: _read_array(ref, arrays) for name, ref in parts["columns"]},
+        return pd.DataFrame({name: _read_column(ref, arrays) for name, ref in parts["columns"]},
                             index=index)
     if "model" in value:
         return load_model(folder / NESTED / value["model"])
