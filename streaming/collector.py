@@ -32,6 +32,12 @@ from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_
 log = logging.getLogger(__name__)
 
 
+JSON_TYPES = frozenset({"application/json", "application/x-ndjson", "application/ndjson",
+                        "application/jsonl", "application/x-jsonlines"})
+"""Media types the collector reads. A browser sends `text/plain` across sites without a
+CORS preflight; refusing it (415) is what stops a page on another site from posting."""
+
+
 @dataclass
 class CollectorLimits:
     max_body_bytes: int = 1_048_576
@@ -88,8 +94,13 @@ def create_app(bus: EventBus, limits: CollectorLimits | None = None,
             if len(body) > limits.max_body_bytes:
                 return too_large(f"body exceeds the limit (max_body_bytes) of "
                                  f"{limits.max_body_bytes} bytes")
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() not in JSON_TYPES:
+            return JSONResponse({"error": f"Content-Type {content_type or '(none)'!r} is not "
+                                          f"accepted; send one of {sorted(JSON_TYPES)}",
+                                 "field": "Content-Type"}, status_code=415)
         try:
-            events = parse_body(bytes(body), request.headers.get("content-type", ""))
+            events = parse_body(bytes(body), content_type)
         except BodyError as exc:
             return JSONResponse({"error": str(exc), "field": "body"}, status_code=400)
         if len(events) > limits.max_batch:

@@ -8,13 +8,30 @@ the timestamp in epoch milliseconds) - the form the bus carries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
 
 C = Columns
+# Every free-text field is capped in length and refuses control characters (422 naming the
+# field): what lands in the lake, the features and the reports stays plain, bounded text.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+Label = Annotated[str, StringConstraints(max_length=64, pattern=NO_CONTROL)]
+Text = Annotated[str, StringConstraints(max_length=256, pattern=NO_CONTROL)]
+Url = Annotated[str, StringConstraints(max_length=2048, pattern=NO_CONTROL)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_CONTROL)]
+MAX_DEAD_LETTER_RAW_BYTES = 8192
+"""A dead letter keeps at most this much of the refused event (as text beyond it)."""
 MIN_TIMESTAMP_MS = 946_684_800_000       # 2000-01-01: older values are seconds or garbage
 MAX_TIMESTAMP_MS = 4_102_444_800_000     # 2100-01-01
 
@@ -24,22 +41,28 @@ class _Loose(BaseModel):
 
 
 class Page(_Loose):
-    url: str | None = None
-    referrer: str | None = None
+    url: Url | None = None
+    referrer: Url | None = None
 
 
 class Device(_Loose):
-    type: str | None = None
+    type: Label | None = None
 
 
 class UserContext(_Loose):
-    login_status: str | None = None
-    segment: str | None = None
+    login_status: Label | None = None
+    segment: Label | None = None
+
+    @field_validator("login_status", mode="before")
+    @classmethod
+    def _flag_as_text(cls, value):
+        """The seeds' format sends a boolean; the lake keeps it as "true" / "false"."""
+        return str(value).lower() if isinstance(value, bool) else value
 
 
 class Campaign(_Loose):
-    utm_source: str | None = None
-    utm_campaign: str | None = None
+    utm_source: Text | None = None
+    utm_campaign: Text | None = None
 
 
 class Context(_Loose):
@@ -50,10 +73,10 @@ class Context(_Loose):
 
 
 class Properties(_Loose):
-    product_id: str = Field(min_length=1, max_length=256)
+    product_id: Ident
     price: float | None = Field(None, ge=0, le=1e9)
-    category: str | None = None
-    brand: str | None = None
+    category: Text | None = None
+    brand: Text | None = None
     rating: float | None = Field(None, ge=0, le=10)
 
     @field_validator("product_id", mode="before")
@@ -63,9 +86,10 @@ class Properties(_Loose):
 
 
 class RichEvent(_Loose):
-    event_id: str = Field(min_length=1, max_length=128)
-    user_id: str = Field(min_length=1, max_length=256)
-    session_id: str | None = Field(None, max_length=256)
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                               pattern=NO_CONTROL)]
+    user_id: Ident
+    session_id: Text | None = None
     event_type: str
     timestamp: int = Field(ge=MIN_TIMESTAMP_MS, le=MAX_TIMESTAMP_MS,
                            description="epoch milliseconds")
@@ -141,6 +165,14 @@ class Rejected:
     event_id: str | None
     errors: list[dict]
     raw: object
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event_id, str):
+            self.event_id = self.event_id[:128]
+        text = orjson.dumps(self.raw, option=orjson.OPT_NON_STR_KEYS)
+        if len(text) > MAX_DEAD_LETTER_RAW_BYTES:  # kept as a capped excerpt, not whole
+            self.raw = {"truncated": text[:MAX_DEAD_LETTER_RAW_BYTES].decode(errors="ignore"),
+                        "bytes": len(text)}
 
     def as_dict(self) -> dict:
         return {"index": self.index, "event_id": self.event_id, "errors": self.errors}

@@ -72,14 +72,16 @@ def test_bad_events_get_422_naming_the_field_and_are_dead_lettered(client, bus):
 @pytest.mark.parametrize("body, status, text", [
     (b"{not json", 400, "not valid JSON"), (b"", 400, "empty")])
 def test_unreadable_bodies_are_400(client, body, status, text):
-    response = client.post("/events", content=body)
+    response = client.post("/events", content=body,
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == status and text in response.json()["error"]
 
 
 def test_limits_answer_413_naming_the_limit(client, bus):
     response = client.post("/events", json=[event(n) for n in range(51)])
     assert response.status_code == 413 and "max_batch" in response.json()["error"]
-    response = client.post("/events", content=b"x" * 20_001)
+    response = client.post("/events", content=b"x" * 20_001,
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
     assert bus.client.xlen(bus.stream) == 0
 
@@ -94,3 +96,27 @@ def test_bus_down_answers_503_with_retry_after_and_stores_nothing():
     assert client.get("/health").status_code == 503
     # and a bad event cannot be dead-lettered either: still 503, not 422
     assert client.post("/events", json=[event(2, event_type="x")]).status_code == 503
+
+
+def test_a_cross_site_text_plain_post_is_refused_with_415(client, bus):
+    response = client.post("/events", content=json.dumps(event(1)),
+                           headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415 and response.json()["field"] == "Content-Type"
+    assert bus.client.xlen(bus.stream) == 0
+
+
+def test_free_text_is_capped_and_the_dead_letter_keeps_an_excerpt(bus):
+    client = TestClient(create_app(bus))  # the default 1 MiB body limit
+    huge = event(1, context={"campaign": {"utm_source": "x" * 100_000}})
+    control = event(2, context={"page": {"referrer": "evil\x00.com"}})
+    seeds = event(3, context={"user": {"login_status": True, "segment": "returning_visitor"}})
+    response = client.post("/events", content=json.dumps([huge, control, seeds]),
+                           headers={"Content-Type": "application/json"})
+    body = response.json()
+    assert response.status_code == 422 and body["accepted"] == 1
+    fields = [e["errors"][0]["field"] for e in body["errors"]]
+    assert fields == ["context.campaign.utm_source", "context.page.referrer"]
+    letters = bus.dead_letters()
+    assert letters[0]["raw"]["bytes"] > 100_000 and len(letters[0]["raw"]["truncated"]) == 8192
+    stored = bus.read("check", "c", 10, 100)
+    assert [m.row["login_status"] for m in stored] == ["true"]
