@@ -40,6 +40,8 @@ CLIENTS = 4
 FRESHNESS_RATE = 5_000
 FRESHNESS_SECONDS = 30
 PROBE_TIMEOUT_SECONDS = 10.0
+BENCH_WRITE_KEY = "bench-write-key"
+HEADERS = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {BENCH_WRITE_KEY}"}
 TARGETS = {"collector_events_per_second": 10_000, "processor_events_per_second": 20_000,
            "freshness_p99_seconds": 1.0}
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
-           "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url}
+           "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url,
+           "RECSYS_COLLECTOR_WRITE_KEYS": BENCH_WRITE_KEY,
+           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000"}
     # the shared test Redis keeps nothing on disk: this measures the collector itself
     process = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "stream", "collector",
                                 "--port", str(port), "--allow-volatile-bus"], env=env, cwd=REPO,
@@ -59,7 +63,7 @@ def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
 
 
 def _post_all(url: str, bodies: list[bytes]) -> float:
-    headers = {"Content-Type": "application/x-ndjson"}
+    headers = HEADERS
 
     def worker(chunk):
         with httpx.Client(timeout=30) as client:
@@ -93,7 +97,7 @@ def _freshness(settings: Settings, url: str, source: Path, store
         return pd.Timestamp(value).value // 1_000_000_000
 
     def send():
-        headers = {"Content-Type": "application/x-ndjson"}
+        headers = HEADERS
         started = time.perf_counter()
         sent = 0
         with httpx.Client(timeout=30) as client:

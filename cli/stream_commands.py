@@ -36,6 +36,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay.add_argument("--batch-size", type=int, default=100, help="events per request")
     replay.add_argument("--url", default="http://127.0.0.1:8090/events")
     replay.add_argument("--limit", type=int, default=None, help="stop after N events")
+    replay.add_argument("--write-key", default=None, help="the collector's write key (default: "
+                        "the first of RECSYS_COLLECTOR_WRITE_KEYS[_FILE] or the embedded one)")
     replay.set_defaults(handler=cmd_replay)
     features = actions.add_parser("features", help="a user's live session features")
     features.add_argument("user_id")
@@ -63,9 +65,9 @@ def _collector_server(args: argparse.Namespace, settings, workers=None):
     import uvicorn
 
     from recsys.streaming.collector import create_app
-    from recsys.streaming.runtime import build_collector_bus
+    from recsys.streaming.runtime import build_collector_bus, collector_access
 
-    app = create_app(build_collector_bus(settings), workers=workers)
+    app = create_app(build_collector_bus(settings), collector_access(settings), workers=workers)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
     return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                          log_level="warning", access_log=False))
@@ -143,9 +145,13 @@ def _stop_server_when_failed(supervisor, server) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from recsys.core.settings import load_settings
     from recsys.streaming.replay import replay
+    from recsys.streaming.runtime import a_write_key
 
-    summary = replay(args.source, args.url, args.rate, args.batch_size, limit=args.limit)
+    key = args.write_key or a_write_key(load_settings())
+    summary = replay(args.source, args.url, args.rate, args.batch_size, limit=args.limit,
+                     write_key=key)
     print(json.dumps(summary.as_dict(), indent=2))
     return 0 if summary.refused_batches == 0 else 1
 

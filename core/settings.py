@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     """Back-pressure bound: the collector answers 503 when the slowest consumer group has
     this many events not yet acknowledged."""
 
+    collector_write_keys: str | None = None
+    """Comma-separated keys the collector accepts (`Authorization: Bearer <key>`)."""
+
+    collector_write_keys_file: Path | None = None
+    """A file of write keys, one a line, read again when it changes (rotation without a
+    restart). With neither set, the key in `<state_dir>/secrets/collector_write_key` (created
+    on first start)."""
+
+    collector_allowed_origins: str = ""
+    """Comma-separated shop origins (`https://shop.example`) whose pages may post events from
+    the browser (CORS); none by default."""
+
+    collector_rate_per_second: float = Field(default=2_000.0, gt=0)
+    """Events a second each write key and each client address may send (burst: 5 s worth);
+    over it the collector answers 429 with Retry-After."""
+
     allow_volatile_bus: bool = False
     """Let the collector run against a Redis that can lose acknowledged events (no AOF with
     fsync on every write, or evicting keys): tests and throwaway demos only."""

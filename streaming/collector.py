@@ -1,5 +1,8 @@
 """The collector: `POST /events` from the shop's front end onto the bus.
 
+- Access: a write key (`Authorization: Bearer <key>`, 401 without one), browser posts only
+  from the allowed shop origins (CORS), and a rate per key and per client address (429 with
+  `Retry-After`); see streaming/access.py.
 - Body: one event, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), in the
   rich format (streaming/events.py).
 - All valid -> 202 {accepted, duplicates, rejected: 0}. Some invalid -> 422 with per-event
@@ -18,14 +21,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from recsys.streaming.access import RateLimiter, WriteKeys
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 
@@ -61,16 +67,40 @@ class CollectorCounters:
     duplicates: int = 0
     rejected: int = 0
     unavailable: int = 0
+    unauthorized: int = 0
+    rate_limited: int = 0
 
 
-def create_app(bus: EventBus, limits: CollectorLimits | None = None,
+@dataclass
+class CollectorAccess:
+    """Who may post: write keys (required), browser origins (CORS), rate per key and client."""
+
+    write_keys: WriteKeys
+    allowed_origins: tuple[str, ...] = ()
+    rate_per_second: float = 2_000.0
+    burst_seconds: float = 5.0
+
+    def limiters(self) -> tuple[RateLimiter, RateLimiter]:
+        burst = self.rate_per_second * self.burst_seconds
+        return (RateLimiter(self.rate_per_second, burst, max_names=1_000),
+                RateLimiter(self.rate_per_second, burst, max_names=100_000))
+
+
+def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits | None = None,
                workers: Callable[[], tuple[bool, dict]] | None = None) -> FastAPI:
     """`workers`, when the stream workers run in this process (`recsys stream up`): their
     health and status (liveness, restarts, lag per group) for `/health`."""
     limits = limits or CollectorLimits()
     counters = CollectorCounters()
-    app = FastAPI(title="recsys event collector", version="1")
+    per_key, per_client = access.limiters()
+    app = FastAPI(title="recsys event collector", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.counters = counters
+    if access.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(access.allowed_origins),
+                           allow_methods=["POST"], allow_headers=["Authorization",
+                                                                  "Content-Type"],
+                           max_age=600)
 
     def unavailable(exc: BusUnavailable) -> JSONResponse:
         counters.unavailable += 1
@@ -84,6 +114,18 @@ def create_app(bus: EventBus, limits: CollectorLimits | None = None,
     @app.post("/events")
     async def collect(request: Request):
         counters.requests += 1
+        key = access.write_keys.matching(request.headers.get("authorization"))
+        if key is None:
+            counters.unauthorized += 1
+            return JSONResponse({"error": "a write key is required: Authorization: Bearer "
+                                          "<key>"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        client = request.client.host if request.client else "unknown"
+        wait = max(per_key.take(key), per_client.take(client))
+        if wait > 0:
+            counters.rate_limited += 1
+            return JSONResponse({"error": "rate limit: too many requests"}, status_code=429,
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
             return too_large(f"body is {declared} bytes; the limit (max_body_bytes) is "

@@ -54,7 +54,8 @@ def batches(path: Path, batch_size: int):
 
 def replay(source: str | Path, url: str = "http://127.0.0.1:8090/events",
            rate: float = 1000.0, batch_size: int = 100, max_retries: int = 20,
-           limit: int | None = None, report_every: float = 5.0) -> ReplaySummary:
+           limit: int | None = None, report_every: float = 5.0, *,
+           write_key: str) -> ReplaySummary:
     path = Path(source)
     if not path.exists():
         raise ConfigError(f"replay source {path} does not exist")
@@ -62,7 +63,7 @@ def replay(source: str | Path, url: str = "http://127.0.0.1:8090/events",
         raise ConfigError(f"rate and batch size must be positive (got {rate}, {batch_size})")
     summary = ReplaySummary()
     started = last_report = time.perf_counter()
-    headers = {"Content-Type": "application/x-ndjson"}
+    headers = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {write_key}"}
     with httpx.Client(timeout=30.0) as client:
         for batch in batches(path, batch_size):
             if limit is not None and summary.lines >= limit:

@@ -10,7 +10,9 @@ import redis
 from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
+from recsys.streaming.access import WriteKeys, embedded_write_key, first_key
 from recsys.streaming.bus import EventBus
+from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 
@@ -41,6 +43,26 @@ def build_collector_bus(settings: Settings) -> EventBus:
 
         require_durable(bus.client, settings.allow_volatile_bus)
     return bus
+
+
+def collector_access(settings: Settings) -> CollectorAccess:
+    """The collector's write keys (settings, a watched key file, or the embedded default's
+    generated key), allowed origins and rate."""
+    keys = [k.strip() for k in (settings.collector_write_keys or "").split(",") if k.strip()]
+    path = settings.collector_write_keys_file
+    if not keys and path is None:
+        path = embedded_write_key(settings.state_dir)
+    origins = tuple(o.strip() for o in settings.collector_allowed_origins.split(",")
+                    if o.strip())
+    return CollectorAccess(WriteKeys(keys, path), origins, settings.collector_rate_per_second)
+
+
+def a_write_key(settings: Settings) -> str:
+    """A key local tools (`recsys stream replay`) send: the first configured one."""
+    keys = [k.strip() for k in (settings.collector_write_keys or "").split(",") if k.strip()]
+    if keys:
+        return keys[0]
+    return first_key(settings.collector_write_keys_file or embedded_write_key(settings.state_dir))
 
 
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:

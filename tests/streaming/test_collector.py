@@ -6,10 +6,10 @@ import time
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
 
-from recsys.streaming.collector import CollectorLimits, create_app
+from recsys.streaming.collector import CollectorLimits
 from recsys.streaming.redis_bus import RedisStreamBus
+from tests.streaming.conftest import collector_client
 
 pytestmark = pytest.mark.integration
 T = int(time.time() * 1000) - 3_600_000  # within the accepted horizon
@@ -31,7 +31,7 @@ def bus():
 
 @pytest.fixture
 def client(bus):
-    return TestClient(create_app(bus, CollectorLimits(max_body_bytes=20_000, max_batch=50)))
+    return collector_client(bus, CollectorLimits(max_body_bytes=20_000, max_batch=50))
 
 
 def test_one_event_an_array_and_ndjson_are_accepted(client, bus):
@@ -88,7 +88,7 @@ def test_limits_answer_413_naming_the_limit(client, bus):
 
 def test_bus_down_answers_503_with_retry_after_and_stores_nothing():
     down = RedisStreamBus("redis://127.0.0.1:1/0", socket_timeout=0.3)
-    client = TestClient(create_app(down))
+    client = collector_client(down)
     response = client.post("/events", json=[event(1)])
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
@@ -106,7 +106,7 @@ def test_a_cross_site_text_plain_post_is_refused_with_415(client, bus):
 
 
 def test_free_text_is_capped_and_the_dead_letter_keeps_an_excerpt(bus):
-    client = TestClient(create_app(bus))  # the default 1 MiB body limit
+    client = collector_client(bus)  # the default 1 MiB body limit
     huge = event(1, context={"campaign": {"utm_source": "x" * 100_000}})
     control = event(2, context={"page": {"referrer": "evil\x00.com"}})
     seeds = event(3, context={"user": {"login_status": True, "segment": "returning_visitor"}})

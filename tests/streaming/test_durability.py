@@ -8,19 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
-from fastapi.testclient import TestClient
 
 from recsys.core.errors import ConfigError
 from recsys.core.event_store import RAW_ZONE
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
-from recsys.streaming.collector import create_app
 from recsys.streaming.durability import persistence_problems, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import build_collector_bus
 from tests.conftest import REPO, free_port
+from tests.streaming.conftest import collector_client
 
 pytestmark = pytest.mark.integration
 CONFIG = REPO / "infra" / "redis" / "bus.conf"
@@ -78,7 +77,7 @@ def test_every_acknowledged_event_survives_a_redis_crash(durable_redis, tmp_path
     stream = f"bus:{uuid.uuid4().hex[:6]}"
     bus = RedisStreamBus(durable_redis.url, stream=stream)
     assert require_durable(bus.client) == []
-    collector = TestClient(create_app(bus))
+    collector = collector_client(bus)
     lake = Lake(str(tmp_path / "lake"))
     sink_config = SinkConfig(max_events=100_000, max_seconds=3600, block_ms=10)
     sink = LakeSink(bus, lake, sink_config)
@@ -98,7 +97,7 @@ def test_every_acknowledged_event_survives_a_redis_crash(durable_redis, tmp_path
     assert resumed.stats.messages == 500  # the group's progress survived too
     ids = lake_ids(lake)
     assert len(ids) == 1000 and set(ids) == {f"e{n}" for n in range(1000)}
-    resent = TestClient(create_app(after)).post("/events", json=events(990, 20))
+    resent = collector_client(after).post("/events", json=events(990, 20))
     assert resent.json() == {"accepted": 10, "duplicates": 10, "rejected": 0}  # ids kept
 
 
@@ -117,7 +116,7 @@ def test_timestamps_are_checked_before_anything_is_stored(durable_redis):
     bus = RedisStreamBus(durable_redis.url, stream=f"bus:{uuid.uuid4().hex[:6]}")
     future = events(0, 1)[0] | {"timestamp": int(time.time() * 1000) + 86_400_000}
     ancient = events(1, 1)[0] | {"timestamp": int(pd.Timestamp("2020-01-01").value // 10**6)}
-    response = TestClient(create_app(bus)).post("/events", json=[future, ancient,
+    response = collector_client(bus).post("/events", json=[future, ancient,
                                                                  *events(2, 1)])
     assert response.status_code == 422 and response.json()["accepted"] == 1
     assert [e["errors"][0]["field"] for e in response.json()["errors"]] == ["timestamp"] * 2

@@ -31,6 +31,7 @@ from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.replay import replay
 from recsys.streaming.runtime import build_bus, build_processor, build_sink
 from tests.conftest import REPO, free_port
+from tests.streaming.conftest import WRITE_KEY, keyed_access
 
 pytestmark = pytest.mark.integration
 LATENESS_MS = 5 * 60_000
@@ -62,8 +63,8 @@ def _running_collector(settings, tmp_path):
     write_shop(generate_shop(config), "jsonl", source, config)
     bus = build_bus(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(bus), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(bus, keyed_access()), host="127.0.0.1",
+                                           port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -122,7 +123,7 @@ def accepted_ids(source) -> int:
 
 def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup):
     settings, source, url, bus = setup
-    summary = replay(source, url, rate=20_000, batch_size=100)
+    summary = replay(source, url, rate=20_000, batch_size=100, write_key=WRITE_KEY)
     assert summary.rejected > 0 and summary.duplicates > 0 and summary.refused_batches == 0
     assert summary.accepted == accepted_ids(source)
     # batches of 500: full batches, so the next one is read ahead while one is processed
@@ -156,7 +157,7 @@ def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
            "RECSYS_FEAST_PROFILE": settings.feast_profile,
            "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url,
            "RECSYS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(REPO)}
-    summary = replay(source, url, rate=50_000, batch_size=100)
+    summary = replay(source, url, rate=50_000, batch_size=100, write_key=WRITE_KEY)
     command = [sys.executable, "-m", "recsys.cli.main", "stream", "processor",
                "--consumer", "p1", "--idle-exit", "3", "--batch-size", "300"]
     group = f"{settings.event_stream}"
