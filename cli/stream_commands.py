@@ -47,6 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--max-event-age-days", type=float, default=7.0,
+                        help="refuse events older than this (default 7; 0 takes any age, "
+                        "for a replay of history)")
     parser.add_argument("--allow-volatile-bus", action="store_true",
                         help="run against a Redis that can lose acknowledged events (no AOF "
                         "fsync on every write, or evicting keys); tests and demos only")
@@ -64,10 +67,12 @@ def _settings(args: argparse.Namespace):
 def _collector_server(args: argparse.Namespace, settings, workers=None):
     import uvicorn
 
-    from recsys.streaming.collector import create_app
+    from recsys.streaming.collector import CollectorLimits, create_app
     from recsys.streaming.runtime import build_collector_bus, collector_access
 
-    app = create_app(build_collector_bus(settings), collector_access(settings), workers=workers)
+    limits = CollectorLimits(max_event_age_days=args.max_event_age_days or None)
+    app = create_app(build_collector_bus(settings), collector_access(settings), limits,
+                     workers=workers)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
     return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                          log_level="warning", access_log=False))
