@@ -8,6 +8,7 @@ from pathlib import Path
 from recsys.core.progress import step
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
+from recsys.monitoring.html_report import report_html
 from recsys.monitoring.inputs import load_events
 from recsys.monitoring.workspace import publish
 
@@ -48,7 +49,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         publish(result.snapshot, args.workspace, name=f"{args.reference} vs {args.current}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result.snapshot.save_html(str(out / "report.html"))
+    (out / "report.html").write_text(report_html(result.snapshot), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str))
     print(json.dumps({k: result.summary[k] for k in (
         "drift_detected", "drifted_share", "top_drifted_columns")}, indent=2))

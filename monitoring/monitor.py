@@ -28,6 +28,7 @@ from recsys.core.tracking import client_for, ensure_experiment
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.feature_drift import feature_drift
+from recsys.monitoring.html_report import report_html
 from recsys.monitoring.prediction_drift import run_prediction_drift
 from recsys.monitoring.quality import served_quality
 from recsys.monitoring.workspace import publish
@@ -80,7 +81,7 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "report.html"
-        result.snapshot.save_html(str(html))
+        html.write_text(report_html(result.snapshot), encoding="utf-8")
         summary_text = json.dumps(result.summary, indent=2, default=str)
         lake.write_bytes(f"{prefix}/report.html", html.read_bytes())
         lake.write_bytes(f"{prefix}/summary.json", summary_text.encode())
