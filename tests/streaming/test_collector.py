@@ -6,6 +6,8 @@ import time
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recsys.streaming.collector import CollectorLimits
 from recsys.streaming.redis_bus import RedisStreamBus
@@ -120,3 +122,37 @@ def test_free_text_is_capped_and_the_dead_letter_keeps_an_excerpt(bus):
     assert letters[0]["raw"]["bytes"] > 100_000 and len(letters[0]["raw"]["truncated"]) == 8192
     stored = bus.read("check", "c", 10, 100)
     assert [m.row["login_status"] for m in stored] == ["true"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=5), max_leaves=20)
+
+
+def event_like():
+    """Events whose fields are each either plausible or any JSON value."""
+    def field(good):
+        return st.one_of(st.just(good), JSON_VALUES)
+    return st.fixed_dictionaries({
+        "event_id": field("evt_1"), "user_id": field("u1"), "event_type": field("view"),
+        "timestamp": field(int(time.time() * 1000)),
+        "context": field({"campaign": {"utm_source": "google"}}),
+        "properties": field({"product_id": "p1", "price": 9.5})})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.one_of(st.lists(event_like(), max_size=3), event_like(), JSON_VALUES,
+                      st.binary(max_size=300)),
+       content_type=st.sampled_from(["application/json", "application/x-ndjson",
+                                     "text/plain", ""]))
+def test_no_client_input_causes_a_5xx(body, content_type):
+    bus = RedisStreamBus(stream=f"test:fuzz:{uuid.uuid4().hex[:8]}")
+    try:
+        client = collector_client(bus)
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response = client.post("/events", content=raw, headers={"Content-Type": content_type})
+        assert response.status_code < 500, response.text
+        assert response.status_code in (202, 400, 413, 415, 422)
+    finally:
+        bus.reset()
