@@ -32,12 +32,11 @@ class Catalogue:
         items = read_latest(lake, "item_stats", columns=[C.item_id, C.category])
         categories = {} if items is None else dict(zip(items[C.item_id].astype(str),
                                                       items[C.category]))
-        unavailable = set()
         try:
             listed = lake.read_table(UNAVAILABLE_FILE, columns=[C.item_id]).to_pandas()
             unavailable = set(listed[C.item_id].astype(str))
-        except NotFoundError:
-            pass
+        except NotFoundError:  # the shop publishes no list: every item is available
+            unavailable = set()
         log.info("catalogue: %d item categories, %d unavailable items", len(categories),
                  len(unavailable))
         return cls(categories, unavailable)

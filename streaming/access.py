@@ -2,9 +2,10 @@
 
 - Write keys: `Authorization: Bearer <key>`; the keys come from `RECSYS_COLLECTOR_WRITE_KEYS`
   (comma-separated) and/or the file named by `RECSYS_COLLECTOR_WRITE_KEYS_FILE` (one key a
-  line, `#` comments). The file is read again when it changes, so keys rotate without a
-  restart (add the new key, move the shop over, delete the old one). With neither set, the
-  embedded default creates one key under `<state dir>/secrets/` on first start.
+  line, `#` comments). The file is read again when it changes (checked at most once a
+  second), so keys rotate without a restart (add the new key, move the shop over, delete
+  the old one). With neither set, the embedded default creates one key under
+  `<state dir>/secrets/` on first start.
 - Rate limits: a token bucket per write key and one per client address; over either, 429
   with `Retry-After`. The per-client buckets are bounded (least recently seen dropped).
 """
@@ -30,11 +31,14 @@ KEY_FILE_NAME = "collector_write_key"
 class WriteKeys:
     """The accepted keys: fixed ones plus those of a file watched for changes."""
 
-    def __init__(self, keys: list[str] | tuple[str, ...] = (), path: Path | None = None):
+    def __init__(self, keys: list[str] | tuple[str, ...] = (), path: Path | None = None,
+                 check_every_seconds: float = 1.0):
         self.fixed = tuple(k for k in keys if k)
         self.path = Path(path) if path else None
         self._from_file: tuple[str, ...] = ()
         self._stamp: tuple[int, int] | None = None
+        self._check_every = check_every_seconds
+        self._checked_at = -math.inf
         self._lock = threading.Lock()
         if not self.fixed and self.path is None:
             raise ConfigError("the collector needs at least one write key "
@@ -51,9 +55,7 @@ class WriteKeys:
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
             return
-        lines = self.path.read_text().splitlines()
-        keys = tuple(line.strip() for line in lines
-                     if line.strip() and not line.strip().startswith("#"))
+        keys = keys_in(self.path.read_text())
         with self._lock:
             self._from_file, self._stamp = keys, stamp
         log.info("collector: %d write key(s) from %s", len(keys), self.path)
@@ -63,10 +65,14 @@ class WriteKeys:
         if not authorization or not authorization.startswith("Bearer "):
             return None
         offered = authorization[len("Bearer "):].strip()
-        try:
-            self._reload()
-        except (OSError, ConfigError) as exc:  # keep the keys we had; say why
-            log.warning("collector: write key file unreadable, keeping the old keys: %s", exc)
+        now = time.monotonic()
+        if now - self._checked_at >= self._check_every:  # one stat a second, not a request
+            self._checked_at = now
+            try:
+                self._reload()
+            except (OSError, ConfigError) as exc:  # keep the keys we had; say why
+                log.warning("collector: write key file unreadable, keeping the old keys: %s",
+                            exc)
         with self._lock:
             keys = self.fixed + self._from_file
         found = None
@@ -90,10 +96,23 @@ def embedded_write_key(state_dir: Path) -> Path:
     return path
 
 
+def keys_in(text: str) -> tuple[str, ...]:
+    """The keys of a key file's text: one a line; blank lines and `#` comments skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+def configured_keys(value: str | None) -> list[str]:
+    """The keys of a comma-separated setting (`RECSYS_COLLECTOR_WRITE_KEYS`)."""
+    return [key.strip() for key in (value or "").split(",") if key.strip()]
+
+
 def first_key(path: Path) -> str:
     """The first key of a key file (what local tools such as `stream replay` send)."""
-    return next(line.strip() for line in Path(path).read_text().splitlines()
-                if line.strip() and not line.strip().startswith("#"))
+    keys = keys_in(Path(path).read_text())
+    if not keys:
+        raise ConfigError(f"write key file {path} holds no key")
+    return keys[0]
 
 
 class RateLimiter:

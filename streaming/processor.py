@@ -111,9 +111,7 @@ class SessionProcessor:
         self.config = config or ProcessorConfig()
         self.stats = ProcessorStats()
         self.keys = RedisKeys(self.config.namespace)
-        self._state_prefix = self.keys.session_state_prefix
-        self._timers = self.keys.cart_timers
-        self._watermark = self.keys.watermark
+        self._state_prefix = self.keys.session_state_prefix  # joined per user in the hot loop
         self._write_states = client.register_script(WRITE_STATES_SCRIPT)
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
                                   self.config.batch_size, self.config.block_ms,
@@ -126,7 +124,7 @@ class SessionProcessor:
         return self.keys.recent_items(user_id)
 
     def watermark(self) -> int | None:
-        value = self.client.get(self._watermark)
+        value = self.client.get(self.keys.watermark)
         return int(value) if value is not None else None
 
     def state(self, user_id: str) -> dict | None:
@@ -197,7 +195,8 @@ class SessionProcessor:
             self.stats.duplicates += result.duplicates
             self.stats.late += result.late
             states[user] = state
-        due = [u.decode() for u in self.client.zrangebyscore(self._timers, "-inf", watermark)]
+        timers = self.client.zrangebyscore(self.keys.cart_timers, "-inf", watermark)
+        due = [u.decode() for u in timers]
         due = [u for u in due if u not in states]
         expired = []
         for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])
@@ -207,7 +206,7 @@ class SessionProcessor:
             else:  # the state expired (state_ttl_seconds): its timer goes with it
                 expired.append(user)
         if expired:
-            self.client.zrem(self._timers, *expired)
+            self.client.zrem(self.keys.cart_timers, *expired)
         self.stats.timers_fired += len(due)
         rows = []
         keys, args = [], [cfg.state_ttl_seconds]
@@ -218,9 +217,9 @@ class SessionProcessor:
                 timer_changed = timer != state.get("timer")
                 if timer_changed:
                     if timer is None:
-                        pipe.zrem(self._timers, user)
+                        pipe.zrem(self.keys.cart_timers, user)
                     else:
-                        pipe.zadd(self._timers, {user: timer})
+                        pipe.zadd(self.keys.cart_timers, {user: timer})
                     state["timer"] = timer
                 if user in by_user or timer_changed:
                     keys += [f"{self._state_prefix}{user}", self.recent_items_key(user)]
@@ -235,7 +234,7 @@ class SessionProcessor:
                 rows.append(values)
             if keys:
                 self._write_states(keys=keys, args=args, client=pipe)
-            pipe.set(self._watermark, watermark)
+            pipe.set(self.keys.watermark, watermark)
             pipe.execute()
         frame = feature_frame(rows)
         self.stats.users_pushed += self.push(frame)

@@ -10,7 +10,12 @@ import redis
 from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
-from recsys.streaming.access import WriteKeys, embedded_write_key, first_key
+from recsys.streaming.access import (
+    WriteKeys,
+    configured_keys,
+    embedded_write_key,
+    first_key,
+)
 from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
@@ -48,7 +53,7 @@ def build_collector_bus(settings: Settings) -> EventBus:
 def collector_access(settings: Settings) -> CollectorAccess:
     """The collector's write keys (settings, a watched key file, or the embedded default's
     generated key), allowed origins and rate."""
-    keys = [k.strip() for k in (settings.collector_write_keys or "").split(",") if k.strip()]
+    keys = configured_keys(settings.collector_write_keys)
     path = settings.collector_write_keys_file
     if not keys and path is None:
         path = embedded_write_key(settings.state_dir)
@@ -59,7 +64,7 @@ def collector_access(settings: Settings) -> CollectorAccess:
 
 def a_write_key(settings: Settings) -> str:
     """A key local tools (`recsys stream replay`) send: the first configured one."""
-    keys = [k.strip() for k in (settings.collector_write_keys or "").split(",") if k.strip()]
+    keys = configured_keys(settings.collector_write_keys)
     if keys:
         return keys[0]
     return first_key(settings.collector_write_keys_file or embedded_write_key(settings.state_dir))

@@ -57,3 +57,12 @@ def s3_server(monkeypatch):
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_lake(s3_server) -> Lake:
+    """A lake on the S3 server: `s3://lake/shop` (bucket created)."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="lake")
+    return Lake("s3://lake/shop", s3_endpoint_url=s3_server)

@@ -1,4 +1,3 @@
-import boto3
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -54,9 +53,8 @@ def test_latest_snapshot_on_a_local_lake(tmp_path):
 
 
 @pytest.mark.integration
-def test_latest_snapshot_on_an_s3_lake(s3_server):
-    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="lake")
-    check_latest(Lake("s3://lake/shop", s3_endpoint_url=s3_server))
+def test_latest_snapshot_on_an_s3_lake(s3_lake):
+    check_latest(s3_lake)
 
 
 def test_empty_lake_gives_an_empty_catalogue(tmp_path):

@@ -135,13 +135,17 @@ def test_a_failed_alias_move_restores_exactly_what_was_read(uri, monkeypatch):
                                                 "challenger": v3}
 
 
+def holds(lock) -> bool:
+    """Enter and leave `lock`; True once it was held."""
+    with lock:
+        return True
+
+
 def test_the_file_lock_excludes_a_second_holder(uri):
     with registry_lock(uri, NAME):
         with pytest.raises(RegistryBusy, match="held for over"):
-            with registry_lock(uri, NAME, timeout=0.2):
-                pass
-    with registry_lock(uri, NAME, timeout=0.2):
-        pass  # free again
+            holds(registry_lock(uri, NAME, timeout=0.2))
+    assert holds(registry_lock(uri, NAME, timeout=0.2))  # free again
 
 
 @pytest.mark.integration
@@ -149,12 +153,10 @@ def test_the_postgresql_advisory_lock_excludes_a_second_session():
     url = "postgresql://postgres@127.0.0.1:5432/postgres"
     with registry_lock("http://mlflow:5000", NAME, lock_url=url):
         with pytest.raises(RegistryBusy, match="advisory lock"):
-            with registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2):
-                pass
-        with registry_lock("http://mlflow:5000", "another-model", lock_url=url, timeout=0.2):
-            pass  # per model
-    with registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2):
-        pass
+            holds(registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2))
+        assert holds(registry_lock("http://mlflow:5000", "another-model", lock_url=url,
+                                   timeout=0.2))  # per model
+    assert holds(registry_lock("http://mlflow:5000", NAME, lock_url=url, timeout=0.2))
 
 
 def test_an_http_registry_needs_a_lock_url_and_says_so():

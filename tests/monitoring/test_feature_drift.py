@@ -1,4 +1,3 @@
-import boto3
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,6 +39,5 @@ def test_item_prices_doubling_between_snapshots_is_found(tmp_path):
 
 
 @pytest.mark.integration
-def test_feature_drift_reads_snapshots_from_an_s3_lake(s3_server):
-    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="lake")
-    check_price_doubling_is_found(Lake("s3://lake/shop", s3_endpoint_url=s3_server))
+def test_feature_drift_reads_snapshots_from_an_s3_lake(s3_lake):
+    check_price_doubling_is_found(s3_lake)

@@ -43,9 +43,13 @@ def test_without_a_valid_key_nothing_is_stored(bus):
 def test_keys_in_a_file_rotate_without_a_restart(bus, tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("# site: shop.example\nold-key\n")
-    client = TestClient(create_app(bus, CollectorAccess(WriteKeys(path=keys))))
-    send = lambda key, n: client.post(  # noqa: E731
-        "/events", json=event(n), headers={"Authorization": f"Bearer {key}"}).status_code
+    watched = WriteKeys(path=keys, check_every_seconds=0)
+    client = TestClient(create_app(bus, CollectorAccess(watched)))
+
+    def send(key, n):
+        return client.post("/events", json=event(n),
+                           headers={"Authorization": f"Bearer {key}"}).status_code
+
     assert send("old-key", 1) == 202
     keys.write_text("old-key\nnew-key\n")  # add the new key, move the shop over ...
     assert send("new-key", 2) == 202

@@ -92,7 +92,8 @@ def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
 
 def redis_only(bus):
     if not isinstance(bus, RedisStreamBus):
-        pytest.skip("Redis Streams behaviour")
+        pytest.skip("Redis Streams only: Kafka keeps retention, consumer groups and "
+                    "redelivery on the broker (its own contract tests above)")
 
 
 def test_back_pressure_comes_from_the_slowest_groups_backlog_not_the_total(bus):

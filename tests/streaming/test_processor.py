@@ -43,9 +43,12 @@ def event(n, user, kind, ts):
             "timestamp": ts, "category": "shoes", "price": 10.0}
 
 
-def drain(processor):
-    while processor.poll():
-        pass
+def drain(processor) -> int:
+    """Poll until the stream is empty; returns how many messages were handled."""
+    handled = 0
+    while batch := processor.poll():
+        handled += batch
+    return handled
 
 
 def test_an_event_from_2096_cannot_move_the_watermark(processor):
