@@ -11,6 +11,8 @@ C = Columns
 PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])
 TIME_OF_DAY = np.array(["night"] * 6 + ["morning"] * 6 + ["afternoon"] * 6 + ["evening"] * 6)
 MIN_ITEMS_FOR_CATEGORY_BANDS = 4
+POPULARITY_SCORE = "popularity_score"
+"""The item_stats feature holding an item's recency-weighted popularity."""
 
 
 def _mode_by(frame: pd.DataFrame, key: str, value: str, weight: str | None = None) -> pd.Series:
@@ -80,7 +82,7 @@ def item_features(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: flo
     age_days = (as_of - events[C.timestamp]).dt.total_seconds() / 86_400
     decay = np.power(0.5, age_days.clip(lower=0) / half_life_days)
     weight = events[C.weight] if C.weight in events.columns else 1.0
-    out["popularity_score"] = (decay * weight).groupby(events[C.item_id]).sum()
+    out[POPULARITY_SCORE] = (decay * weight).groupby(events[C.item_id]).sum()
     out["price_band"] = price_bands(out["avg_price"], out[C.category].fillna("unknown"))
     out[FEATURE_TIMESTAMP] = as_of
     return out.reset_index().rename(columns={"index": C.item_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.errors import NotFoundError
 from recsys.core.settings import load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
@@ -16,22 +17,34 @@ log = logging.getLogger(__name__)
 def build_service(options: dict | None = None) -> RecommendationService:
     """Options are ServiceConfig fields (from model-settings.json `parameters.extra`);
     locations come from the RECSYS_* environment like everywhere else."""
-    settings = load_settings()
-    config = ServiceConfig(**(options or {}))
-    source = ModelSource(settings.tracking_uri, settings.registered_model_name, config.model_uri)
-    source.load()
-    if config.watch_seconds:
-        source.watch(config.watch_seconds)
     from recsys.core.lake import Lake
     from recsys.core.request_log import RequestLog
 
+    settings = load_settings()
+    config = ServiceConfig(**(options or {}))
     lake = Lake(settings.lake, settings.s3_endpoint_url)
+    source = ModelSource(settings.tracking_uri, settings.registered_model_name, config.model_uri,
+                         baseline=lambda: popularity_baseline(lake))
+    source.load()
+    if config.watch_seconds:
+        source.watch(config.watch_seconds)
     catalogue = Catalogue.from_lake(lake)
     request_log = RequestLog(lake,
                              config.log_batch_size, config.log_flush_seconds) \
         if config.log_requests else None
     return RecommendationService(config, source, catalogue, _session_reader(settings),
                                  _cache(settings, config), request_log=request_log)
+
+
+def popularity_baseline(lake):
+    """The last-resort model: popularity from the lake's newest item_stats snapshot."""
+    from recsys.core.feature_snapshots import read_latest
+    from recsys.core.models.popularity import popularity_from_item_stats
+
+    stats = read_latest(lake, "item_stats")
+    if stats is None:
+        raise NotFoundError(f"no item_stats snapshot in {lake.uri}: run the pipeline first")
+    return popularity_from_item_stats(stats)
 
 
 def _session_reader(settings):

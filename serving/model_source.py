@@ -3,16 +3,19 @@ the alias moves, without dropping requests (readers keep the object they started
 
 Serving always answers: a model is taken only after a smoke test (a known user, a cold
 user and similar items score without an error and with finite scores). At start, a
-champion that cannot be loaded or fails the test is replaced by `previous`, and the
-`LoadedModel` says so (`fallback_reason`; the service exports it as the gauge
-`recsys_serving_fallback_model`); at a hot swap, a new champion that fails is not swapped
-in and the current model keeps serving. Requests read `current` once and use that snapshot
-end to end.
+champion that cannot be loaded or fails the test is replaced by `previous`; when neither
+can serve (or the registry cannot be read, or has no champion yet), by the popularity
+baseline built from the lake's newest item_stats snapshot. The `LoadedModel` says so
+(`fallback_reason`; the service exports it as the gauge `recsys_serving_fallback_model`
+and logs it), and the watcher swaps the champion in as soon as it loads and passes. At a
+hot swap, a new champion that fails is not swapped in and the current model keeps
+serving. Requests read `current` once and use that snapshot end to end.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,8 @@ from recsys.core.models.base import Recommender
 
 log = logging.getLogger(__name__)
 SMOKE_COLD_USER = "__recsys_smoke_test_cold_user__"
+BASELINE_VERSION = "popularity-baseline"
+"""`LoadedModel.version` of the lake-built popularity baseline (not a registry version)."""
 
 
 class ModelUnhealthy(RecsysError):
@@ -61,10 +66,14 @@ def smoke_test(model: Recommender, k: int = 5) -> None:
 class ModelSource:
     """Holds the current model; `refresh()` swaps in a newly promoted champion."""
 
-    def __init__(self, tracking_uri: str, registered_model: str, model_uri: str | None = None):
+    def __init__(self, tracking_uri: str, registered_model: str, model_uri: str | None = None,
+                 baseline: Callable[[], Recommender] | None = None):
+        """`baseline` builds the last-resort model (popularity from the lake) when no
+        registered version can serve; without it such a start fails."""
         self.tracking_uri = tracking_uri
         self.registered_model = registered_model
         self.fixed_uri = model_uri
+        self.baseline = baseline
         self._current: LoadedModel | None = None
         self._rejected: str | None = None  # a champion version that failed: not retried
         self._lock = threading.Lock()
@@ -77,24 +86,50 @@ class ModelSource:
         return self._current
 
     def load(self) -> LoadedModel:
-        """Load the configured model; with the champion unusable, `previous` (raises when
-        neither can serve, or NotFoundError when there is no champion at all)."""
+        """Load the configured model: the champion; if it cannot serve, `previous`; if
+        neither can (or the registry cannot say), the baseline. Raises ModelUnhealthy when
+        nothing can serve."""
         if self.fixed_uri:
             loaded = LoadedModel(_checked(self.fixed_uri), self.fixed_uri, self.fixed_uri)
         else:
-            versions = self._alias_versions()
-            version = versions["champion"]
             try:
-                loaded = self._loaded(version)
+                loaded = self._registered()
             except Exception as exc:
-                previous = versions.get("previous")
-                reason = f"champion v{version} unusable: {exc}"
-                if previous is None or previous == version:
-                    raise ModelUnhealthy(f"{reason}; no 'previous' version to serve") from exc
-                log.error("%s - serving previous v%s instead", reason, previous)
-                loaded = self._loaded(previous, fallback_reason=reason)
+                loaded = self._baseline(exc)
         self._set(loaded)
         return loaded
+
+    def _registered(self) -> LoadedModel:
+        versions = self._alias_versions()
+        version = versions["champion"]
+        try:
+            return self._loaded(version)
+        except Exception as exc:
+            self._rejected = version  # not retried by the watcher until the alias moves
+            previous = versions.get("previous")
+            reason = f"champion v{version} unusable: {exc}"
+            if previous is None or previous == version:
+                raise ModelUnhealthy(f"{reason}; no 'previous' version to serve") from exc
+            log.error("%s - serving previous v%s instead", reason, previous)
+            try:
+                return self._loaded(previous, fallback_reason=reason)
+            except Exception as previous_exc:
+                raise ModelUnhealthy(f"{reason}; previous v{previous} unusable too: "
+                                     f"{previous_exc}") from previous_exc
+
+    def _baseline(self, cause: Exception) -> LoadedModel:
+        """The popularity baseline, standing in because of `cause`."""
+        if self.baseline is None:
+            raise cause
+        reason = f"no registered version can serve ({type(cause).__name__}: {cause})"
+        try:
+            model = self.baseline()
+            smoke_test(model)
+        except Exception as exc:
+            raise ModelUnhealthy(f"{reason}; the popularity baseline is unusable too: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        log.error("%s - serving the popularity baseline from the lake instead", reason)
+        return LoadedModel(model, BASELINE_VERSION, "lake:features/item_stats", reason)
 
     def refresh(self) -> bool:
         """Swap to the champion if its version changed and the new one passes the smoke
@@ -102,13 +137,13 @@ class ModelSource:
         current model keeps serving) and the failure is raised for the watcher to log."""
         if self.fixed_uri:
             return False
-        version = self._alias_versions()["champion"]
-        current = self._current
-        if current is not None and version in (current.version, self._rejected):
-            return False
-        if current is None:
+        if self._current is None:
             self.load()
             return True
+        version = self._alias_versions()["champion"]
+        current = self._current
+        if version in (current.version, self._rejected):
+            return False
         try:
             loaded = self._loaded(version)
         except ModelUnhealthy:

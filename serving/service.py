@@ -112,7 +112,8 @@ class RecommendationService:
         loaded = self.source.current
         model = loaded.recommender
         recent = LiveSession([str(i) for i in model.items[:3]], None)  # exercises the re-rank
-        for user in (str(model.users[0]), "warm-up-unknown-user"):
+        known = [str(model.users[0])] if len(model.users) else []  # none in the baseline
+        for user in (*known, "warm-up-unknown-user"):
             session = self._session(user)
             self.cache.get(self.cache.key(loaded.version, user, self.config.default_k,
                                      session.key(), (), None))

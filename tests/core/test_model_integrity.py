@@ -11,7 +11,7 @@ from recsys.core.models.storage import ModelIntegrityError, load_model, save_mod
 from recsys.core.models.zoo import build_model
 from recsys.core.pyfunc import load_recommender
 from recsys.core.tracking import client_for
-from recsys.serving.model_source import ModelSource
+from recsys.serving.model_source import ModelSource, ModelUnhealthy
 from tests.factories import register_trained
 from tests.serving.conftest import ROWS
 
@@ -101,3 +101,37 @@ def test_a_version_without_a_recorded_digest_is_refused(tmp_path):
                                      run.info.run_id, Decision(True, ["old"]), {}, {})
     with pytest.raises(ModelIntegrityError, match="records no recsys.model_sha256"):
         load_recommender(f"models:/{NAME}/{version}")
+
+
+def test_with_champion_and_previous_both_tampered_serving_answers_from_the_lake_baseline(
+        registry, tmp_path):
+    import pyarrow as pa
+
+    from recsys.core.feature_snapshots import snapshot_key
+    from recsys.core.lake import Lake
+    from recsys.serving.build import popularity_baseline
+    from recsys.serving.model_source import BASELINE_VERSION
+
+    uri, good, swapped = registry
+    for version in (good, swapped):
+        target = artifact_folder(uri, version) / "model.json"
+        target.write_bytes(target.read_bytes() + b" ")
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_table(snapshot_key("item_stats", pd.Timestamp("2026-01-02", tz="UTC")),
+                     pa.table({"item_id": ["a", "b", "c"], "popularity_score": [1.0, 5.0, 3.0],
+                               "category": ["x", "y", "x"]}))
+
+    source = ModelSource(uri, NAME, baseline=lambda: popularity_baseline(lake))
+    loaded = source.load()
+    assert loaded.version == BASELINE_VERSION
+    assert f"previous v{good} unusable too" in loaded.fallback_reason
+    picks = loaded.recommender.recommend(["u1", "someone-new"], 2)
+    assert picks.groupby("user_id")["item_id"].apply(list).to_dict() == {
+        "someone-new": ["b", "c"], "u1": ["b", "c"]}
+    assert source.refresh() is False  # the broken champion is not retried until it moves
+
+    nothing = ModelSource(uri, NAME, baseline=lambda: popularity_baseline(
+        Lake(str(tmp_path / "empty-lake"))))
+    with pytest.raises(ModelUnhealthy, match="popularity baseline is unusable too: "
+                                             "NotFoundError: no item_stats snapshot"):
+        nothing.load()

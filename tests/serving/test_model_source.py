@@ -67,3 +67,38 @@ def test_a_champion_that_loads_but_cannot_score_is_never_served(tmp_path):
     assert loaded.fallback_reason.startswith(f"champion v{bad} unusable: smoke test failed")
     items, scores = loaded.recommender.top_items("u1", 2)
     assert len(items) == 2 and np.isfinite(scores).all()
+
+
+def test_before_any_champion_the_baseline_serves_and_the_first_champion_replaces_it(tmp_path):
+    from recsys.core.models.popularity import popularity_from_item_stats
+    from recsys.serving.model_source import BASELINE_VERSION
+
+    stats = pd.DataFrame({"item_id": ["a", "b", "c"], "popularity_score": [1.0, None, 3.0],
+                          "category": ["x", "y", "x"]})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    source = ModelSource(uri, "recs", baseline=lambda: popularity_from_item_stats(stats))
+    first = source.load()
+    assert first.version == BASELINE_VERSION and "no 'champion' yet" in first.fallback_reason
+    assert first.recommender.users.size == 0  # no known users: everyone is cold
+    assert list(first.recommender.recommend(["u1"], 3)["item_id"]) == ["c", "a", "b"]
+
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    version = register_trained(uri, "recs", frame, "item_knn")
+    assert source.refresh() is True
+    assert source.current.version == version and source.current.fallback_reason is None
+
+
+def test_an_unreachable_registry_at_start_serves_the_baseline(tmp_path, monkeypatch):
+    from recsys.core.models.popularity import popularity_from_item_stats
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    stats = pd.DataFrame({"item_id": ["a", "b"], "popularity_score": [1.0, 2.0]})
+    source = ModelSource("http://127.0.0.1:9", "recs",
+                         baseline=lambda: popularity_from_item_stats(stats))
+    loaded = source.load()
+    assert "RegistryUnavailable" in loaded.fallback_reason
+    assert list(loaded.recommender.recommend(["u1"], 2)["item_id"]) == ["b", "a"]
+    with pytest.raises(Exception, match="unavailable"):
+        source.refresh()  # still down: the watcher logs it, the baseline keeps serving
+    assert source.current is loaded

@@ -1,10 +1,14 @@
+import pandas as pd
 import pytest
 import redis
 
 from recsys.core.catalogue import Catalogue
 from recsys.serving.cache import RecommendationCache
+from recsys.serving.config import ServiceConfig
+from recsys.serving.model_source import ModelSource
 from recsys.serving.requests import RequestError
-from tests.serving.conftest import FrameReader
+from recsys.serving.service import RecommendationService
+from tests.serving.conftest import CATEGORIES, FrameReader
 
 
 def test_known_user_gets_model_answer_without_seen_items(make_service):
@@ -113,3 +117,23 @@ def test_warm_up_runs_the_paths_without_caching_counting_or_logging(make_service
     first = service.recommend(service.parse("u1", 2))  # and requests answer as before
     assert not first.cached and first.path == "model"
     client.flushdb()
+
+
+def test_the_popularity_baseline_answers_every_path(tmp_path):
+    from recsys.core.models.popularity import popularity_from_item_stats
+    from recsys.serving.model_source import BASELINE_VERSION
+
+    stats = pd.DataFrame({"item_id": list(CATEGORIES), "popularity_score": [6, 5, 4, 3, 2, 1],
+                          "category": list(CATEGORIES.values())})
+    source = ModelSource(f"sqlite:///{tmp_path / 'empty.db'}", "recs",
+                         baseline=lambda: popularity_from_item_stats(stats))
+    assert source.load().version == BASELINE_VERSION  # an empty registry: no champion yet
+    service = RecommendationService(ServiceConfig(), source, Catalogue(dict(CATEGORIES), set()),
+                                    FrameReader({"u1": {"category": "hats"}}))
+    service.warm_up()
+    hats = service.recommend(service.parse("u1", 2))
+    assert hats.item_ids == ["d", "f"] and hats.path == "popularity_by_category"
+    assert hats.fallback and hats.model_version == BASELINE_VERSION
+    assert service.recommend(service.parse("u9", 3)).item_ids == ["a", "b", "c"]
+    similar = service.similar("a", 2)
+    assert similar.item_ids == ["b", "e"] and similar.path == "model"  # same category first
