@@ -1,4 +1,5 @@
-"""`recsys registry show|rollback|promote`: the MLflow registry as the gate left it."""
+"""`recsys registry show|rollback|promote|export|migrate`: the MLflow registry as the gate
+left it, and the operator's moves on it."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 "RECSYS_MODEL_SHA256)")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--alias", default="champion", help="alias to export (default champion)")
+    migrate = actions.add_parser(
+        "migrate", help="one-shot: convert versions registered before 0.2 (pickles) to "
+        "data-only versions and move their aliases (read with a model-only unpickler)")
+    migrate.add_argument("--dry-run", action="store_true",
+                         help="list the versions that would be converted; change nothing")
     parser.set_defaults(handler=cmd_registry)
 
 
@@ -46,6 +52,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print(json.dumps({"model": name, "alias": args.alias, "version": version,
                           "path": args.out, "sha256": sha256}))
         return 0
+    if args.action == "migrate":
+        return _migrate(client, settings, name, args.dry_run)
     if args.action == "rollback":
         target = rollback(client, name, args.reason, lock=registry_lock(
             settings.tracking_uri, name, settings.registry_lock_url))
@@ -57,3 +65,18 @@ def cmd_registry(args: argparse.Namespace) -> int:
     print(json.dumps({"model": name, "aliases": aliases(client, name),
                       "versions": registry_table(client, name)}, indent=2))
     return 0
+
+
+def _migrate(client, settings, name: str, dry_run: bool) -> int:
+    from recsys.core.registry_migration import legacy_versions, migrate_registry
+
+    if dry_run:
+        print(json.dumps({"model": name, "legacy_versions": legacy_versions(client, name),
+                          "aliases": aliases(client, name)}, indent=2))
+        return 0
+    report = migrate_registry(client, settings.tracking_uri, name, lock=registry_lock(
+        settings.tracking_uri, name, settings.registry_lock_url))
+    print(json.dumps({"model": name, "migrated": report.migrated,
+                      "moved_aliases": report.moved_aliases, "failed": report.failed},
+                     indent=2))
+    return 1 if report.failed else 0

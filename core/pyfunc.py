@@ -19,7 +19,7 @@ from mlflow.models import infer_signature
 from recsys.core.columns import Columns
 from recsys.core.errors import NotFoundError
 from recsys.core.models.base import Recommender
-from recsys.core.models.storage import ModelIntegrityError, load_model
+from recsys.core.models.storage import ModelIntegrityError, load_model, save_model
 from recsys.core.registry import MODEL_SHA_TAG
 
 C = Columns
@@ -27,6 +27,7 @@ ARTIFACT_KEY = "recommender"
 DEFAULT_PARAMS = {"k": 10, "exclude_seen": True}
 SHA_TAG = MODEL_SHA_TAG
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
@@ -47,6 +48,18 @@ def signature_for(model: Recommender):
     example = pd.DataFrame({C.user_id: [str(model.users[0])]})
     output = model.recommend(example[C.user_id], k=2)
     return infer_signature(example, output, params=DEFAULT_PARAMS), example
+
+
+def log_recommender(model: Recommender, work_dir: str | Path):
+    """Log `model` into the active MLflow run as a code-based pyfunc with its data-only
+    folder as the `recommender` artifact, and record the folder's SHA-256 as the run tag
+    every loader checks; returns MLflow's ModelInfo."""
+    path = Path(work_dir) / ARTIFACT_KEY
+    mlflow.set_tag(SHA_TAG, save_model(model, path))
+    signature, example = signature_for(model)
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=str(MODEL_CODE), artifacts={ARTIFACT_KEY: str(path)},
+        signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS)
 
 
 def registered_version(model_uri: str, client) -> tuple[str, str]:

@@ -52,14 +52,20 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
+def create_version(client: MlflowClient, name: str, model_uri: str, run_id: str,
+                   description: str | None = None) -> str:
+    """A new version of `name` for the logged model at `model_uri`; returns its number."""
+    # an MLflow 3 logged model ("models:/m-...") must name itself as model_id too
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
+    return str(client.create_model_version(name, source=model_uri, run_id=run_id,
+                                           model_id=model_id, description=description).version)
+
+
 def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
     """Register a candidate as a new version with alias `challenger`; returns its version."""
     if registered_model(client, name) is None:
         client.create_registered_model(name)
-    # an MLflow 3 logged model ("models:/m-...") must name itself as model_id too
-    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
-    version = client.create_model_version(name, source=model_uri, run_id=run_id,
-                                          model_id=model_id).version
+    version = create_version(client, name, model_uri, run_id)
     # the digest of the model's files, checked by every loader (recsys.core.pyfunc)
     digest = client.get_run(run_id).data.tags.get(MODEL_SHA_TAG)
     if digest:

@@ -7,7 +7,6 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -16,14 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys.components.train.search import SearchConfig, SearchResult, search
 from recsys.core.errors import ConfigError
 from recsys.core.models.base import Recommender
-from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import MODELS, build_model
 from recsys.core.progress import progress
-from recsys.core.pyfunc import ARTIFACT_KEY, MODEL_CODE, SHA_TAG, signature_for
+from recsys.core.pyfunc import log_recommender
 from recsys.core.tracking import ensure_experiment, use_tracking
 
 log = logging.getLogger(__name__)
-PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
 
 
 class TrainConfig(BaseModel):
@@ -98,13 +95,7 @@ def log_trained(trained: TrainedModel, tracking_uri: str, experiment: str,
         if trained.search is not None:
             log_trials(trained.name, trained.search, experiment_id)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
-        path = Path(tmp) / ARTIFACT_KEY
-        sha256 = save_model(trained.model, path)
-        mlflow.set_tag(SHA_TAG, sha256)
-        signature, example = signature_for(trained.model)
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(MODEL_CODE), artifacts={ARTIFACT_KEY: str(path)},
-            signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS)
+        info = log_recommender(trained.model, tmp)
         trained.run_id, trained.model_uri = run.info.run_id, info.model_uri
     log.info("logged %s as run %s (%s)", trained.name, trained.run_id, trained.model_uri)
     return trained
