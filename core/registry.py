@@ -12,6 +12,8 @@ the gate compared with, and otherwise records `gate.stale_comparison` and moves 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -22,6 +24,7 @@ from recsys.core.decide import Decision
 from recsys.core.errors import NotFoundError, RecsysError, RegistryUnavailable
 from recsys.core.registry_lock import RegistryLock
 
+log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_SHA_TAG = "recsys.model_sha256"
 """Run and version tag: SHA-256 of the model's files (`recsys.core.models.storage`)."""
@@ -162,14 +165,43 @@ def _make_champion(client: MlflowClient, name: str, version: str, how: str, reas
         if old is not None:
             client.set_registered_model_alias(name, PREVIOUS, old)
         client.set_registered_model_alias(name, CHAMPION, version)
-    except Exception:
-        _restore_aliases(client, name, before, (CHAMPION, PREVIOUS))
+    except Exception as exc:
+        _restore_until_done(client, name, before, (CHAMPION, PREVIOUS), exc)
         raise
     if old is not None:
         client.set_model_version_tag(name, old, "registry.demoted_at", _now())
     client.set_model_version_tag(name, version, "registry.promoted_by", how)
     client.set_model_version_tag(name, version, "registry.promotion_reason", reason[:5000])
     client.set_model_version_tag(name, version, "registry.promoted_at", _now())
+
+
+RESTORE_SECONDS = 120.0
+"""How long a failed alias move keeps trying to put the aliases back (the lock is held, so
+no other writer moves them meanwhile)."""
+
+
+def _restore_until_done(client: MlflowClient, name: str, before: dict[str, str],
+                        names: tuple[str, ...], cause: Exception) -> None:
+    """Restore `names` to `before`, retrying with back-off while the registry is out (the
+    move failed because it went away, so the first attempts usually fail too); after
+    RESTORE_SECONDS, raise RegistryUnavailable naming the exact aliases to set by hand."""
+    deadline = time.monotonic() + RESTORE_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            _restore_aliases(client, name, before, names)
+            log.warning("alias move of %s failed (%s); aliases restored to %s", name, cause,
+                        {a: before.get(a) for a in names})
+            return
+        except Exception as exc:
+            if time.monotonic() + pause > deadline:
+                wanted = {a: before.get(a) for a in names}
+                raise RegistryUnavailable(
+                    f"alias move of {name!r} failed ({cause}) and the aliases could not be "
+                    f"restored for {RESTORE_SECONDS:.0f}s ({exc}); set them by hand to "
+                    f"{wanted} (None: delete the alias)") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
 
 def _restore_aliases(client: MlflowClient, name: str, before: dict[str, str],

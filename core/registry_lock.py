@@ -18,7 +18,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -34,16 +34,33 @@ class RegistryBusy(RecsysError):
 RegistryLock = AbstractContextManager[None]
 
 
+class _Reusable(AbstractContextManager):
+    """A lock that can be entered again after it was left (each entry acquires anew)."""
+
+    def __init__(self, acquire: Callable[[], AbstractContextManager[None]]):
+        self._acquire = acquire
+        self._held: list[AbstractContextManager[None]] = []
+
+    def __enter__(self) -> None:
+        held = self._acquire()
+        held.__enter__()
+        self._held.append(held)
+
+    def __exit__(self, *exc_info) -> bool | None:
+        return self._held.pop().__exit__(*exc_info)
+
+
 def registry_lock(tracking_uri: str, name: str, lock_url: str | None = None,
                   timeout: float = 60.0) -> RegistryLock:
     """The lock for alias moves of model `name` in the registry at `tracking_uri`."""
     target = lock_url or tracking_uri
     if target.startswith(("postgresql", "postgres://")):
-        return _advisory_lock(target, name, timeout)
+        return _Reusable(lambda: _advisory_lock(target, name, timeout))
     if target.startswith("sqlite:///"):
-        return _file_lock(Path(target[len("sqlite:///"):] + f".{_slug(name)}.lock"), timeout)
+        path = Path(target[len("sqlite:///"):] + f".{_slug(name)}.lock")
+        return _Reusable(lambda: _file_lock(path, timeout))
     if target.startswith(("/", "./", "file:")):
-        return _file_lock(Path(target.removeprefix("file:")), timeout)
+        return _Reusable(lambda: _file_lock(Path(target.removeprefix("file:")), timeout))
     raise ConfigError(f"cannot lock alias moves of a registry at {tracking_uri!r}: set "
                       "RECSYS_REGISTRY_LOCK_URL to its PostgreSQL (postgresql://...) or to a "
                       "lock file every writer shares")

@@ -146,6 +146,8 @@ def test_the_file_lock_excludes_a_second_holder(uri):
         with pytest.raises(RegistryBusy, match="held for over"):
             holds(registry_lock(uri, NAME, timeout=0.2))
     assert holds(registry_lock(uri, NAME, timeout=0.2))  # free again
+    reused = registry_lock(uri, NAME, timeout=0.2)
+    assert holds(reused) and holds(reused)  # one lock object serves move after move
 
 
 @pytest.mark.integration

@@ -1,14 +1,10 @@
 """The training pipeline: compiled for Kubeflow, and run end to end with kfp.local."""
-import os
-import subprocess
-import sys
 import time
 
 import pandas as pd
 import pytest
 import yaml
 
-from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
 from recsys.components.gate.report import latest_decision
 from recsys.core.registry import aliases
 from recsys.core.synthetic.config import ShopConfig
@@ -16,7 +12,6 @@ from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.core.tracking import client_for
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.training_pipeline import compile_pipeline
-from tests.conftest import free_port
 
 STEPS = {"extract-op", "validate-op", "preprocess-op", "features-op", "train-op",
          "evaluate-op", "gate-op"}
@@ -101,25 +96,6 @@ def test_a_failing_step_leaves_the_registry_as_it_was(tmp_path, shop_file):
         run(tmp_path, shop_file, tracking, models=["item_knn", "no_such_model"])
     assert aliases(client_for(tracking), MODEL) == before
     assert len(client_for(tracking).search_model_versions(f"name='{MODEL}'")) == versions
-
-
-@pytest.fixture
-def mlflow_server_on_postgres(tmp_path):
-    with temporary_postgres_database("mlflow_test") as database_url:
-        port = free_port()
-        server = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
-             "--backend-store-uri", database_url,
-             "--artifacts-destination", str(tmp_path / "artifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            assert wait_for_http(f"{url}/health", 90, server), "mlflow server not healthy"
-            yield url, database_url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 @pytest.mark.integration
