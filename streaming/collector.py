@@ -31,7 +31,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from recsys.streaming.access import RateLimiter, WriteKeys
+from recsys.core.bearer_keys import BearerKeys
+from recsys.streaming.access import RateLimiter
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 
@@ -75,7 +76,7 @@ class CollectorCounters:
 class CollectorAccess:
     """Who may post: write keys (required), browser origins (CORS), rate per key and client."""
 
-    write_keys: WriteKeys
+    write_keys: BearerKeys
     allowed_origins: tuple[str, ...] = ()
     rate_per_second: float = 2_000.0
     burst_seconds: float = 5.0

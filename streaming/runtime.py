@@ -7,15 +7,11 @@ from collections.abc import Callable
 import pandas as pd
 import redis
 
+from recsys.core.bearer_keys import a_surface_key, surface_keys
 from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
-from recsys.streaming.access import (
-    WriteKeys,
-    configured_keys,
-    embedded_write_key,
-    first_key,
-)
+from recsys.streaming.access import KEY_FILE_NAME
 from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
@@ -53,21 +49,19 @@ def build_collector_bus(settings: Settings) -> EventBus:
 def collector_access(settings: Settings) -> CollectorAccess:
     """The collector's write keys (settings, a watched key file, or the embedded default's
     generated key), allowed origins and rate."""
-    keys = configured_keys(settings.collector_write_keys)
-    path = settings.collector_write_keys_file
-    if not keys and path is None:
-        path = embedded_write_key(settings.state_dir)
+    keys = surface_keys(settings.collector_write_keys, settings.collector_write_keys_file,
+                        settings.state_dir, KEY_FILE_NAME,
+                        "the collector's write keys (RECSYS_COLLECTOR_WRITE_KEYS or "
+                        "RECSYS_COLLECTOR_WRITE_KEYS_FILE)")
     origins = tuple(o.strip() for o in settings.collector_allowed_origins.split(",")
                     if o.strip())
-    return CollectorAccess(WriteKeys(keys, path), origins, settings.collector_rate_per_second)
+    return CollectorAccess(keys, origins, settings.collector_rate_per_second)
 
 
 def a_write_key(settings: Settings) -> str:
     """A key local tools (`recsys stream replay`) send: the first configured one."""
-    keys = configured_keys(settings.collector_write_keys)
-    if keys:
-        return keys[0]
-    return first_key(settings.collector_write_keys_file or embedded_write_key(settings.state_dir))
+    return a_surface_key(settings.collector_write_keys, settings.collector_write_keys_file,
+                         settings.state_dir, KEY_FILE_NAME)
 
 
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:

@@ -1,7 +1,7 @@
 """Shared helpers of the streaming tests: a collector with a known write key."""
 from fastapi.testclient import TestClient
 
-from recsys.streaming.access import WriteKeys
+from recsys.core.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorAccess, create_app
 
 WRITE_KEY = "test-write-key"
@@ -9,7 +9,7 @@ AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 
 
 def keyed_access(**options) -> CollectorAccess:
-    return CollectorAccess(WriteKeys([WRITE_KEY]), **options)
+    return CollectorAccess(BearerKeys([WRITE_KEY]), **options)
 
 
 

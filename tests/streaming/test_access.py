@@ -6,9 +6,10 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from recsys.core.bearer_keys import BearerKeys, embedded_key_file
 from recsys.core.errors import ConfigError
 from recsys.core.settings import Settings
-from recsys.streaming.access import RateLimiter, WriteKeys, embedded_write_key
+from recsys.streaming.access import KEY_FILE_NAME, RateLimiter
 from recsys.streaming.collector import CollectorAccess, create_app
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import a_write_key, collector_access
@@ -43,7 +44,7 @@ def test_without_a_valid_key_nothing_is_stored(bus):
 def test_keys_in_a_file_rotate_without_a_restart(bus, tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("# site: shop.example\nold-key\n")
-    watched = WriteKeys(path=keys, check_every_seconds=0)
+    watched = BearerKeys(path=keys, check_every_seconds=0)
     client = TestClient(create_app(bus, CollectorAccess(watched)))
 
     def send(key, n):
@@ -98,11 +99,11 @@ def test_token_buckets_refill_and_stay_bounded():
 def test_the_embedded_default_creates_a_private_key_once(tmp_path):
     settings = Settings(state_dir=tmp_path / "state")
     access = collector_access(settings)
-    path = embedded_write_key(settings.state_dir)
+    path = embedded_key_file(settings.state_dir, KEY_FILE_NAME)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     key = a_write_key(settings)
     assert len(key) >= 40 and access.write_keys.matching(f"Bearer {key}") == key
     assert a_write_key(Settings(state_dir=tmp_path / "state")) == key  # not regenerated
     assert a_write_key(Settings(collector_write_keys="k1, k2")) == "k1"
-    with pytest.raises(ConfigError, match="needs at least one write key"):
-        WriteKeys([])
+    with pytest.raises(ConfigError, match="at least one key is needed"):
+        BearerKeys([])
