@@ -6,13 +6,12 @@ import pandas as pd
 
 from recsys.core.columns import Columns, EventType
 from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.models.popularity import POPULARITY_SCORE
 
 C = Columns
 PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])
 TIME_OF_DAY = np.array(["night"] * 6 + ["morning"] * 6 + ["afternoon"] * 6 + ["evening"] * 6)
 MIN_ITEMS_FOR_CATEGORY_BANDS = 4
-POPULARITY_SCORE = "popularity_score"
-"""The item_stats feature holding an item's recency-weighted popularity."""
 
 
 def _mode_by(frame: pd.DataFrame, key: str, value: str, weight: str | None = None) -> pd.Series:

@@ -102,7 +102,30 @@ class Settings(BaseSettings):
     """Turn progress bars off (they are also off when stderr is not a terminal)."""
 
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
-    """Largest request body the serving REST server accepts (413 above it)."""
+    """Largest request body serving accepts: REST (413 above it) and each gRPC message
+    (RESOURCE_EXHAUSTED)."""
+
+    serving_token: str | None = None
+    """Comma-separated service tokens serving accepts on inference routes, REST
+    (`Authorization: Bearer <token>`) and gRPC (`authorization` metadata)."""
+
+    serving_token_file: Path | None = None
+    """A file of service tokens, one a line, read again when it changes. With neither set,
+    the token in `<state_dir>/secrets/serving_token` (created on first start)."""
+
+    serving_admin_token: str | None = None
+    """Comma-separated admin tokens for MLServer's model repository API (`/v2/repository/*`,
+    load/unload), which is off unless `serving_repository_api` is set."""
+
+    serving_admin_token_file: Path | None = None
+    """A file of admin tokens; with neither set (and the repository API on), the token in
+    `<state_dir>/secrets/serving_admin_token`."""
+
+    serving_repository_api: bool = False
+    """Turn on MLServer's model repository API (load/unload), admin token required."""
+
+    serving_max_users_per_request: int = Field(default=100, gt=0)
+    """Most users one seldon-core v1 batch request may ask for (400 above it)."""
 
     model_path: str | None = None
     """Exported champion folder (`recsys registry export`) the seldon-core v1 wrapper serves."""

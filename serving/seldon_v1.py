@@ -5,7 +5,9 @@ environment (seldon-core 1.19 cannot share the main one). It serves a champion e
 data-only model folder (`recsys registry export`, checked against RECSYS_MODEL_SHA256), so
 the image needs neither MLflow nor Feast.
 Request `{"jsonData": {"user_id": "u1", "k": 10}}` (answer: one recommendation) or
-`{"data": {"ndarray": ["u1", "u2"]}}` (answer: `jsonData.recommendations`, one per user).
+`{"data": {"ndarray": ["u1", "u2"]}}` (answer: `jsonData.recommendations`, one per user;
+at most RECSYS_SERVING_MAX_USERS_PER_REQUEST users). Bad requests are answered 400, not 500.
+Authentication is the ingress's job in seldon-core v1 (its gateway), see docs/security.md.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from recsys.core.settings import Settings, load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource
+from recsys.serving.requests import RequestError
 from recsys.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
@@ -42,13 +45,25 @@ class SeldonRecommender:
         self.service = RecommendationService(ServiceConfig(watch_seconds=0), source,
                                              Catalogue(), None, _cache(settings))
         self._last = None
+        self.max_users = settings.serving_max_users_per_request
 
     def predict(self, X, features_names=None, meta=None):
+        try:
+            return self._predict(X)
+        except RecsysError as exc:
+            if exc.status_code >= 500:
+                raise
+            raise _http_error(exc) from exc  # the client's mistake: its status, not a 500
+
+    def _predict(self, X):
         if isinstance(X, dict):
             request = self.service.parse(X.get("user_id"), X.get("k"), X.get("exclude"))
             self._last = self.service.recommend(request)
             return self._last.as_dict()
         users = [str(u) for u in (X.tolist() if hasattr(X, "tolist") else X)]
+        if len(users) > self.max_users:
+            raise RequestError(f"at most {self.max_users} users per request "
+                               f"(RECSYS_SERVING_MAX_USERS_PER_REQUEST), got {len(users)}")
         users = [u[0] if isinstance(u, list) else u for u in users]
         results = [self.service.recommend(self.service.parse(u)) for u in users]
         self._last = results[-1] if results else None
@@ -71,6 +86,17 @@ class SeldonRecommender:
         if self._last is not None:
             tags.update({"fallback": self._last.fallback, "path": self._last.path})
         return tags
+
+
+def _http_error(exc: RecsysError) -> Exception:
+    """seldon-core answers its own exception type with the given status (anything else is a
+    500); outside the seldon-core environment the error itself."""
+    try:
+        from seldon_core.flask_utils import SeldonMicroserviceException
+    except ImportError:
+        return exc
+    return SeldonMicroserviceException(exc.message, status_code=exc.status_code,
+                                       reason=type(exc).__name__)
 
 
 def _cache(settings: Settings) -> RecommendationCache:

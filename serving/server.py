@@ -1,30 +1,93 @@
-"""`python -m recsys.serving.server start <model repository>`: MLServer with a request-body limit.
+"""`python -m recsys.serving.server start <model repository>`: MLServer, locked down.
 
-MLServer gives runtimes no hook on its REST app, so this entry point wraps the app it builds
-with BodyLimitMiddleware (`Settings.max_body_bytes`, RECSYS_MAX_BODY_BYTES) and then runs MLServer's
-own CLI unchanged. In a cluster the same limit belongs in the ingress as well.
+MLServer gives runtimes no hook on its servers, so this entry point adds to the ones it
+builds, then runs MLServer's own CLI unchanged:
+
+- REST: TokenMiddleware (service / admin tokens, `recsys.serving.auth`) and
+  BodyLimitMiddleware (`RECSYS_MAX_BODY_BYTES`, 413 above it);
+- gRPC: TokenInterceptor (the same tokens as `authorization` metadata) and the same body
+  limit as the largest message it receives;
+- binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0).
+
+Checked against MLServer 1.7 (the version the project pins), which builds its gRPC server
+through `mlserver.grpc.server.aio.server(...)`. In a cluster the body limit belongs in the
+ingress as well.
 """
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
+import grpc
+import mlserver
+import mlserver.grpc.server as grpc_server
 import mlserver.rest.server as rest_server
 from mlserver.cli.main import main as mlserver_main
 
+from recsys.core.errors import ConfigError
 from recsys.core.settings import load_settings
+from recsys.serving.auth import ServingAccess, TokenInterceptor, TokenMiddleware, serving_access
 from recsys.serving.body_limit import BodyLimitMiddleware
 
+log = logging.getLogger(__name__)
+SUPPORTED_MLSERVER = "1.7."
+DEFAULT_HOST = "127.0.0.1"
 
-def _limited(create_app):
+
+def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
     def create(*args, **kwargs):
-        limit = load_settings().max_body_bytes
         app = create_app(*args, **kwargs)
-        app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
+        app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
+        app.add_middleware(TokenMiddleware, access=access)  # outermost: checked first
         return app
     return create
 
 
+class _LockedGrpc:
+    """Stands in for `grpc.aio` inside MLServer's gRPC module: servers it builds get the
+    token interceptor first and a receive limit of `max_bytes`."""
+
+    def __init__(self, access: ServingAccess, max_bytes: int):
+        self._interceptor = TokenInterceptor(access)
+        self._max_bytes = max_bytes
+
+    def __getattr__(self, name):
+        return getattr(grpc.aio, name)
+
+    def server(self, *args, interceptors=(), options=(), **kwargs):
+        limits = {"grpc.max_receive_message_length": self._max_bytes}
+        kept = [(k, v) for k, v in options if k not in limits and k != "grpc.max_message_length"]
+        return grpc.aio.server(*args, interceptors=[self._interceptor, *interceptors],
+                               options=kept + list(limits.items()), **kwargs)
+
+
+def install(access: ServingAccess, max_bytes: int) -> None:
+    """Patch MLServer's REST app factory and gRPC server builder (MLServer 1.7 only)."""
+    if not mlserver.__version__.startswith(SUPPORTED_MLSERVER):
+        raise ConfigError(f"recsys serving is checked against MLServer {SUPPORTED_MLSERVER}x, "
+                          f"found {mlserver.__version__}: its auth and limits would not apply")
+    rest_server.create_app = _locked_rest(rest_server.create_app, access, max_bytes)
+    grpc_server.aio = _LockedGrpc(access, max_bytes)
+
+
 def main() -> None:
-    rest_server.create_app = _limited(rest_server.create_app)
+    settings = load_settings()
+    os.environ.setdefault("MLSERVER_HOST", DEFAULT_HOST)
+    access = serving_access(settings)
+    install(access, settings.max_body_bytes)
+    print(usage(access, os.environ["MLSERVER_HOST"]), file=sys.stderr, flush=True)
     mlserver_main()
+
+
+def usage(access: ServingAccess, host: str) -> str:
+    """How to call this server (printed at start by `make serve`)."""
+    token = f"$(cat {access.service.path})" if access.service.path else "$RECSYS_SERVING_TOKEN"
+    repository = "on (admin token)" if access.admin else "off"
+    return (f"serving on {host}: every route but health needs a service token, e.g.\n"
+            f"  curl -H \"Authorization: Bearer {token}\" "
+            f"http://{host}:8080/recommend/<user_id>\n"
+            f"  gRPC: metadata authorization: Bearer <token>; repository API {repository}")
 
 
 if __name__ == "__main__":

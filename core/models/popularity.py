@@ -6,11 +6,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.core.columns import Columns
-from recsys.core.entity_stats import POPULARITY_SCORE
 from recsys.core.errors import SchemaError, missing_columns_error
 from recsys.core.models.base import Recommender
 
 C = Columns
+POPULARITY_SCORE = "popularity_score"
+"""The item_stats feature holding an item's recency-weighted popularity."""
 
 
 class PopularityRecommender(Recommender):

@@ -22,6 +22,14 @@ def test_v2_server_and_model():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": settings["http_port"], "grpc": settings["grpc_port"],
                      "metrics": settings["metrics_port"]}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLSERVER_HOST"]["value"] == "0.0.0.0"  # the pod's interface, not loopback
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["serving-token"]
+    assert env["RECSYS_SERVING_TOKEN_FILE"]["value"].startswith(mount + "/")
+    volume = {v["name"]: v for v in server["spec"]["podSpec"]["volumes"]}["serving-token"]
+    assert volume["secret"]["secretName"] == "recsys-serving-token"
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):  # never literal
+        assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]
     model_settings = json.loads(
         (REPO / "serving/model_repository/recsys/model-settings.json").read_text())
     assert model["metadata"]["name"] == model_settings["name"]

@@ -56,15 +56,23 @@ def server(tmp_path_factory):
         if not wait_for_http(f"{url}/v2/models/recsys/ready", 120, proc):
             pytest.fail("mlserver not ready:\n" + (tmp / "server.log").read_text()[-3000:])
         users = processed.train["user_id"].unique()
+        token = (state / "secrets" / "serving_token").read_text().strip()  # generated
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {token}"
         yield {"url": url, "grpc": f"127.0.0.1:{ports['grpc_port']}", "version": version,
-               "user": str(users[0]), "item": str(processed.train["item_id"].iloc[0])}
+               "user": str(users[0]), "item": str(processed.train["item_id"].iloc[0]),
+               "http": http, "token": token}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
+def grpc_auth(server) -> tuple:
+    return (("authorization", f"Bearer {server['token']}"),)
+
+
 def v2(server, inputs):
-    return requests.post(f"{server['url']}/v2/models/recsys/infer",
+    return server["http"].post(f"{server['url']}/v2/models/recsys/infer",
                          json={"inputs": inputs}, timeout=10)
 
 
@@ -83,12 +91,13 @@ def test_v2_rest_recommend_known_and_unknown(server):
 
 
 def test_plain_rest_endpoints(server):
-    recs = requests.get(f"{server['url']}/recommend/{server['user']}?top_k=3", timeout=10)
+    http, url = server["http"], server["url"]
+    recs = http.get(f"{url}/recommend/{server['user']}?top_k=3", timeout=10)
     assert recs.status_code == 200 and len(recs.json()["item_ids"]) == 3
-    similar = requests.get(f"{server['url']}/similar/{server['item']}?top_k=4", timeout=10)
+    similar = http.get(f"{url}/similar/{server['item']}?top_k=4", timeout=10)
     assert similar.status_code == 200 and len(similar.json()["item_ids"]) == 4
     assert server["item"] not in similar.json()["item_ids"]
-    metrics = requests.get(f"{server['url']}/recsys/metrics", timeout=10).text
+    metrics = http.get(f"{url}/recsys/metrics", timeout=10).text
     assert "recsys_request_seconds_bucket" in metrics and "recsys_cache_total" in metrics
 
 
@@ -111,9 +120,10 @@ def test_v2_bad_input_is_a_4xx_naming_the_field(server, inputs, status, needle):
 
 
 def test_plain_rest_bad_input(server):
-    assert requests.get(f"{server['url']}/recommend/u?top_k=0", timeout=5).status_code == 400
-    assert requests.get(f"{server['url']}/recommend/u?top_k=abc", timeout=5).status_code == 422
-    malformed = requests.post(f"{server['url']}/v2/models/recsys/infer", data="{not json",
+    http, url = server["http"], server["url"]
+    assert http.get(f"{url}/recommend/u?top_k=0", timeout=5).status_code == 400
+    assert http.get(f"{url}/recommend/u?top_k=abc", timeout=5).status_code == 422
+    malformed = http.post(f"{url}/v2/models/recsys/infer", data="{not json",
                               headers={"Content-Type": "application/json"}, timeout=5)
     assert 400 <= malformed.status_code < 500
 
@@ -128,7 +138,7 @@ def test_v2_grpc(server):
             pb.ModelInferRequest.InferInputTensor(
                 name="user_id", datatype="BYTES", shape=[1],
                 contents=pb.InferTensorContents(bytes_contents=[server["user"].encode()]))])
-        response = stub.ModelInfer(request, timeout=10)
+        response = stub.ModelInfer(request, timeout=10, metadata=grpc_auth(server))
     names = [o.name for o in response.outputs]
     assert names == ["item_ids", "scores"]
     assert len(response.outputs[0].contents.bytes_contents) == 10
@@ -146,20 +156,22 @@ _ids = st.one_of(st.text(max_size=40), st.integers(), st.none(), st.floats(allow
 def test_no_client_input_causes_a_5xx(server, name, datatype, data, shape, path_id, top_k):
     body = {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}]}
     # json.dumps writes NaN / Infinity as bare tokens (not JSON): the server must refuse them
-    response = requests.post(f"{server['url']}/v2/models/recsys/infer", data=json.dumps(body),
-                             headers={"Content-Type": "application/json"}, timeout=10)
+    response = server["http"].post(f"{server['url']}/v2/models/recsys/infer",
+                                   data=json.dumps(body),
+                                   headers={"Content-Type": "application/json"}, timeout=10)
     assert response.status_code < 500, (body, response.text)
     safe = requests.utils.quote(path_id, safe="") or "x"
     for route in ("recommend", "similar"):
-        plain = requests.get(f"{server['url']}/{route}/{safe}", params={"top_k": top_k},
-                             timeout=10)
+        plain = server["http"].get(f"{server['url']}/{route}/{safe}",
+                                   params={"top_k": top_k}, timeout=10)
         assert plain.status_code < 500, (route, path_id, top_k, plain.text)
 
 
 def test_an_oversized_body_is_a_413(server):
     big = {"inputs": [{"name": "exclude", "datatype": "BYTES", "shape": [60_000],
                        "data": ["item-id-0123"] * 60_000}]}
-    response = requests.post(f"{server['url']}/v2/models/recsys/infer", json=big, timeout=10)
+    response = server["http"].post(f"{server['url']}/v2/models/recsys/infer", json=big,
+                                   timeout=10)
     assert response.status_code == 413
     assert "larger than the allowed 262144 bytes" in response.text
 
@@ -170,3 +182,59 @@ def test_a_long_exclude_list_is_refused_naming_the_limit(server):
                         "data": [f"i{n}" for n in range(600)]}]}
     response = v2(server, body["inputs"])
     assert response.status_code == 400 and "at most 500 items" in response.text
+
+
+def test_every_route_but_health_needs_the_service_token(server):
+    url = server["url"]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": server["token"]}):
+        for method, path in (("GET", f"/recommend/{server['user']}"), ("GET", "/similar/x"),
+                             ("GET", "/recsys/metrics"), ("POST", "/v2/models/recsys/infer"),
+                             ("GET", "/v2/models/recsys"), ("GET", "/v2/docs")):
+            answer = requests.request(method, url + path, headers=headers, json={}, timeout=10)
+            assert answer.status_code == 401, (method, path, headers, answer.text)
+            assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    for probe in ("/v2/health/live", "/v2/health/ready", "/v2/models/recsys/ready"):
+        assert requests.get(url + probe, timeout=10).status_code == 200
+
+
+def test_an_anonymous_unload_is_refused_and_the_model_stays_ready(server):
+    url = server["url"]
+    for http in (requests, server["http"]):  # the repository API is off: not even a token
+        answer = http.post(f"{url}/v2/repository/models/recsys/unload", timeout=10)
+        assert answer.status_code == 404 and "repository API is off" in answer.text
+        assert http.post(f"{url}/v2/repository/index", json={}, timeout=10).status_code == 404
+    assert requests.get(f"{url}/v2/models/recsys/ready", timeout=10).status_code == 200
+    assert server["http"].get(f"{url}/recommend/{server['user']}", timeout=10).ok
+
+
+def test_grpc_needs_the_token_and_refuses_oversized_messages(server):
+    from mlserver.grpc import dataplane_pb2 as pb
+    from mlserver.grpc import dataplane_pb2_grpc as pb_grpc
+    from mlserver.grpc import model_repository_pb2 as repo_pb
+    from mlserver.grpc import model_repository_pb2_grpc as repo_grpc
+
+    def request(users: list[bytes]):
+        return pb.ModelInferRequest(model_name="recsys", inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="user_id", datatype="BYTES", shape=[len(users)],
+                contents=pb.InferTensorContents(bytes_contents=users))])
+
+    with grpc.insecure_channel(server["grpc"]) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        for metadata in ((), (("authorization", "Bearer wrong"),)):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(request([server["user"].encode()]), timeout=10,
+                                metadata=metadata)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready  # probes stay open
+        with pytest.raises(grpc.RpcError) as too_big:  # 300 KB > the 256 KiB body limit
+            stub.ModelInfer(request([b"x" * 1000] * 300), timeout=10,
+                            metadata=grpc_auth(server))
+        assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        repository = repo_grpc.ModelRepositoryServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as unload:
+            repository.RepositoryModelUnload(
+                repo_pb.RepositoryModelUnloadRequest(model_name="recsys"), timeout=10,
+                metadata=grpc_auth(server))
+        assert unload.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert stub.ModelReady(pb.ModelReadyRequest(name="recsys"), timeout=10).ready

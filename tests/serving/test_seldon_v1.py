@@ -43,6 +43,11 @@ def test_v1_microservice_serves_the_exported_champion(tmp_path):
         answers = many.json()["jsonData"]["recommendations"]
         assert [a["user_id"] for a in answers] == ["u1", "stranger"]
         assert answers[1]["item_ids"][0] == "e" and answers[1]["fallback"] is True
+        crowd = requests.post(url, json={"data": {"ndarray": [f"u{n}" for n in range(101)]}},
+                              timeout=10)
+        assert crowd.status_code == 400 and "at most 100 users per request" in crowd.text
+        bad_k = requests.post(url, json={"jsonData": {"user_id": "u1", "k": 0}}, timeout=10)
+        assert bad_k.status_code == 400 and "k must be from 1" in bad_k.text
         status = requests.get(f"http://127.0.0.1:{port}/health/status", timeout=10).json()
         assert status["jsonData"]["items"] == 6
     finally:  # gunicorn and its workers form one process group

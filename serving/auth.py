@@ -1,0 +1,150 @@
+"""Who may call serving: service tokens on inference routes, admin tokens on the model
+repository API (off by default), on REST and gRPC alike.
+
+- Open: liveness and readiness (`/v2/health/*`, `/v2/models/<m>[/versions/<v>]/ready`; gRPC
+  ServerLive, ServerReady, ModelReady) - what Kubernetes probes call.
+- Repository API (`/v2/repository/*`, gRPC `ModelRepositoryService`): 404 / UNIMPLEMENTED
+  unless `RECSYS_SERVING_REPOSITORY_API` is on; then an admin token.
+- Everything else (inference, metadata, `/recommend`, `/similar`, `/recsys/metrics`, docs):
+  a service token (an admin token is accepted too).
+
+Tokens are `Authorization: Bearer <token>` (REST header, gRPC metadata `authorization`),
+from `RECSYS_SERVING_TOKEN[_FILE]` / `RECSYS_SERVING_ADMIN_TOKEN[_FILE]`, or on the
+embedded default generated under `<state>/secrets/` (`recsys.core.bearer_keys`).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import grpc
+
+from recsys.core.bearer_keys import BearerKeys, surface_keys
+from recsys.core.settings import Settings
+
+SERVICE_TOKEN_FILE = "serving_token"
+ADMIN_TOKEN_FILE = "serving_admin_token"
+OPEN, SERVICE, ADMIN, DISABLED = "open", "service", "admin", "disabled"
+_OPEN_PATHS = re.compile(r"^/v2/health/(live|ready)$|^/v2/models/[^/]+(/versions/[^/]+)?/ready$")
+_OPEN_RPCS = {"/inference.GRPCInferenceService/ServerLive",
+              "/inference.GRPCInferenceService/ServerReady",
+              "/inference.GRPCInferenceService/ModelReady"}
+_REPOSITORY_RPC_PREFIX = "/inference.model_repository.ModelRepositoryService/"
+
+
+@dataclass(frozen=True)
+class ServingAccess:
+    service: BearerKeys
+    admin: BearerKeys | None
+    """None when the repository API is off."""
+
+    def route_kind(self, path: str) -> str:
+        if _OPEN_PATHS.match(path):
+            return OPEN
+        if path == "/v2/repository" or path.startswith("/v2/repository/"):
+            return ADMIN if self.admin is not None else DISABLED
+        return SERVICE
+
+    def rpc_kind(self, method: str) -> str:
+        if method in _OPEN_RPCS:
+            return OPEN
+        if method.startswith(_REPOSITORY_RPC_PREFIX):
+            return ADMIN if self.admin is not None else DISABLED
+        return SERVICE
+
+    def allows(self, kind: str, authorization: str | None) -> bool:
+        if kind == OPEN:
+            return True
+        if kind == DISABLED:
+            return False
+        is_admin = self.admin is not None and self.admin.matching(authorization) is not None
+        if kind == ADMIN:
+            return is_admin
+        return is_admin or self.service.matching(authorization) is not None
+
+
+def serving_access(settings: Settings) -> ServingAccess:
+    service = surface_keys(settings.serving_token, settings.serving_token_file,
+                           settings.state_dir, SERVICE_TOKEN_FILE,
+                           "serving's tokens (RECSYS_SERVING_TOKEN or RECSYS_SERVING_TOKEN_FILE)")
+    admin = None
+    if settings.serving_repository_api:
+        admin = surface_keys(settings.serving_admin_token, settings.serving_admin_token_file,
+                             settings.state_dir, ADMIN_TOKEN_FILE,
+                             "serving's admin tokens (RECSYS_SERVING_ADMIN_TOKEN or "
+                             "RECSYS_SERVING_ADMIN_TOKEN_FILE)")
+    return ServingAccess(service, admin)
+
+
+class TokenMiddleware:
+    """ASGI: 401 (or 404 for the disabled repository API) before the app sees a request."""
+
+    def __init__(self, app, access: ServingAccess):
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        kind = self.access.route_kind(scope.get("path", ""))
+        headers = dict(scope.get("headers") or [])
+        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        if self.access.allows(kind, authorization):
+            return await self.app(scope, receive, send)
+        if kind == DISABLED:
+            return await _answer(send, 404, "the model repository API is off "
+                                            "(RECSYS_SERVING_REPOSITORY_API)")
+        need = "an admin token" if kind == ADMIN else "a service token"
+        return await _answer(send, 401, f"{need} is required: Authorization: Bearer <token>",
+                             [(b"www-authenticate", b'Bearer realm="recsys"')])
+
+
+async def _answer(send, status: int, message: str, extra=()) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):
+    """gRPC: UNAUTHENTICATED (or UNIMPLEMENTED for the disabled repository API) before the
+    servicer runs."""
+
+    def __init__(self, access: ServingAccess):
+        self.access = access
+
+    async def intercept_service(self, continuation, handler_call_details):
+        kind = self.access.rpc_kind(handler_call_details.method)
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        authorization = metadata.get("authorization")
+        handler = await continuation(handler_call_details)
+        if handler is None or self.access.allows(kind, authorization):
+            return handler
+        if kind == DISABLED:
+            return _refusing(handler, grpc.StatusCode.UNIMPLEMENTED,
+                             "the model repository API is off (RECSYS_SERVING_REPOSITORY_API)")
+        need = "an admin token" if kind == ADMIN else "a service token"
+        return _refusing(handler, grpc.StatusCode.UNAUTHENTICATED,
+                         f"{need} is required: metadata authorization: Bearer <token>")
+
+
+def _refusing(handler, code: grpc.StatusCode, message: str):
+    """A handler of the same shape as `handler` that aborts with `code`."""
+    async def abort(request, context):
+        await context.abort(code, message)
+
+    async def abort_stream(request, context):
+        await context.abort(code, message)
+        yield  # never reached: makes this an async generator, as streaming handlers are
+
+    serializers = {"request_deserializer": handler.request_deserializer,
+                   "response_serializer": handler.response_serializer}
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(abort, **serializers)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(abort_stream, **serializers)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(abort, **serializers)
+    return grpc.stream_stream_rpc_method_handler(abort_stream, **serializers)
