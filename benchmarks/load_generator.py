@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -53,7 +54,8 @@ async def _saturation(url: str, users: list[str], duration: float,
         while time.perf_counter() < deadline:
             await recorder.get(session, time.perf_counter())
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                     headers=_auth()) as s:
         await asyncio.gather(*(client(s) for _ in range(concurrency)))
     return recorder, time.perf_counter() - started
 
@@ -68,7 +70,8 @@ async def _paced(url: str, users: list[str], duration: float, rate: float,
         async with slots:
             await recorder.get(session, due)
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                     headers=_auth()) as s:
         started = time.perf_counter()
         running: set[asyncio.Task] = set()  # finished tasks are dropped, not kept to the end
         for n in range(int(duration * rate)):
@@ -81,6 +84,11 @@ async def _paced(url: str, users: list[str], duration: float, rate: float,
             task.add_done_callback(running.discard)
         await asyncio.gather(*running)
     return recorder, time.perf_counter() - started
+
+
+def _auth() -> dict[str, str]:
+    """The service token serving requires (RECSYS_SERVING_TOKEN, set by the benchmark)."""
+    return {"Authorization": f"Bearer {os.environ['RECSYS_SERVING_TOKEN']}"}
 
 
 def _summary(recorder: _Recorder, seconds: float) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -49,30 +50,33 @@ SERVER_COUNTERS = {
     "within_25ms": 'recsys_request_seconds_bucket{endpoint="recommend",le="0.025"}'}
 
 
-def _server_counters(url: str) -> dict[str, float]:
+def _server_counters(url: str, token: str) -> dict[str, float]:
     """The server's own counters (GET /recsys/metrics): cache hits and misses, and how many
     requests the service core handled within 25 ms (its latency histogram)."""
     import httpx
 
     counts = dict.fromkeys(SERVER_COUNTERS, 0.0)
-    for line in httpx.get(f"{url}/recsys/metrics", timeout=10).text.splitlines():
+    answer = httpx.get(f"{url}/recsys/metrics", timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+    for line in answer.text.splitlines():
         for name, prefix in SERVER_COUNTERS.items():
             if line.startswith(prefix + " "):
                 counts[name] = float(line.split()[-1])
     return counts
 
 
-def _measured(url: str, users_file: Path, mode: str, duration: float, rate: float) -> dict:
+def _measured(url: str, token: str, users_file: Path, mode: str, duration: float,
+              rate: float) -> dict:
     """One load run by benchmarks/load_generator.py in a fresh process (this one holds MLflow
     and the model, whose collections and threads showed up as latency)."""
-    before = _server_counters(url)
+    before = _server_counters(url, token)
     done = subprocess.run([sys.executable, "-m", "recsys.benchmarks.load_generator", "--url", url,
                            "--users", str(users_file), "--mode", mode, "--duration",
                            str(duration), "--rate", str(rate), "--concurrency",
                            str(CONCURRENCY)], cwd=REPO, check=True, capture_output=True,
-                          text=True)
+                          text=True, env={**os.environ, "RECSYS_SERVING_TOKEN": token})
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    after = _server_counters(url)
+    after = _server_counters(url, token)
     delta = {name: after[name] - before[name] for name in SERVER_COUNTERS}
     summary["cache_hit_ratio"] = round(delta["hit"] / max(delta["hit"] + delta["miss"], 1), 3)
     summary["server_core_over_25ms"] = int(delta["handled"] - delta["within_25ms"])
@@ -107,7 +111,8 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
         env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
                "RECSYS_FEAST_PROFILE": "production",
                "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
-               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1"}
+               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1",
+               "RECSYS_SERVING_TOKEN": secrets.token_urlsafe(32)}  # every request carries it
         for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
             env.pop(name, None)
         redis.Redis.from_url(env["RECSYS_REDIS_URL"]).flushdb()  # no lists cached by a past run
@@ -132,8 +137,9 @@ def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
             users = known * 4 + [f"anon-{i}" for i in range(len(known))]
             users_file = tmp / "users.txt"
             users_file.write_text("\n".join(users))
-            paced = _measured(url, users_file, "paced", duration, rate)
-            saturation = _measured(url, users_file, "saturation", duration, rate)
+            token = env["RECSYS_SERVING_TOKEN"]
+            paced = _measured(url, token, users_file, "paced", duration, rate)
+            saturation = _measured(url, token, users_file, "saturation", duration, rate)
             naive = [naive_request_ms(model, u) for u in known[:3]]
         finally:
             server.terminate()
