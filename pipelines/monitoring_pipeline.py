@@ -6,6 +6,7 @@ from recsys.components.gate.component import drift_trigger_op
 from recsys.components.monitor.component import monitor_op
 from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
 from recsys.monitoring.config import DriftConfig
+from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity
 from recsys.pipelines.training_pipeline import training_pipeline
 
 PIPELINE_NAME = "recsys-monitoring"
@@ -33,6 +34,7 @@ def monitoring_pipeline(
                        registered_model=registered_model, current_days=current_days,
                        drift_share=drift_share)
     check.set_caching_options(False)
+    as_identity(check, MONITORING_IDENTITY)  # reads the registry, writes its own experiment
     with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         trigger = drift_trigger_op(summary=check.outputs["summary"])
         trigger.set_caching_options(False)

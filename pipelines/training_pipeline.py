@@ -14,6 +14,7 @@ from recsys.components.validate.component import validate_op
 from recsys.components.validate.rules import ValidationConfig
 from recsys.core.decide import DEFAULT_POLICY
 from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
+from recsys.pipelines.cluster_identity import PIPELINE_IDENTITY, as_identity, with_registry_lock
 
 PIPELINE_NAME = "recsys-training"
 NETWORK_RETRIES = 2
@@ -77,10 +78,12 @@ def training_pipeline(
                        search_trials=search_trials,
                        search_budget_seconds=search_budget_seconds)
     trained.set_retry(num_retries=NETWORK_RETRIES)
+    as_identity(trained, PIPELINE_IDENTITY)
     evaluated = evaluate_op(processed=processed.outputs["processed"],
                             trained=trained.outputs["trained"], tracking_uri=tracking_uri,
                             registered_model=registered_model, primary_metric=primary_metric)
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+    as_identity(evaluated, PIPELINE_IDENTITY)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
                    registered_model=registered_model, primary_metric=primary_metric,
                    min_relative_improvement=min_relative_improvement,
@@ -88,11 +91,13 @@ def training_pipeline(
                    max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
                    trigger=trigger, require_significant=require_significant)
     gate.set_caching_options(False)
+    as_identity(gate, PIPELINE_IDENTITY)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,
                               registered_model=registered_model,
                               registry_lock_url=registry_lock_url)
         promoted.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+        with_registry_lock(as_identity(promoted, PIPELINE_IDENTITY))
 
 
 def compile_pipeline(path: str) -> str:

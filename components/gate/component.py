@@ -60,12 +60,15 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     from recsys.core.progress import configure_logging
     from recsys.core.registry import StaleComparison, promote
     from recsys.core.registry_lock import registry_lock
+    from recsys.core.settings import load_settings
     from recsys.core.tracking import client_for
 
     configure_logging()
     with open(outcome.path) as handle:
         result = json.load(handle)
-    lock = registry_lock(tracking_uri, registered_model, registry_lock_url or None)
+    # on a cluster the lock URL (it holds credentials) comes from a Secret's env, not a parameter
+    lock = registry_lock(tracking_uri, registered_model,
+                         registry_lock_url or load_settings().registry_lock_url)
     try:
         promote(client_for(tracking_uri), registered_model, result["version"],
                 "; ".join(result["decision"]["reasons"]), lock=lock,

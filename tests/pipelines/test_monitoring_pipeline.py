@@ -18,7 +18,13 @@ from recsys.pipelines.monitoring_pipeline import compile_pipeline, monitoring_pi
 
 
 def test_compiles_with_retraining_under_a_condition(tmp_path):
-    spec = yaml.safe_load(open(compile_pipeline(str(tmp_path / "m.yaml"))).read())
+    spec, platform = yaml.safe_load_all(open(compile_pipeline(str(tmp_path / "m.yaml"))).read())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    monitor_secret = executors["exec-monitor-op"]["secretAsEnv"][0]
+    assert monitor_secret["secretNameParameter"]["runtimeValue"]["constant"] == \
+        "recsys-mlflow-monitoring"  # read-only towards the registry
+    assert executors["exec-gate-op"]["secretAsEnv"][0]["secretNameParameter"]["runtimeValue"][
+        "constant"] == "recsys-mlflow-pipeline"  # the nested retrain writes as the pipeline
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"monitor-op", "condition-1"}
     assert "monitor-op" in tasks["condition-1"]["triggerPolicy"]["condition"]

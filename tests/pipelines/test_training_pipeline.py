@@ -18,8 +18,25 @@ STEPS = {"extract-op", "validate-op", "preprocess-op", "features-op", "train-op"
 MODEL = "recs-under-test"
 
 
+def compiled(path) -> tuple[dict, dict]:
+    """The pipeline spec and the Kubernetes platform spec of a compiled pipeline YAML."""
+    spec, platform = yaml.safe_load_all(open(path).read())
+    return spec, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def secret_envs(executors: dict, executor: str) -> dict[str, tuple[str, str]]:
+    """env name -> (secret, key) a step's pod gets from Kubernetes Secrets."""
+    found = {}
+    for secret in executors.get(executor, {}).get("secretAsEnv", []):
+        name = secret["secretNameParameter"]["runtimeValue"]["constant"]
+        for pair in secret["keyToEnv"]:
+            found[pair["envVar"]] = (name, pair["secretKey"])
+    return found
+
+
 def test_compiled_yaml_names_every_step(tmp_path):
-    spec = yaml.safe_load(open(compile_pipeline(str(tmp_path / "p.yaml"))).read())
+    path = compile_pipeline(str(tmp_path / "p.yaml"))
+    spec, executors = compiled(path)
     tasks = spec["root"]["dag"]["tasks"]
     assert STEPS <= set(tasks)
     condition = [t for name, t in tasks.items() if name.startswith("condition")]
@@ -34,6 +51,18 @@ def test_compiled_yaml_names_every_step(tmp_path):
     assert tasks["train-op"]["cachingOptions"]["enableCache"] is True
     assert {"tracking_uri", "lake_uri", "source"} <= set(
         spec["root"]["inputDefinitions"]["parameters"])
+    # MLflow credentials reach the steps as Secrets, never as parameters or literals
+    identity = {"MLFLOW_TRACKING_USERNAME": ("recsys-mlflow-pipeline", "username"),
+                "MLFLOW_TRACKING_PASSWORD": ("recsys-mlflow-pipeline", "password")}
+    for step in ("train-op", "evaluate-op", "gate-op"):
+        assert secret_envs(executors, f"exec-{step}") == identity, step
+    assert secret_envs(executors, "exec-promote-op") == {
+        **identity, "RECSYS_REGISTRY_LOCK_URL": ("recsys-registry-lock", "url")}
+    assert secret_envs(executors, "exec-extract-op") == {}  # no MLflow: no credentials
+    literal_env = [e["name"] for ex in spec["deploymentSpec"]["executors"].values()
+                   for e in ex["container"].get("env", [])]
+    assert not [name for name in literal_env if "MLFLOW" in name or "LOCK" in name]
+    assert "postgresql://" not in open(path).read()
 
 
 @pytest.fixture(scope="module")
