@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from recsys.core.errors import NotFoundError
+from recsys.core.errors import ConfigError, NotFoundError
 from recsys.core.registry import aliases, promote_manually, registry_table, rollback
 from recsys.core.registry_lock import registry_lock
 from recsys.core.settings import load_settings
@@ -29,6 +29,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 "RECSYS_MODEL_SHA256)")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--alias", default="champion", help="alias to export (default champion)")
+    identities = actions.add_parser(
+        "identities", help="as MLflow's admin (MLFLOW_TRACKING_USERNAME/PASSWORD), create the "
+        "basic-auth users and grant the writer MANAGE and readers READ on the model")
+    identities.add_argument("--writer", action="append", default=[], metavar="USER=FILE",
+                            help="an identity that may register and promote (the pipeline); "
+                                 "FILE holds its password")
+    identities.add_argument("--reader", action="append", default=[], metavar="USER=FILE",
+                            help="a read-only identity (serving, monitoring); FILE holds its "
+                                 "password")
     migrate = actions.add_parser(
         "migrate", help="one-shot: convert versions registered before 0.2 (pickles) to "
         "data-only versions and move their aliases (read with a model-only unpickler)")
@@ -51,6 +60,16 @@ def cmd_registry(args: argparse.Namespace) -> int:
         sha256 = save_model(load_recommender(f"models:/{name}/{version}"), args.out)
         print(json.dumps({"model": name, "alias": args.alias, "version": version,
                           "path": args.out, "sha256": sha256}))
+        return 0
+    if args.action == "identities":
+        from recsys.core.mlflow_identities import provision_identities
+
+        wanted = [_identity(spec, True) for spec in args.writer] + \
+            [_identity(spec, False) for spec in args.reader]
+        if not wanted:
+            raise ConfigError("name at least one --writer or --reader USER=PASSWORD_FILE")
+        print(json.dumps({"model": name, "granted": provision_identities(
+            settings.tracking_uri, name, wanted)}, indent=2))
         return 0
     if args.action == "migrate":
         return _migrate(client, settings, name, args.dry_run)
@@ -80,3 +99,18 @@ def _migrate(client, settings, name: str, dry_run: bool) -> int:
                       "moved_aliases": report.moved_aliases, "failed": report.failed},
                      indent=2))
     return 1 if report.failed else 0
+
+
+def _identity(spec: str, writes: bool):
+    """USER=PASSWORD_FILE -> Identity (the password is read from the file, never an argument)."""
+    from pathlib import Path
+
+    from recsys.core.mlflow_identities import Identity
+
+    user, separator, path = spec.partition("=")
+    if not separator or not user or not path:
+        raise ConfigError(f"expected USER=PASSWORD_FILE, got {spec!r}")
+    password = Path(path).read_text().strip()
+    if not password:
+        raise ConfigError(f"password file {path} for {user} is empty")
+    return Identity(user, password, writes)
