@@ -64,6 +64,14 @@ class BearerKeys:
         if not authorization or not authorization.startswith("Bearer "):
             return None
         offered = authorization[len("Bearer "):].strip()
+        found = None
+        for key in self.current():  # compare with every key, in constant time each
+            if hmac.compare_digest(key.encode(), offered.encode()):
+                found = key
+        return found
+
+    def current(self) -> tuple[str, ...]:
+        """Every accepted key now (the file re-read when it changed, at most once a second)."""
         now = time.monotonic()
         if now - self._checked_at >= self._check_every:  # one stat a second, not a request
             self._checked_at = now
@@ -72,12 +80,7 @@ class BearerKeys:
             except (OSError, ConfigError) as exc:  # keep the keys we had; say why
                 log.warning("key file unreadable, keeping the old keys: %s", exc)
         with self._lock:
-            keys = self.fixed + self._from_file
-        found = None
-        for key in keys:  # compare with every key, in constant time each
-            if hmac.compare_digest(key.encode(), offered.encode()):
-                found = key
-        return found
+            return self.fixed + self._from_file
 
 
 def embedded_key_file(state_dir: Path, name: str) -> Path:

@@ -6,6 +6,7 @@ each location for a URI by setting an environment variable. Nothing else changes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,6 +91,17 @@ class Settings(BaseSettings):
     collector_rate_per_second: float = Field(default=2_000.0, gt=0)
     """Events a second each write key and each client address may send (burst: 5 s worth);
     over it the collector answers 429 with Retry-After."""
+
+    collector_user_binding: Literal["off", "require", "anonymous"] = "off"
+    """`require`: events must carry the shop backend's HMAC signature of their user id
+    (`user_signature`), else 422; `anonymous`: unsigned events are kept under an anonymous
+    id, never attributed to the user they name; `off`: not checked."""
+
+    collector_user_signing_keys: str | None = None
+    """Comma-separated HMAC keys the shop's backend signs user ids with (user binding)."""
+
+    collector_user_signing_keys_file: Path | None = None
+    """A file of signing keys, one a line, read again when it changes (rotation)."""
 
     allow_volatile_bus: bool = False
     """Let the collector run against a Redis that can lose acknowledged events (no AOF with

@@ -35,6 +35,7 @@ from recsys.core.bearer_keys import BearerKeys
 from recsys.streaming.access import RateLimiter
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
+from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class CollectorCounters:
     unavailable: int = 0
     unauthorized: int = 0
     rate_limited: int = 0
+    anonymized: int = 0
 
 
 @dataclass
@@ -80,6 +82,8 @@ class CollectorAccess:
     allowed_origins: tuple[str, ...] = ()
     rate_per_second: float = 2_000.0
     burst_seconds: float = 5.0
+    binding: UserBinding = NO_BINDING
+    """Whether events must carry the shop backend's signature of their user id."""
 
     def limiters(self) -> tuple[RateLimiter, RateLimiter]:
         burst = self.rate_per_second * self.burst_seconds
@@ -150,7 +154,7 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
             return too_large(f"{len(events)} events in one request; the limit (max_batch) is "
                              f"{limits.max_batch}")
         now = int(time.time() * 1000)
-        checked = validate_events(events, limits.time_bounds(now))
+        checked = validate_events(events, limits.time_bounds(now), access.binding)
         try:
             if checked.rejected:
                 await run_in_threadpool(bus.dead_letter, [
@@ -162,8 +166,11 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         counters.accepted += published.accepted
         counters.duplicates += published.duplicates
         counters.rejected += len(checked.rejected)
+        counters.anonymized += checked.anonymized
         payload = {"accepted": published.accepted, "duplicates": published.duplicates,
                    "rejected": len(checked.rejected)}
+        if checked.anonymized:
+            payload["anonymized"] = checked.anonymized
         if checked.rejected:
             payload["errors"] = [r.as_dict() for r in checked.rejected]
             return JSONResponse(payload, status_code=422)

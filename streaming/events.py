@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
+from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 C = Columns
 # Every free-text field is capped in length and refuses control characters (422 naming the
@@ -95,6 +96,8 @@ class RichEvent(_Loose):
                            description="epoch milliseconds")
     context: Context | None = None
     properties: Properties
+    user_signature: Text | None = None
+    """The shop backend's signature of user_id (streaming/user_binding.py); not stored."""
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -186,6 +189,8 @@ class Rejected:
 class Validated:
     rows: list[dict] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    anonymized: int = 0
+    """Rows kept under an anonymous id because their user signature did not bind them."""
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,11 @@ class TimeBounds:
         return None
 
 
-def validate_events(events: list, bounds: TimeBounds | None = None) -> Validated:
-    """Each event checked on its own; with `bounds`, event times outside them are refused."""
+def validate_events(events: list, bounds: TimeBounds | None = None,
+                    binding: UserBinding = NO_BINDING) -> Validated:
+    """Each event checked on its own; with `bounds`, event times outside them are refused;
+    with an active `binding`, an event whose user signature does not bind its user_id is
+    refused or kept anonymously (see recsys.streaming.user_binding)."""
     out = Validated()
     for index, raw in enumerate(events):
         if not isinstance(raw, dict):
@@ -221,7 +229,8 @@ def validate_events(events: list, bounds: TimeBounds | None = None) -> Validated
         event_id = raw.get("event_id")
         event_id = event_id if isinstance(event_id, str) else None
         try:
-            row = RichEvent.model_validate(raw).to_row()
+            event = RichEvent.model_validate(raw)
+            row = event.to_row()
         except ValidationError as exc:
             errors = [{"field": ".".join(str(p) for p in error["loc"]) or "(event)",
                        "message": error["msg"]} for error in exc.errors()]
@@ -231,6 +240,15 @@ def validate_events(events: list, bounds: TimeBounds | None = None) -> Validated
         if problem:
             out.rejected.append(Rejected(index, event_id, [
                 {"field": "timestamp", "message": problem}], raw))
-        else:
-            out.rows.append(row)
+            continue
+        unbound = binding.problem(row[C.user_id], event.user_signature) \
+            if binding.active else None
+        if unbound and binding.mode == "require":
+            out.rejected.append(Rejected(index, event_id, [
+                {"field": "user_signature", "message": unbound}], raw))
+            continue
+        if unbound:
+            row[C.user_id] = binding.anonymous_id(row[C.session_id])
+            out.anonymized += 1
+        out.rows.append(row)
     return out

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import redis
 
-from recsys.core.bearer_keys import a_surface_key, surface_keys
+from recsys.core.bearer_keys import BearerKeys, a_surface_key, configured_keys, surface_keys
 from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
@@ -16,6 +16,7 @@ from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
+from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,21 @@ def collector_access(settings: Settings) -> CollectorAccess:
                         "RECSYS_COLLECTOR_WRITE_KEYS_FILE)")
     origins = tuple(o.strip() for o in settings.collector_allowed_origins.split(",")
                     if o.strip())
-    return CollectorAccess(keys, origins, settings.collector_rate_per_second)
+    return CollectorAccess(keys, origins, settings.collector_rate_per_second,
+                           binding=user_binding(settings))
+
+
+def user_binding(settings: Settings) -> UserBinding:
+    """The collector's user binding (off unless RECSYS_COLLECTOR_USER_BINDING says)."""
+    if settings.collector_user_binding == "off":
+        return NO_BINDING
+    keys = None
+    if settings.collector_user_signing_keys or settings.collector_user_signing_keys_file:
+        keys = BearerKeys(configured_keys(settings.collector_user_signing_keys),
+                          settings.collector_user_signing_keys_file,
+                          what="user signing keys (RECSYS_COLLECTOR_USER_SIGNING_KEYS or "
+                               "RECSYS_COLLECTOR_USER_SIGNING_KEYS_FILE)")
+    return UserBinding(settings.collector_user_binding, keys)
 
 
 def a_write_key(settings: Settings) -> str:
