@@ -86,7 +86,7 @@ def test_binding_is_configured_or_refused(tmp_path):
                         collector_user_signing_keys_file=keys)
     access = collector_access(settings)
     assert access.binding.mode == "require"
-    assert access.binding.problem("u1", sign_user(KEY, "u1", NOW + 60)) is None
+    assert access.binding.problem("u1", sign_user(KEY, "u1", int(time.time()) + 3600)) is None
     with pytest.raises(ConfigError, match="needs signing keys"):
         collector_access(Settings(state_dir=tmp_path, collector_write_keys="w",
                                   collector_user_binding="anonymous"))
