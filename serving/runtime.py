@@ -4,7 +4,8 @@ V2 inputs: `user_id` (BYTES, required unless `item_id` is given), optional `k` (
 `item_id` (BYTES, similar items instead), `exclude` (BYTES, any length). Outputs: `item_ids`
 (BYTES), `scores` (FP32); response parameters `model_version`, `fallback`, `path`.
 Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10 and
-GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics.
+GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics and
+GET /recsys/status the model answering (and why, when it is a fallback).
 """
 from __future__ import annotations
 
@@ -118,6 +119,14 @@ class RecsysRuntime(MLModel):
             raise MLServerError(exc.message, exc.status_code) from exc
         self.service.metrics.requests.labels("similar", "ok").inc()
         return _json({"item_id": item_id, **result.as_dict()})
+
+    @custom_handler(rest_path="/recsys/status", rest_method="GET")
+    async def status_get(self) -> Response:
+        """Which model answers and, when it is not the champion, why (the readiness reason)."""
+        current = self.service.source.current
+        return _json({"model_version": current.version, "model_uri": current.uri,
+                      "fallback": current.fallback_reason is not None,
+                      "fallback_reason": current.fallback_reason})
 
     @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
     async def metrics_get(self) -> Response:

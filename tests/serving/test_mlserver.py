@@ -97,6 +97,10 @@ def test_plain_rest_endpoints(server):
     similar = http.get(f"{url}/similar/{server['item']}?top_k=4", timeout=10)
     assert similar.status_code == 200 and len(similar.json()["item_ids"]) == 4
     assert server["item"] not in similar.json()["item_ids"]
+    status = http.get(f"{url}/recsys/status", timeout=10).json()
+    assert status == {"model_version": server["version"], "fallback": False,
+                      "fallback_reason": None,
+                      "model_uri": f"models:/recsys-recommender/{server['version']}"}
     metrics = http.get(f"{url}/recsys/metrics", timeout=10).text
     assert "recsys_request_seconds_bucket" in metrics and "recsys_cache_total" in metrics
 
@@ -188,7 +192,8 @@ def test_every_route_but_health_needs_the_service_token(server):
     url = server["url"]
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": server["token"]}):
         for method, path in (("GET", f"/recommend/{server['user']}"), ("GET", "/similar/x"),
-                             ("GET", "/recsys/metrics"), ("POST", "/v2/models/recsys/infer"),
+                             ("GET", "/recsys/metrics"), ("GET", "/recsys/status"),
+                             ("POST", "/v2/models/recsys/infer"),
                              ("GET", "/v2/models/recsys"), ("GET", "/v2/docs")):
             answer = requests.request(method, url + path, headers=headers, json={}, timeout=10)
             assert answer.status_code == 401, (method, path, headers, answer.text)
