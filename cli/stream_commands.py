@@ -64,15 +64,19 @@ def _settings(args: argparse.Namespace):
     return settings
 
 
-def _collector_server(args: argparse.Namespace, settings, workers=None):
+def _collector_server(args: argparse.Namespace, settings, workers=None, observed=None):
     import uvicorn
 
+    from recsys.streaming import lake_sink, processor
     from recsys.streaming.collector import CollectorLimits, create_app
+    from recsys.streaming.metrics import StreamSources
     from recsys.streaming.runtime import build_collector_bus, collector_access
 
     limits = CollectorLimits(max_event_age_days=args.max_event_age_days or None)
-    app = create_app(build_collector_bus(settings), collector_access(settings), limits,
-                     workers=workers)
+    bus = build_collector_bus(settings)
+    observed = observed or StreamSources(None, bus, (processor.GROUP, lake_sink.GROUP))
+    app = create_app(bus, collector_access(settings), limits, workers=workers,
+                     observed=observed)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
     return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                          log_level="warning", access_log=False))
@@ -111,6 +115,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Collector + processor + sink in one process; the workers are supervised (restarted
     with back-off) and the command exits 1 when one keeps failing."""
+    from recsys.streaming.metrics import StreamSources
     from recsys.streaming.runtime import build_processor, build_sink
     from recsys.streaming.supervisor import Supervisor
 
@@ -129,7 +134,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                 status[name]["lag"] = f"unknown: {exc}"
         return supervisor.healthy(), status
 
-    server = _collector_server(args, settings, workers)
+    observed = StreamSources(None, processor.bus, (processor.config.group, sink.config.group),
+                             processor.stats, sink.stats, supervisor.status)
+    server = _collector_server(args, settings, workers, observed)
     supervisor.start()
     watcher = threading.Thread(target=_stop_server_when_failed, args=(supervisor, server),
                                daemon=True)

@@ -137,3 +137,13 @@ def a_surface_key(configured: str | None, key_file: Path | None, state_dir: Path
     if keys:
         return keys[0]
     return first_key(key_file or embedded_key_file(state_dir, embedded_name))
+
+
+METRICS_TOKEN_FILE = "metrics_token"
+
+
+def metrics_keys(configured: str | None, key_file: Path | None, state_dir: Path) -> BearerKeys:
+    """The tokens Prometheus scrapes with (RECSYS_METRICS_TOKEN[_FILE], or the embedded
+    default's generated `<state dir>/secrets/metrics_token`)."""
+    return surface_keys(configured, key_file, state_dir, METRICS_TOKEN_FILE,
+                        "metrics tokens (RECSYS_METRICS_TOKEN or RECSYS_METRICS_TOKEN_FILE)")

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     serving_repository_api: bool = False
     """Turn on MLServer's model repository API (load/unload), admin token required."""
 
+    metrics_token: str | None = None
+    """Comma-separated tokens Prometheus sends to scrape `/metrics` (collector) and
+    `/recsys/metrics` (serving; a service token works there too)."""
+
+    metrics_token_file: Path | None = None
+    """A file of metrics tokens; with neither set, `<state_dir>/secrets/metrics_token`."""
+
     serving_max_users_per_request: int = Field(default=100, gt=0)
     """Most users one seldon-core v1 batch request may ask for (400 above it)."""
 

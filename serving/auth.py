@@ -5,7 +5,8 @@ repository API (off by default), on REST and gRPC alike.
   ServerLive, ServerReady, ModelReady) - what Kubernetes probes call.
 - Repository API (`/v2/repository/*`, gRPC `ModelRepositoryService`): 404 / UNIMPLEMENTED
   unless `RECSYS_SERVING_REPOSITORY_API` is on; then an admin token.
-- Everything else (inference, metadata, `/recommend`, `/similar`, `/recsys/metrics`, docs):
+- `/recsys/metrics`: a metrics token (what Prometheus holds) or a service token.
+- Everything else (inference, metadata, `/recommend`, `/similar`, `/recsys/status`, docs):
   a service token (an admin token is accepted too).
 
 Tokens are `Authorization: Bearer <token>` (REST header, gRPC metadata `authorization`),
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 
 import grpc
 
-from recsys.core.bearer_keys import BearerKeys, surface_keys
+from recsys.core.bearer_keys import BearerKeys, metrics_keys, surface_keys
 from recsys.core.settings import Settings
 
 SERVICE_TOKEN_FILE = "serving_token"
 ADMIN_TOKEN_FILE = "serving_admin_token"
-OPEN, SERVICE, ADMIN, DISABLED = "open", "service", "admin", "disabled"
+OPEN, SERVICE, ADMIN, DISABLED, METRICS = "open", "service", "admin", "disabled", "metrics"
+METRICS_PATH = "/recsys/metrics"
 _OPEN_PATHS = re.compile(r"^/v2/health/(live|ready)$|^/v2/models/[^/]+(/versions/[^/]+)?/ready$")
 _OPEN_RPCS = {"/inference.GRPCInferenceService/ServerLive",
               "/inference.GRPCInferenceService/ServerReady",
@@ -38,10 +40,14 @@ class ServingAccess:
     service: BearerKeys
     admin: BearerKeys | None
     """None when the repository API is off."""
+    metrics: BearerKeys | None = None
+    """Prometheus' tokens: `/recsys/metrics` only (a service token works there too)."""
 
     def route_kind(self, path: str) -> str:
         if _OPEN_PATHS.match(path):
             return OPEN
+        if path == METRICS_PATH:
+            return METRICS
         if path == "/v2/repository" or path.startswith("/v2/repository/"):
             return ADMIN if self.admin is not None else DISABLED
         return SERVICE
@@ -61,6 +67,9 @@ class ServingAccess:
         is_admin = self.admin is not None and self.admin.matching(authorization) is not None
         if kind == ADMIN:
             return is_admin
+        if kind == METRICS and self.metrics is not None and \
+                self.metrics.matching(authorization) is not None:
+            return True
         return is_admin or self.service.matching(authorization) is not None
 
 
@@ -74,7 +83,8 @@ def serving_access(settings: Settings) -> ServingAccess:
                              settings.state_dir, ADMIN_TOKEN_FILE,
                              "serving's admin tokens (RECSYS_SERVING_ADMIN_TOKEN or "
                              "RECSYS_SERVING_ADMIN_TOKEN_FILE)")
-    return ServingAccess(service, admin)
+    return ServingAccess(service, admin, metrics_keys(
+        settings.metrics_token, settings.metrics_token_file, settings.state_dir))
 
 
 class TokenMiddleware:

@@ -24,20 +24,24 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from recsys.core.bearer_keys import BearerKeys
 from recsys.streaming.access import RateLimiter
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
+from recsys.streaming.metrics import StreamMetrics, StreamSources
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 log = logging.getLogger(__name__)
+MAX_FIELD_LABELS = 50
+"""Distinct field labels of the rejected-events metric (the rest count as "(other)")."""
 
 
 JSON_TYPES = frozenset({"application/json", "application/x-ndjson", "application/ndjson",
@@ -72,6 +76,8 @@ class CollectorCounters:
     unauthorized: int = 0
     rate_limited: int = 0
     anonymized: int = 0
+    rejected_by_field: dict[str, int] = field(default_factory=dict)
+    """Refused events by the first field at fault (bounded: the event model's fields)."""
 
 
 @dataclass
@@ -84,6 +90,8 @@ class CollectorAccess:
     burst_seconds: float = 5.0
     binding: UserBinding = NO_BINDING
     """Whether events must carry the shop backend's signature of their user id."""
+    metrics_keys: BearerKeys | None = None
+    """Who may scrape `GET /metrics` (Prometheus); None: no metrics route."""
 
     def limiters(self) -> tuple[RateLimiter, RateLimiter]:
         burst = self.rate_per_second * self.burst_seconds
@@ -92,9 +100,11 @@ class CollectorAccess:
 
 
 def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits | None = None,
-               workers: Callable[[], tuple[bool, dict]] | None = None) -> FastAPI:
+               workers: Callable[[], tuple[bool, dict]] | None = None,
+               observed: StreamSources | None = None) -> FastAPI:
     """`workers`, when the stream workers run in this process (`recsys stream up`): their
-    health and status (liveness, restarts, lag per group) for `/health`."""
+    health and status (liveness, restarts, lag per group) for `/health`. `observed`: the
+    consumer groups and worker stats `/metrics` reports besides the collector's own."""
     limits = limits or CollectorLimits()
     counters = CollectorCounters()
     per_key, per_client = access.limiters()
@@ -166,6 +176,12 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         counters.accepted += published.accepted
         counters.duplicates += published.duplicates
         counters.rejected += len(checked.rejected)
+        for refused in checked.rejected:
+            name = refused.errors[0]["field"] if refused.errors else "(event)"
+            if name not in counters.rejected_by_field and \
+                    len(counters.rejected_by_field) >= MAX_FIELD_LABELS:
+                name = "(other)"
+            counters.rejected_by_field[name] = counters.rejected_by_field.get(name, 0) + 1
         counters.anonymized += checked.anonymized
         payload = {"accepted": published.accepted, "duplicates": published.duplicates,
                    "rejected": len(checked.rejected)}
@@ -188,5 +204,19 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
     @app.get("/stats")
     async def stats():
         return counters.__dict__
+
+    if access.metrics_keys is not None:
+        sources = replace(observed or StreamSources(None, bus, ()), counters=counters)
+        registry = CollectorRegistry()
+        registry.register(StreamMetrics(sources))
+
+        @app.get("/metrics")
+        async def metrics(request: Request):
+            if access.metrics_keys.matching(request.headers.get("authorization")) is None:
+                return JSONResponse({"error": "a metrics token is required: Authorization: "
+                                              "Bearer <token>"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            body = await run_in_threadpool(generate_latest, registry)
+            return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -147,6 +147,10 @@ class RedisStreamBus:
         return [{k.decode(): orjson.loads(v) for k, v in fields.items()}
                 for _, fields in entries]
 
+    def dead_letter_count(self) -> int:
+        """Entries in the dead-letter stream (capped at `dead_letter_length`)."""
+        return int(self.client.xlen(self.dead_stream))
+
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())

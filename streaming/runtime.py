@@ -7,7 +7,13 @@ from collections.abc import Callable
 import pandas as pd
 import redis
 
-from recsys.core.bearer_keys import BearerKeys, a_surface_key, configured_keys, surface_keys
+from recsys.core.bearer_keys import (
+    BearerKeys,
+    a_surface_key,
+    configured_keys,
+    metrics_keys,
+    surface_keys,
+)
 from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
@@ -57,7 +63,10 @@ def collector_access(settings: Settings) -> CollectorAccess:
     origins = tuple(o.strip() for o in settings.collector_allowed_origins.split(",")
                     if o.strip())
     return CollectorAccess(keys, origins, settings.collector_rate_per_second,
-                           binding=user_binding(settings))
+                           binding=user_binding(settings),
+                           metrics_keys=metrics_keys(settings.metrics_token,
+                                                     settings.metrics_token_file,
+                                                     settings.state_dir))
 
 
 def user_binding(settings: Settings) -> UserBinding:

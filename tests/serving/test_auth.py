@@ -6,7 +6,15 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from recsys.core.settings import Settings
-from recsys.serving.auth import ADMIN, DISABLED, OPEN, SERVICE, TokenMiddleware, serving_access
+from recsys.serving.auth import (
+    ADMIN,
+    DISABLED,
+    METRICS,
+    OPEN,
+    SERVICE,
+    TokenMiddleware,
+    serving_access,
+)
 
 
 def app_behind(access) -> TestClient:
@@ -48,10 +56,24 @@ def test_the_embedded_default_generates_private_tokens_once(tmp_path):
     ("/v2/models/recsys/versions/3/ready", OPEN), ("/v2/models/recsys/infer", SERVICE),
     ("/v2/models/ready/infer", SERVICE), ("/v2/health/ready/../../models/recsys/infer", SERVICE),
     ("/recommend/ready", SERVICE), ("/v2/repository/index", DISABLED),
-    ("/v2/repository", DISABLED), ("/v2/repositoryx", SERVICE)])
+    ("/v2/repository", DISABLED), ("/v2/repositoryx", SERVICE), ("/recsys/metrics", METRICS),
+    ("/recsys/metrics/x", SERVICE)])
 def test_route_kinds(tmp_path, path, kind):
     access = serving_access(Settings(state_dir=tmp_path, serving_token="svc"))
     assert access.route_kind(path) == kind
     on = serving_access(Settings(state_dir=tmp_path, serving_token="svc",
                                  serving_repository_api=True, serving_admin_token="a"))
     assert on.route_kind(path) == (ADMIN if kind == DISABLED else kind)
+
+
+def test_the_metrics_token_scrapes_metrics_and_nothing_else(tmp_path):
+    access = serving_access(Settings(state_dir=tmp_path, serving_token="svc",
+                                     metrics_token="prom"))
+    client = app_behind(access)
+    prometheus = {"Authorization": "Bearer prom"}
+    assert client.get("/recsys/metrics", headers=prometheus).text == "reached"
+    assert client.get("/recsys/metrics", headers={"Authorization": "Bearer svc"}).text == \
+        "reached"
+    assert client.get("/recommend/u1", headers=prometheus).status_code == 401
+    assert client.post("/v2/models/recsys/infer", headers=prometheus).status_code == 401
+    assert client.get("/recsys/metrics").status_code == 401

@@ -13,6 +13,7 @@ def keyed_access(**options) -> CollectorAccess:
 
 
 
-def collector_client(bus, limits=None, access=None) -> TestClient:
+def collector_client(bus, limits=None, access=None, observed=None) -> TestClient:
     """A TestClient of the collector that sends the write key on every request."""
-    return TestClient(create_app(bus, access or keyed_access(), limits), headers=AUTH)
+    return TestClient(create_app(bus, access or keyed_access(), limits, observed=observed),
+                      headers=AUTH)

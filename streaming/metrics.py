@@ -1,0 +1,115 @@
+"""Prometheus metrics of the real-time path, read at scrape time.
+
+The collector, processor and sink already count what they do (their `*Counters` /
+`*Stats`); this collector turns those counts into Prometheus families when Prometheus
+scrapes `GET /metrics` on the collector, so the hot paths pay nothing for metrics. With
+`recsys stream up` the processor and sink run in the same process and are included; the
+consumer lag of every group is read from the bus at scrape time, so it shows the progress
+of workers in other processes too.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamSources:
+    """What the metrics read: the collector's counters, the bus, the consumer groups, and
+    (under `stream up`) the workers' stats and supervisor status."""
+
+    counters: object
+    bus: object
+    groups: tuple[str, ...]
+    processor_stats: object | None = None
+    sink_stats: object | None = None
+    workers: Callable[[], dict] | None = None
+    refused_by_field: dict[str, int] = field(default_factory=dict)
+
+
+class StreamMetrics(Collector):
+    def __init__(self, sources: StreamSources):
+        self.sources = sources
+
+    def collect(self) -> Iterator:
+        s = self.sources
+        counters = s.counters
+        yield _counter("recsys_collector_requests", "POST /events requests",
+                       {(): counters.requests})
+        yield _counter("recsys_collector_events", "Events by outcome", {
+            ("accepted",): counters.accepted, ("duplicate",): counters.duplicates,
+            ("rejected",): counters.rejected, ("anonymized",): counters.anonymized},
+            ["outcome"])
+        yield _counter("recsys_collector_refused_requests", "Requests refused whole, by reason",
+                       {("unauthorized",): counters.unauthorized,
+                        ("rate_limited",): counters.rate_limited,
+                        ("bus_unavailable",): counters.unavailable}, ["reason"])
+        yield _counter("recsys_collector_rejected_events",
+                       "Events refused (422, dead-lettered) by the field at fault",
+                       {(name,): count for name, count in counters.rejected_by_field.items()},
+                       ["field"])
+        yield from self._bus()
+        if s.processor_stats is not None:
+            p = s.processor_stats
+            yield _counter("recsys_processor_events", "Events the session processor read",
+                           {("applied",): p.applied, ("duplicate",): p.duplicates,
+                            ("late",): p.late}, ["outcome"])
+            yield _counter("recsys_processor_users_pushed",
+                           "Session feature rows written to the online store",
+                           {(): p.users_pushed})
+            yield _counter("recsys_processor_busy_seconds", "Time spent processing batches",
+                           {(): p.seconds})
+        if s.sink_stats is not None:
+            k = s.sink_stats
+            yield _counter("recsys_sink_rows", "Events the lake sink handled",
+                           {("written",): k.written, ("duplicate",): k.duplicates},
+                           ["outcome"])
+            yield _counter("recsys_sink_files", "Parquet files written", {(): k.files})
+            yield _counter("recsys_sink_busy_seconds", "Time spent writing to the lake",
+                           {(): k.seconds})
+        if s.workers is not None:
+            status = s.workers()
+            yield _gauge("recsys_stream_worker_up", "1 while the worker runs",
+                         {(n,): int(w["running"]) for n, w in status.items()}, ["worker"])
+            yield _counter("recsys_stream_worker_restarts", "Worker restarts after a failure",
+                           {(n,): w["restarts"] for n, w in status.items()}, ["worker"])
+
+    def _bus(self) -> Iterator:
+        s = self.sources
+        lags, up, dead = {}, 1, None
+        try:
+            if hasattr(s.bus, "lag"):  # Redis Streams; Kafka's lag is the broker's metric
+                for group in s.groups:
+                    lags[(group,)] = s.bus.lag(group)
+            if hasattr(s.bus, "dead_letter_count"):
+                dead = s.bus.dead_letter_count()
+        except Exception as exc:  # a scrape must answer even when the bus does not
+            log.warning("stream metrics: bus unavailable: %s", exc)
+            up, dead = 0, None
+        yield _gauge("recsys_stream_bus_up", "1 when the event bus answered this scrape",
+                     {(): up})
+        yield _gauge("recsys_stream_lag", "Events not yet acknowledged, per consumer group",
+                     lags, ["group"])
+        if dead is not None:
+            yield _gauge("recsys_stream_dead_letters",
+                         "Entries in the dead-letter stream (capped)", {(): dead})
+
+
+def _counter(name: str, doc: str, values: dict, labels: list[str] | None = None):
+    family = CounterMetricFamily(name, doc, labels=labels or [])
+    for key, value in values.items():
+        family.add_metric(list(key), float(value))
+    return family
+
+
+def _gauge(name: str, doc: str, values: dict, labels: list[str] | None = None):
+    family = GaugeMetricFamily(name, doc, labels=labels or [])
+    for key, value in values.items():
+        family.add_metric(list(key), float(value))
+    return family
