@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from contextlib import contextmanager
 
 import orjson
 from fastapi import Response
@@ -50,18 +51,35 @@ class RecsysRuntime(MLModel):
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
-        inputs = self._check_request(payload)
-        try:
+        with self._counted("v2"):
+            inputs = self._check_request(payload)
             if "item_id" in inputs and "user_id" not in inputs:
                 result = self.service.similar(inputs["item_id"][0], inputs.get("k"))
             else:
                 request = self.service.parse(inputs.get("user_id", [None])[0], inputs.get("k"),
                                              inputs.get("exclude"))
                 result = self.service.recommend(request)
-        except RecsysError as exc:
-            raise MLServerError(exc.message, exc.status_code) from exc
-        self.service.metrics.requests.labels("v2", "ok").inc()
         return self._encode(result, payload.id)
+
+    @contextmanager
+    def _counted(self, endpoint: str):
+        """Count the request by outcome (`ok`, `client_error`, `error`: what the serving
+        alerts read) and turn project errors into MLServer errors with their status."""
+        requests = self.service.metrics.requests
+        try:
+            yield
+        except MLServerError as exc:
+            status = getattr(exc, "status_code", 500)
+            requests.labels(endpoint, "client_error" if status < 500 else "error").inc()
+            raise
+        except RecsysError as exc:
+            requests.labels(endpoint,
+                            "client_error" if exc.status_code < 500 else "error").inc()
+            raise MLServerError(exc.message, exc.status_code) from exc
+        except Exception:
+            requests.labels(endpoint, "error").inc()
+            raise
+        requests.labels(endpoint, "ok").inc()
 
     def _check_request(self, payload: InferenceRequest) -> dict:
         """Decode the named inputs, refusing unknown names and wrong datatypes."""
@@ -104,20 +122,14 @@ class RecsysRuntime(MLModel):
 
     @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")
     async def recommend_get(self, user_id: str, top_k: int = 10) -> Response:
-        try:
+        with self._counted("recommend"):
             result = self.service.recommend(self.service.parse(user_id, top_k))
-        except RecsysError as exc:
-            raise MLServerError(exc.message, exc.status_code) from exc
-        self.service.metrics.requests.labels("recommend", "ok").inc()
         return _json({"user_id": user_id, **result.as_dict()})
 
     @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")
     async def similar_get(self, item_id: str, top_k: int = 10) -> Response:
-        try:
+        with self._counted("similar"):
             result = self.service.similar(item_id, top_k)
-        except RecsysError as exc:
-            raise MLServerError(exc.message, exc.status_code) from exc
-        self.service.metrics.requests.labels("similar", "ok").inc()
         return _json({"item_id": item_id, **result.as_dict()})
 
     @custom_handler(rest_path="/recsys/status", rest_method="GET")

@@ -10,7 +10,9 @@ of workers in other processes too.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -34,8 +36,22 @@ class StreamSources:
 
 
 class StreamMetrics(Collector):
-    def __init__(self, sources: StreamSources):
+    def __init__(self, sources: StreamSources, bus_timeout: float = 0.5):
         self.sources = sources
+        self.bus_timeout = bus_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bus-probe")
+        self._probe: Future | None = None
+        self._probe_lock = threading.Lock()
+
+    def _read_bus(self) -> tuple[dict, int | None]:
+        s = self.sources
+        lags, dead = {}, None
+        if hasattr(s.bus, "lag"):  # Redis Streams; Kafka's lag is the broker's metric
+            for group in s.groups:
+                lags[(group,)] = s.bus.lag(group)
+        if hasattr(s.bus, "dead_letter_count"):
+            dead = s.bus.dead_letter_count()
+        return lags, dead
 
     def collect(self) -> Iterator:
         s = self.sources
@@ -81,17 +97,21 @@ class StreamMetrics(Collector):
                            {(n,): w["restarts"] for n, w in status.items()}, ["worker"])
 
     def _bus(self) -> Iterator:
-        s = self.sources
-        lags, up, dead = {}, 1, None
+        """Lag and dead letters, read within `bus_timeout` seconds: a scrape must answer (and
+        say the bus is down) even when the bus hangs or its client retries for seconds."""
+        lags, up, dead = {}, 0, None
+        with self._probe_lock:
+            if self._probe is None or self._probe.done():  # at most one probe in flight
+                self._probe = self._executor.submit(self._read_bus)
+            probe = self._probe
         try:
-            if hasattr(s.bus, "lag"):  # Redis Streams; Kafka's lag is the broker's metric
-                for group in s.groups:
-                    lags[(group,)] = s.bus.lag(group)
-            if hasattr(s.bus, "dead_letter_count"):
-                dead = s.bus.dead_letter_count()
+            lags, dead = probe.result(timeout=self.bus_timeout)
+            up = 1
+        except TimeoutError:
+            log.warning("stream metrics: the bus did not answer within %.1f s",
+                        self.bus_timeout)
         except Exception as exc:  # a scrape must answer even when the bus does not
             log.warning("stream metrics: bus unavailable: %s", exc)
-            up, dead = 0, None
         yield _gauge("recsys_stream_bus_up", "1 when the event bus answered this scrape",
                      {(): up})
         yield _gauge("recsys_stream_lag", "Events not yet acknowledged, per consumer group",

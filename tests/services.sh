@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the integration tests need on this machine, started or installed when missing:
-# Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (trust auth), and Debian's
-# Chromium for the Evidently viewer test. `make test` runs this first; it is idempotent.
+# Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (trust auth), Debian's Chromium
+# for the Evidently viewer test and Debian's Prometheus (prometheus, promtool) for the
+# alert tests. `make test` runs this first; it is idempotent.
 set -euo pipefail
 
 as_root() {
@@ -36,6 +37,14 @@ install_chromium() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 }
 
+install_prometheus() {
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then return; fi
+  echo "installing prometheus (Debian package) for the alert tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq prometheus >/dev/null
+}
+
 start_redis
 start_postgres
 install_chromium
+install_prometheus

@@ -67,7 +67,9 @@ def register_legacy(uri: str, pickled: Path, marker: Path) -> str:
     client = client_for(uri)
     if not client.search_registered_models(f"name='{NAME}'"):
         client.create_registered_model(NAME)
-    with mlflow.start_run() as run:
+    experiment = client.get_experiment_by_name("old-runs") or \
+        client.get_experiment(client.create_experiment("old-runs"))
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         info = mlflow.pyfunc.log_model(name="model", python_model=LegacyPyfunc(str(marker)),
                                        artifacts={"recommender": str(pickled)},
                                        pip_requirements=["recsys-mlops"])
@@ -84,7 +86,6 @@ def legacy_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RECSYS_REGISTERED_MODEL_NAME", NAME)
     client = client_for(uri)
-    mlflow.set_experiment("old-runs")
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     marker = tmp_path / "pwned"
     models = {"popularity": build_model("popularity").fit(frame),

@@ -130,6 +130,8 @@ def test_plain_rest_bad_input(server):
     malformed = http.post(f"{url}/v2/models/recsys/infer", data="{not json",
                               headers={"Content-Type": "application/json"}, timeout=5)
     assert 400 <= malformed.status_code < 500
+    metrics = http.get(f"{url}/recsys/metrics", timeout=10).text
+    assert 'recsys_requests_total{endpoint="recommend",outcome="client_error"}' in metrics
 
 
 def test_v2_grpc(server):
@@ -243,3 +245,14 @@ def test_grpc_needs_the_token_and_refuses_oversized_messages(server):
                 metadata=grpc_auth(server))
         assert unload.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert stub.ModelReady(pb.ModelReadyRequest(name="recsys"), timeout=10).ready
+
+
+def test_every_serving_panel_names_metrics_serving_exports(server):
+    from tests.metric_names import dashboard_metrics, exported_metrics
+
+    scrape = server["http"].get(f"{server['url']}/recsys/metrics", timeout=10).text
+    exported = exported_metrics(scrape)
+    panels = dashboard_metrics(REPO / "infra" / "grafana" / "recsys-serving.json")
+    assert len(panels) == 7
+    for title, names in panels.items():
+        assert names and names <= exported, (title, names - exported)
