@@ -116,13 +116,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Collector + processor + sink in one process; the workers are supervised (restarted
     with back-off) and the command exits 1 when one keeps failing."""
     from recsys.streaming.metrics import StreamSources
-    from recsys.streaming.runtime import build_processor, build_sink
+    from recsys.streaming.runtime import build_processor, build_quarantine_sink, build_sink
     from recsys.streaming.supervisor import Supervisor
 
     settings = _settings(args)
     processor, sink = build_processor(settings), build_sink(settings)
-    supervisor = Supervisor({"processor": lambda stop: processor.run(stop=stop),
-                             "sink": lambda stop: sink.run(stop=stop)})
+    quarantine = build_quarantine_sink(settings)
+    workers_run = {"processor": lambda stop: processor.run(stop=stop),
+                   "sink": lambda stop: sink.run(stop=stop)}
+    if quarantine is not None:
+        workers_run["quarantine"] = lambda stop: quarantine.run(stop=stop)
+    supervisor = Supervisor(workers_run)
 
     def workers() -> tuple[bool, dict]:
         status = supervisor.status()
@@ -132,6 +136,11 @@ def cmd_up(args: argparse.Namespace) -> int:
                 status[name]["lag"] = processor.bus.lag(group)
             except Exception as exc:  # health must answer even when the bus does not
                 status[name]["lag"] = f"unknown: {exc}"
+        if quarantine is not None:
+            try:
+                status["quarantine"]["lag"] = quarantine.bus.lag(quarantine.config.group)
+            except Exception as exc:
+                status["quarantine"]["lag"] = f"unknown: {exc}"
         return supervisor.healthy(), status
 
     observed = StreamSources(None, processor.bus, (processor.config.group, sink.config.group),

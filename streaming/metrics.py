@@ -118,7 +118,8 @@ class StreamMetrics(Collector):
                      lags, ["group"])
         if dead is not None:
             yield _gauge("recsys_stream_dead_letters",
-                         "Entries in the dead-letter stream (capped)", {(): dead})
+                         "Refused events in the dead-letter stream, not yet in the lake's "
+                         "quarantine (capped)", {(): dead})
 
 
 def _counter(name: str, doc: str, values: dict, labels: list[str] | None = None):

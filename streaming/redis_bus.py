@@ -96,6 +96,7 @@ class RedisStreamBus:
     def __init__(self, url: str = DEFAULT_REDIS_URL, stream: str = DEFAULT_EVENT_STREAM,
                  max_length: int = 1_000_000, dedup_seconds: int = 86_400,
                  dead_letter_length: int = 100_000, socket_timeout: float = 5.0):
+        self.url, self.socket_timeout = url, socket_timeout
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                            socket_connect_timeout=socket_timeout)
         keys = RedisKeys(stream)
@@ -135,7 +136,7 @@ class RedisStreamBus:
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for record in records:
-                    pipe.xadd(self.dead_stream, {k: orjson.dumps(v) for k, v in record.items()},
+                    pipe.xadd(self.dead_stream, {"e": orjson.dumps(record)},
                               maxlen=self.dead_letter_length, approximate=True)
                 pipe.execute()
         except redis.RedisError as exc:
@@ -144,8 +145,14 @@ class RedisStreamBus:
 
     def dead_letters(self, count: int = 1000) -> list[dict]:
         entries = self.client.xrange(self.dead_stream, count=count)
-        return [{k.decode(): orjson.loads(v) for k, v in fields.items()}
-                for _, fields in entries]
+        return [orjson.loads(fields[b"e"]) for _, fields in entries]
+
+    def dead_letter_bus(self) -> "RedisStreamBus":
+        """The dead-letter stream as a bus of its own, for the quarantine sink's consumer
+        group (entries leave it once quarantined: retention by progress, as here)."""
+        return RedisStreamBus(self.url, stream=self.dead_stream,
+                              max_length=self.dead_letter_length,
+                              socket_timeout=self.socket_timeout)
 
     def dead_letter_count(self) -> int:
         """Entries in the dead-letter stream (capped at `dead_letter_length`)."""

@@ -1,0 +1,128 @@
+"""The quarantine sink: every event the collector refused lands in the lake's quarantine.
+
+The collector writes each refused event to the dead-letter stream with its reason (before it
+answers 422). This worker reads that stream with a consumer group of its own, writes the
+records into the lake's quarantine zone - the same zone and layout as the batch path's
+refused rows (`recsys.core.quarantine`: the event's columns where they could be read,
+`reason` = `collector: <field>: <message>`, `raw` = the refused JSON, partitioned by the
+day the collector received it) - and acknowledges them only then; acknowledged entries
+leave the stream (retention by progress). A record redelivered after a crash is the same
+quarantine row (same content, same reason) and is kept once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+import pandas as pd
+
+from recsys.core.columns import Columns
+from recsys.core.lake import Lake
+from recsys.core.quarantine import quarantine_lines, write_quarantine
+from recsys.streaming.bus import EventBus, GroupReader, Message
+
+log = logging.getLogger(__name__)
+C = Columns
+GROUP = "quarantine-sink"
+REASON_PREFIX = "collector"
+
+
+@dataclass
+class QuarantineSinkConfig:
+    group: str = GROUP
+    consumer: str = "quarantine-1"
+    max_records: int = 5_000
+    max_seconds: float = 30.0
+    read_count: int = 1000
+    block_ms: int = 500
+    reclaim_idle_ms: int = 30_000
+
+
+@dataclass
+class QuarantineSinkStats:
+    records: int = 0
+    written: int = 0
+    already_present: int = 0
+    seconds: float = 0.0
+
+
+def quarantine_frame(records: list[dict]) -> pd.DataFrame:
+    """Dead-letter records (reason, errors, raw, received_at) as quarantine rows."""
+    rejects = pd.DataFrame({
+        C.reason: [f"{REASON_PREFIX}: {r.get('reason') or _first_error(r)}" for r in records],
+        C.raw: [r["raw"] if isinstance(r.get("raw"), str) else
+                orjson.dumps(r.get("raw")).decode() for r in records]})
+    frame = quarantine_lines(rejects)
+    received = pd.to_datetime([r.get("received_at") for r in records], unit="ms", utc=True)
+    frame[C.timestamp] = pd.Series(received, index=frame.index).astype("datetime64[ms, UTC]")
+    for column in (C.event_id, C.user_id):
+        frame[column] = [_field(r.get("raw"), column) for r in records]
+    return frame
+
+
+def _first_error(record: dict) -> str:
+    errors = record.get("errors") or []
+    if errors:
+        return f"{errors[0].get('field')}: {errors[0].get('message')}"
+    return "refused"
+
+
+def _field(raw, name: str) -> str | None:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value[:256] if isinstance(value, str) else None
+
+
+class QuarantineSink:
+    def __init__(self, dead_letters: EventBus, lake: Lake,
+                 config: QuarantineSinkConfig | None = None):
+        self.bus = dead_letters
+        self.lake = lake
+        self.config = config or QuarantineSinkConfig()
+        self.stats = QuarantineSinkStats()
+        self._buffer: list[Message] = []
+        self._oldest: float | None = None
+        self.reader = GroupReader(dead_letters, self.config.group, self.config.consumer,
+                                  self.config.read_count, self.config.block_ms,
+                                  self.config.reclaim_idle_ms)
+
+    def poll(self) -> int:
+        messages = self.reader.read()
+        if messages:
+            self._buffer.extend(messages)
+            self._oldest = self._oldest or time.monotonic()
+        due = len(self._buffer) >= self.config.max_records or (
+            self._oldest is not None and
+            time.monotonic() - self._oldest >= self.config.max_seconds)
+        if due:
+            self.flush()
+        return len(messages)
+
+    def run(self, stop: Callable[[], bool] = lambda: False,
+            idle_exit_polls: int | None = None) -> None:
+        idle = 0
+        while not stop():
+            idle = 0 if self.poll() else idle + 1
+            if idle_exit_polls is not None and idle >= idle_exit_polls:
+                break
+        self.flush()
+
+    def flush(self) -> int:
+        """Write the buffered records to the quarantine zone, then acknowledge them."""
+        if not self._buffer:
+            return 0
+        started = time.perf_counter()
+        messages = self._buffer
+        result = write_quarantine(self.lake, quarantine_frame([m.row for m in messages]))
+        self.bus.ack(self.config.group, messages)
+        self.bus.trim()  # what is quarantined leaves the stream now, not on the next timer
+        self._buffer, self._oldest = [], None
+        self.stats.records += len(messages)
+        self.stats.written += result.written
+        self.stats.already_present += result.already_present + result.duplicates_in_batch
+        self.stats.seconds += time.perf_counter() - started
+        log.info("quarantine sink: %d refused events -> %d new quarantine rows",
+                 len(messages), result.written)
+        return result.written
