@@ -11,9 +11,14 @@ PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12
 STATE_DIR ?= .recsys
 EVENTS ?= 200000
 BUS_PORT ?= 6380
+VERSION := $(shell sed -n 's/^version = //p' setup.cfg)
+IMAGE ?= localhost/recsys:$(VERSION)
+SERVING_IMAGE ?= localhost/recsys-serving:$(VERSION)
+BASE_IMAGE ?= localhost/debian:bookworm
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports base-image image clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,6 +73,15 @@ stream: install bus-redis ## collector on :8090 + session-feature processor + la
 reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor run
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor ui --port 8000
+
+base-image: ## Debian bookworm base image for podman, made with debootstrap (no registry pull)
+	@podman image exists $(BASE_IMAGE) || bash infra/base_image.sh $(BASE_IMAGE)
+
+image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers) and the serving image
+	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile -t $(IMAGE) .
+	podman build --network host --format docker --build-arg PROJECT_IMAGE=$(IMAGE) \
+	  -f infra/Dockerfile.serving -t $(SERVING_IMAGE) .
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

@@ -1,3 +1,5 @@
-"""The project's container image: every KFP component runs in it (built from infra/)."""
+"""The project's container image every KFP component runs in (`infra/Dockerfile`): the
+`RECSYS_IMAGE` setting, read when the components are defined (at pipeline compile time)."""
+from recsys.core.settings import load_settings
 
-PROJECT_IMAGE = "ghcr.io/recsys-mlops/recsys:0.1.0"
+PROJECT_IMAGE = load_settings().image

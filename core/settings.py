@@ -15,6 +15,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_EVENT_STREAM = "recsys:events"
 DEFAULT_REGISTERED_MODEL = "recsys-recommender"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_IMAGE = "localhost/recsys:0.1.0"
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore",
                                       populate_by_name=True, use_attribute_docstrings=True)
+
+    image: str = DEFAULT_IMAGE
+    """The project image (`make image` builds it under this tag): every pipeline
+    component's `base_image` when the pipeline is compiled."""
 
     state_dir: Path = Field(default=Path(".recsys"))
     """Local state directory holding the lake, MLflow store, Feast files and reports."""

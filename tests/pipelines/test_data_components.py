@@ -8,6 +8,7 @@ from kfp import compiler, dsl, local
 from recsys.components.extract.component import extract_op
 from recsys.components.preprocess.component import preprocess_op
 from recsys.components.validate.component import validate_op
+from recsys.core.settings import Settings
 from tests.components.extract.test_extract import rich, write_jsonl
 
 
@@ -27,7 +28,7 @@ def test_compiles_with_every_step_in_the_project_image(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"extract-op", "validate-op", "preprocess-op"}
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"ghcr.io/recsys-mlops/recsys:0.1.0"}
+    assert images == {Settings().image}
 
 
 def test_runs_locally_end_to_end(tmp_path):

@@ -1,4 +1,7 @@
 """The training pipeline: compiled for Kubeflow, and run end to end with kfp.local."""
+import os
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -7,6 +10,7 @@ import yaml
 
 from recsys.components.gate.report import latest_decision
 from recsys.core.registry import aliases
+from recsys.core.settings import Settings
 from recsys.core.synthetic.config import ShopConfig
 from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.core.tracking import client_for
@@ -45,7 +49,7 @@ def test_compiled_yaml_names_every_step(tmp_path):
     inner = spec["components"][condition[0]["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"promote-op"}
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"ghcr.io/recsys-mlops/recsys:0.1.0"}
+    assert images == {Settings().image}
     assert tasks["extract-op"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["evaluate-op"]["cachingOptions"] == {}  # caching off: the champion may move
     assert tasks["train-op"]["cachingOptions"]["enableCache"] is True
@@ -63,6 +67,17 @@ def test_compiled_yaml_names_every_step(tmp_path):
                    for e in ex["container"].get("env", [])]
     assert not [name for name in literal_env if "MLFLOW" in name or "LOCK" in name]
     assert "postgresql://" not in open(path).read()
+
+
+def test_the_image_setting_is_every_components_image(tmp_path):
+    out = tmp_path / "p.yaml"
+    code = ("from recsys.pipelines.training_pipeline import compile_pipeline; "
+            f"compile_pipeline({str(out)!r})")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "RECSYS_IMAGE": "registry.example/recsys:1.2.3"})
+    spec, _ = compiled(out)
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {"registry.example/recsys:1.2.3"}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +110,6 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
     assert champion.tags["gate.decision"] == "approved"
     # the features step materialized the new snapshots into the online store
-    from recsys.core.settings import Settings
     from recsys.feature_repo.online import online_features
     from recsys.feature_repo.store import open_store
 
