@@ -1,0 +1,121 @@
+"""The images, built here with podman (`make image`) and run: the collector and serving
+answer their health routes and real requests, as a non-root user, without compilers."""
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pandas as pd
+import pytest
+import requests
+
+from recsys.benchmarks.local_services import wait_for_http
+from recsys.core.settings import Settings
+from tests.conftest import REPO, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("podman") is None,
+                                 reason="podman is not installed (apt-get install podman runc "
+                                        "debootstrap; see docs/deployment.md)")]
+VERSION = Settings().image.rsplit(":", 1)[1]
+IMAGE, SERVING_IMAGE = Settings().image, f"localhost/recsys-serving:{VERSION}"
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
+                          check=check)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """`make image`: incremental (the dependency layer is reused while the pins hold)."""
+    built = subprocess.run(["make", "--no-print-directory", "image"], cwd=REPO,
+                           capture_output=True, text=True, timeout=1800)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return IMAGE, SERVING_IMAGE
+
+
+@pytest.fixture
+def container_name():
+    name = f"recsys-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    podman("rm", "-f", name, check=False)
+
+
+def test_the_project_image_is_non_root_without_build_tools(images):
+    image, _ = images
+    who = podman("run", "--rm", "--no-healthcheck", "--entrypoint", "sh", image, "-c",
+                 "id -u; command -v gcc cc make || echo no-compiler; touch /work/w && echo ok")
+    assert who.stdout.split() == ["1000", "no-compiler", "ok"], who.stdout + who.stderr
+    assert "usage: recsys" in podman("run", "--rm", "--no-healthcheck", image, "--help").stdout
+
+
+def test_the_collector_runs_in_the_project_image(images, container_name):
+    image, _ = images
+    port, stream = free_port(), f"test:{uuid.uuid4().hex[:8]}"
+    podman("run", "-d", "--name", container_name, "--network", "host", "--no-healthcheck",
+           "-e", "RECSYS_COLLECTOR_WRITE_KEYS=container-key", "-e", f"RECSYS_EVENT_STREAM={stream}",
+           image, "stream", "collector", "--port", str(port), "--allow-volatile-bus")
+    url = f"http://127.0.0.1:{port}"
+    assert wait_for_http(f"{url}/health", 60), podman("logs", container_name).stderr[-2000:]
+    event = {"event_id": "c1", "user_id": "u1", "event_type": "view",
+             "timestamp": int(time.time() * 1000) - 1000, "properties": {"product_id": "p1"}}
+    answer = requests.post(f"{url}/events", json=event, timeout=10,
+                           headers={"Authorization": "Bearer container-key"})
+    assert answer.status_code == 202 and answer.json()["accepted"] == 1
+    # the image's own HEALTHCHECK command, run inside the container
+    probe = podman("exec", container_name, "python3", "-m", "recsys.cli.probe",
+                   f"{url}/health", check=False)
+    assert probe.returncode == 0, probe.stderr
+    import redis
+
+    redis.Redis().delete(stream, f"{stream}:seen:c1")
+
+
+def test_serving_runs_in_its_image_and_answers_with_a_token(images, container_name, tmp_path):
+    from recsys.components.features.features import publish_features
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.preprocess.preprocess import preprocess
+    from recsys.components.train.train import fingerprint_of
+    from recsys.core.schema import conform_events
+    from recsys.core.synthetic.config import ShopConfig
+    from recsys.core.synthetic.generate import generate_shop
+    from tests.factories import register_trained
+
+    _, serving_image = images
+    state = tmp_path / "state"  # mounted at the same path: MLflow records absolute paths
+    settings = Settings(state_dir=state, lake_uri=str(state / "lake"))
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    events = generate_shop(ShopConfig(events=4_000, seed=5, end=end.to_pydatetime())).events
+    events["parse_error"] = None
+    processed = preprocess(conform_events(events, "test", with_parse_error=False),
+                           PreprocessConfig(holdout_days=3))
+    publish_features(processed, settings)
+    version = register_trained(settings.tracking_uri, settings.registered_model_name,
+                               processed.train, "item_knn", fingerprint_of(processed.summary))
+    repo = tmp_path / "models"
+    shutil.copytree(REPO / "serving" / "model_repository", repo)
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    (repo / "settings.json").write_text(json.dumps({"parallel_workers": 0, **ports}))
+    for path in (tmp_path, *tmp_path.rglob("*")):  # the container user (1000) writes there
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+    podman("run", "-d", "--name", container_name, "--network", "host", "--no-healthcheck",
+           "-v", f"{tmp_path}:{tmp_path}", "-v", f"{repo}:/opt/recsys/model_repository:ro",
+           "-e", f"RECSYS_STATE_DIR={state}", "-e", "RECSYS_REDIS_URL=redis://127.0.0.1:6379/12",
+           "-e", "MLSERVER_HOST=127.0.0.1",  # host network in a test: loopback only
+           serving_image)
+    url = f"http://127.0.0.1:{ports['http_port']}"
+    assert wait_for_http(f"{url}/v2/health/ready", 180), \
+        podman("logs", container_name).stderr[-3000:]
+    token = (state / "secrets" / "serving_token").read_text().strip()  # made in the container
+    user = str(processed.train["user_id"].iloc[0])
+    assert requests.get(f"{url}/recommend/{user}", timeout=10).status_code == 401
+    answer = requests.get(f"{url}/recommend/{user}?top_k=3", timeout=10,
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and len(answer.json()["item_ids"]) == 3
+    assert answer.json()["model_version"] == version and answer.json()["fallback"] is False
+    probe = podman("exec", container_name, "python3", "-m", "recsys.cli.probe",
+                   f"{url}/v2/health/ready", check=False)
+    assert probe.returncode == 0, probe.stderr
