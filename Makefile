@@ -18,7 +18,7 @@ BASE_IMAGE ?= localhost/debian:bookworm
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports base-image image clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports base-image image run-containers clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ image: base-image ## build the project image ($(IMAGE): pipeline steps, stream w
 	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile -t $(IMAGE) .
 	podman build --network host --format docker --build-arg PROJECT_IMAGE=$(IMAGE) \
 	  -f infra/Dockerfile.serving -t $(SERVING_IMAGE) .
+
+run-containers: install image ## the main job with every step in the project image (podman), on the production profile
+	$(BIN)/python -m recsys.benchmarks.container_run --events $(EVENTS)
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

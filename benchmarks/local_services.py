@@ -43,3 +43,60 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=1).ok
     except requests.RequestException:  # not listening yet
         return False
+
+
+@contextmanager
+def podman_api(socket_path: str) -> Iterator[str]:
+    """podman's Docker-compatible API on a unix socket, for docker-py (kfp.local's
+    DockerRunner); yields the DOCKER_HOST value and stops the service afterwards."""
+    import os
+    import subprocess
+
+    url = f"unix://{socket_path}"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", url],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(socket_path):
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+@contextmanager
+def mlflow_server(database_url: str, artifacts: str, port: int) -> Iterator[str]:
+    """A real `mlflow server` on `database_url`, serving its artifacts; yields its URL."""
+    import os
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
+         "--backend-store-uri", database_url, "--artifacts-destination", artifacts,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_for_http(f"{url}/health", 120, server):
+            raise RuntimeError("mlflow server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
+def s3_endpoint(port: int) -> Iterator[str]:
+    """A real S3-speaking endpoint (moto's server mode) on loopback; yields its URL (set
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for the clients)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -49,7 +49,7 @@ def test_the_project_image_is_non_root_without_build_tools(images):
     who = podman("run", "--rm", "--no-healthcheck", "--entrypoint", "sh", image, "-c",
                  "id -u; command -v gcc cc make || echo no-compiler; touch /work/w && echo ok")
     assert who.stdout.split() == ["1000", "no-compiler", "ok"], who.stdout + who.stderr
-    assert "usage: recsys" in podman("run", "--rm", "--no-healthcheck", image, "--help").stdout
+    assert "usage: recsys" in podman("run", "--rm", "--no-healthcheck", image).stdout
 
 
 def test_the_collector_runs_in_the_project_image(images, container_name):
@@ -57,7 +57,7 @@ def test_the_collector_runs_in_the_project_image(images, container_name):
     port, stream = free_port(), f"test:{uuid.uuid4().hex[:8]}"
     podman("run", "-d", "--name", container_name, "--network", "host", "--no-healthcheck",
            "-e", "RECSYS_COLLECTOR_WRITE_KEYS=container-key", "-e", f"RECSYS_EVENT_STREAM={stream}",
-           image, "stream", "collector", "--port", str(port), "--allow-volatile-bus")
+           image, "recsys", "stream", "collector", "--port", str(port), "--allow-volatile-bus")
     url = f"http://127.0.0.1:{port}"
     assert wait_for_http(f"{url}/health", 60), podman("logs", container_name).stderr[-2000:]
     event = {"event_id": "c1", "user_id": "u1", "event_type": "view",

@@ -1,0 +1,98 @@
+"""`make run-containers`: the training pipeline with every step in the project image, on the
+production profile, on this machine.
+
+It starts what it needs and stops it afterwards: podman's Docker-compatible API (for
+kfp.local's DockerRunner), two databases on the local PostgreSQL (MLflow's backend and
+Feast's SQL registry), an `mlflow server` on the first, and an S3 endpoint (moto's server)
+holding the lake. The online store is the local Redis (db 13). Steps reach all of them over
+the host network; S3 credentials reach them as environment, as a cluster's Secrets would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+from recsys.benchmarks.local_services import (
+    mlflow_server,
+    podman_api,
+    s3_endpoint,
+    temporary_postgres_database,
+)
+
+log = logging.getLogger(__name__)
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "recsys-local", "AWS_SECRET_ACCESS_KEY": "recsys-local",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+MODEL = "recsys-recommender"
+ONLINE_REDIS = "redis://127.0.0.1:6379/13"
+
+
+def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
+                      models: list[str] | None = None) -> dict:
+    """Run the pipeline on `source` in containers; returns the gate's decision and the
+    registry's aliases."""
+    import boto3
+    import redis
+
+    from recsys.components.gate.report import latest_decision
+    from recsys.core.registry import aliases
+    from recsys.core.tracking import client_for
+    from recsys.pipelines.local_runner import run_training_locally
+
+    os.environ.update(S3_CREDENTIALS)
+    work.mkdir(parents=True, exist_ok=True)
+    redis.Redis.from_url(ONLINE_REDIS).flushdb()
+    with podman_api(str(work / "podman.sock")) as docker_host, \
+            temporary_postgres_database("recsys_mlflow") as mlflow_db, \
+            temporary_postgres_database("recsys_feast") as feast_db, \
+            mlflow_server(mlflow_db, str(work / "mlartifacts"), _free_port()) as tracking, \
+            s3_endpoint(_free_port()) as s3:
+        os.environ["DOCKER_HOST"] = docker_host
+        bucket = boto3.client("s3", endpoint_url=s3)
+        bucket.create_bucket(Bucket="lake")
+        bucket.upload_file(str(source), "lake", f"incoming/{source.name}")
+        params = {"source": f"s3://lake/incoming/{source.name}", "lake_uri": "s3://lake/shop",
+                  "s3_endpoint_url": s3, "tracking_uri": tracking,
+                  "registered_model": registered_model, "state_dir": "/work/.recsys",
+                  "feast_profile": "production", "redis_url": ONLINE_REDIS,
+                  "feast_registry_url": feast_db, "registry_lock_url": mlflow_db}
+        if models:
+            params["models"] = models
+        run_training_locally(work / "kfp", caching=False, runner="container",
+                             environment={**S3_CREDENTIALS, "RECSYS_NO_PROGRESS": "1"},
+                             **params)
+        return {"decision": latest_decision(tracking, registered_model),
+                "aliases": aliases(client_for(tracking), registered_model)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    from recsys.core.progress import configure_logging
+    from recsys.core.synthetic.config import ShopConfig
+    from recsys.core.synthetic.generate import generate_shop, write_shop
+
+    configure_logging()
+    with tempfile.TemporaryDirectory(prefix="recsys-containers-") as folder:
+        work = Path(folder)
+        config = ShopConfig(events=args.events, seed=args.seed)
+        source = work / "shop.jsonl"
+        write_shop(generate_shop(config), "jsonl", source, config)
+        outcome = run_in_containers(work, source)
+    print(json.dumps(outcome, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
