@@ -36,6 +36,7 @@ def run_training_locally(pipeline_root: Path, caching: bool = True,
                               "`podman system service --time=0 unix:///PATH.sock` and set "
                               "DOCKER_HOST=unix:///PATH.sock (make run-containers does both)")
         os.chmod(pipeline_root, 0o777)  # the image's user (uid 1000) writes step outputs here
+        _read_exit_codes_reliably()
         chosen = local.DockerRunner(network_mode="host", environment=dict(environment or {}))
     else:
         raise ConfigError(f"unknown runner {runner!r}; allowed: {', '.join(RUNNERS)}")
@@ -44,3 +45,35 @@ def run_training_locally(pipeline_root: Path, caching: bool = True,
     log.info("pipeline %s: running locally under %s with the %s runner (caching %s)",
              training_pipeline.name, pipeline_root, runner, "on" if caching else "off")
     training_pipeline(**params)
+
+
+def _read_exit_codes_reliably() -> None:
+    """kfp.local 2.17 runs step containers with auto-remove and, when the container is gone
+    before it asks for the exit code, assumes 0: a failed step could pass. Here the
+    container is kept until its exit code is read, then removed."""
+    import kfp
+    from kfp.local import docker_task_handler
+
+    if not kfp.__version__.startswith("2.17."):
+        raise ConfigError(f"the container runner is checked against kfp 2.17, found "
+                          f"{kfp.__version__}")
+    docker_task_handler.run_docker_container = _run_and_read_exit_code
+
+
+def _run_and_read_exit_code(client, image: str, command: list[str], volumes: dict,
+                            **container_run_args) -> int:
+    image = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+    if not any(image in found.tags for found in client.images.list()):
+        raise ConfigError(f"image {image} is not built here: run `make image`")
+    container = client.containers.run(image=image, command=command, detach=True,
+                                      stdout=True, stderr=True, volumes=volumes,
+                                      auto_remove=False, **container_run_args)
+    try:
+        for line in container.logs(stream=True):
+            print(line.decode(), end="")
+        code = int(container.wait()["StatusCode"])
+    finally:
+        container.remove(force=True)
+    if code:
+        log.error("step container %s exited with %d", container.short_id, code)
+    return code

@@ -45,3 +45,12 @@ def test_containers_and_subprocesses_promote_the_same_model_with_the_same_metric
     assert len(quality) >= 30  # every ranking metric, only the timing left out
     assert {k: decision["candidate_metrics"][k] for k in quality} == pytest.approx(
         quality, abs=1e-9)
+
+
+def test_a_step_that_fails_in_its_container_fails_the_run(tmp_path, images):  # noqa: F811
+    config = ShopConfig(events=3_000, seed=12)
+    source = tmp_path / "shop.jsonl"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    with pytest.raises(RuntimeError, match="train-op"):
+        run_in_containers(tmp_path / "containers", source, MODEL,
+                          models=["item_knn", "no_such_model"])
