@@ -7,6 +7,7 @@ handed out again (`reclaim`). Consumers therefore make their writes idempotent.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -106,3 +107,42 @@ class GroupReader:
         if self.trim_every.due():
             self.trimmed += self.bus.trim()
         return messages
+
+
+class BufferedGroupWorker(ABC):
+    """A worker that buffers its group's messages and writes them out in batches: at
+    `max_buffered` messages or when the oldest has waited `max_seconds` (then `flush`,
+    which writes and acknowledges). Subclasses set `reader` and implement `flush`."""
+
+    reader: GroupReader
+    max_buffered: int
+    max_seconds: float
+
+    def _start_buffer(self) -> None:
+        self._buffer: list[Message] = []
+        self._oldest: float | None = None
+
+    def poll(self) -> int:
+        messages = self.reader.read()
+        if messages:
+            self._buffer.extend(messages)
+            self._oldest = self._oldest or time.monotonic()
+        due = len(self._buffer) >= self.max_buffered or (
+            self._oldest is not None and time.monotonic() - self._oldest >= self.max_seconds)
+        if due:
+            self.flush()
+        return len(messages)
+
+    def run(self, stop: Callable[[], bool] = lambda: False,
+            idle_exit_polls: int | None = None) -> None:
+        """Poll until `stop()` (or `idle_exit_polls` empty polls in a row), then flush."""
+        idle = 0
+        while not stop():
+            idle = 0 if self.poll() else idle + 1
+            if idle_exit_polls is not None and idle >= idle_exit_polls:
+                break
+        self.flush()
+
+    @abstractmethod
+    def flush(self) -> int:
+        """Write the buffered messages out, then acknowledge them; returns rows written."""

@@ -21,7 +21,6 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -31,7 +30,7 @@ from recsys.core.columns import Columns
 from recsys.core.event_store import RAW_ZONE, partition_key
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA
-from recsys.streaming.bus import EventBus, GroupReader, Message
+from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -73,39 +72,18 @@ def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
     return frame[list(RAW_EVENT_SCHEMA.names)]
 
 
-class LakeSink:
+class LakeSink(BufferedGroupWorker):
     def __init__(self, bus: EventBus, lake: Lake, config: SinkConfig | None = None):
         self.bus = bus
         self.lake = lake
         self.config = config or SinkConfig()
         self.stats = SinkStats()
-        self._buffer: list[Message] = []
-        self._oldest: float | None = None
+        self.max_buffered, self.max_seconds = self.config.max_events, self.config.max_seconds
+        self._start_buffer()
         self._seen: OrderedDict[str, set[str]] = OrderedDict()
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
                                   self.config.read_count, self.config.block_ms,
                                   self.config.reclaim_idle_ms)
-
-    def poll(self) -> int:
-        cfg = self.config
-        messages = self.reader.read()
-        if messages:
-            self._buffer.extend(messages)
-            self._oldest = self._oldest or time.monotonic()
-        due = len(self._buffer) >= cfg.max_events or (
-            self._oldest is not None and time.monotonic() - self._oldest >= cfg.max_seconds)
-        if due:
-            self.flush()
-        return len(messages)
-
-    def run(self, stop: Callable[[], bool] = lambda: False,
-            idle_exit_polls: int | None = None) -> None:
-        idle = 0
-        while not stop():
-            idle = 0 if self.poll() else idle + 1
-            if idle_exit_polls is not None and idle >= idle_exit_polls:
-                break
-        self.flush()
 
     def flush(self) -> int:
         """Write the buffer to the lake, then acknowledge it; returns rows written."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -22,7 +21,7 @@ import pandas as pd
 from recsys.core.columns import Columns
 from recsys.core.lake import Lake
 from recsys.core.quarantine import quarantine_lines, write_quarantine
-from recsys.streaming.bus import EventBus, GroupReader, Message
+from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -75,39 +74,18 @@ def _field(raw, name: str) -> str | None:
     return value[:256] if isinstance(value, str) else None
 
 
-class QuarantineSink:
+class QuarantineSink(BufferedGroupWorker):
     def __init__(self, dead_letters: EventBus, lake: Lake,
                  config: QuarantineSinkConfig | None = None):
         self.bus = dead_letters
         self.lake = lake
         self.config = config or QuarantineSinkConfig()
         self.stats = QuarantineSinkStats()
-        self._buffer: list[Message] = []
-        self._oldest: float | None = None
+        self.max_buffered, self.max_seconds = self.config.max_records, self.config.max_seconds
+        self._start_buffer()
         self.reader = GroupReader(dead_letters, self.config.group, self.config.consumer,
                                   self.config.read_count, self.config.block_ms,
                                   self.config.reclaim_idle_ms)
-
-    def poll(self) -> int:
-        messages = self.reader.read()
-        if messages:
-            self._buffer.extend(messages)
-            self._oldest = self._oldest or time.monotonic()
-        due = len(self._buffer) >= self.config.max_records or (
-            self._oldest is not None and
-            time.monotonic() - self._oldest >= self.config.max_seconds)
-        if due:
-            self.flush()
-        return len(messages)
-
-    def run(self, stop: Callable[[], bool] = lambda: False,
-            idle_exit_polls: int | None = None) -> None:
-        idle = 0
-        while not stop():
-            idle = 0 if self.poll() else idle + 1
-            if idle_exit_polls is not None and idle >= idle_exit_polls:
-                break
-        self.flush()
 
     def flush(self) -> int:
         """Write the buffered records to the quarantine zone, then acknowledge them."""

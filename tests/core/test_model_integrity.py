@@ -12,20 +12,10 @@ from recsys.core.models.zoo import build_model
 from recsys.core.pyfunc import load_recommender
 from recsys.core.tracking import client_for
 from recsys.serving.model_source import ModelSource, ModelUnhealthy
-from tests.factories import register_trained
+from tests.factories import WritesAMarker, register_trained
 from tests.serving.conftest import ROWS
 
 NAME = "recs"
-
-
-class WritesAMarker:
-    """A pickle payload: unpickling it would create `path`."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def artifact_folder(uri: str, version: str) -> Path:

@@ -18,19 +18,10 @@ from recsys.core.pyfunc import load_recommender
 from recsys.core.registry import MODEL_SHA_TAG, aliases
 from recsys.core.registry_migration import legacy_versions
 from recsys.core.tracking import client_for
+from tests.factories import WritesAMarker
 from tests.serving.conftest import ROWS
 
 NAME = "recs"
-
-
-class WritesAMarker:
-    """A pickle payload: unpickling it would create `path`."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 class LegacyPyfunc(mlflow.pyfunc.PythonModel):

@@ -1,4 +1,9 @@
-"""Shared helpers of the streaming tests: a collector with a known write key."""
+"""Shared helpers of the streaming tests: a collector with a known write key, a fresh Redis
+stream, a valid rich event."""
+import time
+import uuid
+
+import pytest
 from fastapi.testclient import TestClient
 
 from recsys.core.bearer_keys import BearerKeys
@@ -17,3 +22,23 @@ def collector_client(bus, limits=None, access=None, observed=None) -> TestClient
     """A TestClient of the collector that sends the write key on every request."""
     return TestClient(create_app(bus, access or keyed_access(), limits, observed=observed),
                       headers=AUTH)
+
+
+@pytest.fixture
+def bus():
+    """A Redis Streams bus on a stream of its own, removed afterwards (with its dead
+    letters)."""
+    from recsys.streaming.redis_bus import RedisStreamBus
+
+    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
+    yield instance
+    instance.dead_letter_bus().reset()
+    instance.reset()
+
+
+def rich_event(n, **overrides) -> dict:
+    """A valid event received a second ago (`overrides` replace top-level fields)."""
+    body = {"event_id": f"e{n}", "user_id": f"u{n}", "event_type": "view",
+            "timestamp": int(time.time() * 1000) - 1000, "properties": {"product_id": "p1"}}
+    body.update(overrides)
+    return body

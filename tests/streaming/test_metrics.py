@@ -1,6 +1,4 @@
 """The real-time path's Prometheus metrics, scraped from the collector over a real Redis."""
-import time
-import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,24 +9,13 @@ from recsys.streaming.metrics import StreamSources
 from recsys.streaming.processor import GROUP as PROCESSOR_GROUP
 from recsys.streaming.processor import ProcessorStats
 from recsys.streaming.redis_bus import RedisStreamBus
-from tests.streaming.conftest import collector_client, keyed_access
+from tests.streaming.conftest import collector_client, keyed_access, rich_event
 
 pytestmark = pytest.mark.integration
 SCRAPE = {"Authorization": "Bearer prometheus-token"}
 
 
-def event(n, **overrides):
-    body = {"event_id": f"e{n}", "user_id": "u1", "event_type": "view",
-            "timestamp": int(time.time() * 1000) - 1000, "properties": {"product_id": "p1"}}
-    body.update(overrides)
-    return body
 
-
-@pytest.fixture
-def bus():
-    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
-    yield instance
-    instance.reset()
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -44,8 +31,9 @@ def test_collector_counts_lag_and_dead_letters_are_scraped(bus):
     observed = StreamSources(None, bus, (PROCESSOR_GROUP, SINK_GROUP), processor_stats=stats)
     access = keyed_access(metrics_keys=BearerKeys(["prometheus-token"]))
     client = collector_client(bus, access=access, observed=observed)
-    assert client.post("/events", json=[event(1), event(2), event(1)]).status_code == 202
-    bad = client.post("/events", json=[event(3, event_type="teleport"), event(4)])
+    first = client.post("/events", json=[rich_event(1), rich_event(2), rich_event(1)])
+    assert first.status_code == 202
+    bad = client.post("/events", json=[rich_event(3, event_type="teleport"), rich_event(4)])
     assert bad.status_code == 422
     assert client.get("/metrics").status_code == 401  # the write key is not a metrics token
 

@@ -1,32 +1,18 @@
 """Refused events end in the lake's quarantine zone, once each, with their reason."""
 import time
-import uuid
 
 import pytest
 
 from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE
 from recsys.core.lake import Lake
 from recsys.streaming.quarantine_sink import QuarantineSink
-from recsys.streaming.redis_bus import RedisStreamBus
-from tests.streaming.conftest import collector_client
+from tests.streaming.conftest import collector_client, rich_event
 
 pytestmark = pytest.mark.integration
 NOW_MS = int(time.time() * 1000)
 
 
-def event(n, **overrides):
-    body = {"event_id": f"e{n}", "user_id": f"u{n}", "event_type": "view",
-            "timestamp": NOW_MS - 1000, "properties": {"product_id": "p1"}}
-    body.update(overrides)
-    return body
 
-
-@pytest.fixture
-def bus():
-    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
-    yield instance
-    instance.dead_letter_bus().reset()
-    instance.reset()
 
 
 def quarantined(lake: Lake):
@@ -37,8 +23,9 @@ def quarantined(lake: Lake):
 def test_every_refused_event_lands_in_quarantine_once(bus, tmp_path):
     client = collector_client(bus)
     answer = client.post("/events", json=[
-        event(1), event(2, event_type="teleport"), event(3, timestamp=NOW_MS + 3_600_000),
-        event(4, properties={"price": 1}), "not an object"])
+        rich_event(1), rich_event(2, event_type="teleport"),
+        rich_event(3, timestamp=NOW_MS + 3_600_000), rich_event(4, properties={"price": 1}),
+        "not an object"])
     assert answer.status_code == 422 and answer.json()["rejected"] == 4
     lake = Lake(str(tmp_path / "lake"))
     sink = QuarantineSink(bus.dead_letter_bus(), lake)
@@ -59,6 +46,6 @@ def test_every_refused_event_lands_in_quarantine_once(bus, tmp_path):
 
     # the same refused records redelivered (a crash before the ack) are kept once
     bus.dead_letter([{"reason": "event_type: unknown", "errors": [], "received_at": NOW_MS,
-                      "raw": event(9, event_type="teleport")}] * 2)
+                      "raw": rich_event(9, event_type="teleport")}] * 2)
     QuarantineSink(bus.dead_letter_bus(), lake).run(idle_exit_polls=2)
     assert len(quarantined(lake)) == 5
