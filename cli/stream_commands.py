@@ -17,7 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _server_args(collector)
     collector.set_defaults(handler=cmd_collector)
     for name, helptext in (("processor", "session features from the bus into Feast"),
-                           ("sink", "events from the bus into the lake (Parquet)")):
+                           ("sink", "events from the bus into the lake (Parquet)"),
+                           ("quarantine", "refused events from the dead-letter stream into "
+                                          "the lake's quarantine zone")):
         worker = actions.add_parser(name, help=helptext)
         worker.add_argument("--consumer", default=f"{name}-1",
                             help="consumer name in its group (keep it across restarts)")
@@ -26,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         if name == "processor":
             worker.add_argument("--batch-size", type=int, default=None,
                                 help="events per poll (default 10000)")
-        worker.set_defaults(handler=cmd_processor if name == "processor" else cmd_sink)
+        worker.set_defaults(handler={"processor": cmd_processor, "sink": cmd_sink,
+                                     "quarantine": cmd_quarantine}[name])
     up = actions.add_parser("up", help="collector + processor + sink in one process")
     _server_args(up)
     up.set_defaults(handler=cmd_up)
@@ -107,6 +110,21 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from recsys.streaming.runtime import build_sink
 
     sink = build_sink(load_settings(), SinkConfig(consumer=args.consumer))
+    sink.run(idle_exit_polls=args.idle_exit)
+    print(json.dumps(sink.stats.__dict__, default=str))
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from recsys.core.errors import ConfigError
+    from recsys.core.settings import load_settings
+    from recsys.streaming.quarantine_sink import QuarantineSinkConfig
+    from recsys.streaming.runtime import build_quarantine_sink
+
+    sink = build_quarantine_sink(load_settings(), QuarantineSinkConfig(consumer=args.consumer))
+    if sink is None:
+        raise ConfigError("the quarantine sink reads Redis Streams' dead letters; with Kafka "
+                          "they are a topic of their own")
     sink.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0

@@ -22,7 +22,7 @@ from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
-from recsys.streaming.quarantine_sink import QuarantineSink
+from recsys.streaming.quarantine_sink import QuarantineSink, QuarantineSinkConfig
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 log = logging.getLogger(__name__)
@@ -119,10 +119,12 @@ def build_sink(settings: Settings, config: SinkConfig | None = None) -> LakeSink
     return LakeSink(build_bus(settings), Lake(settings.lake, settings.s3_endpoint_url), config)
 
 
-def build_quarantine_sink(settings: Settings) -> QuarantineSink | None:
+def build_quarantine_sink(settings: Settings,
+                          config: QuarantineSinkConfig | None = None) -> QuarantineSink | None:
     """The worker landing refused events in the lake's quarantine zone (Redis Streams; with
     Kafka the dead letters are a topic of their own, consumed by the shop's tooling)."""
     bus = build_bus(settings)
     if not hasattr(bus, "dead_letter_bus"):
         return None
-    return QuarantineSink(bus.dead_letter_bus(), Lake(settings.lake, settings.s3_endpoint_url))
+    return QuarantineSink(bus.dead_letter_bus(), Lake(settings.lake, settings.s3_endpoint_url),
+                          config)

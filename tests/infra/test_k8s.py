@@ -1,0 +1,75 @@
+"""The Kubernetes manifests validate against a current release's schemas (strict), every
+overlay's resources and patch targets resolve, and every workload is locked down."""
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+K8S = REPO / "infra" / "k8s"
+VERSION = "1.37.0"
+WORKLOADS = {"Deployment", "StatefulSet"}
+
+
+def documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def base_resources() -> list[dict]:
+    kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
+    return [doc for name in kustomization["resources"]
+            for doc in documents(K8S / "base" / name)]
+
+
+def test_every_base_manifest_validates_strictly():
+    resources = base_resources()
+    assert {r["kind"] for r in resources} >= {"Namespace", "ConfigMap", "StatefulSet",
+                                              "Service", "Deployment",
+                                              "HorizontalPodAutoscaler",
+                                              "PodDisruptionBudget", "NetworkPolicy"}
+    for resource in resources:
+        kubernetes_validate.validate(resource, VERSION, strict=True)  # raises when invalid
+    listed = set(yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk  # nothing written and forgotten
+
+
+def test_an_invalid_manifest_is_caught():
+    broken = next(r for r in base_resources() if r["kind"] == "Deployment")
+    broken = {**broken, "spec": {**broken["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_overlays_resolve(overlay):
+    folder = K8S / "overlays" / overlay
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert [(folder / r).resolve() for r in kustomization["resources"]] == [
+        (K8S / "base").resolve()]
+    targets = {(r["kind"], r["metadata"]["name"]) for r in base_resources()}
+    for patch in kustomization["patches"]:
+        for doc in documents(folder / patch["path"]):
+            assert (doc["kind"], doc["metadata"]["name"]) in targets, patch
+    images = {c["image"].rsplit(":", 1)[0] for r in base_resources() if r["kind"] in WORKLOADS
+              for c in r["spec"]["template"]["spec"]["containers"]}
+    for image in kustomization.get("images", []):
+        assert image["name"] in images
+
+
+def test_workloads_are_locked_down_and_bounded():
+    for resource in base_resources():
+        if resource["kind"] not in WORKLOADS:
+            continue
+        pod = resource["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, resource["metadata"]["name"]
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert container["resources"]["limits"]["memory"]
+            for env in container.get("env", []):  # credentials only from Secrets
+                if any(word in env["name"] for word in ("PASSWORD", "SECRET", "KEY_ID")):
+                    assert "valueFrom" in env, env["name"]
