@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from recsys.components.gate.report import format_outcome, latest_decision
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.core.decide import DEFAULT_POLICY
+from recsys.core.errors import ConfigError
 from recsys.core.fingerprint import source_sha256
 from recsys.core.progress import step
 from recsys.core.registry_lock import registry_lock
@@ -26,6 +28,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_run_arguments(run)
     run.add_argument("--source", required=True, help="file, folder or s3:// source of events")
     run.set_defaults(handler=cmd_pipeline_run)
+    schedule = actions.add_parser(
+        "schedule", help="compile, then create the recurring runs (daily monitoring, daily "
+        "incremental and weekly full retrain) on a Kubeflow Pipelines API through kfp.Client")
+    schedule.add_argument("--host", required=True, help="KFP API endpoint, e.g. "
+                          "http://ml-pipeline.kubeflow.svc:8888")
+    schedule.add_argument("--experiment", default="recsys", help="KFP experiment (created "
+                          "when missing; default recsys)")
+    schedule.add_argument("--source", required=True, help="events source of every run")
+    schedule.add_argument("--lake-uri", required=True, help="the lake (s3://...)")
+    schedule.add_argument("--tracking-uri", required=True, help="the MLflow server")
+    schedule.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                          help="another pipeline parameter for every run (repeatable; "
+                          "never credentials: those are Kubernetes Secrets)")
+    schedule.add_argument("--out", default="build", help="where the YAML is compiled")
+    schedule.set_defaults(handler=cmd_schedule)
 
 
 DEFAULT_MODELS = "popularity,item_knn,ease"
@@ -69,6 +86,30 @@ def cmd_compile(args: argparse.Namespace) -> int:
     schedules = out / "recurring_runs.yaml"
     schedules.write_text(yaml.safe_dump(schedule_documents(), sort_keys=False))
     print(schedules)
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import kfp
+
+    from recsys.pipelines.schedules import register_schedules
+
+    cmd_compile(args)
+    common = {"source": args.source, "lake_uri": args.lake_uri,
+              "tracking_uri": args.tracking_uri}
+    for pair in args.param:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"--param expects KEY=VALUE, got {pair!r}")
+        common[key] = value
+    try:
+        client = kfp.Client(host=args.host)
+        experiment = client.create_experiment(args.experiment)  # returns the existing one too
+    except Exception as exc:  # the API is unreachable or refuses: say where and why
+        raise ConfigError(f"cannot reach the Kubeflow Pipelines API at {args.host}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    ids = register_schedules(client, args.out, experiment.experiment_id, common)
+    print(json.dumps({"experiment": args.experiment, "recurring_runs": ids}, indent=2))
     return 0
 
 
