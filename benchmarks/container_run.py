@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import tempfile
+import uuid
 from pathlib import Path
 
 from recsys.benchmarks.local_services import (
@@ -52,10 +53,12 @@ def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
             mlflow_server(mlflow_db, str(work / "mlartifacts"), _free_port()) as tracking, \
             s3_endpoint(_free_port()) as s3:
         os.environ["DOCKER_HOST"] = docker_host
-        bucket = boto3.client("s3", endpoint_url=s3)
-        bucket.create_bucket(Bucket="lake")
-        bucket.upload_file(str(source), "lake", f"incoming/{source.name}")
-        params = {"source": f"s3://lake/incoming/{source.name}", "lake_uri": "s3://lake/shop",
+        bucket = f"recsys-lake-{uuid.uuid4().hex[:8]}"  # moto shares buckets in-process
+        storage = boto3.client("s3", endpoint_url=s3)
+        storage.create_bucket(Bucket=bucket)
+        storage.upload_file(str(source), bucket, f"incoming/{source.name}")
+        params = {"source": f"s3://{bucket}/incoming/{source.name}",
+                  "lake_uri": f"s3://{bucket}/shop",
                   "s3_endpoint_url": s3, "tracking_uri": tracking,
                   "registered_model": registered_model, "state_dir": "/work/.recsys",
                   "feast_profile": "production", "redis_url": ONLINE_REDIS,

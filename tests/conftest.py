@@ -64,11 +64,15 @@ def s3_server(monkeypatch):
 
 @pytest.fixture
 def s3_lake(s3_server) -> Lake:
-    """A lake on the S3 server: `s3://lake/shop` (bucket created)."""
+    """A lake on the S3 server in a bucket of its own: `s3://lake-<random>/shop` (moto's
+    servers in one process share their buckets, so a fixed name would see other tests')."""
+    import uuid
+
     import boto3
 
-    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket="lake")
-    return Lake("s3://lake/shop", s3_endpoint_url=s3_server)
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
+    return Lake(f"s3://{bucket}/shop", s3_endpoint_url=s3_server)
 
 
 @pytest.fixture

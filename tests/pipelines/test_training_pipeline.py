@@ -159,18 +159,18 @@ def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_f
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server):
+def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server, s3_lake):
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_server)
-    client.create_bucket(Bucket="lake")
+    bucket = s3_lake.uri.removeprefix("s3://").split("/")[0]
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_training_locally(tmp_path / "kfp", caching=False, source=str(shop_file),
-                         lake_uri="s3://lake/shop", s3_endpoint_url=s3_server,
+                         lake_uri=s3_lake.uri, s3_endpoint_url=s3_server,
                          tracking_uri=tracking, registered_model=MODEL,
                          state_dir=str(tmp_path / "state"), feast_profile="local")
     keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket="lake", Prefix="shop/") for o in page.get("Contents", [])]
+        Bucket=bucket, Prefix="shop/") for o in page.get("Contents", [])]
     assert any(k.startswith("shop/raw/events/event_date=") for k in keys)
     assert any(k.startswith("shop/clean/events/event_date=") for k in keys)
     assert aliases(client_for(tracking), MODEL)["champion"] == "1"
