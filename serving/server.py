@@ -15,7 +15,6 @@ ingress as well.
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -30,7 +29,6 @@ from recsys.core.settings import load_settings
 from recsys.serving.auth import ServingAccess, TokenInterceptor, TokenMiddleware, serving_access
 from recsys.serving.body_limit import BodyLimitMiddleware
 
-log = logging.getLogger(__name__)
 SUPPORTED_MLSERVER = "1.7."
 DEFAULT_HOST = "127.0.0.1"
 

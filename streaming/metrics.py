@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -32,7 +32,6 @@ class StreamSources:
     processor_stats: object | None = None
     sink_stats: object | None = None
     workers: Callable[[], dict] | None = None
-    refused_by_field: dict[str, int] = field(default_factory=dict)
 
 
 class StreamMetrics(Collector):

@@ -44,3 +44,27 @@ class WritesAMarker:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def served_champion(state_dir, events: int, seed: int):
+    """A state directory serving can start on: a generated shop's features published and an
+    item_knn champion registered. Returns (processed data, champion version)."""
+    from recsys.components.features.features import publish_features
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.preprocess.preprocess import preprocess
+    from recsys.components.train.train import fingerprint_of
+    from recsys.core.schema import conform_events
+    from recsys.core.settings import Settings
+    from recsys.core.synthetic.config import ShopConfig
+    from recsys.core.synthetic.generate import generate_shop
+
+    settings = Settings(state_dir=state_dir, lake_uri=str(state_dir / "lake"))
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    shop = generate_shop(ShopConfig(events=events, seed=seed, end=end.to_pydatetime())).events
+    shop["parse_error"] = None
+    processed = preprocess(conform_events(shop, "test", with_parse_error=False),
+                           PreprocessConfig(holdout_days=3))
+    publish_features(processed, settings)
+    version = register_trained(settings.tracking_uri, settings.registered_model_name,
+                               processed.train, "item_knn", fingerprint_of(processed.summary))
+    return processed, version

@@ -7,7 +7,6 @@ import subprocess
 import time
 import uuid
 
-import pandas as pd
 import pytest
 import requests
 
@@ -75,26 +74,11 @@ def test_the_collector_runs_in_the_project_image(images, container_name):
 
 
 def test_serving_runs_in_its_image_and_answers_with_a_token(images, container_name, tmp_path):
-    from recsys.components.features.features import publish_features
-    from recsys.components.preprocess.config import PreprocessConfig
-    from recsys.components.preprocess.preprocess import preprocess
-    from recsys.components.train.train import fingerprint_of
-    from recsys.core.schema import conform_events
-    from recsys.core.synthetic.config import ShopConfig
-    from recsys.core.synthetic.generate import generate_shop
-    from tests.factories import register_trained
+    from tests.factories import served_champion
 
     _, serving_image = images
     state = tmp_path / "state"  # mounted at the same path: MLflow records absolute paths
-    settings = Settings(state_dir=state, lake_uri=str(state / "lake"))
-    end = pd.Timestamp.now(tz="UTC").floor("D")
-    events = generate_shop(ShopConfig(events=4_000, seed=5, end=end.to_pydatetime())).events
-    events["parse_error"] = None
-    processed = preprocess(conform_events(events, "test", with_parse_error=False),
-                           PreprocessConfig(holdout_days=3))
-    publish_features(processed, settings)
-    version = register_trained(settings.tracking_uri, settings.registered_model_name,
-                               processed.train, "item_knn", fingerprint_of(processed.summary))
+    processed, version = served_champion(state, events=4_000, seed=5)
     repo = tmp_path / "models"
     shutil.copytree(REPO / "serving" / "model_repository", repo)
     ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}

@@ -6,22 +6,14 @@ import subprocess
 import sys
 
 import grpc
-import pandas as pd
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys.benchmarks.local_services import wait_for_http
-from recsys.components.features.features import publish_features
-from recsys.components.preprocess.config import PreprocessConfig
-from recsys.components.preprocess.preprocess import preprocess
-from recsys.components.train.train import fingerprint_of
-from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop
 from tests.conftest import REPO, free_port
-from tests.factories import register_trained
+from tests.factories import served_champion
 
 pytestmark = pytest.mark.integration
 
@@ -30,17 +22,7 @@ pytestmark = pytest.mark.integration
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serving")
     state = tmp / "state"
-    settings_ = Settings(state_dir=state, lake_uri=str(state / "lake"))
-    end = pd.Timestamp.now(tz="UTC").floor("D")
-    events = generate_shop(ShopConfig(events=6_000, seed=3, end=end.to_pydatetime())).events
-    events["parse_error"] = None
-    from recsys.core.schema import conform_events
-
-    processed = preprocess(conform_events(events, "test", with_parse_error=False),
-                           PreprocessConfig(holdout_days=3))
-    publish_features(processed, settings_)
-    version = register_trained(settings_.tracking_uri, settings_.registered_model_name,
-                               processed.train, "item_knn", fingerprint_of(processed.summary))
+    processed, version = served_champion(state, events=6_000, seed=3)
 
     repo = tmp / "models"
     shutil.copytree(REPO / "serving" / "model_repository", repo)

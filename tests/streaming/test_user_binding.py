@@ -1,7 +1,6 @@
 """User binding: the shop's backend signs user ids; a forged, expired or missing signature
 is refused (or kept anonymously), over a real Redis bus."""
 import time
-import uuid
 
 import orjson
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from recsys.core.bearer_keys import BearerKeys
 from recsys.core.errors import ConfigError
 from recsys.core.settings import Settings
-from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import collector_access
 from recsys.streaming.user_binding import UserBinding, sign_user
 from tests.streaming.conftest import collector_client, keyed_access
@@ -24,13 +22,6 @@ def event(n, user="u1", signature=None):
     if signature is not None:
         body["user_signature"] = signature
     return body
-
-
-@pytest.fixture
-def bus():
-    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
-    yield instance
-    instance.reset()
 
 
 def stored_users(bus) -> list[str]:
