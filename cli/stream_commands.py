@@ -25,6 +25,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="consumer name in its group (keep it across restarts)")
         worker.add_argument("--idle-exit", type=int, default=None,
                             help="stop after this many empty polls (default: run forever)")
+        if name != "quarantine":
+            worker.add_argument("--member", default="0/1", metavar="K/N",
+                                help="this worker is member K of N sharing the bus's "
+                                "partitions (RECSYS_BUS_PARTITIONS >= N; default 0/1: all)")
         if name == "processor":
             worker.add_argument("--batch-size", type=int, default=None,
                                 help="events per poll (default 10000)")
@@ -92,10 +96,11 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
 def cmd_processor(args: argparse.Namespace) -> int:
     from recsys.core.settings import load_settings
+    from recsys.streaming.partitions import Membership
     from recsys.streaming.processor import ProcessorConfig
     from recsys.streaming.runtime import build_processor
 
-    config = ProcessorConfig(consumer=args.consumer)
+    config = ProcessorConfig(consumer=args.consumer, member=Membership.parse(args.member))
     if args.batch_size:
         config.batch_size = args.batch_size
     processor = build_processor(load_settings(), config)
@@ -107,9 +112,11 @@ def cmd_processor(args: argparse.Namespace) -> int:
 def cmd_sink(args: argparse.Namespace) -> int:
     from recsys.core.settings import load_settings
     from recsys.streaming.lake_sink import SinkConfig
+    from recsys.streaming.partitions import Membership
     from recsys.streaming.runtime import build_sink
 
-    sink = build_sink(load_settings(), SinkConfig(consumer=args.consumer))
+    sink = build_sink(load_settings(), SinkConfig(consumer=args.consumer),
+                      Membership.parse(args.member))
     sink.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0

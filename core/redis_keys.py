@@ -26,6 +26,11 @@ class RedisKeys:
         """The stream of collected events."""
         return self.namespace
 
+    def partition_stream(self, partition: int, partitions: int) -> str:
+        """The stream of one partition: the stream itself when there is one partition, so a
+        single-partition deployment keeps its key."""
+        return self.stream if partitions == 1 else f"{self.namespace}:p{partition}"
+
     @property
     def dead_letters(self) -> str:
         """The stream of refused events, each with its reason."""
@@ -66,6 +71,14 @@ class RedisKeys:
     def watermark(self) -> str:
         """Event-time watermark of the processor (milliseconds)."""
         return f"{self.session_prefix}:watermark"
+
+    def cart_timers_of(self, partition: int, partitions: int) -> str:
+        """A partition's cart timers (only that partition's owner fires them)."""
+        return self.cart_timers if partitions == 1 else f"{self.cart_timers}:p{partition}"
+
+    def watermark_of(self, partition: int, partitions: int) -> str:
+        """A partition's event-time watermark (event time progresses per partition)."""
+        return self.watermark if partitions == 1 else f"{self.watermark}:p{partition}"
 
     # -- serving --------------------------------------------------------------------------
     def recommendations(self, model_version: str, user_id: str, k: int, session_key: str,

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     """Back-pressure bound: the collector answers 503 when the slowest consumer group has
     this many events not yet acknowledged."""
 
+    bus_partitions: int = Field(default=1, ge=1, le=1024)
+    """Redis streams the events are spread over by a hash of user_id (one user's events
+    always in one). N processors (and sinks) share them, member K owning the partitions
+    p % N == K (`--member K/N`). Change it only with every group's lag at 0."""
+
     collector_write_keys: str | None = None
     """Comma-separated keys the collector accepts (`Authorization: Bearer <key>`)."""
 

@@ -25,6 +25,8 @@ class BusUnavailable(RecsysError):
 class Message:
     id: str
     row: dict
+    stream: str = ""
+    """The stream (partition) the message came from, where the bus has several."""
 
 
 @dataclass(frozen=True)

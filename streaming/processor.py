@@ -9,10 +9,13 @@ before the ack means redelivery; replayed events are no-ops on the state, and fe
 re-pushed for every user of a batch (duplicates included), so nothing is lost or doubled.
 
 Feature rows are stamped with processing time (Feast's Redis store only overwrites a row
-with a newer stamp); `last_event_ts` carries the event time. Event time: the watermark is
-the newest event time seen minus `lateness`. Users whose oldest open cart is older than the
-watermark minus 10 minutes get their features re-pushed with `cart_abandonment_risk`
-raised (timers in a Redis sorted set).
+with a newer stamp); `last_event_ts` carries the event time. Event time: the watermark (one
+per bus partition) is the newest event time seen minus `lateness`. Users whose oldest open
+cart is older than the watermark minus 10 minutes get their features re-pushed with
+`cart_abandonment_risk` raised (timers in a Redis sorted set per partition).
+
+Scale-out: N processors share the bus's partitions (`member`); a partition's users, their
+state, its watermark and its cart timers are written by its one owner only.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
 from recsys.streaming.bus import EventBus, GroupReader, Message
+from recsys.streaming.partitions import EVERYTHING, Membership, partition_of
 from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,
@@ -85,6 +89,11 @@ class ProcessorConfig:
     """Per-user cap on the session window's entries (the newest are kept)."""
     namespace: str = DEFAULT_EVENT_STREAM
     """Namespace of the processor's Redis keys (`RedisKeys`): the event stream's name."""
+    partitions: int = 1
+    """The bus's partitions (`bus_partitions`): watermarks and cart timers are kept per
+    partition, so that only a partition's owner writes them."""
+    member: Membership = EVERYTHING
+    """Which of the processors this one is: it owns the partitions p % members == index."""
 
 
 @dataclass
@@ -111,6 +120,7 @@ class SessionProcessor:
         self.config = config or ProcessorConfig()
         self.stats = ProcessorStats()
         self.keys = RedisKeys(self.config.namespace)
+        self.owned = self.config.member.owned(self.config.partitions)
         self._state_prefix = self.keys.session_state_prefix  # joined per user in the hot loop
         self._write_states = client.register_script(WRITE_STATES_SCRIPT)
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
@@ -123,9 +133,14 @@ class SessionProcessor:
     def recent_items_key(self, user_id: str) -> str:
         return self.keys.recent_items(user_id)
 
-    def watermark(self) -> int | None:
-        value = self.client.get(self.keys.watermark)
-        return int(value) if value is not None else None
+    def watermark(self, user_id: str | None = None) -> int | None:
+        """The event-time watermark of a user's partition (without a user: the newest of
+        the partitions this processor owns)."""
+        parts = self.config.partitions
+        owned = [partition_of(user_id, parts)] if user_id is not None else self.owned
+        values = [v for v in self.client.mget([self.keys.watermark_of(p, parts)
+                                                for p in owned]) if v is not None]
+        return max(int(v) for v in values) if values else None
 
     def state(self, user_id: str) -> dict | None:
         raw = self.client.get(f"{self._state_prefix}{user_id}")
@@ -173,20 +188,17 @@ class SessionProcessor:
 
     def process(self, messages: list[Message]) -> None:
         cfg = self.config
+        parts = cfg.partitions
         by_user: dict[str, list[dict]] = defaultdict(list)
-        newest = None
         for message in messages:
             row = message.row
             if not row.get(C.category):
                 row[C.category] = self.categories.get(row[C.item_id])
             by_user[row[C.user_id]].append(row)
-            ts = int(row[C.timestamp])
-            newest = ts if newest is None else max(newest, ts)
         users = list(by_user)
+        user_partition = {u: partition_of(u, parts) for u in users}
+        watermarks = self._advance_watermarks(by_user, user_partition)
         raw_states = self.client.mget([f"{self._state_prefix}{u}" for u in users])
-        old_watermark = self.watermark()
-        newest = min(newest, int(time.time() * 1000) + cfg.max_event_ahead_ms)
-        watermark = max(old_watermark or 0, newest - cfg.lateness_ms)
         states = {}
         for user, raw in zip(users, raw_states):
             state = upgrade_state(orjson.loads(raw)) if raw else new_state()
@@ -195,31 +207,22 @@ class SessionProcessor:
             self.stats.duplicates += result.duplicates
             self.stats.late += result.late
             states[user] = state
-        timers = self.client.zrangebyscore(self.keys.cart_timers, "-inf", watermark)
-        due = [u.decode() for u in timers]
-        due = [u for u in due if u not in states]
-        expired = []
-        for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])
-                             if due else []):
-            if raw:
-                states[user] = upgrade_state(orjson.loads(raw))
-            else:  # the state expired (state_ttl_seconds): its timer goes with it
-                expired.append(user)
-        if expired:
-            self.client.zrem(self.keys.cart_timers, *expired)
-        self.stats.timers_fired += len(due)
+        self._load_due_timers(states, user_partition, watermarks)
         rows = []
         keys, args = [], [cfg.state_ttl_seconds]
         with self.client.pipeline(transaction=False) as pipe:
             for user, state in states.items():
+                partition = user_partition[user]
+                watermark = watermarks[partition]
+                timers_key = self.keys.cart_timers_of(partition, parts)
                 deadline = cart_deadline(state)
                 timer = None if deadline is None or deadline <= watermark else deadline
                 timer_changed = timer != state.get("timer")
                 if timer_changed:
                     if timer is None:
-                        pipe.zrem(self.keys.cart_timers, user)
+                        pipe.zrem(timers_key, user)
                     else:
-                        pipe.zadd(self.keys.cart_timers, {user: timer})
+                        pipe.zadd(timers_key, {user: timer})
                     state["timer"] = timer
                 if user in by_user or timer_changed:
                     keys += [f"{self._state_prefix}{user}", self.recent_items_key(user)]
@@ -234,12 +237,65 @@ class SessionProcessor:
                 rows.append(values)
             if keys:
                 self._write_states(keys=keys, args=args, client=pipe)
-            pipe.set(self.keys.watermark, watermark)
+            for partition, watermark in watermarks.items():
+                pipe.set(self.keys.watermark_of(partition, parts), watermark)
             pipe.execute()
         frame = feature_frame(rows)
         self.stats.users_pushed += self.push(frame)
         self.stats.last_poll = {"messages": len(messages), "users": len(rows),
-                                "watermark": watermark}
+                                "watermark": max(watermarks.values())}
+
+    def _advance_watermarks(self, by_user: dict[str, list[dict]],
+                            user_partition: dict[str, int]) -> dict[int, int]:
+        """Every owned partition's watermark after this batch: the newest event time seen
+        in it minus `lateness`, never past processing time plus the allowed skew, never
+        backwards. Partitions of the batch this processor does not own (a membership change
+        under way) are advanced too: their events are processed here."""
+        cfg = self.config
+        ceiling = int(time.time() * 1000) + cfg.max_event_ahead_ms
+        newest: dict[int, int] = {}
+        for user, rows in by_user.items():
+            partition = user_partition[user]
+            top = max(int(row[C.timestamp]) for row in rows)
+            newest[partition] = max(newest.get(partition, top), top)
+        partitions = sorted(set(self.owned) | set(newest))
+        stored = self.client.mget([self.keys.watermark_of(p, cfg.partitions)
+                                   for p in partitions])
+        watermarks = {}
+        for partition, value in zip(partitions, stored):
+            old = int(value) if value is not None else 0
+            seen = newest.get(partition)
+            watermarks[partition] = old if seen is None else \
+                max(old, min(seen, ceiling) - cfg.lateness_ms)
+        return watermarks
+
+    def _load_due_timers(self, states: dict, user_partition: dict[str, int],
+                         watermarks: dict[int, int]) -> None:
+        """Add to `states` the users whose cart timer the watermark of their partition has
+        passed; a timer whose state expired (state_ttl_seconds) goes with it."""
+        parts = self.config.partitions
+        with self.client.pipeline(transaction=False) as pipe:
+            for partition, watermark in watermarks.items():
+                pipe.zrangebyscore(self.keys.cart_timers_of(partition, parts), "-inf",
+                                   watermark)
+            due_lists = pipe.execute()
+        due = []
+        for partition, users in zip(watermarks, due_lists):
+            for user in (u.decode() for u in users):
+                if user not in states:
+                    due.append(user)
+                    user_partition[user] = partition
+        self.stats.timers_fired += len(due)
+        if not due:
+            return
+        expired: dict[int, list[str]] = defaultdict(list)
+        for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])):
+            if raw:
+                states[user] = upgrade_state(orjson.loads(raw))
+            else:
+                expired[user_partition[user]].append(user)
+        for partition, users in expired.items():
+            self.client.zrem(self.keys.cart_timers_of(partition, parts), *users)
 
 
 def feature_frame(rows: list[dict]) -> pd.DataFrame:

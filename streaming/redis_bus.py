@@ -10,6 +10,10 @@
   the collector answers 503 (back-pressure).
 - A group lost with a Redis that kept nothing (or deleted by hand) is created again by the
   next read or ack instead of failing every poll with NOGROUP.
+- Partitions (`bus_partitions`): events are spread over N streams by a hash of user_id,
+  so one user's events stay in order in one stream; the publish script covers every
+  partition of a batch at once (all or nothing), and each consumer reads, acks, reclaims
+  and trims only the partitions its `member` owns (streaming/partitions.py).
 - Consumer groups: `read` returns the consumer's own pending entries first (after a crash
   and restart under the same name), then new ones; `reclaim` takes over entries of a dead
   consumer idle for `min_idle_ms` (XAUTOCLAIM).
@@ -24,6 +28,7 @@ import redis
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM, DEFAULT_REDIS_URL
 from recsys.streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.partitions import EVERYTHING, Membership, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +69,31 @@ local function trim_acknowledged(stream)
 end
 """
 
-# Back-pressure by progress: the stream holds only what some group has not acknowledged
-# (after a trim), so refusing when it would pass `max_length` means the slowest group's
-# backlog is at the bound. Nothing of the batch is stored then.
+# Back-pressure by progress: a stream holds only what some group has not acknowledged
+# (after a trim), so refusing when it would pass its bound means the slowest group's backlog
+# is at the bound. All or nothing over every partition of the batch: when one partition is
+# full, nothing is stored (returns -1 - the index of that partition's key).
+# KEYS: the partitions' streams; ARGV: seen prefix, dedup seconds, bound per partition, then
+# per event: the index of its stream in KEYS (from 1), event_id, payload.
 PUBLISH_SCRIPT = RETENTION_LUA + """
-local stream, seen_prefix, dedup_seconds, max_length = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local n = (#ARGV - 3) / 2
-if redis.call('XLEN', stream) + n > tonumber(max_length) then
-  trim_acknowledged(stream)
-  if redis.call('XLEN', stream) + n > tonumber(max_length) then
-    return -1
+local seen_prefix, dedup_seconds, max_length = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local wanted = {}
+for i = 4, #ARGV, 3 do
+  local k = tonumber(ARGV[i])
+  wanted[k] = (wanted[k] or 0) + 1
+end
+for k, n in pairs(wanted) do
+  if redis.call('XLEN', KEYS[k]) + n > max_length then
+    trim_acknowledged(KEYS[k])
+    if redis.call('XLEN', KEYS[k]) + n > max_length then
+      return -k
+    end
   end
 end
 local added = 0
-for i = 0, n - 1 do
-  local event_id, payload = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
-  if redis.call('SET', seen_prefix .. event_id, '1', 'NX', 'EX', dedup_seconds) then
-    redis.call('XADD', stream, '*', 'e', payload)
+for i = 4, #ARGV, 3 do
+  if redis.call('SET', seen_prefix .. ARGV[i + 1], '1', 'NX', 'EX', dedup_seconds) then
+    redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'e', ARGV[i + 2])
     added = added + 1
   end
 end
@@ -93,17 +106,26 @@ return trim_acknowledged(KEYS[1])
 
 
 class RedisStreamBus:
+    """The bus over `partitions` streams (one user's events always in one, see
+    streaming/partitions.py). A consumer reads, acknowledges, reclaims and trims only the
+    partitions its `member` owns; the collector publishes to all of them."""
+
     def __init__(self, url: str = DEFAULT_REDIS_URL, stream: str = DEFAULT_EVENT_STREAM,
                  max_length: int = 1_000_000, dedup_seconds: int = 86_400,
-                 dead_letter_length: int = 100_000, socket_timeout: float = 5.0):
+                 dead_letter_length: int = 100_000, socket_timeout: float = 5.0,
+                 partitions: int = 1, member: Membership = EVERYTHING):
         self.url, self.socket_timeout = url, socket_timeout
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                            socket_connect_timeout=socket_timeout)
         keys = RedisKeys(stream)
         self.stream = keys.stream
+        self.partitions, self.member = partitions, member
+        self.streams = [keys.partition_stream(p, partitions) for p in range(partitions)]
+        self.owned = [self.streams[p] for p in member.owned(partitions)]
         self.dead_stream = keys.dead_letters
         self.seen_prefix = keys.seen_prefix
         self.max_length = max_length
+        self.partition_bound = -(-max_length // partitions)
         self.dedup_seconds = dedup_seconds
         self.dead_letter_length = dead_letter_length
         self._publish = self.client.register_script(PUBLISH_SCRIPT)
@@ -113,23 +135,29 @@ class RedisStreamBus:
         self._reader.set_response_callback("XREADGROUP", lambda response, **_: response)
         self._groups: set[str] = set()
         self._recovered: set[tuple[str, str]] = set()
-        self._recovery_cursor: dict[tuple[str, str], str] = {}
+        self._recovery_cursor: dict[tuple[str, str], dict[str, str]] = {}
 
     # -- producer side -------------------------------------------------------------------
     def publish(self, rows: list[dict]) -> PublishResult:
         if not rows:
             return PublishResult(0, 0)
-        args = [self.seen_prefix, self.dedup_seconds, self.max_length]
+        keys: list[str] = []
+        index: dict[int, int] = {}
+        args = [self.seen_prefix, self.dedup_seconds, self.partition_bound]
         for row in rows:
-            args += [row["event_id"], orjson.dumps(row)]
+            partition = partition_of(row["user_id"], self.partitions)
+            if partition not in index:
+                keys.append(self.streams[partition])
+                index[partition] = len(keys)
+            args += [index[partition], row["event_id"], orjson.dumps(row)]
         try:
-            added = self._publish(keys=[self.stream], args=args)
+            added = self._publish(keys=keys, args=args)
         except redis.RedisError as exc:
             raise BusUnavailable(f"event bus (Redis stream {self.stream}) unavailable: "
                                  f"{exc}") from exc
         if added < 0:
-            raise BusUnavailable(f"event bus full: stream {self.stream} holds its maximum of "
-                                 f"{self.max_length} unconsumed entries")
+            raise BusUnavailable(f"event bus full: stream {keys[-added - 1]} holds its maximum "
+                                 f"of {self.partition_bound} unconsumed entries")
         return PublishResult(int(added), len(rows) - int(added))
 
     def dead_letter(self, records: list[dict]) -> None:
@@ -164,15 +192,23 @@ class RedisStreamBus:
         except redis.RedisError:
             return False
 
+    def length(self) -> int:
+        """Entries held in every partition (acknowledged or not, until trimmed)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for stream in self.streams:
+                pipe.xlen(stream)
+            return sum(int(n) for n in pipe.execute())
+
     # -- consumer side -------------------------------------------------------------------
     def ensure_group(self, group: str) -> None:
         if group in self._groups:
             return
-        try:
-            self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in self.owned:
+            try:
+                self.client.xgroup_create(stream, group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
         self._groups.add(group)
 
     def _recreating_group(self, group: str, action):
@@ -188,6 +224,7 @@ class RedisStreamBus:
             self._groups.discard(group)
             for key in [k for k in self._recovered if k[0] == group]:
                 self._recovered.discard(key)
+            for key in [k for k in self._recovery_cursor if k[0] == group]:
                 self._recovery_cursor.pop(key, None)
             self.ensure_group(group)
             return action()
@@ -205,85 +242,113 @@ class RedisStreamBus:
     def _read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
         key = (group, consumer)
         if key not in self._recovered:
-            after = self._recovery_cursor.get(key, "0")
-            own = self._reader.xreadgroup(group, consumer, {self.stream: after}, count=count)
-            entries = own[0][1] if own else []
-            if entries:
-                self._recovery_cursor[key] = _id(entries[-1][0])
-                messages = _messages(own)
-                if messages:
-                    return messages
-            else:
+            cursors = self._recovery_cursor.setdefault(key, {s: "0" for s in self.owned})
+            own = self._reader.xreadgroup(group, consumer, dict(cursors), count=count)
+            returned = {_id(stream): entries for stream, entries in own or []}
+            messages = []
+            for name in list(cursors):
+                entries = returned.get(name)
+                if entries:
+                    cursors[name] = _id(entries[-1][0])
+                    messages += _entries(name, entries)
+                else:  # this partition's own backlog is done
+                    del cursors[name]
+            if not cursors:
                 self._recovered.add(key)
-        fresh = self._reader.xreadgroup(group, consumer, {self.stream: ">"}, count=count,
-                                        block=block_ms or None)
+            if messages:
+                return messages
+        fresh = self._reader.xreadgroup(group, consumer, {s: ">" for s in self.owned},
+                                        count=count, block=block_ms or None)
         return _messages(fresh)
 
     def ack(self, group: str, messages: list[Message]) -> None:
         if not messages:
             return
+        by_stream: dict[str, list[str]] = {}
+        for message in messages:
+            by_stream.setdefault(message.stream or self.streams[0], []).append(message.id)
+
+        def acknowledge():
+            with self.client.pipeline(transaction=False) as pipe:
+                for stream, ids in by_stream.items():
+                    pipe.xack(stream, group, *ids)
+                return pipe.execute()
         try:  # with the group gone there is nothing to acknowledge: the new group re-reads
-            self._recreating_group(group, lambda: self.client.xack(
-                self.stream, group, *[m.id for m in messages]))
+            self._recreating_group(group, acknowledge)
         except redis.RedisError as exc:
             raise BusUnavailable(f"cannot acknowledge on {self.stream}: {exc}") from exc
 
     def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
         def claim():
-            return self.client.xautoclaim(self.stream, group, consumer, min_idle_ms,
-                                          start_id="0-0", count=count)
+            taken = []
+            for stream in self.owned:
+                _, claimed, *_ = self.client.xautoclaim(stream, group, consumer, min_idle_ms,
+                                                        start_id="0-0", count=count)
+                taken += [Message(_id(entry_id), orjson.loads(fields[b"e"]), stream)
+                          for entry_id, fields in claimed if fields]
+            return taken
         try:
-            _, claimed, *_ = self._recreating_group(group, claim)
+            return self._recreating_group(group, claim)
         except redis.RedisError as exc:
             raise BusUnavailable(f"cannot reclaim on {self.stream}: {exc}") from exc
-        return [Message(_id(entry_id), orjson.loads(fields[b"e"]))
-                for entry_id, fields in claimed if fields]
 
     def pending(self, group: str) -> int:
-        summary = self._recreating_group(group, lambda: self.client.xpending(self.stream, group))
-        return int(summary["pending"])
+        def count():
+            return sum(int(self.client.xpending(s, group)["pending"]) for s in self.owned)
+        return self._recreating_group(group, count)
 
     def lag(self, group: str) -> int:
-        """Entries not yet delivered to the group plus those delivered but not acked."""
+        """Entries of the owned partitions not yet delivered to the group plus those
+        delivered but not acked."""
         self.ensure_group(group)
-        info = {g["name"].decode(): g for g in self.client.xinfo_groups(self.stream)}
-        if group not in info:  # lost with its data: the recreated group must read it all
-            self._groups.discard(group)
-            self.ensure_group(group)
-            return self.lag(group)
-        entry = info[group]
-        undelivered = entry.get("lag")
-        if undelivered is None:  # Redis cannot tell after deletions: the stream bounds it
-            undelivered = self.client.xlen(self.stream)
-        return int(undelivered) + int(entry["pending"])
+        total = 0
+        for stream in self.owned:
+            info = {g["name"].decode(): g for g in self.client.xinfo_groups(stream)}
+            if group not in info:  # lost with its data: the recreated group must read it all
+                self._groups.discard(group)
+                self.ensure_group(group)
+                return self.lag(group)
+            entry = info[group]
+            undelivered = entry.get("lag")
+            if undelivered is None:  # Redis cannot tell after deletions: the stream bounds it
+                undelivered = self.client.xlen(stream)
+            total += int(undelivered) + int(entry["pending"])
+        return total
 
     def trim(self) -> int:
-        """Drop entries every group has acknowledged; returns how many were removed. The
-        workers call it continuously (`GroupReader`); a stream without groups keeps all."""
+        """Drop entries every group has acknowledged in the owned partitions; returns how
+        many were removed. The workers call it continuously (`GroupReader`); a stream
+        without groups keeps all."""
         try:
-            return int(self._trim(keys=[self.stream]))
+            return sum(int(self._trim(keys=[stream])) for stream in self.owned)
         except redis.RedisError as exc:
             raise BusUnavailable(f"cannot trim {self.stream}: {exc}") from exc
 
     def reset(self) -> None:
-        """Delete the stream, its groups, dead letters and dedup keys (tests, benchmarks)."""
+        """Delete the streams, their groups, dead letters and dedup keys (tests, benchmarks)."""
         keys = list(self.client.scan_iter(match=f"{self.seen_prefix}*", count=10_000))
         for start in range(0, len(keys), 10_000):
             self.client.delete(*keys[start:start + 10_000])
-        self.client.delete(self.stream, self.dead_stream)
+        self.client.delete(*self.streams, self.dead_stream)
         self._groups.clear()
         self._recovered.clear()
         self._recovery_cursor.clear()
 
 
 def _messages(response) -> list[Message]:
-    """Raw XREADGROUP reply: [[stream, [[id, [field, value, ...]], ...]]]."""
+    """Raw XREADGROUP reply: [[stream, [[id, [field, value, ...]], ...]], ...]."""
     out = []
-    for _stream, entries in response or []:
-        for entry_id, fields in entries:
-            if fields:  # an entry trimmed while pending comes back empty (nil)
-                payload = fields[1] if fields[0] == b"e" else fields[fields.index(b"e") + 1]
-                out.append(Message(entry_id.decode(), orjson.loads(payload)))
+    for stream, entries in response or []:
+        out += _entries(_id(stream), entries)
+    return out
+
+
+def _entries(stream: str, entries) -> list[Message]:
+    out = []
+    for entry_id, fields in entries:
+        if fields:  # an entry trimmed while pending comes back empty (nil)
+            payload = fields[1] if fields[0] == b"e" else fields[fields.index(b"e") + 1]
+            out.append(Message(entry_id.decode(), orjson.loads(payload), stream))
     return out
 
 

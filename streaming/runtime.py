@@ -21,6 +21,7 @@ from recsys.streaming.access import KEY_FILE_NAME
 from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
+from recsys.streaming.partitions import EVERYTHING, Membership
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 from recsys.streaming.quarantine_sink import QuarantineSink, QuarantineSinkConfig
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
@@ -28,15 +29,21 @@ from recsys.streaming.user_binding import NO_BINDING, UserBinding
 log = logging.getLogger(__name__)
 
 
-def build_bus(settings: Settings) -> EventBus:
+def build_bus(settings: Settings, member: Membership = EVERYTHING) -> EventBus:
+    """The bus as `member` of its worker group sees it (the collector: every partition)."""
     if settings.event_bus == "redis":
         from recsys.streaming.redis_bus import RedisStreamBus
 
         return RedisStreamBus(settings.bus_url, stream=settings.event_stream,
-                              max_length=settings.bus_max_length)
+                              max_length=settings.bus_max_length,
+                              partitions=settings.bus_partitions, member=member)
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
+        if member != EVERYTHING:
+            raise ConfigError("--member K/N partitions Redis streams; Kafka's consumer group "
+                              "assigns its own partitions, and the session processor's "
+                              "timers need one owner per user: run one processor on Kafka")
         from recsys.streaming.kafka_bus import KafkaBus
 
         return KafkaBus(settings.kafka_bootstrap, topic=settings.event_stream.replace(":", "."))
@@ -108,15 +115,20 @@ def catalogue_categories(settings: Settings) -> dict[str, str]:
 
 def build_processor(settings: Settings, config: ProcessorConfig | None = None,
                     push: Callable[[pd.DataFrame], int] | None = None) -> SessionProcessor:
+    """The session processor; `config.member` says which partitions it owns."""
     config = config or ProcessorConfig()
     config.namespace = settings.event_stream
-    return SessionProcessor(build_bus(settings), redis.Redis.from_url(settings.bus_url),
+    config.partitions = settings.bus_partitions
+    return SessionProcessor(build_bus(settings, config.member),
+                            redis.Redis.from_url(settings.bus_url),
                             push or feast_push(settings), catalogue_categories(settings),
                             config)
 
 
-def build_sink(settings: Settings, config: SinkConfig | None = None) -> LakeSink:
-    return LakeSink(build_bus(settings), Lake(settings.lake, settings.s3_endpoint_url), config)
+def build_sink(settings: Settings, config: SinkConfig | None = None,
+               member: Membership = EVERYTHING) -> LakeSink:
+    return LakeSink(build_bus(settings, member), Lake(settings.lake, settings.s3_endpoint_url),
+                    config)
 
 
 def build_quarantine_sink(settings: Settings,

@@ -2,6 +2,7 @@
 collector's HTTP server; the processor's features in Feast must equal the batch definitions
 for every user, and the sink's lake rows every accepted event once - also when the processor
 is killed with SIGKILL mid-stream and restarted."""
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import uvicorn
 from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.core.event_store import RAW_ZONE, read_window
 from recsys.core.lake import Lake
+from recsys.core.redis_keys import RedisKeys
 from recsys.core.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.core.synthetic.config import DirtConfig, ShopConfig
@@ -27,6 +29,7 @@ from recsys.feature_repo.session_features import session_features
 from recsys.feature_repo.store import open_store
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import SinkConfig
+from recsys.streaming.partitions import Membership, partition_of
 from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.replay import replay
 from recsys.streaming.runtime import build_bus, build_processor, build_sink
@@ -91,10 +94,15 @@ def expected_features(events: pd.DataFrame, watermark_ms: int) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("user_id")
 
 
-def check_against_batch(settings: Settings, watermark_ms: int) -> int:
+def check_against_batch(settings: Settings, watermark_ms) -> int:
+    """`watermark_ms`: one for every user, or a function of the user (one per partition)."""
     lake_events = read_window(Lake(settings.lake), RAW_ZONE, RAW_EVENT_SCHEMA)
     assert lake_events["event_id"].is_unique
-    want = expected_features(lake_events, watermark_ms)
+    if callable(watermark_ms):
+        want = pd.concat([expected_features(events, watermark_ms(user))
+                          for user, events in lake_events.groupby("user_id")])
+    else:
+        want = expected_features(lake_events, watermark_ms)
     store, _ = open_store(settings)
     got = online_features(store, list(want.index)).users.set_index("user_id")
     assert not got["session_missing"].any()
@@ -150,13 +158,18 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     assert recent and recent == processor.state(user)["items"]
 
 
+def worker_env(settings: Settings) -> dict:
+    return {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
+            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_NO_PROGRESS": "1",
+            "RECSYS_FEAST_PROFILE": settings.feast_profile,
+            "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url,
+            "RECSYS_REDIS_URL": settings.redis_url,
+            "RECSYS_BUS_PARTITIONS": str(settings.bus_partitions), "PYTHONPATH": str(REPO)}
+
+
 def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
     settings, source, url, bus = setup
-    env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
-           "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_NO_PROGRESS": "1",
-           "RECSYS_FEAST_PROFILE": settings.feast_profile,
-           "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url,
-           "RECSYS_REDIS_URL": settings.redis_url, "PYTHONPATH": str(REPO)}
+    env = worker_env(settings)
     summary = replay(source, url, rate=50_000, batch_size=100, write_key=WRITE_KEY)
     command = [sys.executable, "-m", "recsys.cli.main", "stream", "processor",
                "--consumer", "p1", "--idle-exit", "3", "--batch-size", "300"]
@@ -181,4 +194,65 @@ def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
     sink = build_sink(settings, SinkConfig(block_ms=100, max_events=700))
     sink.run(idle_exit_polls=2)
     watermark = int(bus.client.get(f"{settings.event_stream}:session:watermark"))
+    assert check_against_batch(settings, watermark) == summary.accepted
+
+
+@pytest.fixture
+def partitioned(tmp_path):
+    """The production profile with the bus in 4 partitions."""
+    with temporary_postgres_database("feast_stream_scale") as registry:
+        settings = Settings(state_dir=tmp_path / "state", feast_profile="production",
+                            feast_registry_url=registry, bus_partitions=4,
+                            redis_url=f"redis://127.0.0.1:6379/{PRODUCTION_REDIS_DB}",
+                            event_stream=f"test:{uuid.uuid4().hex[:8]}")
+        yield from _running_collector(settings, tmp_path)
+        build_bus(settings).client.flushdb()
+
+
+def test_two_processors_and_two_sinks_one_killed_change_no_result(partitioned):
+    """Scale-out: processors 0/2 and 1/2 run at once, 1/2 is killed mid-stream with SIGKILL
+    and started again; two sinks land the lake. Features equal the batch definitions (each
+    user's cart risk against its partition's watermark); lake rows = accepted events."""
+    settings, source, url, bus = partitioned
+    summary = replay(source, url, rate=50_000, batch_size=100, write_key=WRITE_KEY)
+    assert summary.refused_batches == 0 and bus.length() == summary.accepted
+
+    def processor(member: str) -> list[str]:
+        return [sys.executable, "-m", "recsys.cli.main", "stream", "processor", "--member",
+                member, "--consumer", f"p-{member[0]}", "--idle-exit", "3",
+                "--batch-size", "200"]
+    env = worker_env(settings)
+    steady = subprocess.Popen(processor("0/2"), env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    doomed = subprocess.Popen(processor("1/2"), env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    second_half = build_bus(settings, Membership(1, 2))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and doomed.poll() is None:
+        read = sum(int(g["entries-read"] or 0) for s in second_half.owned
+                   for g in bus.client.xinfo_groups(s) if g["name"] == b"session-features") \
+            if all(bus.client.exists(s) for s in second_half.owned) else 0
+        if read > 200:
+            break
+        time.sleep(0.01)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    assert second_half.lag("session-features") > 0, "1/2 finished before it was killed"
+    again = subprocess.run(processor("1/2"), env=env, cwd=REPO, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert steady.wait(timeout=300) == 0
+    handled = [json.loads(again.stdout.strip().splitlines()[-1])["messages"],
+               json.loads(steady.stdout.read().decode().strip().splitlines()[-1])["messages"]]
+    assert sum(handled) >= summary.accepted - 200 - 1 and min(handled) > 0
+    assert build_bus(settings).lag("session-features") == 0
+    for k in range(2):
+        sink = build_sink(settings, SinkConfig(block_ms=100, max_events=700, consumer=f"s{k}"),
+                          Membership(k, 2))
+        sink.run(idle_exit_polls=2)
+        assert 0 < sink.stats.written < summary.accepted
+    keys = RedisKeys(settings.event_stream)
+
+    def watermark(user: str) -> int:
+        return int(bus.client.get(keys.watermark_of(partition_of(user, 4), 4)))
     assert check_against_batch(settings, watermark) == summary.accepted
