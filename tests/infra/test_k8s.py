@@ -73,3 +73,25 @@ def test_workloads_are_locked_down_and_bounded():
             for env in container.get("env", []):  # credentials only from Secrets
                 if any(word in env["name"] for word in ("PASSWORD", "SECRET", "KEY_ID")):
                     assert "valueFrom" in env, env["name"]
+
+
+def test_partitioned_workers_agree_on_their_membership():
+    """Processors and sinks are StatefulSets whose pod ordinal is the member index; MEMBERS
+    equals the replicas and the bus has at least that many partitions; the collector reads
+    the same partition count."""
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in base_resources()}
+    partitions = int(resources["ConfigMap", "recsys-stream"]["data"]["bus_partitions"])
+    for name in ("recsys-processor", "recsys-lake-sink"):
+        workload = resources["StatefulSet", name]
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert int(env["MEMBERS"]["value"]) == workload["spec"]["replicas"] <= partitions
+        assert "$(POD_INDEX)/$(MEMBERS)" in container["command"]
+        assert env["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+            "metadata.labels['apps.kubernetes.io/pod-index']"
+        assert env["RECSYS_BUS_PARTITIONS"]["valueFrom"]["configMapKeyRef"]["name"] == \
+            "recsys-stream"
+    collector = resources["Deployment", "recsys-collector"]
+    env = {e["name"]: e for e in collector["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RECSYS_BUS_PARTITIONS"]["valueFrom"]["configMapKeyRef"]["name"] == \
+        "recsys-stream"
