@@ -28,6 +28,14 @@ class Columns:
     segment = "segment"
     login_status = "login_status"
     page_url = "page_url"
+    weather_status = "weather_status"
+    temperature = "temperature"
+    time_of_day = "time_of_day"
+    day_of_week = "day_of_week"
+    query = "query"
+    source = "source"
+    recommendation_id = "recommendation_id"
+    extra = "extra"
 
     # lake bookkeeping
     event_date = "event_date"
@@ -50,9 +58,14 @@ class EventType(str, Enum):
     remove_from_cart = "remove_from_cart"
     purchase = "purchase"
     rating = "rating"
+    search = "search"
+    click = "click"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
+
+# Event types that name no item (their item_id may be empty).
+ITEMLESS_EVENT_TYPES: frozenset[str] = frozenset({EventType.search.value})
 
 # Source vocabularies -> canonical event type. Names already canonical map to themselves.
 EVENT_TYPE_ALIASES: dict[str, str] = {
@@ -69,6 +82,8 @@ EVENT_TYPE_ALIASES: dict[str, str] = {
     "pageview": EventType.view.value,
     "product_view": EventType.view.value,
     "rate": EventType.rating.value,
+    "product_click": EventType.click.value,
+    "search_query": EventType.search.value,
 }
 
 # Columns every event must carry to be usable at all.

@@ -215,17 +215,31 @@ class Lake:
 
     def read_tables(self, keys: list[str], columns: list[str] | None = None,
                     schema: pa.Schema | None = None) -> pa.Table:
-        """Read and concatenate several Parquet files (an empty table of `schema` if none)."""
-        tables = [self.read_table(k, columns=columns) for k in keys]
-        if not tables:
-            if schema is None:
+        """Read and concatenate several Parquet files (an empty table of `schema` if none).
+
+        With `schema`, every file is read as that schema: columns a file was written without
+        (an older schema version) are nulls, and columns it has beyond the schema are left
+        out - so a lake written by an earlier release reads beside a newer one."""
+        if schema is None:
+            tables = [self.read_table(k, columns=columns) for k in keys]
+            if not tables:
                 raise NotFoundError("no Parquet files to read and no schema given")
-            empty = schema.empty_table()
-            return empty.select(columns) if columns else empty
-        if schema is not None:
-            target = pa.schema([schema.field(n) for n in tables[0].schema.names])
-            tables = [t.cast(target) for t in tables]
-        return pa.concat_tables(tables)
+            return pa.concat_tables(tables)
+        target = pa.schema([schema.field(n) for n in (columns or schema.names)])
+        tables = [self._read_as(k, target) for k in keys]
+        return pa.concat_tables(tables) if tables else target.empty_table()
+
+    def _read_as(self, key: str, target: pa.Schema) -> pa.Table:
+        local = self._backend.local_path(key)
+        source = local if local is not None else io.BytesIO(self.read_bytes(key))
+        if local is not None and not os.path.exists(local):
+            raise NotFoundError(f"lake object not found: {local}")
+        parquet = pq.ParquetFile(source)
+        present = set(parquet.schema_arrow.names)
+        table = parquet.read(columns=[n for n in target.names if n in present])
+        arrays = [table.column(f.name).cast(f.type) if f.name in present
+                  else pa.nulls(table.num_rows, f.type) for f in target]
+        return pa.Table.from_arrays(arrays, schema=target)
 
     def write_json(self, key: str, payload: Any) -> None:
         self.write_bytes(key, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())

@@ -33,15 +33,43 @@ EVENT_FIELDS: tuple[pa.Field, ...] = (
     pa.field(C.segment, pa.string()),
     pa.field(C.login_status, pa.string()),
     pa.field(C.page_url, pa.string()),
+    # schema version 2: the seeds' whole event
+    pa.field(C.weather_status, pa.string()),
+    pa.field(C.temperature, pa.float64()),
+    pa.field(C.time_of_day, pa.string()),
+    pa.field(C.day_of_week, pa.string()),
+    pa.field(C.query, pa.string()),
+    pa.field(C.source, pa.string()),
+    pa.field(C.recommendation_id, pa.string()),
+    pa.field(C.extra, pa.string()),
 )
-EVENT_SCHEMA = pa.schema(EVENT_FIELDS)
+SPARSE_COLUMNS: frozenset[str] = frozenset({
+    C.weather_status, C.temperature, C.time_of_day, C.day_of_week, C.query, C.source,
+    C.recommendation_id, C.extra})
+"""Columns only some events or sources fill (a search's query, a click's list): mostly null
+is normal for them, so no null-share warning."""
+SCHEMA_VERSION = 2
+"""Version of the canonical event schema, written into every events file's Parquet metadata
+(`recsys.schema_version`). Versions only add nullable columns at the end: files of version 1
+(no seeds' context columns, no `extra`) read as version 2 with those columns null."""
+SCHEMA_VERSION_KEY = b"recsys.schema_version"
+EVENT_SCHEMA = pa.schema(EVENT_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
 
 # The raw zone also carries what a reader could not parse, for validate to quarantine.
 RAW_EVENT_SCHEMA = EVENT_SCHEMA.append(pa.field(C.parse_error, pa.string()))
 RAW_EVENT_COLUMNS: tuple[str, ...] = tuple(RAW_EVENT_SCHEMA.names)
 
-NUMERIC_COLUMNS = (C.price, C.rating)
+NUMERIC_COLUMNS = (C.price, C.rating, C.temperature)
+MAX_EXTRA_BYTES = 4096
+"""The `extra` column (fields of an event the schema has no column for, as JSON) holds at
+most this much; a bigger one is refused with its reason, never cut."""
+
+
+def schema_version(table: pa.Table) -> int:
+    """The schema version a file was written with (1: before versions were written)."""
+    value = (table.schema.metadata or {}).get(SCHEMA_VERSION_KEY)
+    return int(value) if value else 1
 
 
 def empty_events(with_parse_error: bool = True) -> pd.DataFrame:

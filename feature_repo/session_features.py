@@ -31,8 +31,10 @@ COMPARE_CARTS = 2
 
 
 def session_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """One row per user with events at or before `as_of`."""
-    events = events[events[C.timestamp] <= as_of].sort_values(
+    """One row per user with events at or before `as_of` that name an item (a search
+    without one leaves the session features as they are)."""
+    events = events[(events[C.timestamp] <= as_of) & events[C.item_id].notna()
+                    & events[C.item_id].ne("")].sort_values(
         [C.user_id, C.timestamp], kind="stable")
     if events.empty:
         return _empty()

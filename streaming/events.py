@@ -15,12 +15,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
 )
 
-from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
+from recsys.core.columns import EVENT_TYPE_ALIASES, ITEMLESS_EVENT_TYPES, Columns
+from recsys.core.schema import MAX_EXTRA_BYTES
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 C = Columns
@@ -38,7 +40,9 @@ MAX_TIMESTAMP_MS = 4_102_444_800_000     # 2100-01-01
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """Fields the schema has no column for are kept (`extra`), never dropped."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class Page(_Loose):
@@ -66,19 +70,39 @@ class Campaign(_Loose):
     utm_campaign: Text | None = None
 
 
+class Weather(_Loose):
+    status: Label | None = None
+    temperature: float | None = Field(None, ge=-100, le=100)
+
+
+class Temporal(_Loose):
+    time_of_day: Label | None = None
+    day_of_week: Label | None = None
+
+
 class Context(_Loose):
     page: Page | None = None
     device: Device | None = None
+    weather: Weather | None = None
+    temporal: Temporal | None = None
     user: UserContext | None = None
     campaign: Campaign | None = None
 
 
 class Properties(_Loose):
-    product_id: Ident
+    product_id: Ident | None = None
+    """Required, except on a search (which carries `query` instead)."""
     price: float | None = Field(None, ge=0, le=1e9)
     category: Text | None = None
     brand: Text | None = None
     rating: float | None = Field(None, ge=0, le=10)
+    query: Text | None = None
+    """A search's text."""
+    source: Label | None = None
+    """Where a click happened (e.g. `recommendations`, `search`, `category`)."""
+    recommendation_id: Annotated[str, StringConstraints(max_length=128,
+                                                        pattern=NO_CONTROL)] | None = None
+    """The recommendation list a clicked item was shown in (serving's answer names it)."""
 
     @field_validator("product_id", mode="before")
     @classmethod
@@ -98,6 +122,7 @@ class RichEvent(_Loose):
     properties: Properties
     user_signature: Text | None = None
     """The shop backend's signature of user_id (streaming/user_binding.py); not stored."""
+    _extra_json: str | None = PrivateAttr()
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -113,10 +138,37 @@ class RichEvent(_Loose):
                              f"{sorted(set(EVENT_TYPE_ALIASES.values()))} (or their aliases)")
         return canonical
 
+    def problems(self) -> list[dict]:
+        """What a well-typed event still lacks, each with the field it concerns: an item
+        (a query, for a search), and unknown fields within MAX_EXTRA_BYTES."""
+        found = []
+        if self.event_type in ITEMLESS_EVENT_TYPES:
+            if not self.properties.query:
+                found.append({"field": "properties.query", "message": "a search needs its "
+                                                                       "query text"})
+        elif not self.properties.product_id:
+            found.append({"field": "properties.product_id",
+                          "message": f"a {self.event_type} event needs the product"})
+        size = len(self.extra_json() or "")
+        if size > MAX_EXTRA_BYTES:
+            found.append({"field": "(fields beyond the schema)",
+                          "message": f"{size} bytes as JSON; at most {MAX_EXTRA_BYTES} are "
+                                     f"kept"})
+        return found
+
+    def extra_json(self) -> str | None:
+        """Every field the schema has no column for, nested as sent, as JSON (None: none)."""
+        if not hasattr(self, "_extra_json"):
+            found = _extras(self)
+            self._extra_json = orjson.dumps(found, option=orjson.OPT_SORT_KEYS).decode() \
+                if found else None
+        return self._extra_json
+
     def to_row(self) -> dict:
         """The flat canonical row (lake column names; timestamp in epoch ms)."""
         ctx = self.context or Context()
         props = self.properties
+        weather, temporal = ctx.weather or Weather(), ctx.temporal or Temporal()
         return {
             C.event_id: self.event_id, C.user_id: self.user_id,
             C.item_id: props.product_id, C.session_id: self.session_id,
@@ -130,7 +182,23 @@ class RichEvent(_Loose):
             C.utm_campaign: ctx.campaign.utm_campaign if ctx.campaign else None,
             C.segment: ctx.user.segment if ctx.user else None,
             C.login_status: ctx.user.login_status if ctx.user else None,
+            C.weather_status: weather.status, C.temperature: weather.temperature,
+            C.time_of_day: temporal.time_of_day, C.day_of_week: temporal.day_of_week,
+            C.query: props.query, C.source: props.source,
+            C.recommendation_id: props.recommendation_id, C.extra: self.extra_json(),
         }
+
+
+def _extras(model: BaseModel) -> dict:
+    """A model's unknown fields, and those of the models inside it, nested by field name."""
+    found = dict(model.model_extra or {})
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            inner = _extras(value)
+            if inner:
+                found[name] = inner
+    return found
 
 
 class BodyError(ValueError):
@@ -230,12 +298,16 @@ def validate_events(events: list, bounds: TimeBounds | None = None,
         event_id = event_id if isinstance(event_id, str) else None
         try:
             event = RichEvent.model_validate(raw)
-            row = event.to_row()
         except ValidationError as exc:
             errors = [{"field": ".".join(str(p) for p in error["loc"]) or "(event)",
                        "message": error["msg"]} for error in exc.errors()]
             out.rejected.append(Rejected(index, event_id, errors, raw))
             continue
+        errors = event.problems()
+        if errors:
+            out.rejected.append(Rejected(index, event_id, errors, raw))
+            continue
+        row = event.to_row()
         problem = bounds.problem(row[C.timestamp]) if bounds is not None else None
         if problem:
             out.rejected.append(Rejected(index, event_id, [

@@ -102,6 +102,8 @@ class ProcessorStats:
     applied: int = 0
     duplicates: int = 0
     late: int = 0
+    itemless: int = 0
+    """Events naming no item (searches): acknowledged, not folded into a session."""
     users_pushed: int = 0
     timers_fired: int = 0
     polls: int = 0
@@ -192,10 +194,15 @@ class SessionProcessor:
         by_user: dict[str, list[dict]] = defaultdict(list)
         for message in messages:
             row = message.row
+            if not row.get(C.item_id):  # a search without an item: nothing to fold in
+                self.stats.itemless += 1
+                continue
             if not row.get(C.category):
                 row[C.category] = self.categories.get(row[C.item_id])
             by_user[row[C.user_id]].append(row)
         users = list(by_user)
+        if not users:
+            return
         user_partition = {u: partition_of(u, parts) for u in users}
         watermarks = self._advance_watermarks(by_user, user_partition)
         raw_states = self.client.mget([f"{self._state_prefix}{u}" for u in users])

@@ -26,10 +26,10 @@ from collections.abc import Callable
 
 from recsys.core.bearer_keys import BearerKeys
 from recsys.core.errors import ConfigError
+from recsys.core.visitors import anonymous_user_id
 
 VERSION = "v1"
 MODES = ("off", "require", "anonymous")
-ANONYMOUS_PREFIX = "anonymous:"
 
 
 def sign_user(key: str, user_id: str, expires_at: int) -> str:
@@ -72,8 +72,7 @@ class UserBinding:
     @staticmethod
     def anonymous_id(session_id: str | None) -> str:
         """The id an unbound event is kept under: per session, unlinkable to the user."""
-        seed = session_id or "no-session"
-        return ANONYMOUS_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:16]
+        return anonymous_user_id(session_id)
 
 
 NO_BINDING = UserBinding("off", None)

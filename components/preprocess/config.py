@@ -14,9 +14,12 @@ class PreprocessConfig(BaseModel):
     weights: dict[str, float] = Field(default_factory=lambda: {
         EventType.purchase.value: 5.0, EventType.rating.value: 4.0,
         EventType.add_to_cart.value: 3.0, EventType.view.value: 1.0,
-        EventType.remove_from_cart.value: 0.0,
+        EventType.remove_from_cart.value: 0.0, EventType.click.value: 2.0,
+        EventType.search.value: 0.0,
     })
-    """Interaction weight per event type; 0 keeps the event out of the interactions."""
+    """Interaction weight per event type; 0 keeps the event out of the interactions. A click
+    (on a listed item: a stronger signal than a view) weighs 2; a search names no item, so
+    its weight applies only to searches that do carry one."""
     dedup_seconds: int = Field(60, ge=0)
     """Same user, item and type again within this many seconds is one event."""
     holdout_days: float = Field(7.0, gt=0)

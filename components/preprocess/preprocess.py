@@ -39,7 +39,11 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
     check_event_frame(events, "preprocess input")
     if events.empty:
         raise DataQualityError("preprocess: no clean events in the window")
-    deduped = drop_near_duplicates(events, config.dedup_seconds)
+    # a search names no item: it stays in the lake (and the session), counted here, but
+    # cannot be an interaction
+    itemless = events[C.item_id].isna() | events[C.item_id].eq("")
+    with_items = events[~itemless]
+    deduped = drop_near_duplicates(with_items, config.dedup_seconds)
     filled, price_counts = fill_prices(deduped)
     filled, rating_counts = fill_ratings(filled)
     weighted = add_weights(filled, config.weights)
@@ -65,11 +69,12 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
     summary = {
         "window_start": str(weighted[C.timestamp].min()), "window_end": str(end),
         "split_time": str(split), "train_start": str(start) if start is not None else None,
-        "events_in": len(events), "near_duplicates_removed": len(events) - len(deduped),
+        "events_in": len(events), "itemless_events": int(itemless.sum()),
+        "near_duplicates_removed": len(with_items) - len(deduped),
         **price_counts, **rating_counts,
         "train_events": len(train_events), "holdout_events": len(holdout_events),
-        # every event is counted: events_in = near_duplicates_removed + train_events +
-        # holdout_events + events_before_lookback
+        # every event is counted: events_in = itemless_events + near_duplicates_removed +
+        # train_events + holdout_events + events_before_lookback
         "events_before_lookback": int((weighted[C.timestamp] < start).sum())
         if start is not None else 0,
         "train_interactions": len(train), "holdout_interactions": len(holdout),

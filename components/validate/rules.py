@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.core.columns import EVENT_TYPES, Columns
+from recsys.core.columns import EVENT_TYPES, ITEMLESS_EVENT_TYPES, Columns, EventType
 
 C = Columns
 
@@ -40,7 +40,14 @@ def row_reasons(events: pd.DataFrame, config: ValidationConfig, now: pd.Timestam
     checks: list[tuple[pd.Series, str | Callable[[pd.Series], pd.Series]]] = []
     for column in (C.event_id, C.user_id, C.item_id):
         text = events[column]
-        checks.append((text.isna() | text.eq(""), f"missing {column}"))
+        missing = text.isna() | text.eq("")
+        if column == C.item_id:  # a search names no item
+            missing &= ~events[C.event_type].isin(ITEMLESS_EVENT_TYPES)
+        checks.append((missing, f"missing {column}"))
+    if C.query in events.columns:
+        query = events[C.query]
+        checks.append((events[C.event_type].eq(EventType.search.value)
+                       & (query.isna() | query.eq("")), "search without a query"))
     checks += [
         (ts.isna(), "missing timestamp"),
         (~events[C.event_type].isin(config.allowed_event_types),

@@ -27,6 +27,7 @@ from recsys.core.schema import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
     RAW_EVENT_SCHEMA,
+    SPARSE_COLUMNS,
     check_event_frame,
 )
 
@@ -72,7 +73,8 @@ def validate_events(events: pd.DataFrame, config: ValidationConfig,
     clean = events.loc[~bad, list(EVENT_COLUMNS)].reset_index(drop=True)
     quarantined = quarantine_rows(events[bad], reasons[bad])
     ratios = null_ratios(events, list(EVENT_COLUMNS))
-    warnings = sorted(c for c, r in ratios.items() if r > config.null_warn_ratio)
+    warnings = sorted(c for c, r in ratios.items()
+                      if r > config.null_warn_ratio and c not in SPARSE_COLUMNS)
     bad_ratio = float(bad.mean()) if len(events) else 0.0
     report = QualityReport(
         rows_in=len(events), rows_clean=len(clean), rows_quarantined=int(bad.sum()),

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from recsys.core.errors import ConfigError, NotFoundError, UnknownFormatError
 from recsys.core.progress import progress
-from recsys.core.readers import jsonl, movielens, rees46, retailrocket, user_events
+from recsys.core.readers import (
+    avro_events,
+    jsonl,
+    movielens,
+    rees46,
+    retailrocket,
+    user_events,
+)
 from recsys.core.readers.base import ReadResult, open_text
 
 log = logging.getLogger(__name__)
@@ -18,6 +25,7 @@ READERS: dict[str, Callable[[Path], ReadResult]] = {
     rees46.NAME: rees46.read,
     user_events.NAME: user_events.read,
     movielens.NAME: movielens.read,
+    avro_events.NAME: avro_events.read,
 }
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(READERS)
 
@@ -34,11 +42,13 @@ _FOLDER_MARKERS: tuple[tuple[str, str], ...] = (
     ("ratings.csv", movielens.NAME),
     ("user_events.csv", user_events.NAME),
 )
-_DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv"}
+_DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".avro"}
 
 
 def detect_format(path: Path) -> str:
-    """Name the layout of a single file from its first line."""
+    """Name the layout of a single file from its first bytes (Avro) or line."""
+    if avro_events.is_avro(path):
+        return avro_events.NAME
     with open_text(path) as handle:
         first = handle.readline().decode("utf-8-sig", errors="replace").strip()
     if first.startswith("{"):

@@ -23,6 +23,7 @@ from recsys.core.readers.base import (
     open_text,
     timestamps_flexible,
 )
+from recsys.core.schema import MAX_EXTRA_BYTES
 
 C = Columns
 NAME = "jsonl"
@@ -47,7 +48,57 @@ FIELD_PATHS: dict[tuple[str, ...], str] = {
     ("context", "user", "login_status"): C.login_status,
     ("context", "campaign", "utm_source"): C.utm_source,
     ("context", "campaign", "utm_campaign"): C.utm_campaign,
+    ("context", "weather", "status"): C.weather_status,
+    ("context", "weather", "temperature"): C.temperature,
+    ("context", "temporal", "time_of_day"): C.time_of_day,
+    ("context", "temporal", "day_of_week"): C.day_of_week,
+    ("properties", "query"): C.query,
+    ("properties", "source"): C.source,
+    ("properties", "recommendation_id"): C.recommendation_id,
 }
+IGNORED_PATHS: tuple[tuple[str, ...], ...] = (("user_signature",),)
+"""Fields read and not stored: the collector's proof of a user id (docs/security.md)."""
+
+
+def _known_tree() -> dict:
+    tree: dict = {}
+    for path in (*FIELD_PATHS, *IGNORED_PATHS):
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = None
+    return tree
+
+
+KNOWN_TREE = _known_tree()
+
+
+def unknown_fields(record: dict, known: dict = KNOWN_TREE) -> dict:
+    """The parts of a rich-format record the schema has no column for, nested as sent
+    (null values left out): what goes into the `extra` column."""
+    found = {}
+    for key, value in record.items():
+        if value is None:
+            continue
+        if key not in known:
+            found[key] = value
+        elif isinstance(known[key], dict) and isinstance(value, dict):
+            inner = unknown_fields(value, known[key])
+            if inner:
+                found[key] = inner
+    return found
+
+
+def extra_json(record: dict) -> tuple[str | None, str | None]:
+    """(the `extra` JSON of a record, a parse problem when it is over MAX_EXTRA_BYTES)."""
+    found = unknown_fields(record)
+    if not found:
+        return None, None
+    text = orjson.dumps(found, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    if len(text) > MAX_EXTRA_BYTES:
+        return None, (f"fields beyond the schema take {len(text)} bytes as JSON; at most "
+                      f"{MAX_EXTRA_BYTES} are kept")
+    return text, None
 
 _S = pa.string()
 ARROW_SCHEMA = pa.schema([
@@ -56,10 +107,15 @@ ARROW_SCHEMA = pa.schema([
     pa.field("properties", pa.struct([
         pa.field("product_id", _S), pa.field("price", pa.float64()),
         pa.field("category", _S), pa.field("brand", _S), pa.field("rating", pa.float64()),
+        pa.field("query", _S), pa.field("source", _S), pa.field("recommendation_id", _S),
     ])),
     pa.field("context", pa.struct([
         pa.field("page", pa.struct([pa.field("url", _S), pa.field("referrer", _S)])),
         pa.field("device", pa.struct([pa.field("type", _S)])),
+        pa.field("weather", pa.struct([pa.field("status", _S),
+                                       pa.field("temperature", pa.float64())])),
+        pa.field("temporal", pa.struct([pa.field("time_of_day", _S),
+                                        pa.field("day_of_week", _S)])),
         pa.field("user", pa.struct([pa.field("segment", _S), pa.field("login_status", _S)])),
         pa.field("campaign", pa.struct([pa.field("utm_source", _S),
                                         pa.field("utm_campaign", _S)])),
@@ -101,13 +157,21 @@ def _arrow_frame(lines: list[bytes]) -> pd.DataFrame:
         io.BytesIO(body),
         read_options=pajson.ReadOptions(block_size=max(len(body), 1 << 20)),
         parse_options=pajson.ParseOptions(explicit_schema=ARROW_SCHEMA,
-                                          unexpected_field_behavior="ignore"),
+                                          unexpected_field_behavior="infer"),
     )
-    flat = table.flatten().flatten().flatten()
+    known = table.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA) \
+        if table.schema != ARROW_SCHEMA else table
+    flat = known.flatten().flatten().flatten()
     frame = pd.DataFrame({
         column: flat.column(".".join(path)).to_pandas() for path, column in FIELD_PATHS.items()
     })
     frame[C.timestamp] = frame[C.timestamp].astype("Int64")
+    if table.schema != ARROW_SCHEMA:  # some line carries fields beyond the schema
+        extras = [extra_json(record) for record in table.to_pylist()]
+        frame[C.extra] = [text for text, _ in extras]
+        problems = [problem for _, problem in extras]
+        if any(problems):
+            frame[C.parse_error] = problems
     return frame
 
 
@@ -152,8 +216,10 @@ def _parse_lines(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]
             rejects.append((text, f"malformed event: expected an object, got "
                                   f"{type(record).__name__}"))
             continue
-        rows.append({column: _dig(record, path) for path, column in FIELD_PATHS.items()})
-    frame = pd.DataFrame(rows, columns=list(FIELD_PATHS.values()))
+        row = {column: _dig(record, path) for path, column in FIELD_PATHS.items()}
+        row[C.extra], row[C.parse_error] = extra_json(record)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*FIELD_PATHS.values(), C.extra, C.parse_error])
     return frame.astype(object), rejects
 
 
@@ -165,4 +231,6 @@ def _dig(record: dict, path: tuple[str, ...]):
         value = value.get(key)
     if isinstance(value, (dict, list)):
         return json.dumps(value)
+    if isinstance(value, bool):  # the seeds send login_status as a boolean
+        return "true" if value else "false"
     return value

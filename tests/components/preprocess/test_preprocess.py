@@ -133,6 +133,24 @@ def test_every_event_is_accounted_for_in_the_summary(events):
     config = PreprocessConfig(holdout_days=1, lookback_days=0.5)
     summary = preprocess(events, config).summary
     assert summary["events_before_lookback"] > 0  # the window is shorter than the data
-    assert summary["events_in"] == (summary["near_duplicates_removed"]
+    assert summary["events_in"] == (summary["itemless_events"]
+                                    + summary["near_duplicates_removed"]
                                     + summary["train_events"] + summary["holdout_events"]
                                     + summary["events_before_lookback"])
+
+
+def test_searches_are_counted_and_clicks_weighted(events):
+    more = conform_events(pd.DataFrame([
+        {"event_id": "s1", "user_id": "u4", "item_id": None, "event_type": "search",
+         "timestamp": pd.Timestamp("2026-10-02 10:00", tz="UTC"), "query": "shirt"},
+        {"event_id": "c1", "user_id": "u4", "item_id": "i2", "event_type": "click",
+         "timestamp": pd.Timestamp("2026-10-02 10:01", tz="UTC"), "price": 20.0,
+         "category": "A"}]), "test", with_parse_error=False)
+    config = PreprocessConfig(holdout_days=2, lookback_days=None)
+    result = preprocess(pd.concat([events, more], ignore_index=True), config,
+                        window_end=END.to_pydatetime())
+    assert result.summary["itemless_events"] == 1
+    assert result.summary["events_in"] == len(events) + 2
+    train = result.train.set_index(["user_id", "item_id"])
+    assert train.loc[("u4", "i2"), "weight"] == 2.0  # a click weighs 2 by default
+    assert result.train["item_id"].notna().all()

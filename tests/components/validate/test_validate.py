@@ -41,6 +41,7 @@ BAD = {
     "price out of range: -1.0": event(105, price=-1.0),
     "rating out of range: 11.0": event(106, event_type="rating", rating=11.0),
     "malformed: bad json": event(107, parse_error="bad json"),
+    "search without a query": event(108, event_type="search", item_id=None),
 }
 
 
@@ -51,9 +52,9 @@ def test_each_rule_quarantines_with_its_reason_and_good_rows_pass():
     reasons = dict(zip(result.quarantine["event_id"], result.quarantine["reason"]))
     for expected, row in BAD.items():
         assert reasons[row["event_id"]].startswith(expected), (expected, reasons[row["event_id"]])
-    assert result.report.bad_ratio == pytest.approx(len(BAD) / 48, abs=1e-6)
-    assert not result.report.passed  # 8 of 48 is above the default 5%
-    with pytest.raises(DataQualityError, match="8 of 48 rows are bad"):
+    assert result.report.bad_ratio == pytest.approx(len(BAD) / 49, abs=1e-6)
+    assert not result.report.passed  # 9 of 49 is above the default 5%
+    with pytest.raises(DataQualityError, match="9 of 49 rows are bad"):
         raise_if_failed(result.report)
 
 
@@ -111,3 +112,17 @@ def test_component_body_refuses_a_bad_batch_and_writes_nothing(tmp_path):
     assert json.loads((tmp_path / "report").read_text())["rows_quarantined"] == len(bad)
     assert outputs["metrics"].metrics["rows_quarantined"] == len(bad)
     assert len(read_window(Lake(str(lake_dir)), "clean/events", EVENT_SCHEMA)) == 10
+
+
+def test_a_search_needs_a_query_not_an_item():
+    rows = [event(n) for n in range(10)] + [
+        event(50, event_type="search", item_id=None, query="linen shirt"),
+        event(51, event_type="click", item_id="i1", source="recommendations",
+              recommendation_id="rec-1"),
+        event(52, event_type="click", item_id=None)]
+    result = validate_events(frame(rows), ValidationConfig(), now=NOW)
+    assert result.quarantine["reason"].tolist() == ["missing item_id"]
+    assert "query" not in result.report.null_warnings  # sparse by nature
+    clean = result.clean.set_index("event_id")
+    assert clean.loc["e50", "query"] == "linen shirt" and pd.isna(clean.loc["e50", "item_id"])
+    assert clean.loc["e51", "recommendation_id"] == "rec-1"
