@@ -1,10 +1,71 @@
 """Helpers for tests and benchmarks that use the machine's real services on loopback."""
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+BUS_CONFIG = Path(__file__).resolve().parents[1] / "infra" / "redis" / "bus.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of its own on a free port and data folder: from the shipped durable
+    configuration (infra/redis/bus.conf: AOF, appendfsync always, noeviction), or volatile
+    (nothing on disk). `maxmemory` (bytes) makes a runaway growth fail writes (noeviction)
+    instead of going unnoticed."""
+
+    def __init__(self, folder: Path, durable: bool = True, maxmemory: int | None = None):
+        self.folder, self.port = Path(folder), free_port()
+        self.durable, self.maxmemory = durable, maxmemory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", str(BUS_CONFIG), "--port", str(self.port),
+                   "--dir", str(self.folder)]
+        if not self.durable:
+            command += ["--appendonly", "no"]
+        if self.maxmemory:
+            command += ["--maxmemory", str(self.maxmemory)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server ({' '.join(command)}) did not start")
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown, no final save."""
+        self.process.kill()
+        self.process.wait()
+
+
+@contextmanager
+def redis_server(folder: Path, durable: bool = True,
+                 maxmemory: int | None = None) -> Iterator[RedisServer]:
+    server = RedisServer(folder, durable, maxmemory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.crash()
 
 
 @contextmanager

@@ -24,6 +24,12 @@ import pandas as pd
 
 from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
 from recsys.benchmarks.machine import write_result
+from recsys.benchmarks.streaming_scale import (
+    collector_rates,
+    processor_scaling,
+    shop_templates,
+    sustained,
+)
 from recsys.core.settings import Settings
 from recsys.core.synthetic.config import ShopConfig
 from recsys.core.synthetic.generate import generate_shop, write_shop
@@ -37,13 +43,15 @@ log = logging.getLogger(__name__)
 EVENTS = 200_000
 BATCH = 100
 CLIENTS = 4
-FRESHNESS_RATE = 5_000
+FRESHNESS_RATE = 10_000
 FRESHNESS_SECONDS = 30
 PROBE_TIMEOUT_SECONDS = 10.0
 BENCH_WRITE_KEY = "bench-write-key"
 HEADERS = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {BENCH_WRITE_KEY}"}
-TARGETS = {"collector_events_per_second": 10_000, "processor_events_per_second": 20_000,
-           "freshness_p99_seconds": 1.0}
+SCALE_EVENTS = 200_000
+SUSTAINED_EVENTS = 5_000_000
+TARGETS = {"collector_events_per_second": 10_000, "processor_events_per_second": 40_000,
+           "collector_durable_events_per_second": 20_000, "freshness_p99_seconds": 1.0}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -147,7 +155,110 @@ def _freshness(settings: Settings, url: str, source: Path, store
     return latencies, timed_out, len(skipped)
 
 
-def bench_streaming(events: int = EVENTS) -> dict:
+def bench_streaming(events: int = EVENTS, sustained_events: int = SUSTAINED_EVENTS) -> dict:
+    figures = _throughput_and_freshness(events)
+    with tempfile.TemporaryDirectory(prefix="recsys-bench-scale-") as tmp, \
+            temporary_postgres_database("feast_scale_bench") as registry_url:
+        folder = Path(tmp)
+        base = Settings(feast_profile="production", feast_registry_url=registry_url,
+                        redis_url="redis://127.0.0.1:6379/9")
+        templates = shop_templates(folder)
+        try:
+            log.info("streaming bench: collector on a durable and a volatile bus")
+            figures.update(collector_rates(folder, base, templates, SCALE_EVENTS))
+            log.info("streaming bench: 1 and 2 processors")
+            figures.update(processor_scaling(folder, base, templates, SCALE_EVENTS))
+            log.info("streaming bench: sustained run of %d events", sustained_events)
+            figures.update(sustained(folder, base, templates, sustained_events))
+        finally:
+            build_bus(base).client.flushdb()
+    figures["targets"] = TARGETS
+    figures["met"] = {
+        "collector_events_per_second": figures["collector_events_per_second"]
+        >= TARGETS["collector_events_per_second"],
+        "processor_events_per_second": figures["processor_events_per_second"]
+        >= TARGETS["processor_events_per_second"],
+        "collector_durable_events_per_second": figures["collector_durable_events_per_second"]
+        >= TARGETS["collector_durable_events_per_second"],
+        "freshness_p99_seconds": figures["freshness_p99_seconds"]
+        < TARGETS["freshness_p99_seconds"]}
+    path = write_result("streaming", figures)
+    return {"path": str(path), **figures}
+
+
+def _throughput_and_freshness(events: int) -> dict:
+    from recsys.feature_repo.store import open_store
+
+    with tempfile.TemporaryDirectory(prefix="recsys-bench-streaming-") as tmp, \
+            temporary_postgres_database("feast_stream_bench") as registry_url:
+        tmp = Path(tmp)
+        end = pd.Timestamp.now(tz="UTC").floor("s")
+        config = ShopConfig(events=events, seed=11, days=3, end=end.to_pydatetime())
+        source = tmp / "events.jsonl"
+        write_shop(generate_shop(config), "jsonl", source, config)
+        settings = Settings(state_dir=tmp / "state", feast_profile="production",
+                            feast_registry_url=registry_url, redis_url="redis://127.0.0.1:6379/9",
+                            event_stream=f"bench:{uuid.uuid4().hex[:6]}")
+        bus = build_bus(settings)
+        bus.client.flushdb()
+        port = 18_090
+        collector = _start_collector(settings, port)
+        url = f"http://127.0.0.1:{port}/events"
+        try:
+            bodies = [b"\n".join(batch) for batch in batches(source, BATCH)]
+            collector_seconds = _post_all(url, bodies)
+            accepted = bus.client.xlen(bus.stream)
+            processor = build_processor(settings, ProcessorConfig(block_ms=200))
+            started = time.perf_counter()
+            processor.run(idle_exit_polls=1)
+            processor_seconds = time.perf_counter() - started
+            sink = build_sink(settings, SinkConfig(block_ms=200, max_events=50_000))
+            started = time.perf_counter()
+            sink.run(idle_exit_polls=1)
+            sink_seconds = time.perf_counter() - started
+            ndjson_bytes = source.stat().st_size
+            # freshness: a fresh stream, the processor live in its own thread
+            bus.reset()
+            stop = threading.Event()
+            live = build_processor(settings, ProcessorConfig(block_ms=20, batch_size=2000))
+            thread = threading.Thread(target=live.run, kwargs={"stop": stop.is_set})
+            thread.start()
+            store, _ = open_store(settings)
+            fresh_source = tmp / "fresh.jsonl"
+            fresh_config = ShopConfig(events=FRESHNESS_RATE * (FRESHNESS_SECONDS + 5), seed=12,
+                                      days=1, end=end.to_pydatetime())
+            write_shop(generate_shop(fresh_config), "jsonl", fresh_source, fresh_config)
+            latencies, timed_out, skipped = _freshness(settings, url, fresh_source, store)
+            stop.set()
+            thread.join()
+        finally:
+            collector.kill()
+            bus.client.flushdb()
+    figures = {
+        "events": events, "accepted": int(accepted), "batch_size": BATCH, "clients": CLIENTS,
+        "collector_events_per_second": round(events / collector_seconds),
+        "processor_events_per_second": round(processor.stats.messages / processor_seconds),
+        "processor_users_pushed": processor.stats.users_pushed,
+        "sink_events_per_second": round(sink.stats.messages / sink_seconds),
+        "sink_parquet_bytes": sink.stats.bytes, "ndjson_bytes": ndjson_bytes,
+        "parquet_to_ndjson_size_ratio": round(sink.stats.bytes / ndjson_bytes, 4),
+        "freshness_rate_events_per_second": FRESHNESS_RATE,
+        "freshness_probes": len(latencies), "freshness_probes_timed_out": timed_out,
+        "freshness_probes_skipped": skipped,
+        "freshness_p50_seconds": round(float(np.percentile(latencies, 50)), 4),
+        "freshness_p99_seconds": round(float(np.percentile(latencies, 99)), 4),
+        "setup": "collector: uvicorn process, 4 client threads posting NDJSON batches of 100; "
+                 "processor: batches of 10000 with read-ahead (freshness: 2000, live thread), "
+                 "Feast production profile (Redis online store, PostgreSQL registry); sink: zstd "
+                 "Parquet, local lake; all on the local Redis. Scale parts: a redis-server of "
+                 "their own each (durable: infra/redis/bus.conf), processes as deployed "
+                 "(collector, `recsys stream processor --member K/N`, sink), events of a "
+                 "generated shop resent with fresh ids and send-time timestamps",
+    }
+    return figures
+
+
+def _throughput_and_freshness(events: int) -> dict:
     from recsys.feature_repo.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="recsys-bench-streaming-") as tmp, \

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     """Back-pressure bound: the collector answers 503 when the slowest consumer group has
     this many events not yet acknowledged."""
 
+    bus_dedup_seconds: int = Field(default=86_400, gt=0)
+    """An event_id seen again within this window is a duplicate (one small Redis key per id
+    for the window: memory grows with events per window, not with time)."""
+
     bus_partitions: int = Field(default=1, ge=1, le=1024)
     """Redis streams the events are spread over by a hash of user_id (one user's events
     always in one). N processors (and sinks) share them, member K owning the partitions

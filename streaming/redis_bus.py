@@ -310,8 +310,10 @@ class RedisStreamBus:
                 return self.lag(group)
             entry = info[group]
             undelivered = entry.get("lag")
-            if undelivered is None:  # Redis cannot tell after deletions: the stream bounds it
-                undelivered = self.client.xlen(stream)
+            if undelivered is None:  # Redis cannot tell after deletions
+                newest = self.client.xinfo_stream(stream)["last-generated-id"]
+                undelivered = 0 if _id(entry["last-delivered-id"]) == _id(newest) \
+                    else self.client.xlen(stream)  # then the stream bounds it
             total += int(undelivered) + int(entry["pending"])
         return total
 

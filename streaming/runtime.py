@@ -36,6 +36,7 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING) -> EventBus:
 
         return RedisStreamBus(settings.bus_url, stream=settings.event_stream,
                               max_length=settings.bus_max_length,
+                              dedup_seconds=settings.bus_dedup_seconds,
                               partitions=settings.bus_partitions, member=member)
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:

@@ -1,14 +1,13 @@
 """Events the collector acknowledged survive a crash of the Redis started from the shipped
 configuration; a volatile Redis is refused at start."""
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import redis
 
+from recsys.benchmarks.local_services import redis_server
 from recsys.core.errors import ConfigError
 from recsys.core.event_store import RAW_ZONE
 from recsys.core.lake import Lake
@@ -18,46 +17,15 @@ from recsys.streaming.durability import persistence_problems, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import build_collector_bus
-from tests.conftest import REPO, free_port
 from tests.streaming.conftest import collector_client
 
 pytestmark = pytest.mark.integration
-CONFIG = REPO / "infra" / "redis" / "bus.conf"
-
-
-class DurableRedis:
-    """redis-server from infra/redis/bus.conf on its own port and data folder."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.port = folder, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", str(CONFIG), "--port", str(self.port), "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server from infra/redis/bus.conf did not start")
-
-    def crash(self) -> None:
-        self.process.kill()  # SIGKILL: no shutdown, no final save
-        self.process.wait()
 
 
 @pytest.fixture
 def durable_redis(tmp_path):
-    server = DurableRedis(tmp_path / "redis")
-    server.folder.mkdir()
-    server.start()
-    yield server
-    server.crash()
+    with redis_server(tmp_path / "redis") as server:
+        yield server
 
 
 def events(start, count):

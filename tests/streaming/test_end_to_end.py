@@ -3,7 +3,6 @@ collector's HTTP server; the processor's features in Feast must equal the batch 
 for every user, and the sink's lake rows every accepted event once - also when the processor
 is killed with SIGKILL mid-stream and restarted."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 import uvicorn
 
 from recsys.benchmarks.local_services import temporary_postgres_database
+from recsys.benchmarks.stream_load import worker_env
 from recsys.core.event_store import RAW_ZONE, read_window
 from recsys.core.lake import Lake
 from recsys.core.redis_keys import RedisKeys
@@ -156,15 +156,6 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     user = str(next(iter(pd.read_json(source, lines=True, dtype=False)["user_id"])))
     recent = [i.decode() for i in bus.client.lrange(processor.recent_items_key(user), 0, -1)]
     assert recent and recent == processor.state(user)["items"]
-
-
-def worker_env(settings: Settings) -> dict:
-    return {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
-            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_NO_PROGRESS": "1",
-            "RECSYS_FEAST_PROFILE": settings.feast_profile,
-            "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url,
-            "RECSYS_REDIS_URL": settings.redis_url,
-            "RECSYS_BUS_PARTITIONS": str(settings.bus_partitions), "PYTHONPATH": str(REPO)}
 
 
 def test_a_killed_processor_loses_and_doubles_nothing(setup, tmp_path):
