@@ -95,10 +95,15 @@ def start_worker(settings: Settings, kind: str, member: str, idle_exit: int
 
 
 def post_load(url: str, templates: list[dict], total: int, batch: int, clients: int,
-              result: LoadResult, rate: float | None = None) -> None:
+              result: LoadResult, rate: float | None = None,
+              session_rounds: int | None = None) -> None:
     """Send `total` events (templates with fresh ids and send-time timestamps) from
     `clients` threads, at most `rate` events/s in all when given; a 503 is retried after
-    its Retry-After and counted."""
+    its Retry-After and counted.
+
+    With `session_rounds`, every that many passes over the templates their users come
+    back as new visitors (`<user>.<n>`): millions of events then look like a shop's day,
+    many short sessions, not a few thousand users each sending hundreds of events."""
     lock = threading.Lock()
     began = time.perf_counter()
 
@@ -110,8 +115,11 @@ def post_load(url: str, templates: list[dict], total: int, batch: int, clients: 
                 now = int(time.time() * 1000)
                 lines = []
                 for n in range(start, min(start + batch, total)):
-                    event = {**templates[n % len(templates)], "event_id": f"L{n}",
-                             "timestamp": now}
+                    template = templates[n % len(templates)]
+                    event = {**template, "event_id": f"L{n}", "timestamp": now}
+                    if session_rounds:
+                        visit = n // (len(templates) * session_rounds)
+                        event["user_id"] = f"{template['user_id']}.{visit}"
                     lines.append(orjson.dumps(event))
                 body = b"\n".join(lines)
                 while True:
@@ -149,7 +157,8 @@ def sample_bus(bus_url: str, streams: list[str], stop: threading.Event,
 
 def run_load(settings: Settings, templates: list[dict], total: int, processors: int = 1,
              batch: int = 100, clients: int = 2, allow_volatile: bool = True,
-             rate: float | None = None, progress_every: float = 10.0) -> LoadResult:
+             rate: float | None = None, session_rounds: int | None = 2,
+             progress_every: float = 10.0) -> LoadResult:
     """Collector + `processors` processors + one sink as processes on `settings` (whose
     bus Redis should be a server of its own: its memory is sampled); returns the figures
     once every group has drained and the workers have exited."""
@@ -169,7 +178,8 @@ def run_load(settings: Settings, templates: list[dict], total: int, processors: 
         _wait_for_groups(bus, groups, workers)
         started = time.perf_counter()
         sender = threading.Thread(target=post_load, args=(
-            f"http://127.0.0.1:{port}/events", templates, total, batch, clients, result, rate))
+            f"http://127.0.0.1:{port}/events", templates, total, batch, clients, result, rate,
+            session_rounds))
         sender.start()
         last = started
         while sender.is_alive():
@@ -181,8 +191,9 @@ def run_load(settings: Settings, templates: list[dict], total: int, processors: 
                          result.redis_peak_used_bytes / 2**20, result.refused_503)
         result.send_seconds = time.perf_counter() - started
         while any(bus.lag(g) for g in groups):
-            if any(w.poll() is not None for w in workers):
-                raise RuntimeError("a stream worker exited before the bus drained: "
+            # a worker may leave once its own group is drained (idle exit); not with an error
+            if any(w.poll() for w in workers) or all(w.poll() is not None for w in workers):
+                raise RuntimeError("a stream worker failed before the bus drained: "
                                    + _outputs(workers))
             time.sleep(0.05)
         result.drain_seconds = time.perf_counter() - started

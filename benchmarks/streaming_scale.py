@@ -89,7 +89,7 @@ def processor_scaling(folder: Path, base: Settings, templates: list[dict], event
             collector = start_collector(settings, port, allow_volatile=True)
             try:
                 post_load(f"http://127.0.0.1:{port}/events", templates, events, 100, 4,
-                          LoadResult(events=events))
+                          LoadResult(events=events), session_rounds=2)
             finally:
                 collector.kill()
             bus = build_bus(settings)

@@ -25,6 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="consumer name in its group (keep it across restarts)")
         worker.add_argument("--idle-exit", type=int, default=None,
                             help="stop after this many empty polls (default: run forever)")
+        worker.add_argument("--metrics-port", type=int, default=None,
+                            help="serve GET /health (liveness) and GET /metrics (Prometheus, "
+                            "metrics token) on this port (default: none)")
+        worker.add_argument("--metrics-host", default="127.0.0.1",
+                            help="interface of --metrics-port (0.0.0.0 in a pod)")
         if name != "quarantine":
             worker.add_argument("--member", default="0/1", metavar="K/N",
                                 help="this worker is member K of N sharing the bus's "
@@ -103,7 +108,10 @@ def cmd_processor(args: argparse.Namespace) -> int:
     config = ProcessorConfig(consumer=args.consumer, member=Membership.parse(args.member))
     if args.batch_size:
         config.batch_size = args.batch_size
-    processor = build_processor(load_settings(), config)
+    settings = load_settings()
+    processor = build_processor(settings, config)
+    _serve_worker_http(args, settings, "processor", processor.reader,
+                       processor_stats=processor.stats)
     processor.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(processor.stats.__dict__, default=str))
     return 0
@@ -115,8 +123,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from recsys.streaming.partitions import Membership
     from recsys.streaming.runtime import build_sink
 
-    sink = build_sink(load_settings(), SinkConfig(consumer=args.consumer),
+    settings = load_settings()
+    sink = build_sink(settings, SinkConfig(consumer=args.consumer),
                       Membership.parse(args.member))
+    _serve_worker_http(args, settings, "sink", sink.reader, sink_stats=sink.stats)
     sink.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
@@ -128,13 +138,33 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from recsys.streaming.quarantine_sink import QuarantineSinkConfig
     from recsys.streaming.runtime import build_quarantine_sink
 
-    sink = build_quarantine_sink(load_settings(), QuarantineSinkConfig(consumer=args.consumer))
+    settings = load_settings()
+    sink = build_quarantine_sink(settings, QuarantineSinkConfig(consumer=args.consumer))
     if sink is None:
         raise ConfigError("the quarantine sink reads Redis Streams' dead letters; with Kafka "
                           "they are a topic of their own")
+    _serve_worker_http(args, settings, "quarantine", sink.reader)
     sink.run(idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
+
+
+def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,
+                       processor_stats=None, sink_stats=None) -> None:
+    """With --metrics-port: the worker's /health and /metrics on a thread of its own."""
+    if args.metrics_port is None:
+        return
+    from recsys.core.bearer_keys import metrics_keys
+    from recsys.streaming.metrics import StreamSources
+    from recsys.streaming.worker_http import create_worker_app, serve_in_background
+
+    sources = StreamSources(None, reader.bus, (reader.group,), processor_stats, sink_stats,
+                            dead_letters=False)
+    keys = metrics_keys(settings.metrics_token, settings.metrics_token_file, settings.state_dir)
+    app = create_worker_app(name, reader, sources, keys)
+    serve_in_background(app, args.metrics_host, args.metrics_port)
+    log.info("stream %s: /health and /metrics on http://%s:%d", name, args.metrics_host,
+             args.metrics_port)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -97,9 +97,12 @@ class GroupReader:
     trim_every: Every = field(default_factory=lambda: Every(5.0))
     trimmed: int = 0
     reclaimed: int = 0
+    last_read: float = field(default_factory=time.monotonic)
+    """When the bus last answered a read (monotonic): the worker's liveness."""
 
     def read(self) -> list[Message]:
         messages = self.bus.read(self.group, self.consumer, self.count, self.block_ms)
+        self.last_read = time.monotonic()
         if self.reclaim_every.due():
             taken = self.bus.reclaim(self.group, self.consumer, self.reclaim_idle_ms, self.count)
             held = {m.id for m in messages}

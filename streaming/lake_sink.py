@@ -56,6 +56,7 @@ class SinkStats:
     duplicates: int = 0
     files: int = 0
     bytes: int = 0
+    flushes: int = 0
     seconds: float = 0.0
 
 
@@ -115,6 +116,7 @@ class LakeSink(BufferedGroupWorker):
         self._buffer, self._oldest = [], None
         self.stats.messages += len(messages)
         self.stats.written += written
+        self.stats.flushes += 1
         self.stats.seconds += time.perf_counter() - started
         log.info("lake sink: %d events -> %d new rows", len(messages), written)
         return written

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class StreamSources:
     processor_stats: object | None = None
     sink_stats: object | None = None
     workers: Callable[[], dict] | None = None
+    dead_letters: bool = True
+    """Report the bus's dead-letter stream (the collector's view; not a worker's)."""
 
 
 class StreamMetrics(Collector):
@@ -48,27 +50,14 @@ class StreamMetrics(Collector):
         if hasattr(s.bus, "lag"):  # Redis Streams; Kafka's lag is the broker's metric
             for group in s.groups:
                 lags[(group,)] = s.bus.lag(group)
-        if hasattr(s.bus, "dead_letter_count"):
+        if s.dead_letters and hasattr(s.bus, "dead_letter_count"):
             dead = s.bus.dead_letter_count()
         return lags, dead
 
     def collect(self) -> Iterator:
         s = self.sources
-        counters = s.counters
-        yield _counter("recsys_collector_requests", "POST /events requests",
-                       {(): counters.requests})
-        yield _counter("recsys_collector_events", "Events by outcome", {
-            ("accepted",): counters.accepted, ("duplicate",): counters.duplicates,
-            ("rejected",): counters.rejected, ("anonymized",): counters.anonymized},
-            ["outcome"])
-        yield _counter("recsys_collector_refused_requests", "Requests refused whole, by reason",
-                       {("unauthorized",): counters.unauthorized,
-                        ("rate_limited",): counters.rate_limited,
-                        ("bus_unavailable",): counters.unavailable}, ["reason"])
-        yield _counter("recsys_collector_rejected_events",
-                       "Events refused (422, dead-lettered) by the field at fault",
-                       {(name,): count for name, count in counters.rejected_by_field.items()},
-                       ["field"])
+        if s.counters is not None:
+            yield from _collector_families(s.counters)
         yield from self._bus()
         if s.processor_stats is not None:
             p = s.processor_stats
@@ -78,16 +67,21 @@ class StreamMetrics(Collector):
             yield _counter("recsys_processor_users_pushed",
                            "Session feature rows written to the online store",
                            {(): p.users_pushed})
-            yield _counter("recsys_processor_busy_seconds", "Time spent processing batches",
-                           {(): p.seconds})
+            yield _summary("recsys_processor_batch_seconds",
+                           "Time to process a batch (read excluded)", p.batches, p.seconds)
+            if p.freshness_seconds is not None:
+                yield _gauge("recsys_processor_freshness_seconds",
+                             "Last batch: its newest event's time until its features were "
+                             "online", {(): p.freshness_seconds})
         if s.sink_stats is not None:
             k = s.sink_stats
             yield _counter("recsys_sink_rows", "Events the lake sink handled",
                            {("written",): k.written, ("duplicate",): k.duplicates},
                            ["outcome"])
             yield _counter("recsys_sink_files", "Parquet files written", {(): k.files})
-            yield _counter("recsys_sink_busy_seconds", "Time spent writing to the lake",
-                           {(): k.seconds})
+            yield _summary("recsys_sink_flush_seconds",
+                           "Time to write a buffer to the lake and acknowledge it",
+                           k.flushes, k.seconds)
         if s.workers is not None:
             status = s.workers()
             yield _gauge("recsys_stream_worker_up", "1 while the worker runs",
@@ -119,6 +113,27 @@ class StreamMetrics(Collector):
             yield _gauge("recsys_stream_dead_letters",
                          "Refused events in the dead-letter stream, not yet in the lake's "
                          "quarantine (capped)", {(): dead})
+
+
+def _collector_families(counters) -> Iterator:
+    yield _counter("recsys_collector_requests", "POST /events requests",
+                   {(): counters.requests})
+    yield _counter("recsys_collector_events", "Events by outcome", {
+        ("accepted",): counters.accepted, ("duplicate",): counters.duplicates,
+        ("rejected",): counters.rejected, ("anonymized",): counters.anonymized},
+        ["outcome"])
+    yield _counter("recsys_collector_refused_requests", "Requests refused whole, by reason",
+                   {("unauthorized",): counters.unauthorized,
+                    ("rate_limited",): counters.rate_limited,
+                    ("bus_unavailable",): counters.unavailable}, ["reason"])
+    yield _counter("recsys_collector_rejected_events",
+                   "Events refused (422, dead-lettered) by the field at fault",
+                   {(name,): count for name, count in counters.rejected_by_field.items()},
+                   ["field"])
+
+
+def _summary(name: str, doc: str, count: int, total: float):
+    return SummaryMetricFamily(name, doc, count_value=count, sum_value=total)
 
 
 def _counter(name: str, doc: str, values: dict, labels: list[str] | None = None):

@@ -107,7 +107,10 @@ class ProcessorStats:
     users_pushed: int = 0
     timers_fired: int = 0
     polls: int = 0
+    batches: int = 0
     seconds: float = 0.0
+    freshness_seconds: float | None = None
+    """Of the last batch: from its newest event's time until its features were written."""
     last_poll: dict = field(default_factory=dict)
 
 
@@ -174,6 +177,7 @@ class SessionProcessor:
         else:
             self.bus.ack(cfg.group, messages)
         self.stats.messages += len(messages)
+        self.stats.batches += 1
         self.stats.seconds += time.perf_counter() - started
         return len(messages)
 
@@ -249,6 +253,8 @@ class SessionProcessor:
             pipe.execute()
         frame = feature_frame(rows)
         self.stats.users_pushed += self.push(frame)
+        newest = max(int(row[C.timestamp]) for rows in by_user.values() for row in rows)
+        self.stats.freshness_seconds = max(0.0, time.time() - newest / 1000)
         self.stats.last_poll = {"messages": len(messages), "users": len(rows),
                                 "watermark": max(watermarks.values())}
 

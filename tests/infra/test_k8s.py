@@ -95,3 +95,38 @@ def test_partitioned_workers_agree_on_their_membership():
     env = {e["name"]: e for e in collector["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["RECSYS_BUS_PARTITIONS"]["valueFrom"]["configMapKeyRef"]["name"] == \
         "recsys-stream"
+
+
+def test_prometheus_reaches_every_pod_that_serves_metrics():
+    """Each DNS name Prometheus resolves is a headless Service of the base whose port is a
+    named container port of every pod it selects; every stream worker serves /metrics
+    and /health on that port, and its liveness probe uses it."""
+    config = yaml.safe_load((REPO / "infra" / "prometheus" / "prometheus.yml").read_text())
+    resources = base_resources()
+    services = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Service"}
+    pods = [r["spec"]["template"] for r in resources if r["kind"] in WORKLOADS]
+    resolved = 0
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for name in sd["names"]:
+                service = services[name.split(".")[0]]
+                assert service["spec"]["clusterIP"] == "None"  # one A record per pod
+                port = next(p for p in service["spec"]["ports"] if p["port"] == sd["port"])
+                selected = [t for t in pods if service["spec"]["selector"].items()
+                            <= t["metadata"]["labels"].items()]
+                assert selected, name
+                for template in selected:
+                    container = template["spec"]["containers"][0]
+                    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+                    assert named[port["targetPort"]] == sd["port"]
+                    resolved += 1
+    assert resolved == 4  # collector, processor, lake sink, quarantine sink
+    workers = 0
+    for template in pods:
+        container = template["spec"]["containers"][0]
+        command = container.get("command", [])
+        if command[:2] == ["recsys", "stream"] and command[2] != "collector":
+            workers += 1
+            assert command[command.index("--metrics-port") + 1] == "9102"
+            assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}
+    assert workers == 3

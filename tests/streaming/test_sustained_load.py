@@ -29,7 +29,7 @@ def test_three_million_events_with_bounded_memory_land_exactly_once(tmp_path):
                             event_stream=f"load:{uuid.uuid4().hex[:6]}",
                             bus_max_length=BOUND, bus_dedup_seconds=30)
         try:
-            result = run_load(settings, shop_templates(tmp_path), EVENTS, rate=9_000)
+            result = run_load(settings, shop_templates(tmp_path), EVENTS, rate=8_000)
         finally:
             build_bus(settings.model_copy(update={"bus_redis_url": None})).client.flushdb()
     assert result.accepted == EVENTS and result.duplicates == 0
