@@ -100,7 +100,8 @@ class LakeSink(BufferedGroupWorker):
         for (day, hour), part in frame.groupby([days, hours], sort=True):
             prefix = hour_prefix(day, hour)
             seen = self._seen_ids(partition_key(RAW_ZONE, day))
-            fresh = part[~part[C.event_id].isin(seen)]
+            # membership per row: Series.isin would copy the whole day's set on every flush
+            fresh = part[[event_id not in seen for event_id in part[C.event_id]]]
             self.stats.duplicates += len(part) - len(fresh)
             if fresh.empty:
                 continue
