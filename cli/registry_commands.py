@@ -24,10 +24,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("version", help="model version number")
     promote.add_argument("--reason", required=True, help="why (stored on the version)")
     export = actions.add_parser("export", help="write the champion as a data-only model folder "
-                                "and print its SHA-256 (for the seldon-core v1 image, which "
-                                "has no MLflow: give it RECSYS_MODEL_PATH and "
-                                "RECSYS_MODEL_SHA256)")
-    export.add_argument("--out", required=True, help="output folder")
+                                "and print its SHA-256 (--out: for the seldon-core v1 image, "
+                                "which has no MLflow: give it RECSYS_MODEL_PATH and "
+                                "RECSYS_MODEL_SHA256), or as a Seldon v2 / KServe artifact")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="output folder (the model's files only)")
+    where.add_argument("--artifact", metavar="URI", help="a folder or s3://bucket/prefix: the "
+                       "model plus its MLServer model-settings.json, pinned to this version "
+                       "and digest (the storageUri of a Seldon Model or KServe service)")
     export.add_argument("--alias", default="champion", help="alias to export (default champion)")
     identities = actions.add_parser(
         "identities", help="as MLflow's admin (MLFLOW_TRACKING_USERNAME/PASSWORD), create the "
@@ -57,7 +61,15 @@ def cmd_registry(args: argparse.Namespace) -> int:
         version = aliases(client, name).get(args.alias)
         if version is None:
             raise NotFoundError(f"{name} has no alias {args.alias!r}")
-        sha256 = save_model(load_recommender(f"models:/{name}/{version}"), args.out)
+        model = load_recommender(f"models:/{name}/{version}")
+        if args.artifact:
+            from recsys.serving.artifact import write_artifact
+
+            written = write_artifact(model, args.artifact, "recsys", version,
+                                     settings.s3_endpoint_url)
+            print(json.dumps({"model": name, "alias": args.alias, **written}))
+            return 0
+        sha256 = save_model(model, args.out)
         print(json.dumps({"model": name, "alias": args.alias, "version": version,
                           "path": args.out, "sha256": sha256}))
         return 0

@@ -24,7 +24,8 @@ def build_service(options: dict | None = None) -> RecommendationService:
     config = ServiceConfig(**(options or {}))
     lake = Lake(settings.lake, settings.s3_endpoint_url)
     source = ModelSource(settings.tracking_uri, settings.registered_model_name, config.model_uri,
-                         baseline=lambda: popularity_baseline(lake))
+                         baseline=lambda: popularity_baseline(lake),
+                         model_sha256=config.model_sha256, model_version=config.model_version)
     source.load()
     if config.watch_seconds:
         source.watch(config.watch_seconds)

@@ -12,6 +12,11 @@ class ServiceConfig(BaseModel):
     model_uri: str | None = None
     """A registered model URI or an exported model folder; None means
     `models:/<registered model>@champion`."""
+    model_sha256: str | None = None
+    """The SHA-256 an exported `model_uri` folder must have (`recsys registry export`
+    prints it); the folder is refused when its files differ."""
+    model_version: str | None = None
+    """The registry version an exported folder was made from, reported in answers."""
     max_k: int = Field(100, gt=0)
     """Largest number of items a client may ask for."""
     default_k: int = Field(10, gt=0)

@@ -67,12 +67,17 @@ class ModelSource:
     """Holds the current model; `refresh()` swaps in a newly promoted champion."""
 
     def __init__(self, tracking_uri: str, registered_model: str, model_uri: str | None = None,
-                 baseline: Callable[[], Recommender] | None = None):
+                 baseline: Callable[[], Recommender] | None = None,
+                 model_sha256: str | None = None, model_version: str | None = None):
         """`baseline` builds the last-resort model (popularity from the lake) when no
-        registered version can serve; without it such a start fails."""
+        registered version can serve; without it such a start fails. `model_sha256`: the
+        digest an exported folder given as `model_uri` must have (it loads only then);
+        `model_version`: the registry version it was exported from (what answers report)."""
         self.tracking_uri = tracking_uri
         self.registered_model = registered_model
         self.fixed_uri = model_uri
+        self.fixed_sha256 = model_sha256
+        self.fixed_version = model_version
         self.baseline = baseline
         self._current: LoadedModel | None = None
         self._rejected: str | None = None  # a champion version that failed: not retried
@@ -90,7 +95,8 @@ class ModelSource:
         neither can (or the registry cannot say), the baseline. Raises ModelUnhealthy when
         nothing can serve."""
         if self.fixed_uri:
-            loaded = LoadedModel(_checked(self.fixed_uri), self.fixed_uri, self.fixed_uri)
+            loaded = LoadedModel(_checked(self.fixed_uri, self.fixed_sha256),
+                                 self.fixed_version or self.fixed_uri, self.fixed_uri)
         else:
             try:
                 loaded = self._registered()
@@ -191,23 +197,24 @@ class ModelSource:
         return versions
 
 
-def _checked(uri: str) -> Recommender:
+def _checked(uri: str, sha256: str | None = None) -> Recommender:
     """The model at `uri`, loaded and smoke-tested."""
     try:
-        model = _load(uri)
+        model = _load(uri, sha256)
     except Exception as exc:
         raise ModelUnhealthy(f"cannot load {uri}: {type(exc).__name__}: {exc}") from exc
     smoke_test(model)
     return model
 
 
-def _load(uri: str) -> Recommender:
+def _load(uri: str, sha256: str | None = None) -> Recommender:
     """A registered version (`models:/...`, checked against its recorded SHA-256), or an
-    exported model folder (the seldon v1 wrapper checks that one itself)."""
+    exported model folder (checked against `sha256` when given; the seldon v1 wrapper
+    checks its folder itself)."""
     if not uri.startswith("models:/"):
         from recsys.core.models.storage import load_model
 
-        return load_model(uri)
+        return load_model(uri, expected_sha256=sha256)
     from recsys.core.pyfunc import load_recommender
 
     return load_recommender(uri)

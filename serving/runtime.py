@@ -20,9 +20,11 @@ from mlserver.codecs import StringCodec
 from mlserver.errors import MLServerError
 from mlserver.handlers import custom_handler
 from mlserver.types import InferenceRequest, InferenceResponse, Parameters, ResponseOutput
+from mlserver.utils import get_model_uri
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.core.errors import RecsysError
+from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
 from recsys.serving.service import Recommendation
 
@@ -33,6 +35,8 @@ INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTE
 class RecsysRuntime(MLModel):
     async def load(self) -> bool:
         extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
+        if extra.get(ARTIFACT_FLAG):  # deployed from an exported artifact (Seldon v2, KServe)
+            extra = artifact_options(extra, await get_model_uri(self.settings))
         self.service = build_service(extra)
         self.service.warm_up()
         # Everything loaded so far (libraries, the model) lives as long as the server: move it

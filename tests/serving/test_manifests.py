@@ -1,5 +1,6 @@
 """The Seldon manifests in infra/ stay valid: names, images and ports agree with the code."""
 import json
+import re
 
 import yaml
 
@@ -34,6 +35,11 @@ def test_v2_server_and_model():
         (REPO / "serving/model_repository/recsys/model-settings.json").read_text())
     assert model["metadata"]["name"] == model_settings["name"]
     assert model_settings["implementation"] == "recsys.serving.runtime.RecsysRuntime"
+    assert set(model["spec"]["requirements"]) <= set(server["spec"]["extraCapabilities"])
+    # the storage URI is where `recsys registry export --artifact` writes: a versioned
+    # prefix in S3, fetched with the rclone remote of the Secret the Model names
+    assert re.fullmatch(r"s3://[a-z0-9.-]+/[\w/-]+/v\d+", model["spec"]["storageUri"])
+    assert model["spec"]["secretName"]
 
 
 def test_v1_seldon_deployment():
@@ -46,3 +52,25 @@ def test_v1_seldon_deployment():
     assert env["MODEL_NAME"] == "recsys.serving.seldon_v1.SeldonRecommender"
     assert container["ports"][0]["containerPort"] == 9000
     assert "--http-port 9000" in (REPO / "infra" / "Dockerfile.seldon-v1").read_text()
+
+
+def test_kserve_serves_the_same_image_and_artifact_as_seldon():
+    service = yaml.safe_load((REPO / "infra" / "kserve" / "inference-service.yaml").read_text())
+    assert (service["apiVersion"], service["kind"]) == ("serving.kserve.io/v1beta1",
+                                                        "InferenceService")
+    container = service["spec"]["predictor"]["containers"][0]
+    seldon = load("server.yaml")["spec"]["podSpec"]["containers"][0]
+    assert container["image"] == seldon["image"]
+    assert container["command"][-3:] == ["recsys.serving.server", "start", "/mnt/models"]
+    env = {e["name"]: e for e in container["env"]}
+    # KServe's storage initializer fetches the artifact `recsys registry export
+    # --artifact` wrote, the same the Seldon Model points at
+    assert env["STORAGE_URI"]["value"] == load("model.yaml")["spec"]["storageUri"]
+    assert env["MLSERVER_HTTP_PORT"]["value"] == str(container["ports"][0]["containerPort"])
+    assert container["readinessProbe"]["httpGet"]["port"] == container["ports"][0]["containerPort"]
+    for spec in (container, seldon):
+        names = {e["name"]: e for e in spec["env"]}
+        assert names["RECSYS_LAKE_URI"]["value"].startswith("s3://")  # nothing pod-local
+        for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert "value" not in names[secret] and names[secret]["valueFrom"]["secretKeyRef"]
+    assert container["securityContext"]["runAsNonRoot"] is True

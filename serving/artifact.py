@@ -1,0 +1,71 @@
+"""The champion as a model artifact that Seldon Core v2 (and KServe) deploy from object
+storage: a folder, locally or under `s3://`, holding
+
+- `model/`: the model's data-only files (`recsys.core.models.storage`);
+- `model-settings.json`: MLServer's settings for it: the recsys runtime, `parameters.uri`
+  `./model`, the registry version it came from and the SHA-256 of `model/`.
+
+Seldon's agent copies the folder onto the Server and MLServer loads it from there; the
+runtime resolves `./model` next to the settings file and refuses files whose digest is not
+the recorded one. Such a deployment is pinned: no registry watch, a promotion is rolled out
+by exporting the new champion and pointing the `Model`'s `storageUri` at it.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from recsys.core.errors import ConfigError
+from recsys.core.models.base import Recommender
+from recsys.core.models.storage import save_model
+
+RUNTIME = "recsys.serving.runtime.RecsysRuntime"
+MODEL_FOLDER = "model"
+SETTINGS_FILE = "model-settings.json"
+ARTIFACT_FLAG = "model_artifact"
+"""`parameters.extra` key that makes the runtime serve the artifact's own model folder."""
+
+
+def artifact_settings(name: str, version: str, sha256: str) -> dict:
+    return {"name": name, "implementation": RUNTIME,
+            "parameters": {"uri": f"./{MODEL_FOLDER}", "version": str(version),
+                           "extra": {ARTIFACT_FLAG: True, "model_sha256": sha256,
+                                     "model_version": str(version), "watch_seconds": 0}}}
+
+
+def write_artifact(model: Recommender, out: str, name: str, version: str,
+                   s3_endpoint_url: str | None = None) -> dict:
+    """Write the artifact to `out` (a folder, or `s3://bucket/prefix`); returns where, the
+    version and the model's SHA-256."""
+    with tempfile.TemporaryDirectory(prefix="recsys-artifact-") as tmp:
+        folder = Path(tmp)
+        sha256 = save_model(model, folder / MODEL_FOLDER)
+        settings = artifact_settings(name, version, sha256)
+        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if out.startswith("s3://"):
+            from recsys.core.lake import Lake
+
+            store = Lake(out.rstrip("/"), s3_endpoint_url)
+            for path in files:
+                store.write_bytes(path.relative_to(folder).as_posix(), path.read_bytes())
+        else:
+            target = Path(out)
+            if target.exists() and any(target.iterdir()):
+                raise ConfigError(f"{out} is not empty: an artifact goes to a folder of its own")
+            for path in files:
+                destination = target / path.relative_to(folder)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(path.read_bytes())
+    return {"uri": out, "version": str(version), "sha256": sha256}
+
+
+def artifact_options(extra: dict, model_folder: str) -> dict:
+    """Service options of an artifact's settings: its model folder, its digest required."""
+    options = {k: v for k, v in extra.items() if k != ARTIFACT_FLAG}
+    if not options.get("model_sha256"):
+        raise ConfigError("a model artifact's settings must record model_sha256; export it "
+                          "with `recsys registry export --artifact`")
+    options["model_uri"] = model_folder
+    return options
