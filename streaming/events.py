@@ -7,6 +7,8 @@ the timestamp in epoch milliseconds) - the form the bus carries.
 """
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -158,11 +160,12 @@ class RichEvent(_Loose):
 
     def extra_json(self) -> str | None:
         """Every field the schema has no column for, nested as sent, as JSON (None: none)."""
-        if not hasattr(self, "_extra_json"):
+        private = self.__pydantic_private__  # plain dict: no per-call attribute machinery
+        if "_extra_json" not in private:
             found = _extras(self)
-            self._extra_json = orjson.dumps(found, option=orjson.OPT_SORT_KEYS).decode() \
-                if found else None
-        return self._extra_json
+            private["_extra_json"] = orjson.dumps(
+                found, option=orjson.OPT_SORT_KEYS).decode() if found else None
+        return private["_extra_json"]
 
     def to_row(self) -> dict:
         """The flat canonical row (lake column names; timestamp in epoch ms)."""
@@ -190,15 +193,29 @@ class RichEvent(_Loose):
 
 
 def _extras(model: BaseModel) -> dict:
-    """A model's unknown fields, and those of the models inside it, nested by field name."""
-    found = dict(model.model_extra or {})
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
+    """A model's unknown fields, and those of the models inside it, nested by field name
+    (the collector's hot path: attribute slots and a per-class list, no introspection)."""
+    extra = model.__pydantic_extra__
+    found = dict(extra) if extra else {}
+    values = model.__dict__
+    for name in _nested_fields(type(model)):
+        value = values.get(name)
+        if value is not None:
             inner = _extras(value)
             if inner:
                 found[name] = inner
     return found
+
+
+@functools.cache
+def _nested_fields(model_class: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model_class` that hold a model of this module (with extras of theirs)."""
+    nested = []
+    for name, info in model_class.model_fields.items():
+        kinds = typing.get_args(info.annotation) or (info.annotation,)
+        if any(isinstance(k, type) and issubclass(k, _Loose) for k in kinds):
+            nested.append(name)
+    return tuple(nested)
 
 
 class BodyError(ValueError):
