@@ -34,15 +34,15 @@ ONLINE_REDIS = "redis://127.0.0.1:6379/13"
 
 def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
                       models: list[str] | None = None) -> dict:
-    """Run the pipeline on `source` in containers; returns the gate's decision and the
-    registry's aliases."""
+    """`recsys pipeline run --runner container` on `source` against services started here;
+    returns the gate's decision and the registry's aliases."""
     import boto3
     import redis
 
+    from recsys.cli.main import main as recsys_main
     from recsys.components.gate.report import latest_decision
     from recsys.core.registry import aliases
     from recsys.core.tracking import client_for
-    from recsys.pipelines.local_runner import run_training_locally
 
     os.environ.update(S3_CREDENTIALS)
     work.mkdir(parents=True, exist_ok=True)
@@ -52,22 +52,32 @@ def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
             temporary_postgres_database("recsys_feast") as feast_db, \
             mlflow_server(mlflow_db, str(work / "mlartifacts"), _free_port()) as tracking, \
             s3_endpoint(_free_port()) as s3:
-        os.environ["DOCKER_HOST"] = docker_host
         bucket = f"recsys-lake-{uuid.uuid4().hex[:8]}"  # moto shares buckets in-process
         storage = boto3.client("s3", endpoint_url=s3)
         storage.create_bucket(Bucket=bucket)
         storage.upload_file(str(source), bucket, f"incoming/{source.name}")
-        params = {"source": f"s3://{bucket}/incoming/{source.name}",
-                  "lake_uri": f"s3://{bucket}/shop",
-                  "s3_endpoint_url": s3, "tracking_uri": tracking,
-                  "registered_model": registered_model, "state_dir": "/work/.recsys",
-                  "feast_profile": "production", "redis_url": ONLINE_REDIS,
-                  "feast_registry_url": feast_db, "registry_lock_url": mlflow_db}
-        if models:
-            params["models"] = models
-        run_training_locally(work / "kfp", caching=False, runner="container",
-                             environment={**S3_CREDENTIALS, "RECSYS_NO_PROGRESS": "1"},
-                             **params)
+        settings = {"DOCKER_HOST": docker_host, "RECSYS_STATE_DIR": str(work / "state"),
+                    "RECSYS_LAKE_URI": f"s3://{bucket}/shop", "RECSYS_S3_ENDPOINT_URL": s3,
+                    "RECSYS_MLFLOW_TRACKING_URI": tracking,
+                    "RECSYS_REGISTERED_MODEL_NAME": registered_model,
+                    "RECSYS_FEAST_PROFILE": "production", "RECSYS_REDIS_URL": ONLINE_REDIS,
+                    "RECSYS_FEAST_REGISTRY_URL": feast_db,
+                    "RECSYS_REGISTRY_LOCK_URL": mlflow_db, "RECSYS_NO_PROGRESS": "1"}
+        saved = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
+        try:
+            command = ["pipeline", "run", "--runner", "container", "--no-cache",
+                       "--source", f"s3://{bucket}/incoming/{source.name}"]
+            if models:
+                command += ["--models", ",".join(models)]
+            if recsys_main(command) != 0:
+                raise RuntimeError("recsys pipeline run --runner container failed")
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return {"decision": latest_decision(tracking, registered_model),
                 "aliases": aliases(client_for(tracking), registered_model)}
 

@@ -13,7 +13,13 @@ from recsys.core.fingerprint import source_sha256
 from recsys.core.progress import step
 from recsys.core.registry_lock import registry_lock
 from recsys.core.settings import Settings, load_settings
-from recsys.pipelines.local_runner import run_training_locally
+from recsys.pipelines.local_runner import (
+    CONTAINER_STATE_DIR,
+    RUNNERS,
+    container_environment,
+    container_problems,
+    run_training_locally,
+)
 from recsys.pipelines.training_pipeline import compile_pipeline
 
 
@@ -49,6 +55,11 @@ DEFAULT_MODELS = "popularity,item_knn,ease"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runner", choices=RUNNERS, default="subprocess",
+                        help="subprocess (default: every step a process here) or container "
+                        "(every step in the project image through DOCKER_HOST; needs an "
+                        "s3:// source and lake, an MLflow server and Feast's production "
+                        "profile; `make run-containers` starts all of them locally)")
     parser.add_argument("--format", default="", help="source layout (default: detected)")
     parser.add_argument("--start", default="", help="window start (ISO or epoch ms)")
     parser.add_argument("--end", default="", help="window end, exclusive (ISO or epoch ms)")
@@ -130,12 +141,22 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
         registry_lock_url=settings.registry_lock_url or "",
     )
+    runner = getattr(args, "runner", "subprocess")
+    environment = None
+    if runner == "container":
+        problems = container_problems(source, settings.lake, settings.tracking_uri,
+                                      settings.feast_profile)
+        if problems:
+            raise ConfigError("cannot run the steps in containers: " + "; ".join(problems))
+        params["state_dir"] = CONTAINER_STATE_DIR
+        environment = container_environment()
     # refuse now, not after training, a registry whose alias moves cannot be locked
     registry_lock(settings.tracking_uri, settings.registered_model_name,
                   settings.registry_lock_url)
-    with step("pipeline", source=source, tracking=settings.tracking_uri, lake=settings.lake):
+    with step("pipeline", source=source, tracking=settings.tracking_uri, lake=settings.lake,
+              runner=runner):
         run_training_locally(settings.state_dir.resolve() / "kfp", caching=not args.no_cache,
-                             **params)
+                             runner=runner, environment=environment, **params)
     payload = latest_decision(settings.tracking_uri, settings.registered_model_name)
     return format_outcome(payload, settings.tracking_uri, settings.registered_model_name)
 

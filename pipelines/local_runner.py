@@ -20,6 +20,35 @@ from recsys.pipelines.training_pipeline import training_pipeline
 
 log = logging.getLogger(__name__)
 RUNNERS = ("subprocess", "container")
+CONTAINER_STATE_DIR = "/work/.recsys"
+"""The steps' state directory inside the image (its writable work dir)."""
+CONTAINER_PASSTHROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                         "AWS_DEFAULT_REGION", "MLFLOW_TRACKING_USERNAME",
+                         "MLFLOW_TRACKING_PASSWORD", "RECSYS_NO_PROGRESS")
+"""Credentials a container step gets from the caller's environment (a cluster gives them
+from Secrets); nothing else of the host's environment reaches the steps."""
+
+
+def container_environment() -> dict:
+    return {name: os.environ[name] for name in CONTAINER_PASSTHROUGH if name in os.environ}
+
+
+def container_problems(source: str, lake_uri: str, tracking_uri: str,
+                       feast_profile: str) -> list[str]:
+    """Why a run cannot work with every step in its own container: each step sees only
+    what it reaches over the network, so nothing may live on this machine's disk."""
+    problems = []
+    if not source.startswith("s3://"):
+        problems.append(f"the source must be in S3 (s3://...), not {source!r}")
+    if not lake_uri.startswith("s3://"):
+        problems.append(f"the lake must be in S3 (RECSYS_LAKE_URI=s3://...), not {lake_uri!r}")
+    if not tracking_uri.startswith(("http://", "https://")):
+        problems.append("MLflow must be a server (RECSYS_MLFLOW_TRACKING_URI=http://...), "
+                        f"not {tracking_uri!r}")
+    if feast_profile != "production":
+        problems.append("Feast must use the production profile (RECSYS_FEAST_PROFILE="
+                        "production: Redis online store, SQL registry)")
+    return problems
 
 
 def run_training_locally(pipeline_root: Path, caching: bool = True,
