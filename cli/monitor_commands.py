@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--current-days", type=float, default=1.0,
                      help="length of the current window, ending at the newest event (default 1)")
     run.set_defaults(handler=cmd_run)
-    ui = actions.add_parser("ui", help="start the Evidently UI over the project's workspace")
+    ui = actions.add_parser("ui", help="start the Evidently UI over the project's workspace "
+                            "(first adding the lake's reports it does not hold yet)")
     ui.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     ui.set_defaults(handler=cmd_ui)
 
@@ -73,10 +74,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from recsys.core.lake import Lake
     from recsys.core.settings import load_settings
+    from recsys.monitoring.workspace import sync_from_lake
 
-    workspace = load_settings().state_dir / "evidently"
-    workspace.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    workspace = settings.state_dir / "evidently"
+    added = sync_from_lake(Lake(settings.lake, settings.s3_endpoint_url), workspace)
+    print(f"workspace {workspace}: {added} report(s) added from the lake {settings.lake}")
     print(f"Evidently UI on http://127.0.0.1:{args.port} - open the project "
           "'recsys data drift', then a report in its Reports tab")
     evidently = os.path.join(os.path.dirname(sys.executable), "evidently")

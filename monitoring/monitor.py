@@ -31,7 +31,7 @@ from recsys.monitoring.feature_drift import feature_drift
 from recsys.monitoring.html_report import report_html
 from recsys.monitoring.prediction_drift import run_prediction_drift
 from recsys.monitoring.quality import served_quality
-from recsys.monitoring.workspace import publish
+from recsys.monitoring.workspace import REPORTS_PREFIX, publish
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -78,13 +78,17 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     result.summary["feature_drift"] = feature_drift(lake, window["end"])
     result.summary["quality"], quality_snapshot = served_list_quality(lake, current_days)
     stamp = pd.Timestamp.now(tz="UTC")
-    prefix = f"reports/drift/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
+    prefix = f"{REPORTS_PREFIX}/date={stamp:%Y-%m-%d}/{stamp:%H%M%S}"
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "report.html"
         html.write_text(report_html(result.snapshot), encoding="utf-8")
         summary_text = json.dumps(result.summary, indent=2, default=str)
         lake.write_bytes(f"{prefix}/report.html", html.read_bytes())
         lake.write_bytes(f"{prefix}/summary.json", summary_text.encode())
+        lake.write_bytes(f"{prefix}/snapshot.json", result.snapshot.dumps().encode())
+        if quality_snapshot is not None:
+            lake.write_bytes(f"{prefix}/quality_snapshot.json",
+                             quality_snapshot.dumps().encode())
         run_id = _log_to_mlflow(settings, result.summary, html)
     result.summary.update({"report_url": lake.url(f"{prefix}/report.html"),
                            "monitoring_run_id": run_id})

@@ -97,3 +97,18 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     assert run.data.metrics["drifted_share"] == summary["drifted_share"]
     assert run.data.metrics["served_ndcg_at_10"] == quality["ndcg_at_10"]
     assert (settings.state_dir / "evidently").exists()
+
+    # the lake holds the Evidently snapshots: a workspace that died with its pod comes back
+    from evidently.ui.workspace import Workspace
+
+    from recsys.monitoring.workspace import DEFAULT_PROJECT, sync_from_lake
+
+    folder = reports[0].parent
+    assert {p.name for p in folder.iterdir()} >= {"report.html", "summary.json",
+                                                  "snapshot.json", "quality_snapshot.json"}
+    fresh = tmp_path / "pod-workspace"
+    assert sync_from_lake(lake, fresh) == 2
+    assert sync_from_lake(lake, fresh) == 0  # nothing added twice
+    workspace = Workspace(str(fresh))
+    project = workspace.search_project(DEFAULT_PROJECT)[0]
+    assert len(workspace.list_runs(project.id)) == 2
