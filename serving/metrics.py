@@ -1,7 +1,17 @@
-"""Prometheus metrics of the service (one registry per service instance)."""
+"""Prometheus metrics of the service (one registry per service instance).
+
+Besides health (requests, latency, fallbacks, cache), what the business dashboard needs of
+the lists served: items shown, intra-list category diversity, and catalogue coverage (the
+share of the catalogue's items shown at least once in the current hour).
+"""
 from __future__ import annotations
 
+import threading
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+COVERAGE_WINDOW_SECONDS = 3600
 
 
 class ServiceMetrics:
@@ -24,3 +34,41 @@ class ServiceMetrics:
                                     "1 while serving a version other than the champion "
                                     "(the champion failed to load or its smoke test)",
                                     registry=self.registry)
+        self.items_served = Counter("recsys_items_served_total",
+                                    "Items in the lists answered (impressions offered)",
+                                    registry=self.registry)
+        self.diversity = Histogram("recsys_list_category_diversity",
+                                   "Distinct categories / items of an answered list (lists of "
+                                   "2+ items whose categories are known)", registry=self.registry,
+                                   buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, 1.0))
+        self.coverage = Gauge("recsys_catalogue_coverage",
+                              "Share of the catalogue's items shown at least once in the "
+                              "current hour", registry=self.registry)
+        self._coverage = CoverageWindow(COVERAGE_WINDOW_SECONDS)
+
+    def observe_list(self, item_ids: list[str], categories: dict[str, str]) -> None:
+        """Count an answered list: items shown, category diversity, catalogue coverage."""
+        self.items_served.inc(len(item_ids))
+        known = [categories[i] for i in item_ids if i in categories]
+        if len(known) >= 2:
+            self.diversity.observe(len(set(known)) / len(known))
+        if categories:
+            self.coverage.set(self._coverage.add(item_ids, categories))
+
+
+class CoverageWindow:
+    """Items of the catalogue shown since the window started; restarts every `seconds`.
+    Bounded by the catalogue: only its items are kept."""
+
+    def __init__(self, seconds: float, clock=time.monotonic):
+        self.seconds, self.clock = seconds, clock
+        self._started = clock()
+        self._shown: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, item_ids: list[str], catalogue: dict[str, str]) -> float:
+        with self._lock:
+            if self.clock() - self._started >= self.seconds:
+                self._started, self._shown = self.clock(), set()
+            self._shown.update(i for i in item_ids if i in catalogue)
+            return len(self._shown) / len(catalogue)

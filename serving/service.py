@@ -77,6 +77,7 @@ class RecommendationService:
             self.cache.set(key, {**result.as_dict(), "cached": False})
         if result.fallback:
             self.metrics.fallbacks.labels(result.path).inc()
+        self.metrics.observe_list(result.item_ids, self.catalogue.categories)
         if self.request_log is not None:
             self.request_log.record("recommend", request.user_id, result, request.k)
         self.metrics.latency.labels("recommend").observe(time.perf_counter() - started)

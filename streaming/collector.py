@@ -33,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from recsys.core.bearer_keys import BearerKeys
+from recsys.core.columns import Columns as C
 from recsys.streaming.access import RateLimiter
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
@@ -78,6 +79,9 @@ class CollectorCounters:
     anonymized: int = 0
     rejected_by_field: dict[str, int] = field(default_factory=dict)
     """Refused events by the first field at fault (bounded: the event model's fields)."""
+    valid_by_type: dict[str, int] = field(default_factory=dict)
+    """Valid events by canonical event type (bounded: the EventType values); a retried
+    request's duplicates are counted again: the business dashboard's rates, not a ledger."""
 
 
 @dataclass
@@ -175,6 +179,10 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
             return unavailable(exc)
         counters.accepted += published.accepted
         counters.duplicates += published.duplicates
+        by_type = counters.valid_by_type
+        for row in checked.rows:
+            kind = row[C.event_type]
+            by_type[kind] = by_type.get(kind, 0) + 1
         counters.rejected += len(checked.rejected)
         for refused in checked.rejected:
             name = refused.errors[0]["field"] if refused.errors else "(event)"

@@ -130,6 +130,11 @@ def _collector_families(counters) -> Iterator:
                    "Events refused (422, dead-lettered) by the field at fault",
                    {(name,): count for name, count in counters.rejected_by_field.items()},
                    ["field"])
+    yield _counter("recsys_collector_valid_events",
+                   "Valid events by type (views, clicks, carts, purchases, searches): the "
+                   "business dashboard's rates", {(kind,): count for kind, count
+                                                 in counters.valid_by_type.items()},
+                   ["event_type"])
 
 
 def _summary(name: str, doc: str, count: int, total: float):

@@ -238,3 +238,37 @@ def test_every_serving_panel_names_metrics_serving_exports(server):
     assert len(panels) == 7
     for title, names in panels.items():
         assert names and names <= exported, (title, names - exported)
+
+
+def test_every_business_panel_names_metrics_serving_or_the_collector_exports(server):
+    """The business dashboard joins both: lists and items shown (serving), clicks, views and
+    purchases (the collector); after real answers and real events, every series exists."""
+    from recsys.core.bearer_keys import BearerKeys
+    from recsys.streaming.redis_bus import RedisStreamBus
+    from tests.metric_names import dashboard_metrics, exported_metrics
+    from tests.streaming.conftest import collector_client, keyed_access, rich_event
+
+    served = server["http"].get(f"{server['url']}/recommend/{server['user']}?top_k=5",
+                                timeout=10)
+    assert served.status_code == 200
+    scrape = server["http"].get(f"{server['url']}/recsys/metrics", timeout=10).text
+    exported = exported_metrics(scrape)
+    assert 'recsys_items_served_total' in scrape and "recsys_catalogue_coverage" in scrape
+    bus = RedisStreamBus(stream=f"test:{os.urandom(4).hex()}")
+    try:
+        access = keyed_access(metrics_keys=BearerKeys(["prometheus-token"]))
+        collector = collector_client(bus, access=access)
+        events = [rich_event(1), rich_event(2, event_type="click"),
+                  rich_event(3, event_type="purchase")]
+        assert collector.post("/events", json=events).status_code == 202
+        text = collector.get("/metrics",
+                             headers={"Authorization": "Bearer prometheus-token"}).text
+        assert 'recsys_collector_valid_events_total{event_type="click"} 1.0' in text
+        exported |= exported_metrics(text)
+    finally:
+        bus.dead_letter_bus().reset()
+        bus.reset()
+    panels = dashboard_metrics(REPO / "infra" / "grafana" / "recsys-business.json")
+    assert len(panels) == 6
+    for title, names in panels.items():
+        assert names and names <= exported, (title, names - exported)
