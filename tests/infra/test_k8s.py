@@ -130,3 +130,31 @@ def test_prometheus_reaches_every_pod_that_serves_metrics():
             assert command[command.index("--metrics-port") + 1] == "9102"
             assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}
     assert workers == 3
+
+
+def test_pod_monitors_scrape_what_the_scrape_config_scrapes():
+    """The Prometheus Operator's PodMonitors select the same pods, on named ports that
+    serve /metrics, with the metrics token Secret the services mount."""
+    folder = K8S / "monitoring"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    monitors = [doc for name in kustomization["resources"] for doc in documents(folder / name)]
+    assert {m["kind"] for m in monitors} == {"PodMonitor"} and len(monitors) == 2
+    templates = [r["spec"]["template"] for r in base_resources() if r["kind"] in WORKLOADS]
+    mounted = {v["secret"]["secretName"] for t in templates for v in t["spec"].get("volumes", [])
+               if "secret" in v and v["name"] == "metrics-token"}
+    assert mounted == {"recsys-metrics-token"}
+    selected_pods = 0
+    for monitor in monitors:
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        labels = monitor["spec"]["selector"]["matchLabels"]
+        pods = [t for t in templates if labels.items() <= t["metadata"]["labels"].items()]
+        assert pods, monitor["metadata"]["name"]
+        selected_pods += len(pods)
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            assert endpoint["path"] == "/metrics"
+            assert endpoint["authorization"]["credentials"] == {
+                "name": "recsys-metrics-token", "key": "token"}
+            for template in pods:
+                ports = {p["name"] for p in template["spec"]["containers"][0]["ports"]}
+                assert endpoint["port"] in ports
+    assert selected_pods == 4  # collector, processor, lake sink, quarantine sink
