@@ -47,6 +47,27 @@ def registered_model(client: MlflowClient, name: str):
             from exc
 
 
+MONITORED_AT_TAG = "monitoring.checked_at"
+"""Epoch seconds of the last monitoring run that judged this version."""
+DRIFT_TAG = "monitoring.drift_detected"
+
+
+def registry_health(client: MlflowClient, name: str, champion: str) -> dict:
+    """What operators alert on, read from the registry: whether the last monitoring run found
+    drift on the champion and when it ran (a daily monitoring that stopped leaves it old),
+    and when the newest version was registered (every training run registers one, promoted
+    or not: a retraining schedule that keeps failing leaves it old)."""
+    tags = client.get_model_version(name, champion).tags or {}
+    newest = client.search_model_versions(f"name = '{name}'", max_results=1,
+                                          order_by=["creation_timestamp DESC"])
+    drift = tags.get(DRIFT_TAG)
+    monitored = tags.get(MONITORED_AT_TAG)
+    return {"drift_detected": None if drift is None else drift == "True",
+            "monitored_at": float(monitored) if monitored else None,
+            "newest_version_registered_at":
+                newest[0].creation_timestamp / 1000 if newest else None}
+
+
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     """alias -> version of a registered model ({} only when the model does not exist)."""
     model = registered_model(client, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -20,7 +21,7 @@ from recsys.core.errors import DataQualityError, NotFoundError
 from recsys.core.event_store import CLEAN_ZONE, read_window
 from recsys.core.feature_snapshots import read_latest
 from recsys.core.lake import Lake
-from recsys.core.registry import CHAMPION, aliases
+from recsys.core.registry import CHAMPION, MONITORED_AT_TAG, aliases
 from recsys.core.request_log import read_request_log
 from recsys.core.schema import EVENT_SCHEMA
 from recsys.core.settings import Settings
@@ -168,5 +169,6 @@ def _tag_champion(settings: Settings, version: str, summary: dict) -> None:
                        "monitoring.top_drifted_columns": ",".join(
                            summary["top_drifted_columns"]),
                        "monitoring.prediction_drift_detected": str(
-                           summary["prediction_drift"].get("drift_detected"))}.items():
+                           summary["prediction_drift"].get("drift_detected")),
+                       MONITORED_AT_TAG: str(int(time.time()))}.items():
         client.set_model_version_tag(name, version, key, value)

@@ -45,6 +45,31 @@ class ServiceMetrics:
                               "Share of the catalogue's items shown at least once in the "
                               "current hour", registry=self.registry)
         self._coverage = CoverageWindow(COVERAGE_WINDOW_SECONDS)
+        # registry gauges are exported from their first known value on (absent before:
+        # an alert on an age must never see 0, i.e. 1970)
+        self._registry_gauges = {
+            "drift_detected": Gauge(
+                "recsys_champion_drift_detected", "1 when the last monitoring run found drift "
+                "against the champion's training data", registry=None),
+            "monitored_at": Gauge(
+                "recsys_champion_monitored_timestamp_seconds",
+                "When monitoring last judged the champion (epoch s)", registry=None),
+            "newest_version_registered_at": Gauge(
+                "recsys_registry_newest_version_timestamp_seconds",
+                "When the newest model version was registered: every training run "
+                "registers one (epoch s)", registry=None)}
+        self._exported: set[str] = set()
+
+    def observe_registry(self, health: dict) -> None:
+        """Set the registry gauges from `ModelSource.registry_health` (unknown: left as is)."""
+        for key, gauge in self._registry_gauges.items():
+            value = health.get(key)
+            if value is None:
+                continue
+            if key not in self._exported:
+                self.registry.register(gauge)
+                self._exported.add(key)
+            gauge.set(float(value))
 
     def observe_list(self, item_ids: list[str], categories: dict[str, str]) -> None:
         """Count an answered list: items shown, category diversity, catalogue coverage."""

@@ -80,6 +80,10 @@ class ModelSource:
         self.fixed_version = model_version
         self.baseline = baseline
         self._current: LoadedModel | None = None
+        self.registry_health: dict = {}
+        """What the last champion check read of the registry for alerts (drift found on
+        the champion, when monitoring last ran, when the newest version was registered);
+        empty for a fixed model or before the first check."""
         self._rejected: str | None = None  # a champion version that failed: not retried
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -102,6 +106,8 @@ class ModelSource:
                 loaded = self._registered()
             except Exception as exc:
                 loaded = self._baseline(exc)
+            else:
+                self._read_registry_health(self._alias_versions()["champion"])
         self._set(loaded)
         return loaded
 
@@ -147,6 +153,7 @@ class ModelSource:
             self.load()
             return True
         version = self._alias_versions()["champion"]
+        self._read_registry_health(version)
         current = self._current
         if version in (current.version, self._rejected):
             return False
@@ -184,6 +191,16 @@ class ModelSource:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _read_registry_health(self, champion: str) -> None:
+        from recsys.core.registry import registry_health
+        from recsys.core.tracking import client_for
+
+        try:
+            self.registry_health = registry_health(client_for(self.tracking_uri),
+                                                   self.registered_model, champion)
+        except Exception as exc:  # alerts go stale (and say so), serving goes on
+            log.warning("registry health not read: %s", exc)
 
     def _alias_versions(self) -> dict[str, str]:
         # MLflow is imported only here: the seldon v1 image serves an exported folder without it

@@ -150,6 +150,7 @@ class RecsysRuntime(MLModel):
         current = self.service.source.current
         self.service.metrics.model_version.set(_as_number(current.version))
         self.service.metrics.fallback_model.set(1 if current.fallback_reason else 0)
+        self.service.metrics.observe_registry(self.service.source.registry_health)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -102,3 +102,41 @@ def test_an_unreachable_registry_at_start_serves_the_baseline(tmp_path, monkeypa
     with pytest.raises(Exception, match="unavailable"):
         source.refresh()  # still down: the watcher logs it, the baseline keeps serving
     assert source.current is loaded
+
+
+def test_registry_health_reaches_the_metrics_for_the_alerts(tmp_path):
+    """Drift found on the champion, when monitoring last judged it, and when the newest
+    version (promoted or not) was registered: read at each champion check, exported as
+    gauges, absent while unknown."""
+    import time
+
+    from prometheus_client import generate_latest
+
+    from recsys.core.registry import DRIFT_TAG, MONITORED_AT_TAG
+    from recsys.serving.metrics import ServiceMetrics
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    client = client_for(uri)
+    champion = register_trained(uri, "recs", frame, "popularity")
+    source, metrics = ModelSource(uri, "recs"), ServiceMetrics()
+    source.load()
+    assert source.registry_health["drift_detected"] is None  # never monitored
+    assert source.registry_health["monitored_at"] is None
+    metrics.observe_registry(source.registry_health)
+    text = generate_latest(metrics.registry).decode()
+    assert "recsys_champion_drift_detected" not in text
+    assert "recsys_champion_monitored_timestamp_seconds" not in text
+
+    client.set_model_version_tag("recs", champion, DRIFT_TAG, "True")
+    client.set_model_version_tag("recs", champion, MONITORED_AT_TAG, "1800000000")
+    before = time.time()
+    register_trained(uri, "recs", frame, "item_knn", champion=False)  # a run, not promoted
+    assert source.refresh() is False
+    health = source.registry_health
+    assert health["drift_detected"] is True and health["monitored_at"] == 1800000000.0
+    assert before - 5 <= health["newest_version_registered_at"] <= time.time() + 5
+    metrics.observe_registry(health)
+    text = generate_latest(metrics.registry).decode()
+    assert "recsys_champion_drift_detected 1.0" in text
+    assert "recsys_champion_monitored_timestamp_seconds 1.8e+09" in text
