@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
 from string import Template
@@ -77,16 +78,35 @@ def repo_config(settings: Settings, profile: str | None = None,
 def open_store(settings: Settings, profile: str | None = None,
                redis_url: str | None = None) -> tuple[FeatureStore, FeatureRepo]:
     """The store and the definitions over this lake's feature tables."""
-    store = FeatureStore(config=repo_config(settings, profile, redis_url))
+    config = repo_config(settings, profile, redis_url)
+    store = _racing_writers(lambda: FeatureStore(config=config))
     skip_versioned_read_probe(store)
     return store, feature_definitions(feature_tables_dir(settings))
 
 
 def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:
     """Register (or update) every definition; idempotent."""
-    store.apply(repo.objects)
+    _racing_writers(lambda: store.apply(repo.objects))
     log.info("feast: applied %d objects to project %s", len(repo.objects),
              store.config.project)
+
+
+def _racing_writers(action, attempts: int = 6):
+    """Run `action`, again when another process won a race on the SQL registry: workers
+    starting together (a StatefulSet's pods) both create its tables or insert the same
+    definition, and the loser gets a unique violation; the winner's rows are what it wanted
+    (checked again on the next try)."""
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except IntegrityError as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("feast registry: another writer got there first (%s); trying again",
+                     type(exc.orig).__name__ if exc.orig is not None else exc)
+            time.sleep(0.2 * (attempt + 1))
 
 
 def materialize(store: FeatureStore, end: datetime, views: list[str] | None = None) -> None:

@@ -232,9 +232,10 @@ def test_two_processors_and_two_sinks_one_killed_change_no_result(partitioned):
     again = subprocess.run(processor("1/2"), env=env, cwd=REPO, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert steady.wait(timeout=300) == 0
+    steady_output = steady.communicate(timeout=300)[0].decode()
+    assert steady.returncode == 0, steady_output[-3000:]
     handled = [json.loads(again.stdout.strip().splitlines()[-1])["messages"],
-               json.loads(steady.stdout.read().decode().strip().splitlines()[-1])["messages"]]
+               json.loads(steady_output.strip().splitlines()[-1])["messages"]]
     assert sum(handled) >= summary.accepted - 200 - 1 and min(handled) > 0
     assert build_bus(settings).lag("session-features") == 0
     for k in range(2):
