@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 SHIPPED = ["core", "components", "pipelines", "feature_repo", "serving", "streaming",
-           "monitoring", "cli"]
+           "monitoring", "experiments", "cli"]
 
 
 class BuildWithoutSetupScript(build_py):

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {"core", "components", "pipelines", "feature_repo", "serving", "streaming",
-           "monitoring", "cli"}
+           "monitoring", "experiments", "cli"}
 
 
 @pytest.mark.slow

@@ -1,0 +1,228 @@
+"""The experiment's verdict from per-user outcomes: `summary.json`'s content.
+
+Metrics (one definition each, over the users of a variant):
+- `ctr`: clicked lists / lists shown (a ratio of sums: delta method);
+- `conversion`: share of users with an attributed purchase;
+- `aov`: attributed revenue / attributed orders (ratio: delta method);
+- `revenue_per_user`, `clicks_per_user`: per-user means.
+Per-user means are CUPED-adjusted with the pre-period (events and revenue before the start)
+when that period has data. Every non-control variant is compared with the control on the
+primary and secondary metrics; Holm's correction runs over all of these comparisons, and
+`significant` is judged on the corrected p-value (or, for a sequential test, on the
+alpha-spending boundary at this look, with alpha split evenly over the comparisons).
+Guardrails are one-sided non-inferiority tests. The chi-square on clicked vs not clicked
+lists and Welch's t-test on per-user values are reported beside the z-test as the seeds ask.
+
+No p-value is given on data that cannot carry one: with fewer than `minimum_users` in an
+arm the verdict is "not enough users", with a sample-ratio mismatch "SRM - do not trust".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys.experiments import stats
+from recsys.experiments.definition import ExperimentDefinition
+from recsys.experiments.outcomes import UserOutcomes
+
+RATIO_METRICS = {"ctr": ("clicked_lists", "exposures"), "aov": ("revenue", "orders")}
+MEAN_METRICS = {"conversion": "converted", "revenue_per_user": "revenue",
+                "clicks_per_user": "clicks"}
+COVARIATES = {"conversion": "pre_events", "revenue_per_user": "pre_revenue",
+              "clicks_per_user": "pre_events"}
+NOT_ENOUGH_USERS, SRM_VERDICT = "not enough users", "SRM - do not trust"
+WINNER, NO_WINNER = "winner", "no significant winner"
+
+
+@dataclass
+class AnalysisInput:
+    definition: ExperimentDefinition
+    outcomes: UserOutcomes
+    expected_shares: dict[str, float]
+    previous_looks: list[float] = field(default_factory=list)
+    """Information fractions of earlier looks of a sequential test."""
+
+
+def analyze(data: AnalysisInput) -> dict:
+    definition, users = data.definition, data.outcomes.users.copy()
+    users["converted"] = (users["orders"] > 0).astype(float)
+    groups = {label: users[users["variant"] == label] for label in definition.labels}
+    variants = {label: _describe(frame) for label, frame in groups.items()}
+    srm = stats.sample_ratio_mismatch({k: len(v) for k, v in groups.items()},
+                                      data.expected_shares)
+    thin = [label for label, frame in groups.items() if len(frame) < definition.minimum_users]
+    metrics = [definition.primary_metric] + [m for m in definition.secondary_metrics
+                                             if m != definition.primary_metric]
+    thetas = {metric: _theta(users, metric) for metric in MEAN_METRICS}
+    comparisons = []
+    for label in definition.labels:
+        if label == definition.control:
+            continue
+        for metric in metrics:
+            comparisons.append(_comparison(groups[label], groups[definition.control], label,
+                                           definition.control, metric, thetas, definition.alpha))
+    trustworthy = not thin and not srm["flagged"]
+    sequential = _apply_corrections(comparisons, definition, groups, data.previous_looks,
+                                    trustworthy)
+    guardrails = [_guardrail(groups[label], groups[definition.control], label, guard,
+                             definition.alpha, trustworthy)
+                  for label in definition.labels if label != definition.control
+                  for guard in definition.guardrails]
+    verdict, winner = _verdict(definition, comparisons, guardrails, thin, srm)
+    return {
+        "experiment": definition.name, "verdict": verdict, "winner": winner,
+        "control": definition.control, "primary_metric": definition.primary_metric,
+        "variants": variants, "comparisons": comparisons, "guardrails": guardrails,
+        "srm": srm, "power": _power(groups, definition),
+        "sequential": sequential,
+        "data": {"users": int(len(users)), "crossovers": data.outcomes.crossovers,
+                 "unmatched_clicks": data.outcomes.unmatched_clicks,
+                 "unpriced_purchases": data.outcomes.unpriced_purchases,
+                 "thin_variants": thin,
+                 "cuped_theta": {m: _finite(t) for m, t in thetas.items()},
+                 "dwell_time": "not measured: the events carry no dwell time"},
+    }
+
+
+def _describe(frame: pd.DataFrame) -> dict:
+    exposures, clicked = frame["exposures"].sum(), frame["clicked_lists"].sum()
+    orders, revenue = frame["orders"].sum(), frame["revenue"].sum()
+    n = len(frame)
+    return {"users": int(n), "exposures": int(exposures), "clicks": int(frame["clicks"].sum()),
+            "clicked_lists": int(clicked), "carts": int(frame["carts"].sum()),
+            "orders": int(orders), "revenue": round(float(revenue), 2),
+            "ctr": _finite(clicked / exposures if exposures else math.nan),
+            "conversion": _finite(frame["converted"].mean() if n else math.nan),
+            "aov": _finite(revenue / orders if orders else math.nan),
+            "revenue_per_user": _finite(revenue / n if n else math.nan),
+            "clicks_per_user": _finite(frame["clicks"].mean() if n else math.nan)}
+
+
+def _theta(users: pd.DataFrame, metric: str) -> float:
+    covariate = users[COVARIATES[metric]]
+    if covariate.nunique() < 2:
+        return 0.0  # no pre-period signal: CUPED would change nothing
+    return stats.cuped_theta([users[MEAN_METRICS[metric]].to_numpy()], [covariate.to_numpy()])
+
+
+def estimate(frame: pd.DataFrame, metric: str, theta: float = 0.0,
+             covariate_mean: float = 0.0) -> stats.Estimate:
+    if metric in RATIO_METRICS:
+        numerator, denominator = RATIO_METRICS[metric]
+        return stats.ratio_estimate(frame[numerator].to_numpy(), frame[denominator].to_numpy())
+    values = frame[MEAN_METRICS[metric]].to_numpy(dtype=float)
+    if theta:
+        values = stats.cuped_adjust(values, frame[COVARIATES[metric]].to_numpy(), theta,
+                                    covariate_mean)
+    return stats.mean_estimate(values)
+
+
+def _comparison(treated: pd.DataFrame, control: pd.DataFrame, label: str, against: str,
+                metric: str, thetas: dict, alpha: float) -> dict:
+    theta = thetas.get(metric, 0.0)
+    covariate_mean = 0.0
+    if theta:
+        both = pd.concat([treated, control])[COVARIATES[metric]]
+        covariate_mean = float(both.mean())
+    result = stats.compare(estimate(treated, metric, theta, covariate_mean),
+                           estimate(control, metric, theta, covariate_mean), alpha)
+    row = {"variant": label, "against": against, "metric": metric, "lift": result.lift,
+           "absolute": result.absolute, "ci_low": result.ci_low, "ci_high": result.ci_high,
+           "z": result.z, "p_value_raw": result.p_value, "cuped": bool(theta)}
+    if metric == "ctr":
+        row["chi_square_p"] = stats.chi_square_2x2(
+            int(treated["clicked_lists"].sum()), int(treated["exposures"].sum()),
+            int(control["clicked_lists"].sum()), int(control["exposures"].sum()))[1]
+    elif metric in MEAN_METRICS and len(treated) > 1 and len(control) > 1:
+        row["welch_p"] = stats.welch(treated[MEAN_METRICS[metric]].to_numpy(),
+                                     control[MEAN_METRICS[metric]].to_numpy())[2]
+    return row
+
+
+def _apply_corrections(comparisons: list[dict], definition: ExperimentDefinition,
+                       groups: dict, previous_looks: list[float], trustworthy: bool
+                       ) -> dict | None:
+    adjusted = stats.holm([c["p_value_raw"] for c in comparisons])
+    sequential = None
+    if definition.sequential and comparisons:
+        smallest = min(len(frame) for frame in groups.values())
+        fraction = min(1.0, smallest / definition.planned_users)
+        looks = [f for f in previous_looks if f < fraction] + [fraction]
+        boundary = stats.sequential_boundaries(looks, definition.alpha / len(comparisons))[-1]
+        sequential = {"information_fraction": fraction, "looks": looks,
+                      "boundary_z": boundary, "final_look": fraction >= 1.0}
+    for comparison, p_adjusted in zip(comparisons, adjusted):
+        if not trustworthy:
+            comparison.update(p_value=None, p_value_raw=None, ci_low=None, ci_high=None,
+                              significant=False)
+        else:
+            comparison["p_value"] = p_adjusted
+            if sequential is not None:
+                significant = abs(comparison["z"]) >= sequential["boundary_z"]
+            else:
+                significant = math.isfinite(p_adjusted) and p_adjusted < definition.alpha
+            comparison["significant"] = bool(significant)
+        for key in ("lift", "absolute", "ci_low", "ci_high", "z", "p_value", "p_value_raw",
+                    "chi_square_p", "welch_p"):
+            if key in comparison:
+                comparison[key] = _finite(comparison[key])
+    return sequential
+
+
+def _guardrail(treated: pd.DataFrame, control: pd.DataFrame, label: str, guard,
+               alpha: float, trustworthy: bool) -> dict:
+    row = {"variant": label, "metric": guard.metric, "margin": guard.margin}
+    t, c = estimate(treated, guard.metric), estimate(control, guard.metric)
+    row["lift"] = _finite(t.mean / c.mean - 1 if c.mean else math.nan)
+    if not trustworthy:
+        return {**row, "p_value": None, "passed": None}
+    p_value = stats.non_inferiority_p(t, c, guard.margin)
+    return {**row, "p_value": _finite(p_value),
+            "passed": bool(math.isfinite(p_value) and p_value < alpha)}
+
+
+def _verdict(definition: ExperimentDefinition, comparisons: list[dict],
+             guardrails: list[dict], thin: list[str], srm: dict) -> tuple[str, str | None]:
+    if srm["flagged"]:
+        return SRM_VERDICT, None
+    if thin:
+        return NOT_ENOUGH_USERS, None
+    broken = {g["variant"] for g in guardrails if not g["passed"]}
+    winners = [c for c in comparisons if c["metric"] == definition.primary_metric
+               and c["significant"] and c["lift"] is not None and c["lift"] > 0
+               and c["variant"] not in broken]
+    if not winners:
+        return NO_WINNER, None
+    best = max(winners, key=lambda c: c["lift"])
+    return WINNER, best["variant"]
+
+
+def _power(groups: dict, definition: ExperimentDefinition) -> dict:
+    """Power and the minimum detectable lift of the primary metric at the current sample,
+    with the control's observed variance (before the test: `stats.users_needed`)."""
+    control = groups[definition.control]
+    metric = definition.primary_metric
+    if len(control) < 2:
+        return {"metric": metric, "users_per_arm": int(len(control)), "mde": None,
+                "power_at_target": None, "users_needed": None}
+    base = estimate(control, metric)
+    n = min(len(frame) for frame in groups.values())
+    return {"metric": metric, "baseline": _finite(base.mean), "users_per_arm": int(n),
+            "target_lift": definition.target_lift,
+            "mde": _finite(stats.minimum_detectable_lift(base.unit_variance, base.mean, n,
+                                                         definition.alpha, definition.power)),
+            "power_at_target": _finite(stats.power(base.unit_variance, base.mean,
+                                                   definition.target_lift, n, definition.alpha)),
+            "users_needed": stats.users_needed(base.unit_variance, base.mean,
+                                               definition.target_lift, definition.alpha,
+                                               definition.power)}
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
