@@ -9,6 +9,7 @@ import sys
 from recsys.cli import (
     bench,
     data_commands,
+    experiment_commands,
     monitor_commands,
     pipeline_commands,
     registry_commands,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_commands.register(commands)
     monitor_commands.register(commands)
     stream_commands.register(commands)
+    experiment_commands.register(commands)
     bench.register(commands)
     return parser
 

@@ -156,6 +156,24 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Dec
         client.set_model_version_tag(name, version, key, value[:5000])
 
 
+def promote_experiment_winner(client: MlflowClient, name: str, version: str, reason: str, *,
+                              lock: RegistryLock, compared_with: str,
+                              evidence: dict[str, str]) -> None:
+    """An online experiment's winner becomes champion: compare-and-set like the gate (the
+    champion must still be `compared_with`, the one production served during the test),
+    with the analysis recorded on the version (`evidence`, tag name -> value)."""
+    with lock:
+        current = aliases(client, name).get(CHAMPION) or NO_CHAMPION
+        if current != str(compared_with):
+            why = (f"the experiment ran against champion {compared_with}, but the champion "
+                   f"is now {current}; not promoted")
+            client.set_model_version_tag(name, str(version), "experiment.stale_comparison", why)
+            raise StaleComparison(f"{name} v{version}: {why}")
+        for key, value in evidence.items():
+            client.set_model_version_tag(name, str(version), key, str(value)[:5000])
+        _make_champion(client, name, str(version), how="experiment", reason=reason)
+
+
 def promote_manually(client: MlflowClient, name: str, version: str, reason: str, *,
                      lock: RegistryLock) -> None:
     """A manual override: `version` becomes champion, recorded as such."""

@@ -27,12 +27,19 @@ SCHEMA = pa.schema([
     ("user_id", pa.string()), ("model_version", pa.string()), ("path", pa.string()),
     ("fallback", pa.bool_()), ("cached", pa.bool_()), ("k", pa.int32()),
     ("item_ids", pa.list_(pa.string())), ("scores", pa.list_(pa.float64())),
+    ("experiment", pa.string()), ("variant", pa.string()),
+    ("recommendation_id", pa.string()),
 ])
+"""Rows whose `experiment` is set are that experiment's exposures (the list a user saw);
+files written before these columns existed read them as nulls."""
 MS_PER_DAY = 86_400_000
 
 
 class RequestLog:
-    def __init__(self, lake: Lake, batch_size: int = 1000, flush_seconds: float = 60.0):
+    def __init__(self, lake: Lake, batch_size: int = 1000, flush_seconds: float = 60.0,
+                 max_pending: int = 200_000):
+        """`max_pending`: rows kept in memory while the lake refuses writes; beyond it the
+        oldest are dropped and counted in `dropped` (logged), never an unbounded buffer."""
         self.lake = lake
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
@@ -42,11 +49,14 @@ class RequestLog:
         self._batches: queue.Queue[list[tuple]] = queue.Queue()
         self._writer: threading.Thread | None = None
         self.failures = 0
+        self.max_pending = max_pending
+        self.dropped = 0
 
     def record(self, endpoint: str, subject: str, result, k: int) -> None:
         row = (time.time_ns() // 1_000_000, endpoint, subject, result.model_version,
                result.path, result.fallback, result.cached, k, list(result.item_ids),
-               list(result.scores))
+               list(result.scores), result.experiment, result.variant,
+               result.recommendation_id)
         with self._lock:
             self._rows.append(row)
             self._oldest = self._oldest or time.monotonic()
@@ -94,6 +104,12 @@ class RequestLog:
             with self._lock:
                 self.failures += 1
                 self._rows = rows + self._rows
+                excess = len(self._rows) - self.max_pending
+                if excess > 0:
+                    self._rows = self._rows[excess:]
+                    self.dropped += excess
+                    log.error("request log: %d rows dropped after the lake refused writes "
+                              "(%d in all)", excess, self.dropped)
                 self._oldest = self._oldest or time.monotonic()
             log.warning("request log write failed (%d rows kept): %s", len(rows), exc)
             return 0

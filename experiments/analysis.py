@@ -7,7 +7,9 @@ Metrics (one definition each, over the users of a variant):
 - `revenue_per_user`, `clicks_per_user`: per-user means.
 Per-user means are CUPED-adjusted with the pre-period (events and revenue before the start)
 when that period has data. Every non-control variant is compared with the control on the
-primary and secondary metrics; Holm's correction runs over all of these comparisons, and
+primary and secondary metrics, and every other variant with the variant serving the
+champion (when one does) on the primary metric - a winner must beat production, not only
+the control. Holm's correction runs over all of these comparisons, and
 `significant` is judged on the corrected p-value (or, for a sequential test, on the
 alpha-spending boundary at this look, with alpha split evenly over the comparisons).
 Guardrails are one-sided non-inferiority tests. The chi-square on clicked vs not clicked
@@ -64,6 +66,12 @@ def analyze(data: AnalysisInput) -> dict:
         for metric in metrics:
             comparisons.append(_comparison(groups[label], groups[definition.control], label,
                                            definition.control, metric, thetas, definition.alpha))
+    production = champion_arm(definition)
+    for label in definition.labels:
+        if production in (None, definition.control, label) or label == definition.control:
+            continue
+        comparisons.append(_comparison(groups[label], groups[production], label, production,
+                                       definition.primary_metric, thetas, definition.alpha))
     trustworthy = not thin and not srm["flagged"]
     sequential = _apply_corrections(comparisons, definition, groups, data.previous_looks,
                                     trustworthy)
@@ -191,13 +199,32 @@ def _verdict(definition: ExperimentDefinition, comparisons: list[dict],
     if thin:
         return NOT_ENOUGH_USERS, None
     broken = {g["variant"] for g in guardrails if not g["passed"]}
-    winners = [c for c in comparisons if c["metric"] == definition.primary_metric
-               and c["significant"] and c["lift"] is not None and c["lift"] > 0
-               and c["variant"] not in broken]
+    production = champion_arm(definition)
+
+    def beats(label: str, against: str) -> bool:
+        return any(c["variant"] == label and c["against"] == against
+                   and c["metric"] == definition.primary_metric and c["significant"]
+                   and c["lift"] is not None and c["lift"] > 0 for c in comparisons)
+
+    winners = [label for label in definition.labels
+               if label != definition.control and label not in broken
+               and beats(label, definition.control)
+               and (production in (None, definition.control, label)
+                    or beats(label, production))]
     if not winners:
         return NO_WINNER, None
-    best = max(winners, key=lambda c: c["lift"])
-    return WINNER, best["variant"]
+    lifts = {c["variant"]: c["lift"] for c in comparisons
+             if c["against"] == definition.control and c["metric"] == definition.primary_metric}
+    return WINNER, max(winners, key=lambda label: lifts[label])
+
+
+def champion_arm(definition: ExperimentDefinition) -> str | None:
+    """The variant serving production's champion (as it was at the start), if any: a
+    winner must beat it too, not only the control."""
+    for variant in definition.variants:
+        if variant.target == "champion":
+            return variant.label
+    return None
 
 
 def _power(groups: dict, definition: ExperimentDefinition) -> dict:

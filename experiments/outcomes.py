@@ -74,7 +74,7 @@ def user_outcomes(exposures: pd.DataFrame, events: pd.DataFrame, start: pd.Times
     pre_purchases = pre[pre[C.event_type] == EventType.purchase.value]
     users["pre_revenue"] = pre_purchases.groupby(C.user_id, sort=False)[C.price].sum()
     numeric = OUTCOME_COLUMNS[1:]
-    users[numeric] = users[numeric].fillna(0).astype(float)
+    users[numeric] = users[numeric].astype(float).fillna(0.0)
     return UserOutcomes(users[OUTCOME_COLUMNS], len(crossed),
                         int(len(clicks) - len(matched)),
                         int(purchases[C.price].isna().sum()))

@@ -93,10 +93,12 @@ class ExperimentStore:
             if len(text) > MAX_DEFINITION_CHARS:
                 raise ConfigError(f"the definition is {len(text)} characters; at most "
                                   f"{MAX_DEFINITION_CHARS} (shorten the exclusion list)")
+            champion = aliases(self.client, self.registered_model).get("champion") or "none"
             run = self.client.create_run(self.experiment_id, run_name=definition.name, tags={
                 f"{TAG}name": definition.name, f"{TAG}surface": definition.surface,
                 f"{TAG}status": RUNNING, f"{TAG}definition": text,
-                f"{TAG}started_by": by, f"{TAG}started_at": _now()})
+                f"{TAG}started_by": by, f"{TAG}started_at": _now(),
+                f"{TAG}champion_at_start": champion})
             self.client.log_dict(run.info.run_id, json.loads(text), "definition.json")
             for variant in pinned.variants:
                 self.client.log_param(run.info.run_id, f"variant.{variant.label}",
@@ -138,6 +140,21 @@ class ExperimentStore:
             looks.append(round(fraction, 6))
             self._set(run.info.run_id, {"looks": json.dumps(looks)})
         return looks
+
+    def record_analysis(self, name: str, summary: dict, files: dict[str, str]) -> None:
+        """The summary and report as artifacts of the experiment's run, the key figures as
+        metrics (one step per analysis, so their history is the test's course)."""
+        run_id = self._run(name).info.run_id
+        for path in files.values():
+            self.client.log_artifact(run_id, path, "analysis")
+        step = len(self.client.get_metric_history(run_id, "analysis.users"))
+        self.client.log_metric(run_id, "analysis.users", summary["data"]["users"], step=step)
+        for label, values in summary["variants"].items():
+            for metric in ("users", "ctr", "conversion", "revenue_per_user"):
+                if values.get(metric) is not None:
+                    self.client.log_metric(run_id, f"{label}.{metric}", values[metric],
+                                           step=step)
+        self._set(run_id, {"verdict": summary["verdict"]})
 
     def record_conclusion(self, name: str, summary: dict, promoted: str | None) -> None:
         run = self._run(name)

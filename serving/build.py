@@ -30,11 +30,30 @@ def build_service(options: dict | None = None) -> RecommendationService:
     if config.watch_seconds:
         source.watch(config.watch_seconds)
     catalogue = Catalogue.from_lake(lake)
-    request_log = RequestLog(lake,
-                             config.log_batch_size, config.log_flush_seconds) \
-        if config.log_requests else None
+    experiments = _experiment_router(settings, config, source)
+    request_log = RequestLog(lake, config.log_batch_size, config.log_flush_seconds) \
+        if config.log_requests or experiments is not None else None
     return RecommendationService(config, source, catalogue, _session_reader(settings),
-                                 _cache(settings, config), request_log=request_log)
+                                 _cache(settings, config), request_log=request_log,
+                                 experiments=experiments)
+
+
+def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
+    """The online-experiment router of a registry-served champion (None for a fixed model:
+    an exported folder has no registry to read experiments from)."""
+    if not config.experiments or config.model_uri:
+        return None
+    from recsys.experiments.store import open_store
+    from recsys.serving.experiment_router import ExperimentRouter
+
+    store = open_store(settings.tracking_uri, settings.registered_model_name)
+    router = ExperimentRouter(store.running, source.load_version, lambda: source.current)
+    try:
+        router.refresh()
+    except Exception as exc:  # the registry is out: start without, the watcher retries
+        log.warning("running experiment not read: %s", exc)
+    router.watch(config.experiment_watch_seconds)
+    return router
 
 
 def popularity_baseline(lake):

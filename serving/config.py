@@ -33,8 +33,13 @@ class ServiceConfig(BaseModel):
     """Lifetime of a cached list in Redis (0 disables the cache)."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
+    experiments: bool = True
+    """Apply the registry's running online experiment (a registry-served champion only)."""
+    experiment_watch_seconds: float = Field(30.0, gt=0)
+    """How often the running experiment is read: a start, ramp or stop applies within it."""
     log_requests: bool = True
-    """Write served lists to the lake (serving/requests/) for prediction-drift monitoring."""
+    """Write served lists to the lake (serving/requests/) for prediction-drift monitoring;
+    an experiment's exposures are written whatever this says."""
     log_batch_size: int = Field(1000, gt=0)
     """Rows per request-log file."""
     log_flush_seconds: float = Field(60.0, gt=0)

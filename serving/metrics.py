@@ -45,6 +45,16 @@ class ServiceMetrics:
                               "Share of the catalogue's items shown at least once in the "
                               "current hour", registry=self.registry)
         self._coverage = CoverageWindow(COVERAGE_WINDOW_SECONDS)
+        self.exposures = Counter("recsys_experiment_exposures_total",
+                                 "Lists answered inside an experiment, by variant",
+                                 ["experiment", "variant"], registry=self.registry)
+        self.experiment_running = Gauge("recsys_experiment_running",
+                                        "1 while a running experiment is applied (0: none "
+                                        "runs, or it could not be applied: see the log)",
+                                        registry=self.registry)
+        self.experiment_model_bytes = Gauge("recsys_experiment_model_bytes",
+                                            "Memory of each variant's model (arrays)",
+                                            ["variant"], registry=self.registry)
         # registry gauges are exported from their first known value on (absent before:
         # an alert on an age must never see 0, i.e. 1970)
         self._registry_gauges = {
@@ -70,6 +80,13 @@ class ServiceMetrics:
                 self.registry.register(gauge)
                 self._exported.add(key)
             gauge.set(float(value))
+
+    def observe_experiment(self, active) -> None:
+        """Export what the experiment router applies (an ActiveExperiment or None)."""
+        self.experiment_running.set(0 if active is None else 1)
+        self.experiment_model_bytes.clear()
+        for variant, size in (active.model_bytes if active else {}).items():
+            self.experiment_model_bytes.labels(variant).set(size)
 
     def observe_list(self, item_ids: list[str], categories: dict[str, str]) -> None:
         """Count an answered list: items shown, category diversity, catalogue coverage."""

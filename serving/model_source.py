@@ -165,6 +165,10 @@ class ModelSource:
         self._set(loaded)
         return True
 
+    def load_version(self, version: str) -> LoadedModel:
+        """A registered version, loaded and smoke-tested (an experiment's variant)."""
+        return self._loaded(version)
+
     def _loaded(self, version: str, fallback_reason: str | None = None) -> LoadedModel:
         uri = f"models:/{self.registered_model}/{version}"
         return LoadedModel(_checked(uri), version, uri, fallback_reason)

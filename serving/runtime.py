@@ -2,7 +2,8 @@
 
 V2 inputs: `user_id` (BYTES, required unless `item_id` is given), optional `k` (INT32),
 `item_id` (BYTES, similar items instead), `exclude` (BYTES, any length). Outputs: `item_ids`
-(BYTES), `scores` (FP32); response parameters `model_version`, `fallback`, `path`.
+(BYTES), `scores` (FP32); response parameters `model_version`, `fallback`, `path`,
+`experiment`, `variant` (null outside an experiment) and `recommendation_id`.
 Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10 and
 GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics and
 GET /recsys/status the model answering (and why, when it is a fallback).
@@ -52,6 +53,8 @@ class RecsysRuntime(MLModel):
         if self.service.request_log is not None:
             self.service.request_log.flush()
         self.service.source.stop()
+        if self.service.experiments is not None:
+            self.service.experiments.stop()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
@@ -119,7 +122,9 @@ class RecsysRuntime(MLModel):
         return InferenceResponse(
             model_name=self.name, model_version=result.model_version, id=request_id,
             parameters=Parameters(model_version=result.model_version, fallback=result.fallback,
-                                  path=result.path, cached=result.cached),
+                                  path=result.path, cached=result.cached,
+                                  experiment=result.experiment, variant=result.variant,
+                                  recommendation_id=result.recommendation_id),
             outputs=[StringCodec.encode_output("item_ids", result.item_ids),
                      ResponseOutput(name="scores", datatype="FP32",
                                     shape=[len(result.scores)], data=result.scores)])
@@ -140,9 +145,17 @@ class RecsysRuntime(MLModel):
     async def status_get(self) -> Response:
         """Which model answers and, when it is not the champion, why (the readiness reason)."""
         current = self.service.source.current
+        router = self.service.experiments
+        active = router.active if router else None
+        experiment = None if active is None else {
+            "name": active.definition.name, "coverage": active.definition.coverage,
+            "variants": {v.label: {"target": v.target, "version": v.version,
+                                   "weight": v.weight} for v in active.definition.variants},
+            "model_bytes": active.model_bytes}
         return _json({"model_version": current.version, "model_uri": current.uri,
                       "fallback": current.fallback_reason is not None,
-                      "fallback_reason": current.fallback_reason})
+                      "fallback_reason": current.fallback_reason, "experiment": experiment,
+                      "experiment_error": router.error if router else None})
 
     @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
     async def metrics_get(self) -> Response:
@@ -151,6 +164,8 @@ class RecsysRuntime(MLModel):
         self.service.metrics.model_version.set(_as_number(current.version))
         self.service.metrics.fallback_model.set(1 if current.fallback_reason else 0)
         self.service.metrics.observe_registry(self.service.source.registry_health)
+        router = self.service.experiments
+        self.service.metrics.observe_experiment(router.active if router else None)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

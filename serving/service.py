@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,17 +35,22 @@ class Recommendation:
     fallback: bool
     path: str
     cached: bool = False
+    experiment: str | None = None
+    variant: str | None = None
+    recommendation_id: str | None = None
+    """Unique per answer: clicks name it (`properties.recommendation_id`)."""
 
     def as_dict(self) -> dict:
         return {"item_ids": self.item_ids, "scores": self.scores,
                 "model_version": self.model_version, "fallback": self.fallback,
-                "path": self.path, "cached": self.cached}
+                "path": self.path, "cached": self.cached, "experiment": self.experiment,
+                "variant": self.variant, "recommendation_id": self.recommendation_id}
 
 
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
                  session_reader=None, cache: RecommendationCache | None = None,
-                 metrics: ServiceMetrics | None = None, request_log=None):
+                 metrics: ServiceMetrics | None = None, request_log=None, experiments=None):
         self.config = config
         self.source = source
         self.catalogue = catalogue
@@ -52,6 +58,7 @@ class RecommendationService:
         self.cache = cache or RecommendationCache(None, 0)
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
+        self.experiments = experiments  # ExperimentRouter | None
 
     # ---- requests ----------------------------------------------------------------------
     def parse(self, user_id, k=None, exclude=None, category=None) -> RecommendRequest:
@@ -63,22 +70,32 @@ class RecommendationService:
 
     def recommend(self, request: RecommendRequest) -> Recommendation:
         started = time.perf_counter()
-        loaded = self.source.current
+        arm = self.experiments.route(request.user_id) if self.experiments else None
+        loaded = self.source.current if arm is None or arm.loaded is None else arm.loaded
         session = self._session(request.user_id)
-        key = self.cache.key(loaded.version, request.user_id, request.k, session.key(),
-                        request.exclude, request.category)
+        version = loaded.version if arm is None else arm.cache_version
+        key = self.cache.key(version, request.user_id, request.k, session.key(),
+                             request.exclude, request.category)
         hit = self.cache.get(key)
         if hit is not None:
             self.metrics.cache.labels("hit").inc()
             result = Recommendation(**{**hit, "cached": True})
         else:
             self.metrics.cache.labels("miss").inc()
-            result = self._recommend(request, session, loaded)
+            if arm is not None and arm.strategy is not None:
+                result = self._strategy(request, session, loaded)
+            else:
+                result = self._recommend(request, session, loaded)
             self.cache.set(key, {**result.as_dict(), "cached": False})
+        result = replace(result, recommendation_id=uuid.uuid4().hex,
+                         experiment=arm.experiment if arm else None,
+                         variant=arm.variant if arm else None)
         if result.fallback:
             self.metrics.fallbacks.labels(result.path).inc()
         self.metrics.observe_list(result.item_ids, self.catalogue.categories)
-        if self.request_log is not None:
+        if arm is not None:
+            self.metrics.exposures.labels(arm.experiment, arm.variant).inc()
+        if self.request_log is not None and (self.config.log_requests or arm is not None):
             self.request_log.record("recommend", request.user_id, result, request.k)
         self.metrics.latency.labels("recommend").observe(time.perf_counter() - started)
         return result
@@ -103,7 +120,7 @@ class RecommendationService:
             result = Recommendation(items, values, loaded.version, True, path)
             self.metrics.fallbacks.labels(path).inc()
         self.metrics.latency.labels("similar").observe(time.perf_counter() - started)
-        return result
+        return replace(result, recommendation_id=uuid.uuid4().hex)
 
     def warm_up(self) -> None:
         """Run every request path once (session read, cache lookup, model scoring and
@@ -133,12 +150,24 @@ class RecommendationService:
             return NO_SESSION
         return NO_SESSION if session is None else session
 
+    def _strategy(self, request: RecommendRequest, session: LiveSession,
+                  loaded) -> Recommendation:
+        """The `popularity` strategy of an experiment's control arm: what the shop would show
+        without a model (popularity, within the session's category when there is one). Not a
+        fallback: it is the variant's answer by design."""
+        category = request.category or session.top_category
+        items, scores, path = self._popular(request.k, category, request.exclude,
+                                            strict=request.category is not None,
+                                            model=loaded.recommender)
+        return Recommendation(items, scores, "strategy:popularity", False, path)
+
     def _recommend(self, request: RecommendRequest, session: LiveSession, loaded) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
             category = request.category or session.top_category
             items, scores, path = self._popular(request.k, category, request.exclude,
-                                                strict=request.category is not None)
+                                                strict=request.category is not None,
+                                                model=model)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size))
@@ -152,7 +181,7 @@ class RecommendationService:
             seen = tuple(model.items[row.indices])
             extra, _, _ = self._popular(request.k, request.category,
                                         tuple(request.exclude) + tuple(top) + seen,
-                                        strict=request.category is not None)
+                                        strict=request.category is not None, model=model)
             added = extra[: request.k - len(top)]
             top += added
             values += [0.0] * len(added)
@@ -190,8 +219,9 @@ class RecommendationService:
                     break
         return top, values
 
-    def _popular(self, k, category, exclude=(), strict=False) -> tuple[list, list, str]:
-        model = self.source.current.recommender
+    def _popular(self, k, category, exclude=(), strict=False, model=None
+                 ) -> tuple[list, list, str]:
+        model = model or self.source.current.recommender
         if category is not None:
             items, values = self._top(model.items, model.popularity, k, exclude, category)
             if items or strict:

@@ -1,0 +1,134 @@
+"""`recsys experiment start|stop|ramp|list|analyze|conclude`: online A/B tests."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recsys.core.errors import ConfigError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("experiment", help="online experiments: start, stop, ramp, "
+                                 "list, analyze, conclude")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    start = actions.add_parser("start", help="start an experiment (serving applies it within "
+                               "30 s)")
+    start.add_argument("name")
+    start.add_argument("--variants", required=True,
+                       help="label=target:weight,... (target: popularity, an alias such as "
+                            "champion, or a version number); the first is the control")
+    start.add_argument("--control", default="", help="control label (default the first)")
+    start.add_argument("--coverage", type=float, default=1.0,
+                       help="share of users in the experiment (ramp it up later)")
+    start.add_argument("--holdout", type=float, default=0.0,
+                       help="share of users kept out for the experiment's life")
+    start.add_argument("--exclude-file", help="file of user ids never assigned, one per line")
+    start.add_argument("--salt", default="", help="assignment seed (default the name)")
+    start.add_argument("--primary-metric", default="ctr",
+                       choices=["ctr", "conversion", "aov", "revenue_per_user",
+                                "clicks_per_user"])
+    start.add_argument("--minimum-users", type=int, default=1000,
+                       help="users per variant before any verdict")
+    start.add_argument("--target-lift", type=float, default=0.05,
+                       help="relative lift the test is sized for")
+    start.add_argument("--sequential", action="store_true",
+                       help="group-sequential test: looks may be taken any day")
+    start.add_argument("--planned-users", type=int, default=None,
+                       help="users per variant at which a sequential test ends")
+    start.add_argument("--attribution-hours", type=float, default=24.0)
+    start.add_argument("--days", type=float, default=None,
+                       help="end the experiment this many days after its start")
+    stop = actions.add_parser("stop", help="stop a running experiment (no promotion)")
+    stop.add_argument("name")
+    stop.add_argument("--reason", required=True)
+    ramp = actions.add_parser("ramp", help="raise a running experiment's coverage")
+    ramp.add_argument("name")
+    ramp.add_argument("--coverage", type=float, required=True)
+    actions.add_parser("list", help="experiments with their status and verdict")
+    analyze = actions.add_parser("analyze", help="write summary.json and report.html")
+    analyze.add_argument("name")
+    analyze.add_argument("--out", required=True, help="output folder")
+    analyze.add_argument("--now", default=None, help="analyse as of this ISO time "
+                         "(default now)")
+    conclude = actions.add_parser("conclude", help="stop, analyse and promote a winning "
+                                  "registry version (a loss or a tie changes nothing)")
+    conclude.add_argument("name")
+    conclude.add_argument("--out", required=True, help="output folder")
+    conclude.add_argument("--now", default=None)
+    parser.set_defaults(handler=cmd_experiment)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from recsys.core.lake import Lake
+    from recsys.core.registry_lock import registry_lock
+    from recsys.core.settings import load_settings
+    from recsys.experiments.store import lock_name, open_store
+
+    settings = load_settings()
+    store = open_store(settings.tracking_uri, settings.registered_model_name)
+    by = getpass.getuser()
+
+    def surface_lock(surface: str = "recommend"):
+        return registry_lock(settings.tracking_uri, lock_name(surface),
+                             settings.registry_lock_url)
+
+    if args.action == "start":
+        definition = _definition(args)
+        pinned = store.start(definition, surface_lock(definition.surface), by)
+        print(pinned.model_dump_json(indent=2))
+    elif args.action == "stop":
+        store.stop(args.name, surface_lock(), by, args.reason)
+        print(json.dumps({"experiment": args.name, "status": "stopped"}))
+    elif args.action == "ramp":
+        ramped = store.ramp(args.name, args.coverage, surface_lock())
+        print(json.dumps({"experiment": args.name, "coverage": ramped.coverage}))
+    elif args.action == "list":
+        print(json.dumps(store.list(), indent=2))
+    elif args.action in ("analyze", "conclude"):
+        from recsys.experiments.evaluate import analyze_experiment, conclude
+
+        lake = Lake(settings.lake, settings.s3_endpoint_url)
+        now = _moment(args.now)
+        if args.action == "analyze":
+            summary, files = analyze_experiment(store, lake, args.name, args.out, now)
+            print(json.dumps({"experiment": args.name, "verdict": summary["verdict"],
+                              "winner": summary["winner"], **files}, indent=2))
+        else:
+            alias_lock = registry_lock(settings.tracking_uri, settings.registered_model_name,
+                                       settings.registry_lock_url)
+            print(json.dumps(conclude(store, lake, args.name, args.out, surface_lock(),
+                                      alias_lock, by, now), indent=2))
+    return 0
+
+
+def _definition(args: argparse.Namespace):
+    from datetime import timedelta
+
+    from recsys.experiments.definition import ExperimentDefinition, parse_variants
+
+    excluded: tuple[str, ...] = ()
+    if args.exclude_file:
+        excluded = tuple(line.strip() for line in Path(args.exclude_file).read_text()
+                         .splitlines() if line.strip())
+    starts_at = datetime.now(UTC)
+    try:
+        return ExperimentDefinition(
+            name=args.name, variants=parse_variants(args.variants), control=args.control,
+            coverage=args.coverage, holdout=args.holdout, excluded_users=excluded,
+            salt=args.salt, primary_metric=args.primary_metric,
+            minimum_users=args.minimum_users, target_lift=args.target_lift,
+            sequential=args.sequential, planned_users=args.planned_users,
+            attribution_hours=args.attribution_hours, starts_at=starts_at,
+            ends_at=starts_at + timedelta(days=args.days) if args.days else None)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,66 @@
+"""What an analysis reads from the lake: the experiment's exposures and the shop's events.
+
+- Exposures: the serving request log's rows that name the experiment
+  (`serving/requests/`, `recsys.core.request_log`), filtered by Arrow before pandas sees
+  them, only the columns the analysis uses.
+- Events: the raw zone the collector's lake sink writes (`raw/events/`), the experiment's
+  window plus the attribution window after it, and the pre-period before it for CUPED;
+  rows the collector could not parse are not outcomes, and an event id counts once.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys.core.columns import Columns
+from recsys.core.event_store import RAW_ZONE, read_window
+from recsys.core.lake import Lake
+from recsys.core.request_log import SCHEMA as REQUEST_LOG_SCHEMA
+from recsys.core.request_log import ZONE as REQUEST_LOG_ZONE
+from recsys.core.schema import RAW_EVENT_SCHEMA
+
+C = Columns
+EXPOSURE_COLUMNS = [C.timestamp, C.user_id, "experiment", "variant", C.recommendation_id,
+                    "item_ids"]
+EVENT_COLUMNS = [C.event_id, C.user_id, C.item_id, C.event_type, C.timestamp, C.price,
+                 C.recommendation_id, C.parse_error]
+
+
+def read_exposures(lake: Lake, experiment: str, start: datetime,
+                   end: datetime | None) -> pd.DataFrame:
+    first_day = start.date().isoformat()
+    last_day = end.date().isoformat() if end else "9999-12-31"
+    keys = [k for k in lake.list(REQUEST_LOG_ZONE)
+            if first_day <= _day(k) <= last_day]
+    schema = pa.schema([REQUEST_LOG_SCHEMA.field(n) for n in EXPOSURE_COLUMNS])
+    table = lake.read_tables(keys, schema=schema)
+    table = table.filter(pc.equal(table["experiment"], experiment))
+    frame = table.to_pandas()
+    frame = frame[frame[C.timestamp] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[frame[C.timestamp] < pd.Timestamp(end)]
+    return frame.drop(columns="experiment").reset_index(drop=True)
+
+
+def read_events(lake: Lake, start: datetime, end: datetime | None) -> pd.DataFrame:
+    schema = pa.schema([RAW_EVENT_SCHEMA.field(n) for n in EVENT_COLUMNS])
+    frame = read_window(lake, RAW_ZONE, schema, start, end)
+    frame = frame[frame[C.parse_error].isna()].drop(columns=C.parse_error)
+    return frame.drop_duplicates(C.event_id).reset_index(drop=True)
+
+
+def analysis_window(start: datetime, end: datetime | None, attribution_hours: float,
+                    pre_days: float) -> tuple[datetime, datetime | None, datetime]:
+    """(events from, events until, pre-period from)."""
+    until = end + timedelta(hours=attribution_hours) if end else None
+    return start, until, start - timedelta(days=pre_days)
+
+
+def _day(key: str) -> str:
+    for piece in key.split("/"):
+        if piece.startswith("date="):
+            return piece.split("=", 1)[1]
+    return ""
