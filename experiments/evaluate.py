@@ -86,7 +86,7 @@ def conclude(store: ExperimentStore, lake: Lake, name: str, out_dir: str | Path,
     guards the experiment's status, `alias_lock` the registry's aliases."""
     definition, tags = store.get(name)
     if tags.get(f"{TAG}status") == RUNNING:
-        store.stop(name, surface_lock, by, "concluded")
+        store.stop(name, surface_lock, by, "concluded", at=now)
     summary, files = analyze_experiment(store, lake, name, out_dir, now)
     outcome = {"experiment": name, "verdict": summary["verdict"],
                "winner": summary.get("winner"), "promoted_version": None, **files}

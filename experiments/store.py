@@ -106,13 +106,15 @@ class ExperimentStore:
                                       f"{variant.weight:g}")
         return pinned
 
-    def stop(self, name: str, lock: RegistryLock, by: str, reason: str) -> None:
+    def stop(self, name: str, lock: RegistryLock, by: str, reason: str,
+             at: datetime | None = None) -> None:
+        """Stop now (or `at`: a replay's or simulation's clock)."""
         with lock:
             run = self._run(name)
             if run.data.tags.get(f"{TAG}status") != RUNNING:
                 raise ExperimentConflict(f"experiment {name!r} is not running "
                                          f"({run.data.tags.get(f'{TAG}status')})")
-            definition = _definition(run).model_copy(update={"ends_at": datetime.now(UTC)})
+            definition = _definition(run).model_copy(update={"ends_at": at or datetime.now(UTC)})
             self._set(run.info.run_id, {"status": STOPPED, "definition":
                                         definition.model_dump_json(), "stopped_by": by,
                                         "stopped_at": _now(), "stop_reason": reason[:5000]})

@@ -84,7 +84,8 @@ class SeldonRecommender:
     def tags(self):
         tags = {"model_version": self.service.source.current.version}
         if self._last is not None:
-            tags.update({"fallback": self._last.fallback, "path": self._last.path})
+            tags.update({"fallback": self._last.fallback, "path": self._last.path,
+                         "recommendation_id": self._last.recommendation_id})
         return tags
 
 

@@ -12,10 +12,11 @@ START = pd.Timestamp("2026-11-01", tz="UTC")
 
 
 def simulate(definition, users: int, ctr: dict[str, float], buy: dict[str, float],
-             seed: int = 0, days: int = 7):
+             seed: int = 0, days: int = 7, start: pd.Timestamp = START):
     """Returns (exposures, events, pre_events). Each user sees 1-6 lists of 5 items; each
     list is clicked with the variant's CTR times the user's own propensity; a clicked item
     is bought with probability `buy` within the attribution window."""
+    START = start  # noqa: N806  (the module's default start, or the experiment's)
     rng = np.random.default_rng(seed)
     assigner = Assigner(definition)
     exposures, events, pre = [], [], []

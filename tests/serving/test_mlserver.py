@@ -68,6 +68,8 @@ def test_v2_rest_recommend_known_and_unknown(server):
     assert len(outputs["item_ids"]["data"]) == 5 and len(outputs["scores"]["data"]) == 5
     assert body["parameters"]["model_version"] == server["version"]
     assert body["parameters"]["fallback"] is False
+    assert body["parameters"].get("experiment") is None  # no experiment runs
+    assert len(body["parameters"]["recommendation_id"]) == 32
     cold = v2(server, [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["nobody"]}])
     assert cold.status_code == 200 and cold.json()["parameters"]["fallback"] is True
 
@@ -81,7 +83,7 @@ def test_plain_rest_endpoints(server):
     assert server["item"] not in similar.json()["item_ids"]
     status = http.get(f"{url}/recsys/status", timeout=10).json()
     assert status == {"model_version": server["version"], "fallback": False,
-                      "fallback_reason": None,
+                      "fallback_reason": None, "experiment": None, "experiment_error": None,
                       "model_uri": f"models:/recsys-recommender/{server['version']}"}
     metrics = http.get(f"{url}/recsys/metrics", timeout=10).text
     assert "recsys_request_seconds_bucket" in metrics and "recsys_cache_total" in metrics
