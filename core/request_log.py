@@ -2,13 +2,15 @@
 
 Layout: `serving/requests/date=YYYY-MM-DD/part-<time ns>-<uuid>.parquet`, one row per answer
 (part names sort in write order). A batch is handed to a background writer thread when it
-reaches `batch_size` rows or is older than `flush_seconds`: a request only appends a tuple,
-the Arrow table and the (atomic, like every lake write) Parquet write happen off the request
+reaches `batch_size` rows or is older than `flush_seconds` (checked by the writer too, so a
+quiet service does not hold rows; what is left is written at exit): a request only appends a
+tuple, the Arrow table and the (atomic, like every lake write) Parquet write happen off the request
 path - written inline they stalled every request behind them. A failed write keeps the rows
 for the next try and is counted; `flush()` writes everything now (at unload).
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -63,10 +65,12 @@ class RequestLog:
             due = len(self._rows) >= self.batch_size or \
                 time.monotonic() - self._oldest >= self.flush_seconds
             if not due:
-                return
-            rows, self._rows, self._oldest = self._rows, [], None
+                rows = None
+            else:
+                rows, self._rows, self._oldest = self._rows, [], None
         self._start_writer()
-        self._batches.put(rows)
+        if rows:
+            self._batches.put(rows)
 
     def flush(self) -> int:
         """Wait for the batches handed off, then write what is left; returns rows written
@@ -77,18 +81,35 @@ class RequestLog:
         return self._write(rows)
 
     def _start_writer(self) -> None:
-        if self._writer is None:
+        with self._lock:
+            if self._writer is not None:
+                return
             self._writer = threading.Thread(target=self._write_batches, name="request-log",
                                             daemon=True)
             self._writer.start()
+        # MLServer stops on SIGTERM without unloading models: write what is left at exit
+        atexit.register(self.flush)
 
     def _write_batches(self) -> None:
+        """Write handed-off batches; between them, write rows that have waited
+        `flush_seconds` even when no request comes to hand them off (quiet traffic)."""
         while True:
-            rows = self._batches.get()
+            try:
+                rows = self._batches.get(timeout=self.flush_seconds)
+            except queue.Empty:
+                self._write(self._take_due())
+                continue
             try:
                 self._write(rows)
             finally:
                 self._batches.task_done()
+
+    def _take_due(self) -> list[tuple]:
+        with self._lock:
+            if self._oldest is None or time.monotonic() - self._oldest < self.flush_seconds:
+                return []
+            rows, self._rows, self._oldest = self._rows, [], None
+            return rows
 
     def _write(self, rows: list[tuple]) -> int:
         if not rows:

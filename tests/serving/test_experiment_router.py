@@ -1,5 +1,7 @@
 """Serving inside an experiment: each user's variant answers, every answer says which, and
 the list shown is logged as an exposure."""
+import time
+
 import pandas as pd
 import pytest
 import redis
@@ -134,3 +136,17 @@ def test_model_memory_is_stated_per_variant(setup):
     router.refresh()
     sizes = router.active.model_bytes
     assert set(sizes) == {"a", "b"} and all(size > 0 for size in sizes.values())
+
+
+def test_exposures_of_a_quiet_service_reach_the_lake_without_another_request(setup):
+    """The last lists before traffic stops are written once they are `flush_seconds` old,
+    not left in memory until a next request (MLServer stops without unloading)."""
+    service, router, _, lake = setup
+    service.request_log.flush_seconds = 0.2
+    router.refresh()
+    for user in USERS[:7]:
+        service.recommend(service.parse(user, 3))
+    deadline = time.monotonic() + 5
+    while len(read_request_log(lake)) < 7 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(read_request_log(lake)) == 7
