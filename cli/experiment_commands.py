@@ -58,6 +58,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     conclude.add_argument("name")
     conclude.add_argument("--out", required=True, help="output folder")
     conclude.add_argument("--now", default=None)
+    simulate = actions.add_parser(
+        "simulate", help="the embedded default end to end: start NAME, serve it, play the "
+        "generated shop's users through the service and the collector, conclude (after "
+        "`make run`)")
+    simulate.add_argument("name")
+    simulate.add_argument("--variants", default="control=popularity:30,a=champion:35,"
+                          "b=challenger:35", help="as for start (default the seeds' 30/35/35 "
+                          "split; a challenger is trained when the registry has none)")
+    simulate.add_argument("--days", type=int, default=14, help="simulated days (compressed)")
+    simulate.add_argument("--requests-per-day", type=int, default=1500)
+    simulate.add_argument("--minimum-users", type=int, default=1000)
+    simulate.add_argument("--events", type=int, default=200_000,
+                          help="events of the generated shop `make run` used (its users)")
+    simulate.add_argument("--seed", type=int, default=42, help="its seed")
+    simulate.add_argument("--out", required=True, help="summary.json, report.html, "
+                          "simulation.json and the processes' logs")
+    simulate.add_argument("--allow-volatile-bus", action="store_true",
+                          help="let the collector use a Redis without AOF (tests)")
     parser.set_defaults(handler=cmd_experiment)
 
 
@@ -85,6 +103,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     elif args.action == "ramp":
         ramped = store.ramp(args.name, args.coverage, surface_lock())
         print(json.dumps({"experiment": args.name, "coverage": ramped.coverage}))
+    elif args.action == "simulate":
+        from recsys.cli.experiment_simulation import simulate
+
+        print(json.dumps(simulate(args, settings), indent=2))
     elif args.action == "list":
         print(json.dumps(store.list(), indent=2))
     elif args.action in ("analyze", "conclude"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ def cmd_processor(args: argparse.Namespace) -> int:
     processor = build_processor(settings, config)
     _serve_worker_http(args, settings, "processor", processor.reader,
                        processor_stats=processor.stats)
-    processor.run(idle_exit_polls=args.idle_exit)
+    processor.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(processor.stats.__dict__, default=str))
     return 0
 
@@ -127,7 +129,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     sink = build_sink(settings, SinkConfig(consumer=args.consumer),
                       Membership.parse(args.member))
     _serve_worker_http(args, settings, "sink", sink.reader, sink_stats=sink.stats)
-    sink.run(idle_exit_polls=args.idle_exit)
+    sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
 
@@ -144,9 +146,24 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         raise ConfigError("the quarantine sink reads Redis Streams' dead letters; with Kafka "
                           "they are a topic of their own")
     _serve_worker_http(args, settings, "quarantine", sink.reader)
-    sink.run(idle_exit_polls=args.idle_exit)
+    sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
+
+
+def _stop_on_signals() -> Callable[[], bool]:
+    """SIGTERM (a pod or unit stopping) and SIGINT end a worker's loop, which then writes
+    its buffer and acknowledges it; the default handler would kill it mid-buffer (nothing
+    lost - unacknowledged entries are read again - but written only after a restart)."""
+    stopping = threading.Event()
+
+    def handle(signum, frame) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+    return stopping.is_set
 
 
 def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,
@@ -205,6 +222,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     watcher = threading.Thread(target=_stop_server_when_failed, args=(supervisor, server),
                                daemon=True)
     watcher.start()
+    # uvicorn re-raises the signal that stopped it once it is done, with the handlers that
+    # were there before it: the default one would end the process before the workers write
+    # their buffers. This one lets the `finally` stop them.
+    _stop_on_signals()
     try:
         server.run()
     finally:
