@@ -18,7 +18,7 @@ BASE_IMAGE ?= localhost/debian:bookworm
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports base-image image run-containers clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image image run-containers clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ bus-redis: ## start the event bus's durable Redis (infra/redis/bus.conf) on :$(B
 stream: install bus-redis ## collector on :8090 + session-feature processor + lake sink on the durable bus Redis
 	RECSYS_STATE_DIR=$(STATE_DIR) RECSYS_BUS_REDIS_URL=redis://127.0.0.1:$(BUS_PORT)/0 \
 	  $(BIN)/recsys stream up --port 8090
+
+experiment: install bus-redis ## a 30/35/35 online A/B test on simulated shoppers for two (compressed) weeks, then its report (after make run)
+	@test -f $(STATE_DIR)/mlflow.db || $(MAKE) --no-print-directory _run
+	RECSYS_STATE_DIR=$(STATE_DIR) RECSYS_BUS_REDIS_URL=redis://127.0.0.1:$(BUS_PORT)/0 \
+	  $(BIN)/recsys experiment simulate seeds-ab-$$(date +%Y%m%d-%H%M%S) --events $(EVENTS) \
+	  --days 14 --out $(STATE_DIR)/experiments/latest
 
 reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor run

@@ -7,7 +7,8 @@ import json
 
 from recsys.core.errors import ConfigError
 
-AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming", "models")
+AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming", "models",
+         "experiments")
 MOVIELENS_SMALL = "../shared/data/movielens-small"
 
 
@@ -53,6 +54,7 @@ RUNNERS = {
     "monitoring": ("monitoring_bench", "bench_monitoring", True),
     "streaming": ("streaming_bench", "bench_streaming", False),
     "models": ("models_bench", "bench_models", False),
+    "experiments": ("experiments_bench", "bench_experiments", False),
 }
 
 

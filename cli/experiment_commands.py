@@ -39,6 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--planned-users", type=int, default=None,
                        help="users per variant at which a sequential test ends")
     start.add_argument("--attribution-hours", type=float, default=24.0)
+    start.add_argument("--guardrail", action="append", default=None, metavar="METRIC:MARGIN",
+                       help="a metric that may not get worse by more than MARGIN (relative, "
+                            "e.g. conversion:0.05); repeatable (default conversion:0.05)")
     start.add_argument("--days", type=float, default=None,
                        help="end the experiment this many days after its start")
     stop = actions.add_parser("stop", help="stop a running experiment (no promotion)")
@@ -69,6 +72,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--days", type=int, default=14, help="simulated days (compressed)")
     simulate.add_argument("--requests-per-day", type=int, default=1500)
     simulate.add_argument("--minimum-users", type=int, default=1000)
+    simulate.add_argument("--guardrail", action="append", default=None,
+                          metavar="METRIC:MARGIN", help="as for start")
     simulate.add_argument("--events", type=int, default=200_000,
                           help="events of the generated shop `make run` used (its users)")
     simulate.add_argument("--seed", type=int, default=42, help="its seed")
@@ -129,15 +134,20 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 def _definition(args: argparse.Namespace):
     from datetime import timedelta
 
-    from recsys.experiments.definition import ExperimentDefinition, parse_variants
+    from recsys.experiments.definition import (
+        ExperimentDefinition,
+        parse_guardrails,
+        parse_variants,
+    )
 
     excluded: tuple[str, ...] = ()
     if args.exclude_file:
         excluded = tuple(line.strip() for line in Path(args.exclude_file).read_text()
                          .splitlines() if line.strip())
     starts_at = datetime.now(UTC)
+    extra = {"guardrails": parse_guardrails(args.guardrail)} if args.guardrail else {}
     try:
-        return ExperimentDefinition(
+        return ExperimentDefinition(**extra,
             name=args.name, variants=parse_variants(args.variants), control=args.control,
             coverage=args.coverage, holdout=args.holdout, excluded_users=excluded,
             salt=args.salt, primary_metric=args.primary_metric,

@@ -143,7 +143,11 @@ def simulate(args, settings) -> dict:
     from recsys.core.lake import Lake
     from recsys.core.registry_lock import registry_lock
     from recsys.core.synthetic.config import ShopConfig
-    from recsys.experiments.definition import ExperimentDefinition, parse_variants
+    from recsys.experiments.definition import (
+        ExperimentDefinition,
+        parse_guardrails,
+        parse_variants,
+    )
     from recsys.experiments.evaluate import conclude
     from recsys.experiments.simulator import Endpoints, audience_of, play
     from recsys.experiments.store import lock_name, open_store
@@ -154,9 +158,10 @@ def simulate(args, settings) -> dict:
                                  settings.registry_lock_url)
     alias_lock = registry_lock(settings.tracking_uri, settings.registered_model_name,
                                settings.registry_lock_url)
+    extra = {"guardrails": parse_guardrails(args.guardrail)} if args.guardrail else {}
     definition = store.start(ExperimentDefinition(
         name=args.name, variants=parse_variants(args.variants),
-        minimum_users=args.minimum_users), surface_lock, "simulation")
+        minimum_users=args.minimum_users, **extra), surface_lock, "simulation")
     log.info("experiment %s started: challenger v%s, variants %s", args.name, challenger,
              {v.label: f"{v.target} (v{v.version})" for v in definition.variants})
     token, write_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -176,12 +181,13 @@ def simulate(args, settings) -> dict:
                 traffic = play(audience, Endpoints(url, token,
                                                    f"http://127.0.0.1:{stream_port}/events",
                                                    write_key),
-                               args.days, args.requests_per_day, seed=args.seed)
+                               args.days, args.requests_per_day, seed=args.seed,
+                               event_prefix=f"sim-{args.name}")
             finally:
                 stop(service)
         finally:
             stop(stream)
-    found = wait_for_events_in_lake(lake, "sim-", traffic.events_sent, 120)
+    found = wait_for_events_in_lake(lake, f"sim-{args.name}-", traffic.events_sent, 120)
     outcome = conclude(store, lake, args.name, args.out, surface_lock, alias_lock,
                        "simulation")
     expected = traffic.expected_ctr()

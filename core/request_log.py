@@ -59,26 +59,33 @@ class RequestLog:
                result.path, result.fallback, result.cached, k, list(result.item_ids),
                list(result.scores), result.experiment, result.variant,
                result.recommendation_id)
+        if self._writer is None:
+            self._start_writer()
         with self._lock:
             self._rows.append(row)
             self._oldest = self._oldest or time.monotonic()
-            due = len(self._rows) >= self.batch_size or \
-                time.monotonic() - self._oldest >= self.flush_seconds
-            if not due:
-                rows = None
-            else:
+            if len(self._rows) >= self.batch_size or \
+                    time.monotonic() - self._oldest >= self.flush_seconds:
+                # queued under the lock: flush() finds rows in memory or in the queue
                 rows, self._rows, self._oldest = self._rows, [], None
-        self._start_writer()
-        if rows:
-            self._batches.put(rows)
+                self._batches.put(rows)
 
     def flush(self) -> int:
         """Wait for the batches handed off, then write what is left; returns rows written
-        by this call."""
-        self._batches.join()
-        with self._lock:
-            rows, self._rows, self._oldest = self._rows, [], None
-        return self._write(rows)
+        by this call (a failed write stops here: its rows stay for the next try)."""
+        written = 0
+        while True:
+            self._batches.join()
+            with self._lock:
+                rows, self._rows, self._oldest = self._rows, [], None
+            if not rows:
+                if self._batches.unfinished_tasks == 0:
+                    return written
+                continue  # the writer handed off a due batch meanwhile: wait for it
+            done = self._write(rows)
+            if not done:
+                return written
+            written += done
 
     def _start_writer(self) -> None:
         with self._lock:
@@ -97,19 +104,21 @@ class RequestLog:
             try:
                 rows = self._batches.get(timeout=self.flush_seconds)
             except queue.Empty:
-                self._write(self._take_due())
+                self._hand_off_due()
                 continue
             try:
                 self._write(rows)
             finally:
                 self._batches.task_done()
 
-    def _take_due(self) -> list[tuple]:
+    def _hand_off_due(self) -> None:
+        """Queue the rows that waited `flush_seconds` (under the lock, so `flush()` at exit
+        always finds them either in memory or in the queue it waits for)."""
         with self._lock:
             if self._oldest is None or time.monotonic() - self._oldest < self.flush_seconds:
-                return []
+                return
             rows, self._rows, self._oldest = self._rows, [], None
-            return rows
+            self._batches.put(rows)
 
     def _write(self, rows: list[tuple]) -> int:
         if not rows:

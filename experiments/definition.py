@@ -180,3 +180,18 @@ def parse_variants(spec: str) -> tuple[Variant, ...]:
     if not variants:
         raise ConfigError("no variants given (label=target:weight,...)")
     return tuple(variants)
+
+
+def parse_guardrails(specs: list[str]) -> tuple[Guardrail, ...]:
+    """`["conversion:0.05"]` -> guardrails (METRIC:MARGIN, the margin relative)."""
+    found = []
+    for spec in specs:
+        metric, colon, margin = spec.partition(":")
+        try:
+            if not colon:
+                raise ValueError("no ':'")
+            found.append(Guardrail(metric=metric, margin=float(margin)))
+        except ValueError as exc:
+            raise ConfigError(f"guardrail {spec!r}: expected METRIC:MARGIN with a margin "
+                              f"in (0, 1), e.g. conversion:0.05 ({exc})") from exc
+    return tuple(found)

@@ -23,7 +23,7 @@ from recsys.experiments.analysis import WINNER, AnalysisInput, analyze
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition
 from recsys.experiments.lake_inputs import analysis_window, read_events, read_exposures
-from recsys.experiments.outcomes import daily_ctr, user_outcomes
+from recsys.experiments.outcomes import user_outcomes
 from recsys.experiments.report import report_html
 from recsys.experiments.store import RUNNING, TAG, ExperimentStore
 
@@ -50,11 +50,11 @@ def evaluate(lake: Lake, definition: ExperimentDefinition, previous_looks: list[
     summary["window"] = {"start": start.isoformat(), "end": end.isoformat(),
                          "attribution_hours": definition.attribution_hours,
                          "pre_period_days": PRE_PERIOD_DAYS}
-    summary["data"]["exposure_rows"] = int(len(exposures))
+    summary["data"]["exposure_rows"] = exposures.num_rows
     summary["data"]["event_rows"] = int(len(events))
     log.info("experiment %s: %d users, %d exposures -> %s", definition.name,
-             summary["data"]["users"], len(exposures), summary["verdict"])
-    return summary, daily_ctr(exposures, events)
+             summary["data"]["users"], exposures.num_rows, summary["verdict"])
+    return summary, outcomes.daily
 
 
 def write_outputs(summary: dict, daily: pd.DataFrame, out_dir: str | Path) -> dict[str, str]:

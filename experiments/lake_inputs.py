@@ -30,19 +30,20 @@ EVENT_COLUMNS = [C.event_id, C.user_id, C.item_id, C.event_type, C.timestamp, C.
 
 
 def read_exposures(lake: Lake, experiment: str, start: datetime,
-                   end: datetime | None) -> pd.DataFrame:
+                   end: datetime | None) -> pa.Table:
+    """The experiment's exposures in [start, end), as Arrow (lists stay Arrow lists)."""
     first_day = start.date().isoformat()
     last_day = end.date().isoformat() if end else "9999-12-31"
     keys = [k for k in lake.list(REQUEST_LOG_ZONE)
             if first_day <= _day(k) <= last_day]
     schema = pa.schema([REQUEST_LOG_SCHEMA.field(n) for n in EXPOSURE_COLUMNS])
     table = lake.read_tables(keys, schema=schema)
-    table = table.filter(pc.equal(table["experiment"], experiment))
-    frame = table.to_pandas()
-    frame = frame[frame[C.timestamp] >= pd.Timestamp(start)]
+    time_type = schema.field(C.timestamp).type
+    keep = pc.and_(pc.equal(table["experiment"], experiment),
+                   pc.greater_equal(table[C.timestamp], pa.scalar(start, time_type)))
     if end is not None:
-        frame = frame[frame[C.timestamp] < pd.Timestamp(end)]
-    return frame.drop(columns="experiment").reset_index(drop=True)
+        keep = pc.and_(keep, pc.less(table[C.timestamp], pa.scalar(end, time_type)))
+    return table.filter(keep).drop_columns(["experiment"])
 
 
 def read_events(lake: Lake, start: datetime, end: datetime | None) -> pd.DataFrame:

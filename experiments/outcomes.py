@@ -12,6 +12,10 @@
 
 A user seen in two variants (a broken assignment or a changed definition) is dropped
 from every metric and counted in `crossovers`: the sample-ratio check then shows it.
+
+Exposures stay an Arrow table: users, variants and lists are integer-coded in Arrow and
+counted with numpy, and only the lists of users who carted or bought are flattened into
+items - 10M exposures of 10 items never become 100M Python objects.
 """
 from __future__ import annotations
 
@@ -19,12 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsys.core.columns import Columns, EventType
 
 C = Columns
 OUTCOME_COLUMNS = ["variant", "exposures", "clicked_lists", "clicks", "carts", "orders",
                    "revenue", "pre_events", "pre_revenue"]
+MS_PER_DAY = 86_400_000
 
 
 @dataclass
@@ -37,80 +44,157 @@ class UserOutcomes:
     """Clicks naming a recommendation_id no exposure of this experiment has."""
     unpriced_purchases: int
     """Attributed purchases without a price (counted as orders, revenue 0)."""
+    daily: pd.DataFrame | None = None
+    """Lists shown and clicked per day and variant (the report's time series)."""
 
 
-def user_outcomes(exposures: pd.DataFrame, events: pd.DataFrame, start: pd.Timestamp,
-                  attribution_hours: float, pre_events: pd.DataFrame | None = None
-                  ) -> UserOutcomes:
+def as_table(exposures: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(exposures, pa.Table):
+        return exposures
+    frame = exposures.copy()
+    frame[C.timestamp] = frame[C.timestamp].dt.floor("ms").astype("datetime64[ms, UTC]")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def user_outcomes(exposures: pa.Table | pd.DataFrame, events: pd.DataFrame,
+                  start: pd.Timestamp, attribution_hours: float,
+                  pre_events: pd.DataFrame | None = None) -> UserOutcomes:
     """`exposures`: timestamp, user_id, variant, recommendation_id, item_ids (lists).
     `events`: the canonical event columns after the start; `pre_events`: before it."""
-    if exposures.empty:
-        return UserOutcomes(pd.DataFrame(columns=OUTCOME_COLUMNS), 0, 0, 0)
-    variants = exposures.groupby(C.user_id, sort=False)["variant"].agg(["first", "nunique"])
-    crossed = variants.index[variants["nunique"] > 1]
-    if len(crossed):
-        exposures = exposures[~exposures[C.user_id].isin(crossed)]
-    users = pd.DataFrame({"variant": variants.loc[~variants.index.isin(crossed), "first"]})
-    users["exposures"] = exposures.groupby(C.user_id, sort=False).size()
+    table = as_table(exposures)
+    if table.num_rows == 0:
+        return UserOutcomes(pd.DataFrame(columns=OUTCOME_COLUMNS), 0, 0, 0, _daily_empty())
+    user_dictionary = pc.dictionary_encode(table[C.user_id].combine_chunks())
+    user_code = user_dictionary.indices.to_numpy()
+    users = pd.Index(user_dictionary.dictionary.to_pandas())
+    variant_dictionary = pc.dictionary_encode(table["variant"].combine_chunks())
+    variant_code = variant_dictionary.indices.to_numpy()
+    variant_names = np.array(variant_dictionary.dictionary.to_pylist(), dtype=object)
+    n = len(users)
 
+    pairs = np.unique(user_code.astype(np.int64) * 64 + variant_code)
+    crossed = np.bincount(pairs // 64, minlength=n) > 1
+    user_variant = np.zeros(n, dtype=np.int64)
+    user_variant[pairs // 64] = pairs % 64
+    kept_rows = ~crossed[user_code]
+
+    counts = {"exposures": np.bincount(user_code[kept_rows], minlength=n)}
     clicks = events[(events[C.event_type] == EventType.click.value)
                     & events[C.recommendation_id].notna()]
-    owners = exposures[[C.recommendation_id, C.user_id]].drop_duplicates(C.recommendation_id)
-    matched = clicks[[C.recommendation_id]].merge(owners, on=C.recommendation_id, how="inner")
-    users["clicks"] = matched.groupby(C.user_id, sort=False).size()
-    users["clicked_lists"] = matched.drop_duplicates(C.recommendation_id) \
-        .groupby(C.user_id, sort=False).size()
+    row = pc.index_in(pa.array(clicks[C.recommendation_id].to_numpy(), pa.string()),
+                      value_set=table[C.recommendation_id].combine_chunks())
+    matched = row.drop_null().to_numpy().astype(np.int64)
+    unmatched = len(clicks) - len(matched)
+    matched = matched[kept_rows[matched]]
+    clicked_rows = np.unique(matched)
+    counts["clicks"] = np.bincount(user_code[matched], minlength=n)
+    counts["clicked_lists"] = np.bincount(user_code[clicked_rows], minlength=n)
 
-    attributed = _attributed(exposures, events, attribution_hours)
-    carts = attributed[attributed[C.event_type] == EventType.add_to_cart.value]
-    purchases = attributed[attributed[C.event_type] == EventType.purchase.value]
-    users["carts"] = carts.groupby(C.user_id, sort=False).size()
-    users["orders"] = purchases.groupby(C.user_id, sort=False).size()
-    users["revenue"] = purchases.groupby(C.user_id, sort=False)[C.price].sum(min_count=1)
+    attributed = _attributed(table, user_code, users, crossed, events, attribution_hours)
+    unpriced = 0
+    for kind, name in ((EventType.add_to_cart.value, "carts"),
+                       (EventType.purchase.value, "orders")):
+        rows = attributed[attributed[C.event_type] == kind]
+        counts[name] = np.bincount(rows["user_code"], minlength=n)
+        if name == "orders":
+            prices = rows[C.price].astype(float).fillna(0.0)
+            counts["revenue"] = np.bincount(rows["user_code"], weights=prices, minlength=n)
+            unpriced = int(rows[C.price].isna().sum())
 
     pre = pre_events if pre_events is not None else events.iloc[:0]
     pre = pre[pre[C.timestamp] < start]
-    users["pre_events"] = pre.groupby(C.user_id, sort=False).size()
-    pre_purchases = pre[pre[C.event_type] == EventType.purchase.value]
-    users["pre_revenue"] = pre_purchases.groupby(C.user_id, sort=False)[C.price].sum()
-    numeric = OUTCOME_COLUMNS[1:]
-    users[numeric] = users[numeric].astype(float).fillna(0.0)
-    return UserOutcomes(users[OUTCOME_COLUMNS], len(crossed),
-                        int(len(clicks) - len(matched)),
-                        int(purchases[C.price].isna().sum()))
+    pre_code = users.get_indexer(pre[C.user_id])
+    known = pre_code >= 0
+    counts["pre_events"] = np.bincount(pre_code[known], minlength=n)
+    bought = known & (pre[C.event_type] == EventType.purchase.value).to_numpy()
+    pre_prices = pre[C.price].astype(float).fillna(0.0).to_numpy()
+    counts["pre_revenue"] = np.bincount(pre_code[bought], weights=pre_prices[bought],
+                                        minlength=n)
+
+    frame = pd.DataFrame({"variant": variant_names[user_variant],
+                          **{k: v.astype(float) for k, v in counts.items()}}, index=users)
+    frame.index.name = C.user_id
+    frame = frame[~crossed]
+    clicked = np.zeros(table.num_rows, dtype=bool)
+    clicked[clicked_rows] = True
+    daily = _daily(table, variant_code, variant_names, clicked, kept_rows)
+    return UserOutcomes(frame[OUTCOME_COLUMNS], int(crossed.sum()), int(unmatched),
+                        unpriced, daily)
 
 
-def _attributed(exposures: pd.DataFrame, events: pd.DataFrame,
+def _attributed(table: pa.Table, user_code: np.ndarray, users: pd.Index,
+                crossed: np.ndarray, events: pd.DataFrame,
                 attribution_hours: float) -> pd.DataFrame:
-    """Carts and purchases of shown items, each joined to its last exposure in the window.
-    Only the exposures of users who carted or bought are exploded into items."""
+    """Carts and purchases of shown items, each joined to its last exposure in the window
+    (columns: event_id, user_code, event_type, price). Only the lists of users who carted
+    or bought are flattened into items."""
     wanted = events[events[C.event_type].isin([EventType.add_to_cart.value,
-                                               EventType.purchase.value])
-                    & events[C.user_id].isin(exposures[C.user_id])]
+                                               EventType.purchase.value])]
+    codes = users.get_indexer(wanted[C.user_id])
+    keep = codes >= 0
+    keep[keep] = ~crossed[codes[keep]]
+    wanted = wanted[keep].assign(user_code=codes[keep])
+    empty = pd.DataFrame({C.event_id: [], "user_code": np.array([], np.int64),
+                          C.event_type: [], C.price: []})
     if wanted.empty:
-        return wanted.assign(exposed_at=pd.Series(dtype="datetime64[ms, UTC]"))
-    shown = exposures[exposures[C.user_id].isin(wanted[C.user_id])][
-        [C.user_id, C.timestamp, "item_ids"]].explode("item_ids")
-    shown = shown.rename(columns={"item_ids": C.item_id, C.timestamp: "exposed_at"}) \
-        .dropna(subset=[C.item_id])
-    joined = wanted[[C.event_id, C.user_id, C.item_id, C.event_type, C.timestamp, C.price]] \
-        .merge(shown, on=[C.user_id, C.item_id], how="inner")
-    window = pd.Timedelta(hours=attribution_hours)
-    delay = joined[C.timestamp] - joined["exposed_at"]
-    joined = joined[(delay >= pd.Timedelta(0)) & (delay <= window)]
-    return joined.sort_values("exposed_at").drop_duplicates(C.event_id, keep="last")
+        return empty
+    is_buyer = np.zeros(len(users), dtype=bool)
+    is_buyer[wanted["user_code"].to_numpy()] = True
+    rows = np.flatnonzero(is_buyer[user_code])
+    lists = table.select(["item_ids", C.timestamp]).take(pa.array(rows))
+    items = lists["item_ids"].combine_chunks()
+    parent = pc.list_parent_indices(items).to_numpy()
+    item_values = np.unique(wanted[C.item_id].dropna().to_numpy().astype(str))
+    position = pc.index_in(pc.list_flatten(items), value_set=pa.array(item_values))
+    valid = position.is_valid().to_numpy(zero_copy_only=False)
+    exposed_ms = lists[C.timestamp].combine_chunks().cast(pa.int64()).to_numpy()
+    width = len(item_values)
+    shown = pd.DataFrame({
+        "key": user_code[rows[parent[valid]]].astype(np.int64) * width
+        + position.drop_null().to_numpy(),
+        "exposed_ms": exposed_ms[parent[valid]]})
+    item_position = np.searchsorted(item_values, wanted[C.item_id].fillna("").astype(str))
+    found = (item_position < width) & (item_values[np.minimum(item_position, width - 1)]
+                                       == wanted[C.item_id].fillna("").astype(str).to_numpy())
+    wanted = wanted[found].assign(key=wanted["user_code"].to_numpy()[found] * width
+                                  + item_position[found])
+    joined = wanted[[C.event_id, "user_code", "key", C.event_type, C.timestamp, C.price]] \
+        .merge(shown, on="key", how="inner")
+    delay = joined[C.timestamp].astype("datetime64[ms, UTC]").astype(np.int64) \
+        - joined["exposed_ms"]
+    window = attribution_hours * 3_600_000
+    joined = joined[(delay >= 0) & (delay <= window)]
+    if joined.empty:
+        return empty
+    return joined.sort_values("exposed_ms").drop_duplicates(C.event_id, keep="last")
 
 
-def daily_ctr(exposures: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """Lists shown and clicked per day and variant (the report's time series)."""
-    if exposures.empty:
-        return pd.DataFrame(columns=["day", "variant", "exposures", "clicked", "ctr"])
-    clicked_ids = set(events.loc[events[C.event_type] == EventType.click.value,
-                                 C.recommendation_id].dropna())
-    frame = pd.DataFrame({
-        "day": exposures[C.timestamp].dt.floor("D"), "variant": exposures["variant"],
-        "clicked": exposures[C.recommendation_id].isin(clicked_ids).to_numpy(np.int64)})
-    daily = frame.groupby(["day", "variant"]).agg(exposures=("clicked", "size"),
-                                                  clicked=("clicked", "sum")).reset_index()
-    daily["ctr"] = daily["clicked"] / daily["exposures"]
-    return daily
+def _daily(table: pa.Table, variant_code: np.ndarray, variant_names: np.ndarray,
+           clicked: np.ndarray, kept_rows: np.ndarray) -> pd.DataFrame:
+    day = table[C.timestamp].combine_chunks().cast(pa.int64()).to_numpy() // MS_PER_DAY
+    day, variant_code, clicked = day[kept_rows], variant_code[kept_rows], clicked[kept_rows]
+    if day.size == 0:
+        return _daily_empty()
+    first = day.min()
+    slot = (day - first) * len(variant_names) + variant_code
+    shown = np.bincount(slot)
+    hits = np.bincount(slot, weights=clicked)
+    present = np.flatnonzero(shown)
+    return pd.DataFrame({
+        "day": pd.to_datetime((present // len(variant_names) + first) * MS_PER_DAY,
+                              unit="ms", utc=True),
+        "variant": variant_names[present % len(variant_names)],
+        "exposures": shown[present], "clicked": hits[present].astype(np.int64),
+        "ctr": hits[present] / shown[present]})
+
+
+def _daily_empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=["day", "variant", "exposures", "clicked", "ctr"])
+
+
+def daily_ctr(exposures: pa.Table | pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Lists shown and clicked per day and variant."""
+    table = as_table(exposures)
+    if table.num_rows == 0:
+        return _daily_empty()
+    return user_outcomes(table, events, pd.Timestamp.min.tz_localize("UTC"), 0.0).daily

@@ -118,10 +118,10 @@ class Endpoints:
 
 def play(audience: Audience, endpoints: Endpoints, days: int, requests_per_day: int,
          seed: int = 0, behaviour: Behaviour = Behaviour(), clients: int = 8,
-         k: int = 10) -> TrafficResult:
+         k: int = 10, event_prefix: str = "sim") -> TrafficResult:
     """`days` simulated days (compressed: no waiting) of `requests_per_day` recommendation
     requests from users drawn by their activity; their clicks and purchases are posted to
-    the collector."""
+    the collector (event ids `<event_prefix>-<recommendation_id>-click|buy`)."""
     import httpx
 
     rng = np.random.default_rng(seed)
@@ -146,7 +146,8 @@ def play(audience: Audience, endpoints: Endpoints, days: int, requests_per_day: 
                 body = answer.json()
                 response = respond(audience, behaviour, int(user), body["item_ids"], local)
                 _tally(result, lock, body.get("variant") or "none", response)
-                events += _events(user_id, body["recommendation_id"], response)
+                events += _events(user_id, body["recommendation_id"], response,
+                                  event_prefix)
             _send(http, endpoints, events, result, lock)
 
     for day in progress(range(days), desc="simulated days", total=days):
@@ -171,17 +172,18 @@ def _tally(result: TrafficResult, lock: threading.Lock, variant: str,
         stats["click_probability"] += response.list_click_probability
 
 
-def _events(user_id: str, recommendation_id: str, response: Response) -> list[bytes]:
+def _events(user_id: str, recommendation_id: str, response: Response,
+            prefix: str) -> list[bytes]:
     if response.clicked is None:
         return []
     now = int(time.time() * 1000)
     session = f"sim-{user_id}"
-    events = [{"event_id": f"sim-{recommendation_id}-click", "user_id": user_id,
+    events = [{"event_id": f"{prefix}-{recommendation_id}-click", "user_id": user_id,
                "session_id": session, "event_type": "click", "timestamp": now,
                "properties": {"product_id": response.clicked,
                               "recommendation_id": recommendation_id}}]
     if response.bought:
-        events.append({"event_id": f"sim-{recommendation_id}-buy", "user_id": user_id,
+        events.append({"event_id": f"{prefix}-{recommendation_id}-buy", "user_id": user_id,
                        "session_id": session, "event_type": "purchase", "timestamp": now + 1,
                        "properties": {"product_id": response.clicked,
                                       "price": response.price}})

@@ -89,3 +89,13 @@ def test_variant_specs_parse_and_bad_ones_are_refused_by_name():
         ExperimentDefinition(name="x", variants=parse_variants("a=champion:1,a=popularity:1"))
     with pytest.raises(ValueError, match="at least two"):
         ExperimentDefinition(name="x", variants=parse_variants("a=champion:1"))
+
+
+def test_guardrail_specs_parse_and_bad_ones_are_refused():
+    from recsys.experiments.definition import parse_guardrails
+
+    assert [(g.metric, g.margin) for g in parse_guardrails(["conversion:0.1", "aov:0.02"])] \
+        == [("conversion", 0.1), ("aov", 0.02)]
+    for bad in ("conversion", "conversion:abc", "dwell:0.1", "ctr:1.5"):
+        with pytest.raises(ConfigError, match="METRIC:MARGIN"):
+            parse_guardrails([bad])
