@@ -1,4 +1,5 @@
-"""`recsys bench experiments`: the analysis of a large experiment, from the lake.
+"""`recsys bench experiments`: the analysis of a large experiment, from the lake, and
+serving's latency with three variants loaded.
 
 A three-arm experiment (30/35/35) of 1M users and 10M exposures (lists of 10 items) is
 written to a local lake as the service and the sink write it (request-log Parquet files
@@ -6,6 +7,11 @@ with the experiment's columns, raw events partitioned by day: 1M clicks naming t
 carts and purchases of shown items, a pre-period), untimed. Timed: `evaluate()`, what
 `recsys experiment analyze` runs - reading the exposures and events, per-user outcomes with
 last-touch attribution, the statistics and the verdict. Target: under 60 s.
+
+Serving: one MLServer process after `recsys run` (200k events, production feature profile)
+answers a paced 500 req/s load (benchmarks/serving_bench.py's generator) with the champion
+alone, then with a 30/35/35 experiment applied (popularity, champion, a trained
+challenger). Target: the p99 with three variants within 20% of the single model's.
 """
 from __future__ import annotations
 
@@ -95,7 +101,8 @@ def write_experiment(lake: Lake, definition: ExperimentDefinition, users: int,
             "pre_period_events": users}
 
 
-def bench_experiments(users: int = USERS, exposures: int = EXPOSURES) -> dict:
+def bench_experiments(users: int = USERS, exposures: int = EXPOSURES,
+                      serving: bool = True) -> dict:
     definition = ExperimentDefinition(
         name="bench", starts_at=START.to_pydatetime(),
         ends_at=(START + pd.Timedelta(days=DAYS)).to_pydatetime(),
@@ -113,11 +120,107 @@ def bench_experiments(users: int = USERS, exposures: int = EXPOSURES) -> dict:
         "users": users, "exposures": exposures, "list_size": LIST_SIZE, **written,
         "analysis_seconds": round(seconds, 1), "setup_seconds": round(setup, 1),
         "verdict": summary["verdict"], "winner": summary["winner"],
+        "serving": bench_serving_with_variants() if serving else None,
         "users_analysed": summary["data"]["users"],
         "setup": "three arms 30/35/35 with true CTR lifts of +3% (a) and +6% (b); local "
                  "lake; timed: evaluate() = read exposures and events, outcomes, statistics",
-        "targets": {"analysis_seconds": TARGET_SECONDS},
+        "targets": {"analysis_seconds": TARGET_SECONDS,
+                    "serving_p99_ratio_three_variants_to_one": 1 + P99_TOLERANCE},
         "met": {"analysis_seconds": seconds < TARGET_SECONDS},
     }
+    if figures["serving"]:
+        figures["met"]["serving_p99_ratio"] = figures["serving"]["p99_within_20_percent"]
     path = write_result("experiments", figures)
     return {"path": str(path), **figures}
+
+
+SERVING_RATE, SERVING_SECONDS, SERVING_EVENTS = 500.0, 60.0, 200_000
+P99_TOLERANCE = 0.20
+
+
+def bench_serving_with_variants(duration: float = SERVING_SECONDS,
+                                rate: float = SERVING_RATE) -> dict:
+    """p99 at `rate` req/s of one MLServer process: first serving the champion alone, then
+    with a three-variant experiment applied (popularity, the champion, a challenger: two
+    models loaded), same users, same load generator (recsys.benchmarks.serving_bench)."""
+    import json
+    import os
+    import secrets
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+    import redis
+
+    from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+    from recsys.benchmarks.serving_bench import REPO, _champion, _free_port, _measured
+    from recsys.cli.experiment_simulation import challenger_version
+    from recsys.core.registry_lock import registry_lock
+    from recsys.core.settings import Settings
+    from recsys.experiments.store import lock_name, open_store
+
+    with temporary_postgres_database("feast_experiment_bench") as registry_url, \
+            tempfile.TemporaryDirectory(prefix="recsys-bench-variants-") as folder:
+        tmp = Path(folder)
+        env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
+               "RECSYS_FEAST_PROFILE": "production",
+               "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
+               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1",
+               "RECSYS_SERVING_TOKEN": secrets.token_urlsafe(32)}
+        for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
+            env.pop(name, None)
+        redis.Redis.from_url(env["RECSYS_REDIS_URL"]).flushdb()
+        subprocess.run([sys.executable, "-m", "recsys.cli.main", "run", "--events",
+                        str(SERVING_EVENTS)], env=env, check=True, capture_output=True)
+        settings = Settings(state_dir=tmp / "state", feast_profile="production",
+                            feast_registry_url=registry_url,
+                            redis_url=env["RECSYS_REDIS_URL"])
+        challenger = challenger_version(settings)
+        repo = tmp / "models"
+        shutil.copytree(REPO / "serving" / "model_repository", repo)
+        port = _free_port()
+        (repo / "settings.json").write_text(json.dumps({
+            "debug": False, "parallel_workers": 0, "http_port": port,
+            "grpc_port": _free_port(), "metrics_port": _free_port()}))
+        model_settings = repo / "recsys" / "model-settings.json"
+        loaded = json.loads(model_settings.read_text())
+        loaded["parameters"]["extra"]["experiment_watch_seconds"] = 2
+        model_settings.write_text(json.dumps(loaded))
+        server = subprocess.Popen([sys.executable, "-m", "recsys.serving.server", "start",
+                                   str(repo)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        token = env["RECSYS_SERVING_TOKEN"]
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if not wait_for_http(f"{url}/v2/models/recsys/ready", 180, server):
+                raise RuntimeError("mlserver did not become ready")
+            model = _champion(env)
+            known = [str(u) for u in model.users[:5000]]
+            users_file = tmp / "users.txt"
+            users_file.write_text("\n".join(known * 4 + [f"anon-{i}"
+                                                         for i in range(len(known))]))
+            single = _measured(url, token, users_file, "paced", duration, rate)
+            store = open_store(settings.tracking_uri, settings.registered_model_name)
+            store.start(ExperimentDefinition(name="bench-variants", variants=parse_variants(
+                "control=popularity:30,a=champion:35,b=challenger:35")),
+                registry_lock(settings.tracking_uri, lock_name("recommend")), "bench")
+            status = {}
+            for _ in range(60):
+                status = httpx.get(f"{url}/recsys/status", timeout=10,
+                                   headers={"Authorization": f"Bearer {token}"}).json()
+                if status.get("experiment"):
+                    break
+                time.sleep(1)
+            if not status.get("experiment"):
+                raise RuntimeError(f"the experiment was not applied: {status}")
+            variants = _measured(url, token, users_file, "paced", duration, rate)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    ratio = variants["p99_ms"] / single["p99_ms"]
+    return {"rate": rate, "duration_seconds": duration, "challenger_version": challenger,
+            "single_model": single, "three_variants": variants,
+            "model_bytes": status["experiment"]["model_bytes"],
+            "p99_ratio": round(ratio, 3), "p99_within_20_percent": ratio <= 1 + P99_TOLERANCE}
