@@ -31,6 +31,9 @@ from recsys.core.models.zoo import model_classes
 FORMAT = "recsys-model"
 FORMAT_VERSION = 1
 STATE_FILE = "model.json"
+DERIVED_PREFIX = "_derived_"
+"""Attributes a model rebuilds from its state when first needed (serving caches): never
+saved, so they neither grow the files nor change their digest."""
 ARRAYS_FILE = "arrays.npz"
 NESTED = "models"
 
@@ -45,7 +48,8 @@ def save_model(model: Recommender, folder: str | Path) -> str:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
-    state = {name: _encode(value, name, arrays, folder) for name, value in vars(model).items()}
+    state = {name: _encode(value, name, arrays, folder) for name, value in vars(model).items()
+             if not name.startswith(DERIVED_PREFIX)}
     np.savez(folder / ARRAYS_FILE, **arrays)
     document = {"format": FORMAT, "version": FORMAT_VERSION,
                 "class": type(model).__name__, "state": state}
