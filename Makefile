@@ -116,4 +116,4 @@ _run:
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys run --events $(EVENTS)
 
 _test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30

@@ -9,9 +9,11 @@ carts and purchases of shown items, a pre-period), untimed. Timed: `evaluate()`,
 last-touch attribution, the statistics and the verdict. Target: under 60 s.
 
 Serving: one MLServer process after `recsys run` (200k events, production feature profile)
-answers a paced 500 req/s load (benchmarks/serving_bench.py's generator) with the champion
-alone, then with a 30/35/35 experiment applied (popularity, champion, a trained
-challenger). Target: the p99 with three variants within 20% of the single model's.
+answers a paced load (benchmarks/serving_bench.py's generator) with the champion alone, then
+with a 30/35/35 experiment applied (popularity, champion, a trained challenger). The pace is
+500 req/s, or 70% of what the single model saturates at when that is lower (an overloaded
+server's p99 measures its queue, not the models). Target: the p99 with three variants
+within 20% of the single model's.
 """
 from __future__ import annotations
 
@@ -201,6 +203,10 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
             users_file = tmp / "users.txt"
             users_file.write_text("\n".join(known * 4 + [f"anon-{i}"
                                                          for i in range(len(known))]))
+            # both phases paced at a rate this machine sustains with one model: an
+            # overloaded server's p99 is its queue, whatever the models cost
+            saturation = _measured(url, token, users_file, "saturation", duration / 2, rate)
+            rate = min(rate, round(0.7 * saturation["requests_per_second"]))
             single = _measured(url, token, users_file, "paced", duration, rate)
             store = open_store(settings.tracking_uri, settings.registered_model_name)
             store.start(ExperimentDefinition(name="bench-variants", variants=parse_variants(
@@ -220,7 +226,8 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
             server.terminate()
             server.wait(timeout=60)
     ratio = variants["p99_ms"] / single["p99_ms"]
-    return {"rate": rate, "duration_seconds": duration, "challenger_version": challenger,
+    return {"rate": rate, "single_model_saturation_rps": saturation["requests_per_second"],
+            "duration_seconds": duration, "challenger_version": challenger,
             "single_model": single, "three_variants": variants,
             "model_bytes": status["experiment"]["model_bytes"],
             "p99_ratio": round(ratio, 3), "p99_within_20_percent": ratio <= 1 + P99_TOLERANCE}

@@ -40,3 +40,12 @@ def test_wheel_holds_only_the_recsys_package(tmp_path):
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "recsys = recsys.cli.main:main" in zipfile.ZipFile(wheel).read(
         entry_points).decode()
+
+
+def test_the_project_image_copies_every_shipped_package():
+    """The image installs from its own COPY lines, not the wheel: a package left out there
+    installs fine and fails only when a served model imports it (as experiments/ did)."""
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines()
+              if line.startswith("COPY ") and not line.startswith("COPY --from")}
+    assert SHIPPED <= copied, f"infra/Dockerfile does not copy {sorted(SHIPPED - copied)}"

@@ -62,10 +62,14 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
                      for u in first["user_id"]],
         "scores": [list(np.linspace(1, 0.1, 10))] * len(first),
     }).astype({"timestamp": "datetime64[ms, UTC]"})
+    # written as a release before experiments did (no experiment columns): read as nulls
+    before_experiments = pa.schema([field for field in SCHEMA if field.name not in
+                                    ("experiment", "variant", "recommendation_id")])
     for name, frame in (("ref", served(5, 0.1)), ("cur", served(1, 0.8)),
                         ("judged", judged)):
         lake.write_table(f"serving/requests/date=x/{name}.parquet",
-                         pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False))
+                         pa.Table.from_pandas(frame, schema=before_experiments,
+                                              preserve_index=False))
     summary = monitor(settings, DriftConfig(), current_days=2)
     # the features step wrote user/item stats as of the split and as of the window end
     for table in ("user_stats", "item_stats"):
