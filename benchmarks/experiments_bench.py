@@ -221,6 +221,9 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
                 time.sleep(1)
             if not status.get("experiment"):
                 raise RuntimeError(f"the experiment was not applied: {status}")
+            # the same warm-up the single model had (its saturation run): the challenger's
+            # cache starts cold, and a cold cache is not what the variants cost
+            _measured(url, token, users_file, "paced", duration / 2, rate)
             variants = _measured(url, token, users_file, "paced", duration, rate)
         finally:
             server.terminate()

@@ -35,6 +35,12 @@ def lake_ids(settings: Settings, prefix: str) -> set[str]:
     return {i for i in frame["event_id"] if i.startswith(prefix)}
 
 
+def read_not_acked(bus, group: str) -> int:
+    """Entries a group's consumers hold: delivered, not acknowledged."""
+    return sum(int(g["pending"]) for stream in bus.owned
+               for g in bus.client.xinfo_groups(stream) if g["name"].decode() == group)
+
+
 @pytest.fixture
 def settings(tmp_path):
     return Settings(state_dir=tmp_path / "state", event_stream=f"test:{uuid.uuid4().hex[:8]}")
@@ -76,10 +82,12 @@ def test_a_standalone_sink_writes_its_buffer_on_sigterm(settings):
         answer = httpx.post(f"http://127.0.0.1:{port}/events", content=events(25, "sink"),
                             headers=HEADERS)
         assert answer.status_code == 202
-        deadline = time.monotonic() + 60
-        while bus.lag("lake-sink") and time.monotonic() < deadline:
+        deadline = time.monotonic() + 20
+        while read_not_acked(bus, "lake-sink") < 25 and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1)
+        # all read into the sink's buffer, none written yet (its flush is 30 s away)
+        assert read_not_acked(bus, "lake-sink") == 25 and bus.lag("lake-sink") == 25
+        assert lake_ids(settings, "sink-") == set()
         sink.send_signal(signal.SIGTERM)
         assert sink.wait(timeout=60) == 0, sink.stderr.read()[-2000:]
         assert lake_ids(settings, "sink-") == {f"sink-{i}" for i in range(25)}
