@@ -1,4 +1,5 @@
-"""`recsys experiment start|stop|ramp|list|analyze|conclude`: online A/B tests."""
+"""`recsys experiment plan|start|stop|ramp|list|analyze|conclude|simulate`: online A/B
+tests."""
 from __future__ import annotations
 
 import argparse
@@ -11,39 +12,18 @@ from recsys.core.errors import ConfigError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("experiment", help="online experiments: start, stop, ramp, "
-                                 "list, analyze, conclude")
+    parser = commands.add_parser("experiment", help="online experiments: plan, start, stop, "
+                                 "ramp, list, analyze, conclude, simulate")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = actions.add_parser("start", help="start an experiment (serving applies it within "
                                "30 s)")
-    start.add_argument("name")
-    start.add_argument("--variants", required=True,
-                       help="label=target:weight,... (target: popularity, an alias such as "
-                            "champion, or a version number); the first is the control")
-    start.add_argument("--control", default="", help="control label (default the first)")
-    start.add_argument("--coverage", type=float, default=1.0,
-                       help="share of users in the experiment (ramp it up later)")
-    start.add_argument("--holdout", type=float, default=0.0,
-                       help="share of users kept out for the experiment's life")
-    start.add_argument("--exclude-file", help="file of user ids never assigned, one per line")
-    start.add_argument("--salt", default="", help="assignment seed (default the name)")
-    start.add_argument("--primary-metric", default="ctr",
-                       choices=["ctr", "conversion", "aov", "revenue_per_user",
-                                "clicks_per_user"])
-    start.add_argument("--minimum-users", type=int, default=1000,
-                       help="users per variant before any verdict")
-    start.add_argument("--target-lift", type=float, default=0.05,
-                       help="relative lift the test is sized for")
-    start.add_argument("--sequential", action="store_true",
-                       help="group-sequential test: looks may be taken any day")
-    start.add_argument("--planned-users", type=int, default=None,
-                       help="users per variant at which a sequential test ends")
-    start.add_argument("--attribution-hours", type=float, default=24.0)
-    start.add_argument("--guardrail", action="append", default=None, metavar="METRIC:MARGIN",
-                       help="a metric that may not get worse by more than MARGIN (relative, "
-                            "e.g. conversion:0.05); repeatable (default conversion:0.05)")
-    start.add_argument("--days", type=float, default=None,
-                       help="end the experiment this many days after its start")
+    _definition_arguments(start)
+    plan = actions.add_parser("plan", help="before a start: users per variant and days the "
+                              "test needs, from the last days' served lists and outcomes")
+    _definition_arguments(plan)
+    plan.add_argument("--history-days", type=float, default=14.0,
+                      help="traffic the baseline and the arrival rate come from")
+    plan.add_argument("--now", default=None, help="plan as of this ISO time (default now)")
     stop = actions.add_parser("stop", help="stop a running experiment (no promotion)")
     stop.add_argument("name")
     stop.add_argument("--reason", required=True)
@@ -84,6 +64,37 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_experiment)
 
 
+def _definition_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument("--variants", required=True,
+                        help="label=target:weight,... (target: popularity, an alias such as "
+                             "champion, or a version number); the first is the control")
+    parser.add_argument("--control", default="", help="control label (default the first)")
+    parser.add_argument("--coverage", type=float, default=1.0,
+                        help="share of users in the experiment (ramp it up later)")
+    parser.add_argument("--holdout", type=float, default=0.0,
+                        help="share of users kept out for the experiment's life")
+    parser.add_argument("--exclude-file", help="file of user ids never assigned, one per line")
+    parser.add_argument("--salt", default="", help="assignment seed (default the name)")
+    parser.add_argument("--primary-metric", default="ctr",
+                        choices=["ctr", "conversion", "aov", "revenue_per_user",
+                                 "clicks_per_user"])
+    parser.add_argument("--minimum-users", type=int, default=1000,
+                        help="users per variant before any verdict")
+    parser.add_argument("--target-lift", type=float, default=0.05,
+                        help="relative lift the test is sized for")
+    parser.add_argument("--sequential", action="store_true",
+                        help="group-sequential test: looks may be taken any day")
+    parser.add_argument("--planned-users", type=int, default=None,
+                        help="users per variant at which a sequential test ends")
+    parser.add_argument("--attribution-hours", type=float, default=24.0)
+    parser.add_argument("--guardrail", action="append", default=None, metavar="METRIC:MARGIN",
+                        help="a metric that may not get worse by more than MARGIN (relative, "
+                             "e.g. conversion:0.05); repeatable (default conversion:0.05)")
+    parser.add_argument("--days", type=float, default=None,
+                        help="end the experiment this many days after its start")
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from recsys.core.lake import Lake
     from recsys.core.registry_lock import registry_lock
@@ -102,6 +113,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         definition = _definition(args)
         pinned = store.start(definition, surface_lock(definition.surface), by)
         print(pinned.model_dump_json(indent=2))
+    elif args.action == "plan":
+        from recsys.experiments.planning import NoHistoryError, plan_from_lake
+
+        lake = Lake(settings.lake, settings.s3_endpoint_url)
+        try:
+            planned = plan_from_lake(lake, _definition(args),
+                                     _moment(args.now) or datetime.now(UTC), args.history_days)
+        except NoHistoryError as exc:
+            raise ConfigError(str(exc)) from exc
+        print(json.dumps(planned, indent=2, default=str))
     elif args.action == "stop":
         store.stop(args.name, surface_lock(), by, args.reason)
         print(json.dumps({"experiment": args.name, "status": "stopped"}))

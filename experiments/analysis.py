@@ -49,8 +49,7 @@ class AnalysisInput:
 
 
 def analyze(data: AnalysisInput) -> dict:
-    definition, users = data.definition, data.outcomes.users.copy()
-    users["converted"] = (users["orders"] > 0).astype(float)
+    definition, users = data.definition, with_derived(data.outcomes.users)
     groups = {label: users[users["variant"] == label] for label in definition.labels}
     variants = {label: _describe(frame) for label, frame in groups.items()}
     srm = stats.sample_ratio_mismatch({k: len(v) for k, v in groups.items()},
@@ -93,6 +92,13 @@ def analyze(data: AnalysisInput) -> dict:
                  "cuped_theta": {m: _finite(t) for m, t in thetas.items()},
                  "dwell_time": "not measured: the events carry no dwell time"},
     }
+
+
+def with_derived(users: pd.DataFrame) -> pd.DataFrame:
+    """The per-user outcomes plus the columns metrics are computed from (`converted`)."""
+    users = users.copy()
+    users["converted"] = (users["orders"] > 0).astype(float)
+    return users
 
 
 def _describe(frame: pd.DataFrame) -> dict:

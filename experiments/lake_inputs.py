@@ -23,6 +23,7 @@ from recsys.core.request_log import ZONE as REQUEST_LOG_ZONE
 from recsys.core.schema import RAW_EVENT_SCHEMA
 
 C = Columns
+HISTORY_LABEL = "history"
 EXPOSURE_COLUMNS = [C.timestamp, C.user_id, "experiment", "variant", C.recommendation_id,
                     "item_ids"]
 EVENT_COLUMNS = [C.event_id, C.user_id, C.item_id, C.event_type, C.timestamp, C.price,
@@ -44,6 +45,22 @@ def read_exposures(lake: Lake, experiment: str, start: datetime,
     if end is not None:
         keep = pc.and_(keep, pc.less(table[C.timestamp], pa.scalar(end, time_type)))
     return table.filter(keep).drop_columns(["experiment"])
+
+
+def read_served(lake: Lake, start: datetime, end: datetime) -> pa.Table:
+    """Every list served in [start, end) (in an experiment or not) as exposures of one
+    variant, `history`: the traffic a test is planned from (`planning`)."""
+    keys = [k for k in lake.list(REQUEST_LOG_ZONE)
+            if start.date().isoformat() <= _day(k) <= end.date().isoformat()]
+    columns = [n for n in EXPOSURE_COLUMNS if n not in ("experiment", "variant")]
+    table = lake.read_tables(keys, schema=pa.schema([REQUEST_LOG_SCHEMA.field(n)
+                                                     for n in columns]))
+    time_type = table.schema.field(C.timestamp).type
+    table = table.filter(pc.and_(
+        pc.greater_equal(table[C.timestamp], pa.scalar(start, time_type)),
+        pc.less(table[C.timestamp], pa.scalar(end, time_type))))
+    return table.append_column("variant", pa.array([HISTORY_LABEL] * table.num_rows,
+                                                   pa.string()))
 
 
 def read_events(lake: Lake, start: datetime, end: datetime | None) -> pd.DataFrame:
