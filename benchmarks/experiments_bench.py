@@ -146,8 +146,6 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
     with a three-variant experiment applied (popularity, the champion, a challenger: two
     models loaded), same users, same load generator (recsys.benchmarks.serving_bench)."""
     import json
-    import os
-    import secrets
     import shutil
     import subprocess
     import sys
@@ -157,7 +155,13 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
     import redis
 
     from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
-    from recsys.benchmarks.serving_bench import REPO, _champion, _free_port, _measured
+    from recsys.benchmarks.serving_bench import (
+        REPO,
+        _champion,
+        _free_port,
+        _measured,
+        bench_env,
+    )
     from recsys.cli.experiment_simulation import challenger_version
     from recsys.core.registry_lock import registry_lock
     from recsys.core.settings import Settings
@@ -166,13 +170,7 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
     with temporary_postgres_database("feast_experiment_bench") as registry_url, \
             tempfile.TemporaryDirectory(prefix="recsys-bench-variants-") as folder:
         tmp = Path(folder)
-        env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
-               "RECSYS_FEAST_PROFILE": "production",
-               "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
-               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1",
-               "RECSYS_SERVING_TOKEN": secrets.token_urlsafe(32)}
-        for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
-            env.pop(name, None)
+        env = bench_env(tmp, registry_url)
         redis.Redis.from_url(env["RECSYS_REDIS_URL"]).flushdb()
         subprocess.run([sys.executable, "-m", "recsys.cli.main", "run", "--events",
                         str(SERVING_EVENTS)], env=env, check=True, capture_output=True)

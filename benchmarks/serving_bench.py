@@ -103,18 +103,26 @@ def _champion(env: dict):
     return load_recommender(f"models:/{settings.registered_model_name}@champion")
 
 
+def bench_env(tmp: Path, registry_url: str) -> dict[str, str]:
+    """The environment of a served benchmark: state under `tmp`, the production feature
+    profile on the local Redis (db 11) and `registry_url`, a fresh service token (every
+    request carries it); a lake or tracking URI of the caller's shell is not inherited."""
+    env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
+           "RECSYS_FEAST_PROFILE": "production",
+           "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
+           "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1",
+           "RECSYS_SERVING_TOKEN": secrets.token_urlsafe(32)}
+    for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    return env
+
+
 def bench_serving(duration: float = DURATION_SECONDS, events: int = EVENTS,
                   workers: int = 0, rate: float = RATE) -> dict:
     with temporary_postgres_database("feast_serving") as registry_url, \
             tempfile.TemporaryDirectory(prefix="recsys-bench-serving-") as folder:
         tmp = Path(folder)
-        env = {**os.environ, "RECSYS_STATE_DIR": str(tmp / "state"),
-               "RECSYS_FEAST_PROFILE": "production",
-               "RECSYS_REDIS_URL": "redis://127.0.0.1:6379/11",
-               "RECSYS_FEAST_REGISTRY_URL": registry_url, "RECSYS_NO_PROGRESS": "1",
-               "RECSYS_SERVING_TOKEN": secrets.token_urlsafe(32)}  # every request carries it
-        for name in ("RECSYS_LAKE_URI", "RECSYS_MLFLOW_TRACKING_URI"):
-            env.pop(name, None)
+        env = bench_env(tmp, registry_url)
         redis.Redis.from_url(env["RECSYS_REDIS_URL"]).flushdb()  # no lists cached by a past run
         subprocess.run([sys.executable, "-m", "recsys.cli.main", "run", "--events", str(events)],
                        env=env, check=True, capture_output=True)
