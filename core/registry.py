@@ -131,13 +131,21 @@ def promote(client: MlflowClient, name: str, version: str, reason: str, *,
     only if the champion is still `compared_with` (a version, or NO_CHAMPION); otherwise
     the version is tagged `gate.stale_comparison` and StaleComparison is raised."""
     with lock:
-        current = aliases(client, name).get(CHAMPION) or NO_CHAMPION
-        if current != str(compared_with):
-            why = (f"gate compared with {compared_with}, but the champion is now {current}; "
-                   f"not promoted (gate again against the new champion)")
-            client.set_model_version_tag(name, str(version), "gate.stale_comparison", why)
-            raise StaleComparison(f"{name} v{version}: {why}")
+        _require_champion(client, name, version, compared_with, "gate.stale_comparison",
+                          f"gate compared with {compared_with}, but the champion is now "
+                          "{current}; not promoted (gate again against the new champion)")
         _make_champion(client, name, str(version), how="gate", reason=reason)
+
+
+def _require_champion(client: MlflowClient, name: str, version: str, compared_with: str,
+                      tag: str, why: str) -> None:
+    """Compare-and-set under the caller's lock: the champion must still be `compared_with`;
+    otherwise `why` (its `{current}` filled in) is tagged on `version` and raised."""
+    current = aliases(client, name).get(CHAMPION) or NO_CHAMPION
+    if current != str(compared_with):
+        why = why.replace("{current}", current)
+        client.set_model_version_tag(name, str(version), tag, why)
+        raise StaleComparison(f"{name} v{version}: {why}")
 
 
 def record_decision(client: MlflowClient, name: str, version: str, decision: Decision,
@@ -163,12 +171,9 @@ def promote_experiment_winner(client: MlflowClient, name: str, version: str, rea
     champion must still be `compared_with`, the one production served during the test),
     with the analysis recorded on the version (`evidence`, tag name -> value)."""
     with lock:
-        current = aliases(client, name).get(CHAMPION) or NO_CHAMPION
-        if current != str(compared_with):
-            why = (f"the experiment ran against champion {compared_with}, but the champion "
-                   f"is now {current}; not promoted")
-            client.set_model_version_tag(name, str(version), "experiment.stale_comparison", why)
-            raise StaleComparison(f"{name} v{version}: {why}")
+        _require_champion(client, name, version, compared_with, "experiment.stale_comparison",
+                          f"the experiment ran against champion {compared_with}, but the "
+                          "champion is now {current}; not promoted")
         for key, value in evidence.items():
             client.set_model_version_tag(name, str(version), key, str(value)[:5000])
         _make_champion(client, name, str(version), how="experiment", reason=reason)

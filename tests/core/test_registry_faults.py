@@ -166,3 +166,26 @@ def test_an_http_registry_needs_a_lock_url_and_says_so():
 
     with pytest.raises(ConfigError, match="RECSYS_REGISTRY_LOCK_URL"):
         registry_lock("http://mlflow:5000", NAME)
+
+
+def test_an_experiment_winner_is_not_promoted_over_a_champion_that_moved(uri):
+    from recsys.core.registry import promote_experiment_winner
+
+    v1 = register(uri, NO_CHAMPION)
+    lock = registry_lock(uri, NAME)
+    promote(client_for(uri), NAME, v1, "first", compared_with=NO_CHAMPION, lock=lock)
+    winner, moved_to = register(uri, v1), register(uri, v1)
+    promote(client_for(uri), NAME, moved_to, "during the test", compared_with=v1, lock=lock)
+    with pytest.raises(StaleComparison, match=f"champion {v1}, but the champion is now "
+                                              f"{moved_to}; not promoted"):
+        promote_experiment_winner(client_for(uri), NAME, winner, "won", lock=lock,
+                                  compared_with=v1, evidence={"experiment.name": "ab"})
+    tags = client_for(uri).get_model_version(NAME, winner).tags
+    assert aliases(client_for(uri), NAME)["champion"] == moved_to
+    assert "experiment.name" not in tags and tags["experiment.stale_comparison"] == (
+        f"the experiment ran against champion {v1}, but the champion is now {moved_to}; "
+        "not promoted")
+    promote_experiment_winner(client_for(uri), NAME, winner, "won", lock=lock,
+                              compared_with=moved_to, evidence={"experiment.name": "ab"})
+    assert aliases(client_for(uri), NAME)["champion"] == winner
+    assert client_for(uri).get_model_version(NAME, winner).tags["experiment.name"] == "ab"
