@@ -46,13 +46,12 @@ class WritesAMarker:
         return (open, (self.path, "w"))
 
 
-def served_champion(state_dir, events: int, seed: int):
-    """A state directory serving can start on: a generated shop's features published and an
-    item_knn champion registered. Returns (processed data, champion version)."""
+def published_shop(state_dir, events: int, seed: int):
+    """A generated shop ending today, preprocessed and its features published under
+    `state_dir` (lake inside it). Returns (settings, processed data)."""
     from recsys.components.features.features import publish_features
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.preprocess.preprocess import preprocess
-    from recsys.components.train.train import fingerprint_of
     from recsys.core.schema import conform_events
     from recsys.core.settings import Settings
     from recsys.core.synthetic.config import ShopConfig
@@ -65,6 +64,15 @@ def served_champion(state_dir, events: int, seed: int):
     processed = preprocess(conform_events(shop, "test", with_parse_error=False),
                            PreprocessConfig(holdout_days=3))
     publish_features(processed, settings)
+    return settings, processed
+
+
+def served_champion(state_dir, events: int, seed: int):
+    """A state directory serving can start on: a generated shop's features published and an
+    item_knn champion registered. Returns (processed data, champion version)."""
+    from recsys.components.train.train import fingerprint_of
+
+    settings, processed = published_shop(state_dir, events, seed)
     version = register_trained(settings.tracking_uri, settings.registered_model_name,
                                processed.train, "item_knn", fingerprint_of(processed.summary))
     return processed, version

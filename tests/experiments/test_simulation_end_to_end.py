@@ -5,12 +5,10 @@ simulator's own click model) and `conclude` must promote it."""
 import json
 import uuid
 
-import pandas as pd
 import pytest
 
 from recsys.cli.main import main
 from recsys.core.registry import aliases
-from recsys.core.settings import Settings
 from recsys.core.tracking import client_for
 from tests.factories import register_trained
 
@@ -21,22 +19,11 @@ EVENTS, SEED = 60_000, 3
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A shop whose champion is plain popularity and whose challenger is EASE."""
-    from recsys.components.features.features import publish_features
-    from recsys.components.preprocess.config import PreprocessConfig
-    from recsys.components.preprocess.preprocess import preprocess
     from recsys.core.lake import Lake
-    from recsys.core.schema import conform_events
-    from recsys.core.synthetic.config import ShopConfig
-    from recsys.core.synthetic.generate import generate_shop
+    from tests.factories import published_shop
 
     state = tmp_path_factory.mktemp("simulation") / "state"
-    settings = Settings(state_dir=state, lake_uri=str(state / "lake"))
-    end = pd.Timestamp.now(tz="UTC").floor("D")
-    shop = generate_shop(ShopConfig(events=EVENTS, seed=SEED, end=end.to_pydatetime())).events
-    shop["parse_error"] = None
-    processed = preprocess(conform_events(shop, "test", with_parse_error=False),
-                           PreprocessConfig(holdout_days=3))
-    publish_features(processed, settings)
+    settings, processed = published_shop(state, EVENTS, SEED)
     Lake(settings.lake)  # created
     champion = register_trained(settings.tracking_uri, settings.registered_model_name,
                                 processed.train, "popularity")
