@@ -55,8 +55,7 @@ def analyze(data: AnalysisInput) -> dict:
     srm = stats.sample_ratio_mismatch({k: len(v) for k, v in groups.items()},
                                       data.expected_shares)
     thin = [label for label, frame in groups.items() if len(frame) < definition.minimum_users]
-    metrics = [definition.primary_metric] + [m for m in definition.secondary_metrics
-                                             if m != definition.primary_metric]
+    metrics = definition.metrics
     thetas = {metric: _theta(users, metric) for metric in MEAN_METRICS}
     comparisons = []
     for label in definition.labels:

@@ -148,6 +148,12 @@ class ExperimentDefinition(BaseModel):
     def labels(self) -> tuple[str, ...]:
         return tuple(v.label for v in self.variants)
 
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics compared: the primary first, then the other secondary ones."""
+        return [self.primary_metric, *[m for m in self.secondary_metrics
+                                       if m != self.primary_metric]]
+
     def variant(self, label: str) -> Variant:
         for variant in self.variants:
             if variant.label == label:

@@ -30,9 +30,10 @@ EVENT_COLUMNS = [C.event_id, C.user_id, C.item_id, C.event_type, C.timestamp, C.
                  C.recommendation_id, C.parse_error]
 
 
-def read_exposures(lake: Lake, experiment: str, start: datetime,
+def read_exposures(lake: Lake, experiment: str | None, start: datetime,
                    end: datetime | None) -> pa.Table:
-    """The experiment's exposures in [start, end), as Arrow (lists stay Arrow lists)."""
+    """The experiment's exposures in [start, end), as Arrow (lists stay Arrow lists);
+    `experiment` None: every list served in the window."""
     first_day = start.date().isoformat()
     last_day = end.date().isoformat() if end else "9999-12-31"
     keys = [k for k in lake.list(REQUEST_LOG_ZONE)
@@ -40,8 +41,9 @@ def read_exposures(lake: Lake, experiment: str, start: datetime,
     schema = pa.schema([REQUEST_LOG_SCHEMA.field(n) for n in EXPOSURE_COLUMNS])
     table = lake.read_tables(keys, schema=schema)
     time_type = schema.field(C.timestamp).type
-    keep = pc.and_(pc.equal(table["experiment"], experiment),
-                   pc.greater_equal(table[C.timestamp], pa.scalar(start, time_type)))
+    keep = pc.greater_equal(table[C.timestamp], pa.scalar(start, time_type))
+    if experiment is not None:
+        keep = pc.and_(keep, pc.equal(table["experiment"], experiment))
     if end is not None:
         keep = pc.and_(keep, pc.less(table[C.timestamp], pa.scalar(end, time_type)))
     return table.filter(keep).drop_columns(["experiment"])
@@ -50,15 +52,7 @@ def read_exposures(lake: Lake, experiment: str, start: datetime,
 def read_served(lake: Lake, start: datetime, end: datetime) -> pa.Table:
     """Every list served in [start, end) (in an experiment or not) as exposures of one
     variant, `history`: the traffic a test is planned from (`planning`)."""
-    keys = [k for k in lake.list(REQUEST_LOG_ZONE)
-            if start.date().isoformat() <= _day(k) <= end.date().isoformat()]
-    columns = [n for n in EXPOSURE_COLUMNS if n not in ("experiment", "variant")]
-    table = lake.read_tables(keys, schema=pa.schema([REQUEST_LOG_SCHEMA.field(n)
-                                                     for n in columns]))
-    time_type = table.schema.field(C.timestamp).type
-    table = table.filter(pc.and_(
-        pc.greater_equal(table[C.timestamp], pa.scalar(start, time_type)),
-        pc.less(table[C.timestamp], pa.scalar(end, time_type))))
+    table = read_exposures(lake, None, start, end).drop_columns(["variant"])
     return table.append_column("variant", pa.array([HISTORY_LABEL] * table.num_rows,
                                                    pa.string()))
 

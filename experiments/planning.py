@@ -63,8 +63,7 @@ def plan(users: pd.DataFrame, first_seen: pd.Series, definition: ExperimentDefin
     users = with_derived(users)
     shares = Assigner(definition).expected_shares()
     smallest = min(shares.values())
-    metrics = [definition.primary_metric, *[m for m in definition.secondary_metrics
-                                            if m != definition.primary_metric]]
+    metrics = definition.metrics
     comparisons = (len(definition.variants) - 1) * len(metrics)
     alpha = definition.alpha / comparisons
     arrivals = _cumulative_users(first_seen, start, history_days)
@@ -76,7 +75,8 @@ def plan(users: pd.DataFrame, first_seen: pd.Series, definition: ExperimentDefin
         needed = stats.users_needed(base.unit_variance, base.mean, definition.target_lift,
                                     alpha, definition.power) if signal else 0
         if not signal:
-            planned[metric] = {"baseline": _finite(base.mean), "unit_variance": None,
+            planned[metric] = {"baseline": base.mean if math.isfinite(base.mean) else None,
+                               "unit_variance": None,
                                "users_per_variant": None, "days": None,
                                "why": "no signal in the history (no users or no variance)"}
             continue
@@ -121,6 +121,3 @@ def _days_to_reach(arrivals: dict, users: float) -> int | None:
         return None
     return len(by_day) + int(math.ceil((users - by_day[-1]) / arrivals["rate"]))
 
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -35,12 +35,6 @@ def lake_ids(settings: Settings, prefix: str) -> set[str]:
     return {i for i in frame["event_id"] if i.startswith(prefix)}
 
 
-def read_not_acked(bus, group: str) -> int:
-    """Entries a group's consumers hold: delivered, not acknowledged."""
-    return sum(int(g["pending"]) for stream in bus.owned
-               for g in bus.client.xinfo_groups(stream) if g["name"].decode() == group)
-
-
 @pytest.fixture
 def settings(tmp_path):
     return Settings(state_dir=tmp_path / "state", event_stream=f"test:{uuid.uuid4().hex[:8]}")
@@ -83,10 +77,10 @@ def test_a_standalone_sink_writes_its_buffer_on_sigterm(settings):
                             headers=HEADERS)
         assert answer.status_code == 202
         deadline = time.monotonic() + 20
-        while read_not_acked(bus, "lake-sink") < 25 and time.monotonic() < deadline:
+        while bus.pending("lake-sink") < 25 and time.monotonic() < deadline:
             time.sleep(0.2)
         # all read into the sink's buffer, none written yet (its flush is 30 s away)
-        assert read_not_acked(bus, "lake-sink") == 25 and bus.lag("lake-sink") == 25
+        assert bus.pending("lake-sink") == 25 and bus.lag("lake-sink") == 25
         assert lake_ids(settings, "sink-") == set()
         sink.send_signal(signal.SIGTERM)
         assert sink.wait(timeout=60) == 0, sink.stderr.read()[-2000:]
