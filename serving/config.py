@@ -29,6 +29,11 @@ class ServiceConfig(BaseModel):
     """Re-rank weight of similarity to the session's recent items."""
     category_boost: float = Field(0.2, ge=0)
     """Re-rank weight of matching the session's current top category."""
+    session_path: bool = True
+    """Answer visitors the model does not know (anonymous, new) from their live session's
+    recent items with the model's session rules (`path: session`), not popularity."""
+    session_popularity_weight: float = Field(0.05, ge=0)
+    """Weight of popularity blended into session scores (orders what the rules miss)."""
     cache_ttl_seconds: int = Field(3600, ge=0)
     """Lifetime of a cached list in Redis (0 disables the cache)."""
     watch_seconds: float = Field(30.0, ge=0)

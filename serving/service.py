@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.models.session_rules import session_affinity, session_candidates
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
@@ -25,6 +26,7 @@ from recsys.serving.requests import (
 
 log = logging.getLogger(__name__)
 MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
+SESSION = "session"
 
 
 @dataclass
@@ -164,6 +166,9 @@ class RecommendationService:
     def _recommend(self, request: RecommendRequest, session: LiveSession, loaded) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
+            answer = self._from_session(request, session, loaded)
+            if answer is not None:
+                return answer
             category = request.category or session.top_category
             items, scores, path = self._popular(request.k, category, request.exclude,
                                                 strict=request.category is not None,
@@ -176,23 +181,45 @@ class RecommendationService:
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
             scores = scores + self._session_boost(model, items, session)
         top, values = self._top(items, scores, request.k, request.exclude, request.category)
-        if len(top) < request.k:  # rules removed too much: complete from popularity
-            row = model.seen[model.user_index[request.user_id]]
-            seen = tuple(model.items[row.indices])
-            extra, _, _ = self._popular(request.k, request.category,
-                                        tuple(request.exclude) + tuple(top) + seen,
-                                        strict=request.category is not None, model=model)
-            added = extra[: request.k - len(top)]
-            top += added
-            values += [0.0] * len(added)
+        row = model.seen[model.user_index[request.user_id]]
+        self._complete(top, values, request, tuple(model.items[row.indices]), model)
         return Recommendation(top, values, loaded.version, False, MODEL)
+
+    def _from_session(self, request: RecommendRequest, session: LiveSession,
+                      loaded) -> Recommendation | None:
+        """An unknown visitor with a live session: the model's session rules score what
+        tends to follow the recent items (`session_rules`), the newest item (the page the
+        visitor is on) excluded. None when the model has no rules or knows none of them."""
+        if not (self.config.session_path and session.recent_items):
+            return None
+        model = loaded.recommender
+        items, scores = session_candidates(
+            model, session.recent_items,
+            popularity_weight=self.config.session_popularity_weight)
+        if items.size == 0:
+            return None
+        exclude = (*request.exclude, session.recent_items[-1])
+        top, values = self._top(items, scores, request.k, exclude, request.category)
+        self._complete(top, values, replace(request, exclude=exclude), (), model)
+        return Recommendation(top, values, loaded.version, False, SESSION)
+
+    def _complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
+                  model) -> None:
+        """Rules removed too much: complete the list from popularity (in place)."""
+        if len(top) >= request.k:
+            return
+        extra, _, _ = self._popular(request.k, request.category,
+                                    tuple(request.exclude) + tuple(top) + seen,
+                                    strict=request.category is not None, model=model)
+        added = extra[: request.k - len(top)]
+        top += added
+        values += [0.0] * len(added)
 
     def _session_boost(self, model, items: np.ndarray, session: LiveSession) -> np.ndarray:
         boost = np.zeros(items.size)
         if session.recent_items and self.config.recent_boost:
-            sims = model.item_similarity(session.recent_items[-10:], items)
-            if sims.size:
-                boost += self.config.recent_boost * sims.max(axis=0)
+            boost += self.config.recent_boost * session_affinity(model, session.recent_items,
+                                                                 items)
         if session.top_category and self.config.category_boost:
             same = np.array([self.catalogue.categories.get(i) == session.top_category
                              for i in items])

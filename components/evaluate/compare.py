@@ -7,6 +7,8 @@ import logging
 import pandas as pd
 
 from recsys.components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
+from recsys.components.evaluate.sessions import K as SESSION_K
+from recsys.components.evaluate.sessions import next_item_metrics
 from recsys.core.metrics import paired_bootstrap
 from recsys.core.models.popularity import PopularityRecommender
 from recsys.core.pyfunc import load_recommender
@@ -18,14 +20,22 @@ log = logging.getLogger(__name__)
 
 def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, train: pd.DataFrame,
                         tracking_uri: str, registered_model: str, primary_metric: str,
-                        ks: tuple[int, ...] = KS) -> dict:
+                        ks: tuple[int, ...] = KS,
+                        holdout_sessions: pd.DataFrame | None = None) -> dict:
     """Score candidates {name: {"model": Recommender, "run_id", "model_uri"}}; returns the
-    evaluation record the gate reads (metrics of each, best name, champion, baseline)."""
+    evaluation record the gate reads (metrics of each, best name, champion, baseline).
+    With `holdout_sessions` (the holdout window's events), each candidate's session answers
+    are also scored by the next-item protocol (`session_*` metrics)."""
     client = client_for(tracking_uri)
     results, per_user, details = {}, {}, {}
     for name, candidate in candidates.items():
         detail = details[name] = evaluate_in_detail(candidate["model"], holdout, ks)
         metrics, per_user[name] = detail.metrics, detail.per_user
+        if holdout_sessions is not None:
+            metrics.update(next_item_metrics(candidate["model"], holdout_sessions))
+            log.info("evaluate %s sessions: HitRate@%d %.4f, MRR@%d %.4f over %d cases", name,
+                     SESSION_K, metrics[f"session_hit_rate_at_{SESSION_K}"], SESSION_K,
+                     metrics[f"session_mrr_at_{SESSION_K}"], metrics["session_cases"])
         if candidate.get("run_id"):
             for key, value in metrics.items():
                 client.log_metric(candidate["run_id"], key, value)

@@ -14,6 +14,7 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     import os
 
     from recsys.components.evaluate.compare import evaluate_candidates
+    from recsys.components.evaluate.sessions import holdout_events
     from recsys.core.lake import Lake
     from recsys.core.models.storage import load_model
     from recsys.core.processed import read_processed
@@ -26,8 +27,10 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     candidates = {name: {**info, "model": load_model(os.path.join(trained.path, name),
                                                      expected_sha256=info["sha256"])}
                   for name, info in index.items()}
+    holdout_sessions = holdout_events(data)
     record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
-                                 registered_model, primary_metric)
+                                 registered_model, primary_metric,
+                                 holdout_sessions=holdout_sessions)
     with open(evaluation.path, "w") as handle:
         json.dump(record, handle, indent=2)
     publish_metrics(metrics, record["candidates"][record["best"]]["metrics"])

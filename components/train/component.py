@@ -24,6 +24,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
         hyperparameters,
         log_trained,
         train_models,
+        training_sessions,
     )
     from recsys.core.lake import Lake
     from recsys.core.models.storage import save_model
@@ -39,7 +40,9 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
         report = json.load(handle)
     os.makedirs(trained.path, exist_ok=True)
     index = {}
-    for fitted in train_models(data.train, config, data.item_features, data.user_features):
+    sessions = training_sessions(data)
+    for fitted in train_models(data.train, config, data.item_features, data.user_features,
+                               sessions):
         log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
                     report)
         sha256 = save_model(fitted.model, os.path.join(trained.path, fitted.name))

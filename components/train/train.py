@@ -13,14 +13,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.components.train.search import SearchConfig, SearchResult, search
+from recsys.core.columns import Columns
 from recsys.core.errors import ConfigError
 from recsys.core.models.base import Recommender
+from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
 from recsys.core.models.zoo import MODELS, build_model
+from recsys.core.processed import Processed
 from recsys.core.progress import progress
 from recsys.core.pyfunc import log_recommender
 from recsys.core.tracking import ensure_experiment, use_tracking
 
 log = logging.getLogger(__name__)
+C = Columns
 
 
 class TrainConfig(BaseModel):
@@ -33,6 +37,10 @@ class TrainConfig(BaseModel):
     """Model name -> constructor parameters."""
     search: SearchConfig = Field(default_factory=SearchConfig)
     """Hyperparameter search per model (off by default)."""
+    session_window: int = Field(WINDOW, ge=1)
+    """Session rules: how many steps ahead an item counts as following another."""
+    session_max_rules: int = Field(MAX_RULES, ge=1)
+    """Session rules kept per item (the strongest)."""
 
 
 @dataclass
@@ -61,9 +69,12 @@ def hyperparameters(models: list[str], neighbours: int, shrinkage: float,
 
 def train_models(train: pd.DataFrame, config: TrainConfig,
                  item_features: pd.DataFrame | None = None,
-                 user_features: pd.DataFrame | None = None) -> list[TrainedModel]:
+                 user_features: pd.DataFrame | None = None,
+                 sessions: pd.DataFrame | None = None) -> list[TrainedModel]:
     """Fit every configured model, after its hyperparameter search when one is configured
-    (pure: no tracking)."""
+    (pure: no tracking). With `sessions` (the training window's events: session_id,
+    item_id, timestamp), each model also carries session rules over its catalogue, which
+    serving uses for visitors it does not know."""
     trained = []
     for name, params in progress(config.models.items(), desc="train", total=len(config.models)):
         found = None
@@ -72,6 +83,10 @@ def train_models(train: pd.DataFrame, config: TrainConfig,
             params = found.best_params
         started = time.perf_counter()
         model = build_model(name, **params).fit(train, item_features, user_features)
+        if sessions is not None:
+            rules = fit_session_rules(model, sessions, config.session_window,
+                                      config.session_max_rules)
+            log.info("session rules for %s: %d over %d items", name, rules.nnz, rules.shape[0])
         seconds = time.perf_counter() - started
         log.info("trained %s %s in %.2fs", name, params, seconds)
         trained.append(TrainedModel(name, model, params, seconds, search=found))
@@ -123,3 +138,15 @@ def fingerprint_of(summary: dict, source_sha256: str | None = None) -> dict:
     if source_sha256:
         out["source_sha256"] = source_sha256
     return json.loads(json.dumps(out, default=str))
+
+
+def training_sessions(processed: Processed) -> pd.DataFrame:
+    """The processed window's events before the split (and after the lookback start): the
+    sessions the rules learn from; the holdout's sessions are left for evaluation."""
+    events = processed.events
+    split = pd.Timestamp(processed.summary["split_time"])
+    keep = events[C.timestamp] < split
+    start = processed.summary.get("train_start")
+    if start:
+        keep &= events[C.timestamp] >= pd.Timestamp(start)
+    return events.loc[keep, [C.session_id, C.item_id, C.timestamp]]

@@ -61,6 +61,8 @@ class Recommender(ABC):
         self.item_meta: pd.DataFrame | None = None
         self.user_meta: pd.DataFrame | None = None
         self.cold_items: np.ndarray | None = None
+        self.session_rules: sp.csr_matrix | None = None
+        """Sequential rules from browsing sessions (`session_rules.fit_session_rules`)."""
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, item_features: pd.DataFrame | None = None,
@@ -93,6 +95,7 @@ class Recommender(ABC):
         self.user_index = {u: i for i, u in enumerate(users)}
         self.item_index = {v: i for i, v in enumerate(items)}
         self.seen = matrix
+        self.session_rules = None
         self.cold_items = ~catalogue.isin(warm_items)
         self.item_meta = None if item_meta is None else item_meta.reindex(items)
         self.user_meta = None if user_meta is None else user_meta.reindex(users)

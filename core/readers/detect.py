@@ -9,6 +9,7 @@ from recsys.core.errors import ConfigError, NotFoundError, UnknownFormatError
 from recsys.core.progress import progress
 from recsys.core.readers import (
     avro_events,
+    diginetica,
     jsonl,
     movielens,
     rees46,
@@ -26,6 +27,7 @@ READERS: dict[str, Callable[[Path], ReadResult]] = {
     user_events.NAME: user_events.read,
     movielens.NAME: movielens.read,
     avro_events.NAME: avro_events.read,
+    diginetica.NAME: diginetica.read,
 }
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(READERS)
 
@@ -35,6 +37,7 @@ _HEADER_MARKERS: tuple[tuple[str, set[str]], ...] = (
     (retailrocket.NAME, retailrocket.MARKER_COLUMNS),
     (movielens.NAME, movielens.MARKER_COLUMNS),
     (user_events.NAME, user_events.MARKER_COLUMNS),
+    (diginetica.NAME, diginetica.MARKER_COLUMNS),
 )
 # A folder holding one of these files is read as that layout, siblings included.
 _FOLDER_MARKERS: tuple[tuple[str, str], ...] = (

@@ -134,13 +134,14 @@ def test_user_events_with_items_table(tmp_path):
     assert events.loc["e3", "rating"] == 4.5
 
 
-def test_unknown_layout_is_refused_naming_formats_and_columns(shared_data):
-    path = shared_data / "diginetica" / "sample_train-item-views.csv"
+def test_unknown_layout_is_refused_naming_formats_and_columns(tmp_path):
+    path = tmp_path / "clicks.csv"
+    path.write_text("visit;sku;when\n1;81766;526309\n")
     with pytest.raises(UnknownFormatError) as info:
         detect_format(path)
     message = str(info.value)
-    for expected in ("session_id", "timeframe", "jsonl", "retailrocket", "rees46",
-                     "user_events", "movielens"):
+    for expected in ("visit", "sku", "jsonl", "retailrocket", "rees46", "user_events",
+                     "movielens", "diginetica"):
         assert expected in message
 
 
