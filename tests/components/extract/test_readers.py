@@ -6,6 +6,7 @@ import pytest
 from recsys.core.errors import UnknownFormatError
 from recsys.core.readers import detect_format, read_source
 from recsys.core.readers.retailrocket import _read_category_tree, category_path
+from recsys.core.visitors import anonymous_user_id
 
 
 def test_rees46_real_sample(shared_data):
@@ -43,6 +44,22 @@ def test_movielens_real_sample_as_rating_events(shared_data):
     assert first["category"] == "Adventure"  # first genre of Toy Story, from movies.csv
     assert events["rating"].between(0.5, 5).all()
     assert events["event_id"].is_unique
+
+
+def test_diginetica_real_sample_as_anonymous_session_views(shared_data):
+    path = shared_data / "diginetica" / "sample_train-item-views.csv"
+    assert detect_format(path) == "diginetica"
+    result = read_source(path)
+    events = result.events
+    assert len(events) == 12_391 and result.rejects.empty
+    assert set(events["event_type"]) == {"view"}
+    first = events.iloc[0]  # 1;NA;81766;526309;2016-05-09
+    assert first["session_id"] == "diginetica_1" and first["item_id"] == "81766"
+    assert first["user_id"] == anonymous_user_id("diginetica_1")
+    assert first["timestamp"] == pd.Timestamp("2016-05-09T00:08:46.309Z")
+    assert events["timestamp"].notna().all() and events["event_id"].is_unique
+    named = events[~events["user_id"].str.startswith("anonymous:")]
+    assert len(named) > 0 and named["user_id"].str.fullmatch(r"\d+").all()
 
 
 def test_retailrocket_category_path_on_real_tree(shared_data):

@@ -1,0 +1,76 @@
+"""Visitors the model does not know, with a live session: answered from the model's session
+rules (`path: session`), with the business rules applied; known users' re-rank follows the
+same rules."""
+import pandas as pd
+import pytest
+
+from recsys.core.catalogue import Catalogue
+from recsys.core.models.session_rules import fit_session_rules
+from recsys.core.models.storage import save_model
+from recsys.core.models.zoo import build_model
+from recsys.serving.config import ServiceConfig
+from recsys.serving.model_source import ModelSource
+from recsys.serving.service import RecommendationService
+from tests.serving.conftest import CATEGORIES, ROWS, FrameReader
+
+# browsing sessions: after a and b, visitors go on to c (twice) or d; after e, to f
+SESSIONS = {"s1": ["a", "b", "c"], "s2": ["a", "b", "c"], "s3": ["a", "b", "d"],
+            "s4": ["e", "f"]}
+
+
+@pytest.fixture
+def service_with_rules(tmp_path):
+    def make(reader, unavailable=(), **config):
+        frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+        model = build_model("item_knn", shrinkage=0.0).fit(frame)
+        start = pd.Timestamp("2026-11-01T10:00:00Z")
+        events = pd.DataFrame(
+            [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
+             for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
+        fit_session_rules(model, events)
+        save_model(model, tmp_path / "model")
+        source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
+        source.load()
+        return RecommendationService(ServiceConfig(**config), source,
+                                     Catalogue(dict(CATEGORIES), set(unavailable)), reader)
+    return make
+
+
+def test_an_anonymous_visitor_with_recent_items_is_answered_from_the_session(
+        service_with_rules):
+    service = service_with_rules(FrameReader({"anonymous:1": {"recent": ["a", "b"]}}))
+    result = service.recommend(service.parse("anonymous:1", 2))
+    assert result.path == "session" and not result.fallback
+    assert result.item_ids == ["c", "d"]  # what followed a, b; b (the page on) left out
+    assert result.scores[0] > result.scores[1] > 0
+
+
+def test_the_session_answer_keeps_the_business_rules_and_fills_the_list(service_with_rules):
+    reader = FrameReader({"v": {"recent": ["a", "b"]}})
+    service = service_with_rules(reader, unavailable={"c"})
+    result = service.recommend(service.parse("v", 4, exclude=["d"]))
+    assert result.path == "session"
+    assert not {"b", "c", "d"} & set(result.item_ids)
+    # the rules reach only b, c, d: what is left is ordered by popularity (e 6, a 2, f 1)
+    assert result.item_ids == ["e", "a", "f"]
+    hats = service.recommend(service.parse("v", 2, category="hats"))
+    assert hats.item_ids == ["d", "f"]  # category is strict; d follows b
+
+
+def test_without_a_session_or_with_the_path_off_visitors_get_popularity(service_with_rules):
+    service = service_with_rules(FrameReader({"v": {"recent": ["a", "b"]}}))
+    assert service.recommend(service.parse("nobody", 1)).path == "popularity"
+    off = service_with_rules(FrameReader({"v": {"recent": ["a", "b"]}}), session_path=False)
+    assert off.recommend(off.parse("v", 1)).path == "popularity"
+    unknown_items = service_with_rules(FrameReader({"v": {"recent": ["zz"]}}))
+    assert unknown_items.recommend(unknown_items.parse("v", 1)).path == "popularity"
+
+
+def test_a_known_users_re_rank_follows_the_session_rules(service_with_rules, make_service):
+    reader = FrameReader({"u1": {"recent": ["e"]}})
+    # without rules, the re-rank uses item similarity: e shares no user with c, d or f
+    without = make_service(reader, recent_boost=5.0)
+    assert without.recommend(without.parse("u1", 1)).item_ids[0] in {"c", "d"}
+    service = service_with_rules(reader, recent_boost=5.0)
+    result = service.recommend(service.parse("u1", 1))
+    assert result.path == "model" and result.item_ids == ["f"]  # visitors go from e to f
