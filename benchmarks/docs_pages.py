@@ -13,7 +13,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs"
 ROW_COLUMNS = ("model", "rmse", "mae", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_10_high",
                "precision_at_10", "recall_at_10", "map_at_10", "coverage_at_10",
-               "fit_seconds", "users_per_second")
+               "session_hit_rate_at_20", "session_mrr_at_20", "session_cases",
+               "fit_seconds", "users_per_second", "ms_per_session")
 
 
 def configuration_page() -> str:

@@ -8,6 +8,10 @@ Protocols:
   items excluded, every held-out rating relevant; P@10, R@10, NDCG@10, MAP.
 - temporal: the pipeline's own preprocess (clean, weight, last `holdout_days` as holdout,
   feature tables as of the split) and evaluate (all metrics, bootstrap CI).
+- session: an event source with sessions (Diginetica, a generated shop...), validated; the
+  newest 20% of sessions are the test; next-item HitRate@20 and MRR@20 of the session
+  rules (the serving path for unknown visitors) against popularity, as
+  `components/evaluate/sessions.py` defines them.
 """
 from __future__ import annotations
 
@@ -29,7 +33,10 @@ from recsys.core.models.ratings import rating_frame
 from recsys.core.models.zoo import MODELS, build_model
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal")
+PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal", "session")
+SESSION_TEST_SHARE = 0.2
+SESSION_WINDOWS = (1, 5)
+HISTORICAL_DAYS = 100 * 365
 RATING_MODELS = "svd,knn_baseline,knn_with_means"
 TOPN_MODELS = "popularity,item_knn,ease,svd,lightfm_warp,lightfm_bpr,content,hybrid"
 DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0},
@@ -151,6 +158,42 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
                   "models_process_peak_rss_gib": peak}
 
 
+def bench_session(source: str, fmt: str) -> tuple[list[dict], dict]:
+    """Popularity, then the session rules at each window, on one time split of sessions."""
+    from recsys.components.evaluate.sessions import next_item_metrics, split_sessions_by_time
+    from recsys.components.preprocess.clean import add_weights
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.validate.rules import ValidationConfig
+    from recsys.components.validate.validate import validate_events
+    from recsys.core.models.session_rules import fit_session_rules
+    from recsys.core.readers.detect import read_source
+
+    events = read_source(Path(source), fmt or None).events
+    # public session sets are historical (Diginetica is from 2016): no age bound here
+    clean = validate_events(events, ValidationConfig(max_age_days=HISTORICAL_DAYS)).clean
+    clean = add_weights(clean[clean["item_id"].notna()], PreprocessConfig().weights)
+    train, test = split_sessions_by_time(clean, SESSION_TEST_SHARE)
+    rows = []
+    for window in (None, *SESSION_WINDOWS):
+        started = time.perf_counter()
+        model = build_model("popularity", popularity_half_life_days=0.0).fit(train)
+        if window is not None:
+            fit_session_rules(model, train, window=window)
+        fitted = time.perf_counter()
+        metrics = next_item_metrics(model, test)
+        seconds = time.perf_counter() - fitted
+        name = "popularity" if window is None else f"session_rules_window_{window}"
+        log.info("session %s: HitRate@20 %.4f MRR@20 %.4f", name,
+                 metrics["session_hit_rate_at_20"], metrics["session_mrr_at_20"])
+        rows.append({"model": name, "fit_seconds": fitted - started,
+                     "ms_per_session": 1000 * seconds / max(metrics["session_cases"], 1),
+                     **metrics})
+    summary = {"events": len(clean), "train_sessions": int(train["session_id"].nunique()),
+               "test_sessions": int(test["session_id"].nunique()),
+               "test_share": SESSION_TEST_SHARE}
+    return rows, summary
+
+
 def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
     """Fit each model on the pickled training data and evaluate it on the holdout."""
     import pickle
@@ -198,6 +241,9 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
     if protocol == "temporal":
         rows, extra = bench_temporal(source, fmt, names, holdout_days)
         dataset = Path(source).stem
+    elif protocol == "session":
+        rows, extra = bench_session(source, fmt)
+        dataset = Path(source).stem
     else:
         data = load(source, fmt)
         dataset = data.name
@@ -217,6 +263,7 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
 def format_table(rows: list[dict]) -> str:
     columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10",
                "recall_at_10", "map", "coverage_at_10", "diversity_at_10", "novelty_at_10",
-               "fit_seconds", "users_per_second", "skipped", "reference"]
+               "fit_seconds", "users_per_second", "session_hit_rate_at_20",
+               "session_mrr_at_20", "session_cases", "ms_per_session", "skipped", "reference"]
     frame = pd.DataFrame(rows)
     return frame[[c for c in columns if c in frame.columns]].round(4).to_string(index=False)

@@ -23,12 +23,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                                        "set under one protocol -> models-<name>.json")
     models.add_argument("--ratings", default=MOVIELENS_SMALL,
                         help=f"ratings file/folder, or an event source for --protocol temporal "
+                        "or session "
                         f"(default {MOVIELENS_SMALL})")
     models.add_argument("--format", default="movielens",
                         help="movielens for ratings; an extract format (rees46, jsonl...) or "
                         "'' (detected) for temporal")
     models.add_argument("--protocol", default=None,
-                        choices=("ratings-5fold", "topn-stratified", "temporal"),
+                        choices=("ratings-5fold", "topn-stratified", "temporal", "session"),
                         help="default: both ratings-5fold and topn-stratified")
     models.add_argument("--models", default=None, help="comma-separated zoo names "
                         "(default: the rating models for ratings-5fold, all top-N otherwise)")
