@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from recsys.components.gate.report import latest_decision
+from recsys.core.pyfunc import load_recommender
 from recsys.core.registry import aliases
 from recsys.core.settings import Settings
 from recsys.core.synthetic.config import ShopConfig
 from recsys.core.synthetic.generate import generate_shop, write_shop
-from recsys.core.tracking import client_for
+from recsys.core.tracking import client_for, use_tracking
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.training_pipeline import compile_pipeline
 
@@ -106,6 +107,12 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     champion = client.get_model_version(MODEL, "1")
     metrics = client.get_run(champion.run_id).data.metrics
     assert 0 < metrics["ndcg_at_10"] <= 1 and "recall_at_20" in metrics
+    # the champion carries session rules for unknown visitors, scored on the holdout's
+    # sessions
+    assert metrics["session_cases"] > 100 and 0 < metrics["session_hit_rate_at_20"] <= 1
+    use_tracking(tracking)
+    served = load_recommender(f"models:/{MODEL}@champion")
+    assert served.session_rules is not None and served.session_rules.nnz > 0
     params = client.get_run(champion.run_id).data.params
     assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
     assert champion.tags["gate.decision"] == "approved"
