@@ -8,6 +8,7 @@ import sys
 
 from recsys.cli import (
     bench,
+    catalog_commands,
     data_commands,
     experiment_commands,
     monitor_commands,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.register(commands)
     pipeline_commands.register(commands)
     registry_commands.register(commands)
+    catalog_commands.register(commands)
     monitor_commands.register(commands)
     stream_commands.register(commands)
     experiment_commands.register(commands)

@@ -1,4 +1,5 @@
-"""What serving knows about items beyond the model: category and availability."""
+"""What serving knows about items beyond the model: category, and a fixed set of
+unavailable items (live stock and promotions: `core/business_rules.py`)."""
 from __future__ import annotations
 
 import logging
@@ -6,14 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from recsys.core.columns import Columns
-from recsys.core.errors import NotFoundError
 
 if TYPE_CHECKING:
     from recsys.core.lake import Lake
 
 log = logging.getLogger(__name__)
 C = Columns
-UNAVAILABLE_FILE = "catalog/unavailable_items.parquet"
 
 
 @dataclass
@@ -23,8 +22,8 @@ class Catalogue:
 
     @classmethod
     def from_lake(cls, lake: Lake) -> "Catalogue":
-        """Categories from the newest item_stats snapshot; unavailable items from
-        `catalog/unavailable_items.parquet` (column item_id) when the shop publishes one."""
+        """Categories from the newest item_stats snapshot. Availability is live data, read
+        and refreshed by serving (`serving/live_rules.py`), not part of this snapshot."""
         # imported here: the seldon v1 wrapper's environment has no pyarrow and only ever
         # builds an empty Catalogue
         from recsys.core.feature_snapshots import read_latest
@@ -32,11 +31,5 @@ class Catalogue:
         items = read_latest(lake, "item_stats", columns=[C.item_id, C.category])
         categories = {} if items is None else dict(zip(items[C.item_id].astype(str),
                                                       items[C.category]))
-        try:
-            listed = lake.read_table(UNAVAILABLE_FILE, columns=[C.item_id]).to_pandas()
-            unavailable = set(listed[C.item_id].astype(str))
-        except NotFoundError:  # the shop publishes no list: every item is available
-            unavailable = set()
-        log.info("catalogue: %d item categories, %d unavailable items", len(categories),
-                 len(unavailable))
-        return cls(categories, unavailable)
+        log.info("catalogue: %d item categories", len(categories))
+        return cls(categories)

@@ -8,6 +8,8 @@ from recsys.core.errors import NotFoundError
 from recsys.core.settings import load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
+from recsys.serving.live_rules import LiveRules
+from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
 from recsys.serving.service import RecommendationService
 
@@ -33,9 +35,14 @@ def build_service(options: dict | None = None) -> RecommendationService:
     experiments = _experiment_router(settings, config, source)
     request_log = RequestLog(lake, config.log_batch_size, config.log_flush_seconds) \
         if config.log_requests or experiments is not None else None
+    metrics = ServiceMetrics()
+    rules = LiveRules(lake, config.rules_refresh_seconds,
+                      on_error=lambda exc: metrics.degraded.labels("business_rules").inc())
+    rules.refresh()
+    rules.watch()
     return RecommendationService(config, source, catalogue, _session_reader(settings),
-                                 _cache(settings, config), request_log=request_log,
-                                 experiments=experiments)
+                                 _cache(settings, config), metrics=metrics,
+                                 request_log=request_log, experiments=experiments, rules=rules)
 
 
 def _experiment_router(settings, config: ServiceConfig, source: ModelSource):

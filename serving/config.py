@@ -32,6 +32,10 @@ class ServiceConfig(BaseModel):
     session_path: bool = True
     """Answer visitors the model does not know (anonymous, new) from their live session's
     recent items with the model's session rules (`path: session`), not popularity."""
+    max_promoted_share: float = Field(0.3, ge=0, le=1)
+    """Share of a list's slots promotions may take from organic items (pins and boosts)."""
+    rules_refresh_seconds: float = Field(30.0, ge=0)
+    """How often stock and promotions are re-read from the lake (0: only at start)."""
     session_popularity_weight: float = Field(0.05, ge=0)
     """Weight of popularity blended into session scores (orders what the rules miss)."""
     cache_ttl_seconds: int = Field(3600, ge=0)

@@ -20,6 +20,8 @@ class RecommendRequest:
     k: int
     exclude: tuple[str, ...] = ()
     category: str | None = None
+    explain: bool = False
+    """Return `rules_applied` (what stock and promotions changed) with the list."""
 
 
 def check_id(value, field: str) -> str:
@@ -53,3 +55,12 @@ def check_category(value) -> str | None:
     if value is None:
         return None
     return check_id(value, "category")
+
+
+def check_flag(value, field: str) -> bool:
+    """A yes/no option: a boolean, or its text in a query string (true/false, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise RequestError(f"{field} must be true or false, got {value!r}"[:300])

@@ -1,10 +1,11 @@
 """MLServer runtime (Seldon Core v2, Open Inference / V2 protocol) over the service core.
 
 V2 inputs: `user_id` (BYTES, required unless `item_id` is given), optional `k` (INT32),
-`item_id` (BYTES, similar items instead), `exclude` (BYTES, any length). Outputs: `item_ids`
-(BYTES), `scores` (FP32); response parameters `model_version`, `fallback`, `path`,
-`experiment`, `variant` (null outside an experiment) and `recommendation_id`.
-Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10 and
+`item_id` (BYTES, similar items instead), `exclude` (BYTES, any length), `explain` (BOOL).
+Outputs: `item_ids` (BYTES), `scores` (FP32); response parameters `model_version`,
+`fallback`, `path`, `experiment`, `variant` (null outside an experiment),
+`recommendation_id`, and with `explain` `rules_applied` (JSON text).
+Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10[&explain=true] and
 GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics and
 GET /recsys/status the model answering (and why, when it is a fallback).
 """
@@ -30,7 +31,8 @@ from recsys.serving.build import build_service
 from recsys.serving.service import Recommendation
 
 log = logging.getLogger(__name__)
-INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES"}
+INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",
+          "explain": "BOOL"}
 
 
 class RecsysRuntime(MLModel):
@@ -55,6 +57,8 @@ class RecsysRuntime(MLModel):
         self.service.source.stop()
         if self.service.experiments is not None:
             self.service.experiments.stop()
+        if self.service.rules is not None:
+            self.service.rules.stop()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
@@ -64,7 +68,8 @@ class RecsysRuntime(MLModel):
                 result = self.service.similar(inputs["item_id"][0], inputs.get("k"))
             else:
                 request = self.service.parse(inputs.get("user_id", [None])[0], inputs.get("k"),
-                                             inputs.get("exclude"))
+                                             inputs.get("exclude"),
+                                             explain=inputs.get("explain", False))
                 result = self.service.recommend(request)
         return self._encode(result, payload.id)
 
@@ -98,12 +103,13 @@ class RecsysRuntime(MLModel):
             if item.datatype != INPUTS[item.name]:
                 raise MLServerError(f"input {item.name!r} must have datatype "
                                     f"{INPUTS[item.name]}, got {item.datatype}", 400)
-            if item.name == "k":
+            if item.name in ("k", "explain"):
                 values = item.data.root if hasattr(item.data, "root") else item.data
                 flat = list(values) if isinstance(values, (list, tuple)) else [values]
                 if len(flat) != 1:
-                    raise MLServerError(f"input 'k' must hold one integer, got {len(flat)}", 400)
-                found["k"] = flat[0]
+                    raise MLServerError(f"input {item.name!r} must hold one value, got "
+                                        f"{len(flat)}", 400)
+                found[item.name] = flat[0]
             else:
                 try:
                     found[item.name] = StringCodec.decode_input(item)
@@ -124,15 +130,20 @@ class RecsysRuntime(MLModel):
             parameters=Parameters(model_version=result.model_version, fallback=result.fallback,
                                   path=result.path, cached=result.cached,
                                   experiment=result.experiment, variant=result.variant,
-                                  recommendation_id=result.recommendation_id),
+                                  recommendation_id=result.recommendation_id,
+                                  **({} if result.rules_applied is None else
+                                     {"rules_applied": orjson.dumps(
+                                         result.rules_applied).decode()})),
             outputs=[StringCodec.encode_output("item_ids", result.item_ids),
                      ResponseOutput(name="scores", datatype="FP32",
                                     shape=[len(result.scores)], data=result.scores)])
 
     @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")
-    async def recommend_get(self, user_id: str, top_k: int = 10) -> Response:
+    async def recommend_get(self, user_id: str, top_k: int = 10,
+                            explain: bool = False) -> Response:
         with self._counted("recommend"):
-            result = self.service.recommend(self.service.parse(user_id, top_k))
+            result = self.service.recommend(self.service.parse(user_id, top_k,
+                                                               explain=explain))
         return _json({"user_id": user_id, **result.as_dict()})
 
     @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")

@@ -9,17 +9,21 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from recsys.core.business_rules import ActiveRules
 from recsys.core.catalogue import Catalogue
 from recsys.core.models.session_rules import session_affinity, session_candidates
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
+from recsys.serving.live_rules import NO_RULES
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
+from recsys.serving.ranking import rank
 from recsys.serving.requests import (
     RecommendRequest,
     check_category,
     check_exclude,
+    check_flag,
     check_id,
     check_k,
 )
@@ -41,18 +45,25 @@ class Recommendation:
     variant: str | None = None
     recommendation_id: str | None = None
     """Unique per answer: clicks name it (`properties.recommendation_id`)."""
+    rules_applied: list | None = None
+    """What stock and promotions changed in this list (`serving/ranking.py`); answers carry
+    it when the request asks (`explain`)."""
 
     def as_dict(self) -> dict:
-        return {"item_ids": self.item_ids, "scores": self.scores,
-                "model_version": self.model_version, "fallback": self.fallback,
-                "path": self.path, "cached": self.cached, "experiment": self.experiment,
-                "variant": self.variant, "recommendation_id": self.recommendation_id}
+        out = {"item_ids": self.item_ids, "scores": self.scores,
+               "model_version": self.model_version, "fallback": self.fallback,
+               "path": self.path, "cached": self.cached, "experiment": self.experiment,
+               "variant": self.variant, "recommendation_id": self.recommendation_id}
+        if self.rules_applied is not None:
+            out["rules_applied"] = self.rules_applied
+        return out
 
 
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
                  session_reader=None, cache: RecommendationCache | None = None,
-                 metrics: ServiceMetrics | None = None, request_log=None, experiments=None):
+                 metrics: ServiceMetrics | None = None, request_log=None, experiments=None,
+                 rules=None):
         self.config = config
         self.source = source
         self.catalogue = catalogue
@@ -61,21 +72,24 @@ class RecommendationService:
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
         self.experiments = experiments  # ExperimentRouter | None
+        self.rules = rules  # LiveRules | None: stock and promotions in force
 
     # ---- requests ----------------------------------------------------------------------
-    def parse(self, user_id, k=None, exclude=None, category=None) -> RecommendRequest:
+    def parse(self, user_id, k=None, exclude=None, category=None,
+              explain=False) -> RecommendRequest:
         return RecommendRequest(
             user_id=check_id(user_id, "user_id"),
             k=self.config.default_k if k is None else check_k(k, self.config.max_k),
             exclude=check_exclude(exclude, self.config.max_exclude),
-            category=check_category(category))
+            category=check_category(category), explain=check_flag(explain, "explain"))
 
     def recommend(self, request: RecommendRequest) -> Recommendation:
         started = time.perf_counter()
         arm = self.experiments.route(request.user_id) if self.experiments else None
         loaded = self.source.current if arm is None or arm.loaded is None else arm.loaded
         session = self._session(request.user_id)
-        version = loaded.version if arm is None else arm.cache_version
+        rules = self.rules.current if self.rules is not None else NO_RULES
+        version = (loaded.version if arm is None else arm.cache_version) + f"+{rules.version}"
         key = self.cache.key(version, request.user_id, request.k, session.key(),
                              request.exclude, request.category)
         hit = self.cache.get(key)
@@ -84,14 +98,17 @@ class RecommendationService:
             result = Recommendation(**{**hit, "cached": True})
         else:
             self.metrics.cache.labels("miss").inc()
+            audit: list[dict] = []
             if arm is not None and arm.strategy is not None:
-                result = self._strategy(request, session, loaded)
+                result = self._strategy(request, session, loaded, rules, audit)
             else:
-                result = self._recommend(request, session, loaded)
+                result = self._recommend(request, session, loaded, rules, audit)
+            result = replace(result, rules_applied=audit)
             self.cache.set(key, {**result.as_dict(), "cached": False})
         result = replace(result, recommendation_id=uuid.uuid4().hex,
                          experiment=arm.experiment if arm else None,
-                         variant=arm.variant if arm else None)
+                         variant=arm.variant if arm else None,
+                         rules_applied=result.rules_applied if request.explain else None)
         if result.fallback:
             self.metrics.fallbacks.labels(result.path).inc()
         self.metrics.observe_list(result.item_ids, self.catalogue.categories)
@@ -152,27 +169,28 @@ class RecommendationService:
             return NO_SESSION
         return NO_SESSION if session is None else session
 
-    def _strategy(self, request: RecommendRequest, session: LiveSession,
-                  loaded) -> Recommendation:
+    def _strategy(self, request: RecommendRequest, session: LiveSession, loaded,
+                  rules: ActiveRules, audit: list) -> Recommendation:
         """The `popularity` strategy of an experiment's control arm: what the shop would show
         without a model (popularity, within the session's category when there is one). Not a
         fallback: it is the variant's answer by design."""
         category = request.category or session.top_category
         items, scores, path = self._popular(request.k, category, request.exclude,
                                             strict=request.category is not None,
-                                            model=loaded.recommender)
+                                            model=loaded.recommender, rules=rules, audit=audit)
         return Recommendation(items, scores, "strategy:popularity", False, path)
 
-    def _recommend(self, request: RecommendRequest, session: LiveSession, loaded) -> Recommendation:
+    def _recommend(self, request: RecommendRequest, session: LiveSession, loaded,
+                   rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
-            answer = self._from_session(request, session, loaded)
+            answer = self._from_session(request, session, loaded, rules, audit)
             if answer is not None:
                 return answer
             category = request.category or session.top_category
             items, scores, path = self._popular(request.k, category, request.exclude,
                                                 strict=request.category is not None,
-                                                model=model)
+                                                model=model, rules=rules, audit=audit)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size))
@@ -180,13 +198,14 @@ class RecommendationService:
             span = scores.max() - scores.min()
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
             scores = scores + self._session_boost(model, items, session)
-        top, values = self._top(items, scores, request.k, request.exclude, request.category)
+        top, values = self._top(items, scores, request.k, request.exclude, request.category,
+                                rules, audit)
         row = model.seen[model.user_index[request.user_id]]
         self._complete(top, values, request, tuple(model.items[row.indices]), model)
         return Recommendation(top, values, loaded.version, False, MODEL)
 
-    def _from_session(self, request: RecommendRequest, session: LiveSession,
-                      loaded) -> Recommendation | None:
+    def _from_session(self, request: RecommendRequest, session: LiveSession, loaded,
+                      rules: ActiveRules, audit: list | None) -> Recommendation | None:
         """An unknown visitor with a live session: the model's session rules score what
         tends to follow the recent items (`session_rules`), the newest item (the page the
         visitor is on) excluded. None when the model has no rules or knows none of them."""
@@ -199,7 +218,8 @@ class RecommendationService:
         if items.size == 0:
             return None
         exclude = (*request.exclude, session.recent_items[-1])
-        top, values = self._top(items, scores, request.k, exclude, request.category)
+        top, values = self._top(items, scores, request.k, exclude, request.category, rules,
+                                audit)
         self._complete(top, values, replace(request, exclude=exclude), (), model)
         return Recommendation(top, values, loaded.version, False, SESSION)
 
@@ -226,32 +246,41 @@ class RecommendationService:
             boost += self.config.category_boost * same
         return boost
 
-    def _allowed(self, item: str, exclude, category: str | None) -> bool:
-        if item in exclude or item in self.catalogue.unavailable:
-            return False
-        return category is None or self.catalogue.categories.get(item) == category
-
-    def _top(self, items, scores, k, exclude=(), category=None) -> tuple[list, list]:
-        order = np.argsort(-np.asarray(scores), kind="stable")
+    def _top(self, items, scores, k, exclude=(), category=None, rules: ActiveRules | None = None,
+             audit: list | None = None) -> tuple[list, list]:
+        """The top k under stock, `exclude` and the category; with `rules`, promotions too;
+        what the rules changed is added to `audit`."""
         exclude = set(exclude)
-        top, values = [], []
-        for index in order:
-            if not np.isfinite(scores[index]):
-                break
-            item = str(items[index])
-            if self._allowed(item, exclude, category):
-                top.append(item)
-                values.append(round(float(scores[index]), 6))
-                if len(top) == k:
-                    break
-        return top, values
+        categories = self.catalogue.categories
+        unavailable = self.catalogue.unavailable
+        live = (rules or self._rules_in_force()).unavailable
 
-    def _popular(self, k, category, exclude=(), strict=False, model=None
+        def allowed(item: str) -> bool:
+            return item not in exclude and (category is None or categories.get(item) == category)
+
+        def out_of_stock(item: str) -> bool:
+            return item in unavailable or item in live
+
+        ranked = rank(items, scores, k, allowed, out_of_stock, rules,
+                      self.config.max_promoted_share)
+        if audit is not None:
+            audit.extend(ranked.applied)
+        return ranked.items, ranked.scores
+
+    def _rules_in_force(self) -> ActiveRules:
+        return self.rules.current if self.rules is not None else NO_RULES
+
+    def _popular(self, k, category, exclude=(), strict=False, model=None,
+                 rules: ActiveRules | None = None, audit: list | None = None
                  ) -> tuple[list, list, str]:
         model = model or self.source.current.recommender
         if category is not None:
-            items, values = self._top(model.items, model.popularity, k, exclude, category)
+            found: list = []
+            items, values = self._top(model.items, model.popularity, k, exclude, category,
+                                      rules, found)
             if items or strict:
+                if audit is not None:
+                    audit.extend(found)
                 return items, values, POPULARITY_BY_CATEGORY
-        items, values = self._top(model.items, model.popularity, k, exclude)
+        items, values = self._top(model.items, model.popularity, k, exclude, None, rules, audit)
         return items, values, POPULARITY
