@@ -11,21 +11,23 @@ from recsys.core.tracking import client_for
 
 
 def logged_model(tracking_uri: str, experiment: str, interactions: pd.DataFrame,
-                 model: str = "item_knn", fingerprint: dict | None = None):
-    """Fit `model` and log it as an MLflow pyfunc run; returns the fitted candidate
-    (`model_uri`, `run_id`)."""
-    fitted = train_models(interactions, TrainConfig(models={model: {}}))[0]
+                 model: str = "item_knn", fingerprint: dict | None = None,
+                 sessions: pd.DataFrame | None = None):
+    """Fit `model` (with session rules from `sessions` when given) and log it as an MLflow
+    pyfunc run; returns the fitted candidate (`model_uri`, `run_id`)."""
+    fitted = train_models(interactions, TrainConfig(models={model: {}}), sessions=sessions)[0]
     log_trained(fitted, tracking_uri, experiment, fingerprint or {"rows": len(interactions)})
     return fitted
 
 
 def register_trained(tracking_uri: str, name: str, interactions: pd.DataFrame,
                      model: str = "item_knn", fingerprint: dict | None = None,
-                     champion: bool = True) -> str:
+                     champion: bool = True, sessions: pd.DataFrame | None = None) -> str:
     """Fit `model` on `interactions`, log it as an MLflow pyfunc, register it as a version of
     `name` approved by the gate and, with `champion`, give it the `champion` alias.
     Returns the version."""
-    fitted = logged_model(tracking_uri, f"{name}-tests", interactions, model, fingerprint)
+    fitted = logged_model(tracking_uri, f"{name}-tests", interactions, model, fingerprint,
+                          sessions)
     client = client_for(tracking_uri)
     current = aliases(client, name).get(CHAMPION, NO_CHAMPION)
     version = register_with_decision(client, name, fitted.model_uri, fitted.run_id,
@@ -69,10 +71,12 @@ def published_shop(state_dir, events: int, seed: int):
 
 def served_champion(state_dir, events: int, seed: int):
     """A state directory serving can start on: a generated shop's features published and an
-    item_knn champion registered. Returns (processed data, champion version)."""
-    from recsys.components.train.train import fingerprint_of
+    item_knn champion (with session rules, as the pipeline trains it) registered. Returns
+    (processed data, champion version)."""
+    from recsys.components.train.train import fingerprint_of, training_sessions
 
     settings, processed = published_shop(state_dir, events, seed)
     version = register_trained(settings.tracking_uri, settings.registered_model_name,
-                               processed.train, "item_knn", fingerprint_of(processed.summary))
+                               processed.train, "item_knn", fingerprint_of(processed.summary),
+                               sessions=training_sessions(processed))
     return processed, version

@@ -41,9 +41,12 @@ def server(tmp_path_factory):
         token = (state / "secrets" / "serving_token").read_text().strip()  # generated
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {token}"
+        sessions = processed.events.groupby("session_id")["item_id"].agg(list)
+        long_session = next(items for items in sessions if len(set(items)) >= 3)
         yield {"url": url, "grpc": f"127.0.0.1:{ports['grpc_port']}", "version": version,
                "user": str(users[0]), "item": str(processed.train["item_id"].iloc[0]),
-               "http": http, "token": token}
+               "http": http, "token": token, "state": state,
+               "session_items": list(dict.fromkeys(map(str, long_session)))[-3:]}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -72,6 +75,33 @@ def test_v2_rest_recommend_known_and_unknown(server):
     assert len(body["parameters"]["recommendation_id"]) == 32
     cold = v2(server, [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["nobody"]}])
     assert cold.status_code == 200 and cold.json()["parameters"]["fallback"] is True
+
+
+def test_an_anonymous_visitor_with_a_live_session_is_answered_from_it(server):
+    from recsys.core.settings import Settings
+    from recsys.feature_repo.online import push_session_features
+    from recsys.feature_repo.store import open_store
+    from tests.feature_repo.test_online import session_row
+
+    store, _ = open_store(Settings(state_dir=server["state"],
+                                   lake_uri=str(server["state"] / "lake")))
+    recent = server["session_items"]
+    push_session_features(store, session_row(user_id="anonymous:visitor-1",
+                                             recent_items=recent, top_category_30m=None))
+    http, url = server["http"], server["url"]
+    answer = http.get(f"{url}/recommend/anonymous:visitor-1?top_k=5&explain=true", timeout=10)
+    body = answer.json()
+    assert body["path"] == "session" and body["fallback"] is False, body
+    assert len(body["item_ids"]) == 5 and recent[-1] not in body["item_ids"]
+    assert body["rules_applied"] == []  # no stock or promotion data in this lake
+    plain = http.get(f"{url}/recommend/anonymous:visitor-1?top_k=5", timeout=10).json()
+    assert "rules_applied" not in plain and plain["item_ids"] == body["item_ids"]
+    v2_answer = v2(server, [
+        {"name": "user_id", "datatype": "BYTES", "shape": [1], "data": ["anonymous:visitor-1"]},
+        {"name": "explain", "datatype": "BOOL", "shape": [1], "data": [True]}])
+    assert v2_answer.status_code == 200, v2_answer.text
+    assert json.loads(v2_answer.json()["parameters"]["rules_applied"]) == []
+    assert v2_answer.json()["parameters"]["path"] == "session"
 
 
 def test_plain_rest_endpoints(server):
