@@ -91,6 +91,12 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
     users = pd.unique(test["user_id"])
     rows, ndcg_by_user = [], {}
     for name in models:
+        if data.items is None and MODELS[name].needs_item_features:
+            log.warning("topn-stratified %s skipped: %s has no item metadata (movies.csv or "
+                        "u.item)", name, data.name)
+            rows.append({"model": name, "skipped": "needs item metadata; the data set has "
+                                                   "none (movies.csv or u.item)"})
+            continue
         started = time.perf_counter()
         model = build_model(name, **DEFAULT_PARAMS.get(name, {})).fit(train, data.items)
         fitted = time.perf_counter()
@@ -99,7 +105,8 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
         per_user = per_user_ranking(recs, test, k)
         ndcg_by_user[name] = per_user["ndcg"]
         rows.append(topn_row(name, per_user, fitted - started, predicted - fitted, len(users)))
-    best = max(rows, key=lambda row: row["ndcg_at_10"])["model"] if rows else None
+    scored = [row for row in rows if "ndcg_at_10" in row]
+    best = max(scored, key=lambda row: row["ndcg_at_10"])["model"] if scored else None
     for name in references:
         run = run_reference(name, train, users, k, (reference_params or {}).get(name))
         per_user = per_user_ranking(run.recommendations, test, k)

@@ -56,11 +56,38 @@ def load_movielens(path: str | Path) -> RatingsData:
     return RatingsData(folder.name, interactions, _movielens_items(folder))
 
 
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
+                 "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
+                 "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+"""MovieLens-100k's 19 genre flags, in u.item's column order (u.genre lists them)."""
+ML100K_FIELDS = ("movie_id", "title", "release_date", "video_release_date", "imdb_url")
+
+
 def _movielens_items(folder: Path) -> pd.DataFrame | None:
+    """Title and genres ("A|B", as movies.csv writes them) per movie, from movies.csv or
+    MovieLens-100k's u.item; None when the folder has neither (models that need metadata
+    are then skipped with a note)."""
     movies = folder / "movies.csv"
     if movies.exists():
         raw = pd.read_csv(movies, dtype={"movieId": str})
         return pd.DataFrame({C.item_id: raw["movieId"], "title": raw["title"],
                              C.category: raw["genres"].str.replace("(no genres listed)", "",
                                                                    regex=False)})
+    if (folder / "u.item").exists():
+        return read_u_item(folder / "u.item")
     return None
+
+
+def read_u_item(path: Path) -> pd.DataFrame:
+    """MovieLens-100k's u.item: latin-1, `|`-separated, 5 fields then 19 genre flags."""
+    names = [*ML100K_FIELDS, *ML100K_GENRES]
+    raw = pd.read_csv(path, sep="|", encoding="latin-1", header=None, names=names,
+                      dtype=str, keep_default_na=False)
+    flags = raw[list(ML100K_GENRES)]
+    if not flags.isin(["0", "1"]).all().all():
+        raise SchemaError(f"movielens: {path} is not in the u.item layout (5 fields and 19 "
+                          f"genre flags of 0/1 per line)")
+    genres = flags.eq("1").apply(lambda row: "|".join(g for g, on in zip(ML100K_GENRES, row)
+                                                      if on), axis=1)
+    return pd.DataFrame({C.item_id: raw["movie_id"], "title": raw["title"],
+                         C.category: genres.replace("unknown", "")})

@@ -47,6 +47,8 @@ class Recommender(ABC):
 
     name = "base"
     scores_cold_items = False
+    needs_item_features = False
+    """True for models that describe items by their metadata and cannot fit without it."""
     search_space: dict[str, list] = {}
     """Hyperparameter values the search may try (name -> candidate values)."""
 

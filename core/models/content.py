@@ -19,6 +19,7 @@ class ContentRecommender(Recommender):
     """TF-IDF item vectors; user profile = sum of log(1 + weight) x item vector."""
 
     name = "content"
+    needs_item_features = True
     scores_cold_items = True
     search_space = {"sublinear_tf": [True, False], "profile_weighting": ["log", "binary"]}
 

@@ -42,6 +42,7 @@ class HybridRecommender(Recommender):
     """A collaborative model (`cf`, any zoo name) blended with the TF-IDF content model."""
 
     name = "hybrid"
+    needs_item_features = True
     scores_cold_items = True
     search_space = {"cf": ["item_knn", "ease"]}
 

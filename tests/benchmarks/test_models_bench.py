@@ -33,3 +33,29 @@ def test_bench_models_rejects_unknown_models(ratings_dir):
 
     with pytest.raises(ConfigError, match="unknown model"):
         bench_models(str(ratings_dir), "movielens", "topn-stratified", "svd,bivae")
+
+
+def test_movielens_100k_is_read_whole_with_its_genres(ml100k_dir):
+    from recsys.components.evaluate.datasets import load_movielens
+
+    data = load_movielens(ml100k_dir)
+    assert len(data.interactions) == len((ml100k_dir / "u.data").read_text().splitlines())
+    items = data.items.set_index("item_id")
+    assert items.loc["1", "title"] == "Misérables, Les (1995)"  # latin-1 decoded
+    assert items.loc["1", "category"] == "Adventure"
+    assert items.loc["2", "category"] == "Animation|Drama"
+    assert items.loc["3", "category"] == "Action" and len(items) == 20
+
+
+def test_models_that_need_metadata_are_skipped_with_a_note_not_a_crash(ml100k_dir, tmp_path,
+                                                                        monkeypatch):
+    from recsys.benchmarks.models_bench import bench_models
+
+    (ml100k_dir / "u.item").unlink()
+    monkeypatch.chdir(tmp_path)
+    result = bench_models(str(ml100k_dir), "movielens", "topn-stratified",
+                          "item_knn,content,hybrid")
+    rows = {row["model"]: row for row in result["rows"]}
+    assert 0 <= rows["item_knn"]["ndcg_at_10"] <= 1
+    for name in ("content", "hybrid"):
+        assert "needs item metadata" in rows[name]["skipped"] and "ndcg_at_10" not in rows[name]
