@@ -7,7 +7,8 @@ Protocols:
   microsoft/recommenders' `python_stratified_split(filter_by="item")`), k = 10, training
   items excluded, every held-out rating relevant; P@10, R@10, NDCG@10, MAP.
 - temporal: the pipeline's own preprocess (clean, weight, last `holdout_days` as holdout,
-  feature tables as of the split) and evaluate (all metrics, bootstrap CI).
+  feature tables as of the split) and evaluate (all metrics, bootstrap CI), plus the
+  new-item slots (`core/models/new_items.py`) on the items first seen in the holdout.
 - session: an event source with sessions (Diginetica, a generated shop...), validated; the
   newest 20% of sessions are the test; next-item HitRate@20 and MRR@20 of the session
   rules (the serving path for unknown visitors) against popularity, as
@@ -144,19 +145,25 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
 
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.preprocess.preprocess import preprocess
+    from recsys.components.train.train import catalogue_metadata
     from recsys.components.validate.rules import ValidationConfig
     from recsys.components.validate.validate import validate_events
     from recsys.core.readers.detect import read_source
 
     events = read_source(Path(source), fmt or None).events
-    clean = validate_events(events, ValidationConfig()).clean
+    clean = validate_events(events, ValidationConfig(max_age_days=HISTORICAL_DAYS)).clean
     data = preprocess(clean, PreprocessConfig(holdout_days=holdout_days, lookback_days=None))
+    catalogue = catalogue_metadata(data)
+    if fmt == "movielens":  # the item table has every genre and the title, not just one genre
+        items = load_movielens(source).items
+        if items is not None:
+            catalogue = items[items["item_id"].isin(set(catalogue["item_id"].astype(str)))]
     del events, clean
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "processed.pkl"
         with open(path, "wb") as handle:
-            pickle.dump((data.train, data.holdout, data.item_features, data.user_features),
-                        handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((data.train, data.holdout, data.item_features, data.user_features,
+                         catalogue), handle, protocol=pickle.HIGHEST_PROTOCOL)
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
             rows, peak = pool.submit(fit_and_evaluate, str(path), models).result()
     summary = {key: data.summary[key] for key in ("train_interactions", "holdout_interactions",
@@ -205,17 +212,20 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
     """Fit each model on the pickled training data and evaluate it on the holdout."""
     import pickle
 
+    from recsys.core.models.new_items import attach_new_items, new_item_metrics
     from recsys.core.progress import configure_logging
 
     configure_logging()
     with open(path, "rb") as handle:
-        train, holdout, item_features, user_features = pickle.load(handle)
+        train, holdout, item_features, user_features, catalogue = pickle.load(handle)
     rows = []
     for name in models:
         started = time.perf_counter()
         model = build_model(name).fit(train, item_features, user_features)
         seconds = time.perf_counter() - started
         metrics = evaluate_in_detail(model, holdout).metrics
+        attach_new_items(model, catalogue)  # items first seen in the holdout, by content
+        metrics.update(new_item_metrics(model, holdout))
         log.info("temporal %s: NDCG@10 %.4f (fit %.1fs)", name, metrics["ndcg_at_10"], seconds)
         rows.append({"model": name, "fit_seconds": seconds, **metrics})
         del model

@@ -36,6 +36,9 @@ class ServiceConfig(BaseModel):
     """Share of a list's slots promotions may take from organic items (pins and boosts)."""
     rules_refresh_seconds: float = Field(30.0, ge=0)
     """How often stock and promotions are re-read from the lake (0: only at start)."""
+    new_items_share: float = Field(0.2, ge=0, le=1)
+    """Share of a list's slots (the last ones) for items newer than the model's training
+    data, chosen by content similarity to the user's items and session (0: none)."""
     session_popularity_weight: float = Field(0.05, ge=0)
     """Weight of popularity blended into session scores (orders what the rules miss)."""
     cache_ttl_seconds: int = Field(3600, ge=0)

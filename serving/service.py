@@ -11,6 +11,7 @@ import numpy as np
 
 from recsys.core.business_rules import ActiveRules
 from recsys.core.catalogue import Catalogue
+from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
 from recsys.core.models.session_rules import session_affinity, session_candidates
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.cache import RecommendationCache
@@ -191,6 +192,7 @@ class RecommendationService:
             items, scores, path = self._popular(request.k, category, request.exclude,
                                                 strict=request.category is not None,
                                                 model=model, rules=rules, audit=audit)
+            self._add_new_items(items, scores, request, model, session.recent_items, audit)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size))
@@ -202,6 +204,7 @@ class RecommendationService:
                                 rules, audit)
         row = model.seen[model.user_index[request.user_id]]
         self._complete(top, values, request, tuple(model.items[row.indices]), model)
+        self._add_new_items(top, values, request, model, session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, MODEL)
 
     def _from_session(self, request: RecommendRequest, session: LiveSession, loaded,
@@ -221,7 +224,34 @@ class RecommendationService:
         top, values = self._top(items, scores, request.k, exclude, request.category, rules,
                                 audit)
         self._complete(top, values, replace(request, exclude=exclude), (), model)
+        self._add_new_items(top, values, replace(request, exclude=exclude), model,
+                            session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, SESSION)
+
+    def _add_new_items(self, top: list, values: list, request: RecommendRequest, model,
+                       recent_items, audit: list | None) -> None:
+        """Give items newer than the model's training data the last `new_items_share` of
+        the slots, the best by content similarity to the user's items and session (in place;
+        only items with some similarity, under the same stock, exclude and category)."""
+        slots = new_item_slots(request.k, self.config.new_items_share)
+        if slots == 0 or not has_new_items(model):
+            return
+        scores = new_item_scores(model, request.user_id, recent_items)
+        similar = np.flatnonzero(scores > 0)
+        if similar.size == 0:
+            return
+        added, added_scores = self._top(model.new_item_ids[similar], scores[similar], slots,
+                                        (*request.exclude, *top), request.category)
+        if not added:
+            return
+        keep = request.k - len(added)
+        del top[keep:], values[keep:]
+        for item, score in zip(added, added_scores):
+            top.append(item)
+            values.append(score)
+            if audit is not None:
+                audit.append({"rule": "new_items", "item_id": item, "action": "added",
+                              "rank": len(top)})
 
     def _complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
                   model) -> None:

@@ -10,6 +10,7 @@ from recsys.components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
 from recsys.components.evaluate.sessions import K as SESSION_K
 from recsys.components.evaluate.sessions import next_item_metrics
 from recsys.core.metrics import paired_bootstrap
+from recsys.core.models.new_items import new_item_metrics
 from recsys.core.models.popularity import PopularityRecommender
 from recsys.core.pyfunc import load_recommender
 from recsys.core.registry import CHAMPION, aliases
@@ -31,6 +32,12 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     for name, candidate in candidates.items():
         detail = details[name] = evaluate_in_detail(candidate["model"], holdout, ks)
         metrics, per_user[name] = detail.metrics, detail.per_user
+        if getattr(candidate["model"], "new_item_ids", None) is not None:
+            metrics.update(new_item_metrics(candidate["model"], holdout))
+            log.info("evaluate %s new items: %d, hit rate@10 %.4f (random %.4f) over %d users",
+                     name, metrics["new_items"], metrics.get("new_item_hit_rate_at_10", 0.0),
+                     metrics.get("new_item_hit_rate_at_10_random", 0.0),
+                     metrics["new_item_users"])
         if holdout_sessions is not None:
             metrics.update(next_item_metrics(candidate["model"], holdout_sessions))
             log.info("evaluate %s sessions: HitRate@%d %.4f, MRR@%d %.4f over %d cases", name,

@@ -20,6 +20,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     from recsys.components.train.search import SearchConfig
     from recsys.components.train.train import (
         TrainConfig,
+        catalogue_metadata,
         fingerprint_of,
         hyperparameters,
         log_trained,
@@ -42,7 +43,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     index = {}
     sessions = training_sessions(data)
     for fitted in train_models(data.train, config, data.item_features, data.user_features,
-                               sessions):
+                               sessions, catalogue_metadata(data)):
         log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
                     report)
         sha256 = save_model(fitted.model, os.path.join(trained.path, fitted.name))

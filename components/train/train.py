@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.components.train.search import SearchConfig, SearchResult, search
 from recsys.core.columns import Columns
+from recsys.core.entity_stats import item_features
 from recsys.core.errors import ConfigError
 from recsys.core.models.base import Recommender
+from recsys.core.models.new_items import attach_new_items
 from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
 from recsys.core.models.zoo import MODELS, build_model
 from recsys.core.processed import Processed
@@ -70,11 +72,14 @@ def hyperparameters(models: list[str], neighbours: int, shrinkage: float,
 def train_models(train: pd.DataFrame, config: TrainConfig,
                  item_features: pd.DataFrame | None = None,
                  user_features: pd.DataFrame | None = None,
-                 sessions: pd.DataFrame | None = None) -> list[TrainedModel]:
+                 sessions: pd.DataFrame | None = None,
+                 new_item_metadata: pd.DataFrame | None = None) -> list[TrainedModel]:
     """Fit every configured model, after its hyperparameter search when one is configured
     (pure: no tracking). With `sessions` (the training window's events: session_id,
     item_id, timestamp), each model also carries session rules over its catalogue, which
-    serving uses for visitors it does not know."""
+    serving uses for visitors it does not know. With `new_item_metadata` (item_id and
+    metadata of the catalogue, newer items included), each model also carries the items it
+    does not know, reachable by content (`new_items`)."""
     trained = []
     for name, params in progress(config.models.items(), desc="train", total=len(config.models)):
         found = None
@@ -87,6 +92,10 @@ def train_models(train: pd.DataFrame, config: TrainConfig,
             rules = fit_session_rules(model, sessions, config.session_window,
                                       config.session_max_rules)
             log.info("session rules for %s: %d over %d items", name, rules.nnz, rules.shape[0])
+        if new_item_metadata is not None:
+            added = attach_new_items(model, new_item_metadata)
+            log.info("%s: %d items newer than its training data, reachable by content", name,
+                     added)
         seconds = time.perf_counter() - started
         log.info("trained %s %s in %.2fs", name, params, seconds)
         trained.append(TrainedModel(name, model, params, seconds, search=found))
@@ -150,3 +159,19 @@ def training_sessions(processed: Processed) -> pd.DataFrame:
     if start:
         keep &= events[C.timestamp] >= pd.Timestamp(start)
     return events.loc[keep, [C.session_id, C.item_id, C.timestamp]]
+
+
+def catalogue_metadata(processed: Processed, half_life_days: float = 7.0) -> pd.DataFrame:
+    """The metadata of every item of the processed window: the training items' feature
+    table, then the items first seen after the split (their category, brand and price band
+    from their own events; their interactions are not used)."""
+    events = processed.events
+    split = pd.Timestamp(processed.summary["split_time"])
+    later = events[events[C.timestamp] >= split]
+    known = processed.item_features
+    if later.empty:
+        return known
+    newer = item_features(later, split, half_life_days)
+    newer = newer[~newer[C.item_id].astype(str).isin(set(known[C.item_id].astype(str)))]
+    columns = [c for c in (C.item_id, C.category, C.brand, "price_band") if c in known.columns]
+    return pd.concat([known[columns], newer[columns]], ignore_index=True)

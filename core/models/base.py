@@ -65,6 +65,10 @@ class Recommender(ABC):
         self.cold_items: np.ndarray | None = None
         self.session_rules: sp.csr_matrix | None = None
         """Sequential rules from browsing sessions (`session_rules.fit_session_rules`)."""
+        self.new_item_ids: np.ndarray | None = None
+        self.new_item_vectors: sp.csr_matrix | None = None
+        self.known_item_vectors: sp.csr_matrix | None = None
+        """Items newer than the training data and content vectors (`new_items`)."""
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, item_features: pd.DataFrame | None = None,
@@ -98,6 +102,7 @@ class Recommender(ABC):
         self.item_index = {v: i for i, v in enumerate(items)}
         self.seen = matrix
         self.session_rules = None
+        self.new_item_ids = self.new_item_vectors = self.known_item_vectors = None
         self.cold_items = ~catalogue.isin(warm_items)
         self.item_meta = None if item_meta is None else item_meta.reindex(items)
         self.user_meta = None if user_meta is None else user_meta.reindex(users)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.models.new_items import attach_new_items
 from recsys.core.models.session_rules import fit_session_rules
 from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
@@ -74,3 +75,28 @@ def test_a_known_users_re_rank_follows_the_session_rules(service_with_rules, mak
     service = service_with_rules(reader, recent_boost=5.0)
     result = service.recommend(service.parse("u1", 1))
     assert result.path == "model" and result.item_ids == ["f"]  # visitors go from e to f
+
+
+def test_a_new_item_reaches_users_whose_items_and_session_match_it(tmp_path):
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    model = build_model("item_knn", shrinkage=0.0).fit(frame)
+    metadata = pd.DataFrame({"item_id": [*CATEGORIES, "hat-new", "book-new"],
+                             "category": [*CATEGORIES.values(), "hats", "books"]})
+    attach_new_items(model, metadata)
+    save_model(model, tmp_path / "model")
+    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
+    source.load()
+    reader = FrameReader({"visitor": {"recent": ["f"]}})
+    service = RecommendationService(ServiceConfig(), source, Catalogue(dict(CATEGORIES)), reader)
+    hats = service.recommend(service.parse("u5", 5, explain=True))  # u5 took d and f (hats)
+    assert hats.path == "model" and hats.item_ids[-1] == "hat-new" and len(hats.item_ids) == 5
+    assert hats.rules_applied == [{"rule": "new_items", "item_id": "hat-new",
+                                   "action": "added", "rank": 5}]
+    books = service.recommend(service.parse("u1", 5))  # u1 took a and b (books)
+    assert books.item_ids[-1] == "book-new"
+    visitor = service.recommend(service.parse("visitor", 5))  # browsing hats, unknown
+    assert visitor.item_ids[-1] == "hat-new"
+    assert service.recommend(service.parse("u5", 4)).item_ids[-1] != "hat-new"  # 20% of 4: 0
+    none = RecommendationService(ServiceConfig(new_items_share=0.0), source,
+                                 Catalogue(dict(CATEGORIES)), reader)
+    assert "hat-new" not in none.recommend(none.parse("u5", 5)).item_ids

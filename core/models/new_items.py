@@ -1,0 +1,120 @@
+"""New items: catalogue items newer than a model's training data, reached by their content.
+
+A collaborative champion never recommends an item it has no interactions for. The train
+step therefore gives every model the items first seen after its training split (in the
+pipeline: the holdout window's items, with the category, brand and price band their events
+carry - what a shop's catalogue knows of an item before anyone has bought it), as TF-IDF
+vectors of their metadata tokens (`metadata.item_tokens`), next to the same vectors of the
+items the model knows. A user's (or a live session's) content profile is the L2-normalised
+sum of the vectors of the items they took (log-weighted) and of the session's recent items;
+a new item's score is its cosine with that profile. Serving gives new items a fixed share of
+each list's slots (`new_items_share`, the last ones); `new_item_metrics` measures that
+policy on the temporal holdout.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.core.columns import Columns
+from recsys.core.models.metadata import item_tokens, l2_rows, token_matrix
+
+C = Columns
+
+
+def attach_new_items(model, item_metadata: pd.DataFrame) -> int:
+    """Items of `item_metadata` (item_id + category/brand/price_band/title...) that the fitted
+    model does not know become its new items; returns how many. Known items' vectors come
+    from the same table (or the model's own metadata for items it lacks)."""
+    model._check_fitted()
+    meta = item_metadata.assign(**{C.item_id: item_metadata[C.item_id].astype(str)})
+    meta = meta.drop_duplicates(C.item_id, keep="last").set_index(C.item_id)
+    new_ids = np.array(sorted(set(meta.index) - set(model.item_index)), dtype=object)
+    known = meta.reindex(model.items)
+    if model.item_meta is not None:
+        known = known.combine_first(model.item_meta)
+    tokens = item_tokens(known, model.items.size) + item_tokens(meta.loc[new_ids], new_ids.size)
+    counts, vocabulary = token_matrix(tokens)
+    documents = max(counts.shape[0], 1)
+    frequency = np.asarray((counts > 0).sum(axis=0)).ravel()
+    idf = np.log((1 + documents) / (1 + frequency)) + 1.0  # sklearn's smooth idf
+    vectors = l2_rows(counts @ sp.diags(idf.astype(np.float32)))
+    model.known_item_vectors = vectors[: model.items.size]
+    model.new_item_vectors = vectors[model.items.size:]
+    model.new_item_ids = new_ids
+    return int(new_ids.size)
+
+
+def has_new_items(model) -> bool:
+    ids = getattr(model, "new_item_ids", None)
+    return ids is not None and len(ids) > 0
+
+
+def new_item_scores(model, user_id: str | None = None, recent_items=()) -> np.ndarray:
+    """Cosine of every new item with the content profile of the user's training items and
+    the session's recent items (zeros when neither says anything)."""
+    rows = []
+    weights = []
+    user_row = model.user_index.get(str(user_id)) if user_id is not None else None
+    if user_row is not None:
+        seen = model.seen[user_row]
+        rows += list(seen.indices)
+        weights += list(np.log1p(seen.data))
+    for item in recent_items:
+        row = model.item_index.get(str(item))
+        if row is not None:
+            rows.append(row)
+            weights.append(1.0)
+    if not rows:
+        return np.zeros(len(model.new_item_ids))
+    profile = sp.csr_matrix(np.asarray(weights, dtype=np.float32)[None, :]) @ \
+        model.known_item_vectors[np.asarray(rows, dtype=np.int64)]
+    profile = l2_rows(profile)
+    return np.asarray((model.new_item_vectors @ profile.T).todense()).ravel()
+
+
+def new_item_slots(k: int, share: float) -> int:
+    """How many of k slots go to new items."""
+    return int(np.floor(k * share))
+
+
+def new_item_metrics(model, holdout: pd.DataFrame, k: int = 10, share: float = 0.2) -> dict:
+    """The new-item slots on the temporal holdout, for the holdout's known users who took a
+    new item: the share of them shown one they took (hit rate) and the share of their new
+    items shown (recall), against the expectation for the same number of new items drawn at
+    random."""
+    slots = new_item_slots(k, share)
+    known_new = getattr(model, "new_item_ids", None)
+    empty = {"new_items": float(0 if known_new is None else len(known_new)),
+             "new_item_users": 0.0}
+    if not has_new_items(model) or slots == 0:
+        return empty
+    new_index = {item: n for n, item in enumerate(model.new_item_ids)}
+    taken = holdout[holdout[C.item_id].astype(str).isin(new_index)
+                    & holdout[C.user_id].astype(str).isin(model.user_index)]
+    by_user = taken.groupby(taken[C.user_id].astype(str))[C.item_id].agg(
+        lambda items: set(map(str, items)))
+    if by_user.empty:
+        return empty
+    hits, recall, random_hits = [], [], []
+    n_new = len(new_index)
+    for user, wanted in by_user.items():
+        scores = new_item_scores(model, user)
+        shown = set(model.new_item_ids[np.argsort(-scores, kind="stable")[:slots]])
+        found = len(shown & wanted)
+        hits.append(found > 0)
+        recall.append(found / len(wanted))
+        random_hits.append(1 - _none_drawn(n_new, len(wanted), slots))
+    return {"new_items": float(n_new), "new_item_users": float(len(by_user)),
+            f"new_item_hit_rate_at_{k}": float(np.mean(hits)),
+            f"new_item_recall_at_{k}": float(np.mean(recall)),
+            f"new_item_hit_rate_at_{k}_random": float(np.mean(random_hits))}
+
+
+def _none_drawn(population: int, wanted: int, drawn: int) -> float:
+    """Probability that `drawn` items picked at random from `population` miss all `wanted`."""
+    probability = 1.0
+    for n in range(min(drawn, population)):
+        probability *= max(population - wanted - n, 0) / (population - n)
+    return probability
