@@ -85,3 +85,4 @@ def item_features(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: flo
     out["price_band"] = price_bands(out["avg_price"], out[C.category].fillna("unknown"))
     out[FEATURE_TIMESTAMP] = as_of
     return out.reset_index().rename(columns={"index": C.item_id})
+

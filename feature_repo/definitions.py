@@ -22,6 +22,7 @@ from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
 from recsys.core.columns import Columns
 from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.price_fit import price_to_user_avg_spend
 
 C = Columns
 
@@ -57,14 +58,6 @@ USER_SESSION_SCHEMA = [
 ]
 TABLES = {"user_stats": "user_stats", "item_stats": "item_stats",
           "user_session": "user_session"}
-
-
-def price_to_user_avg_spend(avg_price, avg_spend):
-    """An item's price over the shopper's average spend; null when the shopper never bought
-    anything (never a made-up number). Shared by the on-demand view and the serving path."""
-    spend = pd.to_numeric(pd.Series(avg_spend), errors="coerce").astype(float)
-    price = pd.to_numeric(pd.Series(avg_price), errors="coerce").astype(float).to_numpy()
-    return price / spend.where(spend > 0).to_numpy()
 
 
 @dataclass

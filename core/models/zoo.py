@@ -5,10 +5,11 @@ from recsys.core.models.base import Recommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.content import ContentRecommender
 from recsys.core.models.hybrid import HybridRecommender
+from recsys.core.models.reranker import FeatureReranker
 
 MODELS: dict[str, type[Recommender]] = {
     **COLLABORATIVE, ContentRecommender.name: ContentRecommender,
-    HybridRecommender.name: HybridRecommender}
+    HybridRecommender.name: HybridRecommender, FeatureReranker.name: FeatureReranker}
 
 
 def model_classes() -> dict[str, type[Recommender]]:
