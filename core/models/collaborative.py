@@ -7,6 +7,7 @@ from recsys.core.models.ease import EASERecommender
 from recsys.core.models.item_knn import ItemKNNRecommender
 from recsys.core.models.lightfm_model import LightFMBPRRecommender, LightFMRecommender
 from recsys.core.models.popularity import PopularityRecommender
+from recsys.core.models.rp3beta import RP3betaRecommender
 from recsys.core.models.surprise_models import (
     KNNBaselineRecommender,
     KNNWithMeansRecommender,
@@ -14,7 +15,8 @@ from recsys.core.models.surprise_models import (
 )
 
 COLLABORATIVE: dict[str, type[Recommender]] = {model.name: model for model in (
-    PopularityRecommender, ItemKNNRecommender, EASERecommender, SVDRecommender,
+    PopularityRecommender, ItemKNNRecommender, RP3betaRecommender, EASERecommender,
+    SVDRecommender,
     KNNBaselineRecommender, KNNWithMeansRecommender, LightFMRecommender, LightFMBPRRecommender)}
 
 

@@ -5,11 +5,10 @@ step therefore gives every model the items first seen after its training split (
 pipeline: the holdout window's items, with the category, brand and price band their events
 carry - what a shop's catalogue knows of an item before anyone has bought it), as TF-IDF
 vectors of their metadata tokens (`metadata.item_tokens`), next to the same vectors of the
-items the model knows. A user's (or a live session's) content profile is the L2-normalised
-sum of the vectors of the items they took (log-weighted) and of the session's recent items;
-a new item's score is its cosine with that profile. Serving gives new items a fixed share of
-each list's slots (`new_items_share`, the last ones); `new_item_metrics` measures that
-policy on the temporal holdout.
+items the model knows. A new item's score for a user is the weighted mean of its cosine
+with the items they took (log-weighted) and with the live session's recent items. Serving
+gives new items a fixed share of each list's slots (`new_items_share`, the last ones);
+`new_item_metrics` measures that policy on the temporal holdout.
 """
 from __future__ import annotations
 
@@ -21,6 +20,8 @@ from recsys.core.columns import Columns
 from recsys.core.models.metadata import item_tokens, l2_rows, token_matrix
 
 C = Columns
+TABLE = "_derived_new_item_cosines"
+DENSE_LIMIT = 20_000_000
 
 
 def attach_new_items(model, item_metadata: pd.DataFrame) -> int:
@@ -43,6 +44,7 @@ def attach_new_items(model, item_metadata: pd.DataFrame) -> int:
     model.known_item_vectors = vectors[: model.items.size]
     model.new_item_vectors = vectors[model.items.size:]
     model.new_item_ids = new_ids
+    model.__dict__.pop(TABLE, None)
     return int(new_ids.size)
 
 
@@ -52,26 +54,41 @@ def has_new_items(model) -> bool:
 
 
 def new_item_scores(model, user_id: str | None = None, recent_items=()) -> np.ndarray:
-    """Cosine of every new item with the content profile of the user's training items and
-    the session's recent items (zeros when neither says anything)."""
-    rows = []
-    weights = []
+    """Per new item, the weighted mean of its cosine with the user's training items
+    (log-weighted) and the session's recent items (weight 1): zeros when neither says
+    anything. Reads one row per item from the cached item x new-item cosine table."""
+    rows: list[int] = []
+    weights: list[float] = []
     user_row = model.user_index.get(str(user_id)) if user_id is not None else None
     if user_row is not None:
-        seen = model.seen[user_row]
-        rows += list(seen.indices)
-        weights += list(np.log1p(seen.data))
+        seen = model.seen
+        lo, hi = seen.indptr[user_row], seen.indptr[user_row + 1]
+        rows += seen.indices[lo:hi].tolist()
+        weights += np.log1p(seen.data[lo:hi]).tolist()
     for item in recent_items:
         row = model.item_index.get(str(item))
         if row is not None:
             rows.append(row)
             weights.append(1.0)
-    if not rows:
+    total = float(np.sum(weights)) if weights else 0.0
+    if total <= 0:
         return np.zeros(len(model.new_item_ids))
-    profile = sp.csr_matrix(np.asarray(weights, dtype=np.float32)[None, :]) @ \
-        model.known_item_vectors[np.asarray(rows, dtype=np.int64)]
-    profile = l2_rows(profile)
-    return np.asarray((model.new_item_vectors @ profile.T).todense()).ravel()
+    table = _cosine_table(model)
+    picked = table[np.asarray(rows, dtype=np.int64)]
+    picked = picked.toarray() if sp.issparse(picked) else picked
+    return np.asarray(weights) @ picked / total
+
+
+def _cosine_table(model):
+    """Known item x new item cosines, computed once per model (a derived attribute: never
+    saved): dense when it is small (up to DENSE_LIMIT cells), sparse otherwise."""
+    table = getattr(model, TABLE, None)
+    if table is None:
+        product = (model.known_item_vectors @ model.new_item_vectors.T).tocsr()
+        cells = product.shape[0] * product.shape[1]
+        table = product.toarray().astype(np.float64) if cells <= DENSE_LIMIT else product
+        setattr(model, TABLE, table)
+    return table
 
 
 def new_item_slots(k: int, share: float) -> int:

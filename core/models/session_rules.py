@@ -147,11 +147,13 @@ def _rule_scores(model, recent_items, max_recent: int
     rows = [(row, age) for row, age in rows if row is not None]
     if not rows:
         return None
-    indices = np.array([row for row, _ in rows], dtype=np.int64)
-    weights = np.array([1.0 / age for _, age in rows])
-    reached = (sp.csr_matrix(weights[None, :]) @ rules[indices]).tocsr()
-    reached.sort_indices()
-    cols, scores = reached.indices.astype(np.int64), reached.data.astype(np.float64)
+    # the rows' slices of the CSR arrays, summed with NumPy (no sparse objects per request)
+    parts = [(rules.indices[rules.indptr[row]:rules.indptr[row + 1]],
+              rules.data[rules.indptr[row]:rules.indptr[row + 1]] / age) for row, age in rows]
+    reached_cols = np.concatenate([cols for cols, _ in parts]).astype(np.int64)
+    reached = np.concatenate([values for _, values in parts]).astype(np.float64)
+    cols, position = np.unique(reached_cols, return_inverse=True)
+    scores = np.bincount(position, weights=reached, minlength=cols.size)
     if scores.size:
         scores = scores / scores.max()
     return cols, scores
