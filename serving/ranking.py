@@ -21,6 +21,9 @@ import numpy as np
 
 from recsys.core.business_rules import ActiveRules
 
+SCAN_LIMIT = 1000
+"""Candidate lists up to this long are scanned in Python; longer ones with np.isin."""
+
 
 @dataclass
 class Ranked:
@@ -59,13 +62,19 @@ def _promote(items, scores, k, top, values, applied, allowed, out_of_stock,
     promoted = rules.promotions
     organic_rank = {item: n for n, item in enumerate(top, start=1)}
     eligible = {item for item in promoted if allowed(item) and not out_of_stock(item)}
+    outside = eligible - organic_rank.keys()
+    if not eligible:
+        return Ranked(top, values, applied)  # no promotion can touch this list
     score_of = dict(zip(top, values))
-    if eligible - set(top):  # promoted candidates outside the organic list
-        items_array = np.asarray(items, dtype=object)
-        hits = np.flatnonzero(np.isin(items_array, list(eligible - set(top))))
+    if outside:  # promoted candidates outside the organic list, and their scores
+        if len(items) <= SCAN_LIMIT:
+            hits = [n for n, item in enumerate(items) if str(item) in outside]
+        else:
+            items_array = np.asarray(items, dtype=object)
+            hits = np.flatnonzero(np.isin(items_array, list(outside)))
         for index in hits:
             if np.isfinite(scores[index]):
-                score_of[str(items_array[index])] = round(float(scores[index]), 6)
+                score_of[str(items[index])] = round(float(scores[index]), 6)
     boosted = {item: score * promoted[item].boost if item in promoted and score > 0 else score
                for item, score in score_of.items()
                if item in organic_rank or item in eligible}
