@@ -158,9 +158,13 @@ class Recommender(ABC):
         else:  # rank only the items the model can score at all
             scores = np.array(self._score_columns(batch), dtype=np.float32, copy=True)
         if exclude_seen:
-            seen = self.seen[batch]
-            owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
-            cols = seen.indices
+            if batch.size == 1:  # one user (serving): the CSR slice, no sparse indexing
+                lo, hi = self.seen.indptr[batch[0]], self.seen.indptr[batch[0] + 1]
+                owner, cols = np.zeros(hi - lo, dtype=np.int64), self.seen.indices[lo:hi]
+            else:
+                seen = self.seen[batch]
+                owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
+                cols = seen.indices
             if columns is not None:
                 position = np.full(self.items.size, -1, dtype=np.int64)
                 position[columns] = np.arange(columns.size)

@@ -37,9 +37,24 @@ class ItemKNNRecommender(Recommender):
         self.__dict__.pop("_derived_similarity_t", None)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        if user_rows.size == 1:  # the serving path: NumPy over the CSR arrays, no sparse objects
+            return self._score_one(int(user_rows[0]))[None, :]
         # x S^T with S^T kept as CSR: the plain `.T` is a CSC view that scipy converts back
         # to CSR (a copy of the whole similarity, ~3 ms at 5k items) on every call
         return np.asarray((self.seen[user_rows] @ self._similarity_t()).todense())
+
+    def _score_one(self, row: int) -> np.ndarray:
+        """x S^T for one user: the S^T rows of the user's items, weighted and summed."""
+        seen, similarity_t = self.seen, self._similarity_t()
+        lo, hi = seen.indptr[row], seen.indptr[row + 1]
+        starts, ends = similarity_t.indptr[seen.indices[lo:hi]], \
+            similarity_t.indptr[seen.indices[lo:hi] + 1]
+        if not (ends - starts).sum():
+            return np.zeros(self.items.size)
+        columns = np.concatenate([similarity_t.indices[a:b] for a, b in zip(starts, ends)])
+        weights = np.concatenate([similarity_t.data[a:b] * w
+                                  for a, b, w in zip(starts, ends, seen.data[lo:hi])])
+        return np.bincount(columns, weights=weights, minlength=self.items.size)
 
     def _similarity_t(self) -> sp.csr_matrix:
         cached = self.__dict__.get("_derived_similarity_t")
