@@ -2,7 +2,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from recsys.core.catalogue import UNAVAILABLE_FILE, Catalogue
+from recsys.core.business_rules import LEGACY_UNAVAILABLE, write_promotion, write_stock
+from recsys.core.catalogue import Catalogue
 from recsys.core.feature_snapshots import (
     latest_snapshot,
     list_snapshots,
@@ -11,6 +12,7 @@ from recsys.core.feature_snapshots import (
     snapshot_time,
 )
 from recsys.core.lake import Lake
+from recsys.serving.live_rules import LiveRules
 
 T = [pd.Timestamp(f"2026-10-0{d}T06:00:00Z") for d in (1, 3, 5)]
 
@@ -42,10 +44,19 @@ def check_latest(lake: Lake) -> None:
     assert latest_snapshot(lake, "item_stats", as_of=T[0] - pd.Timedelta(days=1)) is None
     assert latest_snapshot(lake, "user_stats") is None
     assert read_latest(lake, "item_stats", as_of=T[1])["category"].tolist() == ["b", "toys"]
-    lake.write_table(UNAVAILABLE_FILE, pa.Table.from_pandas(pd.DataFrame({"item_id": ["i2"]})))
     catalogue = Catalogue.from_lake(lake)
     assert catalogue.categories == {"i1": "c", "i2": "toys"}
-    assert catalogue.unavailable == {"i2"}
+    # stock and promotions are live data on the same lake (local or S3), read by serving
+    lake.write_table(LEGACY_UNAVAILABLE,
+                     pa.Table.from_pandas(pd.DataFrame({"item_id": ["i2"]})))
+    rules = LiveRules(lake, refresh_seconds=0)
+    assert rules.refresh().unavailable == {"i2"}
+    write_stock(lake, ["i1"], available=False)
+    now = pd.Timestamp.now(tz="UTC")
+    write_promotion(lake, "i3", boost=2.0, starts_at=now - pd.Timedelta(hours=1),
+                    ends_at=now + pd.Timedelta(hours=1), promotion_id="p")
+    refreshed = rules.refresh()
+    assert refreshed.unavailable == {"i1", "i2"} and set(refreshed.promotions) == {"i3"}
 
 
 def test_latest_snapshot_on_a_local_lake(tmp_path):
@@ -60,3 +71,4 @@ def test_latest_snapshot_on_an_s3_lake(s3_lake):
 def test_empty_lake_gives_an_empty_catalogue(tmp_path):
     catalogue = Catalogue.from_lake(Lake(str(tmp_path / "nothing")))
     assert catalogue.categories == {} and catalogue.unavailable == set()
+    assert LiveRules(Lake(str(tmp_path / "nothing")), 0).refresh().unavailable == frozenset()
