@@ -30,6 +30,18 @@ class Processed:
     matrix: InteractionMatrix
     summary: dict
 
+    def session_events(self, after_split: bool) -> pd.DataFrame:
+        """(session_id, item_id, timestamp) of the window's events before the split (from
+        the lookback start: what models learn sessions from) or from it on (the holdout's
+        sessions, for evaluation)."""
+        events = self.events
+        split = pd.Timestamp(self.summary["split_time"])
+        keep = events["timestamp"] >= split if after_split else events["timestamp"] < split
+        start = self.summary.get("train_start")
+        if start and not after_split:
+            keep &= events["timestamp"] >= pd.Timestamp(start)
+        return events.loc[keep, ["session_id", "item_id", "timestamp"]]
+
 
 def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
     """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary)."""

@@ -78,6 +78,4 @@ def next_item_metrics(model, test_events: pd.DataFrame, k: int = K,
 
 def holdout_events(processed: Processed) -> pd.DataFrame:
     """The processed window's events from the split time on: the pipeline's test sessions."""
-    events = processed.events
-    split = pd.Timestamp(processed.summary["split_time"])
-    return events.loc[events[C.timestamp] >= split, [C.session_id, C.item_id, C.timestamp]]
+    return processed.session_events(after_split=True)

@@ -150,15 +150,8 @@ def fingerprint_of(summary: dict, source_sha256: str | None = None) -> dict:
 
 
 def training_sessions(processed: Processed) -> pd.DataFrame:
-    """The processed window's events before the split (and after the lookback start): the
-    sessions the rules learn from; the holdout's sessions are left for evaluation."""
-    events = processed.events
-    split = pd.Timestamp(processed.summary["split_time"])
-    keep = events[C.timestamp] < split
-    start = processed.summary.get("train_start")
-    if start:
-        keep &= events[C.timestamp] >= pd.Timestamp(start)
-    return events.loc[keep, [C.session_id, C.item_id, C.timestamp]]
+    """The sessions models learn their session rules from (before the split)."""
+    return processed.session_events(after_split=False)
 
 
 def catalogue_metadata(processed: Processed, half_life_days: float = 7.0) -> pd.DataFrame:
