@@ -1,8 +1,8 @@
 """`recsys bench models`: every model of the zoo on a data set under one protocol.
 
 Protocols:
-- ratings-5fold: Surprise KFold(5, random_state=0) on explicit ratings, RMSE/MAE (rating
-  models only).
+- ratings-5fold: the folds of Surprise's KFold(5, random_state=0) on explicit ratings,
+  RMSE/MAE of each rating model's own `predict_ratings` (rating models only).
 - topn-stratified: per-item stratified 75/25 random split (seed 42, as
   microsoft/recommenders' `python_stratified_split(filter_by="item")`), k = 10, training
   items excluded, every held-out rating relevant; P@10, R@10, NDCG@10, MAP.
@@ -16,6 +16,7 @@ Protocols:
 """
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import time
@@ -30,7 +31,7 @@ from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
 from recsys.core.errors import ConfigError
 from recsys.core.metrics import paired_bootstrap, per_user_ranking
-from recsys.core.models.ratings import rating_frame
+from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.zoo import MODELS, build_model
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal", "session")
 SESSION_TEST_SHARE = 0.2
 SESSION_WINDOWS = (1, 5)
 HISTORICAL_DAYS = 100 * 365
-RATING_MODELS = "svd,knn_baseline,knn_with_means"
+RATING_MODELS = "svd,svdpp,knn_baseline,knn_with_means,rating_blend"
 TOPN_MODELS = "popularity,item_knn,ease,svd,lightfm_warp,lightfm_bpr,content,hybrid"
 DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0},
                   "hybrid": {"cf": "ease", "validation": "random"}}
@@ -69,14 +70,14 @@ def load(path: str, fmt: str) -> RatingsData:
 
 
 def bench_ratings(data: RatingsData, models: list[str]) -> list[dict]:
-    ratings, scale = rating_frame(data.interactions, "explicit", "bench ratings-5fold")
+    ratings, _ = rating_frame(data.interactions, "explicit", "bench ratings-5fold")
     rows = []
     for name in models:
-        model = build_model(name)
-        if not hasattr(model, "make_algo"):
+        if not issubclass(MODELS[name], RatingRecommender):
             rows.append({"model": name, "skipped": "predicts no ratings"})
             continue
-        result = ratings_kfold(ratings, scale, model.make_algo)
+        params = {**DEFAULT_PARAMS.get(name, {}), "rating_source": "explicit"}
+        result = ratings_kfold(ratings, functools.partial(build_model, name, **params))
         log.info("ratings-5fold %s: RMSE %.4f MAE %.4f", name, result["rmse"], result["mae"])
         rows.append({"model": name, **result})
     return rows

@@ -4,7 +4,7 @@
   ranked by a seeded uniform draw exactly as microsoft/recommenders'
   `python_stratified_split` does (a row goes to train when its rank / group size <= ratio),
   so numbers can stand next to their published tables.
-- `ratings_kfold`: k-fold cross-validation of rating prediction with Surprise's own
+- `ratings_kfold`: k-fold cross-validation of rating prediction on the folds of Surprise's
   `KFold(random_state=...)` and RMSE/MAE, as Surprise's published table.
 """
 from __future__ import annotations
@@ -39,24 +39,39 @@ def stratified_split(interactions: pd.DataFrame, ratio: float = 0.75, filter_by:
     return data[in_train], data[~in_train]
 
 
-def ratings_kfold(ratings: pd.DataFrame, scale: tuple[float, float], make_algo, folds: int = 5,
-                  random_state: int = 0) -> dict:
-    """Mean RMSE/MAE (and their spread) over Surprise KFold(folds, random_state), with the
-    mean fit and test seconds per fold. `make_algo()` returns a fresh Surprise algorithm."""
-    from surprise import Dataset, Reader
-    from surprise.model_selection import KFold
+def kfold_positions(n: int, folds: int = 5, random_state: int = 0
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) per fold, exactly as Surprise's `KFold(folds, random_state,
+    shuffle=True)` splits a data set of `n` ratings: one seeded shuffle, then consecutive
+    test slices, the first `n % folds` of them one longer."""
+    if not 2 <= folds <= n:
+        raise ConfigError(f"folds must be in [2, {n}], got {folds}")
+    indices = np.arange(n)
+    np.random.RandomState(random_state).shuffle(indices)
+    out, stop = [], 0
+    for fold in range(folds):
+        start = stop
+        stop += n // folds + (1 if fold < n % folds else 0)
+        out.append((np.concatenate([indices[:start], indices[stop:]]), indices[start:stop]))
+    return out
 
-    data = Dataset.load_from_df(ratings[[C.user_id, C.item_id, C.rating]],
-                                Reader(rating_scale=scale))
+
+def ratings_kfold(ratings: pd.DataFrame, make_model, folds: int = 5,
+                  random_state: int = 0) -> dict:
+    """Mean RMSE/MAE (and their spread) over the folds of Surprise's KFold(folds,
+    random_state), with the mean fit and test seconds per fold. `make_model()` returns a
+    fresh rating model (`RatingRecommender`): it is fitted on the fold's ratings in their
+    input order and judged by its own `predict_ratings`, the estimates it serves."""
+    frame = ratings[[C.user_id, C.item_id, C.rating]].assign(**{C.weight: 1.0})
     rows = []
-    for trainset, testset in KFold(n_splits=folds, random_state=random_state).split(data):
-        algo = make_algo()
+    for train_rows, test_rows in kfold_positions(len(frame), folds, random_state):
+        test = frame.iloc[test_rows]
         started = time.perf_counter()
-        algo.fit(trainset)
+        model = make_model().fit(frame.iloc[train_rows])
         fitted = time.perf_counter()
-        predictions = algo.test(testset)
+        predicted = model.predict_ratings(test[C.user_id].to_numpy(), test[C.item_id].to_numpy())
         tested = time.perf_counter()
-        errors = rating_errors([p.est for p in predictions], [p.r_ui for p in predictions])
+        errors = rating_errors(predicted, test[C.rating].to_numpy(dtype=float))
         rows.append({**errors, "fit_seconds": fitted - started,
                      "predict_seconds": tested - fitted})
     table = pd.DataFrame(rows)

@@ -7,16 +7,18 @@ from recsys.core.models.ease import EASERecommender
 from recsys.core.models.item_knn import ItemKNNRecommender
 from recsys.core.models.lightfm_model import LightFMBPRRecommender, LightFMRecommender
 from recsys.core.models.popularity import PopularityRecommender
+from recsys.core.models.rating_blend import RatingBlendRecommender
 from recsys.core.models.rp3beta import RP3betaRecommender
 from recsys.core.models.surprise_models import (
     KNNBaselineRecommender,
     KNNWithMeansRecommender,
+    SVDppRecommender,
     SVDRecommender,
 )
 
 COLLABORATIVE: dict[str, type[Recommender]] = {model.name: model for model in (
     PopularityRecommender, ItemKNNRecommender, RP3betaRecommender, EASERecommender,
-    SVDRecommender,
+    SVDRecommender, SVDppRecommender, RatingBlendRecommender,
     KNNBaselineRecommender, KNNWithMeansRecommender, LightFMRecommender, LightFMBPRRecommender)}
 
 

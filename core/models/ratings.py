@@ -3,12 +3,14 @@ otherwise implicit weights mapped onto a 1-5 scale."""
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 
 import numpy as np
 import pandas as pd
 
 from recsys.core.columns import Columns
 from recsys.core.errors import ConfigError, SchemaError
+from recsys.core.models.base import Recommender
 
 C = Columns
 log = logging.getLogger(__name__)
@@ -53,3 +55,41 @@ def rating_frame(interactions: pd.DataFrame, source: str, where: str
     out = frame.assign(**{C.rating: ratings.to_numpy()})
     out.attrs["explicit"] = explicit
     return out, scale
+
+
+class RatingRecommender(Recommender):
+    """A model that estimates ratings (Surprise's, and blends of them): `predict_ratings`
+    for rating metrics, and the same estimates over the whole catalogue as top-N scores."""
+
+    def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
+        super().__init__(popularity_half_life_days)
+        self.rating_source = rating_source
+        self.rating_scale: tuple[float, float] = (1.0, 5.0)
+        self.explicit_ratings = False
+        """True when trained on explicit stars (only then are RMSE/MAE meaningful)."""
+
+    def predict_ratings(self, user_ids, item_ids) -> np.ndarray:
+        """Rating estimates clipped to the rating scale, as Surprise's predict() reports them
+        (unknown users/items get the baseline parts that exist)."""
+        self._check_fitted()
+        users = np.array([self.user_index.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        items = np.array([self.item_index.get(str(i), -1) for i in item_ids], dtype=np.int64)
+        out = np.full(users.size, np.nan)
+        for row in np.unique(users):
+            mask = users == row
+            known = mask & (items >= 0)
+            out[known] = self._estimates(int(row), items[known])
+            out[mask & (items < 0)] = self._unknown_item_estimate(int(row))
+        return np.clip(out, *self.rating_scale)
+
+    @abstractmethod
+    def _unknown_item_estimate(self, user_row: int) -> float:
+        """The estimate for an item the model never saw (user_row -1: an unknown user)."""
+
+    @abstractmethod
+    def _estimates(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
+        """Estimates of one known user (row >= 0) or an unknown one (-1) for known items."""
+
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        every_item = np.arange(self.items.size)
+        return np.vstack([self._estimates(int(r), every_item) for r in user_rows])

@@ -1,4 +1,5 @@
-"""scikit-surprise behind the Recommender interface: SVD, KNNBaseline and KNNWithMeans.
+"""scikit-surprise behind the Recommender interface: SVD, SVD++, KNNBaseline and
+KNNWithMeans.
 
 Surprise fits the model; the learned arrays (biases, factors, similarities, baselines) are
 then re-indexed to the catalogue so that top-N ranking is NumPy over whole users - never one
@@ -16,8 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.core.columns import Columns
-from recsys.core.models.base import Recommender
-from recsys.core.models.ratings import rating_frame
+from recsys.core.models.ratings import RatingRecommender, rating_frame
 
 C = Columns
 
@@ -43,16 +43,12 @@ def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-class SurpriseRecommender(Recommender):
-    """Shared part: rating source, Surprise fit, rating matrix and rating prediction."""
+class SurpriseRecommender(RatingRecommender):
+    """Shared part: rating source, Surprise fit and the rating matrix."""
 
     def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
-        super().__init__(popularity_half_life_days)
-        self.rating_source = rating_source
-        self.rating_scale: tuple[float, float] = (1.0, 5.0)
+        super().__init__(rating_source, popularity_half_life_days)
         self.ratings: sp.csr_matrix | None = None
-        self.explicit_ratings = False
-        """True when trained on explicit stars (only then are RMSE/MAE meaningful)."""
 
     @abstractmethod
     def make_algo(self):
@@ -80,31 +76,10 @@ class SurpriseRecommender(Recommender):
     def _keep(self, algo, trainset, user_pos: np.ndarray, item_pos: np.ndarray) -> None:
         """Copy what scoring needs out of the fitted algorithm (catalogue order)."""
 
-    def predict_ratings(self, user_ids, item_ids) -> np.ndarray:
-        """Rating estimates clipped to the rating scale, as Surprise's predict() reports them
-        (unknown users/items get the baseline parts that exist)."""
-        users = np.array([self.user_index.get(str(u), -1) for u in user_ids])
-        items = np.array([self.item_index.get(str(i), -1) for i in item_ids])
-        out = np.full(users.size, np.nan)
-        for row in np.unique(users):
-            mask = users == row
-            known = mask & (items >= 0)
-            out[known] = self._estimates(int(row), items[known])
-            out[mask & (items < 0)] = self._unknown_item_estimate(int(row))
-        return np.clip(out, *self.rating_scale)
-
     def _unknown_item_estimate(self, user_row: int) -> float:
         """Surprise's answer for an item it never saw: the global mean (+ the user's bias
         for the baseline models)."""
         return self.global_mean
-
-    @abstractmethod
-    def _estimates(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
-        """Estimates of one known user (row >= 0) or an unknown one (-1) for known items."""
-
-    def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        every_item = np.arange(self.items.size)
-        return np.vstack([self._estimates(int(r), every_item) for r in user_rows])
 
 
 class SVDRecommender(SurpriseRecommender):
@@ -144,6 +119,37 @@ class SVDRecommender(SurpriseRecommender):
     def _score(self, user_rows):
         return (self.global_mean + self.user_bias[user_rows][:, None] + self.item_bias[None, :]
                 + self.user_factors[user_rows] @ self.item_factors.T)
+
+
+class SVDppRecommender(SVDRecommender):
+    """SVD++ (Koren 2008, Surprise `SVDpp`): SVD whose user vector also sums the implicit
+    factors y_j of every item the user rated, p_u + |N(u)|^-1/2 sum_j y_j. That sum is
+    fixed once fitted, so it is folded into the user factors and scoring is SVD's."""
+
+    name = "svdpp"
+    search_space = {"n_factors": [10, 20, 50], "n_epochs": [20, 30],
+                    "lr_all": [0.005, 0.007], "reg_all": [0.02, 0.05]}
+
+    def __init__(self, n_factors: int = 20, n_epochs: int = 20, lr_all: float = 0.007,
+                 reg_all: float = 0.02, random_state: int = 0, rating_source: str = "auto",
+                 popularity_half_life_days: float = 7.0):
+        super().__init__(n_factors, n_epochs, lr_all, reg_all, random_state, rating_source,
+                         popularity_half_life_days)
+
+    def make_algo(self):
+        from surprise import SVDpp
+
+        return SVDpp(n_factors=self.n_factors, n_epochs=self.n_epochs, lr_all=self.lr_all,
+                     reg_all=self.reg_all, random_state=self.random_state, cache_ratings=True)
+
+    def _keep(self, algo, trainset, user_pos, item_pos) -> None:
+        implicit = np.zeros_like(algo.pu)
+        for inner, rated in trainset.ur.items():
+            items = np.fromiter((j for j, _ in rated), dtype=np.int64)
+            implicit[inner] = algo.yj[items].sum(axis=0) / np.sqrt(items.size)
+        self.user_bias, self.user_factors = _take(algo.bu, user_pos), \
+            _take(algo.pu + implicit, user_pos)
+        self.item_bias, self.item_factors = _take(algo.bi, item_pos), _take(algo.qi, item_pos)
 
 
 class NeighbourhoodRecommender(SurpriseRecommender):

@@ -3,7 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
+from recsys.components.evaluate.protocols import (
+    kfold_positions,
+    ratings_kfold,
+    stratified_split,
+)
 from recsys.core.metrics import (
     bootstrap_mean_ci,
     intra_list_diversity,
@@ -11,6 +15,7 @@ from recsys.core.metrics import (
     paired_bootstrap,
     per_user_ranking,
 )
+from recsys.core.models.zoo import build_model
 
 
 def frame_of(pairs):
@@ -30,16 +35,46 @@ def test_stratified_split_by_item_follows_the_reference_rule():
     assert len(other) == len(train)
 
 
-def test_ratings_kfold_uses_five_disjoint_folds():
-    from surprise import BaselineOnly
-
+def random_ratings(n: int = 600) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    data = pd.DataFrame({"user_id": [f"u{i % 30}" for i in range(600)],
-                         "item_id": [f"i{i % 23}" for i in range(600)],
-                         "rating": rng.integers(1, 6, 600).astype(float)})
-    result = ratings_kfold(data, (1.0, 5.0), lambda: BaselineOnly(verbose=False))
+    return pd.DataFrame({"user_id": [f"u{i % 30}" for i in range(n)],
+                         "item_id": [f"i{(i * 7) % 23}_{i % 3}" for i in range(n)],
+                         "rating": rng.integers(1, 6, n).astype(float)})
+
+
+def test_kfold_positions_are_surprises_folds():
+    from surprise import Dataset, Reader
+    from surprise.model_selection import KFold
+
+    data = random_ratings(603)  # 603 = 5 * 120 + 3: the first three folds are one longer
+    positions = kfold_positions(len(data), 5, random_state=0)
+    dataset = Dataset.load_from_df(data[["user_id", "item_id", "rating"]],
+                                   Reader(rating_scale=(1, 5)))
+    for (train_rows, test_rows), (_, testset) in zip(
+            positions, KFold(5, random_state=0).split(dataset)):
+        expected = [(u, i, r) for u, i, r, *_ in testset]
+        assert list(data.iloc[test_rows][["user_id", "item_id", "rating"]].itertuples(
+            index=False, name=None)) == expected
+        assert sorted(np.concatenate([train_rows, test_rows])) == list(range(603))
+    assert [len(test) for _, test in positions] == [121, 121, 121, 120, 120]
+
+
+def test_ratings_kfold_scores_the_models_estimates_as_surprise_does():
+    """SVD fitted by the model on each fold gives Surprise's own cross-validated RMSE."""
+    from surprise import SVD, Dataset, Reader
+    from surprise.model_selection import KFold, cross_validate
+
+    data = random_ratings()
+    result = ratings_kfold(data, lambda: build_model("svd", n_factors=5, n_epochs=5,
+                                                     rating_source="explicit"))
+    dataset = Dataset.load_from_df(data[["user_id", "item_id", "rating"]],
+                                   Reader(rating_scale=(1, 5)))
+    surprise = cross_validate(SVD(n_factors=5, n_epochs=5, random_state=0, lr_all=0.01,
+                                  reg_all=0.05), dataset, ["rmse", "mae"],
+                              cv=KFold(5, random_state=0))
     assert result["folds"] == 5
-    assert 0.5 < result["rmse"] < 2.0 and result["mae"] <= result["rmse"]
+    assert result["rmse"] == pytest.approx(surprise["test_rmse"].mean(), abs=1e-9)
+    assert result["mae"] == pytest.approx(surprise["test_mae"].mean(), abs=1e-9)
 
 
 def test_map_full_divides_by_all_relevant_items():

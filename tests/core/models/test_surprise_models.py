@@ -1,9 +1,10 @@
-"""The vectorised Surprise scoring equals Surprise's own predict() pair by pair."""
+"""The vectorised Surprise scoring equals Surprise's own predict() pair by pair; the rating
+blend is the weighted sum of its parts."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.core.errors import SchemaError
+from recsys.core.errors import ConfigError, SchemaError
 from recsys.core.models.ratings import implicit_ratings, rating_frame
 from recsys.core.models.surprise_models import surprise_trainset
 from recsys.core.models.zoo import build_model
@@ -36,6 +37,7 @@ def unseen_pairs(ratings: pd.DataFrame, n: int = 300) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("name, params", [
     ("svd", {"n_factors": 8, "n_epochs": 10}),
+    ("svdpp", {"n_factors": 6, "n_epochs": 8}),
     ("knn_baseline", {"user_based": True, "k": 5}),
     ("knn_baseline", {"user_based": False, "k": 5}),
     ("knn_with_means", {"user_based": True, "k": 5, "min_k": 2}),
@@ -79,3 +81,33 @@ def test_rating_sources(ratings):
         rating_frame(ratings.assign(rating=[np.nan] + ratings["rating"].tolist()[1:]),
                      "explicit", "test")
     assert implicit_ratings(pd.Series([2.0, 2.0])).tolist() == [5.0, 5.0]
+
+
+def test_rating_blend_is_the_ridge_weighted_sum_of_its_parts(ratings):
+    parts = [["svd", {"n_factors": 6, "n_epochs": 10}],
+             ["knn_baseline", {"user_based": False, "k": 10}]]
+    blend = build_model("rating_blend", parts=parts, l2=0.0,
+                        validation_fraction=0.2).fit(ratings)
+    # weights fitted on held-out ratings: in-sample, no part alone does better than the blend
+    rmse = blend.validation_rmse
+    assert rmse["blend"] <= min(rmse["svd_0"], rmse["knn_baseline_1"]) + 1e-12
+    assert blend.weights.shape == (2,) and np.isfinite(blend.weights).all()
+    pairs = unseen_pairs(ratings, 50) + [("nobody", "i1"), ("u1", "nothing")]
+    users, items = zip(*pairs)
+    part_estimates = np.column_stack([p.predict_ratings(users, items)
+                                      for p in blend.part_models])
+    expected = np.clip(part_estimates @ blend.weights + blend.intercept, 1, 5)
+    np.testing.assert_allclose(blend.predict_ratings(users, items), expected, atol=1e-9)
+    # the parts are refitted on every rating: the first equals an SVD fitted on its own
+    alone = build_model("svd", n_factors=6, n_epochs=10).fit(ratings)
+    np.testing.assert_allclose(blend.part_models[0].predict_ratings(users, items),
+                               alone.predict_ratings(users, items))
+    # the top-N scores are the same estimates
+    row = blend.user_index["u3"]
+    np.testing.assert_allclose(blend._score(np.array([row]))[0],
+                               blend._estimates(row, np.arange(blend.items.size)))
+
+
+def test_rating_blend_refuses_parts_that_predict_no_ratings():
+    with pytest.raises(ConfigError, match="rating models"):
+        build_model("rating_blend", parts=[["ease", {}]])
