@@ -31,6 +31,7 @@ from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
 from recsys.core.errors import ConfigError
 from recsys.core.metrics import paired_bootstrap, per_user_ranking
+from recsys.core.models.blend import DEFAULT_PARTS as BLEND_PARTS
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.zoo import MODELS, build_model
 
@@ -40,11 +41,15 @@ SESSION_TEST_SHARE = 0.2
 SESSION_WINDOWS = (1, 5)
 HISTORICAL_DAYS = 100 * 365
 RATING_MODELS = "svd,svdpp,knn_baseline,knn_with_means,rating_blend"
-TOPN_MODELS = "popularity,item_knn,ease,svd,lightfm_warp,lightfm_bpr,content,hybrid"
+TOPN_MODELS = ("popularity,item_knn,rp3beta,ease,svd,lightfm_warp,lightfm_bpr,content,hybrid,"
+               "blend")
 DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0},
-                  "hybrid": {"cf": "ease", "validation": "random"}}
+                  "hybrid": {"cf": "ease", "validation": "random"},
+                  "blend": {"validation": "random"}}
 """Random-split protocols have no notion of 'recent': plain popularity there, and the
-hybrid validates its alpha on a random split too (with EASE as its collaborative part)."""
+hybrid and the blend validate their weights on a random split too (the hybrid with EASE as
+its collaborative part)."""
+TUNE_BUDGET_SECONDS = 900.0
 PUBLISHED = {
     "ratings-5fold": {"source": "scikit-surprise README, MovieLens-100k, 5-fold RMSE",
                       "rows": {"SVD": 0.934, "SVD++": 0.919, "KNNBaseline": 0.931,
@@ -84,14 +89,18 @@ def bench_ratings(data: RatingsData, models: list[str]) -> list[dict]:
 
 
 def bench_topn(data: RatingsData, models: list[str], k: int = 10,
-               references: list[str] = (), reference_params: dict | None = None
-               ) -> list[dict]:
+               references: list[str] = (), reference_params: dict | None = None,
+               tune: int = 0) -> list[dict]:
     """The zoo's models, then the published reference models (own environment), all on
-    one split and scored by one metric implementation. Each reference row carries a paired
-    bootstrap (same users) of the best zoo model's NDCG@10 minus the reference's."""
+    one split and scored by one metric implementation. With `tune` > 0, each model with a
+    search space first tries up to that many parameter sets, judged by NDCG@10 on a random
+    20% of each user's training ratings (never the test split), and the best is refitted on
+    the whole training split; a blend then combines the tuned parts. Each reference row
+    carries a paired bootstrap (same users) of the best zoo model's NDCG@10 minus the
+    reference's."""
     train, test = stratified_split(data.interactions, 0.75, "item", 42)
     users = pd.unique(test["user_id"])
-    rows, ndcg_by_user = [], {}
+    rows, ndcg_by_user, tuned = [], {}, {}
     for name in models:
         if data.items is None and MODELS[name].needs_item_features:
             log.warning("topn-stratified %s skipped: %s has no item metadata (movies.csv or "
@@ -99,14 +108,16 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
             rows.append({"model": name, "skipped": "needs item metadata; the data set has "
                                                    "none (movies.csv or u.item)"})
             continue
+        params, tuning = topn_params(name, train, data.items, tune, tuned)
         started = time.perf_counter()
-        model = build_model(name, **DEFAULT_PARAMS.get(name, {})).fit(train, data.items)
+        model = build_model(name, **params).fit(train, data.items)
         fitted = time.perf_counter()
         recs = model.recommend(users, k=k)
         predicted = time.perf_counter()
         per_user = per_user_ranking(recs, test, k)
         ndcg_by_user[name] = per_user["ndcg"]
-        rows.append(topn_row(name, per_user, fitted - started, predicted - fitted, len(users)))
+        rows.append({**topn_row(name, per_user, fitted - started, predicted - fitted,
+                                len(users)), "params": params, **tuning})
     scored = [row for row in rows if "ndcg_at_10" in row]
     best = max(scored, key=lambda row: row["ndcg_at_10"])["model"] if scored else None
     for name in references:
@@ -120,6 +131,31 @@ def bench_topn(data: RatingsData, models: list[str], k: int = 10,
                 "model": best, **paired_bootstrap(ndcg_by_user[best], per_user["ndcg"])}
         rows.append(row)
     return rows
+
+
+def topn_params(name: str, train: pd.DataFrame, items: pd.DataFrame | None, tune: int,
+                tuned: dict[str, dict]) -> tuple[dict, dict]:
+    """(parameters, tuning record) of one model: the defaults, or the search's best; a
+    blend's parts take the parameters tuned for them earlier in the run."""
+    from recsys.components.train.search import SearchConfig, search
+
+    params = dict(DEFAULT_PARAMS.get(name, {}))
+    if name == "blend" and tuned:
+        params["parts"] = [[part, tuned.get(part, {})] for part, _ in BLEND_PARTS]
+    if tune <= 0 or not MODELS[name].search_space:
+        return params, {}
+    started = time.perf_counter()
+    result = search(name, params, train, SearchConfig(
+        trials=tune, budget_seconds=TUNE_BUDGET_SECONDS, validation="random"), items)
+    best = max(result.trials, key=lambda t: t.metrics["ndcg_at_10"])
+    tuned[name] = result.best_params
+    log.info("topn-stratified %s tuned: %s (validation NDCG@10 %.4f, %d trials, %.0fs)",
+             name, result.best_params, best.metrics["ndcg_at_10"], len(result.trials),
+             time.perf_counter() - started)
+    return result.best_params, {"tuning": {
+        "trials": len(result.trials), "validation_ndcg_at_10": best.metrics["ndcg_at_10"],
+        "seconds": time.perf_counter() - started,
+        "split": "random 20% of each user's training ratings"}}
 
 
 def topn_row(name: str, per_user: pd.DataFrame, fit_seconds: float, predict_seconds: float,
@@ -235,10 +271,13 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
 
 def bench_models(source: str, fmt: str, protocol: str, models: str | None = None,
                  name: str | None = None, holdout_days: float = 7.0,
-                 reference: str | None = None, reference_params: dict | None = None) -> dict:
+                 reference: str | None = None, reference_params: dict | None = None,
+                 tune: int = 0) -> dict:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     references = parse_reference_names(reference)
+    if tune and protocol != "topn-stratified":
+        raise ConfigError("--tune applies to --protocol topn-stratified only")
     if references and protocol != "topn-stratified":
         raise ConfigError("--reference models run under --protocol topn-stratified only")
     reference_params = reference_params or {}
@@ -267,7 +306,7 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
         dataset = data.name
         rows = bench_ratings(data, names) if protocol == "ratings-5fold" \
             else bench_topn(data, names, references=references,
-                            reference_params=reference_params)
+                            reference_params=reference_params, tune=tune)
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
                "rows": rows, "published": PUBLISHED.get(protocol), **extra,

@@ -43,6 +43,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--reference-params", type=json.loads, default=None,
                         help="JSON overrides of the reference models' published parameters, "
                         "e.g. '{\"bivae\": {\"k\": 50}}'")
+    models.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+                        help="topn-stratified: try up to TRIALS parameter sets per model on "
+                        "an inner split of the training part first (default 0: defaults)")
     parser.set_defaults(handler=cmd_bench)
 
 
@@ -82,7 +85,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 topn = protocol == "topn-stratified"
                 run(args.ratings, args.format, protocol, args.models, args.name,
                     args.holdout_days, args.reference if topn else None,
-                    args.reference_params if topn else None)
+                    args.reference_params if topn else None, args.tune if topn else 0)
             continue
         result = run(events=args.events) if RUNNERS[area][2] else run()
         print(json.dumps(result, indent=2, default=str))

@@ -11,6 +11,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ class SearchConfig(BaseModel):
     budget_seconds: float = Field(60.0, gt=0)
     """Wall-clock budget per model; no new trial starts after it."""
     validation_fraction: float = Field(0.2, gt=0, lt=1)
+    validation: Literal["auto", "temporal", "random"] = "auto"
+    """The inner split: the protocol the model is judged by (`validation_split`)."""
     seed: int = 42
 
 
@@ -74,7 +77,8 @@ def search(name: str, base: dict, train: pd.DataFrame, config: SearchConfig,
            item_features: pd.DataFrame | None = None,
            user_features: pd.DataFrame | None = None) -> SearchResult:
     """Try parameter sets for model `name` until `trials` or the budget runs out."""
-    inner, valid = validation_split(train, config.validation_fraction, config.seed)
+    inner, valid = validation_split(train, config.validation_fraction, config.seed,
+                                    mode=config.validation)
     users = pd.unique(valid["user_id"].astype(str))
     started = time.perf_counter()
     trials: list[Trial] = []

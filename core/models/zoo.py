@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from recsys.core.models.base import Recommender
+from recsys.core.models.blend import BlendRecommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.content import ContentRecommender
 from recsys.core.models.hybrid import HybridRecommender
@@ -9,7 +10,8 @@ from recsys.core.models.reranker import FeatureReranker
 
 MODELS: dict[str, type[Recommender]] = {
     **COLLABORATIVE, ContentRecommender.name: ContentRecommender,
-    HybridRecommender.name: HybridRecommender, FeatureReranker.name: FeatureReranker}
+    HybridRecommender.name: HybridRecommender, FeatureReranker.name: FeatureReranker,
+    BlendRecommender.name: BlendRecommender}
 
 
 def model_classes() -> dict[str, type[Recommender]]:

@@ -59,3 +59,21 @@ def test_models_that_need_metadata_are_skipped_with_a_note_not_a_crash(ml100k_di
     assert 0 <= rows["item_knn"]["ndcg_at_10"] <= 1
     for name in ("content", "hybrid"):
         assert "needs item metadata" in rows[name]["skipped"] and "ndcg_at_10" not in rows[name]
+
+
+def test_tuning_searches_on_the_training_part_and_the_blend_takes_the_tuned_parts(
+        ratings_dir, tmp_path, monkeypatch):
+    from recsys.benchmarks.models_bench import bench_models
+
+    monkeypatch.chdir(tmp_path)
+    result = bench_models(str(ratings_dir), "movielens", "topn-stratified",
+                          "item_knn,rp3beta,ease,blend", tune=3)
+    rows = {row["model"]: row for row in result["rows"]}
+    for name in ("item_knn", "rp3beta", "ease"):
+        assert rows[name]["tuning"]["trials"] == 3
+        assert 0 <= rows[name]["tuning"]["validation_ndcg_at_10"] <= 1
+    assert "tuning" not in rows["blend"]  # its weights are chosen inside its own fit
+    assert rows["blend"]["params"]["parts"] == [[name, rows[name]["params"]]
+                                                for name in ("ease", "rp3beta", "item_knn")]
+    with pytest.raises(ConfigError, match="--tune applies to"):
+        bench_models(str(ratings_dir), "movielens", "ratings-5fold", "svd", tune=3)

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from recsys.core.errors import ConfigError
-from recsys.core.models.hybrid import ALPHAS, minmax_rows
+from recsys.core.models.blend import minmax_rows, simplex_grid
+from recsys.core.models.hybrid import ALPHAS
 from recsys.core.models.zoo import build_model
 
 # two tastes: shoe people (s*) and bag people (b*); "new-shoe" and "new-bag" have metadata
@@ -55,6 +56,39 @@ def test_models_without_metadata_never_recommend_cold_items(name, interactions):
 def test_content_needs_metadata(interactions):
     with pytest.raises(ConfigError, match="needs item_features"):
         build_model("content").fit(interactions)
+
+
+def test_simplex_grid_lists_every_weight_vector_once():
+    grid = simplex_grid(3, 0.5)
+    assert sorted(grid) == sorted([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+                                   (0.5, 0.5, 0.0), (0.5, 0.0, 0.5), (0.0, 0.5, 0.5)])
+    assert len(simplex_grid(3, 0.1)) == 66
+    with pytest.raises(ConfigError, match="divide 1 evenly"):
+        simplex_grid(2, 0.3)
+
+
+def test_blend_weights_are_chosen_on_validation_and_a_corner_is_its_part(interactions):
+    model = build_model("blend", step=0.5, validation="random").fit(interactions)
+    assert set(model.weight_validation) == set(simplex_grid(3, 0.5))
+    assert model.chosen_weights == max(model.grid, key=lambda w: (model.weight_validation[w],
+                                                                   w))
+    users = ["s1", "s4", "b2"]
+    corner = build_model("blend", weights=[0.0, 1.0, 0.0]).fit(interactions)
+    alone = build_model("rp3beta").fit(interactions)
+    rows = np.array([alone.user_index[u] for u in users])
+    np.testing.assert_allclose(corner._score(rows),
+                               minmax_rows(alone._score(rows).astype(float)), atol=1e-9)
+    half = build_model("blend", parts=[["ease", {"l2": 10.0}], ["item_knn", {}]],
+                       weights=[0.5, 0.5]).fit(interactions)
+    ease = build_model("ease", l2=10.0).fit(interactions)
+    knn = build_model("item_knn").fit(interactions)
+    expected = 0.5 * minmax_rows(ease._score(rows).astype(float)) + \
+        0.5 * minmax_rows(knn._score(rows).astype(float))
+    np.testing.assert_allclose(half._score(rows), expected, atol=1e-6)
+    for bad in ({"parts": [["ease", {}]]}, {"parts": [["ease", {}], ["blend", {}]]},
+                {"weights": [0.5, 0.5]}, {"weights": [1.2, -0.1, -0.1]}):
+        with pytest.raises(ConfigError):
+            build_model("blend", **bad)
 
 
 def test_hybrid_alpha_is_chosen_on_validation_and_its_extremes_are_its_parts(interactions):
