@@ -51,7 +51,10 @@ class SessionReader:
 def _live_session(values: dict[str, ValueProto]) -> LiveSession:
     recent = values.get("recent_items")
     category = values.get("top_category_30m")
+    price = values.get("avg_view_price_10m")
     return LiveSession(
         recent_items=list(recent.string_list_val.val) if recent is not None else [],
         top_category=category.string_val or None
-        if category is not None and category.WhichOneof("val") == "string_val" else None)
+        if category is not None and category.WhichOneof("val") == "string_val" else None,
+        avg_view_price=price.double_val
+        if price is not None and price.WhichOneof("val") == "double_val" else None)

@@ -60,6 +60,13 @@ class Recommendation:
         return out
 
 
+def live_features(session: LiveSession) -> dict | None:
+    """What models that rank by live features (`Recommender.top_items`) get of the session."""
+    if session.avg_view_price is None and session.top_category is None:
+        return None
+    return {"price": session.avg_view_price, "category": session.top_category}
+
+
 class RecommendationService:
     def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
                  session_reader=None, cache: RecommendationCache | None = None,
@@ -195,7 +202,8 @@ class RecommendationService:
             self._add_new_items(items, scores, request, model, session.recent_items, audit)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
-        items, scores = model.top_items(request.user_id, min(pool, model.items.size))
+        items, scores = model.top_items(request.user_id, min(pool, model.items.size),
+                                        live_features(session))
         if scores.size:
             span = scores.max() - scores.min()
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)

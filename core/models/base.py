@@ -145,14 +145,15 @@ class Recommender(ABC):
                                  FALLBACK: []})
         return pd.concat(frames, ignore_index=True)
 
-    def _ranking_scores(self, batch: np.ndarray,
-                        exclude_seen: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _ranking_scores(self, batch: np.ndarray, exclude_seen: bool, live: dict | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
         """float32 scores of known users' rows over the candidate columns (None: the whole
         catalogue), seen items at -inf when asked; argpartition over them is the cost of a
-        batch."""
+        batch. `live`: the user's live features (`_score_live`)."""
         columns = self._candidate_columns()
         if columns is None:
-            scores = np.array(self._score(batch), dtype=np.float32, copy=True)
+            raw = self._score(batch) if live is None else self._score_live(batch, live)
+            scores = np.array(raw, dtype=np.float32, copy=True)
             if not self.scores_cold_items and self.cold_items.any():
                 scores[:, self.cold_items] = -np.inf
         else:  # rank only the items the model can score at all
@@ -173,14 +174,18 @@ class Recommender(ABC):
             scores[owner[inside], cols[inside]] = -np.inf
         return scores, columns
 
-    def top_items(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def top_items(self, user_id: str, k: int, live: dict | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """One known user's top-k unseen items and scores, best first, as arrays - what
-        `recommend` gives for that user without building a DataFrame (the serving path)."""
+        `recommend` gives for that user without building a DataFrame (the serving path).
+        `live`: what the online store knows of the user right now (`price`: the average
+        price viewed in the last minutes, `category`: the session's top category); models
+        that rank by such features use it (`_score_live`), the others ignore it."""
         self._check_fitted()
         row = self.user_index.get(str(user_id))
         if row is None:
             raise NotFoundError(f"unknown user {user_id!r}")
-        scores, columns = self._ranking_scores(np.array([row], dtype=np.int64), True)
+        scores, columns = self._ranking_scores(np.array([row], dtype=np.int64), True, live)
         scores = scores[0]
         k = min(int(k), scores.size)
         top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
@@ -188,6 +193,11 @@ class Recommender(ABC):
         top = top[np.isfinite(scores[top])]
         items = self.items[top if columns is None else columns[top]]
         return items, scores[top].astype(np.float64)
+
+    def _score_live(self, user_rows: np.ndarray, live: dict) -> np.ndarray:
+        """`_score` with the users' live features; models without such features ignore
+        them."""
+        return self._score(user_rows)
 
     def _candidate_columns(self) -> np.ndarray | None:
         """Catalogue positions the model scores (None: all); with them `_score_columns`

@@ -21,6 +21,11 @@ validation user labelled by whether the user took the item in the validation win
 the base model is refitted on everything. Items outside a user's candidates rank below them
 in the base model's order. Like every zoo model it is a candidate of the pipeline's gate:
 it is served only when it beats the champion on the temporal holdout.
+
+Serving passes what the online store (Feast) knows of the shopper right now: the average
+price viewed in the last 10 minutes and the session's top category replace the usual price
+and preferred category of the history, where the session has them (`_score_live`), so the
+price fit is the price sensitivity of this visit.
 """
 from __future__ import annotations
 
@@ -72,6 +77,8 @@ class FeatureReranker(Recommender):
         self.item_category: np.ndarray | None = None
         self.user_price: np.ndarray | None = None
         self.user_category: np.ndarray | None = None
+        self.category_names: np.ndarray | None = None
+        """Category text per category index (live session categories are text)."""
 
     # ---- fit -------------------------------------------------------------------------
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -96,6 +103,7 @@ class FeatureReranker(Recommender):
         categories = pd.Index(pd.unique(item_category))
         categories = categories[categories != "\x00"]
         self.item_category = categories.get_indexer(item_category).astype(np.int64)
+        self.category_names = categories.to_numpy(dtype=object)
         self.user_price, self.user_category = self._user_profile(self.seen)
 
     def _user_profile(self, matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +198,25 @@ class FeatureReranker(Recommender):
                              fit, unknown.astype(float), same.astype(float)])
         return x - x.mean(axis=0)  # within the user's list: what ranks, not who is active
 
-    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+    def _score_live(self, user_rows: np.ndarray, live: dict) -> np.ndarray:
+        """The shopper's price level and preferred category as the online store has them
+        now - the average price viewed in the last 10 minutes, the session's top category -
+        in place of the ones learned from their history, where they are known."""
+        price, category = self.user_price.copy(), self.user_category.copy()
+        live_price = live.get("price")
+        if live_price is not None and np.isfinite(live_price) and live_price > 0:
+            price[user_rows] = float(live_price)
+        names = getattr(self, "category_names", None)
+        if live.get("category") is not None and names is not None:
+            found = np.flatnonzero(names == str(live["category"]))
+            if found.size:
+                category[user_rows] = found[0]
+        return self._score(user_rows, (price, category))
+
+    def _score(self, user_rows: np.ndarray,
+               profile: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        if profile is None:
+            profile = (self.user_price, self.user_category)
         base = np.asarray(self.base_model._score(user_rows), dtype=np.float64)
         out = np.empty_like(base)
         n = min(self.candidates, base.shape[1])
@@ -208,7 +234,7 @@ class FeatureReranker(Recommender):
             top = top[np.isfinite(ranked_scores[top])]
             if top.size:
                 x = self._features(np.full(top.size, row), top, scores[top], self.popularity,
-                                   (self.user_price, self.user_category))
+                                   profile)
                 out[position, top] = x @ self.weights + self.intercept
         return out
 

@@ -16,9 +16,10 @@ def check_reader(store, reader):
                                              top_category_30m="home.kitchen",
                                              feature_timestamp=WRITTEN))
     push_session_features(store, session_row(user_id="u8", top_category_30m=None,
+                                             avg_view_price_10m=None,
                                              feature_timestamp=WRITTEN))
-    assert reader.read("u7") == LiveSession(["i3", "i1"], "home.kitchen")
-    assert reader.read("u8").top_category is None
+    assert reader.read("u7") == LiveSession(["i3", "i1"], "home.kitchen", 12.5)
+    assert reader.read("u8").top_category is None and reader.read("u8").avg_view_price is None
     assert reader.read("nobody") is None
 
 
@@ -37,10 +38,13 @@ def test_redis_path_on_the_production_profile(production_store):
     check_reader(store, reader)
 
 
-def test_the_session_key_changes_with_the_items_or_the_category_only():
-    base = LiveSession(["i1", "i2"], "home")
-    assert base.key() == LiveSession(["i1", "i2"], "home").key()
-    others = [LiveSession(["i1", "i2", "i3"], "home"), LiveSession(["i2", "i1"], "home"),
-              LiveSession(["i1", "i2"], "garden"), LiveSession(["i1", "i2"], None),
-              LiveSession(["home", "i1", "i2"], None), LiveSession([], None)]
+def test_the_session_key_changes_with_the_items_the_category_or_the_price_only():
+    base = LiveSession(["i1", "i2"], "home", 25.0)
+    assert base.key() == LiveSession(["i1", "i2"], "home", 25.0).key()
+    assert base.key() == LiveSession(["i1", "i2"], "home", 25.01).key()  # 3 digits
+    others = [LiveSession(["i1", "i2", "i3"], "home", 25.0),
+              LiveSession(["i2", "i1"], "home", 25.0),
+              LiveSession(["i1", "i2"], "garden", 25.0), LiveSession(["i1", "i2"], None, 25.0),
+              LiveSession(["home", "i1", "i2"], None, 25.0), LiveSession([], None, 25.0),
+              LiveSession(["i1", "i2"], "home", 26.0), LiveSession(["i1", "i2"], "home")]
     assert len({base.key(), *(other.key() for other in others)}) == len(others) + 1

@@ -31,7 +31,8 @@ class FrameReader:
         session = self.sessions.get(user_id)
         if session is None:
             return None
-        return LiveSession(session.get("recent", []), session.get("category"))
+        return LiveSession(session.get("recent", []), session.get("category"),
+                           session.get("price"))
 
 
 @pytest.fixture

@@ -137,3 +137,32 @@ def test_the_popularity_baseline_answers_every_path(tmp_path):
     assert service.recommend(service.parse("u9", 3)).item_ids == ["a", "b", "c"]
     similar = service.similar("a", 2)
     assert similar.item_ids == ["b", "e"] and similar.path == "model"  # same category first
+
+
+def test_the_live_session_price_reaches_a_model_that_ranks_by_it(tmp_path):
+    """A re-ranker champion gets the session's average viewed price (Feast's
+    avg_view_price_10m): browsing dear items brings dearer recommendations."""
+    import numpy as np
+
+    from recsys.core.models.storage import save_model
+    from recsys.core.models.zoo import build_model
+    from tests.core.models.test_reranker import price_driven_shop
+
+    train, _, metadata = price_driven_shop()
+    save_model(build_model("reranked").fit(train, metadata), tmp_path / "model")
+    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
+    source.load()
+    price = metadata.set_index("item_id")["avg_price"]
+
+    def mean_log_price(session: dict | None) -> float:
+        reader = FrameReader({"u7": session} if session else {})
+        service = RecommendationService(ServiceConfig(category_boost=0.0, recent_boost=0.0,
+                                                      new_items_share=0.0),
+                                        source, Catalogue({}, set()), reader)
+        answer = service.recommend(service.parse("u7", 10))
+        assert answer.path == "model"
+        return float(np.log(price[answer.item_ids]).mean())
+
+    usual = mean_log_price(None)
+    assert mean_log_price({"recent": [], "price": 400.0}) > usual
+    assert mean_log_price({"recent": [], "price": 6.0}) < usual

@@ -48,3 +48,27 @@ def test_the_re_ranker_needs_item_stats_and_a_collaborative_base():
         build_model("reranked").fit(train)
     with pytest.raises(ConfigError, match="collaborative"):
         build_model("reranked", base="content")
+
+
+def test_live_session_features_replace_the_shoppers_history():
+    """The price level viewed right now steers the price fit: the same shopper is shown
+    dearer items while browsing dear ones, cheaper while browsing cheap ones."""
+    train, _, metadata = price_driven_shop()
+    reranked = build_model("reranked").fit(train, metadata)
+    price = metadata.set_index("item_id")["avg_price"]
+    user = "u7"
+
+    def mean_log_price(live):
+        items, _ = reranked.top_items(user, 10, live)
+        return float(np.log(price[items.astype(str)]).mean())
+
+    usual = mean_log_price(None)
+    assert mean_log_price({"price": 400.0, "category": None}) > usual
+    assert mean_log_price({"price": 6.0, "category": None}) < usual
+    # no live features: the history's profile, exactly as without `live`
+    np.testing.assert_array_equal(reranked.top_items(user, 10, {"price": None})[0],
+                                  reranked.top_items(user, 10)[0])
+    # a base model without live features ignores them
+    ease = build_model("ease").fit(train, metadata)
+    np.testing.assert_array_equal(ease.top_items(user, 10, {"price": 400.0})[0],
+                                  ease.top_items(user, 10)[0])
