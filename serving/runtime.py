@@ -26,9 +26,9 @@ from mlserver.utils import get_model_uri
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.core.errors import RecsysError
+from recsys.serving.answers import Recommendation
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
-from recsys.serving.service import Recommendation
 
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",

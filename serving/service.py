@@ -1,25 +1,20 @@
-"""The recommendation service core: features, candidates, business rules, session re-rank,
-cache, fallbacks and metrics. Plain Python; the MLServer and seldon runtimes wrap it."""
+"""The recommendation service core: request checks, experiment routing, the live session,
+the cache, metrics and the request log around the answer paths (`answers.py`). Plain
+Python; the MLServer and seldon runtimes wrap it."""
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-import numpy as np
-
-from recsys.core.business_rules import ActiveRules
 from recsys.core.catalogue import Catalogue
-from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
-from recsys.core.models.session_rules import session_affinity, session_candidates
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
+from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
-from recsys.serving.live_rules import NO_RULES
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
-from recsys.serving.ranking import rank
 from recsys.serving.requests import (
     RecommendRequest,
     check_category,
@@ -30,41 +25,6 @@ from recsys.serving.requests import (
 )
 
 log = logging.getLogger(__name__)
-MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
-SESSION = "session"
-
-
-@dataclass
-class Recommendation:
-    item_ids: list[str]
-    scores: list[float]
-    model_version: str
-    fallback: bool
-    path: str
-    cached: bool = False
-    experiment: str | None = None
-    variant: str | None = None
-    recommendation_id: str | None = None
-    """Unique per answer: clicks name it (`properties.recommendation_id`)."""
-    rules_applied: list | None = None
-    """What stock and promotions changed in this list (`serving/ranking.py`); answers carry
-    it when the request asks (`explain`)."""
-
-    def as_dict(self) -> dict:
-        out = {"item_ids": self.item_ids, "scores": self.scores,
-               "model_version": self.model_version, "fallback": self.fallback,
-               "path": self.path, "cached": self.cached, "experiment": self.experiment,
-               "variant": self.variant, "recommendation_id": self.recommendation_id}
-        if self.rules_applied is not None:
-            out["rules_applied"] = self.rules_applied
-        return out
-
-
-def live_features(session: LiveSession) -> dict | None:
-    """What models that rank by live features (`Recommender.top_items`) get of the session."""
-    if session.avg_view_price is None and session.top_category is None:
-        return None
-    return {"price": session.avg_view_price, "category": session.top_category}
 
 
 class RecommendationService:
@@ -72,15 +32,34 @@ class RecommendationService:
                  session_reader=None, cache: RecommendationCache | None = None,
                  metrics: ServiceMetrics | None = None, request_log=None, experiments=None,
                  rules=None):
-        self.config = config
+        self.answers = Answers(config, catalogue, rules)
         self.source = source
-        self.catalogue = catalogue
         self.sessions = session_reader  # .read(user_id) -> LiveSession | None
         self.cache = cache or RecommendationCache(None, 0)
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
         self.experiments = experiments  # ExperimentRouter | None
-        self.rules = rules  # LiveRules | None: stock and promotions in force
+
+    @property
+    def config(self) -> ServiceConfig:
+        return self.answers.config
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.answers.catalogue
+
+    @catalogue.setter
+    def catalogue(self, catalogue: Catalogue) -> None:
+        self.answers.catalogue = catalogue
+
+    @property
+    def rules(self):
+        """LiveRules | None: the stock and promotions in force."""
+        return self.answers.rules
+
+    @rules.setter
+    def rules(self, rules) -> None:
+        self.answers.rules = rules
 
     # ---- requests ----------------------------------------------------------------------
     def parse(self, user_id, k=None, exclude=None, category=None,
@@ -96,7 +75,7 @@ class RecommendationService:
         arm = self.experiments.route(request.user_id) if self.experiments else None
         loaded = self.source.current if arm is None or arm.loaded is None else arm.loaded
         session = self._session(request.user_id)
-        rules = self.rules.current if self.rules is not None else NO_RULES
+        rules = self.answers.rules_in_force()
         version = (loaded.version if arm is None else arm.cache_version) + f"+{rules.version}"
         key = self.cache.key(version, request.user_id, request.k, session.key(),
                              request.exclude, request.category)
@@ -108,9 +87,9 @@ class RecommendationService:
             self.metrics.cache.labels("miss").inc()
             audit: list[dict] = []
             if arm is not None and arm.strategy is not None:
-                result = self._strategy(request, session, loaded, rules, audit)
+                result = self.answers.strategy(request, session, loaded, rules, audit)
             else:
-                result = self._recommend(request, session, loaded, rules, audit)
+                result = self.answers.for_user(request, session, loaded, rules, audit)
             result = replace(result, rules_applied=audit)
             self.cache.set(key, {**result.as_dict(), "cached": False})
         result = replace(result, recommendation_id=uuid.uuid4().hex,
@@ -131,21 +110,9 @@ class RecommendationService:
         started = time.perf_counter()
         item_id = check_id(item_id, "item_id")
         k = self.config.default_k if k is None else check_k(k, self.config.max_k)
-        loaded = self.source.current
-        model = loaded.recommender
-        category = self.catalogue.categories.get(item_id)
-        if item_id in model.item_index:
-            pool = model.items
-            cf = model.item_similarity([item_id], pool)[0]
-            same = np.array([self.catalogue.categories.get(i) == category for i in pool])
-            scores = cf + self.config.category_boost * same * (category is not None)
-            scores[model.item_index[item_id]] = -np.inf
-            items, values = self._top(pool, scores, k, exclude=(item_id,))
-            result = Recommendation(items, values, loaded.version, False, MODEL)
-        else:
-            items, values, path = self._popular(k, category, exclude=(item_id,))
-            result = Recommendation(items, values, loaded.version, True, path)
-            self.metrics.fallbacks.labels(path).inc()
+        result = self.answers.similar(item_id, k, self.source.current)
+        if result.fallback:
+            self.metrics.fallbacks.labels(result.path).inc()
         self.metrics.latency.labels("similar").observe(time.perf_counter() - started)
         return replace(result, recommendation_id=uuid.uuid4().hex)
 
@@ -161,8 +128,8 @@ class RecommendationService:
         for user in (*known, "warm-up-unknown-user"):
             session = self._session(user)
             self.cache.get(self.cache.key(loaded.version, user, self.config.default_k,
-                                     session.key(), (), None))
-            self._recommend(RecommendRequest(user, self.config.default_k), recent, loaded)
+                                          session.key(), (), None))
+            self.answers.for_user(RecommendRequest(user, self.config.default_k), recent, loaded)
         model.item_similarity([str(model.items[0])], model.items)
 
     # ---- internals ---------------------------------------------------------------------
@@ -176,149 +143,3 @@ class RecommendationService:
             log.warning("online features unavailable: %s", exc)
             return NO_SESSION
         return NO_SESSION if session is None else session
-
-    def _strategy(self, request: RecommendRequest, session: LiveSession, loaded,
-                  rules: ActiveRules, audit: list) -> Recommendation:
-        """The `popularity` strategy of an experiment's control arm: what the shop would show
-        without a model (popularity, within the session's category when there is one). Not a
-        fallback: it is the variant's answer by design."""
-        category = request.category or session.top_category
-        items, scores, path = self._popular(request.k, category, request.exclude,
-                                            strict=request.category is not None,
-                                            model=loaded.recommender, rules=rules, audit=audit)
-        return Recommendation(items, scores, "strategy:popularity", False, path)
-
-    def _recommend(self, request: RecommendRequest, session: LiveSession, loaded,
-                   rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
-        model = loaded.recommender
-        if request.user_id not in model.user_index:
-            answer = self._from_session(request, session, loaded, rules, audit)
-            if answer is not None:
-                return answer
-            category = request.category or session.top_category
-            items, scores, path = self._popular(request.k, category, request.exclude,
-                                                strict=request.category is not None,
-                                                model=model, rules=rules, audit=audit)
-            self._add_new_items(items, scores, request, model, session.recent_items, audit)
-            return Recommendation(items, scores, loaded.version, True, path)
-        pool = max(self.config.candidates, request.k)
-        items, scores = model.top_items(request.user_id, min(pool, model.items.size),
-                                        live_features(session))
-        if scores.size:
-            span = scores.max() - scores.min()
-            scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-            scores = scores + self._session_boost(model, items, session)
-        top, values = self._top(items, scores, request.k, request.exclude, request.category,
-                                rules, audit)
-        row = model.seen[model.user_index[request.user_id]]
-        self._complete(top, values, request, tuple(model.items[row.indices]), model)
-        self._add_new_items(top, values, request, model, session.recent_items, audit)
-        return Recommendation(top, values, loaded.version, False, MODEL)
-
-    def _from_session(self, request: RecommendRequest, session: LiveSession, loaded,
-                      rules: ActiveRules, audit: list | None) -> Recommendation | None:
-        """An unknown visitor with a live session: the model's session rules score what
-        tends to follow the recent items (`session_rules`), the newest item (the page the
-        visitor is on) excluded. None when the model has no rules or knows none of them."""
-        if not (self.config.session_path and session.recent_items):
-            return None
-        model = loaded.recommender
-        items, scores = session_candidates(
-            model, session.recent_items,
-            popularity_weight=self.config.session_popularity_weight)
-        if items.size == 0:
-            return None
-        exclude = (*request.exclude, session.recent_items[-1])
-        top, values = self._top(items, scores, request.k, exclude, request.category, rules,
-                                audit)
-        self._complete(top, values, replace(request, exclude=exclude), (), model)
-        self._add_new_items(top, values, replace(request, exclude=exclude), model,
-                            session.recent_items, audit)
-        return Recommendation(top, values, loaded.version, False, SESSION)
-
-    def _add_new_items(self, top: list, values: list, request: RecommendRequest, model,
-                       recent_items, audit: list | None) -> None:
-        """Give items newer than the model's training data the last `new_items_share` of
-        the slots, the best by content similarity to the user's items and session (in place;
-        only items with some similarity, under the same stock, exclude and category)."""
-        slots = new_item_slots(request.k, self.config.new_items_share)
-        if slots == 0 or not has_new_items(model):
-            return
-        scores = new_item_scores(model, request.user_id, recent_items)
-        similar = np.flatnonzero(scores > 0)
-        if similar.size == 0:
-            return
-        added, added_scores = self._top(model.new_item_ids[similar], scores[similar], slots,
-                                        (*request.exclude, *top), request.category)
-        if not added:
-            return
-        keep = request.k - len(added)
-        del top[keep:], values[keep:]
-        for item, score in zip(added, added_scores):
-            top.append(item)
-            values.append(score)
-            if audit is not None:
-                audit.append({"rule": "new_items", "item_id": item, "action": "added",
-                              "rank": len(top)})
-
-    def _complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
-                  model) -> None:
-        """Rules removed too much: complete the list from popularity (in place)."""
-        if len(top) >= request.k:
-            return
-        extra, _, _ = self._popular(request.k, request.category,
-                                    tuple(request.exclude) + tuple(top) + seen,
-                                    strict=request.category is not None, model=model)
-        added = extra[: request.k - len(top)]
-        top += added
-        values += [0.0] * len(added)
-
-    def _session_boost(self, model, items: np.ndarray, session: LiveSession) -> np.ndarray:
-        boost = np.zeros(items.size)
-        if session.recent_items and self.config.recent_boost:
-            boost += self.config.recent_boost * session_affinity(model, session.recent_items,
-                                                                 items)
-        if session.top_category and self.config.category_boost:
-            same = np.array([self.catalogue.categories.get(i) == session.top_category
-                             for i in items])
-            boost += self.config.category_boost * same
-        return boost
-
-    def _top(self, items, scores, k, exclude=(), category=None, rules: ActiveRules | None = None,
-             audit: list | None = None) -> tuple[list, list]:
-        """The top k under stock, `exclude` and the category; with `rules`, promotions too;
-        what the rules changed is added to `audit`."""
-        exclude = set(exclude)
-        categories = self.catalogue.categories
-        unavailable = self.catalogue.unavailable
-        live = (rules or self._rules_in_force()).unavailable
-
-        def allowed(item: str) -> bool:
-            return item not in exclude and (category is None or categories.get(item) == category)
-
-        def out_of_stock(item: str) -> bool:
-            return item in unavailable or item in live
-
-        ranked = rank(items, scores, k, allowed, out_of_stock, rules,
-                      self.config.max_promoted_share)
-        if audit is not None:
-            audit.extend(ranked.applied)
-        return ranked.items, ranked.scores
-
-    def _rules_in_force(self) -> ActiveRules:
-        return self.rules.current if self.rules is not None else NO_RULES
-
-    def _popular(self, k, category, exclude=(), strict=False, model=None,
-                 rules: ActiveRules | None = None, audit: list | None = None
-                 ) -> tuple[list, list, str]:
-        model = model or self.source.current.recommender
-        if category is not None:
-            found: list = []
-            items, values = self._top(model.items, model.popularity, k, exclude, category,
-                                      rules, found)
-            if items or strict:
-                if audit is not None:
-                    audit.extend(found)
-                return items, values, POPULARITY_BY_CATEGORY
-        items, values = self._top(model.items, model.popularity, k, exclude, None, rules, audit)
-        return items, values, POPULARITY

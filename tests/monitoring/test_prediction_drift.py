@@ -4,7 +4,7 @@ import pandas as pd
 from recsys.core.lake import Lake
 from recsys.core.request_log import RequestLog, read_request_log
 from recsys.monitoring.prediction_drift import run_prediction_drift
-from recsys.serving.service import Recommendation
+from recsys.serving.answers import Recommendation
 
 CATEGORIES = {f"i{n}": ("books.fiction" if n < 50 else "home.decor") for n in range(100)}
 PRICES = {f"i{n}": float(10 + n) for n in range(100)}

@@ -1,0 +1,228 @@
+"""How each path builds its list: the model's candidates re-ranked by the live session,
+the session rules for unknown visitors, popularity (within a category), items newer than
+the model in the last slots, and the business rules (`ranking.py`) on every list, with
+what they changed. Plain functions of one request and the model answering it;
+`RecommendationService` (`service.py`) routes, caches, counts and logs around them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from recsys.core.business_rules import ActiveRules
+from recsys.core.catalogue import Catalogue
+from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
+from recsys.core.models.session_rules import session_affinity, session_candidates
+from recsys.feature_repo.live_session import LiveSession
+from recsys.serving.config import ServiceConfig
+from recsys.serving.live_rules import NO_RULES
+from recsys.serving.ranking import rank
+from recsys.serving.requests import RecommendRequest
+
+MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
+SESSION = "session"
+
+
+@dataclass
+class Recommendation:
+    item_ids: list[str]
+    scores: list[float]
+    model_version: str
+    fallback: bool
+    path: str
+    cached: bool = False
+    experiment: str | None = None
+    variant: str | None = None
+    recommendation_id: str | None = None
+    """Unique per answer: clicks name it (`properties.recommendation_id`)."""
+    rules_applied: list | None = None
+    """What stock and promotions changed in this list (`serving/ranking.py`); answers carry
+    it when the request asks (`explain`)."""
+
+    def as_dict(self) -> dict:
+        out = {"item_ids": self.item_ids, "scores": self.scores,
+               "model_version": self.model_version, "fallback": self.fallback,
+               "path": self.path, "cached": self.cached, "experiment": self.experiment,
+               "variant": self.variant, "recommendation_id": self.recommendation_id}
+        if self.rules_applied is not None:
+            out["rules_applied"] = self.rules_applied
+        return out
+
+
+def live_features(session: LiveSession) -> dict | None:
+    """What models that rank by live features (`Recommender.top_items`) get of the session."""
+    if session.avg_view_price is None and session.top_category is None:
+        return None
+    return {"price": session.avg_view_price, "category": session.top_category}
+
+
+class Answers:
+    """The answer paths over one configuration, catalogue and (live) business rules."""
+
+    def __init__(self, config: ServiceConfig, catalogue: Catalogue, rules=None):
+        self.config = config
+        self.catalogue = catalogue
+        self.rules = rules  # LiveRules | None: stock and promotions in force
+
+    def similar(self, item_id: str, k: int, loaded) -> Recommendation:
+        """Items like `item_id` by the model's item similarity, the same category boosted;
+        an item the model does not know gets popularity (within its category)."""
+        model = loaded.recommender
+        category = self.catalogue.categories.get(item_id)
+        if item_id in model.item_index:
+            pool = model.items
+            cf = model.item_similarity([item_id], pool)[0]
+            same = np.array([self.catalogue.categories.get(i) == category for i in pool])
+            scores = cf + self.config.category_boost * same * (category is not None)
+            scores[model.item_index[item_id]] = -np.inf
+            items, values = self.top(pool, scores, k, exclude=(item_id,))
+            return Recommendation(items, values, loaded.version, False, MODEL)
+        items, values, path = self.popular(k, category, exclude=(item_id,), model=model)
+        return Recommendation(items, values, loaded.version, True, path)
+
+    def strategy(self, request: RecommendRequest, session: LiveSession, loaded,
+                  rules: ActiveRules, audit: list) -> Recommendation:
+        """The `popularity` strategy of an experiment's control arm: what the shop would show
+        without a model (popularity, within the session's category when there is one). Not a
+        fallback: it is the variant's answer by design."""
+        category = request.category or session.top_category
+        items, scores, path = self.popular(request.k, category, request.exclude,
+                                            strict=request.category is not None,
+                                            model=loaded.recommender, rules=rules, audit=audit)
+        return Recommendation(items, scores, "strategy:popularity", False, path)
+
+    def for_user(self, request: RecommendRequest, session: LiveSession, loaded,
+                   rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
+        model = loaded.recommender
+        if request.user_id not in model.user_index:
+            answer = self.from_session(request, session, loaded, rules, audit)
+            if answer is not None:
+                return answer
+            category = request.category or session.top_category
+            items, scores, path = self.popular(request.k, category, request.exclude,
+                                                strict=request.category is not None,
+                                                model=model, rules=rules, audit=audit)
+            self.add_new_items(items, scores, request, model, session.recent_items, audit)
+            return Recommendation(items, scores, loaded.version, True, path)
+        pool = max(self.config.candidates, request.k)
+        items, scores = model.top_items(request.user_id, min(pool, model.items.size),
+                                        live_features(session))
+        if scores.size:
+            span = scores.max() - scores.min()
+            scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+            scores = scores + self.session_boost(model, items, session)
+        top, values = self.top(items, scores, request.k, request.exclude, request.category,
+                                rules, audit)
+        row = model.seen[model.user_index[request.user_id]]
+        self.complete(top, values, request, tuple(model.items[row.indices]), model)
+        self.add_new_items(top, values, request, model, session.recent_items, audit)
+        return Recommendation(top, values, loaded.version, False, MODEL)
+
+    def from_session(self, request: RecommendRequest, session: LiveSession, loaded,
+                      rules: ActiveRules, audit: list | None) -> Recommendation | None:
+        """An unknown visitor with a live session: the model's session rules score what
+        tends to follow the recent items (`session_rules`), the newest item (the page the
+        visitor is on) excluded. None when the model has no rules or knows none of them."""
+        if not (self.config.session_path and session.recent_items):
+            return None
+        model = loaded.recommender
+        items, scores = session_candidates(
+            model, session.recent_items,
+            popularity_weight=self.config.session_popularity_weight)
+        if items.size == 0:
+            return None
+        exclude = (*request.exclude, session.recent_items[-1])
+        top, values = self.top(items, scores, request.k, exclude, request.category, rules,
+                                audit)
+        self.complete(top, values, replace(request, exclude=exclude), (), model)
+        self.add_new_items(top, values, replace(request, exclude=exclude), model,
+                            session.recent_items, audit)
+        return Recommendation(top, values, loaded.version, False, SESSION)
+
+    def add_new_items(self, top: list, values: list, request: RecommendRequest, model,
+                       recent_items, audit: list | None) -> None:
+        """Give items newer than the model's training data the last `new_items_share` of
+        the slots, the best by content similarity to the user's items and session (in place;
+        only items with some similarity, under the same stock, exclude and category)."""
+        slots = new_item_slots(request.k, self.config.new_items_share)
+        if slots == 0 or not has_new_items(model):
+            return
+        scores = new_item_scores(model, request.user_id, recent_items)
+        similar = np.flatnonzero(scores > 0)
+        if similar.size == 0:
+            return
+        added, added_scores = self.top(model.new_item_ids[similar], scores[similar], slots,
+                                        (*request.exclude, *top), request.category)
+        if not added:
+            return
+        keep = request.k - len(added)
+        del top[keep:], values[keep:]
+        for item, score in zip(added, added_scores):
+            top.append(item)
+            values.append(score)
+            if audit is not None:
+                audit.append({"rule": "new_items", "item_id": item, "action": "added",
+                              "rank": len(top)})
+
+    def complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
+                  model) -> None:
+        """Rules removed too much: complete the list from popularity (in place)."""
+        if len(top) >= request.k:
+            return
+        extra, _, _ = self.popular(request.k, request.category,
+                                    tuple(request.exclude) + tuple(top) + seen,
+                                    strict=request.category is not None, model=model)
+        added = extra[: request.k - len(top)]
+        top += added
+        values += [0.0] * len(added)
+
+    def session_boost(self, model, items: np.ndarray, session: LiveSession) -> np.ndarray:
+        boost = np.zeros(items.size)
+        if session.recent_items and self.config.recent_boost:
+            boost += self.config.recent_boost * session_affinity(model, session.recent_items,
+                                                                 items)
+        if session.top_category and self.config.category_boost:
+            same = np.array([self.catalogue.categories.get(i) == session.top_category
+                             for i in items])
+            boost += self.config.category_boost * same
+        return boost
+
+    def top(self, items, scores, k, exclude=(), category=None, rules: ActiveRules | None = None,
+             audit: list | None = None) -> tuple[list, list]:
+        """The top k under stock, `exclude` and the category; with `rules`, promotions too;
+        what the rules changed is added to `audit`."""
+        exclude = set(exclude)
+        categories = self.catalogue.categories
+        unavailable = self.catalogue.unavailable
+        live = (rules or self.rules_in_force()).unavailable
+
+        def allowed(item: str) -> bool:
+            return item not in exclude and (category is None or categories.get(item) == category)
+
+        def out_of_stock(item: str) -> bool:
+            return item in unavailable or item in live
+
+        ranked = rank(items, scores, k, allowed, out_of_stock, rules,
+                      self.config.max_promoted_share)
+        if audit is not None:
+            audit.extend(ranked.applied)
+        return ranked.items, ranked.scores
+
+    def rules_in_force(self) -> ActiveRules:
+        return self.rules.current if self.rules is not None else NO_RULES
+
+    def popular(self, k, category, exclude=(), strict=False, *, model,
+                rules: ActiveRules | None = None, audit: list | None = None
+                ) -> tuple[list, list, str]:
+        """The model's most popular items, within `category` when there is one (any
+        category when it has none left, unless `strict`)."""
+        if category is not None:
+            found: list = []
+            items, values = self.top(model.items, model.popularity, k, exclude, category,
+                                     rules, found)
+            if items or strict:
+                if audit is not None:
+                    audit.extend(found)
+                return items, values, POPULARITY_BY_CATEGORY
+        items, values = self.top(model.items, model.popularity, k, exclude, None, rules, audit)
+        return items, values, POPULARITY
