@@ -2,7 +2,7 @@
 top-N baselines): item-item similarity from a 3-step random walk item -> user -> item on
 the binarised interaction graph, each transition probability raised to `alpha`, divided by
 the target item's popularity to the power `beta` (less popularity bias), `neighbours` kept
-per item. Scoring is item_knn's: the user's row times the similarity."""
+per item. Scoring is item_knn's: the user's row times the walk matrix."""
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +41,9 @@ class RP3betaRecommender(ItemKNNRecommender):
             walk = np.asarray((item_to_user[rows] @ user_to_item).todense()) * penalty[None, :]
             walk[np.arange(rows.size), rows] = 0.0
             blocks.append(_top_per_row(walk, self.neighbours))
-        self.similarity = sp.vstack(blocks).tocsr().astype(np.float32)
+        # W[i, j]: from the user's item i to the candidate j (penalised by j's popularity),
+        # `neighbours` kept per i; item_knn scores x S^T, so S = W^T gives x W, the paper's
+        self.similarity = sp.vstack(blocks).T.tocsr().astype(np.float32)
         self.__dict__.pop("_derived_similarity_t", None)
 
 

@@ -142,3 +142,18 @@ def test_bad_hyperparameters_name_the_model():
         build_model("ease", lambda_=3)
     with pytest.raises(ConfigError, match="loss must be one of"):
         build_model("lightfm_warp", loss="hinge")
+
+
+def test_rp3beta_scores_are_the_users_row_times_the_penalised_walk(interactions):
+    """Paudel et al.: W = (P_iu^a P_ui^a) / pop(j)^b with a zero diagonal, scores x_u W - the
+    penalty on the candidate j, not on the user's items."""
+    model = build_model("rp3beta", alpha=0.7, beta=0.4, neighbours=100).fit(interactions)
+    x = (model.seen.toarray() > 0).astype(float)
+    user_to_item = x / x.sum(axis=1, keepdims=True)
+    degree = x.sum(axis=0)
+    item_to_user = (x / np.where(degree > 0, degree, 1)).T
+    walk = (item_to_user ** 0.7) @ (user_to_item ** 0.7)
+    walk = walk * np.power(np.maximum(degree, 1), -0.4)[None, :]
+    np.fill_diagonal(walk, 0.0)
+    rows = np.arange(model.users.size)
+    np.testing.assert_allclose(model._score(rows), x @ walk, rtol=1e-5, atol=1e-6)
