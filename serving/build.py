@@ -91,4 +91,5 @@ def _cache(settings, config: ServiceConfig) -> RecommendationCache:
 
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05,
                                   socket_connect_timeout=0.05)
-    return RecommendationCache(client, config.cache_ttl_seconds, namespace=settings.event_stream)
+    return RecommendationCache(client, config.cache_ttl_seconds, namespace=settings.event_stream,
+                               local_entries=config.cache_local_entries)

@@ -1,23 +1,50 @@
-"""Recommendation lists cached in Redis. A failing Redis degrades to no cache (counted)."""
+"""Recommendation lists cached in two tiers with one TTL: an in-process LRU in front of
+Redis, which the replicas share.
+
+Keys name everything an answer depends on (model version, rules version, user, k, session,
+exclude, category), so a cached list is never stale within its TTL and both tiers can hold
+it. A hit in the local tier costs no Redis round trip; writes to Redis leave the request
+path: a background thread sends them in pipelines. Both are bounded: the local tier by
+`local_entries` (least recently used out first), the writes waiting for Redis by
+`pending_writes` (a write that finds the queue full is dropped and counted; the next miss
+of that key recomputes it). A failing Redis degrades to the local tier (counted).
+"""
 from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
 
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
 
 log = logging.getLogger(__name__)
+WRITE_BATCH = 256
+"""Most SETs sent in one pipeline."""
 
 
 class RecommendationCache:
     """Lists under `RedisKeys(namespace).recommendations(...)`, with a TTL."""
 
-    def __init__(self, client, ttl_seconds: int, namespace: str = DEFAULT_EVENT_STREAM):
+    def __init__(self, client, ttl_seconds: int, namespace: str = DEFAULT_EVENT_STREAM,
+                 local_entries: int = 10_000, pending_writes: int = 10_000,
+                 clock=time.monotonic):
         self.client = client
         self.ttl_seconds = ttl_seconds
         self.keys = RedisKeys(namespace)
+        self.local_entries = local_entries
+        self.clock = clock
         self.errors = 0
+        """Redis reads and write batches that failed."""
+        self.dropped_writes = 0
+        """Writes not sent to Redis because `pending_writes` were already waiting."""
+        self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._writes: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=pending_writes)
+        self._writer: threading.Thread | None = None
 
     def key(self, model_version: str, user_id: str, k: int, session_key: str,
             exclude: tuple[str, ...], category: str | None) -> str:
@@ -25,23 +52,101 @@ class RecommendationCache:
                                          category)
 
     def get(self, key: str) -> dict | None:
-        if self.client is None or self.ttl_seconds == 0:
+        if self.ttl_seconds == 0:
+            return None
+        raw = self._local_get(key)
+        if raw is not None:
+            return json.loads(raw)
+        if self.client is None:
             return None
         try:
-            raw = self.client.get(key)
+            stored = self.client.get(key)
         except Exception as exc:
             self._failed("get", exc)
             return None
-        return json.loads(raw) if raw else None
+        if not stored:
+            return None
+        raw = stored.decode() if isinstance(stored, bytes) else stored
+        self._local_put(key, raw)  # the rest of its TTL would be exact; the full one is close
+        return json.loads(raw)
 
     def set(self, key: str, value: dict) -> None:
-        if self.client is None or self.ttl_seconds == 0:
+        if self.ttl_seconds == 0:
             return
+        raw = json.dumps(value)
+        self._local_put(key, raw)
+        if self.client is None:
+            return
+        self._start_writer()
         try:
-            self.client.set(key, json.dumps(value), ex=self.ttl_seconds)
-        except Exception as exc:
-            self._failed("set", exc)
+            self._writes.put_nowait((key, raw))
+        except queue.Full:
+            with self._lock:
+                self.dropped_writes += 1
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued write reached Redis (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._writes.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    # ---- local tier --------------------------------------------------------------------
+    def _local_get(self, key: str) -> str | None:
+        if self.local_entries == 0:
+            return None
+        with self._lock:
+            found = self._local.get(key)
+            if found is None:
+                return None
+            expires, raw = found
+            if self.clock() >= expires:
+                del self._local[key]
+                return None
+            self._local.move_to_end(key)
+            return raw
+
+    def _local_put(self, key: str, raw: str) -> None:
+        if self.local_entries == 0:
+            return
+        with self._lock:
+            self._local[key] = (self.clock() + self.ttl_seconds, raw)
+            self._local.move_to_end(key)
+            while len(self._local) > self.local_entries:
+                self._local.popitem(last=False)
+
+    # ---- writes to Redis ----------------------------------------------------------------
+    def _start_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="cache-writer",
+                                                daemon=True)
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._writes.get()]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for key, raw in batch:
+                    pipe.set(key, raw, ex=self.ttl_seconds)
+                pipe.execute()
+            except Exception as exc:
+                self._failed(f"set of {len(batch)}", exc)
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self.errors += 1
-        log.warning("cache %s failed, serving without cache: %s", what, exc)
+        with self._lock:
+            self.errors += 1
+        log.warning("cache %s failed, serving without the shared cache: %s", what, exc)

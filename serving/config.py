@@ -43,6 +43,9 @@ class ServiceConfig(BaseModel):
     """Weight of popularity blended into session scores (orders what the rules miss)."""
     cache_ttl_seconds: int = Field(3600, ge=0)
     """Lifetime of a cached list in Redis (0 disables the cache)."""
+    cache_local_entries: int = Field(10_000, ge=0)
+    """Lists also kept in the serving process (least recently used out first; same TTL): a
+    hit there costs no Redis round trip. 0 keeps them in Redis only."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
     experiments: bool = True

@@ -91,7 +91,11 @@ def test_redis_cache_hits_and_a_new_session_event_misses(make_service):
     reader.sessions["u1"]["category"] = "hats"  # one that only moves the top category
     assert not service.recommend(service.parse("u1", 2)).cached
     assert service.recommend(service.parse("u1", 2)).cached
+    assert service.cache.flush()
     assert 0 < client.ttl(next(iter(client.scan_iter("recsys:events:recs:*")))) <= 60
+    # another replica (its own, empty local tier) finds the lists in the shared Redis
+    replica = make_service(reader, RecommendationCache(client, 60))
+    assert replica.recommend(replica.parse("u1", 2)).cached
     client.flushdb()
 
 
@@ -99,7 +103,9 @@ def test_a_down_cache_degrades():
     cache = RecommendationCache(redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2), 60)
     assert cache.get("k") is None
     cache.set("k", {"x": 1})
+    assert cache.flush()
     assert cache.errors == 2
+    assert cache.get("k") == {"x": 1}  # the local tier still answers
 
 
 @pytest.mark.integration
