@@ -81,18 +81,18 @@ class Answers:
         return Recommendation(items, values, loaded.version, True, path)
 
     def strategy(self, request: RecommendRequest, session: LiveSession, loaded,
-                  rules: ActiveRules, audit: list) -> Recommendation:
+                 rules: ActiveRules, audit: list) -> Recommendation:
         """The `popularity` strategy of an experiment's control arm: what the shop would show
         without a model (popularity, within the session's category when there is one). Not a
         fallback: it is the variant's answer by design."""
         category = request.category or session.top_category
         items, scores, path = self.popular(request.k, category, request.exclude,
-                                            strict=request.category is not None,
-                                            model=loaded.recommender, rules=rules, audit=audit)
+                                           strict=request.category is not None,
+                                           model=loaded.recommender, rules=rules, audit=audit)
         return Recommendation(items, scores, "strategy:popularity", False, path)
 
     def for_user(self, request: RecommendRequest, session: LiveSession, loaded,
-                   rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
+                 rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
             answer = self.from_session(request, session, loaded, rules, audit)
@@ -100,8 +100,8 @@ class Answers:
                 return answer
             category = request.category or session.top_category
             items, scores, path = self.popular(request.k, category, request.exclude,
-                                                strict=request.category is not None,
-                                                model=model, rules=rules, audit=audit)
+                                               strict=request.category is not None,
+                                               model=model, rules=rules, audit=audit)
             self.add_new_items(items, scores, request, model, session.recent_items, audit)
             return Recommendation(items, scores, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
@@ -112,14 +112,14 @@ class Answers:
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
             scores = scores + self.session_boost(model, items, session)
         top, values = self.top(items, scores, request.k, request.exclude, request.category,
-                                rules, audit)
+                               rules, audit)
         row = model.seen[model.user_index[request.user_id]]
         self.complete(top, values, request, tuple(model.items[row.indices]), model)
         self.add_new_items(top, values, request, model, session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, MODEL)
 
     def from_session(self, request: RecommendRequest, session: LiveSession, loaded,
-                      rules: ActiveRules, audit: list | None) -> Recommendation | None:
+                     rules: ActiveRules, audit: list | None) -> Recommendation | None:
         """An unknown visitor with a live session: the model's session rules score what
         tends to follow the recent items (`session_rules`), the newest item (the page the
         visitor is on) excluded. None when the model has no rules or knows none of them."""
@@ -133,14 +133,14 @@ class Answers:
             return None
         exclude = (*request.exclude, session.recent_items[-1])
         top, values = self.top(items, scores, request.k, exclude, request.category, rules,
-                                audit)
+                               audit)
         self.complete(top, values, replace(request, exclude=exclude), (), model)
         self.add_new_items(top, values, replace(request, exclude=exclude), model,
-                            session.recent_items, audit)
+                           session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, SESSION)
 
     def add_new_items(self, top: list, values: list, request: RecommendRequest, model,
-                       recent_items, audit: list | None) -> None:
+                      recent_items, audit: list | None) -> None:
         """Give items newer than the model's training data the last `new_items_share` of
         the slots, the best by content similarity to the user's items and session (in place;
         only items with some similarity, under the same stock, exclude and category)."""
@@ -152,7 +152,7 @@ class Answers:
         if similar.size == 0:
             return
         added, added_scores = self.top(model.new_item_ids[similar], scores[similar], slots,
-                                        (*request.exclude, *top), request.category)
+                                       (*request.exclude, *top), request.category)
         if not added:
             return
         keep = request.k - len(added)
@@ -165,13 +165,13 @@ class Answers:
                               "rank": len(top)})
 
     def complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
-                  model) -> None:
+                 model) -> None:
         """Rules removed too much: complete the list from popularity (in place)."""
         if len(top) >= request.k:
             return
         extra, _, _ = self.popular(request.k, request.category,
-                                    tuple(request.exclude) + tuple(top) + seen,
-                                    strict=request.category is not None, model=model)
+                                   tuple(request.exclude) + tuple(top) + seen,
+                                   strict=request.category is not None, model=model)
         added = extra[: request.k - len(top)]
         top += added
         values += [0.0] * len(added)
@@ -188,7 +188,7 @@ class Answers:
         return boost
 
     def top(self, items, scores, k, exclude=(), category=None, rules: ActiveRules | None = None,
-             audit: list | None = None) -> tuple[list, list]:
+            audit: list | None = None) -> tuple[list, list]:
         """The top k under stock, `exclude` and the category; with `rules`, promotions too;
         what the rules changed is added to `audit`."""
         exclude = set(exclude)
