@@ -4,9 +4,9 @@ A generated shop (200k events) goes through the training pipeline with the produ
 feature profile (Redis online store, PostgreSQL registry); MLServer then serves the champion
 with the Redis cache. GET /recommend, 80% known users and 20% unknown, keep-alive, two runs
 of 60 s each after a cold start. Every unknown visitor has a live session (three recent
-items in the online store), so they are answered by the session path, and live business rules are in force
-(1% of the catalogue out of stock, 20 boosted and 2 pinned promotions), refreshed every
-30 s as in production:
+items in the online store), so they are answered by the session path, and live business
+rules are in force (1% of the catalogue out of stock, 20 boosted and 2 pinned promotions),
+refreshed every 30 s as in production:
 - cold start: 20 s paced (below) on an empty cache, reported on its own: every user's
   first request is a miss, as after a restart or a promotion;
 - paced: requests start at a fixed rate (550/s, above the 500/s target) with at most 32 in
