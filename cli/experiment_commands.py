@@ -1,5 +1,5 @@
-"""`recsys experiment plan|start|stop|ramp|list|analyze|conclude|simulate`: online A/B
-tests."""
+"""`recsys experiment plan|start|stop|ramp|list|export|analyze|conclude|simulate`: online
+A/B tests."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     ramp.add_argument("name")
     ramp.add_argument("--coverage", type=float, required=True)
     actions.add_parser("list", help="experiments with their status and verdict")
+    export = actions.add_parser("export", help="an experiment with its variants' models as one "
+                                "artifact for Seldon Core v2 / KServe (the champion answers "
+                                "users outside it)")
+    export.add_argument("name")
+    export.add_argument("--out", required=True, help="a folder or s3://bucket/prefix")
     analyze = actions.add_parser("analyze", help="write summary.json and report.html")
     analyze.add_argument("name")
     analyze.add_argument("--out", required=True, help="output folder")
@@ -62,6 +67,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--allow-volatile-bus", action="store_true",
                           help="let the collector use a Redis without AOF (tests)")
     parser.set_defaults(handler=cmd_experiment)
+
+
+def _export(store, name: str, out: str, settings) -> dict:
+    """Write experiment `name` (its definition, aliases already pinned to versions) with the
+    champion and every model variant as one serving artifact."""
+    from recsys.core.pyfunc import load_recommender
+    from recsys.core.registry import aliases
+    from recsys.core.tracking import client_for
+    from recsys.serving.artifact import write_artifact
+
+    definition, _ = store.get(name)
+    model_name = settings.registered_model_name
+    champion = aliases(client_for(settings.tracking_uri), model_name).get("champion")
+    if champion is None:
+        raise ConfigError(f"{model_name} has no champion: it answers the users outside the "
+                          "experiment")
+    versions = sorted({v.version for v in definition.variants if v.version})
+    models = {version: load_recommender(f"models:/{model_name}/{version}")
+              for version in versions}
+    written = write_artifact(models.get(champion) or load_recommender(
+        f"models:/{model_name}/{champion}"), out, "recsys", champion,
+        settings.s3_endpoint_url, experiment=definition.model_dump_json(indent=2),
+        variant_models=models)
+    return {"experiment": name, **written}
 
 
 def _definition_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +164,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         print(json.dumps(simulate(args, settings), indent=2))
     elif args.action == "list":
         print(json.dumps(store.list(), indent=2))
+    elif args.action == "export":
+        print(json.dumps(_export(store, args.name, args.out, settings), indent=2))
     elif args.action in ("analyze", "conclude"):
         from recsys.experiments.evaluate import analyze_experiment, conclude
 

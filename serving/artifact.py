@@ -3,7 +3,12 @@ storage: a folder, locally or under `s3://`, holding
 
 - `model/`: the model's data-only files (`recsys.core.models.storage`);
 - `model-settings.json`: MLServer's settings for it: the recsys runtime, `parameters.uri`
-  `./model`, the registry version it came from and the SHA-256 of `model/`.
+  `./model`, the registry version it came from and the SHA-256 of `model/`;
+- for an online experiment (`recsys experiment export`): `experiment.json`, its definition,
+  and `variants/<version>/`, every model variant's data-only files, their SHA-256 recorded
+  in the settings too. The runtime then runs the experiment router on these, with the
+  same per-user hashed assignment as a registry-served champion (`model/` answers the
+  users outside the experiment).
 
 Seldon's agent copies the folder onto the Server and MLServer loads it from there; the
 runtime resolves `./model` next to the settings file and refuses files whose digest is not
@@ -23,25 +28,38 @@ from recsys.core.models.storage import save_model
 RUNTIME = "recsys.serving.runtime.RecsysRuntime"
 MODEL_FOLDER = "model"
 SETTINGS_FILE = "model-settings.json"
+EXPERIMENT_FILE = "experiment.json"
+VARIANTS_FOLDER = "variants"
 ARTIFACT_FLAG = "model_artifact"
 """`parameters.extra` key that makes the runtime serve the artifact's own model folder."""
 
 
-def artifact_settings(name: str, version: str, sha256: str) -> dict:
+def artifact_settings(name: str, version: str, sha256: str,
+                      variant_sha256: dict[str, str] | None = None) -> dict:
+    extra = {ARTIFACT_FLAG: True, "model_sha256": sha256, "model_version": str(version),
+             "watch_seconds": 0}
+    if variant_sha256 is not None:
+        extra["experiment_variants"] = dict(variant_sha256)
     return {"name": name, "implementation": RUNTIME,
             "parameters": {"uri": f"./{MODEL_FOLDER}", "version": str(version),
-                           "extra": {ARTIFACT_FLAG: True, "model_sha256": sha256,
-                                     "model_version": str(version), "watch_seconds": 0}}}
+                           "extra": extra}}
 
 
 def write_artifact(model: Recommender, out: str, name: str, version: str,
-                   s3_endpoint_url: str | None = None) -> dict:
+                   s3_endpoint_url: str | None = None, experiment: str | None = None,
+                   variant_models: dict[str, Recommender] | None = None) -> dict:
     """Write the artifact to `out` (a folder, or `s3://bucket/prefix`); returns where, the
-    version and the model's SHA-256."""
+    version and the model's SHA-256. With `experiment` (a definition's JSON) the variants'
+    models (`variant_models`, by registry version) go with it."""
     with tempfile.TemporaryDirectory(prefix="recsys-artifact-") as tmp:
         folder = Path(tmp)
         sha256 = save_model(model, folder / MODEL_FOLDER)
-        settings = artifact_settings(name, version, sha256)
+        variant_sha256 = None
+        if experiment is not None:
+            (folder / EXPERIMENT_FILE).write_text(experiment)
+            variant_sha256 = {str(v): save_model(m, folder / VARIANTS_FOLDER / str(v))
+                              for v, m in (variant_models or {}).items()}
+        settings = artifact_settings(name, version, sha256, variant_sha256)
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         if out.startswith("s3://"):
@@ -58,7 +76,8 @@ def write_artifact(model: Recommender, out: str, name: str, version: str,
                 destination = target / path.relative_to(folder)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.write_bytes(path.read_bytes())
-    return {"uri": out, "version": str(version), "sha256": sha256}
+    return {"uri": out, "version": str(version), "sha256": sha256,
+            **({"variants": variant_sha256} if variant_sha256 is not None else {})}
 
 
 def artifact_options(extra: dict, model_folder: str) -> dict:
@@ -68,4 +87,6 @@ def artifact_options(extra: dict, model_folder: str) -> dict:
         raise ConfigError("a model artifact's settings must record model_sha256; export it "
                           "with `recsys registry export --artifact`")
     options["model_uri"] = model_folder
+    if "experiment_variants" in options:
+        options["experiment_folder"] = str(Path(model_folder).parent)
     return options

@@ -46,9 +46,17 @@ def build_service(options: dict | None = None) -> RecommendationService:
 
 
 def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
-    """The online-experiment router of a registry-served champion (None for a fixed model:
-    an exported folder has no registry to read experiments from)."""
-    if not config.experiments or config.model_uri:
+    """The online-experiment router of a registry-served champion, or of an exported
+    experiment artifact; None for any other fixed model (an exported folder has no
+    registry to read experiments from)."""
+    if not config.experiments:
+        return None
+    if config.experiment_folder:
+        from recsys.serving.experiment_artifact import artifact_router
+
+        return artifact_router(config.experiment_folder, config.experiment_variants,
+                               lambda: source.current)
+    if config.model_uri:
         return None
     from recsys.experiments.store import open_store
     from recsys.serving.experiment_router import ExperimentRouter

@@ -49,7 +49,13 @@ class ServiceConfig(BaseModel):
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
     experiments: bool = True
-    """Apply the registry's running online experiment (a registry-served champion only)."""
+    """Apply the registry's running online experiment (a registry-served champion), or the
+    exported one of an experiment artifact."""
+    experiment_folder: str | None = None
+    """An exported experiment (`recsys experiment export`): its definition and variants are
+    read from here, not from the registry (set by the runtime from the artifact)."""
+    experiment_variants: dict[str, str] = {}
+    """SHA-256 of each variant's model folder in `experiment_folder`, by version."""
     experiment_watch_seconds: float = Field(30.0, gt=0)
     """How often the running experiment is read: a start, ramp or stop applies within it."""
     log_requests: bool = True

@@ -99,7 +99,7 @@ class ModelSource:
         neither can (or the registry cannot say), the baseline. Raises ModelUnhealthy when
         nothing can serve."""
         if self.fixed_uri:
-            loaded = LoadedModel(_checked(self.fixed_uri, self.fixed_sha256),
+            loaded = LoadedModel(checked_model(self.fixed_uri, self.fixed_sha256),
                                  self.fixed_version or self.fixed_uri, self.fixed_uri)
         else:
             try:
@@ -171,7 +171,7 @@ class ModelSource:
 
     def _loaded(self, version: str, fallback_reason: str | None = None) -> LoadedModel:
         uri = f"models:/{self.registered_model}/{version}"
-        return LoadedModel(_checked(uri), version, uri, fallback_reason)
+        return LoadedModel(checked_model(uri), version, uri, fallback_reason)
 
     def _set(self, loaded: LoadedModel) -> None:
         with self._lock:
@@ -218,7 +218,7 @@ class ModelSource:
         return versions
 
 
-def _checked(uri: str, sha256: str | None = None) -> Recommender:
+def checked_model(uri: str, sha256: str | None = None) -> Recommender:
     """The model at `uri`, loaded and smoke-tested."""
     try:
         model = _load(uri, sha256)

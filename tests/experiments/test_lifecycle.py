@@ -149,3 +149,34 @@ def test_no_winner_changes_nothing(shop, cli, capsys, tmp_path):
     outcome = json.loads(capsys.readouterr().out)
     assert outcome["promoted_version"] is None and outcome["winner"] is None
     assert aliases(client, settings.registered_model_name) == before
+
+
+def test_an_exported_experiment_is_served_from_its_artifact(shop, cli, capsys, tmp_path):
+    """The cluster path: `experiment export` writes one artifact; the runtime serves it
+    with the same assignment and without a registry watch."""
+    from recsys.experiments.assignment import Assigner
+    from recsys.serving.artifact import SETTINGS_FILE, artifact_options
+    from recsys.serving.build import build_service
+
+    assert cli("experiment", "start", "export-1", "--variants",
+               "control=popularity:50,b=challenger:50") == 0
+    definition = json.loads(capsys.readouterr().out)
+    out = tmp_path / "artifact"
+    assert cli("experiment", "export", "export-1", "--out", str(out)) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["version"] == shop["champion"]
+    assert set(written["variants"]) == {shop["challenger"]}
+    assert cli("experiment", "stop", "export-1", "--reason", "exported") == 0
+    extra = json.loads((out / SETTINGS_FILE).read_text())["parameters"]["extra"]
+    service = build_service({**artifact_options(extra, str(out / "model")),
+                             "log_requests": False})
+    users = [f"visitor-{i}" for i in range(60)]
+    answers = {u: service.recommend(service.parse(u, 3)) for u in users}
+    assigner = Assigner(service.experiments.active.definition)
+    assert service.experiments.active.definition.name == definition["name"]
+    for user, answer in answers.items():
+        assert answer.variant == assigner.assign(user).variant
+        if answer.variant == "b":
+            assert answer.model_version == shop["challenger"]
+    assert {a.variant for a in answers.values()} == {"control", "b"}
+    service.source.stop()

@@ -74,3 +74,17 @@ def test_kserve_serves_the_same_image_and_artifact_as_seldon():
         for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             assert "value" not in names[secret] and names[secret]["valueFrom"]["secretKeyRef"]
     assert container["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_experiment_model_and_its_shadow():
+    documents = list(yaml.safe_load_all((SELDON / "experiment.yaml").read_text()))
+    model, experiment = documents
+    served = load("model.yaml")
+    assert model["kind"] == "Model" and experiment["kind"] == "Experiment"
+    assert model["spec"]["server"] == served["spec"]["server"]
+    assert model["spec"]["requirements"] == served["spec"]["requirements"]
+    # production stays on the champion; the experiment's Model gets a mirror of it
+    assert experiment["spec"]["default"] == served["metadata"]["name"]
+    assert experiment["spec"]["candidates"] == [{"name": served["metadata"]["name"],
+                                                 "weight": 100}]
+    assert experiment["spec"]["mirror"]["name"] == model["metadata"]["name"]
