@@ -23,6 +23,26 @@ def base_resources() -> list[dict]:
             for doc in documents(K8S / "base" / name)]
 
 
+def component_resources(folder: Path) -> list[dict]:
+    """The resources of a kustomize Component (every listed file exists)."""
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Component"
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1alpha1"
+    return [doc for name in kustomization["resources"] for doc in documents(folder / name)]
+
+
+def test_serving_components_are_in_the_namespace_and_the_alternatives_agree():
+    seldon = component_resources(REPO / "infra" / "seldon")
+    kserve = component_resources(REPO / "infra" / "kserve")
+    namespace = next(r for r in base_resources() if r["kind"] == "Namespace")
+    for resource in seldon + kserve:
+        assert resource["metadata"]["namespace"] == namespace["metadata"]["name"]
+    model = next(r for r in seldon if r["kind"] == "Model")
+    env = {e["name"]: e.get("value")
+           for e in kserve[0]["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["STORAGE_URI"] == model["spec"]["storageUri"]  # the same exported champion
+
+
 def test_every_base_manifest_validates_strictly():
     resources = base_resources()
     assert {r["kind"] for r in resources} >= {"Namespace", "ConfigMap", "StatefulSet",
@@ -49,7 +69,12 @@ def test_overlays_resolve(overlay):
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     assert [(folder / r).resolve() for r in kustomization["resources"]] == [
         (K8S / "base").resolve()]
-    targets = {(r["kind"], r["metadata"]["name"]) for r in base_resources()}
+    # serving is a component: Seldon Core v2 by default (KServe is the other one)
+    components = [(folder / c).resolve() for c in kustomization["components"]]
+    assert components == [(REPO / "infra" / "seldon").resolve()]
+    serving = component_resources(components[0])
+    assert {r["kind"] for r in serving} == {"Server", "Model"}
+    targets = {(r["kind"], r["metadata"]["name"]) for r in base_resources() + serving}
     for patch in kustomization["patches"]:
         for doc in documents(folder / patch["path"]):
             assert (doc["kind"], doc["metadata"]["name"]) in targets, patch
