@@ -71,12 +71,18 @@ class BlendRecommender(Recommender):
             raise ConfigError(f"{self.name}: weights must be {len(self.parts)} non-negative "
                               f"numbers summing to 1, got {weights}")
         self.weights = None if weights is None else tuple(float(w) for w in weights)
-        self.grid = simplex_grid(len(self.parts), step)
+        simplex_grid(len(self.parts), step)  # refuses a step that does not divide 1
+        self.step = float(step)
         self.validation_fraction, self.validation = validation_fraction, validation
         self.chosen_weights: tuple[float, ...] | None = None
         self.weight_validation: dict[tuple[float, ...], float] = {}
         """NDCG@10 on the inner validation split of every weight vector tried."""
         self.part_models: list[Recommender] = []
+
+    @property
+    def grid(self) -> list[tuple[float, ...]]:
+        """The weight vectors tried on validation."""
+        return simplex_grid(len(self.parts), self.step)
 
     def _allowed_parts(self) -> dict[str, type[Recommender]]:
         return COLLABORATIVE
@@ -113,25 +119,26 @@ class BlendRecommender(Recommender):
             log.info("%s: no validation user is known to the inner models; equal weights",
                      self.name)
             return equal
-        frames: dict[tuple[float, ...], list[pd.DataFrame]] = {w: [] for w in self.grid}
+        grid = self.grid
+        frames: dict[tuple[float, ...], list[pd.DataFrame]] = {w: [] for w in grid}
         k = min(VALIDATION_K, parts[0].items.size)
         for lo in range(0, users.size, USER_BATCH):
             batch = users[lo:lo + USER_BATCH]
             inputs = part_scores(parts, batch)
             seen = parts[0].seen[batch]
             owner = np.repeat(np.arange(batch.size), np.diff(seen.indptr))
-            for weights in self.grid:
+            for weights in grid:
                 blended = combine(weights, inputs)
                 blended[owner, seen.indices] = -np.inf
                 frames[weights].append(parts[0]._top_k(parts[0].users[batch], blended, k,
                                                        False))
         key = f"ndcg_at_{VALIDATION_K}"
         self.weight_validation = {w: ranking_metrics(pd.concat(frames[w]), valid,
-                                                     VALIDATION_K)[key] for w in self.grid}
-        best = max(self.grid, key=lambda w: (self.weight_validation[w], w))
+                                                     VALIDATION_K)[key] for w in grid}
+        best = max(grid, key=lambda w: (self.weight_validation[w], w))
         log.info("%s(%s): weights %s chosen on validation (%s %.4f of %d tried)", self.name,
                  ",".join(name for name, _ in self.parts), best, key,
-                 self.weight_validation[best], len(self.grid))
+                 self.weight_validation[best], len(grid))
         return best
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:

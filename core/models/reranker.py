@@ -181,7 +181,8 @@ class FeatureReranker(Recommender):
                   popularity: np.ndarray, profile: tuple[np.ndarray, np.ndarray]
                   ) -> np.ndarray:
         """One row of FEATURES per (user, item) for one user's candidates; `popularity` and
-        `profile` (usual price, preferred category per user) as of the data learned from."""
+        `profile` (usual price, preferred category, indexed by `user_rows`) as of the data
+        learned from."""
         user_price, user_category = profile
         order = np.argsort(-base_scores, kind="stable")
         rank = np.empty(base_scores.size)
@@ -202,21 +203,23 @@ class FeatureReranker(Recommender):
         """The shopper's price level and preferred category as the online store has them
         now - the average price viewed in the last 10 minutes, the session's top category -
         in place of the ones learned from their history, where they are known."""
-        price, category = self.user_price.copy(), self.user_category.copy()
+        price, category = self.user_price[user_rows].copy(), self.user_category[user_rows].copy()
         live_price = live.get("price")
         if live_price is not None and np.isfinite(live_price) and live_price > 0:
-            price[user_rows] = float(live_price)
+            price[:] = float(live_price)
         names = getattr(self, "category_names", None)
         if live.get("category") is not None and names is not None:
             found = np.flatnonzero(names == str(live["category"]))
             if found.size:
-                category[user_rows] = found[0]
+                category[:] = found[0]
         return self._score(user_rows, (price, category))
 
     def _score(self, user_rows: np.ndarray,
                profile: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """`profile`: usual price and preferred category per position of `user_rows`
+        (default: the ones learned from the users' history)."""
         if profile is None:
-            profile = (self.user_price, self.user_category)
+            profile = (self.user_price[user_rows], self.user_category[user_rows])
         base = np.asarray(self.base_model._score(user_rows), dtype=np.float64)
         out = np.empty_like(base)
         n = min(self.candidates, base.shape[1])
@@ -233,8 +236,8 @@ class FeatureReranker(Recommender):
                 else np.arange(scores.size)
             top = top[np.isfinite(ranked_scores[top])]
             if top.size:
-                x = self._features(np.full(top.size, row), top, scores[top], self.popularity,
-                                   profile)
+                x = self._features(np.full(top.size, position), top, scores[top],
+                                   self.popularity, profile)
                 out[position, top] = x @ self.weights + self.intercept
         return out
 
