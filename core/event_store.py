@@ -89,11 +89,10 @@ def partition_days(lake: Lake, zone: str) -> list[str]:
     return sorted(days, key=lambda d: (d == UNKNOWN_DATE, d))
 
 
-def read_window(lake: Lake, zone: str, schema: pa.Schema, start: datetime | None = None,
-                end: datetime | None = None) -> pd.DataFrame:
-    """Rows of a zone with start <= timestamp < end (either bound optional)."""
-    start_ts = _utc(start)
-    end_ts = _utc(end)
+def window_keys(lake: Lake, zone: str, start: datetime | None = None,
+                end: datetime | None = None) -> list[str]:
+    """The files of a zone whose date partitions can hold rows of [start, end)."""
+    start_ts, end_ts = _utc(start), _utc(end)
     keys: list[str] = []
     for day in partition_days(lake, zone):
         if day == UNKNOWN_DATE:
@@ -106,15 +105,29 @@ def read_window(lake: Lake, zone: str, schema: pa.Schema, start: datetime | None
         if end_ts is not None and d > end_ts.date():
             continue
         keys.extend(lake.list(partition_key(zone, day)))
-    frame = lake.read_tables(keys, schema=schema).to_pandas()
-    if frame.empty:
-        return schema.empty_table().to_pandas()
+    return keys
+
+
+def in_window(frame: pd.DataFrame, start: datetime | None = None,
+              end: datetime | None = None) -> pd.Series:
+    """Rows with start <= timestamp < end (either bound optional)."""
+    start_ts, end_ts = _utc(start), _utc(end)
     mask = pd.Series(True, index=frame.index)
     if start_ts is not None:
         mask &= frame[C.timestamp] >= start_ts
     if end_ts is not None:
         mask &= frame[C.timestamp] < end_ts
-    return frame[mask].sort_values(C.timestamp, kind="stable").reset_index(drop=True)
+    return mask
+
+
+def read_window(lake: Lake, zone: str, schema: pa.Schema, start: datetime | None = None,
+                end: datetime | None = None) -> pd.DataFrame:
+    """Rows of a zone with start <= timestamp < end (either bound optional)."""
+    frame = lake.read_tables(window_keys(lake, zone, start, end), schema=schema).to_pandas()
+    if frame.empty:
+        return schema.empty_table().to_pandas()
+    frame = frame[in_window(frame, start, end)]
+    return frame.sort_values(C.timestamp, kind="stable").reset_index(drop=True)
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp | None:

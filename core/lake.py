@@ -157,6 +157,7 @@ class Lake:
 
     def __init__(self, uri: str, s3_endpoint_url: str | None = None):
         self.uri = str(uri).rstrip("/")
+        self.s3_endpoint_url = s3_endpoint_url
         if self.uri.startswith("s3://"):
             bucket, _, prefix = self.uri[len("s3://"):].partition("/")
             if not bucket:

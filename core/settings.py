@@ -40,6 +40,22 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto, ...); None means AWS itself or AWS_ENDPOINT_URL."""
 
+    engine: Literal["pandas", "spark"] = "pandas"
+    """Engine of the batch data path (extract, validate, preprocess, feature tables):
+    `pandas` in this process (the embedded default, fastest up to a few million events) or
+    `spark` (Apache Spark at `spark_master`; docs/spark.md)."""
+
+    spark_master: str = "local[*]"
+    """Spark master of the `spark` engine: `local[*]` (every core of this machine), or a
+    cluster's (`k8s://https://...`, `spark://host:7077`)."""
+
+    spark_driver_memory: str = "2g"
+    """JVM heap of the Spark driver (in local mode the driver is also the executor)."""
+
+    spark_shuffle_partitions: int = Field(default=16, gt=0)
+    """`spark.sql.shuffle.partitions`: how many groups a keyed step is split into (more
+    partitions: less memory per Python task)."""
+
     registered_model_name: str = DEFAULT_REGISTERED_MODEL
     """Name of the MLflow registered model the gate promotes."""
 

@@ -79,15 +79,18 @@ def _join_reasons(index: pd.Index, checks) -> pd.Series:
     return reasons
 
 
-def null_ratios(events: pd.DataFrame, columns: list[str]) -> dict[str, float]:
-    """Share of null (or blank) values per column."""
-    if events.empty:
-        return {c: 0.0 for c in columns}
-    ratios = {}
+def null_counts(events: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Null (or blank) values per column: summed over batches, they give `null_ratios`."""
+    counts = {}
     for column in columns:
         values = events[column]
         blank = values.isna()
         if values.dtype == object:
             blank |= values.eq("")
-        ratios[column] = round(float(blank.mean()), 6)
-    return ratios
+        counts[column] = int(blank.sum())
+    return counts
+
+
+def null_ratios(counts: dict[str, int], rows: int) -> dict[str, float]:
+    """Share of null (or blank) values per column."""
+    return {c: round(n / rows, 6) if rows else 0.0 for c, n in counts.items()}

@@ -12,7 +12,12 @@ from datetime import datetime
 import pandas as pd
 from pydantic import BaseModel
 
-from recsys.components.validate.rules import ValidationConfig, null_ratios, row_reasons
+from recsys.components.validate.rules import (
+    ValidationConfig,
+    null_counts,
+    null_ratios,
+    row_reasons,
+)
 from recsys.core.columns import Columns
 from recsys.core.errors import DataQualityError
 from recsys.core.event_store import (
@@ -61,35 +66,85 @@ class ValidationResult:
     report: QualityReport
 
 
+def judge(events: pd.DataFrame, config: ValidationConfig, now: pd.Timestamp) -> pd.DataFrame:
+    """The rows with their `reason` (None for a clean row): row by row, so any cut of a
+    batch gives the same verdicts (the spark engine judges each batch in its own task)."""
+    if C.parse_error not in events.columns:
+        events = events.assign(**{C.parse_error: None})
+    return events.assign(**{C.reason: row_reasons(events, config, now)})
+
+
+def batch_tally(judged: pd.DataFrame) -> dict:
+    """What the report counts of a judged batch; tallies of batches add up (`merge_tallies`)."""
+    bad = judged[C.reason].notna()
+    clean = judged.loc[~bad]
+    times = clean[C.timestamp].dropna()
+    return {
+        "rows": len(judged), "bad": int(bad.sum()),
+        "reasons": reason_counts(judged.loc[bad, C.reason]) if bad.any() else {},
+        "nulls": null_counts(judged, list(EVENT_COLUMNS)),
+        "event_types": {str(k): int(v) for k, v in clean[C.event_type].value_counts().items()},
+        "time_min": int(times.min().value // 1_000_000) if len(times) else None,
+        "time_max": int(times.max().value // 1_000_000) if len(times) else None,
+    }
+
+
+def merge_tallies(tallies: list[dict]) -> dict:
+    """The tally of the union of the batches."""
+    total: dict = {"rows": 0, "bad": 0, "reasons": {}, "nulls": {}, "event_types": {},
+                   "time_min": None, "time_max": None}
+    for tally in tallies:
+        total["rows"] += tally["rows"]
+        total["bad"] += tally["bad"]
+        for name in ("reasons", "nulls", "event_types"):
+            for key, count in tally[name].items():
+                total[name][key] = total[name].get(key, 0) + count
+        for name, pick in (("time_min", min), ("time_max", max)):
+            if tally[name] is not None:
+                total[name] = tally[name] if total[name] is None else pick(total[name],
+                                                                           tally[name])
+    total["nulls"] = total["nulls"] or {c: 0 for c in EVENT_COLUMNS}
+    return total
+
+
+def quality_report(tally: dict, config: ValidationConfig, users: int,
+                   items: int) -> QualityReport:
+    """The batch's report from its tally and its clean rows' distinct users and items."""
+    rows, bad = tally["rows"], tally["bad"]
+    ratios = null_ratios(tally["nulls"], rows)
+    warnings = sorted(c for c, r in ratios.items()
+                      if r > config.null_warn_ratio and c not in SPARSE_COLUMNS)
+    bad_ratio = bad / rows if rows else 0.0
+    for column in warnings:
+        log.warning("validate: column %r is %.1f%% null (warn above %.0f%%)", column,
+                    100 * ratios[column], 100 * config.null_warn_ratio)
+
+    def moment(ms: int | None) -> datetime | None:
+        return pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime() if ms is not None else None
+
+    return QualityReport(
+        rows_in=rows, rows_clean=rows - bad, rows_quarantined=bad,
+        bad_ratio=round(bad_ratio, 6), max_bad_ratio=config.max_bad_ratio,
+        passed=bad_ratio <= config.max_bad_ratio and rows - bad > 0,
+        reasons=dict(sorted(tally["reasons"].items())), null_ratio=ratios,
+        null_warnings=warnings,
+        event_types=dict(sorted(tally["event_types"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        time_min=moment(tally["time_min"]), time_max=moment(tally["time_max"]),
+        users=users, items=items)
+
+
 def validate_events(events: pd.DataFrame, config: ValidationConfig,
                     now: pd.Timestamp | None = None) -> ValidationResult:
     """Check every row; returns clean rows (canonical columns), quarantined rows and a report."""
     check_event_frame(events, "validate input")
-    if C.parse_error not in events.columns:
-        events = events.assign(**{C.parse_error: None})
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    reasons = row_reasons(events, config, now)
-    bad = reasons.notna()
-    clean = events.loc[~bad, list(EVENT_COLUMNS)].reset_index(drop=True)
-    quarantined = quarantine_rows(events[bad], reasons[bad])
-    ratios = null_ratios(events, list(EVENT_COLUMNS))
-    warnings = sorted(c for c, r in ratios.items()
-                      if r > config.null_warn_ratio and c not in SPARSE_COLUMNS)
-    bad_ratio = float(bad.mean()) if len(events) else 0.0
-    report = QualityReport(
-        rows_in=len(events), rows_clean=len(clean), rows_quarantined=int(bad.sum()),
-        bad_ratio=round(bad_ratio, 6), max_bad_ratio=config.max_bad_ratio,
-        passed=bad_ratio <= config.max_bad_ratio and len(clean) > 0,
-        reasons=reason_counts(reasons[bad]) if bad.any() else {},
-        null_ratio=ratios, null_warnings=warnings,
-        event_types={str(k): int(v) for k, v in clean[C.event_type].value_counts().items()},
-        time_min=clean[C.timestamp].min() if len(clean) else None,
-        time_max=clean[C.timestamp].max() if len(clean) else None,
-        users=int(clean[C.user_id].nunique()), items=int(clean[C.item_id].nunique()),
-    )
-    for column in warnings:
-        log.warning("validate: column %r is %.1f%% null (warn above %.0f%%)", column,
-                    100 * ratios[column], 100 * config.null_warn_ratio)
+    judged = judge(events, config, now)
+    bad = judged[C.reason].notna()
+    clean = judged.loc[~bad, list(EVENT_COLUMNS)].reset_index(drop=True)
+    quarantined = quarantine_rows(judged[bad], judged.loc[bad, C.reason])
+    report = quality_report(batch_tally(judged), config,
+                            users=int(clean[C.user_id].nunique()),
+                            items=int(clean[C.item_id].nunique()))
     return ValidationResult(clean=clean, quarantine=quarantined, report=report)
 
 

@@ -1,0 +1,137 @@
+"""Run the steps' own pandas functions as Spark tasks, so each rule has one definition.
+
+A step's function runs on a whole frame under the pandas engine. Under Spark it runs
+either on every Arrow batch of a partition (`per_batch`: row-local rules) or on every
+group of a key (`per_key`: rules that look at one user's, item's or category's rows at
+once); everything that needs the whole table at once (a maximum, a global mean) is a
+Spark aggregate handed to the function as a plain value. Frames cross the boundary as
+Arrow: the pandas side sees the dtypes the pandas engine sees (UTC timestamps in ms).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
+
+PandasFn = Callable[[pd.DataFrame], pd.DataFrame]
+PANDAS_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+SPARK_TIMESTAMP = pa.timestamp("us", tz="UTC")
+BATCH_ROWS = 50_000
+
+
+def spark_type(arrow_type: pa.DataType) -> "DataType":
+    """The Spark SQL type of an Arrow type of the project's tables."""
+    from pyspark.sql import types as T
+
+    if pa.types.is_timestamp(arrow_type):
+        return T.TimestampType()
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return T.StringType()
+    if pa.types.is_floating(arrow_type):
+        return T.DoubleType()
+    if pa.types.is_integer(arrow_type):
+        return T.LongType()
+    if pa.types.is_boolean(arrow_type):
+        return T.BooleanType()
+    if pa.types.is_list(arrow_type):
+        return T.ArrayType(spark_type(arrow_type.value_type))
+    raise TypeError(f"no Spark type for Arrow type {arrow_type}")
+
+
+def spark_schema(schema: pa.Schema) -> "StructType":
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in schema])
+
+
+def _spark_arrow_type(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(arrow_type):
+        return SPARK_TIMESTAMP
+    if pa.types.is_floating(arrow_type):
+        return pa.float64()
+    if pa.types.is_integer(arrow_type):
+        return pa.int64()
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_list(arrow_type):
+        return pa.list_(_spark_arrow_type(arrow_type.value_type))
+    return arrow_type
+
+
+def spark_arrow_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` as Spark hands it to and expects it from Python tasks."""
+    return pa.schema([pa.field(f.name, _spark_arrow_type(f.type)) for f in schema])
+
+
+def to_pandas(data: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pd.DataFrame:
+    """A Spark Arrow batch as the pandas engine would hold it: `schema`'s columns and
+    types, timestamps as UTC milliseconds."""
+    table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+    arrays = [table.column(f.name).cast(
+        PANDAS_TIMESTAMP if pa.types.is_timestamp(f.type) else f.type, safe=False)
+        for f in schema]
+    target = pa.schema([pa.field(f.name, PANDAS_TIMESTAMP if pa.types.is_timestamp(f.type)
+                                 else f.type) for f in schema])
+    return pa.Table.from_arrays(arrays, schema=target).to_pandas()
+
+
+def from_pandas(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """A pandas result as the Arrow table Spark expects for `schema`."""
+    table = pa.Table.from_pandas(frame.reindex(columns=schema.names), preserve_index=False)
+    target = spark_arrow_schema(schema)
+    arrays = [table.column(f.name).cast(f.type, safe=False) for f in target]
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def per_batch(frame: "DataFrame", fn: PandasFn, in_schema: pa.Schema,
+              out_schema: pa.Schema) -> "DataFrame":
+    """`fn` on every Arrow batch of every partition: for rules that look at one row at a
+    time (the result is the same however the rows are cut)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                out = fn(to_pandas(batch, in_schema))
+                if len(out):
+                    yield from from_pandas(out, out_schema).to_batches()
+
+    return frame.mapInArrow(run, spark_schema(out_schema))
+
+
+def per_key(frame: "DataFrame", keys: list[str], fn: PandasFn, in_schema: pa.Schema,
+            out_schema: pa.Schema) -> "DataFrame":
+    """`fn` on all rows of each value of `keys` at once (one group in one task): for rules
+    that group by that key, whose result on the whole frame is the union of their results
+    on the groups."""
+
+    def run(table: pa.Table) -> pa.Table:
+        return from_pandas(fn(to_pandas(table, in_schema)), out_schema)
+
+    return frame.groupBy(*keys).applyInArrow(run, spark_schema(out_schema))
+
+
+def collect(frame: "DataFrame", schema: pa.Schema) -> pd.DataFrame:
+    """A (small) Spark result in the driver, as the pandas engine would hold it."""
+    table = frame.select(*schema.names).toArrow()
+    return to_pandas(table, schema)
+
+
+def from_frame(spark: "SparkSession", frame: pd.DataFrame, schema: pa.Schema,
+               partitions: int | None = None) -> "DataFrame":
+    """A driver-side pandas frame as a Spark DataFrame of `schema`."""
+    table = from_pandas(frame, schema)
+    out = spark.createDataFrame(table.to_pandas(), spark_schema(schema)) if len(frame) \
+        else spark.createDataFrame([], spark_schema(schema))
+    return out.repartition(partitions) if partitions else out
+
+
+def with_fields(schema: pa.Schema, *fields: pa.Field) -> pa.Schema:
+    """`schema` plus `fields` (replacing same-named ones), metadata dropped."""
+    names = {f.name for f in fields}
+    return pa.schema([f for f in schema if f.name not in names] + list(fields))

@@ -1,0 +1,60 @@
+"""A Spark session configured from the project's settings.
+
+Local mode (`local[*]`) needs only a JDK: PySpark's wheel carries Spark and the Hadoop
+client. Python tasks run in this interpreter's environment, timestamps are UTC, the UI is
+off and the lake is read and written by the tasks through `recsys.core.lake` (local folder
+or `s3://` via boto3), so no Hadoop file-system connector is needed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from recsys.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.core.settings import Settings
+
+log = logging.getLogger(__name__)
+APP_NAME = "recsys-data"
+
+
+def spark_conf(settings: "Settings") -> dict[str, str]:
+    """The Spark configuration the engine runs with (also what a SparkApplication gets)."""
+    return {
+        "spark.master": settings.spark_master,
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # a keyed task holds one group's rows: bound the Arrow batches a task receives
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+    }
+
+
+def spark_session(settings: "Settings") -> "SparkSession":
+    """The (one per process) Spark session for `settings`; raises ConfigError when PySpark
+    is not installed (`pip install 'recsys[spark]'`)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ConfigError("the spark engine needs PySpark: pip install 'recsys[spark]'") from exc
+    # the Python workers must be this interpreter: they import recsys and its pandas code
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(APP_NAME)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    log.info("spark: session on %s (driver memory %s, %d shuffle partitions)",
+             settings.spark_master, settings.spark_driver_memory,
+             settings.spark_shuffle_partitions)
+    return session
