@@ -25,6 +25,7 @@ from recsys.core.quarantine import (
     write_quarantine,
 )
 from recsys.core.readers import read_source
+from recsys.core.readers.base import ReadResult
 from recsys.core.schema import RAW_EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,31 @@ def extract(config: ExtractConfig, lake: Lake,
     with local_source(config.source, s3_endpoint_url) as path:
         fingerprint = config.source_sha256 or source_sha256(path)
         result = read_source(path, config.format)
+    window, refused, outside = split_read(result, config)
+    written = append_partitioned(lake, RAW_ZONE, window, C.event_id, RAW_EVENT_SCHEMA)
+    quarantined = write_quarantine(lake, refused)
+    report = ExtractReport(
+        source=config.source, source_sha256=fingerprint, format=config.format,
+        window_start=config.start, window_end=config.end, rows_read=len(result.events)
+        + len(result.rejects), rows_in_window=len(window),
+        rows_outside_window=outside, rows_written=written.written,
+        rows_already_present=written.already_present,
+        rows_duplicate_in_source=written.duplicates_in_batch, rows_quarantined=len(refused),
+        quarantine_reasons=reason_counts(refused[C.reason]) if len(refused) else {},
+        files_written=written.files + quarantined.files,
+    )
+    log.info("extract: %d read, %d in window, %d new, %d already in the lake, "
+             "%d duplicates in the source, %d quarantined", report.rows_read,
+             report.rows_in_window, report.rows_written, report.rows_already_present,
+             report.rows_duplicate_in_source, report.rows_quarantined)
+    return report, read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)
+
+
+def split_read(result: ReadResult, config: ExtractConfig) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                   int]:
+    """(the events in the window, the refused rows in the quarantine layout, how many events
+    fell outside the window) of what a reader returned: row by row, so reading the files
+    of a source one by one (the spark engine) gives the same rows."""
     events = result.events
     no_time = events[C.timestamp].isna()
     refused = pd.concat([
@@ -104,24 +130,7 @@ def extract(config: ExtractConfig, lake: Lake,
         in_window &= events[C.timestamp] >= pd.Timestamp(config.start)
     if config.end is not None:
         in_window &= events[C.timestamp] < pd.Timestamp(config.end)
-    window = events[in_window].reset_index(drop=True)
-    written = append_partitioned(lake, RAW_ZONE, window, C.event_id, RAW_EVENT_SCHEMA)
-    quarantined = write_quarantine(lake, refused)
-    report = ExtractReport(
-        source=config.source, source_sha256=fingerprint, format=config.format,
-        window_start=config.start, window_end=config.end, rows_read=len(result.events)
-        + len(result.rejects), rows_in_window=len(window),
-        rows_outside_window=int((~in_window).sum()), rows_written=written.written,
-        rows_already_present=written.already_present,
-        rows_duplicate_in_source=written.duplicates_in_batch, rows_quarantined=len(refused),
-        quarantine_reasons=reason_counts(refused[C.reason]) if len(refused) else {},
-        files_written=written.files + quarantined.files,
-    )
-    log.info("extract: %d read, %d in window, %d new, %d already in the lake, "
-             "%d duplicates in the source, %d quarantined", report.rows_read,
-             report.rows_in_window, report.rows_written, report.rows_already_present,
-             report.rows_duplicate_in_source, report.rows_quarantined)
-    return report, read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)
+    return events[in_window].reset_index(drop=True), refused, int((~in_window).sum())
 
 
 def _from_lake(config: ExtractConfig, lake: Lake) -> tuple[ExtractReport, pd.DataFrame]:

@@ -96,7 +96,12 @@ def read_source(path: Path | str, fmt: str | None = None) -> ReadResult:
     results = []
     files = source_files(path)
     for file, folder_format in progress(files, desc="read", total=len(files)):
-        name = fmt or folder_format or detect_format(file)
-        log.info("reading %s as %s", file, name)
-        results.append(READERS[name](file))
+        results.append(read_file(file, fmt or folder_format))
     return ReadResult.concat(results)
+
+
+def read_file(file: Path, fmt: str | None = None) -> ReadResult:
+    """Read one entry of `source_files` (a file, or a folder of a folder layout)."""
+    name = fmt or detect_format(file)
+    log.info("reading %s as %s", file, name)
+    return READERS[name](file)
