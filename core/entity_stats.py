@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recsys.core.columns import Columns, EventType
 from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
@@ -12,6 +13,24 @@ C = Columns
 PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])
 TIME_OF_DAY = np.array(["night"] * 6 + ["morning"] * 6 + ["afternoon"] * 6 + ["evening"] * 6)
 MIN_ITEMS_FOR_CATEGORY_BANDS = 4
+_TS = pa.timestamp("ms", tz="UTC")
+USER_FEATURES_SCHEMA = pa.schema([
+    pa.field(C.user_id, pa.string()), pa.field("events", pa.int64()),
+    pa.field("unique_items", pa.int64()), pa.field("purchases", pa.int64()),
+    pa.field("total_spend", pa.float64()), pa.field("avg_spend", pa.float64()),
+    pa.field("preferred_category", pa.string()), pa.field("preferred_time_of_day", pa.string()),
+    pa.field("days_since_last_event", pa.float64()), pa.field(FEATURE_TIMESTAMP, _TS),
+])
+"""The columns of `user_features`, in order (the spark engine's tasks return them)."""
+ITEM_STATS_SCHEMA = pa.schema([
+    pa.field(C.item_id, pa.string()), pa.field("views", pa.int64()),
+    pa.field("unique_users", pa.int64()), pa.field("purchases", pa.int64()),
+    pa.field("avg_rating", pa.float64()), pa.field("avg_price", pa.float64()),
+    pa.field(C.category, pa.string()), pa.field(C.brand, pa.string()),
+    pa.field("conversion_rate", pa.float64()), pa.field(POPULARITY_SCORE, pa.float64()),
+    pa.field(FEATURE_TIMESTAMP, _TS),
+])
+"""The columns of `item_stats`, in order."""
 
 
 def _mode_by(frame: pd.DataFrame, key: str, value: str, weight: str | None = None) -> pd.Series:
@@ -65,6 +84,11 @@ def price_bands(avg_price: pd.Series, category: pd.Series) -> pd.Series:
 def item_features(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float) -> pd.DataFrame:
     """Per item: views, unique users, purchases, conversion, average rating and price, price
     band, recency-decayed popularity, category and brand."""
+    return with_price_bands(item_stats(events, as_of, half_life_days))
+
+
+def item_stats(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: float) -> pd.DataFrame:
+    """The item features computed from each item's own events alone (all but the band)."""
     grouped = events.groupby(C.item_id)
     kind = events[C.event_type]
     out = pd.DataFrame({
@@ -82,7 +106,13 @@ def item_features(events: pd.DataFrame, as_of: pd.Timestamp, half_life_days: flo
     decay = np.power(0.5, age_days.clip(lower=0) / half_life_days)
     weight = events[C.weight] if C.weight in events.columns else 1.0
     out[POPULARITY_SCORE] = (decay * weight).groupby(events[C.item_id]).sum()
-    out["price_band"] = price_bands(out["avg_price"], out[C.category].fillna("unknown"))
     out[FEATURE_TIMESTAMP] = as_of
     return out.reset_index().rename(columns={"index": C.item_id})
 
+
+def with_price_bands(stats: pd.DataFrame) -> pd.DataFrame:
+    """`item_stats` of every item plus its price band (ranks across all items: one table)."""
+    stats = stats.sort_values(C.item_id, kind="stable").reset_index(drop=True)
+    band = price_bands(stats["avg_price"], stats[C.category].fillna("unknown"))
+    out = stats.assign(price_band=band)
+    return out[[c for c in out.columns if c != FEATURE_TIMESTAMP] + [FEATURE_TIMESTAMP]]

@@ -44,24 +44,42 @@ class Processed:
 
 
 def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
-    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary)."""
+    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary).
+
+    A table that is None was written by the caller as ordered parts, `<table>/part-N.parquet`
+    (the spark engine's tasks write the events that way); readers take either form."""
     base = f"{prefix.rstrip('/')}/" if prefix else ""
     import pyarrow as pa
 
     for name in TABLES:
-        table = pa.Table.from_pandas(getattr(processed, name), preserve_index=False)
-        lake.write_table(f"{base}{name}.parquet", table)
+        frame = getattr(processed, name)
+        if frame is not None:
+            lake.write_table(f"{base}{name}.parquet",
+                             pa.Table.from_pandas(frame, preserve_index=False))
     lake.write_bytes(f"{base}{MATRIX_FILE}", processed.matrix.to_bytes())
     # the summary last: its presence marks a complete snapshot
     lake.write_json(f"{base}{SUMMARY_FILE}", processed.summary)
 
 
+def table_parts_key(prefix: str, table: str, part: int) -> str:
+    """The key of part `part` of a table written in parts (read back in part order)."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    return f"{base}{table}/part-{part:05d}.parquet"
+
+
 def read_processed(lake: Lake, prefix: str = "") -> Processed:
     """Read what `write_processed` wrote."""
     base = f"{prefix.rstrip('/')}/" if prefix else ""
-    tables = {name: lake.read_table(f"{base}{name}.parquet").to_pandas() for name in TABLES}
+    tables = {name: _read_table(lake, base, name).to_pandas() for name in TABLES}
     matrix = InteractionMatrix.from_bytes(lake.read_bytes(f"{base}{MATRIX_FILE}"))
     return Processed(**tables, matrix=matrix, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
+
+
+def _read_table(lake: Lake, base: str, name: str):
+    single = f"{base}{name}.parquet"
+    if lake.exists(single):
+        return lake.read_table(single)
+    return lake.read_tables(lake.list(f"{base}{name}/"))
 
 
 def snapshot_key(summary: dict) -> str:

@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from recsys.core.columns import Columns, EventType
 
 C = Columns
+INTERACTIONS_SCHEMA = pa.schema([
+    pa.field(C.user_id, pa.string()), pa.field(C.item_id, pa.string()),
+    pa.field(C.weight, pa.float64()), pa.field("events", pa.int64()),
+    pa.field(C.timestamp, pa.timestamp("ms", tz="UTC")), pa.field(C.rating, pa.float64()),
+])
+"""The columns of `aggregate_interactions`, in order."""
 
 
 def drop_near_duplicates(events: pd.DataFrame, seconds: int) -> pd.DataFrame:
@@ -16,38 +23,56 @@ def drop_near_duplicates(events: pd.DataFrame, seconds: int) -> pd.DataFrame:
     if events.empty or seconds == 0:
         return events
     keys = [C.user_id, C.item_id, C.event_type]
-    ordered = events.sort_values(keys + [C.timestamp], kind="stable")
+    # the event id breaks ties of time: the same event is kept whatever order rows come in
+    ordered = events.sort_values(keys + [C.timestamp, C.event_id], kind="stable")
     same_key = (ordered[keys] == ordered[keys].shift()).all(axis=1)
     gap = ordered[C.timestamp].diff()
     repeat = same_key & (gap < pd.Timedelta(seconds=seconds))
     return ordered[~repeat].sort_values(C.timestamp, kind="stable").reset_index(drop=True)
 
 
+PRICE_FILL_KEYS = {C.item_id: "price_from_item", C.category: "price_from_category"}
+"""A missing price is filled from the median price of the item's events, then of the
+category's: each pass groups by one key (the spark engine runs it per key group)."""
+
+
+def fill_price_by(events: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Missing prices filled with the median price of the rows sharing `key` (rows whose
+    key is null are left as they are)."""
+    median = events.groupby(key)[C.price].transform("median")
+    return events.assign(**{C.price: events[C.price].fillna(median)})
+
+
 def fill_prices(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Fill missing price from the item's median, then the category's median."""
-    out = events.copy()
-    missing = out[C.price].isna()
-    counts = {"price_missing": int(missing.sum())}
-    item_median = out.groupby(C.item_id)[C.price].transform("median")
-    out[C.price] = out[C.price].fillna(item_median)
-    counts["price_from_item"] = int(missing.sum() - out[C.price].isna().sum())
-    still = out[C.price].isna()
-    category_median = out.groupby(C.category)[C.price].transform("median")
-    out[C.price] = out[C.price].fillna(category_median)
-    counts["price_from_category"] = int(still.sum() - out[C.price].isna().sum())
+    counts = {"price_missing": int(events[C.price].isna().sum())}
+    out = events
+    for key in PRICE_FILL_KEYS:
+        before = int(out[C.price].isna().sum())
+        out = fill_price_by(out, key)
+        counts[PRICE_FILL_KEYS[key]] = before - int(out[C.price].isna().sum())
     counts["price_unfilled"] = int(out[C.price].isna().sum())
     return out, counts
 
 
-def fill_ratings(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Fill a rating event's missing rating with the item's mean rating, then the global mean."""
+def rating_events(events: pd.DataFrame) -> pd.Series:
+    """Rows that are rating events (the only ones whose missing rating is filled)."""
+    return events[C.event_type] == EventType.rating.value
+
+
+def fill_ratings(events: pd.DataFrame, global_mean: float | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Fill a rating event's missing rating with the item's mean rating, then the mean of
+    every rating event (`global_mean`: computed here unless the caller, holding only one
+    group of items, passes it)."""
     out = events.copy()
-    is_rating = out[C.event_type] == EventType.rating.value
+    is_rating = rating_events(out)
     missing = is_rating & out[C.rating].isna()
     if missing.any():
         rated = out[is_rating]
         item_mean = rated.groupby(C.item_id)[C.rating].mean()
-        fill = out.loc[missing, C.item_id].map(item_mean).fillna(rated[C.rating].mean())
+        overall = rated[C.rating].mean() if global_mean is None else global_mean
+        fill = out.loc[missing, C.item_id].map(item_mean).fillna(overall)
         out.loc[missing, C.rating] = fill
     return out, {"rating_filled": int(missing.sum() - (missing & out[C.rating].isna()).sum())}
 
@@ -59,7 +84,8 @@ def add_weights(events: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame
 
 def aggregate_interactions(events: pd.DataFrame) -> pd.DataFrame:
     """One row per (user, item): summed weight, event count, last time, last rating."""
-    positive = events[events[C.weight] > 0]
+    positive = events[events[C.weight] > 0].sort_values([C.timestamp, C.event_id],
+                                                         kind="stable")
     grouped = positive.groupby([C.user_id, C.item_id], sort=False)
     out = grouped.agg(**{
         C.weight: (C.weight, "sum"),

@@ -33,50 +33,90 @@ C = Columns
 
 
 
+def itemless(events: pd.DataFrame) -> pd.Series:
+    """A search names no item: it stays in the lake (and the session), counted here, but
+    cannot be an interaction."""
+    return events[C.item_id].isna() | events[C.item_id].eq("")
+
+
+def split_times(last_event: pd.Timestamp, config: PreprocessConfig,
+                window_end: datetime | None) -> tuple[pd.Timestamp, pd.Timestamp,
+                                                      pd.Timestamp | None]:
+    """(window end, split time, training start or None) of a window."""
+    end = pd.Timestamp(window_end) if window_end is not None else pd.Timestamp(last_event)
+    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    split = end - pd.Timedelta(days=config.holdout_days)
+    start = split - pd.Timedelta(days=config.lookback_days) if config.lookback_days else None
+    return end, split, start
+
+
+def in_train(events: pd.DataFrame, split: pd.Timestamp,
+             start: pd.Timestamp | None) -> pd.Series:
+    mask = events[C.timestamp] < split
+    if start is not None:
+        mask &= events[C.timestamp] >= start
+    return mask
+
+
+def in_holdout(events: pd.DataFrame, split: pd.Timestamp) -> pd.Series:
+    return events[C.timestamp] >= split
+
+
 def preprocess(events: pd.DataFrame, config: PreprocessConfig,
                window_end: datetime | None = None) -> Processed:
     """Turn clean events into interactions, a temporal split, feature tables and the matrix."""
     check_event_frame(events, "preprocess input")
     if events.empty:
         raise DataQualityError("preprocess: no clean events in the window")
-    # a search names no item: it stays in the lake (and the session), counted here, but
-    # cannot be an interaction
-    itemless = events[C.item_id].isna() | events[C.item_id].eq("")
-    with_items = events[~itemless]
+    without_item = itemless(events)
+    with_items = events[~without_item]
     deduped = drop_near_duplicates(with_items, config.dedup_seconds)
     filled, price_counts = fill_prices(deduped)
     filled, rating_counts = fill_ratings(filled)
-    weighted = add_weights(filled, config.weights)
-    end = pd.Timestamp(window_end) if window_end is not None else weighted[C.timestamp].max()
-    end = end.tz_localize("UTC") if end.tzinfo is None else end
-    split = end - pd.Timedelta(days=config.holdout_days)
-    start = split - pd.Timedelta(days=config.lookback_days) if config.lookback_days else None
-    in_train = weighted[C.timestamp] < split
-    if start is not None:
-        in_train &= weighted[C.timestamp] >= start
-    train_events = weighted[in_train]
-    holdout_events = weighted[weighted[C.timestamp] >= split]
+    weighted = add_weights(filled, config.weights).sort_values(
+        [C.timestamp, C.event_id], kind="stable").reset_index(drop=True)
+    end, split, start = split_times(weighted[C.timestamp].max(), config, window_end)
+    train_events = weighted[in_train(weighted, split, start)]
+    holdout_events = weighted[in_holdout(weighted, split)]
     if train_events.empty:
-        raise DataQualityError(
-            f"preprocess: no training events before the split at {split} "
-            f"(window ends {end}, holdout {config.holdout_days} days)")
-    train = aggregate_interactions(train_events)
-    holdout = aggregate_interactions(holdout_events)
-    matrix = InteractionMatrix.from_interactions(train)
-    users = user_features(train_events, split)
-    items = item_features(train_events, split, config.popularity_half_life_days)
-    warm_users = holdout[C.user_id].isin(set(train[C.user_id])).groupby(holdout[C.user_id]).first()
-    summary = {
-        "window_start": str(weighted[C.timestamp].min()), "window_end": str(end),
-        "split_time": str(split), "train_start": str(start) if start is not None else None,
-        "events_in": len(events), "itemless_events": int(itemless.sum()),
+        raise_no_training_events(end, split, config)
+    counts = {
+        "window_start": str(weighted[C.timestamp].min()),
+        "events_in": len(events), "itemless_events": int(without_item.sum()),
         "near_duplicates_removed": len(with_items) - len(deduped),
         **price_counts, **rating_counts,
         "train_events": len(train_events), "holdout_events": len(holdout_events),
-        # every event is counted: events_in = itemless_events + near_duplicates_removed +
-        # train_events + holdout_events + events_before_lookback
         "events_before_lookback": int((weighted[C.timestamp] < start).sum())
         if start is not None else 0,
+        "events_sha256": frame_sha256(events, [C.event_id]),
+    }
+    return assemble(
+        weighted, aggregate_interactions(train_events), aggregate_interactions(holdout_events),
+        user_features(train_events, split),
+        item_features(train_events, split, config.popularity_half_life_days),
+        counts, config, end, split, start)
+
+
+def raise_no_training_events(end: pd.Timestamp, split: pd.Timestamp,
+                             config: PreprocessConfig) -> None:
+    raise DataQualityError(
+        f"preprocess: no training events before the split at {split} "
+        f"(window ends {end}, holdout {config.holdout_days} days)")
+
+
+def assemble(events: pd.DataFrame | None, train: pd.DataFrame, holdout: pd.DataFrame,
+             users: pd.DataFrame, items: pd.DataFrame, counts: dict, config: PreprocessConfig,
+             end: pd.Timestamp, split: pd.Timestamp, start: pd.Timestamp | None) -> Processed:
+    """The snapshot from what either engine computed: the matrix and the summary.
+
+    Every event is counted: events_in = itemless_events + near_duplicates_removed +
+    train_events + holdout_events + events_before_lookback."""
+    matrix = InteractionMatrix.from_interactions(train)
+    warm_users = holdout[C.user_id].isin(set(train[C.user_id])).groupby(holdout[C.user_id]).first()
+    summary = {
+        "window_start": counts["window_start"], "window_end": str(end),
+        "split_time": str(split), "train_start": str(start) if start is not None else None,
+        **{k: v for k, v in counts.items() if k != "window_start"},
         "train_interactions": len(train), "holdout_interactions": len(holdout),
         "train_users": int(train[C.user_id].nunique()),
         "train_items": int(train[C.item_id].nunique()),
@@ -85,11 +125,10 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
         "matrix_shape": list(matrix.matrix.shape), "matrix_nnz": int(matrix.matrix.nnz),
         "matrix_density": round(matrix.density, 8),
         "weights": config.weights,
-        "events_sha256": frame_sha256(events, [C.event_id]),
     }
     log.info("preprocess: %d events -> %d train / %d holdout interactions, %d users x %d items",
-             len(events), len(train), len(holdout), *matrix.matrix.shape)
-    return Processed(events=weighted, train=train, holdout=holdout, user_features=users,
+             counts["events_in"], len(train), len(holdout), *matrix.matrix.shape)
+    return Processed(events=events, train=train, holdout=holdout, user_features=users,
                      item_features=items, matrix=matrix, summary=summary)
 
 

@@ -106,14 +106,21 @@ def per_batch(frame: "DataFrame", fn: PandasFn, in_schema: pa.Schema,
 
 def per_key(frame: "DataFrame", keys: list[str], fn: PandasFn, in_schema: pa.Schema,
             out_schema: pa.Schema) -> "DataFrame":
-    """`fn` on all rows of each value of `keys` at once (one group in one task): for rules
-    that group by that key, whose result on the whole frame is the union of their results
-    on the groups."""
+    """`fn` on whole hash partitions of `keys`: every row of a key value is in one partition,
+    so for rules that group by that key (their result on the whole frame is the union of
+    their results on the groups) the result is the pandas engine's. One call a partition,
+    not one a key: a pandas call costs milliseconds, and a shop has millions of users.
+    A task holds its partition (1/`spark.sql.shuffle.partitions` of the rows) in memory."""
+    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
 
-    def run(table: pa.Table) -> pa.Table:
-        return from_pandas(fn(to_pandas(table, in_schema)), out_schema)
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        collected = [b for b in batches if b.num_rows]
+        if collected:
+            out = fn(to_pandas(pa.Table.from_batches(collected), in_schema))
+            if len(out):
+                yield from from_pandas(out, out_schema).to_batches(max_chunksize=BATCH_ROWS)
 
-    return frame.groupBy(*keys).applyInArrow(run, spark_schema(out_schema))
+    return frame.repartition(partitions, *keys).mapInArrow(run, spark_schema(out_schema))
 
 
 def collect(frame: "DataFrame", schema: pa.Schema) -> pd.DataFrame:

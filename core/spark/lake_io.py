@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import pyarrow as pa
 
 from recsys.core.columns import Columns
@@ -12,9 +13,9 @@ from recsys.core.event_store import AppendResult, append_partitioned, event_date
 from recsys.core.lake import Lake
 from recsys.core.spark.frames import (
     per_batch,
+    per_key,
     spark_arrow_schema,
     spark_schema,
-    to_pandas,
     with_fields,
 )
 
@@ -52,24 +53,23 @@ def read_files(spark: "SparkSession", lake: Lake, keys: list[str], schema: pa.Sc
 
 def append_by_date(frame: "DataFrame", lake: Lake, zone: str, key: str,
                    schema: pa.Schema) -> AppendResult:
-    """`append_partitioned` run once per date partition, each in its own task (tasks never
-    share a partition, so they never race on its files). The caller removes duplicate keys
-    across dates first (`first_per_key`)."""
+    """`append_partitioned` on rows hash-partitioned by date: a date's rows are all in one
+    task (tasks never share a date partition, so they never race on its files). The caller
+    removes duplicate keys across dates first (`first_per_key`)."""
     uri, endpoint = lake.uri, lake.s3_endpoint_url
     dated_schema = with_fields(schema, pa.field(C.event_date, pa.string()))
     dated = per_batch(frame, lambda f: f.assign(**{C.event_date: event_dates(f)}), schema,
                       dated_schema)
 
-    def run(table: pa.Table) -> pa.Table:
-        part = to_pandas(table, dated_schema)
+    def run(part: pd.DataFrame) -> pd.DataFrame:
         result = append_partitioned(Lake(uri, endpoint), zone, part[list(schema.names)], key,
                                     schema)
-        return pa.table({"written": [result.written],
-                         "already_present": [result.already_present],
-                         "duplicates_in_batch": [result.duplicates_in_batch],
-                         "files": ["\n".join(result.files)]}, schema=_APPEND_RESULT)
+        return pd.DataFrame({"written": [result.written],
+                             "already_present": [result.already_present],
+                             "duplicates_in_batch": [result.duplicates_in_batch],
+                             "files": ["\n".join(result.files)]})
 
-    rows = dated.groupBy(C.event_date).applyInArrow(run, spark_schema(_APPEND_RESULT)).collect()
+    rows = per_key(dated, [C.event_date], run, dated_schema, _APPEND_RESULT).collect()
     result = AppendResult()
     for row in rows:
         result.written += row["written"]
