@@ -8,14 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
+from recsys.core.columns import Columns
 from recsys.core.lake import Lake
 from recsys.core.matrix import InteractionMatrix
+from recsys.core.schema import EVENT_SCHEMA
 
 TABLES = ("events", "train", "holdout", "user_features", "item_features")
 MATRIX_FILE = "matrix.npz"
 SUMMARY_FILE = "summary.json"
 PROCESSED_ZONE = "processed"
+EVENTS_SCHEMA = EVENT_SCHEMA.append(pa.field(Columns.weight, pa.float64()))
+"""The snapshot's `events`: the cleaned window's events with their interaction weight."""
 
 
 @dataclass
@@ -49,8 +54,6 @@ def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
     A table that is None was written by the caller as ordered parts, `<table>/part-N.parquet`
     (the spark engine's tasks write the events that way); readers take either form."""
     base = f"{prefix.rstrip('/')}/" if prefix else ""
-    import pyarrow as pa
-
     for name in TABLES:
         frame = getattr(processed, name)
         if frame is not None:

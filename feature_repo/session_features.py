@@ -16,11 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recsys.core.columns import Columns, EventType
 from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 
 C = Columns
+SESSION_FEATURES_SCHEMA = pa.schema([
+    pa.field(C.user_id, pa.string()), pa.field("last_event_ts", pa.timestamp("ms", tz="UTC")),
+    pa.field("recent_items", pa.list_(pa.string())), pa.field("avg_view_price_10m", pa.float64()),
+    pa.field("top_category_30m", pa.string()), pa.field("cart_abandonment_risk", pa.bool_()),
+    pa.field("comparing_products", pa.bool_()),
+    pa.field(FEATURE_TIMESTAMP, pa.timestamp("ms", tz="UTC")),
+])
+"""The columns of `session_features`, in order."""
 RECENT_ITEMS = 50
 PRICE_WINDOW = pd.Timedelta(minutes=10)
 CATEGORY_WINDOW = pd.Timedelta(minutes=30)
@@ -33,9 +42,11 @@ COMPARE_CARTS = 2
 def session_features(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per user with events at or before `as_of` that name an item (a search
     without one leaves the session features as they are)."""
+    # the event id (where there is one) breaks ties of time: the same order however the
+    # rows arrive (the spark engine hands each task its users' rows in no set order)
+    order = [C.user_id, C.timestamp] + ([C.event_id] if C.event_id in events.columns else [])
     events = events[(events[C.timestamp] <= as_of) & events[C.item_id].notna()
-                    & events[C.item_id].ne("")].sort_values(
-        [C.user_id, C.timestamp], kind="stable")
+                    & events[C.item_id].ne("")].sort_values(order, kind="stable")
     if events.empty:
         return _empty()
     users = events.groupby(C.user_id, sort=True)

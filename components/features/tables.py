@@ -40,25 +40,36 @@ def write_snapshot(lake: Lake, table: str, frame: pd.DataFrame, columns: list[st
     return key
 
 
+def latest_tables(events: pd.DataFrame, end: pd.Timestamp,
+                  half_life_days: float) -> dict[str, pd.DataFrame]:
+    """What serving should see: user and item stats and session features as of `end`."""
+    return {"user_stats": user_features(events, end),
+            "item_stats": item_features(events, end, half_life_days),
+            "user_session": session_features(events, end)}
+
+
 def write_feature_tables(lake: Lake, processed: Processed, half_life_days: float = 7.0,
-                         mirrors: tuple[Lake, ...] = ()) -> dict[str, list[str]]:
+                         mirrors: tuple[Lake, ...] = (),
+                         latest: dict[str, pd.DataFrame] | None = None) -> dict[str, list[str]]:
     """Snapshots for Feast: user/item stats as of the split (what training saw) and as of the
-    window end (what serving should see), and session features as of the window end."""
+    window end (what serving should see), and session features as of the window end.
+    `latest` is `latest_tables` when the caller computed it (the spark engine); else it is
+    computed here from `processed.events`."""
     end = pd.Timestamp(processed.summary["window_end"])
-    events = processed.events
+    if latest is None:
+        latest = latest_tables(processed.events, end, half_life_days)
     written: dict[str, list[str]] = {"user_stats": [], "item_stats": [], "user_session": []}
     if not processed.user_features.empty:
         written["user_stats"].append(write_snapshot(lake, "user_stats", processed.user_features,
                                                     USER_STATS_COLUMNS, mirrors))
         written["item_stats"].append(write_snapshot(lake, "item_stats", processed.item_features,
                                                     ITEM_STATS_COLUMNS, mirrors))
-    written["user_stats"].append(write_snapshot(lake, "user_stats", user_features(events, end),
+    written["user_stats"].append(write_snapshot(lake, "user_stats", latest["user_stats"],
                                                 USER_STATS_COLUMNS, mirrors))
-    written["item_stats"].append(write_snapshot(
-        lake, "item_stats", item_features(events, end, half_life_days), ITEM_STATS_COLUMNS,
-        mirrors))
-    sessions = session_features(events, end)
-    if not sessions.empty:
-        written["user_session"].append(write_snapshot(lake, "user_session", sessions,
+    written["item_stats"].append(write_snapshot(lake, "item_stats", latest["item_stats"],
+                                                ITEM_STATS_COLUMNS, mirrors))
+    if not latest["user_session"].empty:
+        written["user_session"].append(write_snapshot(lake, "user_session",
+                                                      latest["user_session"],
                                                       USER_SESSION_COLUMNS, mirrors))
     return written

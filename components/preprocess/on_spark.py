@@ -46,6 +46,7 @@ from recsys.core.errors import DataQualityError
 from recsys.core.event_store import CLEAN_ZONE, in_window, window_keys
 from recsys.core.lake import Lake
 from recsys.core.processed import (
+    EVENTS_SCHEMA,
     PROCESSED_ZONE,
     Processed,
     snapshot_key,
@@ -59,7 +60,6 @@ from recsys.core.spark.frames import (
     per_batch,
     per_key,
     to_pandas,
-    with_fields,
 )
 from recsys.core.spark.lake_io import read_files
 
@@ -68,7 +68,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 C = Columns
-WEIGHTED_SCHEMA = with_fields(EVENT_SCHEMA, pa.field(C.weight, pa.float64()))
 _HASH_SCHEMA = pa.schema([pa.field("row_hash", pa.int64())])
 
 
@@ -113,16 +112,16 @@ def preprocess_window_on_spark(spark: "SparkSession", lake: Lake, config: Prepro
     counts["rating_filled"] = int(missing or 0)
     weights = config.weights
     weighted = per_batch(filled, lambda f: add_weights(f, weights), EVENT_SCHEMA,
-                         WEIGHTED_SCHEMA).persist(disk)
+                         EVENTS_SCHEMA).persist(disk)
     bounds = collect(weighted.agg(F.min(C.timestamp).alias("first"),
                                   F.max(C.timestamp).alias("last")),
                      pa.schema([pa.field("first", SPARK_TIMESTAMP),
                                 pa.field("last", SPARK_TIMESTAMP)])).iloc[0]
     window_end, split, train_start = split_times(bounds["last"], config, end)
     train_events = per_batch(weighted, lambda f: f[in_train(f, split, train_start)],
-                             WEIGHTED_SCHEMA, WEIGHTED_SCHEMA).persist(disk)
-    holdout_events = per_batch(weighted, lambda f: f[in_holdout(f, split)], WEIGHTED_SCHEMA,
-                               WEIGHTED_SCHEMA)
+                             EVENTS_SCHEMA, EVENTS_SCHEMA).persist(disk)
+    holdout_events = per_batch(weighted, lambda f: f[in_holdout(f, split)], EVENTS_SCHEMA,
+                               EVENTS_SCHEMA)
     train_count = train_events.count()
     if train_count == 0:
         raise_no_training_events(window_end, split, config)
@@ -140,15 +139,15 @@ def preprocess_window_on_spark(spark: "SparkSession", lake: Lake, config: Prepro
     processed = assemble(
         None, _interactions(train_events), _interactions(holdout_events),
         collect(per_key(train_events, [C.user_id], lambda f: user_features(f, split),
-                        WEIGHTED_SCHEMA, USER_FEATURES_SCHEMA), USER_FEATURES_SCHEMA
+                        EVENTS_SCHEMA, USER_FEATURES_SCHEMA), USER_FEATURES_SCHEMA
                 ).sort_values(C.user_id, kind="stable").reset_index(drop=True),
         with_price_bands(collect(per_key(
             train_events, [C.item_id], lambda f: item_stats(f, split, half_life),
-            WEIGHTED_SCHEMA, ITEM_STATS_SCHEMA), ITEM_STATS_SCHEMA)),
+            EVENTS_SCHEMA, ITEM_STATS_SCHEMA), ITEM_STATS_SCHEMA)),
         counts, config, window_end, split, train_start)
     key = snapshot_key(processed.summary)
     _write_parts(weighted.orderBy(C.timestamp, C.event_id), lake, key, "events",
-                 WEIGHTED_SCHEMA)
+                 EVENTS_SCHEMA)
     write_processed(processed, lake, key)
     lake.write_json(f"{PROCESSED_ZONE}/latest.json", {"snapshot": key})
     spark.catalog.clearCache()
@@ -162,7 +161,7 @@ def _nulls(frame: "DataFrame", column: str) -> int:
 
 
 def _interactions(events: "DataFrame") -> pd.DataFrame:
-    return collect(per_key(events, [C.user_id], aggregate_interactions, WEIGHTED_SCHEMA,
+    return collect(per_key(events, [C.user_id], aggregate_interactions, EVENTS_SCHEMA,
                            INTERACTIONS_SCHEMA), INTERACTIONS_SCHEMA).sort_values(
         [C.user_id, C.item_id], kind="stable").reset_index(drop=True)
 
