@@ -19,6 +19,9 @@ TABLES = ("events", "train", "holdout", "user_features", "item_features")
 MATRIX_FILE = "matrix.npz"
 SUMMARY_FILE = "summary.json"
 PROCESSED_ZONE = "processed"
+FEATURE_TABLES_FILE = "feature_tables.json"
+"""In a snapshot handed on by the spark engine's step: the feature table snapshots its job
+already wrote to the lake (the features step then only applies and materializes)."""
 EVENTS_SCHEMA = EVENT_SCHEMA.append(pa.field(Columns.weight, pa.float64()))
 """The snapshot's `events`: the cleaned window's events with their interaction weight."""
 

@@ -14,7 +14,7 @@ def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, 
 
     from recsys.components.features.features import publish_features
     from recsys.core.lake import Lake
-    from recsys.core.processed import read_processed
+    from recsys.core.processed import FEATURE_TABLES_FILE, read_processed
     from recsys.core.progress import configure_logging
     from recsys.core.settings import Settings
 
@@ -22,6 +22,9 @@ def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, 
     extra = {"feast_registry_url": feast_registry_url} if feast_registry_url else {}
     settings = Settings(state_dir=state_dir, lake_uri=lake_uri, feast_profile=feast_profile,
                         redis_url=redis_url, s3_endpoint_url=s3_endpoint_url or None, **extra)
-    result = publish_features(read_processed(Lake(processed.path)), settings)
+    handed_on = Lake(processed.path)
+    written = handed_on.read_json(FEATURE_TABLES_FILE) \
+        if handed_on.exists(FEATURE_TABLES_FILE) else None
+    result = publish_features(read_processed(handed_on), settings, tables_written=written)
     with open(report.path, "w") as handle:
         json.dump(result, handle, indent=2)

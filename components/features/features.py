@@ -22,14 +22,23 @@ log = logging.getLogger(__name__)
 
 
 def publish_features(processed: Processed, settings: Settings,
-                     until: pd.Timestamp | None = None) -> dict:
+                     until: pd.Timestamp | None = None, tables_written: dict | None = None
+                     ) -> dict:
     """Write the snapshots, apply the repo and materialize incrementally up to `until`
-    (default now). Returns what was written, for the step's report."""
+    (default now). Returns what was written, for the step's report. `tables_written` are
+    the snapshot keys the spark engine's job already wrote to the lake: they are only
+    mirrored where Feast reads them."""
     lake = Lake(settings.lake, settings.s3_endpoint_url)
     offline = offline_lake(settings)
     tables = feature_tables_dir(settings)
-    written = write_feature_tables(lake, processed,
-                                   mirrors=(offline,) if offline.uri != lake.uri else ())
+    if tables_written is None:
+        written = write_feature_tables(lake, processed,
+                                       mirrors=(offline,) if offline.uri != lake.uri else ())
+    else:
+        written = tables_written
+        if offline.uri != lake.uri:
+            for key in (k for keys in written.values() for k in keys):
+                offline.write_bytes(key, lake.read_bytes(key))
     store, repo = open_store(settings)
     apply_repo(store, repo)
     end = until if until is not None else pd.Timestamp.now(tz="UTC")
