@@ -19,6 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("area", choices=AREAS + ("all",))
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="events to generate for data benchmarks (default 1000000)")
+    parser.add_argument("--engine", choices=("pandas", "spark"), default="pandas",
+                        help="recsys bench data: the engine of the batch data path (default "
+                        "pandas; spark writes data-spark.json)")
     models = parser.add_argument_group("models", "recsys bench models: the model zoo on a data "
                                        "set under one protocol -> models-<name>.json")
     models.add_argument("--ratings", default=MOVIELENS_SMALL,
@@ -87,6 +90,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     args.holdout_days, args.reference if topn else None,
                     args.reference_params if topn else None, args.tune if topn else 0)
             continue
-        result = run(events=args.events) if RUNNERS[area][2] else run()
+        if area == "data":
+            result = run(events=args.events, engine=args.engine)
+        else:
+            result = run(events=args.events) if RUNNERS[area][2] else run()
         print(json.dumps(result, indent=2, default=str))
     return 0

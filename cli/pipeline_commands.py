@@ -60,6 +60,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "(every step in the project image through DOCKER_HOST; needs an "
                         "s3:// source and lake, an MLflow server and Feast's production "
                         "profile; `make run-containers` starts all of them locally)")
+    parser.add_argument("--engine", choices=("pandas", "spark"), default=None,
+                        help="engine of the data steps: pandas (in the steps' processes) or "
+                        "spark (one Spark job, local mode here); default RECSYS_ENGINE, "
+                        "else pandas")
     parser.add_argument("--format", default="", help="source layout (default: detected)")
     parser.add_argument("--start", default="", help="window start (ISO or epoch ms)")
     parser.add_argument("--end", default="", help="window end, exclusive (ISO or epoch ms)")
@@ -140,6 +144,7 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
         registry_lock_url=settings.registry_lock_url or "",
+        engine=getattr(args, "engine", None) or settings.engine,
     )
     runner = getattr(args, "runner", "subprocess")
     environment = None

@@ -24,7 +24,7 @@ from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
 from recsys.core.fingerprint import source_sha256
 from recsys.core.lake import Lake
 from recsys.core.quarantine import reason_counts
-from recsys.core.readers.detect import read_file, source_files
+from recsys.core.readers.detect import detect_format, read_file, source_files
 from recsys.core.schema import RAW_EVENT_COLUMNS, RAW_EVENT_SCHEMA
 from recsys.core.spark.frames import per_batch, spark_schema, with_fields
 from recsys.core.spark.lake_io import append_by_date, first_per_key
@@ -67,7 +67,9 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
         raise ConfigError(f"window start {config.start} is not before end {config.end}")
     with local_source(config.source, s3_endpoint_url) as root:
         fingerprint = config.source_sha256 or source_sha256(root)
-        files = [(str(path), config.format or fmt, number)
+        # layouts are told from the headers here, before any task runs: a source no reader
+        # knows fails the step with the pandas engine's error
+        files = [(str(path), config.format or fmt or detect_format(path), number)
                  for number, (path, fmt) in enumerate(source_files(root))]
         listing = spark.createDataFrame(files, spark_schema(_FILES_SCHEMA)).repartition(
             max(1, len(files)))
@@ -81,7 +83,7 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
                     yield from from_pandas(frame, READ_SCHEMA).to_batches(max_chunksize=50_000)
 
         rows = listing.mapInArrow(read, spark_schema(READ_SCHEMA)).persist(
-            StorageLevel.DISK_ONLY)
+            StorageLevel.MEMORY_AND_DISK)
         try:
             counts = {r[PART]: r["count"] for r in rows.groupBy(PART).count().collect()}
             window, duplicates = first_per_key(rows.filter(F.col(PART) == WINDOW), C.event_id,

@@ -1,5 +1,6 @@
 """The training pipeline: compiled for Kubeflow, and run end to end with kfp.local."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,22 +40,48 @@ def secret_envs(executors: dict, executor: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+def dag_tasks(spec: dict, component: str | None = None) -> dict:
+    """The tasks of the root DAG or of a component's DAG."""
+    dag = spec["root"]["dag"] if component is None else spec["components"][component]["dag"]
+    return dag["tasks"]
+
+
+def step_names(tasks: dict) -> set[str]:
+    """Task names without the suffix the compiler gives a second copy (`train-op-2`)."""
+    return {re.sub(r"-\d+$", "", name) for name in tasks}
+
+
 def test_compiled_yaml_names_every_step(tmp_path):
     path = compile_pipeline(str(tmp_path / "p.yaml"))
     spec, executors = compiled(path)
-    tasks = spec["root"]["dag"]["tasks"]
-    assert STEPS <= set(tasks)
+    root = dag_tasks(spec)
+    assert set(root) == {"fingerprint-op", "condition-branches-1"}
+    branches = dag_tasks(spec, root["condition-branches-1"]["componentRef"]["name"])
+    assert len(branches) == 2  # engine == 'spark', else the pandas engine
+    by_step = {}
+    for branch in branches.values():
+        inner = dag_tasks(spec, branch["componentRef"]["name"])
+        by_step["spark" if "spark-data-op" in inner else "pandas"] = (branch, inner)
+    spark_branch, spark_tasks = by_step["spark"]
+    assert spark_branch["triggerPolicy"]["condition"].endswith("== 'spark'")
+    _, tasks = by_step["pandas"]
+    assert STEPS <= step_names(tasks)
+    # the spark branch: one data step, then the same tail
+    assert step_names(spark_tasks) == (STEPS - {"extract-op", "validate-op", "preprocess-op"}
+                                       ) | {"spark-data-op", "condition"}
+    tasks = {re.sub(r"-\d+$", "", name) if not name.startswith("condition") else name: task
+             for name, task in tasks.items()}
     condition = [t for name, t in tasks.items() if name.startswith("condition")]
     assert len(condition) == 1
     assert "gate-op" in condition[0]["triggerPolicy"]["condition"]
     inner = spec["components"][condition[0]["componentRef"]["name"]]["dag"]["tasks"]
-    assert set(inner) == {"promote-op"}
+    assert step_names(inner) == {"promote-op"}
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {Settings().image}
     assert tasks["extract-op"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["evaluate-op"]["cachingOptions"] == {}  # caching off: the champion may move
     assert tasks["train-op"]["cachingOptions"]["enableCache"] is True
-    assert {"tracking_uri", "lake_uri", "source"} <= set(
+    assert {"tracking_uri", "lake_uri", "source", "engine"} <= set(
         spec["root"]["inputDefinitions"]["parameters"])
     # MLflow credentials reach the steps as Secrets, never as parameters or literals
     identity = {"MLFLOW_TRACKING_USERNAME": ("recsys-mlflow-pipeline", "username"),
