@@ -10,6 +10,7 @@ spark engine `data-spark.json`; each run replaces its own entry (by event count)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,9 @@ BASELINE_PANDAS_1M_SECONDS = 28.0
 """The three steps on 1M events before the spark engine existed: the embedded default must
 stay at or below it."""
 EVENTS_PER_PART = 500_000
+ROWS_PER_SHUFFLE_PARTITION = 150_000
+"""The spark run's shuffle partitions: one per this many events (at least the setting's
+default), so a keyed task holds a bounded share of the rows at any scale."""
 ENGINES = ("pandas", "spark")
 
 
@@ -110,20 +114,15 @@ class TreeMemory:
 
 
 def make_source(events: int, seed: int, folder: Path) -> float:
-    """Generate the shop (with dirt) and cut it into JSONL parts; returns seconds taken."""
+    """Generate the shop (with dirt) as JSONL parts of EVENTS_PER_PART events, one part in
+    the generator's memory at a time; returns seconds taken."""
     started = time.perf_counter()
-    single = folder / "shop.jsonl"
     subprocess.run([sys.executable, "-m", "recsys.cli.main", "generate", "--events",
-                    str(events), "--seed", str(seed), "--out", str(single),
+                    str(events), "--seed", str(seed), "--out", str(folder / "parts"),
+                    "--part-events", str(EVENTS_PER_PART),
                     "--dirt-duplicates", "0.01", "--dirt-missing-price", "0.01",
                     "--dirt-malformed", "0.001", "--dirt-unknown-event-type", "0.002"],
                    check=True, stdout=subprocess.DEVNULL)
-    parts = folder / "parts"
-    parts.mkdir()
-    count = max(1, -(-events // EVENTS_PER_PART))
-    subprocess.run(["split", "-n", f"l/{count}", "-d", "-a", "3", "--additional-suffix=.jsonl",
-                    str(single), str(parts / "part-")], check=True)
-    single.unlink()
     return time.perf_counter() - started
 
 
@@ -133,17 +132,23 @@ def bench_data(events: int = 1_000_000, seed: int = 7, engine: str = "pandas") -
     with tempfile.TemporaryDirectory(prefix="recsys-bench-data-") as tmp:
         generate_seconds = make_source(events, seed, Path(tmp))
         parts = Path(tmp) / "parts"
+        env = dict(os.environ)
+        if engine == "spark":
+            env.setdefault("RECSYS_SPARK_SHUFFLE_PARTITIONS",
+                           str(max(16, events // ROWS_PER_SHUFFLE_PARTITION)))
         child = subprocess.run(
             [sys.executable, "-c", "import json,sys; "
              "from recsys.benchmarks.data_bench import run_steps;"
              " print(json.dumps(run_steps(sys.argv[1], sys.argv[2], sys.argv[3])))",
              str(parts), str(Path(tmp) / "lake"), engine], check=True, capture_output=True,
-            text=True)
+            text=True, env=env)
         steps = json.loads(child.stdout.strip().splitlines()[-1])
         source_mb = sum(p.stat().st_size for p in parts.iterdir()) / 2**20
         files = len(list(parts.iterdir()))
     total = sum(v for k, v in steps["seconds"].items() if k != "session_start")
     run = {"events": events, "engine": engine, "source_format": "jsonl", "source_files": files,
+           **({"spark": {k: env[k] for k in sorted(env) if k.startswith("RECSYS_SPARK_")}}
+              if engine == "spark" else {}),
            "source_mb": round(source_mb, 1), "generate_seconds": round(generate_seconds, 2),
            **steps, "steps_total_seconds": round(total, 2),
            "events_per_second": round(events / total)}

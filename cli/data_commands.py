@@ -10,13 +10,14 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.preprocess import preprocess_window
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
+from recsys.core.errors import ConfigError
 from recsys.core.event_store import parse_moment
 from recsys.core.lake import Lake
-from recsys.core.progress import step
+from recsys.core.progress import progress, step
 from recsys.core.readers import SUPPORTED_FORMATS
 from recsys.core.settings import load_settings
 from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.synthetic.generate import generate_shop, generate_shop_parts, write_shop
 from recsys.core.synthetic.writers import FORMATS as GENERATE_FORMATS
 
 WINDOW_HELP = "ISO date/datetime (UTC) or epoch milliseconds"
@@ -36,6 +37,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen.add_argument("--format", default="jsonl", choices=GENERATE_FORMATS,
                      help="output layout (default jsonl, the rich nested format)")
     gen.add_argument("--out", required=True, help="output file (jsonl, rees46) or folder")
+    gen.add_argument("--part-events", type=int, default=None, metavar="N",
+                     help="jsonl only: write the shop as parts of N events each into the "
+                     "folder --out, one part in memory at a time (for shops too big for "
+                     "memory; a different draw than in one piece)")
     for name in DirtConfig.model_fields:
         gen.add_argument(f"--dirt-{name.replace('_', '-')}", type=float, default=0.0,
                          help=f"share of {name.replace('_', ' ')} rows to inject (default 0)")
@@ -96,10 +101,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     config = ShopConfig(events=args.events, seed=args.seed, days=args.days,
                         end=parse_moment(args.end), users=args.users, items=args.items, dirt=dirt)
     with step("generate", events=args.events, format=args.format) as done:
-        shop = generate_shop(config)
-        paths = write_shop(shop, args.format, Path(args.out), config)
-        done["rows"] = len(shop.events)
-    print(json.dumps({"events": len(shop.events), "files": [str(p) for p in paths]}, indent=2))
+        if args.part_events:
+            if args.format != "jsonl":
+                raise ConfigError("--part-events writes JSON Lines parts: use --format jsonl")
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            rows, paths = 0, []
+            parts = generate_shop_parts(config, args.part_events)
+            for number, shop in enumerate(progress(parts, desc="parts")):
+                paths += write_shop(shop, "jsonl", out / f"part-{number:05d}.jsonl", config)
+                rows += len(shop.events)
+        else:
+            shop = generate_shop(config)
+            paths = write_shop(shop, args.format, Path(args.out), config)
+            rows = len(shop.events)
+        done["rows"] = rows
+    print(json.dumps({"events": rows, "files": [str(p) for p in paths]}, indent=2))
     return 0
 
 

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     feast_registry_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/feast"
     """SQL registry of the production Feast profile."""
 
+    feast_offline_store: Literal["file", "spark"] = "file"
+    """Feast's offline store: `file` (Parquet read by Feast in this process) or `spark`
+    (Feast's Spark offline store for `get_historical_features` and its Spark compute engine
+    for materialization, on `spark_master`)."""
+
     feast_key_ttl_seconds: int = 7 * 86_400
     """Seconds a user's online features live in Redis without an update (production)."""
 

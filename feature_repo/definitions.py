@@ -77,26 +77,38 @@ def table_path(tables_dir: str | Path, name: str) -> str:
     return str(Path(tables_dir) / TABLES[name])
 
 
-def feature_definitions(tables_dir: str | Path) -> FeatureRepo:
-    """Build the repository's objects over Parquet tables under `tables_dir`."""
+def batch_source(name: str, tables_dir: str | Path, table: str, offline_store: str = "file"):
+    """The Parquet snapshots of `table` as a source of the offline store in use: a
+    FileSource, or a SparkSource for Feast's Spark offline store."""
+    if offline_store == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+            SparkSource,
+        )
+
+        return SparkSource(name=name, path=table_path(tables_dir, table), file_format="parquet",
+                           timestamp_field=FEATURE_TIMESTAMP)
+    return FileSource(name=name, path=table_path(tables_dir, table),
+                      timestamp_field=FEATURE_TIMESTAMP)
+
+
+def feature_definitions(tables_dir: str | Path, offline_store: str = "file") -> FeatureRepo:
+    """Build the repository's objects over Parquet tables under `tables_dir`, read by the
+    `file` or the `spark` offline store."""
     # Batch features from preprocess, one row per user per snapshot (as of its split time).
-    user_stats_source = FileSource(name="user_stats_source",
-                                   path=table_path(tables_dir, "user_stats"),
-                                   timestamp_field=FEATURE_TIMESTAMP)
+    user_stats_source = batch_source("user_stats_source", tables_dir, "user_stats",
+                                     offline_store)
     user_stats = FeatureView(name="user_stats", entities=[user], ttl=timedelta(days=90),
                              schema=USER_STATS_SCHEMA, source=user_stats_source, online=True,
                              description="Shopper history: purchases, spend, preferences")
-    item_stats_source = FileSource(name="item_stats_source",
-                                   path=table_path(tables_dir, "item_stats"),
-                                   timestamp_field=FEATURE_TIMESTAMP)
+    item_stats_source = batch_source("item_stats_source", tables_dir, "item_stats",
+                                     offline_store)
     item_stats = FeatureView(name="item_stats", entities=[item], ttl=timedelta(days=90),
                              schema=ITEM_STATS_SCHEMA, source=item_stats_source, online=True,
                              description="Product traction, price band, category, brand")
     # Real-time session features: the stream processor pushes them; history lands in the
     # same lake table, so training and serving agree.
-    session_batch = FileSource(name="user_session_batch",
-                               path=table_path(tables_dir, "user_session"),
-                               timestamp_field=FEATURE_TIMESTAMP)
+    session_batch = batch_source("user_session_batch", tables_dir, "user_session",
+                                 offline_store)
     session_push = PushSource(name="user_session_push", batch_source=session_batch)
     user_session = FeatureView(name="user_session", entities=[user], ttl=timedelta(days=1),
                                schema=USER_SESSION_SCHEMA, source=session_push, online=True,

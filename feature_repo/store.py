@@ -16,6 +16,7 @@ from recsys.core.errors import ConfigError
 from recsys.core.feature_snapshots import FEATURES_ZONE
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
+from recsys.core.spark.session import spark_conf
 from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
 from recsys.feature_repo.feast_adapter import skip_versioned_read_probe
 
@@ -72,6 +73,10 @@ def repo_config(settings: Settings, profile: str | None = None,
         raw["registry"]["path"] = str(feast_dir / "registry.db")
     if raw["online_store"]["type"] == "sqlite":
         raw["online_store"]["path"] = str(feast_dir / "online.db")
+    if settings.feast_offline_store == "spark":
+        conf = spark_conf(settings)
+        raw["offline_store"] = {"type": "spark", "spark_conf": conf}
+        raw["batch_engine"] = {"type": "spark.engine", "spark_conf": conf}
     return RepoConfig(repo_path=feast_dir, **raw)
 
 
@@ -81,7 +86,8 @@ def open_store(settings: Settings, profile: str | None = None,
     config = repo_config(settings, profile, redis_url)
     store = _racing_writers(lambda: FeatureStore(config=config))
     skip_versioned_read_probe(store)
-    return store, feature_definitions(feature_tables_dir(settings))
+    return store, feature_definitions(feature_tables_dir(settings),
+                                      settings.feast_offline_store)
 
 
 def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:

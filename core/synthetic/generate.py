@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +40,32 @@ def period_end(config: ShopConfig) -> pd.Timestamp:
 def generate_shop(config: ShopConfig) -> Shop:
     """Draw a catalogue, customers and exactly `config.events` clean events, then dirt."""
     rng = np.random.default_rng(config.seed)
-    end = period_end(config)
-    start = end - pd.Timedelta(days=config.days)
     catalogue = make_catalogue(rng, config.n_items, config.latent_dim)
     customers = make_customers(rng, config.n_users, catalogue)
-    events = generate_events(rng, config.events, catalogue, customers, start, config.days,
+    return _shop_events(rng, config, config.events, catalogue, customers)
+
+
+def generate_shop_parts(config: ShopConfig, part_events: int) -> Iterator[Shop]:
+    """The shop in parts of at most `part_events` clean events: one catalogue and one set of
+    customers, each part's events drawn from a stream of its own (seeded by the shop's seed
+    and the part's number), so memory holds one part. A shop drawn in parts is a different
+    (equally deterministic) draw than the same shop in one piece."""
+    if part_events <= 0:
+        raise ValueError("part_events must be positive")
+    rng = np.random.default_rng(config.seed)
+    catalogue = make_catalogue(rng, config.n_items, config.latent_dim)
+    customers = make_customers(rng, config.n_users, catalogue)
+    for number, first in enumerate(range(0, config.events, part_events)):
+        size = min(part_events, config.events - first)
+        part_rng = np.random.default_rng([config.seed, number + 1])
+        yield _shop_events(part_rng, config, size, catalogue, customers)
+
+
+def _shop_events(rng: np.random.Generator, config: ShopConfig, events_count: int,
+                 catalogue: Catalogue, customers) -> Shop:
+    end = period_end(config)
+    start = end - pd.Timedelta(days=config.days)
+    events = generate_events(rng, events_count, catalogue, customers, start, config.days,
                              config.taste_strength)
     # nothing generated after the period end (a rating an hour after a late purchase)
     late = events[C.timestamp] >= end
