@@ -140,8 +140,11 @@ def bench_data(events: int = 1_000_000, seed: int = 7, engine: str = "pandas") -
             [sys.executable, "-c", "import json,sys; "
              "from recsys.benchmarks.data_bench import run_steps;"
              " print(json.dumps(run_steps(sys.argv[1], sys.argv[2], sys.argv[3])))",
-             str(parts), str(Path(tmp) / "lake"), engine], check=True, capture_output=True,
+             str(parts), str(Path(tmp) / "lake"), engine], capture_output=True,
             text=True, env=env)
+        if child.returncode:
+            raise RuntimeError(f"the {engine} steps failed (exit {child.returncode}):\n"
+                               + "\n".join(child.stderr.strip().splitlines()[-40:]))
         steps = json.loads(child.stdout.strip().splitlines()[-1])
         source_mb = sum(p.stat().st_size for p in parts.iterdir()) / 2**20
         files = len(list(parts.iterdir()))

@@ -83,7 +83,7 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
                     yield from from_pandas(frame, READ_SCHEMA).to_batches(max_chunksize=50_000)
 
         rows = listing.mapInArrow(read, spark_schema(READ_SCHEMA)).persist(
-            StorageLevel.MEMORY_AND_DISK)
+            StorageLevel.DISK_ONLY)
         try:
             counts = {r[PART]: r["count"] for r in rows.groupBy(PART).count().collect()}
             window, duplicates = first_per_key(rows.filter(F.col(PART) == WINDOW), C.event_id,

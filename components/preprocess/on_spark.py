@@ -79,7 +79,7 @@ def preprocess_window_on_spark(spark: "SparkSession", lake: Lake, config: Prepro
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    disk = StorageLevel.MEMORY_AND_DISK
+    disk = StorageLevel.DISK_ONLY
     events = per_batch(read_files(spark, lake, window_keys(lake, CLEAN_ZONE, start, end),
                                   EVENT_SCHEMA),
                        lambda f: f[in_window(f, start, end)], EVENT_SCHEMA, EVENT_SCHEMA

@@ -54,7 +54,7 @@ def validate_window_on_spark(spark: "SparkSession", lake: Lake, config: Validati
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     raw = read_files(spark, lake, window_keys(lake, RAW_ZONE, start, end), RAW_EVENT_SCHEMA)
     judged = per_batch(raw, lambda f: judge(f[in_window(f, start, end)], config, now),
-                       RAW_EVENT_SCHEMA, JUDGED_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+                       RAW_EVENT_SCHEMA, JUDGED_SCHEMA).persist(StorageLevel.DISK_ONLY)
     try:
         tallies = per_batch(judged, lambda f: pd.DataFrame({"tally": [json.dumps(
             batch_tally(f))]}), JUDGED_SCHEMA, _TALLY_SCHEMA).collect()

@@ -32,7 +32,10 @@ def spark_conf(settings: "Settings") -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # a keyed task holds one group's rows: bound the Arrow batches a task receives
-        "spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
+        # the driver collects the interactions (one row per user and item of the window)
+        # for the matrix: allow more than Spark's 1g default of task results
+        "spark.driver.maxResultSize": "4g",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
