@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType, StructType
 
 PandasFn = Callable[[pd.DataFrame], pd.DataFrame]
@@ -127,15 +127,6 @@ def collect(frame: "DataFrame", schema: pa.Schema) -> pd.DataFrame:
     """A (small) Spark result in the driver, as the pandas engine would hold it."""
     table = frame.select(*schema.names).toArrow()
     return to_pandas(table, schema)
-
-
-def from_frame(spark: "SparkSession", frame: pd.DataFrame, schema: pa.Schema,
-               partitions: int | None = None) -> "DataFrame":
-    """A driver-side pandas frame as a Spark DataFrame of `schema`."""
-    table = from_pandas(frame, schema)
-    out = spark.createDataFrame(table.to_pandas(), spark_schema(schema)) if len(frame) \
-        else spark.createDataFrame([], spark_schema(schema))
-    return out.repartition(partitions) if partitions else out
 
 
 def with_fields(schema: pa.Schema, *fields: pa.Field) -> pa.Schema:

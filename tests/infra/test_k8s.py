@@ -71,9 +71,17 @@ def test_overlays_resolve(overlay):
         (K8S / "base").resolve()]
     # serving is a component: Seldon Core v2 by default (KServe is the other one)
     components = [(folder / c).resolve() for c in kustomization["components"]]
-    assert components == [(REPO / "infra" / "seldon").resolve()]
+    assert components == [(REPO / "infra" / "seldon").resolve(), (K8S / "spark").resolve()]
     serving = component_resources(components[0])
     assert {r["kind"] for r in serving} == {"Server", "Model"}
+    # the spark engine's identities and network rule: core kinds, validated strictly
+    spark = component_resources(components[1])
+    assert {r["kind"] for r in spark} == {"ServiceAccount", "Role", "RoleBinding",
+                                         "NetworkPolicy"}
+    namespace = next(r for r in base_resources() if r["kind"] == "Namespace")
+    for resource in spark:
+        assert resource["metadata"]["namespace"] == namespace["metadata"]["name"]
+        kubernetes_validate.validate(resource, VERSION, strict=True)
     targets = {(r["kind"], r["metadata"]["name"]) for r in base_resources() + serving}
     for patch in kustomization["patches"]:
         for doc in documents(folder / patch["path"]):
