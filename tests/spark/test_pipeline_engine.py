@@ -43,7 +43,9 @@ def test_spark_engine_promotes_the_same_champion_as_pandas(tmp_path, shop):
     assert on_spark[0] == on_pandas[0] and on_pandas[0]["decision"] == "approved"
     assert on_spark[2] == on_pandas[2]  # the same data summary: events, split, source hash
     assert on_spark[1].keys() == on_pandas[1].keys()
-    for name, value in on_pandas[1].items():
-        if "seconds" not in name and "latency" not in name and "duration" not in name:
-            assert on_spark[1][name] == pytest.approx(value, rel=1e-9), name
+    timings = ("second", "latency", "duration", "time", "_ms")  # speeds of this machine
+    compared = [name for name in on_pandas[1] if not any(t in name for t in timings)]
+    assert {"ndcg_at_10", "recall_at_20", "coverage_at_10"} <= set(compared)
+    for name in compared:
+        assert on_spark[1][name] == pytest.approx(on_pandas[1][name], rel=1e-9), name
     assert on_pandas[1]["ndcg_at_10"] > 0
