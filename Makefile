@@ -14,6 +14,7 @@ BUS_PORT ?= 6380
 VERSION := $(shell sed -n 's/^version = //p' setup.cfg)
 IMAGE ?= localhost/recsys:$(VERSION)
 SERVING_IMAGE ?= localhost/recsys-serving:$(VERSION)
+SPARK_IMAGE ?= localhost/recsys-spark:$(VERSION)
 BASE_IMAGE ?= localhost/debian:bookworm
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
@@ -83,11 +84,13 @@ reports: install ## run drift monitoring once and open the Evidently UI on :8000
 base-image: ## Debian bookworm base image for podman, made with debootstrap (no registry pull)
 	@podman image exists $(BASE_IMAGE) || bash infra/base_image.sh $(BASE_IMAGE)
 
-image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers) and the serving image
+image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers), the serving and the Spark image
 	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
 	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile -t $(IMAGE) .
 	podman build --network host --format docker --build-arg PROJECT_IMAGE=$(IMAGE) \
 	  -f infra/Dockerfile.serving -t $(SERVING_IMAGE) .
+	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
+	  --build-arg PROJECT_IMAGE=$(IMAGE) -f infra/Dockerfile.spark -t $(SPARK_IMAGE) .
 
 run-containers: install image ## the main job with every step in the project image (podman), on the production profile
 	$(BIN)/python -m recsys.benchmarks.container_run --events $(EVENTS)

@@ -3,3 +3,6 @@
 from recsys.core.settings import load_settings
 
 PROJECT_IMAGE = load_settings().image
+SPARK_IMAGE = load_settings().spark_image_tag
+"""The project image plus Spark (`infra/Dockerfile.spark`): the spark-data step's image and
+the default image of the SparkApplication it submits."""

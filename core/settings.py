@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     """`spark.sql.shuffle.partitions`: how many groups a keyed step is split into (more
     partitions: less memory per Python task)."""
 
+    spark_image: str | None = None
+    """The Spark image (`make image` builds it: the project image plus a Java runtime,
+    PySpark and Spark's container entrypoint): the image of the pipeline's spark-data step
+    and of a SparkApplication's driver and executors; default the project image's name
+    with `-spark` (`localhost/recsys-spark:<version>`)."""
+
     registered_model_name: str = DEFAULT_REGISTERED_MODEL
     """Name of the MLflow registered model the gate promotes."""
 
@@ -196,6 +202,16 @@ class Settings(BaseSettings):
     def bus_url(self) -> str:
         """The resolved Redis URL of the event bus."""
         return self.bus_redis_url or self.redis_url
+
+    @property
+    def spark_image_tag(self) -> str:
+        """The resolved Spark image."""
+        if self.spark_image:
+            return self.spark_image
+        name, _, tag = self.image.rpartition(":")
+        if not name or "/" in tag:  # no tag, or a registry port: `host:5000/recsys`
+            name, tag = self.image, "latest"
+        return f"{name}-spark:{tag}"
 
     @property
     def tracking_uri(self) -> str:

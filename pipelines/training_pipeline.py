@@ -7,7 +7,7 @@ from recsys.components.evaluate.component import evaluate_op
 from recsys.components.extract.component import extract_op, fingerprint_op
 from recsys.components.features.component import features_op
 from recsys.components.gate.component import gate_op, promote_op
-from recsys.components.image import PROJECT_IMAGE
+from recsys.components.image import SPARK_IMAGE
 from recsys.components.preprocess.component import preprocess_op
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.train.component import train_op
@@ -99,7 +99,7 @@ def training_pipeline(
     engine: str = "pandas",
     spark_submit: str = "local",
     spark_namespace: str = "recsys",
-    spark_image: str = PROJECT_IMAGE,
+    spark_image: str = SPARK_IMAGE,
 ):
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)

@@ -23,6 +23,23 @@ log = logging.getLogger(__name__)
 APP_NAME = "recsys-data"
 
 
+LAUNCHER_KEYS = ("spark.master", "spark.driver.memory")
+"""What `spark-submit` decides when it starts the driver (a SparkApplication's, say): a
+session in a process it launched keeps them, never the local defaults of the settings."""
+
+
+def launcher_conf() -> dict[str, str] | None:
+    """The configuration `spark-submit` started this Python driver with (a SparkApplication's
+    driver pod, say), or None when no launcher did: its JVM is already running and hands
+    PySpark the gateway's port."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to the launcher's JVM
+    return dict(SparkConf().getAll())
+
+
 def spark_conf(settings: "Settings") -> dict[str, str]:
     """The Spark configuration the engine runs with (also what a SparkApplication gets)."""
     return {
@@ -53,11 +70,16 @@ def spark_session(settings: "Settings") -> "SparkSession":
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(APP_NAME)
-    for key, value in spark_conf(settings).items():
-        builder = builder.config(key, value)
+    given = launcher_conf()
+    launched = given is not None
+    for key, value in spark_conf(settings).items():  # the launcher's own choices stand
+        if not launched or (key not in given and key not in LAUNCHER_KEYS):
+            builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    log.info("spark: session on %s (driver memory %s, %d shuffle partitions)",
-             settings.spark_master, settings.spark_driver_memory,
-             settings.spark_shuffle_partitions)
+    conf = session.sparkContext.getConf()
+    log.info("spark: session on %s (driver memory %s, %s shuffle partitions%s)",
+             session.sparkContext.master, conf.get("spark.driver.memory", "1g"),
+             session.conf.get("spark.sql.shuffle.partitions"),
+             ", launched by spark-submit" if launched else "")
     return session

@@ -3,10 +3,10 @@ feature tables in one Spark job)."""
 from kfp import dsl
 from kfp.dsl import Dataset, Metrics, Output
 
-from recsys.components.image import PROJECT_IMAGE
+from recsys.components.image import SPARK_IMAGE
 
 
-@dsl.component(base_image=PROJECT_IMAGE)
+@dsl.component(base_image=SPARK_IMAGE)
 def spark_data_op(source: str, lake_uri: str, source_format: str, start: str, end: str,
                   s3_endpoint_url: str, source_sha256: str, max_bad_ratio: float,
                   holdout_days: float, lookback_days: float, spark_submit: str,

@@ -1,3 +1,5 @@
+import pytest
+
 from recsys.core.settings import Settings
 
 
@@ -16,3 +18,13 @@ def test_defaults_live_under_the_state_dir(tmp_path, monkeypatch):
     assert settings.lake == str(tmp_path / "lake")
     assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert settings.feast_profile == "local"
+
+
+@pytest.mark.parametrize("image, spark_image", [
+    ("localhost/recsys:0.1.0", "localhost/recsys-spark:0.1.0"),
+    ("registry.example:5000/shop/recsys:2.0", "registry.example:5000/shop/recsys-spark:2.0"),
+    ("registry.example:5000/recsys", "registry.example:5000/recsys-spark:latest"),
+    ("recsys", "recsys-spark:latest")])
+def test_the_spark_image_is_named_after_the_project_image(image, spark_image):
+    assert Settings(image=image).spark_image_tag == spark_image
+    assert Settings(image=image, spark_image="other/spark:1").spark_image_tag == "other/spark:1"

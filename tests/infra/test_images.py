@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow,
                                         "debootstrap; see docs/deployment.md)")]
 VERSION = Settings().image.rsplit(":", 1)[1]
 IMAGE, SERVING_IMAGE = Settings().image, f"localhost/recsys-serving:{VERSION}"
+SPARK_IMAGE = Settings().spark_image_tag
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -103,3 +104,50 @@ def test_serving_runs_in_its_image_and_answers_with_a_token(images, container_na
     probe = podman("exec", container_name, "python3", "-m", "recsys.cli.probe",
                    f"{url}/v2/health/ready", check=False)
     assert probe.returncode == 0, probe.stderr
+
+
+def test_the_spark_image_runs_the_data_job_as_a_sparkapplication_driver(images, tmp_path):
+    """What the Spark Operator starts in the driver pod (`driver`: spark-submit in client
+    mode, the job module as the application), with a local master instead of the cluster's:
+    the launcher's settings stand, and the lake equals the pandas engine's on the host."""
+    import pandas as pd
+
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.validate.rules import ValidationConfig
+    from recsys.core.lake import Lake
+    from recsys.core.synthetic.config import DirtConfig, ShopConfig
+    from recsys.core.synthetic.generate import generate_shop, write_shop
+    from recsys.pipelines.spark_data.application import JOB_FILE
+    from recsys.pipelines.spark_data.job import SparkDataJob
+    from tests.spark.engines import assert_same_lakes, run_pandas
+
+    shell = podman("run", "--rm", SPARK_IMAGE, "sh", "-c",  # through the entrypoint
+                   "id -u; command -v gcc cc make || echo no-compiler; java -version 2>&1")
+    assert shell.stdout.split()[:3] == ["1000", "no-compiler", "openjdk"], shell.stdout
+    now = pd.Timestamp.now(tz="UTC").floor("D")
+    config = ShopConfig(events=5_000, seed=13, end=now.to_pydatetime(),
+                        dirt=DirtConfig(duplicates=0.01, missing_price=0.02, malformed=0.005))
+    source, in_container = tmp_path / "shop.jsonl", tmp_path / "spark"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    in_container.mkdir()
+    for path in (tmp_path, in_container):  # the container's user (1000) writes its lake
+        os.chmod(path, 0o777)
+    job = SparkDataJob(source=str(source), lake_uri=str(in_container),
+                       result_key="jobs/spark_data/driver.json")
+    driver = podman("run", "--rm", "--network", "host", "-v", f"{tmp_path}:{tmp_path}",
+                    SPARK_IMAGE, "driver", "--master", "local[2]",
+                    "--conf", "spark.sql.shuffle.partitions=3", "--name", "recsys-data-test",
+                    JOB_FILE, "--job", job.model_dump_json(), timeout=600, check=False)
+    assert driver.returncode == 0, driver.stderr[-4000:]
+    assert "session on local[2] (driver memory 1g, 3 shuffle partitions, launched by " \
+           "spark-submit)" in driver.stdout, driver.stdout[-4000:]  # the job's log
+    on_host = Lake(str(tmp_path / "pandas"))
+    ran = run_pandas(str(source), on_host, now, ValidationConfig(max_bad_ratio=job.max_bad_ratio),
+                     PreprocessConfig(holdout_days=job.holdout_days,
+                                      lookback_days=job.lookback_days,
+                                      popularity_half_life_days=job.half_life_days))
+    result = Lake(str(in_container)).read_json(job.result_key)
+    counts = assert_same_lakes(on_host, Lake(str(in_container)), ran, {
+        "extract": result["extract"], "quality": result["quality"],
+        "snapshot": result["snapshot"], "tables": result["feature_tables"]})
+    assert counts["clean/events"] > 4_800 and counts["quarantine/events"] > 0

@@ -191,3 +191,19 @@ def test_pod_monitors_scrape_what_the_scrape_config_scrapes():
                 ports = {p["name"] for p in template["spec"]["containers"][0]["ports"]}
                 assert endpoint["port"] in ports
     assert selected_pods == 4  # collector, processor, lake sink, quarantine sink
+
+
+def test_the_multi_user_spark_component_rebinds_only_the_submitter():
+    folder = K8S / "spark" / "multi-user"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Component" and "resources" not in kustomization
+    spark = {(r["kind"], r["metadata"]["name"]): r for r in component_resources(K8S / "spark")}
+    for patch in kustomization["patches"]:
+        for doc in documents(folder / patch["path"]):
+            target = spark[(doc["kind"], doc["metadata"]["name"])]
+            assert doc["metadata"]["namespace"] == target["metadata"]["namespace"]
+            # a strategic merge replaces a RoleBinding's subjects (the list has no merge key)
+            patched = {**target, "subjects": doc["subjects"]}
+            kubernetes_validate.validate(patched, VERSION, strict=True)
+            assert patched["roleRef"]["name"] == "recsys-spark-submitter"
+            assert [s["name"] for s in patched["subjects"]] == ["default-editor"]

@@ -76,8 +76,12 @@ def test_compiled_yaml_names_every_step(tmp_path):
     assert "gate-op" in condition[0]["triggerPolicy"]["condition"]
     inner = spec["components"][condition[0]["componentRef"]["name"]]["dag"]["tasks"]
     assert step_names(inner) == {"promote-op"}
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {Settings().image}
+    images = {name: e["container"]["image"]
+              for name, e in spec["deploymentSpec"]["executors"].items()}
+    assert images.pop("exec-spark-data-op") == Settings().spark_image_tag
+    assert set(images.values()) == {Settings().image}
+    assert spec["root"]["inputDefinitions"]["parameters"]["spark_image"]["defaultValue"] == \
+        Settings().spark_image_tag
     assert tasks["extract-op"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["evaluate-op"]["cachingOptions"] == {}  # caching off: the champion may move
     assert tasks["train-op"]["cachingOptions"]["enableCache"] is True
@@ -104,8 +108,11 @@ def test_the_image_setting_is_every_components_image(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
                    env={**os.environ, "RECSYS_IMAGE": "registry.example/recsys:1.2.3"})
     spec, _ = compiled(out)
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"registry.example/recsys:1.2.3"}
+    images = {name: e["container"]["image"]
+              for name, e in spec["deploymentSpec"]["executors"].items()}
+    # the spark-data step runs in the Spark image named after it
+    assert images.pop("exec-spark-data-op") == "registry.example/recsys-spark:1.2.3"
+    assert set(images.values()) == {"registry.example/recsys:1.2.3"}
 
 
 @pytest.fixture(scope="module")
