@@ -96,20 +96,25 @@ def start_worker(settings: Settings, kind: str, member: str, idle_exit: int
 
 def post_load(url: str, templates: list[dict], total: int, batch: int, clients: int,
               result: LoadResult, rate: float | None = None,
-              session_rounds: int | None = None) -> None:
+              session_rounds: int | None = None,
+              cancel: threading.Event | None = None) -> None:
     """Send `total` events (templates with fresh ids and send-time timestamps) from
     `clients` threads, at most `rate` events/s in all when given; a 503 is retried after
-    its Retry-After and counted.
+    its Retry-After and counted. Setting `cancel` stops every client before its next
+    request (nothing else would end a load whose consumers died: the bus stays full).
 
     With `session_rounds`, every that many passes over the templates their users come
     back as new visitors (`<user>.<n>`): millions of events then look like a shop's day,
     many short sessions, not a few thousand users each sending hundreds of events."""
     lock = threading.Lock()
     began = time.perf_counter()
+    cancel = cancel or threading.Event()
 
     def client_loop(index: int) -> None:
         with httpx.Client(timeout=60) as client:
             for start in range(index * batch, total, clients * batch):
+                if cancel.is_set():
+                    return
                 if rate:
                     time.sleep(max(0.0, began + start / rate - time.perf_counter()))
                 now = int(time.time() * 1000)
@@ -124,11 +129,13 @@ def post_load(url: str, templates: list[dict], total: int, batch: int, clients: 
                 body = b"\n".join(lines)
                 while True:
                     answer = client.post(url, content=body, headers=HEADERS)
-                    if answer.status_code != 503:
+                    if answer.status_code != 503 or cancel.is_set():
                         break
                     with lock:
                         result.refused_503 += 1
                     time.sleep(float(answer.headers.get("Retry-After", "1")))
+                if cancel.is_set():
+                    return
                 if answer.status_code != 202:
                     raise RuntimeError(f"collector answered {answer.status_code}: "
                                        f"{answer.text[:500]}")
@@ -177,13 +184,19 @@ def run_load(settings: Settings, templates: list[dict], total: int, processors: 
     try:
         _wait_for_groups(bus, groups, workers)
         started = time.perf_counter()
+        cancel = threading.Event()
         sender = threading.Thread(target=post_load, args=(
             f"http://127.0.0.1:{port}/events", templates, total, batch, clients, result, rate,
-            session_rounds))
+            session_rounds, cancel))
         sender.start()
         last = started
         while sender.is_alive():
             sender.join(timeout=1.0)
+            if any(w.poll() is not None for w in workers):  # no worker leaves mid-load
+                cancel.set()
+                sender.join()
+                raise RuntimeError("a stream worker exited while the load was sent: "
+                                   + _outputs(workers))
             if time.perf_counter() - last >= progress_every:
                 last = time.perf_counter()
                 log.info("load: %d/%d accepted, lag %s, redis %.0f MB, %d 503s",

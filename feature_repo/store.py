@@ -16,7 +16,7 @@ from recsys.core.errors import ConfigError
 from recsys.core.feature_snapshots import FEATURES_ZONE
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
-from recsys.core.spark.session import spark_conf
+from recsys.core.spark.session import python_workers_use_this_interpreter, spark_conf
 from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
 from recsys.feature_repo.feast_adapter import skip_versioned_read_probe
 
@@ -74,6 +74,7 @@ def repo_config(settings: Settings, profile: str | None = None,
     if raw["online_store"]["type"] == "sqlite":
         raw["online_store"]["path"] = str(feast_dir / "online.db")
     if settings.feast_offline_store == "spark":
+        python_workers_use_this_interpreter()  # Feast starts the session, not the engine
         conf = spark_conf(settings)
         raw["offline_store"] = {"type": "spark", "spark_conf": conf}
         raw["batch_engine"] = {"type": "spark.engine", "spark_conf": conf}

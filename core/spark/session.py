@@ -59,6 +59,15 @@ def spark_conf(settings: "Settings") -> dict[str, str]:
     }
 
 
+def python_workers_use_this_interpreter() -> None:
+    """Spark's Python workers must run this interpreter: they unpickle functions of recsys
+    (and Feast's) that only its environment can import. A SparkContext takes the variables
+    when it starts, so anything that may start one (this engine, Feast's Spark offline
+    store and compute engine) calls this first; a variable already set is kept."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
 def spark_session(settings: "Settings") -> "SparkSession":
     """The (one per process) Spark session for `settings`; raises ConfigError when PySpark
     is not installed (`pip install 'recsys[spark]'`)."""
@@ -66,9 +75,7 @@ def spark_session(settings: "Settings") -> "SparkSession":
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ConfigError("the spark engine needs PySpark: pip install 'recsys[spark]'") from exc
-    # the Python workers must be this interpreter: they import recsys and its pandas code
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    python_workers_use_this_interpreter()
     builder = SparkSession.builder.appName(APP_NAME)
     given = launcher_conf()
     launched = given is not None

@@ -16,6 +16,19 @@ ENTITIES = pd.DataFrame({
                         T2 - pd.Timedelta(seconds=1), T2 + pd.Timedelta(days=2)]})
 
 
+@pytest.fixture
+def own_spark_session():
+    """Feast starts a Spark session of its own settings: stop it after the test, unless one
+    was running before (later tests start theirs with the engine's settings)."""
+    from pyspark.sql import SparkSession
+
+    before = SparkSession.getActiveSession()
+    yield
+    started = SparkSession.getActiveSession()
+    if before is None and started is not None:
+        started.stop()
+
+
 def store_for(tmp_path, name: str, offline_store: str):
     settings = Settings(state_dir=tmp_path / name, lake_uri=str(tmp_path / "lake"),
                         feast_offline_store=offline_store, spark_master="local[2]",
@@ -31,7 +44,8 @@ def by_row(frame: pd.DataFrame) -> pd.DataFrame:
         sorted(frame.columns)]
 
 
-def test_spark_offline_store_joins_and_materializes_like_the_file_store(tmp_path):
+def test_spark_offline_store_joins_and_materializes_like_the_file_store(tmp_path,
+                                                                       own_spark_session):
     write_tables(tmp_path / "lake", pd.Timestamp.now(tz="UTC").floor("s"))
     file_store, file_repo = store_for(tmp_path, "file", "file")
     spark_store, spark_repo = store_for(tmp_path, "spark", "spark")
