@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -44,9 +45,13 @@ def partition_key(zone: str, day: str) -> str:
 
 
 def event_dates(frame: pd.DataFrame) -> pd.Series:
-    """The partition value per row: the UTC date of its timestamp, or 'unknown'."""
-    days = frame[C.timestamp].dt.strftime("%Y-%m-%d")
-    return days.fillna(UNKNOWN_DATE)
+    """The partition value per row: the UTC date of its timestamp, or 'unknown'. Each
+    distinct day is formatted once (formatting a million timestamps one by one took
+    seconds)."""
+    codes, days = pd.factorize(frame[C.timestamp].dt.floor("D"))
+    labels = np.array([day.strftime("%Y-%m-%d") for day in days] + [UNKNOWN_DATE],
+                      dtype=object)
+    return pd.Series(labels[codes], index=frame.index)  # code -1 (no time): the last
 
 
 def append_partitioned(lake: Lake, zone: str, frame: pd.DataFrame, key: str,
