@@ -10,23 +10,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ("infra/Dockerfile", "infra/Dockerfile.serving", "infra/Dockerfile.spark",
                "infra/base_image.sh", ".dockerignore")
-SKIPPED = ("*/__pycache__/*", "*.pyc")
 
 
-def context_paths(root: Path) -> list[str]:
-    """The paths .dockerignore lets through: it excludes everything (`*`) and lets named
-    paths back in with `!path`."""
+def ignore_rules(root: Path) -> tuple[list[str], list[str]]:
+    """(the paths .dockerignore lets back in with `!path` after excluding everything with
+    `*`, the patterns it excludes within them): its rules are the one definition."""
     lines = [line.strip() for line in (root / ".dockerignore").read_text().splitlines()]
-    return [line[1:] for line in lines if line.startswith("!")]
+    rules = [line for line in lines if line and not line.startswith("#") and line != "*"]
+    return ([rule[1:] for rule in rules if rule.startswith("!")],
+            [rule.replace("**/", "*/") for rule in rules if not rule.startswith("!")])
 
 
 def files(root: Path) -> list[Path]:
+    included, excluded = ignore_rules(root)
     found = []
-    for name in context_paths(root):
+    for name in included:
         path = root / name
         candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
         found += [p for p in candidates if p.is_file() and not any(
-            fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern) for pattern in SKIPPED)]
+            fnmatch.fnmatch(p.relative_to(root).as_posix(), pattern) for pattern in excluded)]
     return found + [root / name for name in DOCKERFILES]
 
 
