@@ -13,10 +13,12 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsys.core.columns import Columns
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA, TIMESTAMP_TYPE
+from recsys.core.time_order import time_order_indices
 
 C = Columns
 
@@ -127,12 +129,23 @@ def in_window(frame: pd.DataFrame, start: datetime | None = None,
 
 def read_window(lake: Lake, zone: str, schema: pa.Schema, start: datetime | None = None,
                 end: datetime | None = None) -> pd.DataFrame:
-    """Rows of a zone with start <= timestamp < end (either bound optional)."""
-    frame = lake.read_tables(window_keys(lake, zone, start, end), schema=schema).to_pandas()
-    if frame.empty:
+    """Rows of a zone with start <= timestamp < end (either bound optional), in time order
+    (timestamp, then event id): filtered and sorted in Arrow, converted once."""
+    table = lake.read_tables(window_keys(lake, zone, start, end), schema=schema)
+    if table.num_rows == 0:
         return schema.empty_table().to_pandas()
-    frame = frame[in_window(frame, start, end)]
-    return frame.sort_values(C.timestamp, kind="stable").reset_index(drop=True)
+    for bound, keep in ((_utc(start), pc.greater_equal), (_utc(end), pc.less)):
+        if bound is not None:
+            times = table.column(C.timestamp)
+            table = table.filter(keep(times, pa.scalar(bound, type=times.type)))
+    if table.num_rows == 0:
+        return schema.empty_table().to_pandas()
+    order = time_order_indices(table)
+    frame = table.to_pandas()
+    del table
+    if order is None:  # already in time order: nothing to move
+        return frame
+    return frame.take(order).reset_index(drop=True)  # moves references, not strings
 
 
 def _utc(moment: datetime | None) -> pd.Timestamp | None:

@@ -110,7 +110,8 @@ def conform_events(frame: pd.DataFrame, where: str, with_parse_error: bool = Tru
         both = prior.notna() & problems.notna()
         combined[both] = prior[both] + "; " + problems[both]
         out[C.parse_error] = combined.astype(object)
-    return out.reset_index(drop=True)
+    out.index = pd.RangeIndex(len(out))  # a fresh frame: re-labelled, not copied
+    return out
 
 
 def _missing_column(name: str, index: pd.Index) -> pd.Series:
@@ -162,8 +163,10 @@ def _to_float(values: pd.Series, where: str, name: str) -> tuple[pd.Series, pd.S
 
 def _to_string(values: pd.Series) -> pd.Series:
     if values.dtype == object:
-        if values.map(type).eq(str).all():
-            return values
+        if pd.api.types.infer_dtype(values, skipna=True) == "string":  # one C pass
+            if not values.isna().any():
+                return values
+            return values.where(values.ne(""), None)  # as below: "" is no value
         # ints or floats from a CSV reader: format 123.0 as "123", keep nulls null
         return values.map(_scalar_to_str, na_action="ignore").astype(object)
     if pd.api.types.is_integer_dtype(values):

@@ -124,13 +124,16 @@ def split_read(result: ReadResult, config: ExtractConfig) -> tuple[pd.DataFrame,
         quarantine_rows(events[no_time], events.loc[no_time, C.parse_error].fillna(
             "timestamp missing")),
     ], ignore_index=True)
-    events = events[~no_time]
-    in_window = pd.Series(True, index=events.index)
+    in_window = ~no_time
     if config.start is not None:
         in_window &= events[C.timestamp] >= pd.Timestamp(config.start)
     if config.end is not None:
         in_window &= events[C.timestamp] < pd.Timestamp(config.end)
-    return events[in_window].reset_index(drop=True), refused, int((~in_window).sum())
+    outside = int((~in_window).sum()) - int(no_time.sum())
+    kept = events if in_window.all() else events[in_window]  # usually all: no copy
+    kept = kept.copy(deep=False)
+    kept.index = pd.RangeIndex(len(kept))
+    return kept, refused, outside
 
 
 def _from_lake(config: ExtractConfig, lake: Lake) -> tuple[ExtractReport, pd.DataFrame]:

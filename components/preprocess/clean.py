@@ -1,10 +1,12 @@
 """Event-level cleaning: near-duplicate removal and filling missing prices and ratings."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from recsys.core.columns import Columns, EventType
+from recsys.core.time_order import epoch_ticks, in_time_order
 
 C = Columns
 INTERACTIONS_SCHEMA = pa.schema([
@@ -18,17 +20,43 @@ INTERACTIONS_SCHEMA = pa.schema([
 def drop_near_duplicates(events: pd.DataFrame, seconds: int) -> pd.DataFrame:
     """Drop an event when the same user, item and type happened less than `seconds` before.
 
-    Bursts (a page reloaded five times) collapse to their first event.
+    Bursts (a page reloaded five times) collapse to their first event. Returns the kept
+    rows in time order (timestamp, then event id: the same event is kept whatever order
+    rows come in). A row with a null user, item or type is never a repeat.
     """
     if events.empty or seconds == 0:
         return events
-    keys = [C.user_id, C.item_id, C.event_type]
-    # the event id breaks ties of time: the same event is kept whatever order rows come in
+    timed = in_time_order(events)
+    ticks = epoch_ticks(timed[C.timestamp])
+    if ticks is None or timed[C.timestamp].isna().any():
+        return _drop_near_duplicates_sorting(timed, seconds)
+    codes = [pd.factorize(timed[key])[0] for key in NEAR_DUPLICATE_KEYS]
+    # rows grouped by key, each group in time order (its position in `timed`)
+    order = np.lexsort((np.arange(len(timed)), *reversed(codes)))
+    same_key = np.ones(len(order) - 1, dtype=bool)
+    for code in codes:
+        ordered = code[order]
+        same_key &= (ordered[1:] == ordered[:-1]) & (ordered[1:] >= 0)
+    stamps = ticks[0][order]
+    repeat = same_key & (stamps[1:] - stamps[:-1] < seconds * ticks[1])
+    dropped = np.zeros(len(timed), dtype=bool)
+    dropped[order[1:][repeat]] = True
+    if not dropped.any():
+        return timed
+    return timed[~dropped].reset_index(drop=True)
+
+
+NEAR_DUPLICATE_KEYS = [C.user_id, C.item_id, C.event_type]
+
+
+def _drop_near_duplicates_sorting(events: pd.DataFrame, seconds: int) -> pd.DataFrame:
+    """The same rule by sorting, for frames with rows that have no time."""
+    keys = NEAR_DUPLICATE_KEYS
     ordered = events.sort_values(keys + [C.timestamp, C.event_id], kind="stable")
     same_key = (ordered[keys] == ordered[keys].shift()).all(axis=1)
     gap = ordered[C.timestamp].diff()
     repeat = same_key & (gap < pd.Timedelta(seconds=seconds))
-    return ordered[~repeat].sort_values(C.timestamp, kind="stable").reset_index(drop=True)
+    return in_time_order(ordered[~repeat])
 
 
 PRICE_FILL_KEYS = {C.item_id: "price_from_item", C.category: "price_from_category"}
@@ -84,8 +112,7 @@ def add_weights(events: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame
 
 def aggregate_interactions(events: pd.DataFrame) -> pd.DataFrame:
     """One row per (user, item): summed weight, event count, last time, last rating."""
-    positive = events[events[C.weight] > 0].sort_values([C.timestamp, C.event_id],
-                                                         kind="stable")
+    positive = in_time_order(events[events[C.weight] > 0])
     grouped = positive.groupby([C.user_id, C.item_id], sort=False)
     out = grouped.agg(**{
         C.weight: (C.weight, "sum"),

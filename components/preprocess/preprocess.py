@@ -27,6 +27,7 @@ from recsys.core.lake import Lake
 from recsys.core.matrix import InteractionMatrix
 from recsys.core.processed import PROCESSED_ZONE, Processed, snapshot_key, write_processed
 from recsys.core.schema import EVENT_SCHEMA, check_event_frame
+from recsys.core.time_order import in_time_order
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -73,8 +74,7 @@ def preprocess(events: pd.DataFrame, config: PreprocessConfig,
     deduped = drop_near_duplicates(with_items, config.dedup_seconds)
     filled, price_counts = fill_prices(deduped)
     filled, rating_counts = fill_ratings(filled)
-    weighted = add_weights(filled, config.weights).sort_values(
-        [C.timestamp, C.event_id], kind="stable").reset_index(drop=True)
+    weighted = in_time_order(add_weights(filled, config.weights))
     end, split, start = split_times(weighted[C.timestamp].max(), config, window_end)
     train_events = weighted[in_train(weighted, split, start)]
     holdout_events = weighted[in_holdout(weighted, split)]
