@@ -74,12 +74,18 @@ class FeatureRepo:
 
 
 def table_path(tables_dir: str | Path, name: str) -> str:
-    return str(Path(tables_dir) / TABLES[name])
+    """The folder of one table's snapshots: a local path, or an `s3://` URI as it is."""
+    base = str(tables_dir)
+    if "://" in base:
+        return f"{base.rstrip('/')}/{TABLES[name]}"
+    return str(Path(base) / TABLES[name])
 
 
-def batch_source(name: str, tables_dir: str | Path, table: str, offline_store: str = "file"):
+def batch_source(name: str, tables_dir: str | Path, table: str, offline_store: str = "file",
+                 s3_endpoint_url: str | None = None):
     """The Parquet snapshots of `table` as a source of the offline store in use: a
-    FileSource, or a SparkSource for Feast's Spark offline store."""
+    FileSource (local or `s3://`, read in place through s3fs at `s3_endpoint_url` when
+    given), or a SparkSource for Feast's Spark offline store."""
     if offline_store == "spark":
         from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
             SparkSource,
@@ -87,28 +93,31 @@ def batch_source(name: str, tables_dir: str | Path, table: str, offline_store: s
 
         return SparkSource(name=name, path=table_path(tables_dir, table), file_format="parquet",
                            timestamp_field=FEATURE_TIMESTAMP)
-    return FileSource(name=name, path=table_path(tables_dir, table),
-                      timestamp_field=FEATURE_TIMESTAMP)
+    path = table_path(tables_dir, table)
+    endpoint = s3_endpoint_url if path.startswith("s3://") else None
+    return FileSource(name=name, path=path, timestamp_field=FEATURE_TIMESTAMP,
+                      s3_endpoint_override=endpoint)
 
 
-def feature_definitions(tables_dir: str | Path, offline_store: str = "file") -> FeatureRepo:
-    """Build the repository's objects over Parquet tables under `tables_dir`, read by the
-    `file` or the `spark` offline store."""
+def feature_definitions(tables_dir: str | Path, offline_store: str = "file",
+                        s3_endpoint_url: str | None = None) -> FeatureRepo:
+    """Build the repository's objects over Parquet tables under `tables_dir` (a folder or
+    an `s3://` prefix), read by the `file` or the `spark` offline store."""
     # Batch features from preprocess, one row per user per snapshot (as of its split time).
     user_stats_source = batch_source("user_stats_source", tables_dir, "user_stats",
-                                     offline_store)
+                                     offline_store, s3_endpoint_url)
     user_stats = FeatureView(name="user_stats", entities=[user], ttl=timedelta(days=90),
                              schema=USER_STATS_SCHEMA, source=user_stats_source, online=True,
                              description="Shopper history: purchases, spend, preferences")
     item_stats_source = batch_source("item_stats_source", tables_dir, "item_stats",
-                                     offline_store)
+                                     offline_store, s3_endpoint_url)
     item_stats = FeatureView(name="item_stats", entities=[item], ttl=timedelta(days=90),
                              schema=ITEM_STATS_SCHEMA, source=item_stats_source, online=True,
                              description="Product traction, price band, category, brand")
     # Real-time session features: the stream processor pushes them; history lands in the
     # same lake table, so training and serving agree.
     session_batch = batch_source("user_session_batch", tables_dir, "user_session",
-                                 offline_store)
+                                 offline_store, s3_endpoint_url)
     session_push = PushSource(name="user_session_push", batch_source=session_batch)
     user_session = FeatureView(name="user_session", entities=[user], ttl=timedelta(days=1),
                                schema=USER_SESSION_SCHEMA, source=session_push, online=True,

@@ -9,14 +9,10 @@ directory to this folder, so give RECSYS_STATE_DIR (or RECSYS_LAKE_URI) as an ab
     RECSYS_STATE_DIR=$PWD/.recsys feast -c feature_repo plan
 """
 from recsys.core.settings import load_settings
-from recsys.feature_repo.definitions import (  # noqa: F401 - the entities, for Feast
-    feature_definitions,
-    item,
-    user,
-)
-from recsys.feature_repo.store import feature_tables_dir
+from recsys.feature_repo.definitions import item, user  # noqa: F401 - the entities, for Feast
+from recsys.feature_repo.store import repo_definitions
 
-_repo = feature_definitions(feature_tables_dir(load_settings()))
+_repo = repo_definitions(load_settings())
 
 # feature views (their batch and push sources come with them)
 user_stats = _repo.user_stats

@@ -41,19 +41,29 @@ def redis_connection_string(url: str) -> str:
 
 
 def offline_lake(settings: Settings) -> Lake:
-    """Where Feast's file offline store reads the feature tables: the lake itself when it is
-    a local folder; with a remote lake, a local copy under `<state dir>/feast/offline`
-    (Feast's file store reads local Parquet; the lake keeps the copy every other reader
-    uses, see `recsys.core.feature_snapshots`)."""
+    """Where Feast's offline store reads the feature tables: the lake itself (a folder, or
+    `s3://` read in place through s3fs). Only Feast's Spark offline store on a remote lake
+    reads a copy under `<state dir>/feast/offline`: the PySpark wheel has no S3A connector
+    (docs/spark.md)."""
     lake = Lake(settings.lake, settings.s3_endpoint_url)
-    if lake.is_remote:
+    if lake.is_remote and settings.feast_offline_store == "spark":
         return Lake(str((settings.state_dir / "feast" / "offline").resolve()))
     return lake
 
 
-def feature_tables_dir(settings: Settings) -> Path:
-    """The folder holding one sub-folder per feature table, as Feast's sources name it."""
-    return Path(offline_lake(settings).uri) / FEATURES_ZONE
+def feature_tables_dir(settings: Settings) -> str:
+    """The folder (or `s3://` prefix) holding one sub-folder per feature table, as Feast's
+    sources name it."""
+    offline = offline_lake(settings)
+    if offline.is_remote:
+        return f"{offline.uri.rstrip('/')}/{FEATURES_ZONE}"
+    return str(Path(offline.uri) / FEATURES_ZONE)
+
+
+def repo_definitions(settings: Settings) -> FeatureRepo:
+    """The repository's objects over this deployment's feature tables and offline store."""
+    return feature_definitions(feature_tables_dir(settings), settings.feast_offline_store,
+                               settings.s3_endpoint_url)
 
 
 def repo_config(settings: Settings, profile: str | None = None,
@@ -87,8 +97,7 @@ def open_store(settings: Settings, profile: str | None = None,
     config = repo_config(settings, profile, redis_url)
     store = _racing_writers(lambda: FeatureStore(config=config))
     skip_versioned_read_probe(store)
-    return store, feature_definitions(feature_tables_dir(settings),
-                                      settings.feast_offline_store)
+    return store, repo_definitions(settings)
 
 
 def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:

@@ -43,7 +43,8 @@ def sessions(as_of):
 
 
 def write_tables(lake_dir, session_time):
-    lake = Lake(str(lake_dir))
+    """The two snapshots of each table, in a lake folder or a given Lake (say, on S3)."""
+    lake = lake_dir if isinstance(lake_dir, Lake) else Lake(str(lake_dir))
     write_snapshot(lake, "user_stats", user_stats(T1, [2, 0]), USER_STATS_COLUMNS)
     write_snapshot(lake, "user_stats", user_stats(T2, [3, 1]), USER_STATS_COLUMNS)
     write_snapshot(lake, "item_stats", item_stats(T1, [10, 20]), ITEM_STATS_COLUMNS)

@@ -1,12 +1,16 @@
 """The production profile against the real Redis and a SQL registry on PostgreSQL."""
 import pandas as pd
 import pytest
+import redis
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from recsys.benchmarks.local_services import temporary_postgres_database
+from recsys.core.settings import Settings
 from recsys.feature_repo.feast_adapter import redis_entity_key
 from recsys.feature_repo.online import online_features, push_session_features
-from recsys.feature_repo.store import materialize
+from recsys.feature_repo.store import apply_repo, materialize, open_store
+from tests.feature_repo.conftest import REDIS_DB, T1, T2, write_tables
 from tests.feature_repo.test_online import session_row
 
 
@@ -32,3 +36,36 @@ def test_apply_materialize_read_push_and_ttl_on_redis(production_store):
     client.delete(*keys)  # what Redis does when the TTL runs out
     expired = online_features(store, ["u9", "u1"]).users.set_index("user_id")
     assert expired.loc["u9", "session_missing"] and expired.loc["u1", "user_missing"]
+
+
+@pytest.mark.integration
+def test_an_s3_lake_is_read_in_place_with_no_copy_on_the_pods_disk(tmp_path, s3_server,
+                                                                   s3_lake):
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client.flushdb()
+    write_tables(s3_lake, pd.Timestamp.now(tz="UTC").floor("s"))
+    with temporary_postgres_database("feast_s3_test") as registry_url:
+        settings = Settings(state_dir=tmp_path / "state", lake_uri=s3_lake.uri,
+                            s3_endpoint_url=s3_server, feast_registry_url=registry_url,
+                            redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}")
+        store, repo = open_store(settings, profile="production")
+        apply_repo(store, repo)
+        try:
+            sources = {view.name: view.batch_source for view in store.list_feature_views()}
+            assert sources["user_stats"].path == f"{s3_lake.uri}/features/user_stats"
+            assert sources["user_stats"].file_options.s3_endpoint_override == s3_server
+            # point-in-time: each row sees the snapshot before its time, read from S3
+            entities = pd.DataFrame({"user_id": ["u1", "u2", "u1"], "event_timestamp": [
+                T1 + pd.Timedelta(days=1), T2 + pd.Timedelta(days=1),
+                T2 + pd.Timedelta(days=1)]})
+            joined = store.get_historical_features(
+                entity_df=entities, features=["user_stats:purchases"]).to_df()
+            joined = joined.sort_values(["user_id", "event_timestamp"])
+            assert joined["purchases"].tolist() == [2, 3, 1]
+            materialize(store, pd.Timestamp.now(tz="UTC").to_pydatetime())
+            users = online_features(store, ["u1", "u2"]).users.set_index("user_id")
+            assert users.loc["u1", "user_stats__purchases"] == 3
+            assert users.loc["u2", "user_stats__purchases"] == 1
+        finally:
+            client.flushdb()
+    assert not (tmp_path / "state" / "feast" / "offline").exists()

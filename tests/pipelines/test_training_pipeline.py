@@ -218,4 +218,7 @@ def test_pipeline_with_an_s3_lake(tmp_path, shop_file, s3_server, s3_lake):
         Bucket=bucket, Prefix="shop/") for o in page.get("Contents", [])]
     assert any(k.startswith("shop/raw/events/event_date=") for k in keys)
     assert any(k.startswith("shop/clean/events/event_date=") for k in keys)
+    assert any(k.startswith("shop/features/user_stats/as_of=") for k in keys)
+    # Feast read and materialized the feature tables in the bucket: no copy on local disk
+    assert not (tmp_path / "state" / "feast" / "offline").exists()
     assert aliases(client_for(tracking), MODEL)["champion"] == "1"
