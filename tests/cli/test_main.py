@@ -1,0 +1,36 @@
+"""The command line loads only the module of the command it runs."""
+import subprocess
+import sys
+
+import pytest
+
+from recsys.cli.main import COMMAND_MODULES, build_parser, command_of
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["stream", "processor", "--member", "0/2"], "stream"),
+    (["--log-level", "DEBUG", "monitor", "run"], "monitor"),
+    (["--log-level=DEBUG", "run"], "run"),
+    (["--help"], None), ([], None)])
+def test_the_command_is_the_first_positional(argv, command):
+    assert command_of(argv) == command
+
+
+def test_a_stream_worker_starts_without_evidently_kfp_or_mlflow():
+    probe = ("import sys; from recsys.cli.main import build_parser; "
+             "build_parser('stream').parse_args(['stream', 'processor']); "
+             "print(sorted(m for m in ('evidently', 'kfp', 'mlflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def commands(parser) -> list[str]:
+    """The commands a parser offers (argparse keeps them on its one subparsers action)."""
+    return list(parser._subparsers._group_actions[0].choices)
+
+
+def test_help_and_unknown_commands_see_every_command():
+    assert commands(build_parser()) == list(COMMAND_MODULES)
+    assert commands(build_parser("no-such-command")) == list(COMMAND_MODULES)
+    assert commands(build_parser("stream")) == ["stream"]
