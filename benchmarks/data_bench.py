@@ -55,10 +55,13 @@ def run_steps(source: str, lake_dir: str, engine: str = "pandas") -> dict:
         from recsys.core.spark.session import spark_session
 
         started = time.perf_counter()
-        spark = spark_session(Settings())
+        settings = Settings()
+        spark = spark_session(settings)
         seconds["session_start"] = time.perf_counter() - started
+        split_bytes = settings.spark_split_mb * 2**20
         steps = [
-            ("extract", lambda: extract_on_spark(spark, ExtractConfig(source=source), lake)),
+            ("extract", lambda: extract_on_spark(spark, ExtractConfig(source=source), lake,
+                                                 split_bytes=split_bytes)),
             ("validate", lambda: validate_window_on_spark(spark, lake, ValidationConfig())),
             ("preprocess", lambda: preprocess_window_on_spark(spark, lake, PreprocessConfig())),
         ]

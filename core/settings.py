@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     """`spark.sql.shuffle.partitions`: how many groups a keyed step is split into (more
     partitions: less memory per Python task)."""
 
+    spark_split_mb: int = Field(default=128, gt=0)
+    """The spark engine reads a JSONL source file larger than this with one task per this
+    many MB (line-aligned byte ranges); smaller files, and other layouts, one task each."""
+
     spark_image: str | None = None
     """The Spark image (`make image` builds it: the project image plus a Java runtime,
     PySpark and Spark's container entrypoint): the image of the pipeline's spark-data step

@@ -1,6 +1,7 @@
 """extract on the spark engine: each file of the source read by its own task with the
-same reader, split by the same `split_read`, landed per date partition with the same
-idempotent append (docs/spark.md)."""
+same reader (a large JSONL file by one task per byte range of `split_bytes`), split by the
+same `split_read`, landed per date partition with the same idempotent append
+(docs/spark.md)."""
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
 from recsys.core.fingerprint import source_sha256
 from recsys.core.lake import Lake
 from recsys.core.quarantine import reason_counts
+from recsys.core.readers import jsonl
 from recsys.core.readers.detect import detect_format, read_file, source_files
+from recsys.core.readers.line_ranges import byte_ranges
 from recsys.core.schema import RAW_EVENT_COLUMNS, RAW_EVENT_SCHEMA
 from recsys.core.spark.frames import per_batch, spark_schema, with_fields
 from recsys.core.spark.lake_io import append_by_date, first_per_key
@@ -34,29 +37,54 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 C = Columns
-PART, FILE, ROW = "_part", "_file", "_row"
+PART, FILE, SPLIT, ROW = "_part", "_file", "_split", "_row"
 WINDOW, REFUSED, OUTSIDE = "window", "refused", "outside"
 READ_SCHEMA = with_fields(QUARANTINE_SCHEMA, pa.field(PART, pa.string()),
-                          pa.field(FILE, pa.int64()), pa.field(ROW, pa.int64()))
+                          pa.field(FILE, pa.int64()), pa.field(SPLIT, pa.int64()),
+                          pa.field(ROW, pa.int64()))
 _FILES_SCHEMA = pa.schema([pa.field("path", pa.string()), pa.field("format", pa.string()),
-                           pa.field(FILE, pa.int64())])
+                           pa.field(FILE, pa.int64()), pa.field(SPLIT, pa.int64()),
+                           pa.field("start", pa.int64()), pa.field("end", pa.int64())])
+DEFAULT_SPLIT_BYTES = 128 * 2**20
+"""A JSONL file larger than this is read by one task per range of this many bytes."""
+WHOLE_FILE = (0, -1)
 _TALLY_SCHEMA = pa.schema([pa.field("tally", pa.string())])
 
 
-def read_one(path: str, fmt: str | None, number: int, config: ExtractConfig) -> pd.DataFrame:
-    """One source file as rows of READ_SCHEMA: the window's events, the refused rows and
-    one empty row per event outside the window (counted, never stored)."""
-    window, refused, outside = split_read(read_file(Path(path), fmt), config)
+def read_one(path: str, fmt: str | None, number: int, config: ExtractConfig,
+             split: int = 0, byte_range: tuple[int, int] = WHOLE_FILE) -> pd.DataFrame:
+    """One source file (or the lines starting in `byte_range` of a JSONL file) as rows of
+    READ_SCHEMA: the window's events, the refused rows and one empty row per event outside
+    the window (counted, never stored)."""
+    read = read_file(Path(path), fmt) if byte_range == WHOLE_FILE else \
+        jsonl.read_range(Path(path), *byte_range)
+    window, refused, outside = split_read(read, config)
     parts = [window.assign(**{PART: WINDOW, ROW: range(len(window))}),
              refused.assign(**{PART: REFUSED, ROW: range(len(refused))}),
              pd.DataFrame({PART: [OUTSIDE] * outside, ROW: range(outside)})]
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
         len(p) for p in parts) else READ_SCHEMA.empty_table().to_pandas()
-    return frame.assign(**{FILE: number}).reindex(columns=READ_SCHEMA.names)
+    return frame.assign(**{FILE: number, SPLIT: split}).reindex(columns=READ_SCHEMA.names)
+
+
+def read_tasks(files: list[tuple[str, str, int]], split_bytes: int
+               ) -> list[tuple[str, str, int, int, int, int]]:
+    """(path, format, file number, split number, start, end) per read task: one per file,
+    or one per byte range of a JSONL file larger than `split_bytes` that can be split."""
+    tasks = []
+    for path, fmt, number in files:
+        size = Path(path).stat().st_size
+        if fmt == jsonl.NAME and size > split_bytes and jsonl.splittable(Path(path)):
+            tasks += [(path, fmt, number, split, start, end) for split, (start, end)
+                      in enumerate(byte_ranges(size, split_bytes))]
+        else:
+            tasks.append((path, fmt, number, 0, *WHOLE_FILE))
+    return tasks
 
 
 def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
-                     s3_endpoint_url: str | None = None) -> ExtractReport:
+                     s3_endpoint_url: str | None = None,
+                     split_bytes: int = DEFAULT_SPLIT_BYTES) -> ExtractReport:
     """`extract` on Spark: the same rows land in the same raw and quarantine files."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -71,15 +99,17 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
         # knows fails the step with the pandas engine's error
         files = [(str(path), config.format or fmt or detect_format(path), number)
                  for number, (path, fmt) in enumerate(source_files(root))]
-        listing = spark.createDataFrame(files, spark_schema(_FILES_SCHEMA)).repartition(
-            max(1, len(files)))
+        tasks = read_tasks(files, split_bytes)
+        listing = spark.createDataFrame(tasks, spark_schema(_FILES_SCHEMA)).repartition(
+            max(1, len(tasks)))
 
         def read(batches):
             from recsys.core.spark.frames import from_pandas
 
             for batch in batches:
-                for path, fmt, number in zip(*(batch.column(i).to_pylist() for i in range(3))):
-                    frame = read_one(path, fmt, number, config)
+                for path, fmt, number, split, start, end in zip(
+                        *(batch.column(i).to_pylist() for i in range(6))):
+                    frame = read_one(path, fmt, number, config, split, (start, end))
                     yield from from_pandas(frame, READ_SCHEMA).to_batches(max_chunksize=50_000)
 
         rows = listing.mapInArrow(read, spark_schema(READ_SCHEMA)).persist(
@@ -87,7 +117,7 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
         try:
             counts = {r[PART]: r["count"] for r in rows.groupBy(PART).count().collect()}
             window, duplicates = first_per_key(rows.filter(F.col(PART) == WINDOW), C.event_id,
-                                               [FILE, ROW])
+                                               [FILE, SPLIT, ROW])
             written = append_by_date(window.select(*RAW_EVENT_COLUMNS), lake, RAW_ZONE,
                                      C.event_id, RAW_EVENT_SCHEMA)
             refused = rows.filter(F.col(PART) == REFUSED).select(*QUARANTINE_SCHEMA.names)
@@ -105,9 +135,9 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
         rows_written=written.written, rows_already_present=written.already_present,
         rows_duplicate_in_source=duplicates, rows_quarantined=counts.get(REFUSED, 0),
         quarantine_reasons=reasons, files_written=written.files + quarantined.files)
-    log.info("extract (spark): %d read from %d files, %d in window, %d new, %d already in "
-             "the lake, %d duplicates in the source, %d quarantined", report.rows_read,
-             len(files), report.rows_in_window, report.rows_written,
+    log.info("extract (spark): %d read from %d files (%d read tasks), %d in window, %d new, "
+             "%d already in the lake, %d duplicates in the source, %d quarantined",
+             report.rows_read, len(files), len(tasks), report.rows_in_window, report.rows_written,
              report.rows_already_present, report.rows_duplicate_in_source,
              report.rows_quarantined)
     return report

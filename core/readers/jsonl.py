@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from recsys.core.readers.base import (
     open_text,
     timestamps_flexible,
 )
+from recsys.core.readers.line_ranges import lines_in_range
 from recsys.core.schema import MAX_EXTRA_BYTES
 
 C = Columns
@@ -125,15 +127,43 @@ ARROW_SCHEMA = pa.schema([
 
 def read(path: Path) -> ReadResult:
     """Read a `.jsonl`/`.ndjson` file (optionally `.gz`) of rich-format events."""
-    frames, rejects = [], []
     with open_text(path) as handle:
-        while True:
-            lines = list(islice(handle, CHUNK_LINES))
-            if not lines:
-                break
-            frame, bad = _parse_chunk(lines)
-            frames.append(frame)
-            rejects.extend(bad)
+        return read_lines(handle, path)
+
+
+def read_range(path: Path, start: int, end: int) -> ReadResult:
+    """The events of the lines starting at a byte offset in [start, end) of an uncompressed
+    file (`line_ranges`): one task's share of a file read by several."""
+    with open(path, "rb") as handle:
+        return read_lines(lines_in_range(handle, start, end), path)
+
+
+def splittable(path: Path) -> bool:
+    """Whether several tasks may read parts of this file and give the rows one reader
+    would: uncompressed (byte offsets are seekable), and its first event names its session
+    (a file without session ids is sessionized as a whole, which a part cannot do)."""
+    if path.suffix == ".gz":
+        return False
+    with open(path, "rb") as handle:
+        first = next((line for line in handle if line.strip()), b"")
+    try:
+        record = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and bool(record.get("session_id"))
+
+
+def read_lines(lines: Iterable[bytes], path: Path) -> ReadResult:
+    """Rich-format events from lines of `path` (all of them, or a range's)."""
+    frames, rejects = [], []
+    lines = iter(lines)
+    while True:
+        chunk = list(islice(lines, CHUNK_LINES))
+        if not chunk:
+            break
+        frame, bad = _parse_chunk(chunk)
+        frames.append(frame)
+        rejects.extend(bad)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=list(FIELD_PATHS.values()))
     raw_ts = frame[C.timestamp].copy()

@@ -56,7 +56,8 @@ def run_job(job: SparkDataJob, settings: Settings) -> dict:
     with step("extract", engine="spark", source=job.source):
         extracted = extract_on_spark(spark, ExtractConfig(
             source=job.source, format=job.source_format, start=start, end=end,
-            source_sha256=job.source_sha256), lake, job.s3_endpoint_url)
+            source_sha256=job.source_sha256), lake, job.s3_endpoint_url,
+            split_bytes=settings.spark_split_mb * 2**20)
     with step("validate", engine="spark"):
         quality = validate_window_on_spark(spark, lake, ValidationConfig(
             max_bad_ratio=job.max_bad_ratio), start, end)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.components.extract.extract import ExtractConfig, extract
-from recsys.components.extract.on_spark import extract_on_spark
+from recsys.components.extract.on_spark import DEFAULT_SPLIT_BYTES, extract_on_spark
 from recsys.components.features.on_spark import write_feature_tables_on_spark
 from recsys.components.features.tables import write_feature_tables
 from recsys.components.preprocess.config import PreprocessConfig
@@ -43,8 +43,9 @@ def run_pandas(source: str, lake: Lake, now: pd.Timestamp, validation: Validatio
 
 def run_spark(spark, source: str, lake: Lake, now: pd.Timestamp,
               validation: ValidationConfig, preprocess: PreprocessConfig,
-              start: datetime | None = None) -> dict:
-    extracted = extract_on_spark(spark, ExtractConfig(source=source, start=start), lake)
+              start: datetime | None = None, split_bytes: int = DEFAULT_SPLIT_BYTES) -> dict:
+    extracted = extract_on_spark(spark, ExtractConfig(source=source, start=start), lake,
+                                 split_bytes=split_bytes)
     quality = validate_window_on_spark(spark, lake, validation, start, now=now)
     key, processed = preprocess_window_on_spark(spark, lake, preprocess, start)
     tables = write_feature_tables_on_spark(spark, lake, processed, lake, key,

@@ -4,6 +4,7 @@ and the same feature tables on Spark as on pandas."""
 import pandas as pd
 import pytest
 
+from recsys.components.extract.on_spark import DEFAULT_SPLIT_BYTES, read_tasks
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.validate.rules import ValidationConfig
 from recsys.core.errors import UnknownFormatError
@@ -19,10 +20,10 @@ PREPROCESS = PreprocessConfig(lookback_days=None)
 
 
 def both(spark, source, tmp_path, validation=VALIDATION, preprocess=PREPROCESS,
-         start=None) -> dict:
+         start=None, split_bytes=DEFAULT_SPLIT_BYTES) -> dict:
     a, b = Lake(str(tmp_path / "pandas")), Lake(str(tmp_path / "spark"))
     ran_a = run_pandas(str(source), a, NOW, validation, preprocess, start)
-    ran_b = run_spark(spark, str(source), b, NOW, validation, preprocess, start)
+    ran_b = run_spark(spark, str(source), b, NOW, validation, preprocess, start, split_bytes)
     return assert_same_lakes(a, b, ran_a, ran_b)
 
 
@@ -58,7 +59,11 @@ def test_a_200k_generated_shop_with_dirt_is_the_same_on_both_engines(spark, tmp_
     source = tmp_path / "shop"
     source.mkdir()
     write_shop(generate_shop(config), "jsonl", source / "shop.jsonl", config)
-    counts = both(spark, source, tmp_path)
+    # one file, read by one Spark task per 16 MB range (the pandas engine reads it whole)
+    split = 16 * 2**20
+    tasks = read_tasks([(str(source / "shop.jsonl"), "jsonl", 0)], split)
+    assert len(tasks) >= 5 and [t[3] for t in tasks] == list(range(len(tasks)))
+    counts = both(spark, source, tmp_path, split_bytes=split)
     # every kind of dirt was refused by both, for the same reasons
     assert counts["quarantine/events"] > 1_000
     assert counts["clean/events"] > 190_000
