@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recsys.core.errors import ConfigError
+from recsys.experiments.definition import METRICS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -105,9 +106,10 @@ def _definition_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of users kept out for the experiment's life")
     parser.add_argument("--exclude-file", help="file of user ids never assigned, one per line")
     parser.add_argument("--salt", default="", help="assignment seed (default the name)")
-    parser.add_argument("--primary-metric", default="ctr",
-                        choices=["ctr", "conversion", "aov", "revenue_per_user",
-                                 "clicks_per_user"])
+    parser.add_argument("--primary-metric", default="ctr", choices=METRICS)
+    parser.add_argument("--secondary-metric", action="append", default=None, choices=METRICS,
+                        help="a metric compared besides the primary; repeatable (default "
+                             "conversion, aov and revenue_per_user)")
     parser.add_argument("--minimum-users", type=int, default=1000,
                         help="users per variant before any verdict")
     parser.add_argument("--target-lift", type=float, default=0.05,
@@ -198,6 +200,8 @@ def _definition(args: argparse.Namespace):
                          .splitlines() if line.strip())
     starts_at = datetime.now(UTC)
     extra = {"guardrails": parse_guardrails(args.guardrail)} if args.guardrail else {}
+    if args.secondary_metric:
+        extra["secondary_metrics"] = tuple(dict.fromkeys(args.secondary_metric))
     try:
         return ExperimentDefinition(**extra,
             name=args.name, variants=parse_variants(args.variants), control=args.control,

@@ -4,7 +4,9 @@ Metrics (one definition each, over the users of a variant):
 - `ctr`: clicked lists / lists shown (a ratio of sums: delta method);
 - `conversion`: share of users with an attributed purchase;
 - `aov`: attributed revenue / attributed orders (ratio: delta method);
-- `revenue_per_user`, `clicks_per_user`: per-user means.
+- `revenue_per_user`, `clicks_per_user`: per-user means;
+- `dwell_time`: seconds from a click on a list to the next action of the same visit, per
+  click whose visit went on (a ratio of sums: delta method; `outcomes` defines it).
 Per-user means are CUPED-adjusted with the pre-period (events and revenue before the start)
 when that period has data. Every non-control variant is compared with the control on the
 primary and secondary metrics, and every other variant with the variant serving the
@@ -30,7 +32,8 @@ from recsys.experiments import stats
 from recsys.experiments.definition import ExperimentDefinition
 from recsys.experiments.outcomes import UserOutcomes
 
-RATIO_METRICS = {"ctr": ("clicked_lists", "exposures"), "aov": ("revenue", "orders")}
+RATIO_METRICS = {"ctr": ("clicked_lists", "exposures"), "aov": ("revenue", "orders"),
+                 "dwell_time": ("dwell_seconds", "dwell_clicks")}
 MEAN_METRICS = {"conversion": "converted", "revenue_per_user": "revenue",
                 "clicks_per_user": "clicks"}
 COVARIATES = {"conversion": "pre_events", "revenue_per_user": "pre_revenue",
@@ -89,7 +92,9 @@ def analyze(data: AnalysisInput) -> dict:
                  "unpriced_purchases": data.outcomes.unpriced_purchases,
                  "thin_variants": thin,
                  "cuped_theta": {m: _finite(t) for m, t in thetas.items()},
-                 "dwell_time": "not measured: the events carry no dwell time"},
+                 "dwell_time": "seconds from a click to the same user's next action "
+                               "within 30 minutes (not the clicked item's page view); "
+                               "clicks that end a visit have none"},
     }
 
 
@@ -111,7 +116,10 @@ def _describe(frame: pd.DataFrame) -> dict:
             "conversion": _finite(frame["converted"].mean() if n else math.nan),
             "aov": _finite(revenue / orders if orders else math.nan),
             "revenue_per_user": _finite(revenue / n if n else math.nan),
-            "clicks_per_user": _finite(frame["clicks"].mean() if n else math.nan)}
+            "clicks_per_user": _finite(frame["clicks"].mean() if n else math.nan),
+            "dwell_clicks": int(frame["dwell_clicks"].sum()),
+            "dwell_time": _finite(frame["dwell_seconds"].sum() / frame["dwell_clicks"].sum()
+                                  if frame["dwell_clicks"].sum() else math.nan)}
 
 
 def _theta(users: pd.DataFrame, metric: str) -> float:

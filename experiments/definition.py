@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,7 +23,9 @@ from recsys.core.errors import ConfigError
 STRATEGIES = ("popularity",)
 """Variant targets that are not registry versions."""
 ALIASES = ("champion", "challenger", "previous")
-METRICS = ("ctr", "conversion", "aov", "revenue_per_user", "clicks_per_user")
+Metric = Literal["ctr", "conversion", "aov", "revenue_per_user", "clicks_per_user",
+                 "dwell_time"]
+METRICS: tuple[str, ...] = get_args(Metric)
 """What an experiment can measure (`recsys.experiments.analysis` defines each)."""
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
@@ -68,7 +70,7 @@ class Guardrail(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metric: Literal["ctr", "conversion", "aov", "revenue_per_user", "clicks_per_user"]
+    metric: Metric
     margin: float = Field(0.02, gt=0, lt=1)
     """Largest relative loss tolerated (0.02: the variant may be at most 2% worse)."""
 
@@ -90,8 +92,7 @@ class ExperimentDefinition(BaseModel):
     """Share of users kept out of every variant for its life (served the champion)."""
     excluded_users: tuple[str, ...] = ()
     """Ids never assigned (staff, bots, test accounts)."""
-    primary_metric: Literal["ctr", "conversion", "aov", "revenue_per_user",
-                            "clicks_per_user"] = "ctr"
+    primary_metric: Metric = "ctr"
     secondary_metrics: tuple[str, ...] = ("conversion", "aov", "revenue_per_user")
     guardrails: tuple[Guardrail, ...] = (Guardrail(metric="conversion", margin=0.05),)
     minimum_users: int = Field(1000, ge=1)

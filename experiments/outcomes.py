@@ -9,6 +9,11 @@
   revenue is the purchase's price. Unattributed purchases are not the experiment's.
 - Pre-period activity (events and revenue in the `pre_days` before the start) is the
   CUPED covariate.
+- Dwell time of a click is the time from the click to the same user's next event (other
+  than the view of the clicked item, the page the click opened), when that comes within
+  `DWELL_LIMIT` (a session's inactivity gap). A click followed by nothing within it has no
+  dwell time: how long a user stayed on the last page of a visit is not in the events
+  (time-to-next-event, as web analytics measure time on page).
 
 A user seen in two variants (a broken assignment or a changed definition) is dropped
 from every metric and counted in `crossovers`: the sample-ratio check then shows it.
@@ -30,8 +35,12 @@ from recsys.core.columns import Columns, EventType
 
 C = Columns
 OUTCOME_COLUMNS = ["variant", "exposures", "clicked_lists", "clicks", "carts", "orders",
-                   "revenue", "pre_events", "pre_revenue"]
+                   "revenue", "dwell_seconds", "dwell_clicks", "pre_events", "pre_revenue"]
 MS_PER_DAY = 86_400_000
+DWELL_LIMIT_MS = 30 * 60_000
+"""A click's next event later than this ends its visit: no dwell time (the session gap)."""
+DWELL_LOOKAHEAD = 8
+"""How many of the user's following events are searched for the one that ends a dwell."""
 
 
 @dataclass
@@ -79,13 +88,22 @@ def user_outcomes(exposures: pa.Table | pd.DataFrame, events: pd.DataFrame,
     kept_rows = ~crossed[user_code]
 
     counts = {"exposures": np.bincount(user_code[kept_rows], minlength=n)}
-    clicks = events[(events[C.event_type] == EventType.click.value)
-                    & events[C.recommendation_id].notna()]
+    is_click = ((events[C.event_type] == EventType.click.value)
+                & events[C.recommendation_id].notna()).to_numpy()
+    clicks = events[is_click]
     row = pc.index_in(pa.array(clicks[C.recommendation_id].to_numpy(), pa.string()),
                       value_set=table[C.recommendation_id].combine_chunks())
-    matched = row.drop_null().to_numpy().astype(np.int64)
-    unmatched = len(clicks) - len(matched)
-    matched = matched[kept_rows[matched]]
+    valid = row.is_valid().to_numpy(zero_copy_only=False)
+    exposure_row = row.fill_null(0).to_numpy().astype(np.int64)
+    unmatched = int((~valid).sum())
+    counted = valid & kept_rows[exposure_row]  # clicks on this experiment's kept lists
+    matched = exposure_row[counted]
+    dwell_ms = click_dwell_ms(events, is_click)
+    measured = counted & ~np.isnan(dwell_ms)
+    dwell_users = user_code[exposure_row[measured]]
+    counts["dwell_seconds"] = np.bincount(dwell_users, weights=dwell_ms[measured] / 1000,
+                                          minlength=n)
+    counts["dwell_clicks"] = np.bincount(dwell_users, minlength=n)
     clicked_rows = np.unique(matched)
     counts["clicks"] = np.bincount(user_code[matched], minlength=n)
     counts["clicked_lists"] = np.bincount(user_code[clicked_rows], minlength=n)
@@ -120,6 +138,37 @@ def user_outcomes(exposures: pa.Table | pd.DataFrame, events: pd.DataFrame,
     daily = _daily(table, variant_code, variant_names, clicked, kept_rows)
     return UserOutcomes(frame[OUTCOME_COLUMNS], int(crossed.sum()), int(unmatched),
                         unpriced, daily)
+
+
+def click_dwell_ms(events: pd.DataFrame, is_click: np.ndarray) -> np.ndarray:
+    """Dwell time (ms) of each click (the rows of `events` where `is_click`), NaN where
+    none is known: the time to the user's next later event that is not the view of the
+    clicked item, searched among the next DWELL_LOOKAHEAD events, at most DWELL_LIMIT_MS."""
+    dwell = np.full(int(is_click.sum()), np.nan)
+    if not len(dwell):
+        return dwell
+    ordered = events.reset_index(drop=True).sort_values(
+        [C.user_id, C.timestamp, C.event_id], kind="stable")
+    rank = np.empty(len(ordered), dtype=np.int64)
+    rank[ordered.index.to_numpy()] = np.arange(len(ordered))
+    user = pd.factorize(ordered[C.user_id])[0]
+    stamp = ordered[C.timestamp].astype("datetime64[ms, UTC]").astype(np.int64).to_numpy()
+    item = ordered[C.item_id].astype(object).to_numpy()
+    is_view = (ordered[C.event_type] == EventType.view.value).to_numpy()
+    at = rank[np.flatnonzero(is_click)]
+    open_ = np.ones(len(at), dtype=bool)
+    for step in range(1, DWELL_LOOKAHEAD + 1):
+        nxt = np.minimum(at + step, len(ordered) - 1)
+        valid = open_ & (at + step < len(ordered)) & (user[nxt] == user[at])
+        open_ &= valid  # past the user's last event: no dwell
+        later = valid & (stamp[nxt] > stamp[at])
+        opened_page = later & is_view[nxt] & (item[nxt] == item[at])
+        ends = later & ~opened_page
+        gap = (stamp[nxt] - stamp[at]).astype(float)
+        found = ends & (gap <= DWELL_LIMIT_MS)
+        dwell[found] = gap[found]
+        open_ &= ~ends
+    return dwell
 
 
 def _attributed(table: pa.Table, user_code: np.ndarray, users: pd.Index,

@@ -34,3 +34,16 @@ def test_help_and_unknown_commands_see_every_command():
     assert commands(build_parser()) == list(COMMAND_MODULES)
     assert commands(build_parser("no-such-command")) == list(COMMAND_MODULES)
     assert commands(build_parser("stream")) == ["stream"]
+
+
+def test_an_experiment_takes_dwell_time_as_a_secondary_metric():
+    from recsys.cli.experiment_commands import _definition
+
+    args = build_parser("experiment").parse_args([
+        "experiment", "start", "seeds-ab", "--variants", "control=popularity:50,a=champion:50",
+        "--secondary-metric", "dwell_time", "--secondary-metric", "conversion"])
+    assert _definition(args).secondary_metrics == ("dwell_time", "conversion")
+    with pytest.raises(SystemExit):  # argparse refuses a metric nobody defines
+        build_parser("experiment").parse_args([
+            "experiment", "start", "x", "--variants", "c=popularity:100",
+            "--secondary-metric", "dwell"])

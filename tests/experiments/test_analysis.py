@@ -60,12 +60,50 @@ def test_outcomes_by_hand_clicks_and_last_touch_attribution_within_the_window():
     users = out.users
     assert users.loc["u1"].to_dict() == {
         "variant": "control", "exposures": 2, "clicked_lists": 1, "clicks": 2, "carts": 0,
-        "orders": 1, "revenue": 30.0, "pre_events": 1, "pre_revenue": 12.0}
+        "orders": 1, "revenue": 30.0, "pre_events": 1, "pre_revenue": 12.0,
+        # e1's visit goes on with e2 a minute later; e2's next event is hours away
+        "dwell_seconds": 60.0, "dwell_clicks": 1}
     assert users.loc["u2", ["carts", "orders", "revenue"]].tolist() == [1, 0, 0]
     assert users.loc["u3", ["clicks", "orders", "revenue"]].tolist() == [0, 1, 0]
     assert (out.unmatched_clicks, out.unpriced_purchases, out.crossovers) == (1, 1, 0)
     daily = daily_ctr(exposures, events)
     assert daily.set_index("variant").loc["control", "ctr"] == 0.5
+
+
+def test_dwell_time_runs_from_a_click_to_the_next_action_of_the_same_visit():
+    exposures = pd.DataFrame([(T, "u1", "b", "r1", ["x", "y"]), (T, "u2", "b", "r2", ["x"]),
+                              (T, "u3", "control", "r3", ["x"])],
+                             columns=["timestamp", "user_id", "variant", "recommendation_id",
+                                      "item_ids"])
+    cols = ["event_id", "user_id", "item_id", "event_type", "timestamp", "price",
+            "recommendation_id"]
+    second = pd.Timedelta(seconds=1)
+    events = pd.DataFrame([
+        # u1: click x, the product page opens (not the end of the dwell), 40 s later a cart
+        ("a1", "u1", "x", "click", T + 10 * second, None, "r1"),
+        ("a2", "u1", "x", "view", T + 11 * second, None, None),
+        ("a3", "u1", "x", "add_to_cart", T + 50 * second, 9.0, None),
+        # then a click on y, 20 s later a view of another item; then y again, last event
+        ("a4", "u1", "y", "click", T + 60 * second, None, "r1"),
+        ("a5", "u1", "z", "view", T + 80 * second, None, None),
+        ("a6", "u1", "y", "click", T + 90 * second, None, "r1"),
+        # u2: the next event is 31 minutes later, another visit: no dwell time
+        ("b1", "u2", "x", "click", T, None, "r2"),
+        ("b2", "u2", "x", "view", T + 31 * 60 * second, None, None),
+        # u3: a view in the same millisecond as the click does not end it
+        ("c1", "u3", "x", "click", T, None, "r3"),
+        ("c2", "u3", "q", "view", T, None, None),
+        ("c3", "u3", "q", "view", T + 5 * second, None, None),
+    ], columns=cols)
+    users = user_outcomes(exposures, events, START, 24).users
+    assert users.loc["u1", ["dwell_seconds", "dwell_clicks"]].tolist() == [40 + 20, 2]
+    assert users.loc["u2", ["dwell_seconds", "dwell_clicks"]].tolist() == [0, 0]
+    assert users.loc["u3", ["dwell_seconds", "dwell_clicks"]].tolist() == [5, 1]
+    summary = run(definition(minimum_users=1, secondary_metrics=("dwell_time",)),
+                  exposures, events)
+    assert summary["variants"]["b"]["dwell_time"] == 30.0  # 60 s over 2 measured clicks
+    assert summary["variants"]["control"]["dwell_time"] == 5.0
+    assert any(c["metric"] == "dwell_time" for c in summary["comparisons"])
 
 
 def test_a_user_seen_in_two_variants_is_left_out_and_counted():
