@@ -129,6 +129,19 @@ def make_source(events: int, seed: int, folder: Path) -> float:
     return time.perf_counter() - started
 
 
+RESULT_MARK = "recsys-bench-data-result "
+"""Prefix of the child's result line: Spark's JVM may print to the same stdout after it."""
+
+
+def child_result(stdout: str) -> dict:
+    """The steps' figures from the child's output, wherever among other lines they are."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    raise RuntimeError("the steps printed no result line; their output ended with:\n"
+                       + "\n".join(stdout.strip().splitlines()[-20:]))
+
+
 def bench_data(events: int = 1_000_000, seed: int = 7, engine: str = "pandas") -> dict:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
@@ -141,14 +154,15 @@ def bench_data(events: int = 1_000_000, seed: int = 7, engine: str = "pandas") -
                            str(max(16, events // ROWS_PER_SHUFFLE_PARTITION)))
         child = subprocess.run(
             [sys.executable, "-c", "import json,sys; "
-             "from recsys.benchmarks.data_bench import run_steps;"
-             " print(json.dumps(run_steps(sys.argv[1], sys.argv[2], sys.argv[3])))",
+             "from recsys.benchmarks.data_bench import RESULT_MARK, run_steps;"
+             " print(RESULT_MARK + json.dumps(run_steps(sys.argv[1], sys.argv[2], sys.argv[3])),"
+             " flush=True)",
              str(parts), str(Path(tmp) / "lake"), engine], capture_output=True,
             text=True, env=env)
         if child.returncode:
             raise RuntimeError(f"the {engine} steps failed (exit {child.returncode}):\n"
                                + "\n".join(child.stderr.strip().splitlines()[-40:]))
-        steps = json.loads(child.stdout.strip().splitlines()[-1])
+        steps = child_result(child.stdout)
         source_mb = sum(p.stat().st_size for p in parts.iterdir()) / 2**20
         files = len(list(parts.iterdir()))
     total = sum(v for k, v in steps["seconds"].items() if k != "session_start")
