@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.core.columns import Columns, EventType
+from recsys.core.time_order import in_time_order
 
 C = Columns
 OUTCOME_COLUMNS = ["variant", "exposures", "clicked_lists", "clicks", "carts", "orders",
@@ -147,15 +148,21 @@ def click_dwell_ms(events: pd.DataFrame, is_click: np.ndarray) -> np.ndarray:
     dwell = np.full(int(is_click.sum()), np.nan)
     if not len(dwell):
         return dwell
-    ordered = events.reset_index(drop=True).sort_values(
-        [C.user_id, C.timestamp, C.event_id], kind="stable")
+    # by user, each user's events in time order: integer sorts on the time-ordered rows (the
+    # lake's reader gives them so), not a sort of a million user ids as strings
+    timed = in_time_order(events.assign(_row=np.arange(len(events))))
+    place = np.empty(len(timed), dtype=np.int64)  # an event's row in `events` -> in `timed`
+    place[timed["_row"].to_numpy()] = np.arange(len(timed))
+    user_codes = pd.factorize(timed[C.user_id])[0]
+    by_user = np.lexsort((np.arange(len(timed)), user_codes))
+    ordered = timed.take(by_user)
     rank = np.empty(len(ordered), dtype=np.int64)
-    rank[ordered.index.to_numpy()] = np.arange(len(ordered))
-    user = pd.factorize(ordered[C.user_id])[0]
+    rank[by_user] = np.arange(len(ordered))
+    user = user_codes[by_user]
     stamp = ordered[C.timestamp].astype("datetime64[ms, UTC]").astype(np.int64).to_numpy()
     item = ordered[C.item_id].astype(object).to_numpy()
     is_view = (ordered[C.event_type] == EventType.view.value).to_numpy()
-    at = rank[np.flatnonzero(is_click)]
+    at = rank[place[np.flatnonzero(is_click)]]  # the clicks in the caller's order
     open_ = np.ones(len(at), dtype=bool)
     for step in range(1, DWELL_LOOKAHEAD + 1):
         nxt = np.minimum(at + step, len(ordered) - 1)

@@ -54,10 +54,7 @@ def offline_lake(settings: Settings) -> Lake:
 def feature_tables_dir(settings: Settings) -> str:
     """The folder (or `s3://` prefix) holding one sub-folder per feature table, as Feast's
     sources name it."""
-    offline = offline_lake(settings)
-    if offline.is_remote:
-        return f"{offline.uri.rstrip('/')}/{FEATURES_ZONE}"
-    return str(Path(offline.uri) / FEATURES_ZONE)
+    return offline_lake(settings).url(FEATURES_ZONE)
 
 
 def repo_definitions(settings: Settings) -> FeatureRepo:
