@@ -45,10 +45,10 @@ TOPN_MODELS = ("popularity,item_knn,rp3beta,ease,svd,lightfm_warp,lightfm_bpr,co
                "blend")
 DEFAULT_PARAMS = {"popularity": {"popularity_half_life_days": 0.0},
                   "hybrid": {"cf": "ease", "validation": "random"},
-                  "blend": {"validation": "random"}}
+                  "blend": {"validation": "random", "step": 0.05}}
 """Random-split protocols have no notion of 'recent': plain popularity there, and the
 hybrid and the blend validate their weights on a random split too (the hybrid with EASE as
-its collaborative part)."""
+its collaborative part; the blend on a 0.05 grid, chosen on MovieLens-small)."""
 TUNE_BUDGET_SECONDS = 900.0
 PUBLISHED = {
     "ratings-5fold": {"source": "scikit-surprise README, MovieLens-100k, 5-fold RMSE",
@@ -90,17 +90,18 @@ def bench_ratings(data: RatingsData, models: list[str]) -> list[dict]:
 
 def bench_topn(data: RatingsData, models: list[str], k: int = 10,
                references: list[str] = (), reference_params: dict | None = None,
-               tune: int = 0) -> list[dict]:
+               tune: int = 0, tuned: dict[str, dict] | None = None) -> list[dict]:
     """The zoo's models, then the published reference models (own environment), all on
     one split and scored by one metric implementation. With `tune` > 0, each model with a
     search space first tries up to that many parameter sets, judged by NDCG@10 on a random
     20% of each user's training ratings (never the test split), and the best is refitted on
-    the whole training split; a blend then combines the tuned parts. Each reference row
+    the whole training split; a blend then combines the tuned parts. `tuned`: parameters
+    tuned earlier on another data set (`tuned_params`), used as they are. Each reference row
     carries a paired bootstrap (same users) of the best zoo model's NDCG@10 minus the
     reference's."""
     train, test = stratified_split(data.interactions, 0.75, "item", 42)
     users = pd.unique(test["user_id"])
-    rows, ndcg_by_user, tuned = [], {}, {}
+    rows, ndcg_by_user, tuned = [], {}, dict(tuned or {})
     for name in models:
         if data.items is None and MODELS[name].needs_item_features:
             log.warning("topn-stratified %s skipped: %s has no item metadata (movies.csv or "
@@ -142,6 +143,8 @@ def topn_params(name: str, train: pd.DataFrame, items: pd.DataFrame | None, tune
     params = dict(DEFAULT_PARAMS.get(name, {}))
     if name == "blend" and tuned:
         params["parts"] = [[part, tuned.get(part, {})] for part, _ in BLEND_PARTS]
+    if tune <= 0 and name in tuned:
+        return {**params, **tuned[name]}, {"tuning": {"params_from": "earlier tuning"}}
     if tune <= 0 or not MODELS[name].search_space:
         return params, {}
     started = time.perf_counter()
@@ -156,6 +159,25 @@ def topn_params(name: str, train: pd.DataFrame, items: pd.DataFrame | None, tune
         "trials": len(result.trials), "validation_ndcg_at_10": best.metrics["ndcg_at_10"],
         "seconds": time.perf_counter() - started,
         "split": "random 20% of each user's training ratings"}}
+
+
+def tuned_params(path: str) -> tuple[dict[str, dict], str]:
+    """The parameters each model was tuned to in an earlier `--tune` run (its result file),
+    and that run's data set: to judge on one data set what was tuned on another."""
+    import json
+
+    try:
+        figures = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--params-from {path}: not a readable result file ({exc})") from exc
+    figures = figures.get("figures", figures)
+    if figures.get("protocol") != "topn-stratified":
+        raise ConfigError(f"--params-from {path}: not a topn-stratified result")
+    params = {row["model"]: row["params"] for row in figures.get("rows", [])
+              if row.get("tuning", {}).get("trials") and isinstance(row.get("params"), dict)}
+    if not params:
+        raise ConfigError(f"--params-from {path}: no tuned model in it (run with --tune)")
+    return params, str(figures.get("dataset"))
 
 
 def topn_row(name: str, per_user: pd.DataFrame, fit_seconds: float, predict_seconds: float,
@@ -272,12 +294,15 @@ def fit_and_evaluate(path: str, models: list[str]) -> tuple[list[dict], float]:
 def bench_models(source: str, fmt: str, protocol: str, models: str | None = None,
                  name: str | None = None, holdout_days: float = 7.0,
                  reference: str | None = None, reference_params: dict | None = None,
-                 tune: int = 0) -> dict:
+                 tune: int = 0, params_from: str | None = None) -> dict:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     references = parse_reference_names(reference)
-    if tune and protocol != "topn-stratified":
-        raise ConfigError("--tune applies to --protocol topn-stratified only")
+    if (tune or params_from) and protocol != "topn-stratified":
+        raise ConfigError("--tune and --params-from apply to --protocol topn-stratified only")
+    if tune and params_from:
+        raise ConfigError("--tune and --params-from exclude each other")
+    tuned, tuned_on = tuned_params(params_from) if params_from else ({}, None)
     if references and protocol != "topn-stratified":
         raise ConfigError("--reference models run under --protocol topn-stratified only")
     reference_params = reference_params or {}
@@ -306,7 +331,9 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
         dataset = data.name
         rows = bench_ratings(data, names) if protocol == "ratings-5fold" \
             else bench_topn(data, names, references=references,
-                            reference_params=reference_params, tune=tune)
+                            reference_params=reference_params, tune=tune, tuned=tuned)
+        if tuned_on:
+            extra["params_tuned_on"] = tuned_on
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
                "rows": rows, "published": PUBLISHED.get(protocol), **extra,

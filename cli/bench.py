@@ -49,6 +49,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--tune", type=int, default=0, metavar="TRIALS",
                         help="topn-stratified: try up to TRIALS parameter sets per model on "
                         "an inner split of the training part first (default 0: defaults)")
+    models.add_argument("--params-from", default=None, metavar="RESULT",
+                        help="topn-stratified: use the parameters an earlier --tune run found "
+                        "(its result file), e.g. tuned on MovieLens-small, judged on ML-100k")
     parser.set_defaults(handler=cmd_bench)
 
 
@@ -88,7 +91,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 topn = protocol == "topn-stratified"
                 run(args.ratings, args.format, protocol, args.models, args.name,
                     args.holdout_days, args.reference if topn else None,
-                    args.reference_params if topn else None, args.tune if topn else 0)
+                    args.reference_params if topn else None, args.tune if topn else 0,
+                    args.params_from if topn else None)
             continue
         if area == "data":
             result = run(events=args.events, engine=args.engine)

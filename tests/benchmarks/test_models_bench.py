@@ -67,13 +67,42 @@ def test_tuning_searches_on_the_training_part_and_the_blend_takes_the_tuned_part
 
     monkeypatch.chdir(tmp_path)
     result = bench_models(str(ratings_dir), "movielens", "topn-stratified",
-                          "item_knn,rp3beta,ease,blend", tune=3)
+                          "item_knn,lightfm_warp,ease,blend", tune=3)
     rows = {row["model"]: row for row in result["rows"]}
-    for name in ("item_knn", "rp3beta", "ease"):
+    for name in ("item_knn", "lightfm_warp", "ease"):
         assert rows[name]["tuning"]["trials"] == 3
         assert 0 <= rows[name]["tuning"]["validation_ndcg_at_10"] <= 1
     assert "tuning" not in rows["blend"]  # its weights are chosen inside its own fit
     assert rows["blend"]["params"]["parts"] == [[name, rows[name]["params"]]
-                                                for name in ("ease", "rp3beta", "item_knn")]
-    with pytest.raises(ConfigError, match="--tune applies to"):
+                                                for name in ("ease", "lightfm_warp", "item_knn")]
+    assert rows["blend"]["params"]["step"] == 0.05
+    with pytest.raises(ConfigError, match="--tune and --params-from apply to"):
         bench_models(str(ratings_dir), "movielens", "ratings-5fold", "svd", tune=3)
+
+
+def test_parameters_tuned_on_one_data_set_are_judged_on_another(ratings_dir, ml100k_dir,
+                                                                   tmp_path, monkeypatch):
+    from recsys.benchmarks.models_bench import bench_models
+
+    monkeypatch.chdir(tmp_path)
+    tuned = bench_models(str(ratings_dir), "movielens", "topn-stratified", "item_knn,ease",
+                         name="tuning-set", tune=4)
+    tuned_params = {row["model"]: row["params"] for row in tuned["rows"]}
+    result_file = tmp_path / "benchmarks/results/models-tuning-set.json"
+    judged = bench_models(str(ml100k_dir), "movielens", "topn-stratified",
+                          "item_knn,ease,popularity", params_from=str(result_file))
+    rows = {row["model"]: row for row in judged["rows"]}
+    assert judged["params_tuned_on"] == tuned["dataset"]
+    for name in ("item_knn", "ease"):
+        assert rows[name]["params"] == tuned_params[name]
+        assert 0 <= rows[name]["ndcg_at_10"] <= 1
+    assert rows["popularity"]["params"] == {"popularity_half_life_days": 0.0}  # not tuned
+    with pytest.raises(ConfigError, match="exclude each other"):
+        bench_models(str(ml100k_dir), "movielens", "topn-stratified", "ease", tune=2,
+                     params_from=str(result_file))
+    untuned = bench_models(str(ratings_dir), "movielens", "topn-stratified", "ease",
+                           name="untuned")
+    with pytest.raises(ConfigError, match="no tuned model"):
+        bench_models(str(ml100k_dir), "movielens", "topn-stratified", "ease",
+                     params_from=str(tmp_path / "benchmarks/results/models-untuned.json"))
+    assert untuned["rows"][0]["params"] == {}
