@@ -2,6 +2,8 @@
 
 - `movielens`: ratings.csv (userId,movieId,rating,timestamp) or u.data (tab-separated);
   a sibling movies.csv (movieId,title,genres) / u.item gives title and genres (category).
+  RecBole's atomic files of a MovieLens set (`<name>.inter`, `<name>.item` with a `class`
+  genre field: the layout of RecBole's bundled `dataset_example/ml-100k`) read the same.
 - any event layout `extract` reads (rees46, retailrocket, jsonl, ...): events are cleaned,
   weighted and aggregated by the pipeline's own preprocess code.
 """
@@ -37,8 +39,11 @@ def load_movielens(path: str | Path) -> RatingsData:
         source = csv
     elif tab.exists():
         source = tab
+    elif _atomic_file(folder, ".inter"):
+        return _load_atomic(folder)
     else:
-        raise ConfigError(f"movielens: no ratings.csv or u.data in {folder}")
+        raise ConfigError(f"movielens: no ratings.csv, u.data or RecBole .inter file in "
+                          f"{folder}")
     if source.suffix == ".csv":
         raw = pd.read_csv(source, dtype={"userId": str, "movieId": str})
         expected = {"userId", "movieId", "rating", "timestamp"}
@@ -76,6 +81,41 @@ def _movielens_items(folder: Path) -> pd.DataFrame | None:
     if (folder / "u.item").exists():
         return read_u_item(folder / "u.item")
     return None
+
+
+def _atomic_file(folder: Path, suffix: str) -> Path | None:
+    found = sorted(folder.glob(f"*{suffix}"))
+    if len(found) > 1:
+        raise ConfigError(f"movielens: {folder} holds {len(found)} {suffix} files; one "
+                          f"data set per folder")
+    return found[0] if found else None
+
+
+def _read_atomic(path: Path, required: set[str]) -> pd.DataFrame:
+    """A RecBole atomic file: tab-separated, a header of `field:type` names, no quoting."""
+    raw = pd.read_csv(path, sep="\t", dtype=str, quoting=3, keep_default_na=False)
+    raw.columns = [str(c).split(":")[0] for c in raw.columns]
+    missing = required - set(raw.columns)
+    if missing:
+        raise SchemaError(f"movielens: {path} lacks fields {sorted(missing)}")
+    return raw
+
+
+def _load_atomic(folder: Path) -> RatingsData:
+    raw = _read_atomic(_atomic_file(folder, ".inter"),
+                       {"user_id", "item_id", "rating", "timestamp"})
+    interactions = pd.DataFrame({
+        C.user_id: raw["user_id"], C.item_id: raw["item_id"],
+        C.rating: pd.to_numeric(raw["rating"], errors="raise").astype(float), C.weight: 1.0,
+        C.timestamp: pd.to_datetime(pd.to_numeric(raw["timestamp"]).astype("int64"),
+                                    unit="s", utc=True)})
+    item_file = _atomic_file(folder, ".item")
+    items = None
+    if item_file is not None:
+        meta = _read_atomic(item_file, {"item_id", "movie_title", "class"})
+        items = pd.DataFrame({C.item_id: meta["item_id"], "title": meta["movie_title"],
+                              C.category: meta["class"].str.split().str.join("|")})
+    return RatingsData(folder.name, interactions, items)
 
 
 def read_u_item(path: Path) -> pd.DataFrame:

@@ -47,6 +47,33 @@ def test_movielens_100k_is_read_whole_with_its_genres(ml100k_dir):
     assert items.loc["3", "category"] == "Action" and len(items) == 20
 
 
+def test_recbole_atomic_files_of_movielens_read_like_u_data(tmp_path):
+    from recsys.components.evaluate.datasets import load_movielens
+
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "ml-100k.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n186\t302\t4\t891717742\n")
+    (folder / "ml-100k.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        "242\tKolya\t1996\tComedy\n302\tL.A. Confidential\t1997\t"
+        "Crime Film-Noir Mystery Thriller\n")
+    data = load_movielens(folder)
+    assert data.name == "ml-100k"
+    assert data.interactions[["user_id", "item_id", "rating"]].values.tolist() == [
+        ["196", "242", 3.0], ["186", "302", 4.0]]
+    assert str(data.interactions["timestamp"].iloc[0]) == "1997-12-04 15:55:49+00:00"
+    items = data.items.set_index("item_id")
+    assert items.loc["302", "category"] == "Crime|Film-Noir|Mystery|Thriller"
+    assert items.loc["242", "title"] == "Kolya"
+    (folder / "ml-100k.item").unlink()
+    assert load_movielens(folder).items is None
+    (folder / "other.inter").write_text("user_id:token\n")
+    with pytest.raises(ConfigError, match="2 .inter files"):
+        load_movielens(folder)
+
+
 def test_models_that_need_metadata_are_skipped_with_a_note_not_a_crash(ml100k_dir, tmp_path,
                                                                         monkeypatch):
     from recsys.benchmarks.models_bench import bench_models
