@@ -144,7 +144,7 @@ def topn_params(name: str, train: pd.DataFrame, items: pd.DataFrame | None, tune
     if name == "blend" and tuned:
         params["parts"] = [[part, tuned.get(part, {})] for part, _ in BLEND_PARTS]
     if tune <= 0 and name in tuned:
-        return {**params, **tuned[name]}, {"tuning": {"params_from": "earlier tuning"}}
+        return {**params, **tuned[name]}, {"tuning": {"params_from_earlier_run": True}}
     if tune <= 0 or not MODELS[name].search_space:
         return params, {}
     started = time.perf_counter()
@@ -333,7 +333,7 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
             else bench_topn(data, names, references=references,
                             reference_params=reference_params, tune=tune, tuned=tuned)
         if tuned_on:
-            extra["params_tuned_on"] = tuned_on
+            extra.update(params_from=str(params_from), params_tuned_on=tuned_on)
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
                "rows": rows, "published": PUBLISHED.get(protocol), **extra,

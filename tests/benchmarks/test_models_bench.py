@@ -120,8 +120,10 @@ def test_parameters_tuned_on_one_data_set_are_judged_on_another(ratings_dir, ml1
                           "item_knn,ease,popularity", params_from=str(result_file))
     rows = {row["model"]: row for row in judged["rows"]}
     assert judged["params_tuned_on"] == tuned["dataset"]
+    assert judged["params_from"] == str(result_file)
     for name in ("item_knn", "ease"):
         assert rows[name]["params"] == tuned_params[name]
+        assert rows[name]["tuning"] == {"params_from_earlier_run": True}
         assert 0 <= rows[name]["ndcg_at_10"] <= 1
     assert rows["popularity"]["params"] == {"popularity_half_life_days": 0.0}  # not tuned
     with pytest.raises(ConfigError, match="exclude each other"):
