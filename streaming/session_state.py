@@ -25,6 +25,8 @@ from recsys.core.columns import Columns, EventType
 from recsys.feature_repo.session_features import (
     ABANDON_AFTER,
     CATEGORY_WINDOW,
+    COMPARE_CARTS,
+    COMPARE_RUN,
     COMPARE_WINDOW,
     PRICE_WINDOW,
     RECENT_ITEMS,
@@ -185,7 +187,16 @@ def _top_category(window: list) -> str | None:
 
 
 def _comparing(window: list) -> bool:
-    if sum(1 for e in window if e[2] == VIEW) < 3:
+    # the pattern needs a run of COMPARE_RUN views and COMPARE_CARTS distinct items carted
+    # after it: most windows fail these counts, and they cost one pass instead of `compares`
+    views = carts = 0
+    for entry in window:
+        kind = entry[2]
+        if kind == VIEW:
+            views += 1
+        elif kind == CART:
+            carts += 1
+    if views < COMPARE_RUN or carts < COMPARE_CARTS:
         return False
     kinds = np.array([e[2] for e in window], dtype=object)
     categories = np.array([e[4] for e in window], dtype=object)
