@@ -37,6 +37,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 "users outside it)")
     export.add_argument("name")
     export.add_argument("--out", required=True, help="a folder or s3://bucket/prefix")
+    export.add_argument("--arms", action="store_true",
+                        help="also one artifact per variant under OUT/arms/<label>, each "
+                        "served as a Seldon Model of its own behind a Seldon Experiment with "
+                        "the same weights (users of other arms are forwarded)")
+    export.add_argument("--mesh-url", default="http://seldon-mesh",
+                        help="with --arms: where the arms reach each other (the Seldon mesh "
+                        "service, default http://seldon-mesh)")
+    export.add_argument("--manifests", default=None, metavar="FILE",
+                        help="with --arms: write the Seldon Models and Experiment to FILE "
+                        "(YAML)")
     analyze = actions.add_parser("analyze", help="write summary.json and report.html")
     analyze.add_argument("name")
     analyze.add_argument("--out", required=True, help="output folder")
@@ -70,9 +80,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_experiment)
 
 
-def _export(store, name: str, out: str, settings) -> dict:
+def _export(store, name: str, out: str, settings, arms: bool = False,
+            mesh_url: str | None = None, manifests: str | None = None) -> dict:
     """Write experiment `name` (its definition, aliases already pinned to versions) with the
-    champion and every model variant as one serving artifact."""
+    champion and every model variant as one serving artifact; with `arms`, one artifact per
+    variant too (`experiments/seldon.py`) and, to `manifests`, their Seldon objects."""
     from recsys.core.pyfunc import load_recommender
     from recsys.core.registry import aliases
     from recsys.core.tracking import client_for
@@ -87,10 +99,32 @@ def _export(store, name: str, out: str, settings) -> dict:
     versions = sorted({v.version for v in definition.variants if v.version})
     models = {version: load_recommender(f"models:/{model_name}/{version}")
               for version in versions}
-    written = write_artifact(models.get(champion) or load_recommender(
-        f"models:/{model_name}/{champion}"), out, "recsys", champion,
-        settings.s3_endpoint_url, experiment=definition.model_dump_json(indent=2),
-        variant_models=models)
+    champion_model = models.get(champion) or load_recommender(f"models:/{model_name}/{champion}")
+    experiment = definition.model_dump_json(indent=2)
+    written = write_artifact(champion_model, out, "recsys", champion, settings.s3_endpoint_url,
+                             experiment=experiment, variant_models=models)
+    if not arms:
+        if manifests:
+            raise ConfigError("--manifests describes the arm Models: export with --arms")
+        return {"experiment": name, **written}
+    from recsys.experiments.seldon import ARMS_FOLDER, arm_manifests, arm_model_names
+
+    names = arm_model_names(definition)
+    written["arms"] = {}
+    for variant in definition.variants:
+        own = {variant.version: models[variant.version]} if variant.version else {}
+        written["arms"][variant.label] = write_artifact(
+            champion_model, f"{out.rstrip('/')}/{ARMS_FOLDER}/{variant.label}",
+            names[variant.label], champion, settings.s3_endpoint_url, experiment=experiment,
+            variant_models=own, arm={"experiment_arm": variant.label,
+                                     "experiment_arm_models": names,
+                                     "experiment_mesh_url": mesh_url})
+    if manifests:
+        import yaml
+
+        Path(manifests).write_text(yaml.safe_dump_all(arm_manifests(definition, out),
+                                                      sort_keys=False))
+        written["manifests"] = manifests
     return {"experiment": name, **written}
 
 
@@ -167,7 +201,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     elif args.action == "list":
         print(json.dumps(store.list(), indent=2))
     elif args.action == "export":
-        print(json.dumps(_export(store, args.name, args.out, settings), indent=2))
+        print(json.dumps(_export(store, args.name, args.out, settings, args.arms,
+                                 args.mesh_url, args.manifests), indent=2))
     elif args.action in ("analyze", "conclude"):
         from recsys.experiments.evaluate import analyze_experiment, conclude
 

@@ -8,7 +8,11 @@ storage: a folder, locally or under `s3://`, holding
   and `variants/<version>/`, every model variant's data-only files, their SHA-256 recorded
   in the settings too. The runtime then runs the experiment router on these, with the
   same per-user hashed assignment as a registry-served champion (`model/` answers the
-  users outside the experiment).
+  users outside the experiment);
+- for one arm of such an experiment (`--arms`, `experiments/seldon.py`): the same, with
+  only that arm's variant under `variants/`, and `experiment_arm` (its label) and
+  `experiment_arm_models` (every arm's Seldon Model) in the settings: it answers its own
+  users and forwards the others to their arm.
 
 Seldon's agent copies the folder onto the Server and MLServer loads it from there; the
 runtime resolves `./model` next to the settings file and refuses files whose digest is not
@@ -35,11 +39,13 @@ ARTIFACT_FLAG = "model_artifact"
 
 
 def artifact_settings(name: str, version: str, sha256: str,
-                      variant_sha256: dict[str, str] | None = None) -> dict:
+                      variant_sha256: dict[str, str] | None = None,
+                      arm: dict | None = None) -> dict:
     extra = {ARTIFACT_FLAG: True, "model_sha256": sha256, "model_version": str(version),
              "watch_seconds": 0}
     if variant_sha256 is not None:
         extra["experiment_variants"] = dict(variant_sha256)
+    extra.update(arm or {})
     return {"name": name, "implementation": RUNTIME,
             "parameters": {"uri": f"./{MODEL_FOLDER}", "version": str(version),
                            "extra": extra}}
@@ -47,10 +53,13 @@ def artifact_settings(name: str, version: str, sha256: str,
 
 def write_artifact(model: Recommender, out: str, name: str, version: str,
                    s3_endpoint_url: str | None = None, experiment: str | None = None,
-                   variant_models: dict[str, Recommender] | None = None) -> dict:
+                   variant_models: dict[str, Recommender] | None = None,
+                   arm: dict | None = None) -> dict:
     """Write the artifact to `out` (a folder, or `s3://bucket/prefix`); returns where, the
     version and the model's SHA-256. With `experiment` (a definition's JSON) the variants'
-    models (`variant_models`, by registry version) go with it."""
+    models (`variant_models`, by registry version) go with it; `arm`: the settings that make
+    it one arm of the experiment (`experiment_arm`, `experiment_arm_models`, where to
+    forward)."""
     with tempfile.TemporaryDirectory(prefix="recsys-artifact-") as tmp:
         folder = Path(tmp)
         sha256 = save_model(model, folder / MODEL_FOLDER)
@@ -59,7 +68,7 @@ def write_artifact(model: Recommender, out: str, name: str, version: str,
             (folder / EXPERIMENT_FILE).write_text(experiment)
             variant_sha256 = {str(v): save_model(m, folder / VARIANTS_FOLDER / str(v))
                               for v, m in (variant_models or {}).items()}
-        settings = artifact_settings(name, version, sha256, variant_sha256)
+        settings = artifact_settings(name, version, sha256, variant_sha256, arm)
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         if out.startswith("s3://"):

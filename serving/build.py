@@ -55,7 +55,7 @@ def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
         from recsys.serving.experiment_artifact import artifact_router
 
         return artifact_router(config.experiment_folder, config.experiment_variants,
-                               lambda: source.current)
+                               lambda: source.current, config.experiment_arm)
     if config.model_uri:
         return None
     from recsys.experiments.store import open_store

@@ -56,6 +56,18 @@ class ServiceConfig(BaseModel):
     read from here, not from the registry (set by the runtime from the artifact)."""
     experiment_variants: dict[str, str] = {}
     """SHA-256 of each variant's model folder in `experiment_folder`, by version."""
+    experiment_arm: str | None = None
+    """This server is one arm of the exported experiment (a variant label): it answers the
+    users assigned to it and forwards the others (`experiments/seldon.py`)."""
+    experiment_arm_models: dict[str, str] = {}
+    """Every arm's Seldon Model name, by variant label."""
+    experiment_mesh_url: str | None = None
+    """Where other arms are reached (the Seldon mesh; the Model name goes in the
+    `seldon-model` header)."""
+    experiment_arm_urls: dict[str, str] = {}
+    """Base URL of each arm by label, instead of the mesh (no Seldon: tests, plain pods)."""
+    experiment_forward_timeout_seconds: float = Field(2.0, gt=0)
+    """Longest a forwarded request may take before it is answered 503."""
     experiment_watch_seconds: float = Field(30.0, gt=0)
     """How often the running experiment is read: a start, ramp or stop applies within it."""
     log_requests: bool = True

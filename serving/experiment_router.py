@@ -36,10 +36,21 @@ class Arm:
     loaded: LoadedModel | None
     """The variant's model; None for a strategy (answered from the champion's data)."""
     strategy: str | None = None
+    remote: bool = False
+    """Served by another arm's server (this one is one arm of the experiment): the request
+    is forwarded there (`ArmElsewhere`)."""
 
     @property
     def cache_version(self) -> str:
         return f"strategy-{self.strategy}" if self.strategy else self.loaded.version
+
+
+class ArmElsewhere(Exception):
+    """The user belongs to an arm another server serves: forward the request to it."""
+
+    def __init__(self, arm: Arm):
+        super().__init__(f"user of variant {arm.variant!r}, served by another arm")
+        self.arm = arm
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,10 @@ class ActiveExperiment:
 class ExperimentRouter:
     def __init__(self, read_running: Callable[[], ExperimentDefinition | None],
                  load_version: Callable[[str], LoadedModel],
-                 champion: Callable[[], LoadedModel]):
+                 champion: Callable[[], LoadedModel], own_arm: str | None = None):
         self.read_running = read_running
+        self.own_arm = own_arm
+        """One arm's server: only this variant is loaded, the others are `remote`."""
         self.load_version = load_version
         self.champion = champion
         self._active: ActiveExperiment | None = None
@@ -107,7 +120,13 @@ class ExperimentRouter:
             reusable.update({arm.loaded.version: arm.loaded
                              for arm in self._active.arms.values() if arm.loaded})
         arms, sizes = {}, {}
+        if self.own_arm is not None and self.own_arm not in definition.labels:
+            raise ValueError(f"this server is arm {self.own_arm!r}, which is not a variant "
+                             f"of {definition.name!r} ({', '.join(definition.labels)})")
         for variant in definition.variants:
+            if self.own_arm is not None and variant.label != self.own_arm:
+                arms[variant.label] = Arm(definition.name, variant.label, None, remote=True)
+                continue
             if variant.is_strategy:
                 arms[variant.label] = Arm(definition.name, variant.label, None, variant.target)
                 continue

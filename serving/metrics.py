@@ -48,6 +48,10 @@ class ServiceMetrics:
         self.exposures = Counter("recsys_experiment_exposures_total",
                                  "Lists answered inside an experiment, by variant",
                                  ["experiment", "variant"], registry=self.registry)
+        self.forwarded = Counter("recsys_experiment_forwarded_total",
+                                 "Requests one arm's server forwarded to the arm of the user's "
+                                 "variant, by outcome (ok, failed)",
+                                 ["experiment", "variant", "outcome"], registry=self.registry)
         self.experiment_running = Gauge("recsys_experiment_running",
                                         "1 while a running experiment is applied (0: none "
                                         "runs, or it could not be applied: see the log)",

@@ -27,8 +27,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.core.errors import RecsysError
 from recsys.serving.answers import Recommendation
+from recsys.serving.arm_forwarding import ArmForwarder
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
+from recsys.serving.experiment_router import ArmElsewhere
 
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",
@@ -41,6 +43,7 @@ class RecsysRuntime(MLModel):
         if extra.get(ARTIFACT_FLAG):  # deployed from an exported artifact (Seldon v2, KServe)
             extra = artifact_options(extra, await get_model_uri(self.settings))
         self.service = build_service(extra)
+        self.forwarder = _arm_forwarder(self.service.config)
         self.service.warm_up()
         # Everything loaded so far (libraries, the model) lives as long as the server: move it
         # out of the cyclic collector's reach, so a full collection does not walk ~400k
@@ -52,6 +55,8 @@ class RecsysRuntime(MLModel):
         return self.ready
 
     async def unload(self) -> bool:
+        if self.forwarder is not None:
+            await self.forwarder.close()
         if self.service.request_log is not None:
             self.service.request_log.flush()
         self.service.source.stop()
@@ -70,8 +75,28 @@ class RecsysRuntime(MLModel):
                 request = self.service.parse(inputs.get("user_id", [None])[0], inputs.get("k"),
                                              inputs.get("exclude"),
                                              explain=inputs.get("explain", False))
-                result = self.service.recommend(request)
+                try:
+                    result = self.service.recommend(request)
+                except ArmElsewhere as elsewhere:
+                    body = await self._forward(elsewhere, payload.model_dump(
+                        mode="json", exclude_none=True))
+                    return InferenceResponse.model_validate(body)
         return self._encode(result, payload.id)
+
+    async def _forward(self, elsewhere: ArmElsewhere, body: dict) -> dict:
+        """A V2 request of another arm's user, answered by that arm (`arm_forwarding.py`)."""
+        arm = elsewhere.arm
+        if self.forwarder is None:
+            raise MLServerError(f"variant {arm.variant!r} is served by another arm and this "
+                                "server has no arm settings to forward it", 500)
+        counter = self.service.metrics.forwarded
+        try:
+            answer = await self.forwarder.forward(arm.variant, body)
+        except Exception:
+            counter.labels(arm.experiment, arm.variant, "failed").inc()
+            raise
+        counter.labels(arm.experiment, arm.variant, "ok").inc()
+        return answer
 
     @contextmanager
     def _counted(self, endpoint: str):
@@ -142,8 +167,12 @@ class RecsysRuntime(MLModel):
     async def recommend_get(self, user_id: str, top_k: int = 10,
                             explain: bool = False) -> Response:
         with self._counted("recommend"):
-            result = self.service.recommend(self.service.parse(user_id, top_k,
-                                                               explain=explain))
+            request = self.service.parse(user_id, top_k, explain=explain)
+            try:
+                result = self.service.recommend(request)
+            except ArmElsewhere as elsewhere:
+                answer = await self._forward(elsewhere, _v2_request(request))
+                return _json({"user_id": user_id, **_rest_answer(answer)})
         return _json({"user_id": user_id, **result.as_dict()})
 
     @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")
@@ -178,6 +207,46 @@ class RecsysRuntime(MLModel):
         router = self.service.experiments
         self.service.metrics.observe_experiment(router.active if router else None)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _arm_forwarder(config) -> ArmForwarder | None:
+    """The forwarder of one arm's server (an arm artifact's settings); None otherwise."""
+    if config.experiment_arm is None:
+        return None
+    from recsys.core.bearer_keys import a_surface_key
+    from recsys.core.settings import load_settings
+    from recsys.serving.auth import SERVICE_TOKEN_FILE
+
+    settings = load_settings()
+    token = a_surface_key(settings.serving_token, settings.serving_token_file,
+                          settings.state_dir, SERVICE_TOKEN_FILE)
+    return ArmForwarder(config.experiment_arm, config.experiment_arm_models, token,
+                        config.experiment_mesh_url, config.experiment_arm_urls,
+                        config.experiment_forward_timeout_seconds)
+
+
+def _v2_request(request) -> dict:
+    """The V2 inference request of a parsed REST request (to forward it to another arm)."""
+    inputs = [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": [request.user_id]},
+              {"name": "k", "datatype": "INT32", "shape": [1], "data": [request.k]},
+              {"name": "explain", "datatype": "BOOL", "shape": [1], "data": [request.explain]}]
+    if request.exclude:
+        inputs.append({"name": "exclude", "datatype": "BYTES", "shape": [len(request.exclude)],
+                       "data": list(request.exclude)})
+    return {"inputs": inputs}
+
+
+def _rest_answer(body: dict) -> dict:
+    """The REST answer (`Recommendation.as_dict`) of another arm's V2 response."""
+    outputs = {output["name"]: output["data"] for output in body.get("outputs", [])}
+    parameters = body.get("parameters") or {}
+    answer = {"item_ids": outputs.get("item_ids", []), "scores": outputs.get("scores", []),
+              **{name: parameters.get(name) for name in (
+                  "model_version", "fallback", "path", "cached", "experiment", "variant",
+                  "recommendation_id")}}
+    if parameters.get("rules_applied") is not None:
+        answer["rules_applied"] = orjson.loads(parameters["rules_applied"])
+    return answer
 
 
 def _json(payload: dict) -> Response:

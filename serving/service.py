@@ -13,6 +13,7 @@ from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
+from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
 from recsys.serving.requests import (
@@ -73,6 +74,8 @@ class RecommendationService:
     def recommend(self, request: RecommendRequest) -> Recommendation:
         started = time.perf_counter()
         arm = self.experiments.route(request.user_id) if self.experiments else None
+        if arm is not None and arm.remote:
+            raise ArmElsewhere(arm)  # one arm's server: the runtime forwards the request
         loaded = self.source.current if arm is None or arm.loaded is None else arm.loaded
         session = self._session(request.user_id)
         rules = self.answers.rules_in_force()

@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 
 from recsys.cli.main import main
 from recsys.core.event_store import RAW_ZONE, append_partitioned
@@ -163,12 +164,31 @@ def test_an_exported_experiment_is_served_from_its_artifact(shop, cli, capsys, t
                f"control=popularity:50,b={shop['challenger']}:50") == 0
     definition = json.loads(capsys.readouterr().out)
     out = tmp_path / "artifact"
-    assert cli("experiment", "export", "export-1", "--out", str(out)) == 0
+    manifests = tmp_path / "seldon.yaml"
+    assert cli("experiment", "export", "export-1", "--out", str(out), "--arms",
+               "--manifests", str(manifests)) == 0
     written = json.loads(capsys.readouterr().out)
     champion = aliases(client_for(settings.tracking_uri),
                        settings.registered_model_name)["champion"]  # (an earlier test moves it)
     assert written["version"] == champion
     assert set(written["variants"]) == {shop["challenger"]}
+    # --arms: an artifact per variant, and the Seldon objects that split between them
+    assert set(written["arms"]) == {"control", "b"}
+    assert set(written["arms"]["b"]["variants"]) == {shop["challenger"]}
+    assert written["arms"]["control"]["variants"] == {}  # a strategy: the champion's data
+    arm_extra = json.loads((out / "arms" / "b" / SETTINGS_FILE).read_text())["parameters"]
+    assert arm_extra["extra"]["experiment_arm"] == "b"
+    assert arm_extra["extra"]["experiment_arm_models"] == {
+        "control": "recsys-export-1-control", "b": "recsys-export-1-b"}
+    assert json.loads((out / "arms" / "b" / SETTINGS_FILE).read_text())["name"] == \
+        "recsys-export-1-b"
+    objects = list(yaml.safe_load_all(manifests.read_text()))
+    assert [o["kind"] for o in objects] == ["Model", "Model", "Experiment"]
+    assert [o["spec"]["storageUri"] for o in objects[:2]] == [
+        f"{out}/arms/control", f"{out}/arms/b"]
+    assert objects[2]["spec"]["candidates"] == [
+        {"name": "recsys-export-1-control", "weight": 50},
+        {"name": "recsys-export-1-b", "weight": 50}]
     assert cli("experiment", "stop", "export-1", "--reason", "exported") == 0
     extra = json.loads((out / SETTINGS_FILE).read_text())["parameters"]["extra"]
     service = build_service({**artifact_options(extra, str(out / "model")),

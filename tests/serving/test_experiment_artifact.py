@@ -3,6 +3,7 @@ the registry-served one does, and refuses variant files that are not the exporte
 import json
 
 import pandas as pd
+import pytest
 
 from recsys.core.models.zoo import build_model
 from recsys.experiments.assignment import Assigner
@@ -70,3 +71,57 @@ def test_an_artifact_without_an_experiment_runs_no_router(tmp_path):
     extra = json.loads((out / SETTINGS_FILE).read_text())["parameters"]["extra"]
     router, _ = serve(artifact_options(extra, str(out / "model")))
     assert router is None
+
+
+def export_arm(tmp_path, label: str, version: str | None, model):
+    from recsys.experiments.seldon import arm_model_names
+
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    champion = build_model("item_knn").fit(frame)
+    out = tmp_path / "arms" / label
+    write_artifact(champion, str(out), f"recsys-ab-1-{label}", "1",
+                   experiment=definition().model_dump_json(),
+                   variant_models={version: model} if version else {},
+                   arm={"experiment_arm": label,
+                        "experiment_arm_models": arm_model_names(definition()),
+                        "experiment_mesh_url": "http://seldon-mesh"})
+    extra = json.loads((out / SETTINGS_FILE).read_text())["parameters"]["extra"]
+    return artifact_options(extra, str(out / "model"))
+
+
+def test_one_arm_serves_its_own_users_and_marks_the_others_remote(tmp_path):
+    from recsys.core.catalogue import Catalogue
+    from recsys.serving.experiment_router import ArmElsewhere
+    from recsys.serving.service import RecommendationService
+
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    challenger = build_model("ease").fit(frame)
+    options = export_arm(tmp_path, "b", "2", challenger)
+    assert options["experiment_arm"] == "b" and set(options["experiment_variants"]) == {"2"}
+    router, source = serve(options)
+    assert router.error is None
+    assigner = Assigner(definition())
+    labels = {user: assigner.assign(user).variant for user in USERS}
+    assert {"control", "a", "b"} <= set(labels.values())
+    for user, label in labels.items():
+        arm = router.route(user)
+        assert arm.variant == label
+        assert arm.remote is (label != "b")
+        if label == "b":
+            assert arm.loaded.version == "2"
+    # the service refuses to answer another arm's user from here: the runtime forwards it
+    service = RecommendationService(ServiceConfig(**options), source, Catalogue(),
+                                    experiments=router)
+    other = next(user for user, label in labels.items() if label == "a")
+    with pytest.raises(ArmElsewhere) as raised:
+        service.recommend(service.parse(other))
+    assert raised.value.arm.variant == "a"
+    own = next(user for user, label in labels.items() if label == "b")
+    assert service.recommend(service.parse(own)).variant == "b"
+
+
+def test_an_arm_that_is_not_a_variant_keeps_the_experiment_off(tmp_path):
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    options = export_arm(tmp_path, "b", "2", build_model("ease").fit(frame))
+    router, _ = serve({**options, "experiment_arm": "z"})
+    assert router.active is None and "arm 'z'" in router.error
