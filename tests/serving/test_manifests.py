@@ -88,3 +88,21 @@ def test_the_experiment_model_and_its_shadow():
     assert experiment["spec"]["candidates"] == [{"name": served["metadata"]["name"],
                                                  "weight": 100}]
     assert experiment["spec"]["mirror"]["name"] == model["metadata"]["name"]
+
+
+def test_the_arms_experiment_is_what_the_export_writes_for_the_seeds_split():
+    from recsys.experiments.definition import ExperimentDefinition, Variant
+    from recsys.experiments.seldon import arm_manifests
+
+    documents = list(yaml.safe_load_all((SELDON / "experiment-arms.yaml").read_text()))
+    seeds = ExperimentDefinition(name="ab-1", variants=(
+        Variant(label="control", target="popularity", weight=30),
+        Variant(label="a", target="champion", weight=35, version="7"),
+        Variant(label="b", target="8", weight=35, version="8")))
+    assert documents == arm_manifests(seeds, "s3://recsys-models/experiments/ab-1")
+    served = load("model.yaml")
+    for model in documents[:3]:
+        assert model["spec"]["server"] == served["spec"]["server"]
+        assert model["spec"]["secretName"] == served["spec"]["secretName"]
+        assert model["metadata"]["namespace"] == served["metadata"]["namespace"]
+    assert [c["weight"] for c in documents[3]["spec"]["candidates"]] == [30, 35, 35]
