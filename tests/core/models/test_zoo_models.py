@@ -73,7 +73,8 @@ def test_blend_weights_are_chosen_on_validation_and_a_corner_is_its_part(interac
     assert model.chosen_weights == max(model.grid, key=lambda w: (model.weight_validation[w],
                                                                    w))
     users = ["s1", "s4", "b2"]
-    corner = build_model("blend", weights=[0.0, 1.0, 0.0]).fit(interactions)
+    corner = build_model("blend", parts=[["ease", {}], ["rp3beta", {}], ["item_knn", {}]],
+                         weights=[0.0, 1.0, 0.0]).fit(interactions)
     alone = build_model("rp3beta").fit(interactions)
     rows = np.array([alone.user_index[u] for u in users])
     np.testing.assert_allclose(corner._score(rows),
