@@ -238,15 +238,21 @@ def _v2_request(request) -> dict:
 
 def _rest_answer(body: dict) -> dict:
     """The REST answer (`Recommendation.as_dict`) of another arm's V2 response."""
+    return _recommendation_of(body).as_dict()
+
+
+def _recommendation_of(body: dict) -> Recommendation:
+    """The `Recommendation` another arm encoded (`_encode`) in its V2 response."""
     outputs = {output["name"]: output["data"] for output in body.get("outputs", [])}
     parameters = body.get("parameters") or {}
-    answer = {"item_ids": outputs.get("item_ids", []), "scores": outputs.get("scores", []),
-              **{name: parameters.get(name) for name in (
-                  "model_version", "fallback", "path", "cached", "experiment", "variant",
-                  "recommendation_id")}}
-    if parameters.get("rules_applied") is not None:
-        answer["rules_applied"] = orjson.loads(parameters["rules_applied"])
-    return answer
+    rules_applied = parameters.get("rules_applied")
+    return Recommendation(
+        item_ids=list(outputs.get("item_ids", [])), scores=list(outputs.get("scores", [])),
+        model_version=parameters.get("model_version"), fallback=parameters.get("fallback"),
+        path=parameters.get("path"), cached=parameters.get("cached"),
+        experiment=parameters.get("experiment"), variant=parameters.get("variant"),
+        recommendation_id=parameters.get("recommendation_id"),
+        rules_applied=None if rules_applied is None else orjson.loads(rules_applied))
 
 
 def _json(payload: dict) -> Response:
