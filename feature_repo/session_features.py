@@ -14,7 +14,8 @@ As of time T, per user, over the user's events with timestamp <= T:
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
 import pandas as pd
 import pyarrow as pa
 
@@ -105,24 +106,26 @@ def comparing_products(window: pd.DataFrame) -> pd.Series:
 
 
 def _compares(user_events: pd.DataFrame) -> bool:
-    return compares(user_events[C.event_type].to_numpy(), user_events[C.category].to_numpy(),
-                    user_events[C.item_id].to_numpy())
+    return compares(user_events[C.event_type].tolist(), user_events[C.category].tolist(),
+                    user_events[C.item_id].tolist())
 
 
-def compares(kinds: np.ndarray, categories: np.ndarray, items: np.ndarray) -> bool:
-    """The comparing-products pattern over one user's time-ordered window events."""
-    view_idx = np.flatnonzero(kinds == EventType.view.value)
+def compares(kinds: Sequence, categories: Sequence, items: Sequence) -> bool:
+    """The comparing-products pattern over one user's time-ordered window events (parallel
+    sequences: the stream's state and the batch frame give the same answer)."""
+    view, cart = EventType.view.value, EventType.add_to_cart.value
+    view_idx = [i for i, kind in enumerate(kinds) if kind == view]
+    views = len(view_idx)
     run_start = 0
-    for k in range(1, len(view_idx) + 1):
-        same = k < len(view_idx) and categories[view_idx[k]] == categories[view_idx[run_start]] \
+    for k in range(1, views + 1):
+        same = k < views and categories[view_idx[k]] == categories[view_idx[run_start]] \
             and categories[view_idx[k]] is not None
         if same:
             continue
         if k - run_start >= COMPARE_RUN:
             run = view_idx[run_start:k]
-            later = np.arange(run[0] + 1, len(kinds))
-            carted = set(items[later][kinds[later] == EventType.add_to_cart.value])
-            if len(carted & set(items[run])) >= COMPARE_CARTS:
+            carted = {items[i] for i in range(run[0] + 1, len(kinds)) if kinds[i] == cart}
+            if len(carted & {items[i] for i in run}) >= COMPARE_CARTS:
                 return True
         run_start = k
     return False

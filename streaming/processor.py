@@ -39,6 +39,7 @@ from recsys.streaming.partitions import EVERYTHING, Membership, partition_of
 from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,
+    event_time,
     features,
     new_state,
     upgrade_state,
@@ -195,50 +196,60 @@ class SessionProcessor:
     def process(self, messages: list[Message]) -> None:
         cfg = self.config
         parts = cfg.partitions
+        categories = self.categories
         by_user: dict[str, list[dict]] = defaultdict(list)
+        itemless = 0
         for message in messages:
             row = message.row
-            if not row.get(C.item_id):  # a search without an item: nothing to fold in
-                self.stats.itemless += 1
+            item = row.get(C.item_id)
+            if not item:  # a search without an item: nothing to fold in
+                itemless += 1
                 continue
             if not row.get(C.category):
-                row[C.category] = self.categories.get(row[C.item_id])
+                row[C.category] = categories.get(item)
             by_user[row[C.user_id]].append(row)
-        users = list(by_user)
-        if not users:
+        self.stats.itemless += itemless
+        if not by_user:
             return
+        users = list(by_user)
+        newest = {user: max(map(event_time, rows)) for user, rows in by_user.items()}
         user_partition = {u: partition_of(u, parts) for u in users}
-        watermarks = self._advance_watermarks(by_user, user_partition)
-        raw_states = self.client.mget([f"{self._state_prefix}{u}" for u in users])
+        watermarks = self._advance_watermarks(newest, user_partition)
+        prefix = self._state_prefix
+        raw_states = self.client.mget([f"{prefix}{u}" for u in users])
         states = {}
+        stats = self.stats
         for user, raw in zip(users, raw_states):
             state = upgrade_state(orjson.loads(raw)) if raw else new_state()
             result = apply_events(state, by_user[user], cfg.lateness_ms, cfg.max_window_events)
-            self.stats.applied += result.applied
-            self.stats.duplicates += result.duplicates
-            self.stats.late += result.late
+            stats.applied += result.applied
+            stats.duplicates += result.duplicates
+            stats.late += result.late
             states[user] = state
         self._load_due_timers(states, user_partition, watermarks)
+        timers_keys = {p: self.keys.cart_timers_of(p, parts) for p in watermarks}
+        recent_prefix = self.keys.recent_items_prefix
         rows = []
         keys, args = [], [cfg.state_ttl_seconds]
         with self.client.pipeline(transaction=False) as pipe:
             for user, state in states.items():
                 partition = user_partition[user]
                 watermark = watermarks[partition]
-                timers_key = self.keys.cart_timers_of(partition, parts)
                 deadline = cart_deadline(state)
                 timer = None if deadline is None or deadline <= watermark else deadline
                 timer_changed = timer != state.get("timer")
                 if timer_changed:
                     if timer is None:
-                        pipe.zrem(timers_key, user)
+                        pipe.zrem(timers_keys[partition], user)
                     else:
-                        pipe.zadd(timers_key, {user: timer})
+                        pipe.zadd(timers_keys[partition], {user: timer})
                     state["timer"] = timer
-                if user in by_user or timer_changed:
-                    keys += [f"{self._state_prefix}{user}", self.recent_items_key(user)]
+                touched = user in by_user
+                if touched or timer_changed:
+                    keys.append(f"{prefix}{user}")
+                    keys.append(f"{recent_prefix}{user}")
                     args.append(orjson.dumps(state))
-                    if user in by_user:
+                    if touched:
                         args.append(len(state["items"]))
                         args += state["items"]
                     else:
@@ -252,13 +263,12 @@ class SessionProcessor:
                 pipe.set(self.keys.watermark_of(partition, parts), watermark)
             pipe.execute()
         frame = feature_frame(rows)
-        self.stats.users_pushed += self.push(frame)
-        newest = max(int(row[C.timestamp]) for rows in by_user.values() for row in rows)
-        self.stats.freshness_seconds = max(0.0, time.time() - newest / 1000)
-        self.stats.last_poll = {"messages": len(messages), "users": len(rows),
-                                "watermark": max(watermarks.values())}
+        stats.users_pushed += self.push(frame)
+        stats.freshness_seconds = max(0.0, time.time() - max(newest.values()) / 1000)
+        stats.last_poll = {"messages": len(messages), "users": len(rows),
+                           "watermark": max(watermarks.values())}
 
-    def _advance_watermarks(self, by_user: dict[str, list[dict]],
+    def _advance_watermarks(self, newest_of_user: dict[str, int],
                             user_partition: dict[str, int]) -> dict[int, int]:
         """Every owned partition's watermark after this batch: the newest event time seen
         in it minus `lateness`, never past processing time plus the allowed skew, never
@@ -267,10 +277,10 @@ class SessionProcessor:
         cfg = self.config
         ceiling = int(time.time() * 1000) + cfg.max_event_ahead_ms
         newest: dict[int, int] = {}
-        for user, rows in by_user.items():
+        for user, top in newest_of_user.items():
             partition = user_partition[user]
-            top = max(int(row[C.timestamp]) for row in rows)
-            newest[partition] = max(newest.get(partition, top), top)
+            if top > newest.get(partition, top - 1):
+                newest[partition] = top
         partitions = sorted(set(self.owned) | set(newest))
         stored = self.client.mget([self.keys.watermark_of(p, cfg.partitions)
                                    for p in partitions])

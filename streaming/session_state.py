@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-
-import numpy as np
+from operator import itemgetter
 
 from recsys.core.columns import Columns, EventType
 from recsys.feature_repo.session_features import (
@@ -43,6 +42,9 @@ MAX_OPEN_CARTS = 500
 MAX_WINDOW_EVENTS = 1_000
 VIEW, CART, PURCHASE = (EventType.view.value, EventType.add_to_cart.value,
                         EventType.purchase.value)
+event_time = itemgetter(C.timestamp)
+"""A row's event time (epoch ms)."""
+_entry_time = itemgetter(1)
 
 
 @dataclass
@@ -74,7 +76,7 @@ def apply_events(state: dict, rows: list[dict], lateness_ms: int,
     bound; their window features are then computed over those newest entries."""
     result = ApplyResult()
     seen = {entry[0] for entry in state["window"]}
-    for row in sorted(rows, key=lambda r: r[C.timestamp]):
+    for row in sorted(rows, key=event_time):
         event_id, ts = row[C.event_id], int(row[C.timestamp])
         if event_id in seen:
             result.duplicates += 1
@@ -100,15 +102,19 @@ def _apply(state: dict, row: dict, event_id: str, ts: int) -> None:
     if not window or ts >= window[-1][1]:
         window.append(entry)
     else:
-        window.insert(bisect.bisect_right([e[1] for e in window], ts), entry)
+        window.insert(bisect.bisect_right(window, ts, key=_entry_time), entry)
     _remember_item(state, item, ts)
     if kind == PURCHASE:
-        state["last_purchase"] = max(ts, state["last_purchase"] or ts)
-        state["carts"] = [c for c in state["carts"] if c > state["last_purchase"]]
+        last_purchase = state["last_purchase"]
+        if last_purchase is None or ts > last_purchase:
+            state["last_purchase"] = last_purchase = ts
+        state["carts"] = [c for c in state["carts"] if c > last_purchase]
     elif kind == CART and (state["last_purchase"] is None or ts > state["last_purchase"]):
         bisect.insort(state["carts"], ts)
         del state["carts"][MAX_OPEN_CARTS:]
-    state["last_ts"] = ts if state["last_ts"] is None else max(state["last_ts"], ts)
+    last_ts = state["last_ts"]
+    if last_ts is None or ts > last_ts:
+        state["last_ts"] = ts
 
 
 def _remember_item(state: dict, item: str, ts: int) -> None:
@@ -141,23 +147,33 @@ def _prune(state: dict, lateness_ms: int, max_window: int) -> None:
     if state["last_ts"] is None:
         return
     horizon = state["last_ts"] - max(CATEGORY_MS, COMPARE_MS, PRICE_MS) - lateness_ms
-    state["window"] = [e for e in state["window"] if e[1] > horizon][-max_window:]
+    window = state["window"]  # in event-time order: what goes is a prefix
+    start = max(len(window) - max_window, 0)
+    if start < len(window) and window[start][1] <= horizon:
+        start = max(start, bisect.bisect_right(window, horizon, key=_entry_time))
+    del window[:start]
 
 
 def features(state: dict, watermark_ms: int | None = None) -> dict:
     """The user_session feature values of a state (see the module docstring for `as of`)."""
     as_of = state["last_ts"]  # the newest event: every window entry is at or before it
-    window = state["window"]
-    prices = [e[5] for e in window
-              if e[2] == VIEW and e[1] > as_of - PRICE_MS and e[5] is not None]
+    window = state["window"]  # in event-time order: each feature's window is a suffix
+    prices = [e[5] for e in _since(window, as_of - PRICE_MS) if e[2] == VIEW and e[5] is not None]
     return {
         "recent_items": list(state["items"]),
-        "avg_view_price_10m": float(np.mean(prices)) if prices else None,
-        "top_category_30m": _top_category([e for e in window if e[1] > as_of - CATEGORY_MS]),
+        "avg_view_price_10m": sum(prices) / len(prices) if prices else None,
+        "top_category_30m": _top_category(_since(window, as_of - CATEGORY_MS)),
         "cart_abandonment_risk": cart_risk(state, watermark_ms),
-        "comparing_products": _comparing([e for e in window if e[1] > as_of - COMPARE_MS]),
+        "comparing_products": _comparing(_since(window, as_of - COMPARE_MS)),
         "last_event_ts": as_of,
     }
+
+
+def _since(window: list, after_ms: int) -> list:
+    """The entries of a time-ordered window later than `after_ms`."""
+    if not window or window[0][1] > after_ms:
+        return window
+    return window[bisect.bisect_right(window, after_ms, key=_entry_time):]
 
 
 def cart_risk(state: dict, watermark_ms: int | None = None) -> bool:
@@ -173,14 +189,19 @@ def cart_deadline(state: dict) -> int | None:
 
 
 def _top_category(window: list) -> str | None:
+    """The category with the most entries, ties to the one seen last (the window is in
+    event-time order, so an entry's time is its category's latest so far)."""
     stats: dict[str, list[int]] = {}
     for entry in window:
         category = entry[4]
         if category is None:
             continue
-        count_last = stats.setdefault(category, [0, entry[1]])
-        count_last[0] += 1
-        count_last[1] = max(count_last[1], entry[1])
+        count_last = stats.get(category)
+        if count_last is None:
+            stats[category] = [1, entry[1]]
+        else:
+            count_last[0] += 1
+            count_last[1] = entry[1]
     if not stats:
         return None
     return max(stats.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
@@ -198,7 +219,4 @@ def _comparing(window: list) -> bool:
             carts += 1
     if views < COMPARE_RUN or carts < COMPARE_CARTS:
         return False
-    kinds = np.array([e[2] for e in window], dtype=object)
-    categories = np.array([e[4] for e in window], dtype=object)
-    items = np.array([e[3] for e in window], dtype=object)
-    return compares(kinds, categories, items)
+    return compares([e[2] for e in window], [e[4] for e in window], [e[3] for e in window])
