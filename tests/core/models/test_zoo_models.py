@@ -158,3 +158,15 @@ def test_rp3beta_scores_are_the_users_row_times_the_penalised_walk(interactions)
     np.fill_diagonal(walk, 0.0)
     rows = np.arange(model.users.size)
     np.testing.assert_allclose(model._score(rows), x @ walk, rtol=1e-5, atol=1e-6)
+
+
+def test_lightfm_fits_the_same_model_twice_from_the_same_data_and_seed():
+    """One thread by default: a retrained candidate is reproducible (Hogwild threads are not)."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 60, 3000)],
+                          "item_id": [f"i{i}" for i in rng.integers(0, 80, 3000)]})
+    frame["weight"] = 1.0
+    first, second = (build_model("lightfm_warp", epochs=5).fit(frame) for _ in range(2))
+    assert first.threads == 1
+    np.testing.assert_array_equal(first.item_embeddings, second.item_embeddings)
+    np.testing.assert_array_equal(first.user_embeddings, second.user_embeddings)
