@@ -40,7 +40,7 @@ def build_service(options: dict | None = None) -> RecommendationService:
                       on_error=lambda exc: metrics.degraded.labels("business_rules").inc())
     rules.refresh()
     rules.watch()
-    return RecommendationService(config, source, catalogue, _session_reader(settings),
+    return RecommendationService(config, source, catalogue, _session_reader(settings, config),
                                  _cache(settings, config), metrics=metrics,
                                  request_log=request_log, experiments=experiments, rules=rules)
 
@@ -82,12 +82,19 @@ def popularity_baseline(lake):
     return popularity_from_item_stats(stats)
 
 
-def _session_reader(settings):
+def _session_reader(settings, config: ServiceConfig):
+    """The live session features; on a Redis online store its client fails fast (one
+    attempt, `redis_timeout_seconds`): a down store costs a request one timeout."""
     try:
+        from recsys.core.fail_fast_redis import make_fail_fast
+        from recsys.feature_repo.feast_adapter import plain_redis_client
         from recsys.feature_repo.session_reader import SessionReader
         from recsys.feature_repo.store import open_store
 
         store, _ = open_store(settings)
+        client = plain_redis_client(store)
+        if client is not None:
+            make_fail_fast(client, config.redis_timeout_seconds)
         return SessionReader(store)
     except Exception as exc:  # serve without session features rather than not at all
         log.warning("online features unavailable, serving without them: %s", exc)
@@ -95,9 +102,8 @@ def _session_reader(settings):
 
 
 def _cache(settings, config: ServiceConfig) -> RecommendationCache:
-    import redis
+    from recsys.core.fail_fast_redis import fail_fast_client
 
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05,
-                                  socket_connect_timeout=0.05)
+    client = fail_fast_client(settings.redis_url, config.redis_timeout_seconds)
     return RecommendationCache(client, config.cache_ttl_seconds, namespace=settings.event_stream,
                                local_entries=config.cache_local_entries)

@@ -46,6 +46,9 @@ class ServiceConfig(BaseModel):
     cache_local_entries: int = Field(10_000, ge=0)
     """Lists also kept in the serving process (least recently used out first; same TTL): a
     hit there costs no Redis round trip. 0 keeps them in Redis only."""
+    redis_timeout_seconds: float = Field(0.05, gt=0)
+    """Longest wait for the cache and online-store Redis on a request (connect, each reply;
+    one attempt): past it the request degrades instead of waiting (core/fail_fast_redis.py)."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
     experiments: bool = True

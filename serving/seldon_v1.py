@@ -104,7 +104,8 @@ def _cache(settings: Settings) -> RecommendationCache:
     """The shared recommendation cache when a Redis URL is configured explicitly."""
     if "redis_url" not in settings.model_fields_set:
         return RecommendationCache(None, 0)
-    import redis
+    from recsys.core.fail_fast_redis import fail_fast_client
 
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.05)
-    return RecommendationCache(client, 3600, namespace=settings.event_stream)
+    config = ServiceConfig()
+    return RecommendationCache(fail_fast_client(settings.redis_url, config.redis_timeout_seconds),
+                               config.cache_ttl_seconds, namespace=settings.event_stream)

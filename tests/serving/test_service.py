@@ -3,6 +3,7 @@ import pytest
 import redis
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.fail_fast_redis import fail_fast_client
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource
@@ -100,7 +101,7 @@ def test_redis_cache_hits_and_a_new_session_event_misses(make_service):
 
 
 def test_a_down_cache_degrades():
-    cache = RecommendationCache(redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2), 60)
+    cache = RecommendationCache(fail_fast_client("redis://127.0.0.1:1/0", 0.2), 60)
     assert cache.get("k") is None
     cache.set("k", {"x": 1})
     assert cache.flush()
