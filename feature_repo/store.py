@@ -104,18 +104,25 @@ def apply_repo(store: FeatureStore, repo: FeatureRepo) -> None:
              store.config.project)
 
 
+DUPLICATE_TABLE, DUPLICATE_OBJECT = "42P07", "42710"
+"""PostgreSQL's codes for a CREATE that lost a race with another session's CREATE."""
+
+
 def _racing_writers(action, attempts: int = 6):
     """Run `action`, again when another process won a race on the SQL registry: workers
     starting together (a StatefulSet's pods) both create its tables or insert the same
-    definition, and the loser gets a unique violation; the winner's rows are what it wanted
-    (checked again on the next try)."""
-    from sqlalchemy.exc import IntegrityError
+    definition, and the loser gets a unique violation, or a duplicate table when both saw
+    the table missing and created it (SQLAlchemy checks, then creates); the winner's rows
+    are what it wanted (checked again on the next try)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             return action()
-        except IntegrityError as exc:
-            if attempt == attempts - 1:
+        except (IntegrityError, ProgrammingError) as exc:
+            lost_a_race = isinstance(exc, IntegrityError) or getattr(
+                exc.orig, "pgcode", None) in (DUPLICATE_TABLE, DUPLICATE_OBJECT)
+            if not lost_a_race or attempt == attempts - 1:
                 raise
             log.info("feast registry: another writer got there first (%s); trying again",
                      type(exc.orig).__name__ if exc.orig is not None else exc)

@@ -38,3 +38,39 @@ def test_workers_starting_together_all_open_and_apply_the_registry(tmp_path):
         for worker, (out, err) in zip(workers, outputs):
             assert worker.returncode == 0, err[-3000:]
             assert out.strip().splitlines()[-1] == "['item_stats', 'user_session', 'user_stats']"
+
+
+def test_a_create_that_lost_the_race_is_tried_again_and_other_errors_are_not():
+    """What the losing worker of the race above gets from PostgreSQL (both saw the table
+    missing; the second CREATE fails with DuplicateTable), made to happen every time."""
+    import sqlalchemy
+    from sqlalchemy.exc import ProgrammingError
+
+    from recsys.feature_repo.store import _racing_writers
+
+    with temporary_postgres_database("feast_lost_race") as url:
+        engine = sqlalchemy.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("CREATE TABLE projects (id int)"))
+        calls = []
+
+        def create_then_read():
+            calls.append(len(calls))
+            with engine.begin() as connection:
+                if len(calls) == 1:  # as the loser saw it: missing, so created
+                    connection.execute(sqlalchemy.text("CREATE TABLE projects (id int)"))
+                return connection.execute(sqlalchemy.text("SELECT count(*) FROM projects")
+                                          ).scalar()
+
+        assert _racing_writers(create_then_read) == 0 and len(calls) == 2
+        calls.clear()
+
+        def broken():
+            calls.append(len(calls))
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text("CREATE TABLE (id int)"))
+
+        with pytest.raises(ProgrammingError):
+            _racing_writers(broken)
+        assert len(calls) == 1
+        engine.dispose()
