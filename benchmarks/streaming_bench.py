@@ -6,6 +6,7 @@ Everything runs on this machine against the local Redis: the collector as its ow
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,7 @@ from recsys.benchmarks.streaming_scale import (
     shop_templates,
     sustained,
 )
+from recsys.core.heap_policy import batch_worker_heap
 from recsys.core.settings import Settings
 from recsys.core.synthetic.config import ShopConfig
 from recsys.core.synthetic.generate import generate_shop, write_shop
@@ -53,6 +56,19 @@ SUSTAINED_EVENTS = 5_000_000
 TARGETS = {"collector_events_per_second": 10_000, "processor_events_per_second": 40_000,
            "collector_durable_events_per_second": 20_000, "freshness_p99_seconds": 1.0}
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def worker_heap():
+    """The workers' collector settings (`batch_worker_heap`) for a part of this process,
+    then the previous ones again (the other benchmarks run in it too)."""
+    thresholds = gc.get_threshold()
+    batch_worker_heap()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
@@ -209,13 +225,14 @@ def _throughput_and_freshness(events: int) -> dict:
             collector_seconds = _post_all(url, bodies)
             accepted = bus.client.xlen(bus.stream)
             processor = build_processor(settings, ProcessorConfig(block_ms=200))
-            started = time.perf_counter()
-            processor.run(idle_exit_polls=1)
-            processor_seconds = time.perf_counter() - started
             sink = build_sink(settings, SinkConfig(block_ms=200, max_events=50_000))
-            started = time.perf_counter()
-            sink.run(idle_exit_polls=1)
-            sink_seconds = time.perf_counter() - started
+            with worker_heap():  # as `recsys stream processor` / `sink` run
+                started = time.perf_counter()
+                processor.run(idle_exit_polls=1)
+                processor_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                sink.run(idle_exit_polls=1)
+                sink_seconds = time.perf_counter() - started
             ndjson_bytes = source.stat().st_size
             # freshness: a fresh stream, the processor live in its own thread
             bus.reset()

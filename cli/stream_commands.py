@@ -8,6 +8,8 @@ import signal
 import threading
 from collections.abc import Callable
 
+from recsys.core.heap_policy import batch_worker_heap
+
 log = logging.getLogger(__name__)
 
 
@@ -114,6 +116,7 @@ def cmd_processor(args: argparse.Namespace) -> int:
     processor = build_processor(settings, config)
     _serve_worker_http(args, settings, "processor", processor.reader,
                        processor_stats=processor.stats)
+    batch_worker_heap()
     processor.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(processor.stats.__dict__, default=str))
     return 0
@@ -129,6 +132,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     sink = build_sink(settings, SinkConfig(consumer=args.consumer),
                       Membership.parse(args.member))
     _serve_worker_http(args, settings, "sink", sink.reader, sink_stats=sink.stats)
+    batch_worker_heap()
     sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
@@ -146,6 +150,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         raise ConfigError("the quarantine sink reads Redis Streams' dead letters; with Kafka "
                           "they are a topic of their own")
     _serve_worker_http(args, settings, "quarantine", sink.reader)
+    batch_worker_heap()
     sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
     print(json.dumps(sink.stats.__dict__, default=str))
     return 0
@@ -218,6 +223,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     observed = StreamSources(None, processor.bus, (processor.config.group, sink.config.group),
                              processor.stats, sink.stats, supervisor.status)
     server = _collector_server(args, settings, workers, observed)
+    batch_worker_heap()
     supervisor.start()
     watcher = threading.Thread(target=_stop_server_when_failed, args=(supervisor, server),
                                daemon=True)

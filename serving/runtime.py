@@ -11,7 +11,6 @@ GET /recsys/status the model answering (and why, when it is a fallback).
 """
 from __future__ import annotations
 
-import gc
 import logging
 from contextlib import contextmanager
 
@@ -26,6 +25,7 @@ from mlserver.utils import get_model_uri
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.core.errors import RecsysError
+from recsys.core.heap_policy import freeze_startup_heap
 from recsys.serving.answers import Recommendation
 from recsys.serving.arm_forwarding import ArmForwarder
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
@@ -45,12 +45,8 @@ class RecsysRuntime(MLModel):
         self.service = build_service(extra)
         self.forwarder = _arm_forwarder(self.service.config)
         self.service.warm_up()
-        # Everything loaded so far (libraries, the model) lives as long as the server: move it
-        # out of the cyclic collector's reach, so a full collection does not walk ~400k
-        # objects (~200 ms each here). Frozen objects are still freed by reference counting
-        # (a hot-swapped model's arrays go when the last request using them ends).
-        gc.collect()
-        gc.freeze()
+        # a hot-swapped model's arrays still go when the last request using them ends
+        freeze_startup_heap()
         self.ready = True
         return self.ready
 

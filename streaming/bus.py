@@ -10,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from recsys.core.errors import RecsysError
 
@@ -21,8 +21,9 @@ class BusUnavailable(RecsysError):
     status_code = 503
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """One delivered event (a tuple: a consumer builds ~40k of these per second)."""
+
     id: str
     row: dict
     stream: str = ""

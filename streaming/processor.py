@@ -2,9 +2,10 @@
 
 One poll = one batch: read up to `batch_size` messages, load the states of the users in it
 with one MGET, fold the events in (streaming/session_state.py), write the states and the
-`recent:<user>` Redis lists with one script call and the cart timers in the same pipeline,
-write every touched user's features to Feast's online store in one batch
-(feature_repo/session_writer.py), and only then acknowledge the messages. A crash anywhere
+`recent:<user>` Redis lists with one script call and the cart timers in the same pipeline
+(sent on a writer thread while the features are computed), write every touched user's
+features to Feast's online store in one batch (feature_repo/session_writer.py), and only
+when both writes succeeded acknowledge the messages. A crash anywhere
 before the ack means redelivery; replayed events are no-ops on the state, and features are
 re-pushed for every user of a batch (duplicates included), so nothing is lost or doubled.
 
@@ -133,6 +134,7 @@ class SessionProcessor:
                                   self.config.batch_size, self.config.block_ms,
                                   self.config.reclaim_idle_ms)
         self._bus_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bus-read")
+        self._state_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-write")
         self._next: Future | None = None
 
     # -- keys the recommender and tests read ----------------------------------------------
@@ -227,46 +229,58 @@ class SessionProcessor:
             stats.late += result.late
             states[user] = state
         self._load_due_timers(states, user_partition, watermarks)
-        timers_keys = {p: self.keys.cart_timers_of(p, parts) for p in watermarks}
-        recent_prefix = self.keys.recent_items_prefix
-        rows = []
-        keys, args = [], [cfg.state_ttl_seconds]
-        with self.client.pipeline(transaction=False) as pipe:
+        pipe = self._state_writes(states, by_user, user_partition, watermarks)
+        # sent on the writer thread while this one computes and pushes the features
+        written = self._state_writer.submit(_execute, pipe)
+        try:
+            rows = []
             for user, state in states.items():
-                partition = user_partition[user]
-                watermark = watermarks[partition]
-                deadline = cart_deadline(state)
-                timer = None if deadline is None or deadline <= watermark else deadline
-                timer_changed = timer != state.get("timer")
-                if timer_changed:
-                    if timer is None:
-                        pipe.zrem(timers_keys[partition], user)
-                    else:
-                        pipe.zadd(timers_keys[partition], {user: timer})
-                    state["timer"] = timer
-                touched = user in by_user
-                if touched or timer_changed:
-                    keys.append(f"{prefix}{user}")
-                    keys.append(f"{recent_prefix}{user}")
-                    args.append(orjson.dumps(state))
-                    if touched:
-                        args.append(len(state["items"]))
-                        args += state["items"]
-                    else:
-                        args.append(KEEP_RECENT)
-                values = features(state, watermark)
+                values = features(state, watermarks[user_partition[user]])
                 values[C.user_id] = user
                 rows.append(values)
-            if keys:
-                self._write_states(keys=keys, args=args, client=pipe)
-            for partition, watermark in watermarks.items():
-                pipe.set(self.keys.watermark_of(partition, parts), watermark)
-            pipe.execute()
-        frame = feature_frame(rows)
-        stats.users_pushed += self.push(frame)
+            stats.users_pushed += self.push(feature_frame(rows))
+        finally:
+            written.result()  # raises what the write raised: then nothing is acknowledged
         stats.freshness_seconds = max(0.0, time.time() - max(newest.values()) / 1000)
         stats.last_poll = {"messages": len(messages), "users": len(rows),
                            "watermark": max(watermarks.values())}
+
+    def _state_writes(self, states: dict, by_user: dict, user_partition: dict[str, int],
+                      watermarks: dict[int, int]):
+        """A pipeline (not sent yet) of every changed state and `recent:<user>` list (one
+        script call), the cart timers and the watermarks."""
+        cfg = self.config
+        parts = cfg.partitions
+        timers_keys = {p: self.keys.cart_timers_of(p, parts) for p in watermarks}
+        prefix, recent_prefix = self._state_prefix, self.keys.recent_items_prefix
+        keys, args = [], [cfg.state_ttl_seconds]
+        pipe = self.client.pipeline(transaction=False)
+        for user, state in states.items():
+            partition = user_partition[user]
+            deadline = cart_deadline(state)
+            timer = None if deadline is None or deadline <= watermarks[partition] else deadline
+            timer_changed = timer != state.get("timer")
+            if timer_changed:
+                if timer is None:
+                    pipe.zrem(timers_keys[partition], user)
+                else:
+                    pipe.zadd(timers_keys[partition], {user: timer})
+                state["timer"] = timer
+            touched = user in by_user
+            if touched or timer_changed:
+                keys.append(f"{prefix}{user}")
+                keys.append(f"{recent_prefix}{user}")
+                args.append(orjson.dumps(state))
+                if touched:
+                    args.append(len(state["items"]))
+                    args += state["items"]
+                else:
+                    args.append(KEEP_RECENT)
+        if keys:
+            self._write_states(keys=keys, args=args, client=pipe)
+        for partition, watermark in watermarks.items():
+            pipe.set(self.keys.watermark_of(partition, parts), watermark)
+        return pipe
 
     def _advance_watermarks(self, newest_of_user: dict[str, int],
                             user_partition: dict[str, int]) -> dict[int, int]:
@@ -319,6 +333,11 @@ class SessionProcessor:
                 expired[user_partition[user]].append(user)
         for partition, users in expired.items():
             self.client.zrem(self.keys.cart_timers_of(partition, parts), *users)
+
+
+def _execute(pipe) -> list:
+    with pipe:
+        return pipe.execute()
 
 
 def feature_frame(rows: list[dict]) -> pd.DataFrame:

@@ -1,0 +1,30 @@
+"""How long-running processes keep Python's cyclic garbage collector off their hot paths.
+
+- `freeze_startup_heap()`: everything loaded at start (libraries, a model, Feast's registry)
+  lives as long as the process; frozen, a full collection no longer walks it (~400k objects,
+  ~200 ms per collection in the serving process). Frozen objects are still freed by
+  reference counting.
+- `batch_worker_heap()`: the same, and the youngest generation collected after
+  `BATCH_GEN0_THRESHOLD` net allocations instead of 700. A stream worker allocates ~100k
+  short-lived dicts and lists per batch (events, states, feature rows) and frees them by
+  reference counting, but at 700 the collector ran hundreds of times per batch and promoted
+  the batch's live objects into older generations, where later collections walked them
+  again: a third of the session processor's time (28.7k -> 40.7k events/s, measured with
+  `recsys bench streaming`'s setup). Cycles are still collected, 70 times less often.
+"""
+from __future__ import annotations
+
+import gc
+
+BATCH_GEN0_THRESHOLD = 50_000
+
+
+def freeze_startup_heap() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def batch_worker_heap(gen0_threshold: int = BATCH_GEN0_THRESHOLD) -> None:
+    freeze_startup_heap()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
