@@ -77,6 +77,35 @@ def test_a_timer_whose_state_expired_is_removed(processor):
     assert processor.client.zcard(keys.cart_timers) == 0
 
 
+def test_a_failed_state_write_acknowledges_nothing_even_with_the_features_pushed(processor):
+    """The state writes go out on a writer thread while the features are pushed: when they
+    fail, the batch stays pending (redelivered), whatever the push did."""
+    import redis
+
+    now = int(time.time() * 1000)
+    state_writes = processor._state_writes
+
+    def failing_state_writes(*args):  # Redis refuses the pipeline's last command
+        pipe = state_writes(*args)
+        pipe.execute_command("NO-SUCH-COMMAND")
+        return pipe
+
+    processor._state_writes = failing_state_writes
+    processor.bus.publish([event(1, "erin", "view", now - 2 * MIN),
+                           event(2, "erin", "add_to_cart", now - MIN)])
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        processor.poll()
+    assert "erin" in processor.pushed.rows  # the push ran beside the failing write
+    assert processor.bus.pending(processor.config.group) == 2
+    assert processor.stats.messages == 0
+    processor._state_writes = state_writes
+    processor.reader.reclaim_idle_ms = 0  # the same consumer takes its pending entries back
+    processor.reader.reclaim_every.seconds = 0
+    assert drain(processor) == 2
+    assert processor.bus.pending(processor.config.group) == 0
+    assert processor.client.zscore(processor.keys.cart_timers, "erin") == now - MIN + 10 * MIN
+
+
 def test_feature_frame_keeps_event_time_and_types():
     frame = feature_frame([{"user_id": "u", "recent_items": ["a"], "avg_view_price_10m": None,
                             "top_category_30m": None, "cart_abandonment_risk": False,
