@@ -7,10 +7,10 @@
 - `batch_worker_heap()`: the same, and the youngest generation collected after
   `BATCH_GEN0_THRESHOLD` net allocations instead of 700. A stream worker allocates ~100k
   short-lived dicts and lists per batch (events, states, feature rows) and frees them by
-  reference counting, but at 700 the collector ran hundreds of times per batch and promoted
-  the batch's live objects into older generations, where later collections walked them
-  again: a third of the session processor's time (28.7k -> 40.7k events/s, measured with
-  `recsys bench streaming`'s setup). Cycles are still collected, 70 times less often.
+  reference counting, but at 700 the collector runs hundreds of times per batch and
+  promotes the batch's live objects into older generations, where later collections walk
+  them again: a third of the session processor's time. Cycles are still collected, 70 times
+  less often.
 """
 from __future__ import annotations
 

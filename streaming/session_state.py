@@ -148,10 +148,8 @@ def _prune(state: dict, lateness_ms: int, max_window: int) -> None:
         return
     horizon = state["last_ts"] - max(CATEGORY_MS, COMPARE_MS, PRICE_MS) - lateness_ms
     window = state["window"]  # in event-time order: what goes is a prefix
-    start = max(len(window) - max_window, 0)
-    if start < len(window) and window[start][1] <= horizon:
-        start = max(start, bisect.bisect_right(window, horizon, key=_entry_time))
-    del window[:start]
+    del window[:max(len(window) - max_window,
+                    bisect.bisect_right(window, horizon, key=_entry_time))]
 
 
 def features(state: dict, watermark_ms: int | None = None) -> dict:
