@@ -120,6 +120,39 @@ def test_ease_matches_the_closed_form(interactions):
     np.testing.assert_allclose(model._score(np.arange(x.shape[0])), x @ b, rtol=1e-4, atol=1e-5)
 
 
+def test_ease_with_dropout_is_the_least_squares_fit_to_inputs_with_items_dropped(
+        interactions):
+    """EDLAE: the weights minimise the expected loss of reconstructing X from X with each
+    item dropped with probability p (kept ones scaled by 1/(1-p)), diag(B) = 0. The
+    expectation is taken exactly, over every drop mask, and each column is solved on its
+    own - not through the model's formula."""
+    import itertools
+
+    drop, l2 = 0.3, 2.0
+    model = build_model("ease", l2=l2, dropout=drop).fit(interactions)
+    x = model.seen.toarray().astype(float)
+    x[x > 0] = 1.0
+    n = x.shape[1]
+    expected_gram = np.zeros((n, n))
+    for mask in itertools.product((0.0, 1.0), repeat=n):
+        mask = np.array(mask)
+        chance = np.prod(np.where(mask == 1.0, 1 - drop, drop))
+        corrupted = x * mask / (1 - drop)
+        expected_gram += chance * corrupted.T @ corrupted
+    gram = x.T @ x  # E[corrupted' x]: the target is the clean input
+    weights = np.zeros((n, n))
+    for j in range(n):
+        rest = np.flatnonzero(np.arange(n) != j)
+        system = expected_gram[np.ix_(rest, rest)] + l2 * np.eye(rest.size)
+        weights[rest, j] = np.linalg.solve(system, gram[rest, j])
+    np.testing.assert_allclose(model._score(np.arange(x.shape[0])), x @ weights,
+                               rtol=1e-4, atol=1e-5)
+    plain = build_model("ease", l2=l2).fit(interactions)
+    assert not np.allclose(plain._score(np.arange(x.shape[0])), x @ weights, atol=1e-3)
+    with pytest.raises(ConfigError, match="dropout must be in"):
+        build_model("ease", dropout=1.0)
+
+
 def test_ease_weights_stay_row_major_through_storage(interactions, tmp_path):
     from recsys.core.models.storage import load_model, save_model
 
