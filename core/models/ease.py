@@ -35,8 +35,9 @@ class EASERecommender(Recommender):
     """Embarrassingly shallow autoencoder with L2 strength `l2`."""
 
     name = "ease"
-    search_space = {"l2": [50.0, 100.0, 200.0, 400.0, 800.0], "weighting": ["binary", "log"],
-                    "dropout": [0.0, 0.1, 0.25, 0.5]}
+    search_space = {"l2": [50.0, 100.0, 200.0, 400.0, 800.0], "weighting": ["binary", "log"]}
+    """`dropout` is left out: searched with it on MovieLens-small's inner split, the best
+    set with dropout scored 0.0003 NDCG@10 below the best without (docs/models.md)."""
 
     def __init__(self, l2: float = 200.0, weighting: str = "binary", max_items: int = 10_000,
                  dropout: float = 0.0, popularity_half_life_days: float = 7.0):
