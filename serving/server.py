@@ -7,7 +7,12 @@ builds, then runs MLServer's own CLI unchanged:
   BodyLimitMiddleware (`RECSYS_MAX_BODY_BYTES`, 413 above it);
 - gRPC: TokenInterceptor (the same tokens as `authorization` metadata) and the same body
   limit as the largest message it receives;
-- binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0).
+- binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0);
+- answers uncompressed unless `MLSERVER_GZIP_ENABLED` says otherwise: MLServer gzips every
+  REST answer over 500 bytes for a client that accepts it, and a recommendation list is
+  ~600 bytes of JSON. Compressing it cost more than it saved: one server process gave 11-17%
+  more requests/s without it (`recsys bench serving`'s setup on 2 cores, the load generator
+  decompressing on the same cores).
 
 Checked against MLServer 1.7 (the version the project pins), which builds its gRPC server
 through `mlserver.grpc.server.aio.server(...)`. In a cluster the body limit belongs in the
@@ -72,6 +77,7 @@ def install(access: ServingAccess, max_bytes: int) -> None:
 def main() -> None:
     settings = load_settings()
     os.environ.setdefault("MLSERVER_HOST", DEFAULT_HOST)
+    os.environ.setdefault("MLSERVER_GZIP_ENABLED", "false")
     access = serving_access(settings)
     install(access, settings.max_body_bytes)
     print(usage(access, os.environ["MLSERVER_HOST"]), file=sys.stderr, flush=True)

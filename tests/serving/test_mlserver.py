@@ -137,6 +137,16 @@ def test_v2_bad_input_is_a_4xx_naming_the_field(server, inputs, status, needle):
     assert needle in response.text
 
 
+def test_answers_are_not_gzipped_for_a_client_that_accepts_gzip(server):
+    answer = server["http"].get(f"{server['url']}/recommend/{server['user']}",
+                                params={"top_k": 50}, headers={"Accept-Encoding": "gzip"},
+                                timeout=10)
+    assert answer.status_code == 200
+    assert len(answer.content) > 500  # over MLServer's gzip threshold
+    assert "Content-Encoding" not in answer.headers
+    assert len(answer.json()["item_ids"]) > 0
+
+
 def test_plain_rest_bad_input(server):
     http, url = server["http"], server["url"]
     assert http.get(f"{url}/recommend/u?top_k=0", timeout=5).status_code == 400
