@@ -25,6 +25,7 @@ import numpy as np
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition
 from recsys.serving.model_source import LoadedModel
+from recsys.serving.polling import wait_next
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class ExperimentRouter:
 
     def watch(self, every_seconds: float) -> threading.Thread:
         def loop():
-            while not self._stop.wait(every_seconds):
+            while not wait_next(self._stop, every_seconds):
                 try:
                     self.refresh()
                 except Exception as exc:  # the registry is out: keep what is applied

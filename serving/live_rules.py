@@ -21,6 +21,7 @@ from recsys.core.business_rules import (
     RuleLogs,
     read_rule_logs,
 )
+from recsys.serving.polling import wait_next
 
 log = logging.getLogger(__name__)
 NO_RULES = ActiveRules()
@@ -67,5 +68,5 @@ class LiveRules:
         self._stop.set()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.refresh_seconds):
+        while not wait_next(self._stop, self.refresh_seconds):
             self.refresh()

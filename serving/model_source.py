@@ -22,6 +22,7 @@ import numpy as np
 
 from recsys.core.errors import NotFoundError, RecsysError
 from recsys.core.models.base import Recommender
+from recsys.serving.polling import wait_next
 
 log = logging.getLogger(__name__)
 SMOKE_COLD_USER = "__recsys_smoke_test_cold_user__"
@@ -182,7 +183,7 @@ class ModelSource:
     def watch(self, every_seconds: float) -> threading.Thread:
         """Refresh in a background thread until `stop()`; failures are logged, not fatal."""
         def loop():
-            while not self._stop.wait(every_seconds):
+            while not wait_next(self._stop, every_seconds):
                 try:
                     if self.refresh():
                         log.info("champion moved: now serving version %s", self.current.version)

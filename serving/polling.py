@@ -1,0 +1,26 @@
+"""How the serving process's pollers wait between checks.
+
+Three pollers read shared state on a period: the champion alias (`model_source.py`), the
+business rules (`live_rules.py`) and the running experiment (`experiment_router.py`), 30 s
+each by default. Started together, they fired together: ~50 ms of CPU in one burst (the
+MLflow reads are most of it), every request in flight waiting behind it for the GIL, the
+slowest seconds of `recsys bench serving` 30 s apart. Each wait is drawn within
++-`JITTER` of its period, so the pollers drift apart and each burst is small; across
+replicas it also spreads their reads of the registry and the lake.
+"""
+from __future__ import annotations
+
+import random
+import threading
+
+JITTER = 0.2
+
+
+def jittered(seconds: float, jitter: float = JITTER, draw=random.random) -> float:
+    """`seconds` times a uniform factor in [1 - jitter, 1 + jitter]."""
+    return seconds * (1 + jitter * (2 * draw() - 1))
+
+
+def wait_next(stop: threading.Event, seconds: float) -> bool:
+    """Wait one jittered period; True when `stop` was set (the poller ends)."""
+    return stop.wait(jittered(seconds))
