@@ -4,9 +4,10 @@ Three pollers read shared state on a period: the champion alias (`model_source.p
 business rules (`live_rules.py`) and the running experiment (`experiment_router.py`), 30 s
 each by default. Started together, they fired together: ~50 ms of CPU in one burst (the
 MLflow reads are most of it), every request in flight waiting behind it for the GIL, the
-slowest seconds of `recsys bench serving` 30 s apart. Each wait is drawn within
-+-`JITTER` of its period, so the pollers drift apart and each burst is small; across
-replicas it also spreads their reads of the registry and the lake.
+slowest seconds of `recsys bench serving` 30 s apart. Each wait is drawn between
+(1 - `JITTER`) and 1 times its period, so the pollers drift apart and each burst is small
+(across replicas it also spreads their reads of the registry and the lake), while the
+period stays what it promises: a change applies within it.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ JITTER = 0.2
 
 
 def jittered(seconds: float, jitter: float = JITTER, draw=random.random) -> float:
-    """`seconds` times a uniform factor in [1 - jitter, 1 + jitter]."""
-    return seconds * (1 + jitter * (2 * draw() - 1))
+    """`seconds` times a uniform factor in [1 - jitter, 1]: never longer than `seconds`."""
+    return seconds * (1 - jitter * draw())
 
 
 def wait_next(stop: threading.Event, seconds: float) -> bool:
