@@ -2,9 +2,9 @@
 
 Three pollers read shared state on a period: the champion alias (`model_source.py`), the
 business rules (`live_rules.py`) and the running experiment (`experiment_router.py`), 30 s
-each by default. Started together, they fired together: ~50 ms of CPU in one burst (the
-MLflow reads are most of it), every request in flight waiting behind it for the GIL, the
-slowest seconds of `recsys bench serving` 30 s apart. Each wait is drawn between
+each by default. Started together with fixed periods, they would fire together for good:
+~50 ms of CPU in one burst (the MLflow reads are most of it), every request in flight
+waiting behind it for the GIL. Each wait is drawn between
 (1 - `JITTER`) and 1 times its period, so the pollers drift apart and each burst is small
 (across replicas it also spreads their reads of the registry and the lake), while the
 period stays what it promises: a change applies within it.

@@ -10,16 +10,13 @@ builds, then runs MLServer's own CLI unchanged:
 - binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0);
 - answers uncompressed unless `MLSERVER_GZIP_ENABLED` says otherwise: MLServer gzips every
   REST answer over 500 bytes for a client that accepts it, and a recommendation list is
-  ~600 bytes of JSON. Compressing it cost more than it saved: one server process gave 11-17%
-  more requests/s without it (`recsys bench serving`'s setup on 2 cores, the load generator
-  decompressing on the same cores);
+  ~600 bytes of JSON; compressing it costs more CPU than the bytes it saves are worth;
 - hands the GIL over every `SWITCH_INTERVAL_SECONDS` (1 ms) instead of CPython's 5 ms.
   Requests run on the event loop's thread; background threads (the request log's Parquet
-  writes every ~2 s at 550 requests/s, the cache writer, the champion, rules and experiment
-  pollers) hold the GIL in pure-Python or C stretches, and each time the loop thread
-  released it for I/O it could wait up to 5 ms to get it back, several times a request.
-  Measured with `recsys bench serving` (one run each, same host): paced p99 32.7 ms -> 11.1
-  ms, cold start p99 867 -> 478 ms, saturation 1,096 -> 1,185 requests/s.
+  writes, the cache writer, the champion, rules and experiment pollers) hold the GIL in
+  pure-Python or C stretches, and each time the loop thread releases it for I/O it would
+  otherwise wait up to 5 ms to get it back, several times a request (docs/serving.md has
+  the measured figures).
 
 Checked against MLServer 1.7 (the version the project pins), which builds its gRPC server
 through `mlserver.grpc.server.aio.server(...)`. In a cluster the body limit belongs in the
