@@ -35,7 +35,8 @@ class LightFMRecommender(Recommender):
     name = "lightfm_warp"
     scores_cold_items = True
     search_space = {"no_components": [32, 64, 128], "learning_rate": [0.02, 0.05, 0.1],
-                    "epochs": [10, 20, 40], "item_alpha": [0.0, 1e-6, 1e-5]}
+                    "epochs": [10, 20, 40], "item_alpha": [0.0, 1e-6, 1e-5],
+                    "max_sampled": [10, 100, 300]}
 
     def __init__(self, loss: str = "warp", no_components: int = 64, epochs: int = 20,
                  learning_rate: float = 0.05, item_alpha: float = 0.0, user_alpha: float = 0.0,
@@ -85,6 +86,8 @@ class LightFMBPRRecommender(LightFMRecommender):
     BPR fell to NDCG@10 0.02 on MovieLens-small, without them 0.24)."""
 
     name = "lightfm_bpr"
+    search_space = {key: values for key, values in LightFMRecommender.search_space.items()
+                    if key != "max_sampled"}  # WARP's negative sampling: BPR ignores it
 
     def __init__(self, loss: str = "bpr", use_features: bool = False, **params):
         super().__init__(loss=loss, use_features=use_features, **params)

@@ -6,7 +6,7 @@ import pytest
 from recsys.core.errors import ConfigError
 from recsys.core.models.blend import minmax_rows, simplex_grid
 from recsys.core.models.hybrid import ALPHAS
-from recsys.core.models.zoo import build_model
+from recsys.core.models.zoo import MODELS, build_model
 
 # two tastes: shoe people (s*) and bag people (b*); "new-shoe" and "new-bag" have metadata
 # but no interactions yet
@@ -203,3 +203,25 @@ def test_lightfm_fits_the_same_model_twice_from_the_same_data_and_seed():
     assert first.threads == 1
     np.testing.assert_array_equal(first.item_embeddings, second.item_embeddings)
     np.testing.assert_array_equal(first.user_embeddings, second.user_embeddings)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, model in MODELS.items()
+                                        if model.search_space))
+def test_every_search_space_value_is_a_parameter_the_model_takes(name):
+    """A search may set any point of the space: a misspelt key or a refused value would
+    fail mid-retrain (`build_model` raises ConfigError on either)."""
+    for key, values in MODELS[name].search_space.items():
+        for value in values:
+            assert isinstance(build_model(name, **{key: value}), MODELS[name])
+
+
+def test_warp_negative_sampling_depth_changes_the_fit_and_bpr_does_not_search_it():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 60, 3000)],
+                          "item_id": [f"i{i}" for i in rng.integers(0, 80, 3000)]})
+    frame["weight"] = 1.0
+    shallow, deep = (build_model("lightfm_warp", epochs=5, max_sampled=m).fit(frame)
+                     for m in (1, 100))
+    assert not np.allclose(shallow.item_embeddings, deep.item_embeddings)
+    assert "max_sampled" in MODELS["lightfm_warp"].search_space
+    assert "max_sampled" not in MODELS["lightfm_bpr"].search_space
