@@ -7,8 +7,8 @@ the model is judged by), unless they are given. The parts are then refitted on a
 An item a part cannot score (a cold item, one EASE did not keep) gets that part's lowest
 score. The default blend is EASE + LightFM-WARP + item-kNN: a linear item model, a factor
 model and a neighbourhood model. On MovieLens-small (the tuning set) it beat the blend of
-the simple baselines Dacrema et al. (2019) found hard to beat (EASE + RP3beta + item-kNN),
-0.414 against 0.399 NDCG@10 with tuned parts.
+the simple baselines Dacrema et al. (2019) found hard to beat (EASE + RP3beta + item-kNN,
+0.399 NDCG@10 with tuned parts); docs/models.md has its current figures.
 """
 from __future__ import annotations
 
