@@ -193,12 +193,17 @@ def test_rp3beta_scores_are_the_users_row_times_the_penalised_walk(interactions)
     np.testing.assert_allclose(model._score(rows), x @ walk, rtol=1e-5, atol=1e-6)
 
 
+def random_interactions(seed: int) -> pd.DataFrame:
+    """3,000 random clicks of 60 users on 80 items: enough for a factor model to learn from."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 60, 3000)],
+                         "item_id": [f"i{i}" for i in rng.integers(0, 80, 3000)],
+                         "weight": 1.0})
+
+
 def test_lightfm_fits_the_same_model_twice_from_the_same_data_and_seed():
     """One thread by default: a retrained candidate is reproducible (Hogwild threads are not)."""
-    rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 60, 3000)],
-                          "item_id": [f"i{i}" for i in rng.integers(0, 80, 3000)]})
-    frame["weight"] = 1.0
+    frame = random_interactions(3)
     first, second = (build_model("lightfm_warp", epochs=5).fit(frame) for _ in range(2))
     assert first.threads == 1
     np.testing.assert_array_equal(first.item_embeddings, second.item_embeddings)
@@ -216,10 +221,7 @@ def test_every_search_space_value_is_a_parameter_the_model_takes(name):
 
 
 def test_warp_negative_sampling_depth_changes_the_fit_and_bpr_does_not_search_it():
-    rng = np.random.default_rng(5)
-    frame = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 60, 3000)],
-                          "item_id": [f"i{i}" for i in rng.integers(0, 80, 3000)]})
-    frame["weight"] = 1.0
+    frame = random_interactions(5)
     shallow, deep = (build_model("lightfm_warp", epochs=5, max_sampled=m).fit(frame)
                      for m in (1, 100))
     assert not np.allclose(shallow.item_embeddings, deep.item_embeddings)
