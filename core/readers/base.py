@@ -17,6 +17,8 @@ from recsys.core.schema import conform_events
 C = Columns
 
 SESSION_GAP = pd.Timedelta(minutes=30)
+MAX_EPOCH_MS = 9.2e15
+"""Epoch milliseconds beyond this are past pandas' timestamps (year 2262): not a time."""
 
 
 @dataclass
@@ -112,6 +114,8 @@ def timestamps_from_epoch(values: pd.Series) -> pd.Series:
     """Epoch numbers (seconds or milliseconds, told apart by size) as UTC timestamps."""
     numbers = pd.to_numeric(values, errors="coerce")
     millis = numbers.where(numbers.abs() >= 1e11, numbers * 1000)
+    # beyond pandas' range (year 2262) to_datetime raises instead of coercing: not a time
+    millis = millis.where(millis.abs() < MAX_EPOCH_MS)
     return pd.to_datetime(millis, unit="ms", utc=True, errors="coerce").astype(
         "datetime64[ms, UTC]")
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import re
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from recsys.core.columns import Columns
+from recsys.core.personal_data import is_personal_key, without_personal_data
 from recsys.core.readers.base import (
     ReadResult,
     finish,
@@ -25,11 +28,12 @@ from recsys.core.readers.base import (
     timestamps_flexible,
 )
 from recsys.core.readers.line_ranges import lines_in_range
-from recsys.core.schema import MAX_EXTRA_BYTES
+from recsys.core.schema import MAX_EXTRA_BYTES, NUMERIC_COLUMNS
 
 C = Columns
 NAME = "jsonl"
 CHUNK_LINES = 50_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 # Nested path in the rich format -> canonical column.
 FIELD_PATHS: dict[tuple[str, ...], str] = {
@@ -92,11 +96,17 @@ def unknown_fields(record: dict, known: dict = KNOWN_TREE) -> dict:
 
 
 def extra_json(record: dict) -> tuple[str | None, str | None]:
-    """(the `extra` JSON of a record, a parse problem when it is over MAX_EXTRA_BYTES)."""
-    found = unknown_fields(record)
+    """(the `extra` JSON of a record, a parse problem when it cannot be kept: over
+    MAX_EXTRA_BYTES, or not writable as JSON). Personal data (IP addresses, user agents) is
+    left out at any depth (recsys.core.personal_data)."""
+    found = without_personal_data(unknown_fields(record))
     if not found:
         return None, None
-    text = orjson.dumps(found, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        text = orjson.dumps(found, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+                            ).decode()
+    except orjson.JSONEncodeError as exc:  # nested deeper than 254, an int beyond 64 bits
+        return None, f"fields beyond the schema cannot be kept as JSON: {exc}"
     if len(text) > MAX_EXTRA_BYTES:
         return None, (f"fields beyond the schema take {len(text)} bytes as JSON; at most "
                       f"{MAX_EXTRA_BYTES} are kept")
@@ -176,19 +186,22 @@ def read_lines(lines: Iterable[bytes], path: Path) -> ReadResult:
 def _parse_chunk(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     try:
         return _arrow_frame(lines), []
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except Exception:  # noqa: BLE001 - Arrow's errors, orjson's depth limit, ...: whatever
+        # refuses the fast path, each line is then judged on its own and its fault named
         return _parse_after_dropping_broken(lines)
 
 
 def _arrow_frame(lines: list[bytes]) -> pd.DataFrame:
-    body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines
-                    if line.strip())
+    lines = [line for line in lines if line.strip()]
+    body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
     table = pajson.read_json(
         io.BytesIO(body),
         read_options=pajson.ReadOptions(block_size=max(len(body), 1 << 20)),
         parse_options=pajson.ParseOptions(explicit_schema=ARROW_SCHEMA,
                                           unexpected_field_behavior="infer"),
     )
+    if table.num_rows != len(lines):  # Arrow reads `{..} {..}` or a `\r` as two rows
+        raise ValueError(f"{table.num_rows} rows from {len(lines)} lines")
     known = table.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA) \
         if table.schema != ARROW_SCHEMA else table
     flat = known.flatten().flatten().flatten()
@@ -207,50 +220,108 @@ def _arrow_frame(lines: list[bytes]) -> pd.DataFrame:
 
 def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
                                                               list[tuple[str, str]]]:
-    """Reject lines that are not JSON objects, then retry the fast path on the rest; only a
-    chunk with wrongly typed fields falls back to parsing line by line."""
-    good, rejects = [], []
+    """Reject the lines that are not JSON objects (each with its reason), then retry the
+    fast path on the rest; only a chunk with wrongly typed fields falls back to building
+    its rows one by one. Every non-blank line ends as a row or a reject."""
+    good, records, rejects = [], [], []
     for line in lines:
         if not line.strip():
             continue
-        try:
-            ok = isinstance(orjson.loads(line), dict)
-        except orjson.JSONDecodeError:
-            ok = False
-        if ok:
-            good.append(line)
+        record, reason = parse_line(line)
+        if reason is not None:
+            rejects.append((reject_text(line), reason))
         else:
-            rejects.extend(_parse_lines([line])[1])
+            good.append(line)
+            records.append(record)
     if not good:
         return pd.DataFrame(columns=list(FIELD_PATHS.values())), rejects
     try:
-        frame = _arrow_frame(good)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        frame, more = _parse_lines(good)
-        rejects.extend(more)
-    return frame, rejects
-
-
-def _parse_lines(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    rows, rejects = [], []
-    for line in lines:
-        text = line.decode("utf-8", errors="replace").strip()
-        if not text:
-            continue
+        return _arrow_frame(good), rejects
+    except Exception:  # noqa: BLE001 - as in _parse_chunk: the rows are built one by one
+        pass
+    rows = []
+    for line, record in zip(good, records):
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            rejects.append((text, f"malformed JSON: {exc.msg} at column {exc.colno}"))
-            continue
-        if not isinstance(record, dict):
-            rejects.append((text, f"malformed event: expected an object, got "
-                                  f"{type(record).__name__}"))
-            continue
-        row = {column: _dig(record, path) for path, column in FIELD_PATHS.items()}
-        row[C.extra], row[C.parse_error] = extra_json(record)
-        rows.append(row)
+            rows.append(_row(record))
+        except Exception as exc:  # noqa: BLE001 - one poison line never fails the file
+            rejects.append((reject_text(line),
+                            f"unreadable event: {type(exc).__name__}: {str(exc)[:200]}"))
     frame = pd.DataFrame(rows, columns=[*FIELD_PATHS.values(), C.extra, C.parse_error])
     return frame.astype(object), rejects
+
+
+def parse_line(line: bytes) -> tuple[dict | None, str | None]:
+    """(the event object of one line, None) or (None, why the line is not one).
+
+    Strict JSON (orjson) first; a line only Python's lenient parser reads is accepted when
+    its one liberty is `NaN` / `Infinity`, which Arrow's fast path reads the same way (a
+    missing price, an out-of-range one), so a line's fate does not depend on its chunk.
+    Invalid UTF-8 and lone surrogates are refused: Parquet could not store them."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as strict:
+        record, reason = _lenient(line, strict)
+        if reason is not None:
+            return None, reason
+    if not isinstance(record, dict):
+        return None, f"malformed event: expected an object, got {type(record).__name__}"
+    return record, None
+
+
+def _lenient(line: bytes, strict: orjson.JSONDecodeError) -> tuple[object, str | None]:
+    refused = f"malformed JSON: {strict.msg} at column {strict.colno}"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"malformed JSON: not UTF-8 (byte {exc.start} is 0x{line[exc.start]:02x})"
+    try:
+        record = json.loads(text)
+        json.dumps(record, ensure_ascii=False).encode("utf-8")  # lone surrogates refuse
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeEncodeError
+        return None, refused
+    return record, None
+
+
+def _row(record: dict) -> dict:
+    record = without_personal_data(record)
+    row = {column: _column_value(_dig(record, path), column)
+           for path, column in FIELD_PATHS.items()}
+    row[C.extra], row[C.parse_error] = extra_json(record)
+    return row
+
+
+def _column_value(value: object, column: str) -> object:
+    """A value a canonical column can take whatever the line sent: numbers for the numeric
+    columns and the timestamp while they fit, text otherwise (conform_events and
+    timestamps_flexible then name what does not convert)."""
+    if value is None or isinstance(value, str):
+        return value
+    if column in NUMERIC_COLUMNS or column == C.timestamp:
+        if isinstance(value, float) and (column != C.timestamp or math.isfinite(value)):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                INT64_MIN <= value <= INT64_MAX:
+            return value
+    return str(value)
+
+
+def reject_text(line: bytes) -> str:
+    """A refused line as kept in quarantine: decoded (bad bytes replaced) and with the
+    values of personal-data keys (`"ip": "..."`, `"userAgent": ...`) withheld."""
+    return redact_personal_text(line.decode("utf-8", errors="replace").strip())
+
+
+_KEY_VALUE = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|\[[^\]]*\]?|[^,}\]]*)')
+
+
+def redact_personal_text(text: str) -> str:
+    """`text` with the value of every personal-data key written in it replaced by
+    `"<withheld>"`: for lines no parser could read, whose raw text quarantine keeps."""
+    def withhold(match: re.Match) -> str:
+        if not is_personal_key(match.group(1)):
+            return match.group(0)
+        return f'"{match.group(1)}"{match.group(2)}"<withheld>"'
+    return _KEY_VALUE.sub(withhold, text)
 
 
 def _dig(record: dict, path: tuple[str, ...]):
@@ -260,7 +331,13 @@ def _dig(record: dict, path: tuple[str, ...]):
             return None
         value = value.get(key)
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return _json_text(value)
     if isinstance(value, bool):  # the seeds send login_status as a boolean
         return "true" if value else "false"
     return value
+
+
+def _json_text(value: object) -> str:
+    # raises for a value deeper than orjson writes or an integer beyond 64 bits: the line
+    # is then refused with that reason (_parse_after_dropping_broken)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
