@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     """Largest request body serving accepts: REST (413 above it) and each gRPC message
     (RESOURCE_EXHAUSTED)."""
 
+    http_max_header_bytes: int = Field(default=65_536, gt=0)
+    """Largest request head (request line and headers) the HTTP servers read: serving's
+    REST and metrics ports, the collector, the stream workers, the Evidently UI (431 and
+    the connection closed above it)."""
+
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a client has to send a whole request head, counted from its first byte (or
+    the connection's opening) on the same servers (408 and closed after it)."""
+
     serving_token: str | None = None
     """Comma-separated service tokens serving accepts on inference routes, REST
     (`Authorization: Bearer <token>`) and gRPC (`authorization` metadata)."""

@@ -7,6 +7,14 @@ builds, then runs MLServer's own CLI unchanged:
   BodyLimitMiddleware (`RECSYS_MAX_BODY_BYTES`, 413 above it);
 - gRPC: TokenInterceptor (the same tokens as `authorization` metadata) and the same body
   limit as the largest message it receives;
+- REST and metrics ports: a cap on the size and the time of each request head
+  (`recsys.core.http_limits`; MLServer's uvicorn would read an endless header), given to
+  uvicorn through MLServer's own hook for uvicorn options, the settings'
+  `_custom_rest_server_settings` / `_custom_metrics_server_settings` (set on the settings
+  MLServer's CLI loads; MLServer logs "REST custom configuration is out of support" when
+  they are set);
+- MLServer's metrics port (8082): a metrics token, like `/recsys/metrics` (a service
+  token works too); without one, 401 and no series;
 - binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0);
 - answers uncompressed unless `MLSERVER_GZIP_ENABLED` says otherwise: MLServer gzips every
   REST answer over 500 bytes for a client that accepts it, and a recommendation list is
@@ -24,20 +32,31 @@ ingress as well.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import grpc
 import mlserver
 import mlserver.grpc.server as grpc_server
+import mlserver.metrics.server as metrics_server
 import mlserver.rest.server as rest_server
 from mlserver.cli.main import main as mlserver_main
 
 from recsys.core.errors import ConfigError
+from recsys.core.http_limits import HeadLimits, head_limited_protocol
 from recsys.core.settings import load_settings
-from recsys.serving.auth import ServingAccess, TokenInterceptor, TokenMiddleware, serving_access
+from recsys.serving.auth import (
+    METRICS,
+    ServingAccess,
+    TokenInterceptor,
+    TokenMiddleware,
+    serving_access,
+)
 from recsys.serving.body_limit import BodyLimitMiddleware
 
+# `import mlserver.cli.main` would give the function `main` that `mlserver.cli` exports
+mlserver_cli = importlib.import_module("mlserver.cli.main")
 SUPPORTED_MLSERVER = "1.7."
 DEFAULT_HOST = "127.0.0.1"
 SWITCH_INTERVAL_SECONDS = 0.001
@@ -50,6 +69,35 @@ def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
         app.add_middleware(TokenMiddleware, access=access)  # outermost: checked first
         return app
     return create
+
+
+class _MetricsPortAccess(ServingAccess):
+    """Every path of MLServer's metrics port is a metrics route."""
+
+    def route_kind(self, path: str) -> str:
+        return METRICS
+
+
+def _locked_metrics(get_app, access: ServingAccess):
+    def get_app_locked(self):
+        app = get_app(self)
+        app.add_middleware(TokenMiddleware, access=_MetricsPortAccess(
+            access.service, access.admin, access.metrics))
+        return app
+    return get_app_locked
+
+
+def _head_limited(load_settings_of_cli, limits: HeadLimits):
+    """MLServer's CLI settings loader, the settings given the uvicorn head limits."""
+    async def load(*args, **kwargs):
+        settings, models = await load_settings_of_cli(*args, **kwargs)
+        options = {"http": head_limited_protocol(limits)}
+        settings._custom_rest_server_settings = {
+            **(settings._custom_rest_server_settings or {}), **options}
+        settings._custom_metrics_server_settings = {
+            **(settings._custom_metrics_server_settings or {}), **options}
+        return settings, models
+    return load
 
 
 class _LockedGrpc:
@@ -70,13 +118,18 @@ class _LockedGrpc:
                                options=kept + list(limits.items()), **kwargs)
 
 
-def install(access: ServingAccess, max_bytes: int) -> None:
-    """Patch MLServer's REST app factory and gRPC server builder (MLServer 1.7 only)."""
+def install(access: ServingAccess, max_bytes: int, head_limits: HeadLimits = HeadLimits()
+            ) -> None:
+    """Patch MLServer's REST app factory, metrics app, gRPC server builder and the settings
+    its CLI loads (MLServer 1.7 only)."""
     if not mlserver.__version__.startswith(SUPPORTED_MLSERVER):
         raise ConfigError(f"recsys serving is checked against MLServer {SUPPORTED_MLSERVER}x, "
                           f"found {mlserver.__version__}: its auth and limits would not apply")
     rest_server.create_app = _locked_rest(rest_server.create_app, access, max_bytes)
     grpc_server.aio = _LockedGrpc(access, max_bytes)
+    metrics_server.MetricsServer._get_app = _locked_metrics(
+        metrics_server.MetricsServer._get_app, access)
+    mlserver_cli.load_settings = _head_limited(mlserver_cli.load_settings, head_limits)
 
 
 def main() -> None:
@@ -85,7 +138,8 @@ def main() -> None:
     os.environ.setdefault("MLSERVER_HOST", DEFAULT_HOST)
     os.environ.setdefault("MLSERVER_GZIP_ENABLED", "false")
     access = serving_access(settings)
-    install(access, settings.max_body_bytes)
+    install(access, settings.max_body_bytes, HeadLimits(settings.http_max_header_bytes,
+                                                        settings.http_header_timeout_seconds))
     print(usage(access, os.environ["MLSERVER_HOST"]), file=sys.stderr, flush=True)
     mlserver_main()
 

@@ -25,7 +25,7 @@ def _settings_at_start(monkeypatch, tmp_path, **extra) -> dict:
     env.update(RECSYS_STATE_DIR=str(tmp_path), RECSYS_SERVING_TOKEN="t" * 32, **extra)
     monkeypatch.setattr(os, "environ", env)
     seen = {}
-    monkeypatch.setattr(server, "install", lambda access, max_bytes: None)
+    monkeypatch.setattr(server, "install", lambda *args, **kwargs: None)
     monkeypatch.setattr(server, "mlserver_main", lambda: seen.update(
         switch=sys.getswitchinterval(), gzip=os.environ["MLSERVER_GZIP_ENABLED"],
         host=os.environ["MLSERVER_HOST"]))
