@@ -8,9 +8,10 @@ producers with more fields still read). Mapping: `properties` keys the schema ha
 for (productId / product_id, price, category, brand, rating, query, source,
 recommendationId / recommendation_id) become columns, every other key goes to `extra`;
 `context.platform` is the device type. `context.userAgent` and `context.ip` are not stored
-at all (docs/security.md: the lake keeps no network identifiers); how many events carried
-them is logged. A null userId is an anonymous visitor, kept under a per-session id
-(recsys.core.visitors).
+at all (docs/security.md: the lake keeps no network identifiers), nor any other key
+naming an IP address or a user agent, at any depth (recsys.core.personal_data); how many
+events carried them in `context` is logged. A null userId is an anonymous visitor, kept
+under a per-session id (recsys.core.visitors).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from recsys.core.columns import Columns
 from recsys.core.errors import SchemaError
+from recsys.core.personal_data import without_personal_data
 from recsys.core.readers.base import ReadResult, finish, map_event_types, open_text
 from recsys.core.schema import MAX_EXTRA_BYTES
 from recsys.core.visitors import anonymous_user_id
@@ -103,6 +105,7 @@ def _row(record: dict) -> tuple[dict, int]:
     if more:
         extra["context"] = more
     dropped = int(any(context.get(k) is not None for k in NOT_STORED))
+    extra = without_personal_data(extra)  # also under other names and deeper down
     if extra:
         text = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS, default=str).decode()
         if len(text) > MAX_EXTRA_BYTES:

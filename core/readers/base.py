@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from recsys.core.columns import EVENT_TYPE_ALIASES, Columns
+from recsys.core.personal_data import is_personal_key
 from recsys.core.schema import conform_events
 
 C = Columns
@@ -46,16 +47,26 @@ def open_text(path: Path) -> io.BufferedReader:
 
 
 def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a CSV with every column as text; rows with the wrong field count are rejected."""
+    """Read a CSV with every column as text; rows with the wrong field count are rejected.
+
+    Columns named like an IP address or a user agent (recsys.core.personal_data) are
+    dropped as read, and a broken row of such a file is quarantined without its text."""
     bad: list[tuple[str, str]] = []
+    with open_text(path) as handle:
+        header = handle.readline().decode("utf-8-sig", errors="replace").strip().split(
+            delimiter)
+    personal = [name for name in header if is_personal_key(name.strip().strip('"'))]
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append((row.text, f"malformed row: expected {row.expected_columns} fields, "
-                              f"got {row.actual_columns} (line {row.number})"))
+        reason = (f"malformed row: expected {row.expected_columns} fields, got "
+                  f"{row.actual_columns} (line {row.number})")
+        if personal:  # which field is which is unknown in a broken row: keep none of it
+            bad.append((None, f"{reason}; row withheld: the file has personal-data "
+                              f"column(s) {', '.join(personal)}"))
+        else:
+            bad.append((row.text, reason))
         return "skip"
 
-    with open_text(path) as handle:
-        header = handle.readline().decode("utf-8-sig").strip().split(delimiter)
     table = pacsv.read_csv(
         _maybe_gunzip(path),
         read_options=pacsv.ReadOptions(block_size=16 << 20),
@@ -66,6 +77,8 @@ def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd
             null_values=["", "NA", "NaN", "null", "NULL", "None"],
         ),
     )
+    table = table.drop_columns([name for name in table.column_names
+                                if is_personal_key(name.strip().strip('"'))])
     frame = table.to_pandas()
     frame.columns = [c.strip() for c in frame.columns]
     rejects = pd.DataFrame(bad, columns=[C.raw, C.reason])
