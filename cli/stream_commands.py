@@ -83,6 +83,7 @@ def _settings(args: argparse.Namespace):
 def _collector_server(args: argparse.Namespace, settings, workers=None, observed=None):
     import uvicorn
 
+    from recsys.core.http_limits import uvicorn_head_limits
     from recsys.streaming import lake_sink, processor
     from recsys.streaming.collector import CollectorLimits, create_app
     from recsys.streaming.metrics import StreamSources
@@ -95,7 +96,8 @@ def _collector_server(args: argparse.Namespace, settings, workers=None, observed
                      observed=observed)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
     return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                         log_level="warning", access_log=False))
+                                         log_level="warning", access_log=False,
+                                         **uvicorn_head_limits(settings)))
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
@@ -184,7 +186,7 @@ def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,
                             dead_letters=False)
     keys = metrics_keys(settings.metrics_token, settings.metrics_token_file, settings.state_dir)
     app = create_worker_app(name, reader, sources, keys)
-    serve_in_background(app, args.metrics_host, args.metrics_port)
+    serve_in_background(app, args.metrics_host, args.metrics_port, settings)
     log.info("stream %s: /health and /metrics on http://%s:%d", name, args.metrics_host,
              args.metrics_port)
 
