@@ -2,8 +2,11 @@
 
 `parse_body` accepts one JSON object, a JSON array or NDJSON; `validate_events` checks each
 event on its own so that one bad event is named (index, event_id, field, message) without
-rejecting its neighbours. Valid events become flat canonical rows (the lake's columns, with
-the timestamp in epoch milliseconds) - the form the bus carries.
+rejecting its neighbours, whatever it holds (a wrong type, a malformed signature, nesting
+beyond MAX_EVENT_DEPTH). Valid events become flat canonical rows (the lake's columns, with
+the timestamp in epoch milliseconds) - the form the bus carries. IP addresses and user agents
+(`ip`, `userAgent`, `X-Forwarded-For`, ... at any depth) are dropped from the unknown fields
+kept in `extra` and from dead letters.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from pydantic import (
 )
 
 from recsys.core.columns import EVENT_TYPE_ALIASES, ITEMLESS_EVENT_TYPES, Columns
+from recsys.core.errors import RecsysError
+from recsys.core.personal_data import is_personal_key, without_personal_data
 from recsys.core.schema import MAX_EXTRA_BYTES
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
@@ -37,6 +42,13 @@ Url = Annotated[str, StringConstraints(max_length=2048, pattern=NO_CONTROL)]
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_CONTROL)]
 MAX_DEAD_LETTER_RAW_BYTES = 8192
 """A dead letter keeps at most this much of the refused event (as text beyond it)."""
+MAX_EVENT_DEPTH = 32
+"""Deepest nesting of objects and arrays in one event (the schema needs 3): a deeper event is
+refused on its own. JSON is read up to 1024 levels but written only up to 254, so without
+this bound an unknown field nested deep enough could not be stored."""
+VISITOR_ID_FIELDS = ("anonymous_id", "anonymousId", "device_id", "deviceId")
+"""Top-level fields (besides `session_id`, and `context.device.id`) a shop's front end may
+send to name an anonymous visitor: what an unbound event's anonymous id is derived from."""
 MIN_TIMESTAMP_MS = 946_684_800_000       # 2000-01-01: older values are seconds or garbage
 MAX_TIMESTAMP_MS = 4_102_444_800_000     # 2100-01-01
 
@@ -167,6 +179,15 @@ class RichEvent(_Loose):
                 found, option=orjson.OPT_SORT_KEYS).decode() if found else None
         return private["_extra_json"]
 
+    def visitor_id(self) -> str | None:
+        """The id the front end keeps for an anonymous visitor besides the session, if any
+        (VISITOR_ID_FIELDS, `context.device.id`)."""
+        extra = self.__pydantic_extra__ or {}
+        device = self.context.device if self.context else None
+        found = [extra.get(name) for name in VISITOR_ID_FIELDS]
+        found.append((device.__pydantic_extra__ or {}).get("id") if device else None)
+        return next((value for value in found if isinstance(value, str) and value), None)
+
     def to_row(self) -> dict:
         """The flat canonical row (lake column names; timestamp in epoch ms)."""
         ctx = self.context or Context()
@@ -194,9 +215,11 @@ class RichEvent(_Loose):
 
 def _extras(model: BaseModel) -> dict:
     """A model's unknown fields, and those of the models inside it, nested by field name
-    (the collector's hot path: attribute slots and a per-class list, no introspection)."""
+    (the collector's hot path: attribute slots and a per-class list, no introspection),
+    without IP addresses and user agents at any depth (recsys.core.personal_data)."""
     extra = model.__pydantic_extra__
-    found = dict(extra) if extra else {}
+    found = {key: without_personal_data(value) for key, value in extra.items()
+             if not is_personal_key(key)} if extra else {}
     values = model.__dict__
     for name in _nested_fields(type(model)):
         value = values.get(name)
@@ -218,8 +241,11 @@ def _nested_fields(model_class: type[BaseModel]) -> tuple[str, ...]:
     return tuple(nested)
 
 
-class BodyError(ValueError):
-    """The request body as a whole cannot be read (not JSON, not events)."""
+class BodyError(RecsysError, ValueError):
+    """The request body as a whole cannot be read (not JSON, nested beyond 1024 levels, not
+    UTF-8, empty)."""
+
+    status_code = 400
 
 
 def parse_body(body: bytes, content_type: str = "") -> list:
@@ -257,6 +283,8 @@ class Rejected:
     def __post_init__(self) -> None:
         if isinstance(self.event_id, str):
             self.event_id = self.event_id[:128]
+        # what the dead letter keeps: no personal data, and writable (nesting capped)
+        self.raw = without_personal_data(_nesting_capped(self.raw, MAX_EVENT_DEPTH))
         text = orjson.dumps(self.raw, option=orjson.OPT_NON_STR_KEYS)
         if len(text) > MAX_DEAD_LETTER_RAW_BYTES:  # kept as a capped excerpt, not whole
             self.raw = {"truncated": text[:MAX_DEAD_LETTER_RAW_BYTES].decode(errors="ignore"),
@@ -268,6 +296,40 @@ class Rejected:
     @property
     def reason(self) -> str:
         return "; ".join(f"{e['field']}: {e['message']}" for e in self.errors)
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """True when objects and arrays nest more than `limit` levels in `value` (iterative)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        inner = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else None
+        if inner is not None:
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in inner)
+    return False
+
+
+def _nesting_capped(value: object, limit: int) -> object:
+    """`value` with every object or array deeper than `limit` levels replaced by a note
+    (iterative: any depth orjson reads)."""
+    root: list = [None]
+    pending: list = [(value, root, 0, 1)]  # (source, parent, slot, depth)
+    while pending:
+        source, parent, slot, depth = pending.pop()
+        if isinstance(source, dict | list) and depth > limit:
+            parent[slot] = f"(nested deeper than {limit} levels)"
+        elif isinstance(source, dict):
+            parent[slot] = copy = dict.fromkeys(source)
+            pending.extend((inner, copy, key, depth + 1) for key, inner in source.items())
+        elif isinstance(source, list):
+            parent[slot] = items = [None] * len(source)
+            pending.extend((inner, items, i, depth + 1) for i, inner in enumerate(source))
+        else:
+            parent[slot] = source
+    return root[0]
 
 
 @dataclass
@@ -301,10 +363,13 @@ class TimeBounds:
 
 def validate_events(events: list, bounds: TimeBounds | None = None,
                     binding: UserBinding = NO_BINDING) -> Validated:
-    """Each event checked on its own; with `bounds`, event times outside them are refused;
-    with an active `binding`, an event whose user signature does not bind its user_id is
-    refused or kept anonymously (see recsys.streaming.user_binding)."""
+    """Each event checked on its own (every event ends in `rows` or `rejected`, whatever
+    it holds); with `bounds`, event times outside them are refused; with an active `binding`,
+    an event whose user signature does not bind its user_id is refused or kept anonymously
+    (see recsys.streaming.user_binding): under its session, else under the visitor id the
+    front end sends (VISITOR_ID_FIELDS), else under a random id of this request's own."""
     out = Validated()
+    fresh = None
     for index, raw in enumerate(events):
         if not isinstance(raw, dict):
             out.rejected.append(Rejected(index, None, [{
@@ -313,6 +378,11 @@ def validate_events(events: list, bounds: TimeBounds | None = None,
             continue
         event_id = raw.get("event_id")
         event_id = event_id if isinstance(event_id, str) else None
+        if _too_deep(raw, MAX_EVENT_DEPTH):
+            out.rejected.append(Rejected(index, event_id, [{
+                "field": "(event)", "message": f"objects and arrays nested more than "
+                                                f"{MAX_EVENT_DEPTH} levels deep"}], raw))
+            continue
         try:
             event = RichEvent.model_validate(raw)
         except ValidationError as exc:
@@ -337,7 +407,12 @@ def validate_events(events: list, bounds: TimeBounds | None = None,
                 {"field": "user_signature", "message": unbound}], raw))
             continue
         if unbound:
-            row[C.user_id] = binding.anonymous_id(row[C.session_id])
+            visitor = event.visitor_id()
+            if row[C.session_id] or visitor:
+                row[C.user_id] = binding.anonymous_id(row[C.session_id], visitor)
+            else:  # nothing names the visitor: the request's own random one
+                fresh = fresh or binding.anonymous_id(None)
+                row[C.user_id] = fresh
             out.anonymized += 1
         out.rows.append(row)
     return out

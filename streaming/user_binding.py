@@ -14,13 +14,16 @@ missing, expired or does not match is, by `RECSYS_COLLECTOR_USER_BINDING`:
 
 - `require`: refused (422 naming `user_signature`; dead-lettered with the reason);
 - `anonymous`: kept, but under an anonymous id derived from its session
-  (`anonymous:<hash of session_id>`), never attributed to the user it named;
+  (`anonymous:<hash of session_id>`), else from the visitor id the front end sends
+  (`anonymous_id`, `device_id`, `context.device.id`), else a random one per request: never
+  attributed to the user it named, and visitors without a session never share one id;
 - `off` (the default; the shop has no backend signing yet): not checked.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 
@@ -30,6 +33,9 @@ from recsys.core.visitors import anonymous_user_id
 
 VERSION = "v1"
 MODES = ("off", "require", "anonymous")
+SIGNATURE = re.compile(r"v1\.([0-9]{1,12})\.([0-9a-f]{64})")
+"""The only shape a signature can have (ASCII digits, 64 lowercase hex digits); anything
+else is refused before any arithmetic or comparison."""
 
 
 def sign_user(key: str, user_id: str, expires_at: int) -> str:
@@ -58,10 +64,10 @@ class UserBinding:
         """Why `signature` does not bind `user_id` (None when it does)."""
         if not signature:
             return "no user_signature: this collector only takes events signed by the shop"
-        version, _, rest = signature.partition(".")
-        expires, _, digest = rest.partition(".")
-        if version != VERSION or not expires.isdigit() or not digest:
+        shape = SIGNATURE.fullmatch(signature)
+        if shape is None:
             return f"user_signature is not {VERSION}.<expires>.<hex digest>"
+        expires = shape.group(1)
         if int(expires) < self.clock():
             return "user_signature has expired"
         valid = False
@@ -70,9 +76,10 @@ class UserBinding:
         return None if valid else "user_signature does not match user_id"
 
     @staticmethod
-    def anonymous_id(session_id: str | None) -> str:
-        """The id an unbound event is kept under: per session, unlinkable to the user."""
-        return anonymous_user_id(session_id)
+    def anonymous_id(session_id: str | None, visitor_id: str | None = None) -> str:
+        """The id an unbound event is kept under: per session (else per visitor id, else
+        random), unlinkable to the user."""
+        return anonymous_user_id(session_id, visitor_id)
 
 
 NO_BINDING = UserBinding("off", None)

@@ -8,6 +8,7 @@ import pytest
 from recsys.core.bearer_keys import BearerKeys
 from recsys.core.errors import ConfigError
 from recsys.core.settings import Settings
+from recsys.core.visitors import anonymous_user_id
 from recsys.streaming.runtime import collector_access
 from recsys.streaming.user_binding import UserBinding, sign_user
 from tests.streaming.conftest import collector_client, keyed_access
@@ -85,3 +86,54 @@ def test_binding_is_configured_or_refused(tmp_path):
         Settings(collector_user_binding="sometimes")
     assert collector_access(Settings(state_dir=tmp_path, collector_write_keys="w")) \
         .binding.active is False
+
+
+@pytest.mark.integration
+def test_a_malformed_signature_refuses_that_event_only(bus):
+    client = collector_client(bus, access=keyed_access(binding=binding("require")))
+    good = sign_user(KEY, "u1", NOW + 3600)
+    later = NOW + 3600
+    malformed = ["v1.².x", f"v1.{later}.é", "v1.٣٣٣٣٣٣٣٣٣٣." + "a" * 64,  # non-ASCII digits
+                 f"v1.{later}.{'A' * 64}", f"v1.{later}.{good[-63:]}", "v1..", "v1",
+                 f"v2.{later}.{good[-64:]}", f"v1.{later}.{good[-64:]}.x", " " + good]
+    answer = client.post("/events", json=[event(0, signature=good)] + [
+        event(n, signature=s) for n, s in enumerate(malformed, start=1)])
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["accepted"] == 1 and body["rejected"] == len(malformed)
+    assert [e["index"] for e in body["errors"]] == list(range(1, len(malformed) + 1))
+    assert {e["errors"][0]["field"] for e in body["errors"]} == {"user_signature"}
+    assert stored_users(bus) == ["u1"]
+    assert len(bus.dead_letters()) == len(malformed)
+
+
+@pytest.mark.integration
+def test_anonymous_visitors_without_a_session_do_not_share_one_id(bus):
+    client = collector_client(bus, access=keyed_access(binding=binding("anonymous")))
+
+    def unsigned(n, **fields):
+        body = event(n)
+        del body["session_id"]
+        return {**body, **fields}
+
+    client.post("/events", json=[unsigned(1), unsigned(2)])  # one page's batch
+    client.post("/events", json=[unsigned(3)])  # another visitor, or a later page
+    client.post("/events", json=[unsigned(4, anonymous_id="device-7"),
+                                 unsigned(5, context={"device": {"id": "phone-9"}})])
+    client.post("/events", json=[unsigned(6, anonymous_id="device-7"),
+                                 unsigned(7, session_id="", device_id="device-8")])
+    users = stored_users(bus)
+    assert users[0] == users[1] and users[2] != users[0]  # per request, never shared
+    assert users[3] == users[5] == anonymous_user_id(None, "device-7")  # what the client keeps
+    assert users[4] == anonymous_user_id(None, "phone-9")
+    assert users[6] == anonymous_user_id(None, "device-8")
+    assert len(set(users)) == 5 and all(u.startswith("anonymous:") for u in users)
+    assert "u1" not in users
+
+
+def test_anonymous_ids_are_per_session_then_per_visitor_then_random():
+    assert anonymous_user_id("s-1") == anonymous_user_id("s-1", "device-7")
+    assert anonymous_user_id(None, "s-1") != anonymous_user_id("s-1")  # not a session's id
+    assert anonymous_user_id(None, "d") == anonymous_user_id("", "d")
+    fresh = {anonymous_user_id(None) for _ in range(100)}
+    assert len(fresh) == 100 and all(len(u) == len("anonymous:") + 16 for u in fresh)
