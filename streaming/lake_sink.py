@@ -13,7 +13,8 @@ both extracted from a file and streamed, therefore never doubles a row. The sink
 ids of the date partitions it writes to (loaded from the lake on first touch), at most
 `max_seen_partitions` days in memory, the most recently used; a day that was let go is read
 again from the lake when an event for it comes back: the bound costs a read, never a
-duplicate.
+duplicate. A remembered day is listed again before each write into it, and files another
+writer landed since (an extract of the same day) are read and their ids added.
 """
 from __future__ import annotations
 
@@ -60,6 +61,19 @@ class SinkStats:
     seconds: float = 0.0
 
 
+@dataclass
+class _PartitionIds:
+    """The event ids of a date partition and the files they were read from."""
+
+    files: frozenset[str]
+    ids: set[str]
+
+
+def read_event_ids(lake: Lake, keys: list[str]) -> list[str]:
+    return lake.read_tables(keys, columns=[C.event_id], schema=RAW_EVENT_SCHEMA) \
+        .column(C.event_id).to_pylist()
+
+
 def hour_prefix(day: str, hour: str) -> str:
     return f"{partition_key(RAW_ZONE, day)}/hour={hour}"
 
@@ -81,7 +95,7 @@ class LakeSink(BufferedGroupWorker):
         self.stats = SinkStats()
         self.max_buffered, self.max_seconds = self.config.max_events, self.config.max_seconds
         self._start_buffer()
-        self._seen: OrderedDict[str, set[str]] = OrderedDict()
+        self._seen: OrderedDict[str, _PartitionIds] = OrderedDict()
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
                                   self.config.read_count, self.config.block_ms,
                                   self.config.reclaim_idle_ms)
@@ -99,7 +113,8 @@ class LakeSink(BufferedGroupWorker):
         hours = frame[C.timestamp].dt.strftime("%H")
         for (day, hour), part in frame.groupby([days, hours], sort=True):
             prefix = hour_prefix(day, hour)
-            seen = self._seen_ids(partition_key(RAW_ZONE, day))
+            written_before = self._partition_ids(partition_key(RAW_ZONE, day))
+            seen = written_before.ids
             # membership per row: Series.isin would copy the whole day's set on every flush
             fresh = part[[event_id not in seen for event_id in part[C.event_id]]]
             self.stats.duplicates += len(part) - len(fresh)
@@ -111,6 +126,7 @@ class LakeSink(BufferedGroupWorker):
             key = f"{prefix}/part-{digest}.parquet"
             self.stats.bytes += self.lake.write_table(key, table)
             seen.update(ids)
+            written_before.files |= {key}  # its own file: never read back
             written += len(fresh)
             self.stats.files += 1
         self.bus.ack(self.config.group, messages)
@@ -122,14 +138,22 @@ class LakeSink(BufferedGroupWorker):
         log.info("lake sink: %d events -> %d new rows", len(messages), written)
         return written
 
-    def _seen_ids(self, prefix: str) -> set[str]:
-        if prefix in self._seen:
+    def _partition_ids(self, prefix: str) -> _PartitionIds:
+        """The ids written to a date partition. The partition's listing is taken on every
+        call (one LIST per day per flush): files another writer (an extract) landed since
+        are read and added, so an event it wrote is never written again; a file gone from
+        the listing (set aside as corrupt) makes the whole day read again."""
+        listing = frozenset(self.lake.list(prefix))
+        known = self._seen.get(prefix)
+        if known is not None and known.files <= listing:
             self._seen.move_to_end(prefix)
-            return self._seen[prefix]
-        keys = self.lake.list(prefix)
-        ids = self.lake.read_tables(keys, columns=[C.event_id], schema=RAW_EVENT_SCHEMA) \
-            .column(C.event_id).to_pylist() if keys else []
-        self._seen[prefix] = set(ids)
+            new_files = sorted(listing - known.files)
+        else:
+            known = self._seen[prefix] = _PartitionIds(frozenset(), set())
+            new_files = sorted(listing)
+        if new_files:
+            known.ids.update(read_event_ids(self.lake, new_files))
+            known.files = known.files | set(new_files)
         while len(self._seen) > self.config.max_seen_partitions:
             self._seen.popitem(last=False)
-        return self._seen[prefix]
+        return known
