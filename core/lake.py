@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,7 +20,39 @@ import pyarrow.parquet as pq
 
 from recsys.core.errors import LakeError, NotFoundError
 
+log = logging.getLogger(__name__)
 PARQUET_COMPRESSION = "zstd"
+
+
+TMP_PREFIX = ".tmp-"
+STALE_TMP_SECONDS = 30 * 60
+"""A `.tmp-*` file (a write killed before its rename) older than this is removed by the next
+write into its folder; a younger one may belong to a write still running."""
+
+
+def remove_stale_tmp(folder: Path, max_age_seconds: float = STALE_TMP_SECONDS) -> list[Path]:
+    """Remove the leftovers of killed writes in `folder`: `.tmp-*` files not modified for
+    `max_age_seconds`. Returns what was removed."""
+    removed = []
+    cutoff = time.time() - max_age_seconds
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and \
+                    entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already (another writer swept it), or not ours to remove
+            continue
+    if removed:
+        log.info("lake: removed %d leftover temporary file(s) of killed writes in %s",
+                 len(removed), folder)
+    return removed
 
 
 class _Backend(Protocol):
@@ -40,17 +74,23 @@ class _LocalBackend:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
+        except OSError as exc:  # read-only, missing permission: name the place
+            raise LakeError(f"cannot write {target}: {exc}") from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):  # a full disk's error names no file
+                raise LakeError(f"cannot write {target}: {exc}") from exc
             raise
+        remove_stale_tmp(target.parent)
 
     def read_bytes(self, key: str) -> bytes:
         try:
@@ -69,7 +109,7 @@ class _LocalBackend:
             return []
         keys = []
         for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.name.startswith(TMP_PREFIX):
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
 
