@@ -56,6 +56,17 @@ class LakeError(RecsysError):
     status_code = 503
 
 
+class CorruptFileError(LakeError):
+    """A lake file was read whole but its content is not valid (a truncated or damaged
+    Parquet file): the file's fault, not the lake's availability."""
+
+    status_code = 500
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 class RegistryUnavailable(RecsysError):
     """The model registry could not be read or written (an outage, not an empty answer)."""
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.core.columns import Columns
+from recsys.core.errors import CorruptFileError
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA, TIMESTAMP_TYPE
 from recsys.core.time_order import time_order_indices
@@ -70,7 +71,8 @@ def append_partitioned(lake: Lake, zone: str, frame: pd.DataFrame, key: str,
         prefix = partition_key(zone, str(day))
         existing_files = lake.list(prefix)
         if existing_files:
-            seen = lake.read_tables(existing_files, columns=[key]).column(key).to_pandas()
+            seen = read_event_files(lake, existing_files, schema, columns=[key]).column(
+                key).to_pandas()
             fresh = part[~part[key].isin(set(seen))]
         else:
             fresh = part
@@ -84,6 +86,23 @@ def append_partitioned(lake: Lake, zone: str, frame: pd.DataFrame, key: str,
         result.written += len(fresh)
         result.files.append(file_key)
     return result
+
+
+def read_event_files(lake: Lake, keys: list[str], schema: pa.Schema,
+                     columns: list[str] | None = None) -> pa.Table:
+    """The files of an event zone as one table of `schema` (or its `columns`). A file that
+    cannot be decoded is moved to the lake's corrupt zone with its reason
+    (`Lake.set_aside`, logged naming it) and the rest are read: one damaged file never
+    stops its partition. A lake that cannot be read at all still raises."""
+    tables = []
+    for key in keys:
+        try:
+            tables.append(lake.read_tables([key], columns=columns, schema=schema))
+        except CorruptFileError as exc:
+            lake.set_aside(key, str(exc))
+    if not tables:
+        return lake.read_tables([], columns=columns, schema=schema)
+    return pa.concat_tables(tables)
 
 
 def partition_days(lake: Lake, zone: str) -> list[str]:
@@ -131,7 +150,7 @@ def read_window(lake: Lake, zone: str, schema: pa.Schema, start: datetime | None
                 end: datetime | None = None) -> pd.DataFrame:
     """Rows of a zone with start <= timestamp < end (either bound optional), in time order
     (timestamp, then event id): filtered and sorted in Arrow, converted once."""
-    table = lake.read_tables(window_keys(lake, zone, start, end), schema=schema)
+    table = read_event_files(lake, window_keys(lake, zone, start, end), schema)
     if table.num_rows == 0:
         return schema.empty_table().to_pandas()
     for bound, keep in ((_utc(start), pc.greater_equal), (_utc(end), pc.less)):

@@ -12,18 +12,25 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.core.errors import LakeError, NotFoundError
+from recsys.core.errors import CorruptFileError, LakeError, NotFoundError
 
 log = logging.getLogger(__name__)
 PARQUET_COMPRESSION = "zstd"
 
 
+CORRUPT_ZONE = "corrupt"
+"""Where files that cannot be decoded are moved (`corrupt/<their key>`), each with a
+`<key>.reason.json` beside it, so the rest of their partition stays readable."""
+REASON_SUFFIX = ".reason.json"
 TMP_PREFIX = ".tmp-"
 STALE_TMP_SECONDS = 30 * 60
 """A `.tmp-*` file (a write killed before its rename) older than this is removed by the next
@@ -62,6 +69,7 @@ class _Backend(Protocol):
     def list(self, prefix: str) -> list[str]: ...
     def describe(self, prefix: str) -> list[tuple[str, int, str]]: ...
     def delete(self, key: str) -> None: ...
+    def move(self, key: str, new_key: str) -> None: ...
     def local_path(self, key: str) -> str | None: ...
 
 
@@ -123,6 +131,16 @@ class _LocalBackend:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def move(self, key: str, new_key: str) -> None:
+        target = self._path(new_key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path(key), target)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"lake object not found: {self._path(key)}") from exc
+        except OSError as exc:
+            raise LakeError(f"cannot move {self._path(key)} to {target}: {exc}") from exc
+
     def local_path(self, key: str) -> str | None:
         return str(self._path(key))
 
@@ -182,6 +200,14 @@ class _S3Backend:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def move(self, key: str, new_key: str) -> None:
+        if not self.exists(key):
+            raise NotFoundError(f"lake object not found: s3://{self.bucket}/{self._key(key)}")
+        self._call("copy", key, lambda: self.client.copy_object(
+            Bucket=self.bucket, Key=self._key(new_key),
+            CopySource={"Bucket": self.bucket, "Key": self._key(key)}))
+        self._call("delete", key, lambda: self.delete(key))
+
     def local_path(self, key: str) -> str | None:
         return None
 
@@ -205,6 +231,8 @@ class Lake:
             self._backend: _Backend = _S3Backend(bucket, prefix, s3_endpoint_url)
         else:
             self._backend = _LocalBackend(self.uri)
+        self.set_aside_keys: list[str] = []
+        """The corrupt files this object moved to the corrupt zone (`set_aside`), in order."""
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
@@ -246,13 +274,51 @@ class Lake:
         self.write_bytes(key, sink.getvalue())
         return sink.tell()
 
+    def set_aside(self, key: str, reason: str) -> str:
+        """Move a corrupt file out of its zone to `corrupt/<key>`, with the reason beside it
+        in `corrupt/<key>.reason.json`; returns the new key. A file another reader already
+        moved is not an error."""
+        new_key = f"{CORRUPT_ZONE}/{key}"
+        self.write_json(f"{new_key}{REASON_SUFFIX}", {
+            "key": key, "reason": reason,
+            "set_aside_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        try:
+            self._backend.move(key, new_key)
+        except NotFoundError:
+            pass
+        self.set_aside_keys.append(key)
+        log.warning("lake: %s is corrupt (%s); moved to %s", self.url(key), reason,
+                    self.url(new_key))
+        return new_key
+
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
         local = self._backend.local_path(key)
         if local is not None:
             if not os.path.exists(local):
                 raise NotFoundError(f"lake object not found: {local}")
-            return pq.read_table(local, columns=columns)
-        return pq.read_table(io.BytesIO(self.read_bytes(key)), columns=columns)
+            with self._decoding(key):
+                return pq.read_table(local, columns=columns)
+        data = self.read_bytes(key)
+        with self._decoding(key):
+            return pq.read_table(io.BytesIO(data), columns=columns)
+
+    @contextmanager
+    def _decoding(self, key: str) -> Iterator[None]:
+        """Turn a Parquet decoding failure into CorruptFileError naming the file, or, when
+        the file cannot even be read (a disk's I/O error), into LakeError."""
+        try:
+            yield
+        except (pa.ArrowException, OSError) as exc:
+            local = self._backend.local_path(key)
+            if local is not None:
+                try:
+                    with open(local, "rb") as handle:
+                        while handle.read(1 << 24):
+                            pass
+                except OSError as io_error:
+                    raise LakeError(f"cannot read {local}: {io_error}") from exc
+            raise CorruptFileError(key, f"{self.url(key)} is not a readable Parquet file: "
+                                        f"{type(exc).__name__}: {exc}") from exc
 
     def read_tables(self, keys: list[str], columns: list[str] | None = None,
                     schema: pa.Schema | None = None) -> pa.Table:
@@ -275,9 +341,10 @@ class Lake:
         source = local if local is not None else io.BytesIO(self.read_bytes(key))
         if local is not None and not os.path.exists(local):
             raise NotFoundError(f"lake object not found: {local}")
-        parquet = pq.ParquetFile(source)
-        present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[n for n in target.names if n in present])
+        with self._decoding(key):
+            parquet = pq.ParquetFile(source)
+            present = set(parquet.schema_arrow.names)
+            table = parquet.read(columns=[n for n in target.names if n in present])
         arrays = [table.column(f.name).cast(f.type) if f.name in present
                   else pa.nulls(table.num_rows, f.type) for f in target]
         return pa.Table.from_arrays(arrays, schema=target)

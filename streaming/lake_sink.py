@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from recsys.core.columns import Columns
-from recsys.core.event_store import RAW_ZONE, partition_key
+from recsys.core.event_store import RAW_ZONE, partition_key, read_event_files
 from recsys.core.lake import Lake
 from recsys.core.schema import RAW_EVENT_SCHEMA
 from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
@@ -70,7 +70,8 @@ class _PartitionIds:
 
 
 def read_event_ids(lake: Lake, keys: list[str]) -> list[str]:
-    return lake.read_tables(keys, columns=[C.event_id], schema=RAW_EVENT_SCHEMA) \
+    # a corrupt file is set aside (core.event_store): the rest of the day still counts
+    return read_event_files(lake, keys, RAW_EVENT_SCHEMA, columns=[C.event_id]) \
         .column(C.event_id).to_pylist()
 
 

@@ -68,6 +68,8 @@ class ExtractReport(BaseModel):
     rows_quarantined: int
     quarantine_reasons: dict[str, int]
     files_written: list[str] = Field(default_factory=list)
+    corrupt_files: list[str] = Field(default_factory=list)
+    """Lake files that could not be decoded, moved to the corrupt zone during this run."""
 
 
 def fingerprint_source(source: str, lake: Lake, s3_endpoint_url: str | None = None) -> str:
@@ -93,6 +95,7 @@ def extract(config: ExtractConfig, lake: Lake,
         fingerprint = config.source_sha256 or source_sha256(path)
         result = read_source(path, config.format)
     window, refused, outside = split_read(result, config)
+    set_aside_before = len(lake.set_aside_keys)
     written = append_partitioned(lake, RAW_ZONE, window, C.event_id, RAW_EVENT_SCHEMA)
     quarantined = write_quarantine(lake, refused)
     report = ExtractReport(
@@ -109,7 +112,9 @@ def extract(config: ExtractConfig, lake: Lake,
              "%d duplicates in the source, %d quarantined", report.rows_read,
              report.rows_in_window, report.rows_written, report.rows_already_present,
              report.rows_duplicate_in_source, report.rows_quarantined)
-    return report, read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)
+    events = read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)
+    report.corrupt_files = lake.set_aside_keys[set_aside_before:]
+    return report, events
 
 
 def split_read(result: ReadResult, config: ExtractConfig) -> tuple[pd.DataFrame, pd.DataFrame,
@@ -138,6 +143,7 @@ def split_read(result: ReadResult, config: ExtractConfig) -> tuple[pd.DataFrame,
 
 def _from_lake(config: ExtractConfig, lake: Lake) -> tuple[ExtractReport, pd.DataFrame]:
     """The raw zone's window as written by the stream sink (and earlier extracts)."""
+    set_aside_before = len(lake.set_aside_keys)
     events = read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, config.start, config.end)
     keys = sorted(lake.list(RAW_ZONE))
     fingerprint = hashlib.sha256("\n".join(keys).encode()).hexdigest()
@@ -146,7 +152,7 @@ def _from_lake(config: ExtractConfig, lake: Lake) -> tuple[ExtractReport, pd.Dat
         window_start=config.start, window_end=config.end, rows_read=len(events),
         rows_in_window=len(events), rows_outside_window=0, rows_written=0,
         rows_already_present=len(events), rows_duplicate_in_source=0, rows_quarantined=0,
-        quarantine_reasons={})
+        quarantine_reasons={}, corrupt_files=lake.set_aside_keys[set_aside_before:])
     log.info("extract: %d events of the lake's raw zone in the window (from %d files)",
              len(events), len(keys))
     return report, events

@@ -57,6 +57,8 @@ class QualityReport(BaseModel):
     time_max: datetime | None
     users: int
     items: int
+    corrupt_files: list[str] = []
+    """Lake files of the window that could not be decoded, moved to the corrupt zone."""
 
 
 @dataclass
@@ -172,8 +174,14 @@ def validate_window(lake: Lake, config: ValidationConfig, start: datetime | None
                     end: datetime | None = None,
                     now: pd.Timestamp | None = None) -> ValidationResult:
     """Validate the raw zone's window; on success append clean rows and quarantine to the lake."""
+    set_aside_before = len(lake.set_aside_keys)
     raw = read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA, start, end)
     result = validate_events(raw, config, now)
+    result.report.corrupt_files = lake.set_aside_keys[set_aside_before:]
+    if result.report.corrupt_files:
+        log.warning("validate: %d corrupt file(s) moved to the lake's corrupt zone, the rest "
+                    "of their partitions validated: %s", len(result.report.corrupt_files),
+                    ", ".join(result.report.corrupt_files))
     raise_if_failed(result.report)
     publish_result(lake, result)
     log.info("validate: %d rows, %d clean, %d quarantined (%.2f%%)", result.report.rows_in,

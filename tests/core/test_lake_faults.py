@@ -42,3 +42,35 @@ def test_a_write_into_a_read_only_folder_fails_naming_it_and_leaves_nothing(tmp_
     finally:
         folder.chmod(0o700)
     assert list(folder.iterdir()) == []
+
+
+def test_a_truncated_file_is_set_aside_named_and_the_rest_of_its_partition_validated(
+        tmp_path):
+    import pandas as pd
+
+    from recsys.components.validate.rules import ValidationConfig
+    from recsys.components.validate.validate import validate_window
+    from recsys.core.event_store import CLEAN_ZONE, RAW_ZONE, append_partitioned, read_window
+    from recsys.core.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA, conform_events
+
+    lake = Lake(str(tmp_path / "lake"))
+    now = pd.Timestamp("2026-11-01T00:00:00Z")
+    keys = []
+    for part in range(3):  # three files in one date partition, two events each
+        frame = conform_events(pd.DataFrame({
+            "event_id": [f"e{part}{n}" for n in range(2)], "user_id": "u1", "item_id": "i1",
+            "event_type": "view", "timestamp": now - pd.Timedelta(hours=5 - part)}), "test")
+        keys += append_partitioned(lake, RAW_ZONE, frame, "event_id", RAW_EVENT_SCHEMA).files
+    broken = keys[1]
+    path = tmp_path / "lake" / broken
+    path.write_bytes(path.read_bytes()[:100])  # a write cut short by a crash
+    result = validate_window(lake, ValidationConfig(), now=now)
+    assert result.report.rows_in == 4 and result.report.corrupt_files == [broken]
+    assert sorted(read_window(lake, CLEAN_ZONE, EVENT_SCHEMA)["event_id"]) == [
+        "e00", "e01", "e20", "e21"]
+    assert lake.list(RAW_ZONE) == sorted([keys[0], keys[2]])
+    assert not path.exists()
+    assert len((tmp_path / "lake" / "corrupt" / broken).read_bytes()) == 100
+    reason = lake.read_json(f"corrupt/{broken}.reason.json")
+    assert reason["key"] == broken
+    assert reason["reason"].startswith(f"{lake.url(broken)} is not a readable Parquet file")

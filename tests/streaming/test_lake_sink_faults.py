@@ -48,3 +48,18 @@ def test_an_event_extracted_after_the_sink_remembered_its_day_is_not_written_twi
     sink.run(idle_exit_polls=2)
     assert raw_ids(lake) == ["e0", "e1", "e2"]
     assert (sink.stats.written, sink.stats.duplicates) == (2, 1)
+
+
+def test_a_corrupt_file_in_the_day_is_set_aside_and_the_sink_writes_on(tmp_path, bus):
+    lake = Lake(str(tmp_path / "lake"))
+    now = int(time.time() * 1000)
+    day = time.strftime("%Y-%m-%d", time.gmtime((now - 5000) / 1000))
+    broken = f"{RAW_ZONE}/event_date={day}/part-cut-short.parquet"
+    lake.write_bytes(broken, b"PAR1 and then the crash")
+    sink = LakeSink(bus, lake, SinkConfig(block_ms=10, max_seconds=0))
+    bus.publish([streamed(0, now - 5000)])
+    sink.run(idle_exit_polls=2)
+    assert raw_ids(lake) == ["e0"]
+    assert lake.set_aside_keys == [broken]
+    assert lake.read_json(f"corrupt/{broken}.reason.json")["reason"].startswith(
+        f"{lake.url(broken)} is not a readable Parquet file")
