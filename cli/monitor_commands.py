@@ -71,11 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import os
-    import sys
-
     from recsys.core.lake import Lake
     from recsys.core.settings import load_settings
+    from recsys.monitoring.ui_server import UI_SECRET_FILE, serve_ui
     from recsys.monitoring.workspace import sync_from_lake
 
     settings = load_settings()
@@ -83,8 +81,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     added = sync_from_lake(Lake(settings.lake, settings.s3_endpoint_url), workspace)
     print(f"workspace {workspace}: {added} report(s) added from the lake {settings.lake}")
     print(f"Evidently UI on http://127.0.0.1:{args.port} - open the project "
-          "'recsys data drift', then a report in its Reports tab")
-    evidently = os.path.join(os.path.dirname(sys.executable), "evidently")
-    os.execv(evidently, [evidently, "ui", "--workspace", str(workspace), "--port",
-                         str(args.port), "--host", "127.0.0.1"])
+          "'recsys data drift', then a report in its Reports tab (writes need the secret in "
+          f"{settings.monitor_ui_secret_file or settings.state_dir / 'secrets' / UI_SECRET_FILE}"
+          " or RECSYS_MONITOR_UI_SECRET)", flush=True)
+    serve_ui(settings, str(workspace), args.port)
     return 0

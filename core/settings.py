@@ -171,6 +171,18 @@ class Settings(BaseSettings):
     """Time a client has to send a whole request head, counted from its first byte (or
     the connection's opening) on the same servers (408 and closed after it)."""
 
+    monitor_ui_secret: str | None = None
+    """Comma-separated secrets `recsys monitor ui` requires for writes (header
+    `evidently-secret`, as Evidently's `RemoteWorkspace` sends it); reading needs none."""
+
+    monitor_ui_secret_file: Path | None = None
+    """A file of UI secrets, one a line; with neither set,
+    `<state_dir>/secrets/monitor_ui_secret` (created on first start)."""
+
+    monitor_ui_hosts: str = ""
+    """Comma-separated host names `recsys monitor ui` answers as besides 127.0.0.1,
+    localhost and ::1 (e.g. the authenticating proxy's); other `Host` headers get 403."""
+
     serving_token: str | None = None
     """Comma-separated service tokens serving accepts on inference routes, REST
     (`Authorization: Bearer <token>`) and gRPC (`authorization` metadata)."""
