@@ -69,7 +69,8 @@ def worker_env(settings: Settings) -> dict:
            "RECSYS_BUS_MAX_LENGTH": str(settings.bus_max_length),
            "RECSYS_BUS_DEDUP_SECONDS": str(settings.bus_dedup_seconds),
            "RECSYS_COLLECTOR_WRITE_KEYS": LOAD_WRITE_KEY,
-           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000", "PYTHONPATH": str(REPO)}
+           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000",
+           "RECSYS_COLLECTOR_CLIENT_RATE_PER_SECOND": "1000000", "PYTHONPATH": str(REPO)}
     if settings.bus_redis_url:
         env["RECSYS_BUS_REDIS_URL"] = settings.bus_redis_url
     return env

@@ -75,7 +75,8 @@ def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url,
            "RECSYS_COLLECTOR_WRITE_KEYS": BENCH_WRITE_KEY,
-           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000"}
+           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000",
+           "RECSYS_COLLECTOR_CLIENT_RATE_PER_SECOND": "1000000"}
     # the shared test Redis keeps nothing on disk: this measures the collector itself
     process = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "stream", "collector",
                                 "--port", str(port), "--allow-volatile-bus"], env=env, cwd=REPO,

@@ -167,7 +167,8 @@ def simulate(args, settings) -> dict:
     token, write_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_SERVING_TOKEN": token, "RECSYS_COLLECTOR_WRITE_KEYS": write_key,
-           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000", "RECSYS_NO_PROGRESS": "1"}
+           "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000",
+           "RECSYS_COLLECTOR_CLIENT_RATE_PER_SECOND": "1000000", "RECSYS_NO_PROGRESS": "1"}
     lake = Lake(settings.lake, settings.s3_endpoint_url)
     with tempfile.TemporaryDirectory(prefix="recsys-experiment-") as folder:
         logs = Path(args.out)

@@ -95,8 +95,12 @@ def _collector_server(args: argparse.Namespace, settings, workers=None, observed
     app = create_app(bus, collector_access(settings), limits, workers=workers,
                      observed=observed)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
+    # The client address the rate limits count is X-Forwarded-For's only from a trusted
+    # proxy (the ingress); from any other peer the header is ignored.
+    proxies = settings.collector_forwarded_allow_ips
     return uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                          log_level="warning", access_log=False,
+                                         proxy_headers=True, forwarded_allow_ips=proxies,
                                          **uvicorn_head_limits(settings)))
 
 

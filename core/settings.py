@@ -134,8 +134,21 @@ class Settings(BaseSettings):
     the browser (CORS); none by default."""
 
     collector_rate_per_second: float = Field(default=2_000.0, gt=0)
-    """Events a second each write key and each client address may send (burst: 5 s worth);
-    over it the collector answers 429 with Retry-After."""
+    """Events a second one write key may send, all its shoppers together (burst: 5 s worth;
+    a request takes one token per event); a batch over it gets 429 with Retry-After, nothing
+    of it stored."""
+
+    collector_client_rate_per_second: float = Field(default=100.0, gt=0)
+    """Events a second one client address may send (burst: 5 s worth), well below the
+    key's so that one client cannot use up every shopper's budget; raise it for a backend
+    that posts for many visitors, or for `recsys stream replay`."""
+
+    collector_forwarded_allow_ips: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices(
+            "RECSYS_COLLECTOR_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS"))
+    """Comma-separated addresses or networks (CIDR) of the proxies whose `X-Forwarded-For`
+    names the client the collector rate-limits (the ingress); from other peers the header is
+    ignored. Never `*` on a port clients reach directly (FORWARDED_ALLOW_IPS is read too)."""
 
     collector_user_binding: Literal["off", "require", "anonymous"] = "off"
     """`require`: events must carry the shop backend's HMAC signature of their user id

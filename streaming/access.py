@@ -4,8 +4,15 @@
   `RECSYS_COLLECTOR_WRITE_KEYS` (comma-separated) and/or the file named by
   `RECSYS_COLLECTOR_WRITE_KEYS_FILE`, rotated without a restart. With neither set, the
   embedded default creates `<state dir>/secrets/collector_write_key` on first start.
-- Rate limits: a token bucket per write key and one per client address; over either, 429
-  with `Retry-After`. The per-client buckets are bounded (least recently seen dropped).
+- Rate limits count events, not requests: a token bucket per write key and a smaller one
+  per client address, and a request takes one token per event it carries from both (or
+  from neither). A batch larger than what is left gets 429 with `Retry-After`, nothing of it
+  stored, so the client sends the same batch (same event ids) again; a batch larger than a
+  whole burst can never fit and gets 413. The per-client budget is well below the key's, so
+  one client cannot use up the budget of every shopper of the shop. The client address is
+  the connection's peer, or the `X-Forwarded-For` entry a trusted proxy added (uvicorn's
+  `proxy_headers`, trusted peers from `RECSYS_COLLECTOR_FORWARDED_ALLOW_IPS`). The
+  per-client buckets are bounded (least recently seen dropped).
 """
 from __future__ import annotations
 
@@ -42,4 +49,52 @@ class RateLimiter:
             self._buckets[name] = (tokens, now)
             while len(self._buckets) > self.max_names:
                 self._buckets.popitem(last=False)
+        return wait
+
+    def wait(self, name: str, cost: float = 1.0) -> float:
+        """The seconds until `cost` tokens would be there (0: now), taking nothing."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(name, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= cost:
+            return 0.0
+        return (cost - tokens) / self.rate if self.rate > 0 else math.inf
+
+    def give_back(self, name: str, cost: float) -> None:
+        """Return `cost` tokens taken for a request that was refused after all."""
+        with self._lock:
+            if name in self._buckets:
+                tokens, last = self._buckets[name]
+                self._buckets[name] = (min(self.burst, tokens + cost), last)
+
+
+class EventBudgets:
+    """Events a second per write key and per client address: `take` takes one token per
+    event from both buckets, or from neither."""
+
+    def __init__(self, per_key: RateLimiter, per_client: RateLimiter):
+        self.per_key, self.per_client = per_key, per_client
+
+    @property
+    def largest_batch(self) -> int:
+        """The most events one request can ever carry (the smaller burst)."""
+        return int(min(self.per_key.burst, self.per_client.burst))
+
+    def wait(self, key: str, client: str) -> float:
+        """The seconds until both buckets hold one token (0: now), taking nothing: refuses
+        a client with an empty bucket before its body is read."""
+        return max(self.per_key.wait(key), self.per_client.wait(client))
+
+    def take(self, key: str, client: str, events: int) -> float:
+        """0 when `events` tokens were taken from both buckets, else the seconds until
+        they would be there (nothing taken); `math.inf` when more than `largest_batch`."""
+        if events > self.largest_batch:
+            return math.inf
+        wait = self.per_key.take(key, events)
+        if wait > 0:
+            return max(wait, self.per_client.wait(client, events))
+        wait = self.per_client.take(client, events)
+        if wait > 0:
+            self.per_key.give_back(key, events)
         return wait

@@ -1,8 +1,9 @@
 """The collector: `POST /events` from the shop's front end onto the bus.
 
 - Access: a write key (`Authorization: Bearer <key>`, 401 without one), browser posts only
-  from the allowed shop origins (CORS), and a rate per key and per client address (429 with
-  `Retry-After`); see streaming/access.py.
+  from the allowed shop origins (CORS), and events a second per key and per client address,
+  one token per event (a batch over the budget: 429 with `Retry-After` and nothing of it
+  stored); see streaming/access.py.
 - Body: one event, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), in the
   rich format (streaming/events.py).
 - All valid -> 202 {accepted, duplicates, rejected: 0}. Some invalid -> 422 with per-event
@@ -34,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys.core.bearer_keys import BearerKeys
 from recsys.core.columns import Columns as C
-from recsys.streaming.access import RateLimiter
+from recsys.streaming.access import EventBudgets, RateLimiter
 from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 from recsys.streaming.metrics import StreamMetrics, StreamSources
@@ -86,21 +87,27 @@ class CollectorCounters:
 
 @dataclass
 class CollectorAccess:
-    """Who may post: write keys (required), browser origins (CORS), rate per key and client."""
+    """Who may post: write keys (required), browser origins (CORS), events a second per key
+    and per client address."""
 
     write_keys: BearerKeys
     allowed_origins: tuple[str, ...] = ()
     rate_per_second: float = 2_000.0
+    """Events a second one write key may send (all the shop's visitors together)."""
+    client_rate_per_second: float = 100.0
+    """Events a second one client address may send, well below the key's."""
     burst_seconds: float = 5.0
     binding: UserBinding = NO_BINDING
     """Whether events must carry the shop backend's signature of their user id."""
     metrics_keys: BearerKeys | None = None
     """Who may scrape `GET /metrics` (Prometheus); None: no metrics route."""
 
-    def limiters(self) -> tuple[RateLimiter, RateLimiter]:
-        burst = self.rate_per_second * self.burst_seconds
-        return (RateLimiter(self.rate_per_second, burst, max_names=1_000),
-                RateLimiter(self.rate_per_second, burst, max_names=100_000))
+    def budgets(self) -> EventBudgets:
+        return EventBudgets(
+            RateLimiter(self.rate_per_second, self.rate_per_second * self.burst_seconds,
+                        max_names=1_000),
+            RateLimiter(self.client_rate_per_second,
+                        self.client_rate_per_second * self.burst_seconds, max_names=100_000))
 
 
 def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits | None = None,
@@ -111,7 +118,7 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
     consumer groups and worker stats `/metrics` reports besides the collector's own."""
     limits = limits or CollectorLimits()
     counters = CollectorCounters()
-    per_key, per_client = access.limiters()
+    budgets = access.budgets()
     app = FastAPI(title="recsys event collector", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.counters = counters
@@ -130,6 +137,13 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
     def too_large(message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=413)
 
+    def rate_limited(wait: float) -> JSONResponse:
+        counters.rate_limited += 1
+        return JSONResponse({"error": "rate limit: too many events; nothing of this request "
+                                      "was stored, send it again after Retry-After",
+                             "stored": 0}, status_code=429,
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
     @app.post("/events")
     async def collect(request: Request):
         counters.requests += 1
@@ -140,11 +154,8 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
                                           "<key>"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         client = request.client.host if request.client else "unknown"
-        wait = max(per_key.take(key), per_client.take(client))
-        if wait > 0:
-            counters.rate_limited += 1
-            return JSONResponse({"error": "rate limit: too many requests"}, status_code=429,
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        if (wait := budgets.wait(key, client)) > 0:  # an empty bucket: the body is not read
+            return rate_limited(wait)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
             return too_large(f"body is {declared} bytes; the limit (max_body_bytes) is "
@@ -167,6 +178,13 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         if len(events) > limits.max_batch:
             return too_large(f"{len(events)} events in one request; the limit (max_batch) is "
                              f"{limits.max_batch}")
+        if (wait := budgets.take(key, client, len(events))) == math.inf:
+            return too_large(f"{len(events)} events in one request; the rate limits take at "
+                             f"most {budgets.largest_batch} at once ({access.burst_seconds:g} "
+                             f"s of collector_client_rate_per_second or of "
+                             f"collector_rate_per_second): send smaller batches")
+        if wait > 0:  # the whole batch, so that it is sent again with the same event ids
+            return rate_limited(wait)
         now = int(time.time() * 1000)
         checked = validate_events(events, limits.time_bounds(now), access.binding)
         try:
@@ -209,22 +227,28 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
             ok = ok and alive
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/stats")
-    async def stats():
-        return counters.__dict__
-
     if access.metrics_keys is not None:
         sources = replace(observed or StreamSources(None, bus, ()), counters=counters)
         registry = CollectorRegistry()
         registry.register(StreamMetrics(sources))
 
-        @app.get("/metrics")
-        async def metrics(request: Request):
+        def no_token(request: Request) -> JSONResponse | None:
             if access.metrics_keys.matching(request.headers.get("authorization")) is None:
                 return JSONResponse({"error": "a metrics token is required: Authorization: "
                                               "Bearer <token>"}, status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
+            return None
+
+        @app.get("/metrics")
+        async def metrics(request: Request):
+            if refused := no_token(request):
+                return refused
             body = await run_in_threadpool(generate_latest, registry)
             return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+        @app.get("/stats")
+        async def stats(request: Request):
+            """The collector's counters as JSON (business figures: same token as /metrics)."""
+            return no_token(request) or JSONResponse(counters.__dict__)
 
     return app

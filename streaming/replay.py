@@ -2,8 +2,9 @@
 
 The file is rich-format NDJSON (what `recsys generate --format jsonl` writes and what shops
 send); lines go out unchanged in NDJSON batches of `batch_size`, paced to `rate` events/s.
-A 503 is retried after its Retry-After (nothing of that batch was stored); 413/422/400 are
-counted and not retried. A progress line every few seconds, a summary at the end.
+A 503 or a 429 (the collector's rate limits) is retried after its Retry-After (nothing of
+that batch was stored); 413/422/400 are counted and not retried. A progress line every few
+seconds, a summary at the end.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def _send(client: httpx.Client, url: str, body: bytes, headers: dict,
           summary: ReplaySummary, max_retries: int) -> None:
     for _attempt in range(max_retries + 1):
         response = client.post(url, content=body, headers=headers)
-        if response.status_code == 503:
+        if response.status_code in (429, 503):
             summary.retries += 1
             time.sleep(float(response.headers.get("Retry-After", "1")))
             continue
@@ -104,4 +105,5 @@ def _send(client: httpx.Client, url: str, body: bytes, headers: dict,
             log.warning("replay: batch refused with %d: %s", response.status_code,
                         response.text[:200])
         return
-    raise ConfigError(f"collector at {url} kept answering 503 after {max_retries} retries")
+    raise ConfigError(f"collector at {url} kept answering 503 or 429 after {max_retries} "
+                      f"retries")

@@ -72,6 +72,7 @@ def collector_access(settings: Settings) -> CollectorAccess:
     origins = tuple(o.strip() for o in settings.collector_allowed_origins.split(",")
                     if o.strip())
     return CollectorAccess(keys, origins, settings.collector_rate_per_second,
+                           client_rate_per_second=settings.collector_client_rate_per_second,
                            binding=user_binding(settings),
                            metrics_keys=metrics_keys(settings.metrics_token,
                                                      settings.metrics_token_file,

@@ -1,18 +1,23 @@
 """Who may write events: write keys (rotated without a restart), shop origins, rates."""
+import argparse
+import ipaddress
+import math
 import os
 import time
 import uuid
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from recsys.core.bearer_keys import BearerKeys, embedded_key_file
 from recsys.core.errors import ConfigError
 from recsys.core.settings import Settings
-from recsys.streaming.access import KEY_FILE_NAME, RateLimiter
+from recsys.streaming.access import KEY_FILE_NAME, EventBudgets, RateLimiter
 from recsys.streaming.collector import CollectorAccess, create_app
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import a_write_key, collector_access
+from tests.conftest import REPO
 from tests.streaming.conftest import AUTH, keyed_access
 
 
@@ -107,3 +112,95 @@ def test_the_embedded_default_creates_a_private_key_once(tmp_path):
     assert a_write_key(Settings(collector_write_keys="k1, k2")) == "k1"
     with pytest.raises(ConfigError, match="at least one key is needed"):
         BearerKeys([])
+
+
+def events(first, count):
+    return [event(n) for n in range(first, first + count)]
+
+
+@pytest.mark.integration
+def test_the_rate_counts_events_not_requests(bus):
+    # 5 events/s (25 at once): a client posting 1000-event batches used to get every one in
+    client = TestClient(create_app(bus, keyed_access(rate_per_second=5)), headers=AUTH)
+    too_big = client.post("/events", json=events(0, 1000))
+    assert too_big.status_code == 413 and "at most 25 at once" in too_big.json()["error"]
+    assert client.post("/events", json=events(0, 20)).json()["accepted"] == 20
+    over = client.post("/events", json=events(20, 10))  # 5 left: the whole batch waits
+    assert over.status_code == 429 and over.headers["Retry-After"] == "1"
+    assert over.json()["stored"] == 0
+    assert client.post("/events", json=events(20, 5)).json()["accepted"] == 5
+    assert client.post("/events", json=events(25, 1)).status_code == 429  # nothing left
+    assert bus.client.xlen(bus.stream) == 25
+
+
+@pytest.mark.integration
+def test_one_client_cannot_use_up_the_keys_budget(bus):
+    app = create_app(bus, keyed_access(rate_per_second=100, client_rate_per_second=10))
+    greedy = TestClient(app, headers=AUTH, client=("198.51.100.1", 40000))
+    shopper = TestClient(app, headers=AUTH, client=("198.51.100.2", 40000))
+    answers = [greedy.post("/events", json=events(50 * n, 50)) for n in range(20)]
+    assert sum(a.json().get("accepted", 0) for a in answers) == 50  # its own 5 s of 10/s
+    assert {a.status_code for a in answers[1:]} == {429}
+    assert shopper.post("/events", json=events(5000, 50)).json()["accepted"] == 50
+
+
+def test_a_request_takes_its_events_from_both_budgets_or_from_neither():
+    now = [0.0]
+    budgets = EventBudgets(RateLimiter(10, 100, clock=lambda: now[0]),
+                           RateLimiter(2, 20, clock=lambda: now[0]))
+    assert budgets.largest_batch == 20 and budgets.take("k", "a", 21) == math.inf
+    assert budgets.take("k", "a", 15) == 0
+    assert budgets.take("k", "a", 10) == pytest.approx(2.5)  # the client's 5 left
+    assert budgets.take("k", "b", 20) == 0  # the key kept the 10 the refusal did not take
+    assert budgets.per_key.wait("k", 65) == 0 and budgets.per_key.wait("k", 66) > 0
+    now[0] += 2.5
+    assert budgets.wait("k", "a") == 0 and budgets.take("k", "a", 10) == 0
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    """The collector as `recsys stream collector` serves it (uvicorn's proxy-headers
+    middleware), trusting 10.0.0.1 only, 2 events/s (10 at once) per client address."""
+    from recsys.cli.stream_commands import _collector_server
+
+    stream = f"test:{uuid.uuid4().hex[:8]}"
+    settings = Settings(state_dir=tmp_path, collector_write_keys="test-write-key",
+                        collector_client_rate_per_second=2, event_stream=stream,
+                        collector_forwarded_allow_ips="10.0.0.1", allow_volatile_bus=True)
+    args = argparse.Namespace(host="127.0.0.1", port=0, max_event_age_days=7.0)
+    server = _collector_server(args, settings)
+    server.config.load()
+    yield server.config.loaded_app
+    RedisStreamBus(stream=stream).reset()
+
+
+@pytest.mark.integration
+def test_x_forwarded_for_names_the_client_only_from_a_trusted_proxy(proxied):
+    def post(peer, forwarded_for, first):
+        client = TestClient(proxied, headers=AUTH, client=(peer, 40000))
+        return client.post("/events", json=events(first, 10),
+                           headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    # through the ingress (trusted): each shopper has a budget of its own
+    assert post("10.0.0.1", "198.51.100.1", 0) == 202
+    assert post("10.0.0.1", "198.51.100.2", 10) == 202
+    assert post("10.0.0.1", "198.51.100.1", 20) == 429
+    # a client reaching the port itself cannot pick a new address per request
+    assert post("192.0.2.7", "198.51.100.3", 30) == 202
+    assert post("192.0.2.7", "198.51.100.4", 40) == 429
+    # nor by writing the ingress's header itself: the ingress appends the real peer
+    assert post("10.0.0.1", "198.51.100.9, 192.0.2.7", 50) == 429
+
+
+def test_the_trusted_proxies_come_from_the_settings_and_the_manifest(monkeypatch):
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.42.0.0/16")
+    assert Settings().collector_forwarded_allow_ips == "10.42.0.0/16"
+    monkeypatch.setenv("RECSYS_COLLECTOR_FORWARDED_ALLOW_IPS", "10.244.0.0/16")
+    assert Settings().collector_forwarded_allow_ips == "10.244.0.0/16"
+    manifest = REPO / "infra" / "k8s" / "base" / "collector.yaml"
+    deployment = next(d for d in yaml.safe_load_all(manifest.read_text())
+                      if d and d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value")
+           for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    trusted = env["RECSYS_COLLECTOR_FORWARDED_ALLOW_IPS"].split(",")
+    assert "*" not in trusted and all(ipaddress.ip_network(n.strip()) for n in trusted)

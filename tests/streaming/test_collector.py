@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recsys.core.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorLimits
 from recsys.streaming.redis_bus import RedisStreamBus
-from tests.streaming.conftest import collector_client
+from tests.streaming.conftest import collector_client, keyed_access
 
 pytestmark = pytest.mark.integration
 T = int(time.time() * 1000) - 3_600_000  # within the accepted horizon
@@ -156,3 +157,64 @@ def test_no_client_input_causes_a_5xx(body, content_type):
         assert response.status_code in (202, 400, 413, 415, 422)
     finally:
         bus.reset()
+
+
+def nested(depth: int) -> str:
+    """A JSON array `depth` levels deep, as text."""
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [40, 300, 1000])
+def test_a_deep_event_is_refused_alone_and_the_rest_of_its_batch_is_stored(client, bus, depth):
+    # 300 and 1000: read by orjson (up to 1024 levels), not writable (254): was a 500 that
+    # stored 0 of 9 and dead-lettered nothing, and a client retrying 5xx sent it forever
+    body = "[" + ",".join([json.dumps(event(n)) for n in range(9)] + [
+        json.dumps(event(9))[:-1] + ', "debug": ' + nested(depth) + "}"]) + "]"
+    response = client.post("/events", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["accepted"] == 9 and answer["rejected"] == 1
+    assert answer["errors"] == [{"index": 9, "event_id": "evt_9", "errors": [{
+        "field": "(event)", "message": "objects and arrays nested more than 32 levels deep"}]}]
+    assert bus.client.xlen(bus.stream) == 9
+    (letter,) = bus.dead_letters()
+    assert letter["raw"]["event_id"] == "evt_9" and "nested more than 32" in letter["reason"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_body_nested_beyond_1024_levels_is_400(client, bus, content_type):
+    body = json.dumps(event(1)) + "\n" + "[" * 1100 + "]" * 1100
+    response = client.post("/events", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400 and response.json()["field"] == "body"
+    assert bus.client.xlen(bus.stream) == 0
+
+
+def test_ip_addresses_and_user_agents_never_reach_the_bus(client, bus):
+    sent = event(1, ip="203.0.113.7", userAgent="Mozilla/5.0 (X11)", shop_note="keep",
+                 context={"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11)",
+                          "device": {"type": "mobile", "ua": "Mozilla", "os": "android"},
+                          "page": {"url": "https://shop.example/p1",
+                                   "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}},
+                 properties={"product_id": "p1", "meta": [{"ip_address": "203.0.113.7",
+                                                           "remote_addr": "10.1.1.1"}]})
+    refused = {**sent, "event_id": "evt_2", "event_type": "teleport"}
+    assert client.post("/events", json=[sent, refused]).json()["accepted"] == 1
+    (message,) = bus.read("check", "c", 10, 100)
+    assert json.loads(message.row["extra"]) == {
+        "shop_note": "keep", "context": {"device": {"os": "android"}},
+        "properties": {"meta": [{}]}}
+    stored = json.dumps(message.row) + json.dumps(bus.dead_letters())
+    for personal in ("203.0.113.7", "10.0.0.1", "10.1.1.1", "Mozilla"):
+        assert personal not in stored
+
+
+def test_stats_needs_the_metrics_token(bus):
+    access = keyed_access(metrics_keys=BearerKeys(["prometheus-token"]))
+    client = collector_client(bus, access=access)
+    client.post("/events", json=[event(1), event(2, event_type="purchase")])
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer test-write-key"}):
+        answer = client.get("/stats", headers=headers)
+        assert answer.status_code == 401 and "purchase" not in answer.text
+    stats = client.get("/stats", headers={"Authorization": "Bearer prometheus-token"}).json()
+    assert stats["accepted"] == 2 and stats["valid_by_type"] == {"view": 1, "purchase": 1}
+    assert collector_client(bus).get("/stats").status_code == 404  # no token set: no route
