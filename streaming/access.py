@@ -98,3 +98,9 @@ class EventBudgets:
         if wait > 0:
             self.per_key.give_back(key, events)
         return wait
+
+    def give_back(self, key: str, client: str, events: int) -> None:
+        """Return what `take` took for a request the bus could not store (503): its retry
+        with the same events is not charged twice."""
+        self.per_key.give_back(key, events)
+        self.per_client.give_back(client, events)

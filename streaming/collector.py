@@ -194,6 +194,7 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
                      "received_at": now} for r in checked.rejected])
             published = await run_in_threadpool(bus.publish, checked.rows)
         except BusUnavailable as exc:
+            budgets.give_back(key, client, len(events))
             return unavailable(exc)
         counters.accepted += published.accepted
         counters.duplicates += published.duplicates

@@ -204,3 +204,11 @@ def test_the_trusted_proxies_come_from_the_settings_and_the_manifest(monkeypatch
            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     trusted = env["RECSYS_COLLECTOR_FORWARDED_ALLOW_IPS"].split(",")
     assert "*" not in trusted and all(ipaddress.ip_network(n.strip()) for n in trusted)
+
+
+@pytest.mark.integration
+def test_a_request_the_bus_could_not_store_does_not_use_up_the_budget():
+    down = RedisStreamBus("redis://127.0.0.1:1/0", socket_timeout=0.3)
+    client = TestClient(create_app(down, keyed_access(client_rate_per_second=2)), headers=AUTH)
+    answers = [client.post("/events", json=events(0, 10)).status_code for _ in range(3)]
+    assert answers == [503, 503, 503]  # the retries of a client waiting for the bus
