@@ -3,8 +3,10 @@ repository API (off by default), on REST and gRPC alike.
 
 - Open: liveness and readiness (`/v2/health/*`, `/v2/models/<m>[/versions/<v>]/ready`; gRPC
   ServerLive, ServerReady, ModelReady) - what Kubernetes probes call.
-- Repository API (`/v2/repository/*`, gRPC `ModelRepositoryService`): 404 / UNIMPLEMENTED
-  unless `RECSYS_SERVING_REPOSITORY_API` is on; then an admin token.
+- Repository API (`/v2/repository/*`; on gRPC every `Repository*` method, on whichever
+  service carries it: MLServer 1.7 serves `RepositoryIndex`, `RepositoryModelLoad` and
+  `RepositoryModelUnload` on `GRPCInferenceService` as well as on `ModelRepositoryService`):
+  404 / UNIMPLEMENTED unless `RECSYS_SERVING_REPOSITORY_API` is on; then an admin token.
 - `/recsys/metrics`: a metrics token (what Prometheus holds) or a service token.
 - Everything else (inference, metadata, `/recommend`, `/similar`, `/recsys/status`, docs):
   a service token (an admin token is accepted too).
@@ -33,6 +35,8 @@ _OPEN_RPCS = {"/inference.GRPCInferenceService/ServerLive",
               "/inference.GRPCInferenceService/ServerReady",
               "/inference.GRPCInferenceService/ModelReady"}
 _REPOSITORY_RPC_PREFIX = "/inference.model_repository.ModelRepositoryService/"
+_REPOSITORY_METHOD_PREFIX = "Repository"
+"""A gRPC method named `Repository...` administers models whatever service it is on."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class ServingAccess:
     def rpc_kind(self, method: str) -> str:
         if method in _OPEN_RPCS:
             return OPEN
-        if method.startswith(_REPOSITORY_RPC_PREFIX):
+        if method.startswith(_REPOSITORY_RPC_PREFIX) or \
+                method.rsplit("/", 1)[-1].startswith(_REPOSITORY_METHOD_PREFIX):
             return ADMIN if self.admin is not None else DISABLED
         return SERVICE
 

@@ -54,6 +54,7 @@ from recsys.serving.auth import (
     serving_access,
 )
 from recsys.serving.body_limit import BodyLimitMiddleware
+from recsys.serving.readiness import install as install_readiness
 
 # `import mlserver.cli.main` would give the function `main` that `mlserver.cli` exports
 mlserver_cli = importlib.import_module("mlserver.cli.main")
@@ -127,6 +128,7 @@ def install(access: ServingAccess, max_bytes: int, head_limits: HeadLimits = Hea
                           f"found {mlserver.__version__}: its auth and limits would not apply")
     rest_server.create_app = _locked_rest(rest_server.create_app, access, max_bytes)
     grpc_server.aio = _LockedGrpc(access, max_bytes)
+    install_readiness()  # ready only while the models it started with are loaded
     metrics_server.MetricsServer._get_app = _locked_metrics(
         metrics_server.MetricsServer._get_app, access)
     mlserver_cli.load_settings = _head_limited(mlserver_cli.load_settings, head_limits)

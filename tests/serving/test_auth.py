@@ -77,3 +77,37 @@ def test_the_metrics_token_scrapes_metrics_and_nothing_else(tmp_path):
     assert client.get("/recommend/u1", headers=prometheus).status_code == 401
     assert client.post("/v2/models/recsys/infer", headers=prometheus).status_code == 401
     assert client.get("/recsys/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("method,kind", [
+    ("/inference.GRPCInferenceService/ServerReady", OPEN),
+    ("/inference.GRPCInferenceService/ModelReady", OPEN),
+    ("/inference.GRPCInferenceService/ModelInfer", SERVICE),
+    ("/inference.GRPCInferenceService/ModelMetadata", SERVICE),
+    # MLServer 1.7 serves the repository methods on the inference service too
+    ("/inference.GRPCInferenceService/RepositoryIndex", DISABLED),
+    ("/inference.GRPCInferenceService/RepositoryModelLoad", DISABLED),
+    ("/inference.GRPCInferenceService/RepositoryModelUnload", DISABLED),
+    ("/inference.model_repository.ModelRepositoryService/RepositoryModelUnload", DISABLED),
+    ("/inference.model_repository.ModelRepositoryService/Anything", DISABLED),
+    ("/another.Service/RepositoryModelUnload", DISABLED)])
+def test_rpc_kinds(tmp_path, method, kind):
+    access = serving_access(Settings(state_dir=tmp_path, serving_token="svc"))
+    assert access.rpc_kind(method) == kind
+    on = serving_access(Settings(state_dir=tmp_path, serving_token="svc",
+                                 serving_repository_api=True, serving_admin_token="a"))
+    assert on.rpc_kind(method) == (ADMIN if kind == DISABLED else kind)
+    assert on.allows(on.rpc_kind(method), "Bearer svc") is (kind in (OPEN, SERVICE))
+
+
+def test_the_server_is_ready_only_while_the_models_it_started_with_are_loaded():
+    from types import SimpleNamespace as Model
+
+    from recsys.serving.readiness import required_ready
+
+    recsys = Model(name="recsys", ready=True)
+    assert required_ready(frozenset({"recsys"}), [recsys])
+    assert not required_ready(frozenset({"recsys"}), [])  # unloaded: MLServer says ready
+    assert not required_ready(frozenset({"recsys"}), [Model(name="recsys", ready=False)])
+    assert not required_ready(frozenset(), [Model(name="other", ready=False)])
+    assert required_ready(frozenset(), [])  # started empty (Seldon's agent loads later)

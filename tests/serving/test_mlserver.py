@@ -271,6 +271,27 @@ def test_grpc_needs_the_token_and_refuses_oversized_messages(server):
         assert stub.ModelReady(pb.ModelReadyRequest(name="recsys"), timeout=10).ready
 
 
+def test_the_inference_services_repository_methods_are_off_for_a_service_token(server):
+    """MLServer 1.7 serves RepositoryIndex/Load/Unload on GRPCInferenceService too."""
+    from mlserver.grpc import dataplane_pb2 as pb
+    from mlserver.grpc import dataplane_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server["grpc"]) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        for call, request in ((stub.RepositoryModelUnload,
+                               pb.RepositoryModelUnloadRequest(model_name="recsys")),
+                              (stub.RepositoryModelLoad,
+                               pb.RepositoryModelLoadRequest(model_name="recsys")),
+                              (stub.RepositoryIndex, pb.RepositoryIndexRequest())):
+            with pytest.raises(grpc.RpcError) as refused:
+                call(request, timeout=10, metadata=grpc_auth(server))
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert stub.ModelReady(pb.ModelReadyRequest(name="recsys"), timeout=10).ready
+        assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready
+    answer = server["http"].get(f"{server['url']}/recommend/{server['user']}", timeout=10)
+    assert answer.status_code == 200 and answer.json()["model_version"] == server["version"]
+
+
 def test_every_serving_panel_names_metrics_serving_exports(server):
     from tests.metric_names import dashboard_metrics, exported_metrics
 
