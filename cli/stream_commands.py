@@ -196,44 +196,21 @@ def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Collector + processor + sink in one process; the workers are supervised (restarted
-    with back-off) and the command exits 1 when one keeps failing."""
+    """Collector + processor + sinks in one process; the workers are supervised: passing
+    failures (bus or lake down, disk full) are retried as long as they last while the
+    collector keeps answering (503 while the bus is down); a worker failing again and again
+    with a bug is stopped, named by `/health` (503), and the command then exits 1."""
     from recsys.streaming.metrics import StreamSources
-    from recsys.streaming.runtime import build_processor, build_quarantine_sink, build_sink
-    from recsys.streaming.supervisor import Supervisor
+    from recsys.streaming.runtime import build_stream_workers
 
     settings = _settings(args)
-    processor, sink = build_processor(settings), build_sink(settings)
-    quarantine = build_quarantine_sink(settings)
-    workers_run = {"processor": lambda stop: processor.run(stop=stop),
-                   "sink": lambda stop: sink.run(stop=stop)}
-    if quarantine is not None:
-        workers_run["quarantine"] = lambda stop: quarantine.run(stop=stop)
-    supervisor = Supervisor(workers_run)
-
-    def workers() -> tuple[bool, dict]:
-        status = supervisor.status()
-        for name, group in (("processor", processor.config.group),
-                            ("sink", sink.config.group)):
-            try:
-                status[name]["lag"] = processor.bus.lag(group)
-            except Exception as exc:  # health must answer even when the bus does not
-                status[name]["lag"] = f"unknown: {exc}"
-        if quarantine is not None:
-            try:
-                status["quarantine"]["lag"] = quarantine.bus.lag(quarantine.config.group)
-            except Exception as exc:
-                status["quarantine"]["lag"] = f"unknown: {exc}"
-        return supervisor.healthy(), status
-
+    stack = build_stream_workers(settings)
+    processor, sink, supervisor = stack.processor, stack.sink, stack.supervisor
     observed = StreamSources(None, processor.bus, (processor.config.group, sink.config.group),
                              processor.stats, sink.stats, supervisor.status)
-    server = _collector_server(args, settings, workers, observed)
+    server = _collector_server(args, settings, stack.health, observed)
     batch_worker_heap()
     supervisor.start()
-    watcher = threading.Thread(target=_stop_server_when_failed, args=(supervisor, server),
-                               daemon=True)
-    watcher.start()
     # uvicorn re-raises the signal that stopped it once it is done, with the handlers that
     # were there before it: the default one would end the process before the workers write
     # their buffers. This one lets the `finally` stop them.
@@ -243,14 +220,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         supervisor.stop()
     if supervisor.failed.is_set():
-        log.error("stream up: a worker kept failing: %s", json.dumps(supervisor.status()))
+        log.error("stream up: a worker was stopped: %s", json.dumps(supervisor.status()))
         return 1
     return 0
-
-
-def _stop_server_when_failed(supervisor, server) -> None:
-    supervisor.failed.wait()
-    server.should_exit = True
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -165,6 +165,30 @@ class Settings(BaseSettings):
     """Let the collector run against a Redis that can lose acknowledged events (no AOF with
     fsync on every write, or evicting keys): tests and throwaway demos only."""
 
+    bus_dead_letter_max_length: int = Field(default=100_000, gt=0)
+    """Back-pressure bound of the dead-letter stream: the collector answers 503 rather than
+    drop refused events the quarantine sink has not landed yet."""
+
+    bus_socket_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Seconds a bus Redis call may take; past it the collector answers 503 saying the
+    outcome is unknown (retry with the same event ids: never stored twice)."""
+
+    bus_durability_check_seconds: float = Field(default=5.0, gt=0)
+    """How often the collector checks again that the bus Redis is durable (also on every new
+    connection); while it is not, 503 and `/health` says why."""
+
+    stream_retry_first_seconds: float = Field(default=1.0, gt=0)
+    """First back-off of a stream worker after a passing failure (bus or lake unreachable,
+    disk full) under `recsys stream up`; it doubles up to `stream_retry_max_seconds`."""
+
+    stream_retry_max_seconds: float = Field(default=30.0, gt=0)
+    """Longest back-off between a stream worker's retries: passing failures are retried as
+    long as they last."""
+
+    stream_worker_max_failures: int = Field(default=5, gt=0)
+    """Failures in a row of a kind no retry mends (a bug: TypeError, KeyError ...) after
+    which a stream worker is stopped; the collector keeps serving and `/health` names it."""
+
     log_level: str = "INFO"
     """Log level of the project's loggers (DEBUG, INFO, WARNING, ...)."""
 

@@ -16,9 +16,15 @@ from recsys.core.errors import RecsysError
 
 
 class BusUnavailable(RecsysError):
-    """The bus cannot be reached or refuses writes (full): nothing was stored."""
+    """The bus cannot be reached or refuses writes (full, not durable): nothing was stored."""
 
     status_code = 503
+
+
+class BusOutcomeUnknown(BusUnavailable):
+    """The bus took the write but did not answer (a timeout, a connection lost mid-call):
+    some or all of it may be stored. A retry with the same event ids is safe: ids already
+    stored count as duplicates."""
 
 
 class Message(NamedTuple):
@@ -129,15 +135,19 @@ class BufferedGroupWorker(ABC):
         self._oldest: float | None = None
 
     def poll(self) -> int:
+        if self._due():  # a flush that failed (lake full, bus down) is retried before more
+            self.flush()  # is read: the buffer stays bounded however long the outage
         messages = self.reader.read()
         if messages:
             self._buffer.extend(messages)
             self._oldest = self._oldest or time.monotonic()
-        due = len(self._buffer) >= self.max_buffered or (
-            self._oldest is not None and time.monotonic() - self._oldest >= self.max_seconds)
-        if due:
+        if self._due():
             self.flush()
         return len(messages)
+
+    def _due(self) -> bool:
+        return len(self._buffer) >= self.max_buffered or (
+            self._oldest is not None and time.monotonic() - self._oldest >= self.max_seconds)
 
     def run(self, stop: Callable[[], bool] = lambda: False,
             idle_exit_polls: int | None = None) -> None:

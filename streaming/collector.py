@@ -36,8 +36,9 @@ from starlette.concurrency import run_in_threadpool
 from recsys.core.bearer_keys import BearerKeys
 from recsys.core.columns import Columns as C
 from recsys.streaming.access import EventBudgets, RateLimiter
-from recsys.streaming.bus import BusUnavailable, EventBus
+from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
+from recsys.streaming.health import health_report
 from recsys.streaming.metrics import StreamMetrics, StreamSources
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
@@ -131,7 +132,12 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
     def unavailable(exc: BusUnavailable) -> JSONResponse:
         counters.unavailable += 1
         log.warning("collector: 503, %s", exc)
-        return JSONResponse({"error": str(exc), "stored": 0}, status_code=503,
+        body: dict = {"error": str(exc), "stored": 0}
+        if isinstance(exc, BusOutcomeUnknown):  # sent, unanswered: maybe stored
+            body = {"error": str(exc), "stored": "unknown",
+                    "retry": "send the same events again with the same event_id: those "
+                             "already stored are counted as duplicates, never stored twice"}
+        return JSONResponse(body, status_code=503,
                             headers={"Retry-After": str(limits.retry_after_seconds)})
 
     def too_large(message: str) -> JSONResponse:
@@ -221,12 +227,8 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
 
     @app.get("/health")
     async def health():
-        ok = await run_in_threadpool(bus.ping)
-        body: dict = {"bus": "up" if ok else "down"}
-        if workers is not None:
-            alive, body["workers"] = await run_in_threadpool(workers)
-            ok = ok and alive
-        return JSONResponse(body, status_code=200 if ok else 503)
+        body = await run_in_threadpool(health_report, bus, workers)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     if access.metrics_keys is not None:
         sources = replace(observed or StreamSources(None, bus, ()), counters=counters)

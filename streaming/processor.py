@@ -136,6 +136,7 @@ class SessionProcessor:
         self._bus_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bus-read")
         self._state_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-write")
         self._next: Future | None = None
+        self._unfinished: list[Message] | None = None
 
     # -- keys the recommender and tests read ----------------------------------------------
     def recent_items_key(self, user_id: str) -> str:
@@ -164,14 +165,20 @@ class SessionProcessor:
         way, the ack queues behind it on the same thread. A read-ahead batch not processed
         yet is delivered but unacknowledged, so a crash only means its redelivery."""
         cfg = self.config
-        if self._next is not None:
-            messages, self._next = self._next.result(), None
+        if self._unfinished is not None:  # the batch a failure interrupted, first
+            messages = self._unfinished
+        elif self._next is not None:
+            ahead, self._next = self._next, None  # a failed read-ahead is not kept
+            messages = ahead.result()
         else:
             messages = self._read()
         self.stats.polls += 1
         if not messages:
             return 0
-        if cfg.read_ahead and len(messages) >= cfg.batch_size:
+        # kept until acknowledged: after a failure (bus or store down) the worker's next
+        # poll takes it again, in order, instead of waiting for its redelivery
+        self._unfinished = messages
+        if cfg.read_ahead and self._next is None and len(messages) >= cfg.batch_size:
             self._next = self._bus_thread.submit(self._read)
         started = time.perf_counter()
         self.process(messages)
@@ -179,6 +186,7 @@ class SessionProcessor:
             self._bus_thread.submit(self.bus.ack, cfg.group, messages).result()
         else:
             self.bus.ack(cfg.group, messages)
+        self._unfinished = None
         self.stats.messages += len(messages)
         self.stats.batches += 1
         self.stats.seconds += time.perf_counter() - started

@@ -14,6 +14,14 @@
   so one user's events stay in order in one stream; the publish script covers every
   partition of a batch at once (all or nothing), and each consumer reads, acks, reclaims
   and trims only the partitions its `member` owns (streaming/partitions.py).
+- Dead letters: bounded the same way (`dead_letter_length`): the quarantine sink's group
+  acknowledges what it landed, and the collector is refused (503) before an entry it has
+  not read is trimmed.
+- Answers: a refusal before anything was sent (no connection could be made, a server that
+  is not durable, a full stream) is `BusUnavailable`, nothing stored; a call sent but not
+  answered (socket timeout, connection lost) is `BusOutcomeUnknown`: the events may be
+  stored, and a retry with the same ids counts them as duplicates. The client does not
+  retry on its own (a hidden retry would hide which of the two it was).
 - Consumer groups: `read` returns the consumer's own pending entries first (after a crash
   and restart under the same name), then new ones; `reclaim` takes over entries of a dead
   consumer idle for `min_idle_ms` (XAUTOCLAIM).
@@ -24,10 +32,13 @@ import logging
 
 import orjson
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM, DEFAULT_REDIS_URL
-from recsys.streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
+from recsys.streaming.durability import DurabilityGuard, NotDurable
 from recsys.streaming.partitions import EVERYTHING, Membership, partition_of
 
 log = logging.getLogger(__name__)
@@ -104,6 +115,55 @@ TRIM_SCRIPT = RETENTION_LUA + """
 return trim_acknowledged(KEYS[1])
 """
 
+# The dead-letter stream's back-pressure, as the publish script's: trim what the quarantine
+# sink acknowledged, and refuse (-1, nothing stored) rather than drop unread records.
+# KEYS: the dead-letter stream; ARGV: the bound, then the records.
+DEAD_LETTER_SCRIPT = RETENTION_LUA + """
+local bound, n = tonumber(ARGV[1]), #ARGV - 1
+if redis.call('XLEN', KEYS[1]) + n > bound then
+  trim_acknowledged(KEYS[1])
+  if redis.call('XLEN', KEYS[1]) + n > bound then
+    return -1
+  end
+end
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
+end
+return n
+"""
+
+
+class NotConnected(redis.ConnectionError):
+    """No connection to the server could be made: the command was never sent."""
+
+
+def _checked_connection(base: type, guard: DurabilityGuard | None) -> type:
+    """`base` (the URL's connection class) whose connect failures say that nothing was sent
+    (NotConnected), and which, with a guard, checks the server's durability before a new
+    connection carries anything (a restarted server is a new connection)."""
+
+    class CheckedConnection(base):
+        def on_connect_check_health(self, check_health: bool = True):
+            super().on_connect_check_health(check_health=check_health)
+            if guard is not None:
+                guard.connection_check(self)
+
+        def connect_check_health(self, *args, **kwargs):
+            try:
+                return super().connect_check_health(*args, **kwargs)
+            except NotDurable:
+                raise
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise NotConnected(str(exc)) from exc
+
+    return CheckedConnection
+
+
+def _refusal(exc: redis.RedisError) -> bool:
+    """Whether the server certainly stored nothing: no connection was made, or it answered
+    with an error before the script wrote (full memory, MISCONF, a read-only replica)."""
+    return isinstance(exc, (NotConnected, NotDurable, redis.ResponseError))
+
 
 class RedisStreamBus:
     """The bus over `partitions` streams (one user's events always in one, see
@@ -113,10 +173,17 @@ class RedisStreamBus:
     def __init__(self, url: str = DEFAULT_REDIS_URL, stream: str = DEFAULT_EVENT_STREAM,
                  max_length: int = 1_000_000, dedup_seconds: int = 86_400,
                  dead_letter_length: int = 100_000, socket_timeout: float = 5.0,
-                 partitions: int = 1, member: Membership = EVERYTHING):
+                 partitions: int = 1, member: Membership = EVERYTHING,
+                 durability: DurabilityGuard | None = None):
         self.url, self.socket_timeout = url, socket_timeout
+        self.durability = durability
+        """Checks the server keeps what it acknowledges (the collector's bus; None: no
+        check, the workers' buses and a collector allowed a volatile bus)."""
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
-                                           socket_connect_timeout=socket_timeout)
+                                           socket_connect_timeout=socket_timeout,
+                                           retry=Retry(NoBackoff(), 0))
+        pool = self.client.connection_pool
+        pool.connection_class = _checked_connection(pool.connection_class, durability)
         keys = RedisKeys(stream)
         self.stream = keys.stream
         self.partitions, self.member = partitions, member
@@ -130,6 +197,7 @@ class RedisStreamBus:
         self.dead_letter_length = dead_letter_length
         self._publish = self.client.register_script(PUBLISH_SCRIPT)
         self._trim = self.client.register_script(TRIM_SCRIPT)
+        self._dead_letter = self.client.register_script(DEAD_LETTER_SCRIPT)
         # reads skip redis-py's per-entry dict building (a third of a read's time)
         self._reader = redis.Redis(connection_pool=self.client.connection_pool)
         self._reader.set_response_callback("XREADGROUP", lambda response, **_: response)
@@ -150,26 +218,48 @@ class RedisStreamBus:
                 keys.append(self.streams[partition])
                 index[partition] = len(keys)
             args += [index[partition], row["event_id"], orjson.dumps(row)]
-        try:
-            added = self._publish(keys=keys, args=args)
-        except redis.RedisError as exc:
-            raise BusUnavailable(f"event bus (Redis stream {self.stream}) unavailable: "
-                                 f"{exc}") from exc
+        self._check_durable()
+        added = self._write(f"event bus (Redis stream {self.stream})",
+                            lambda: self._publish(keys=keys, args=args))
         if added < 0:
             raise BusUnavailable(f"event bus full: stream {keys[-added - 1]} holds its maximum "
                                  f"of {self.partition_bound} unconsumed entries")
         return PublishResult(int(added), len(rows) - int(added))
 
     def dead_letter(self, records: list[dict]) -> None:
+        if not records:
+            return
+        self._check_durable()
+        args = [self.dead_letter_length, *(orjson.dumps(r) for r in records)]
+        stored = self._write(f"dead-letter stream {self.dead_stream}",
+                             lambda: self._dead_letter(keys=[self.dead_stream], args=args))
+        if stored < 0:
+            raise BusUnavailable(f"dead-letter stream full: {self.dead_stream} holds its "
+                                 f"maximum of {self.dead_letter_length} records not yet "
+                                 f"quarantined")
+
+    def _check_durable(self) -> None:
+        """Refuse (nothing sent) while the server would lose what it acknowledges."""
+        if self.durability is None:
+            return
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                for record in records:
-                    pipe.xadd(self.dead_stream, {"e": orjson.dumps(record)},
-                              maxlen=self.dead_letter_length, approximate=True)
-                pipe.execute()
+            problems = self.durability.check(self.client)
         except redis.RedisError as exc:
-            raise BusUnavailable(f"dead-letter stream {self.dead_stream} unavailable: "
+            raise BusUnavailable(f"event bus (Redis stream {self.stream}) unavailable: "
                                  f"{exc}") from exc
+        if problems:
+            raise BusUnavailable("event bus not durable, nothing stored: "
+                                 + "; ".join(problems))
+
+    @staticmethod
+    def _write(what: str, call):
+        try:
+            return int(call())
+        except redis.RedisError as exc:
+            if _refusal(exc):
+                raise BusUnavailable(f"{what} unavailable: {exc}") from exc
+            raise BusOutcomeUnknown(f"{what} did not answer ({type(exc).__name__}: {exc}); "
+                                    f"the events may be stored") from exc
 
     def dead_letters(self, count: int = 1000) -> list[dict]:
         entries = self.client.xrange(self.dead_stream, count=count)
@@ -183,14 +273,29 @@ class RedisStreamBus:
                               socket_timeout=self.socket_timeout)
 
     def dead_letter_count(self) -> int:
-        """Entries in the dead-letter stream (capped at `dead_letter_length`)."""
+        """Entries in the dead-letter stream (not yet quarantined and trimmed; at most
+        `dead_letter_length`: then the collector is refused)."""
         return int(self.client.xlen(self.dead_stream))
 
     def ping(self) -> bool:
+        """Whether the server answers (a server that is not durable does: see
+        `durability_problems`)."""
         try:
             return bool(self.client.ping())
+        except NotDurable:
+            return True
         except redis.RedisError:
             return False
+
+    def durability_problems(self) -> list[str]:
+        """Why the server would lose what it acknowledges (checked when due; empty when it
+        is durable or not checked)."""
+        if self.durability is None:
+            return []
+        try:
+            return self.durability.check(self.client)
+        except redis.RedisError:  # unreachable: ping says so; keep the last verdict
+            return self.durability.problems
 
     def length(self) -> int:
         """Entries held in every partition (acknowledged or not, until trimmed)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 import redis
@@ -20,24 +21,31 @@ from recsys.core.settings import Settings
 from recsys.streaming.access import KEY_FILE_NAME
 from recsys.streaming.bus import EventBus
 from recsys.streaming.collector import CollectorAccess
+from recsys.streaming.durability import DurabilityGuard, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.partitions import EVERYTHING, Membership
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 from recsys.streaming.quarantine_sink import QuarantineSink, QuarantineSinkConfig
+from recsys.streaming.supervisor import Supervisor
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 log = logging.getLogger(__name__)
 
 
-def build_bus(settings: Settings, member: Membership = EVERYTHING) -> EventBus:
-    """The bus as `member` of its worker group sees it (the collector: every partition)."""
+def build_bus(settings: Settings, member: Membership = EVERYTHING,
+              durability: DurabilityGuard | None = None) -> EventBus:
+    """The bus as `member` of its worker group sees it (the collector: every partition);
+    `durability`: check the Redis keeps what it acknowledges before each write."""
     if settings.event_bus == "redis":
         from recsys.streaming.redis_bus import RedisStreamBus
 
         return RedisStreamBus(settings.bus_url, stream=settings.event_stream,
                               max_length=settings.bus_max_length,
                               dedup_seconds=settings.bus_dedup_seconds,
-                              partitions=settings.bus_partitions, member=member)
+                              dead_letter_length=settings.bus_dead_letter_max_length,
+                              socket_timeout=settings.bus_socket_timeout_seconds,
+                              partitions=settings.bus_partitions, member=member,
+                              durability=durability)
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
@@ -53,13 +61,16 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING) -> EventBus:
 
 def build_collector_bus(settings: Settings) -> EventBus:
     """The bus the collector publishes to, refusing a Redis that would lose what the
-    collector acknowledges (unless `allow_volatile_bus`)."""
-    bus = build_bus(settings)
-    if settings.event_bus == "redis":
-        from recsys.streaming.durability import require_durable
-
-        require_durable(bus.client, settings.allow_volatile_bus)
-    return bus
+    collector acknowledges (unless `allow_volatile_bus`): at start (ConfigError), then on
+    every new connection and every `bus_durability_check_seconds` (503 while it is not)."""
+    if settings.event_bus != "redis":
+        return build_bus(settings)
+    with redis.Redis.from_url(settings.bus_url,
+                              socket_timeout=settings.bus_socket_timeout_seconds) as probe:
+        require_durable(probe, settings.allow_volatile_bus)
+    guard = None if settings.allow_volatile_bus \
+        else DurabilityGuard(settings.bus_durability_check_seconds)
+    return build_bus(settings, durability=guard)
 
 
 def collector_access(settings: Settings) -> CollectorAccess:
@@ -142,3 +153,48 @@ def build_quarantine_sink(settings: Settings,
         return None
     return QuarantineSink(bus.dead_letter_bus(), Lake(settings.lake, settings.s3_endpoint_url),
                           config)
+
+
+@dataclass
+class StreamWorkers:
+    """The workers `recsys stream up` runs beside its collector, and their supervisor."""
+
+    processor: SessionProcessor
+    sink: LakeSink
+    quarantine: QuarantineSink | None
+    supervisor: Supervisor
+
+    def health(self) -> tuple[bool, dict]:
+        """For the collector's `/health`: whether all run, and each one's status and lag."""
+        status = self.supervisor.status()
+        groups = [("processor", self.processor.bus, self.processor.config.group),
+                  ("sink", self.processor.bus, self.sink.config.group)]
+        if self.quarantine is not None:
+            groups.append(("quarantine", self.quarantine.bus, self.quarantine.config.group))
+        for name, bus, group in groups:
+            try:
+                status[name]["lag"] = bus.lag(group)
+            except Exception as exc:  # health must answer even when the bus does not
+                status[name]["lag"] = f"unknown: {exc}"
+        return self.supervisor.healthy(), status
+
+
+def build_stream_workers(settings: Settings, push: Callable[[pd.DataFrame], int] | None = None,
+                         processor_config: ProcessorConfig | None = None,
+                         sink_config: SinkConfig | None = None,
+                         quarantine_config: QuarantineSinkConfig | None = None
+                         ) -> StreamWorkers:
+    """The processor, the lake sink and the quarantine sink under one supervisor, which
+    retries passing failures as long as they last (`stream_retry_*` settings) and stops a
+    worker after `stream_worker_max_failures` failures a retry does not mend."""
+    processor = build_processor(settings, processor_config, push)
+    sink = build_sink(settings, sink_config)
+    quarantine = build_quarantine_sink(settings, quarantine_config)
+    runs = {"processor": lambda stop: processor.run(stop=stop),
+            "sink": lambda stop: sink.run(stop=stop)}
+    if quarantine is not None:
+        runs["quarantine"] = lambda stop: quarantine.run(stop=stop)
+    supervisor = Supervisor(runs, max_failures=settings.stream_worker_max_failures,
+                            first_backoff=settings.stream_retry_first_seconds,
+                            max_backoff=settings.stream_retry_max_seconds)
+    return StreamWorkers(processor, sink, quarantine, supervisor)

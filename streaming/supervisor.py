@@ -1,19 +1,35 @@
-"""Keeps the stream workers (processor, lake sink) running inside `recsys stream up`.
+"""Keeps the stream workers (processor, lake sink, quarantine sink) running inside
+`recsys stream up`.
 
 Each worker runs on its own thread. A worker that raises is logged and started again (the
 same object, so a sink's unwritten buffer is kept) after a back-off that doubles from
-`first_backoff` up to `max_backoff`; a run that lasted `healthy_after` seconds resets the
-count. After `max_failures` failures in a row the supervisor gives up: `failed` is set,
-every worker is asked to stop, and the command exits non-zero so that the process
-manager (systemd, Kubernetes) sees it. `status()` is what the collector's `/health` shows.
+`first_backoff` up to `max_backoff`:
+
+- a passing failure (`is_transient`: the bus or the lake unreachable, a full or read-only
+  disk, a socket timeout) is retried for as long as it lasts; the worker is `retrying`
+  meanwhile, and `/health` says so with the last error;
+- a failure no retry mends (a bug: TypeError, KeyError ...) is retried too, but after
+  `max_failures` of them in a row the worker is stopped: `failed` is set, the failure is
+  logged at CRITICAL, `/health` answers 503 naming the worker and its error, the metric
+  `recsys_stream_worker_up` is 0, and `recsys stream up` exits 1 when it is stopped. The
+  collector and the other workers keep running: events wait in the bus (bounded by its
+  back-pressure) until the worker is fixed and started again.
+
+A run that lasted `healthy_after` seconds resets the count. `status()` is what the
+collector's `/health` shows.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import redis
+
+from recsys.core.errors import RecsysError
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +37,35 @@ Run = Callable[[Callable[[], bool]], None]
 """A worker's loop: `run(stop)` returns when `stop()` is true and raises on a failure."""
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry can mend it: a service unreachable or refusing for now (the
+    project's 503 errors: bus, lake), an OS-level failure (connection, timeout, disk full,
+    read-only file system, permissions), a Redis or SQLite (Feast's local store) error."""
+    if isinstance(exc, RecsysError):
+        return exc.status_code == 503
+    return isinstance(exc, (OSError, redis.RedisError, sqlite3.OperationalError))
+
+
 @dataclass
 class WorkerState:
     name: str
     running: bool = False
+    stopped: bool = False
+    """Stopped for good after `max_failures` failures in a row no retry mends."""
     restarts: int = 0
     failures_in_a_row: int = 0
+    permanent_in_a_row: int = 0
     last_error: str | None = None
+    last_error_transient: bool | None = None
     started_at: float | None = None
+    failing_since: float | None = None
+    """Wall-clock time of the first failure of the current series (None while healthy)."""
+
+    @property
+    def state(self) -> str:
+        if self.stopped:
+            return "stopped"
+        return "running" if self.running else "retrying"
 
 
 @dataclass
@@ -38,8 +75,10 @@ class Supervisor:
     first_backoff: float = 1.0
     max_backoff: float = 30.0
     healthy_after: float = 60.0
+    transient: Callable[[BaseException], bool] = is_transient
     stop_event: threading.Event = field(default_factory=threading.Event)
     failed: threading.Event = field(default_factory=threading.Event)
+    """Set when a worker was stopped for good (see the module's docstring)."""
 
     def __post_init__(self) -> None:
         self.states = {name: WorkerState(name) for name in self.workers}
@@ -58,12 +97,31 @@ class Supervisor:
             thread.join(timeout=timeout)
 
     def status(self) -> dict:
-        return {name: {"running": s.running, "restarts": s.restarts,
-                       "failures_in_a_row": s.failures_in_a_row, "last_error": s.last_error}
+        return {name: {"state": s.state, "running": s.running, "restarts": s.restarts,
+                       "failures_in_a_row": s.failures_in_a_row, "last_error": s.last_error,
+                       "last_error_transient": s.last_error_transient,
+                       "failing_since": s.failing_since}
                 for name, s in self.states.items()}
 
     def healthy(self) -> bool:
         return not self.failed.is_set() and all(s.running for s in self.states.values())
+
+    def problems(self) -> list[str]:
+        """One line per worker that is not running: what it is doing and its last error."""
+        lines = []
+        for name, s in self.states.items():
+            if s.stopped:
+                lines.append(f"worker {name} stopped after {s.permanent_in_a_row} failures in "
+                             f"a row that retries do not mend: {s.last_error}")
+            elif not s.running and s.last_error is not None:
+                lines.append(f"worker {name} retrying ({s.failures_in_a_row} failures in a "
+                             f"row): {s.last_error}")
+            elif not s.running:
+                lines.append(f"worker {name} not started")
+        return lines
+
+    def backoff(self, failures: int) -> float:
+        return min(self.max_backoff, self.first_backoff * 2 ** min(failures - 1, 32))
 
     def _keep_running(self, name: str, run: Run) -> None:
         state = self.states[name]
@@ -75,21 +133,34 @@ class Supervisor:
                 return  # asked to stop
             except Exception as exc:  # a worker's failure is the supervisor's business
                 state.running = False
-                lasted = time.monotonic() - state.started_at
-                state.failures_in_a_row = 1 if lasted >= self.healthy_after \
-                    else state.failures_in_a_row + 1
-                state.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("stream worker %s failed (%d in a row): %s", name,
-                          state.failures_in_a_row, state.last_error, exc_info=exc)
-            if state.failures_in_a_row >= self.max_failures:
-                log.critical("stream worker %s failed %d times in a row; giving up", name,
-                             state.failures_in_a_row)
+                self._count(state, exc)
+            if state.permanent_in_a_row >= self.max_failures:
+                state.stopped = True
+                log.critical("stream worker %s stopped: %d failures in a row that retries do "
+                             "not mend (last: %s); the collector keeps accepting events, which "
+                             "wait in the bus until the worker runs again", name,
+                             state.permanent_in_a_row, state.last_error)
                 self.failed.set()
-                self.stop_event.set()
                 return
-            backoff = min(self.max_backoff,
-                          self.first_backoff * 2 ** (state.failures_in_a_row - 1))
-            if self.stop_event.wait(backoff):
+            if self.stop_event.wait(self.backoff(state.failures_in_a_row)):
                 return
             state.restarts += 1
             log.info("stream worker %s: restart %d", name, state.restarts)
+
+    def _count(self, state: WorkerState, exc: Exception) -> None:
+        if time.monotonic() - state.started_at >= self.healthy_after:
+            state.failures_in_a_row = state.permanent_in_a_row = 0
+            state.failing_since = None
+        transient = self.transient(exc)
+        state.failures_in_a_row += 1
+        state.permanent_in_a_row += 0 if transient else 1
+        state.failing_since = state.failing_since or time.time()
+        state.last_error = f"{type(exc).__name__}: {exc}"
+        state.last_error_transient = transient
+        if transient:
+            log.warning("stream worker %s: %s (%d in a row; retrying in %.1f s)", state.name,
+                        state.last_error, state.failures_in_a_row,
+                        self.backoff(state.failures_in_a_row))
+        else:
+            log.error("stream worker %s failed (%d in a row): %s", state.name,
+                      state.failures_in_a_row, state.last_error, exc_info=exc)

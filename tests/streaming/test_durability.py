@@ -91,3 +91,12 @@ def test_timestamps_are_checked_before_anything_is_stored(durable_redis):
     letters = bus.dead_letters()
     assert [d["raw"]["event_id"] for d in letters] == ["e0", "e1"]
     assert "ahead of when the collector received it" in letters[0]["reason"]
+
+
+def test_no_appendfsync_on_rewrite_is_not_durable(durable_redis):
+    client = redis.Redis.from_url(durable_redis.url)
+    assert persistence_problems(client) == []
+    client.config_set("no-appendfsync-on-rewrite", "yes")  # writes during a rewrite: no fsync
+    assert persistence_problems(client) == ["no-appendfsync-on-rewrite is 'yes', needs 'no'"]
+    with pytest.raises(ConfigError, match="no-appendfsync-on-rewrite"):
+        build_collector_bus(Settings(bus_redis_url=durable_redis.url))

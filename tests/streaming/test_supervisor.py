@@ -1,8 +1,14 @@
 """The stream workers' supervisor: restarts with back-off, keeps the worker object, gives up
 after repeated failures."""
+import errno
 import threading
 
-from recsys.streaming.supervisor import Supervisor
+import pytest
+import redis
+
+from recsys.core.errors import LakeError
+from recsys.streaming.bus import BusUnavailable
+from recsys.streaming.supervisor import Supervisor, is_transient
 
 
 class FlakyWorker:
@@ -38,13 +44,68 @@ def test_a_failing_worker_is_restarted_on_the_same_object_until_it_runs():
     assert not supervisor.failed.is_set()
 
 
-def test_repeated_failures_make_the_supervisor_give_up_and_stop_the_others():
+def test_a_worker_failing_with_a_bug_is_stopped_alone_and_reported():
     broken, healthy = FlakyWorker(failures=100), FlakyWorker(failures=0)
     supervisor = Supervisor({"processor": broken.run, "sink": healthy.run}, max_failures=3,
                             first_backoff=0.01)
     supervisor.start()
     assert supervisor.failed.wait(5)
-    supervisor.stop(timeout=5)
     assert broken.runs == 3 and not supervisor.healthy()
-    assert supervisor.status()["processor"]["failures_in_a_row"] == 3
-    assert supervisor.status()["sink"]["running"] is False  # asked to stop with the rest
+    status = supervisor.status()
+    assert status["processor"]["state"] == "stopped"
+    assert status["processor"]["last_error_transient"] is False
+    assert status["sink"]["state"] == "running"  # the others keep going
+    assert supervisor.problems() == ["worker processor stopped after 3 failures in a row that "
+                                     "retries do not mend: RuntimeError: lake unreachable "
+                                     "(run 3)"]
+    supervisor.stop(timeout=5)
+
+
+class Outage:
+    """Fails with `error` `failures` times, then runs until asked to stop."""
+
+    def __init__(self, failures: int, error: Exception):
+        self.failures, self.error, self.runs = failures, error, 0
+        self.running = threading.Event()
+
+    def run(self, stop):
+        self.runs += 1
+        if self.runs <= self.failures:
+            raise self.error
+        self.running.set()
+        while not stop():
+            threading.Event().wait(0.01)
+
+
+@pytest.mark.parametrize("error", [
+    BusUnavailable("cannot read recsys:events: Connection refused"),
+    LakeError("cannot write s3://lake/raw/events/x.parquet"),
+    OSError(errno.ENOSPC, "No space left on device"),
+    OSError(errno.EROFS, "Read-only file system"),
+    redis.ConnectionError("Connection closed by server."),
+    redis.TimeoutError("Timeout reading from socket"),
+], ids=lambda e: type(e).__name__)
+def test_passing_failures_are_retried_as_long_as_they_last(error):
+    worker = Outage(failures=40, error=error)  # 8 times the number that stops a bug
+    supervisor = Supervisor({"sink": worker.run}, max_failures=5, first_backoff=0.001,
+                            max_backoff=0.002)
+    supervisor.start()
+    try:
+        assert worker.running.wait(10)
+        assert worker.runs == 41 and not supervisor.failed.is_set() and supervisor.healthy()
+        assert supervisor.status()["sink"]["restarts"] == 40
+        assert supervisor.status()["sink"]["last_error_transient"] is True
+    finally:
+        supervisor.stop(timeout=5)
+
+
+def test_the_back_off_doubles_up_to_its_cap_and_never_overflows():
+    supervisor = Supervisor({}, first_backoff=1.0, max_backoff=30.0)
+    assert [supervisor.backoff(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert supervisor.backoff(100_000) == 30.0  # days of outage: still 30 s
+
+
+def test_only_bugs_count_as_permanent():
+    assert not is_transient(TypeError("unsupported operand"))
+    assert not is_transient(KeyError("event_id"))
+    assert is_transient(BusUnavailable("full")) and is_transient(PermissionError("lake"))

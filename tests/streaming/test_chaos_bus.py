@@ -1,0 +1,180 @@
+"""Chaos on the bus Redis under the whole event path (collector + supervised processor, lake
+sink and quarantine sink, `tests/streaming/event_path.py`), each on a redis-server of the
+test's own from the shipped durable configuration: stopped, frozen (SIGSTOP), restarted
+without durability, made volatile by CONFIG SET, killed with SIGKILL mid-write. Each case
+counts: every event the collector acknowledged ends in the lake (or, refused, in
+quarantine) once, an answer saying nothing was stored is true, and the collector answers
+throughout."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from recsys.benchmarks.local_services import redis_server
+from recsys.core.lake import Lake
+from recsys.streaming.lake_sink import LakeSink, SinkConfig
+from recsys.streaming.runtime import build_bus
+from tests.streaming.event_path import EventPath, events, wait_until
+
+pytestmark = pytest.mark.integration
+OLD_GIVE_UP = 5
+"""Failures in a row after which `stream up` used to stop everything (about 15 s)."""
+
+
+@pytest.fixture
+def server(tmp_path):
+    with redis_server(tmp_path / "redis") as running:
+        yield running
+
+
+def stream_ids(path: EventPath) -> list[str]:
+    return [fields[b"e"].split(b'"event_id":"')[1].split(b'"')[0].decode()
+            for _, fields in path.bus.client.xrange(path.bus.stream)]
+
+
+def test_workers_outlast_a_bus_outage_and_the_collector_answers_503_then_202(server, tmp_path):
+    path = EventPath(server, tmp_path / "state").start()
+    try:
+        assert path.post(events("before", 50)).status_code == 202
+        assert wait_until(path.all_landed)
+
+        server.crash()
+        during = path.post(events("during", 10))
+        assert during.status_code == 503 and during.json()["stored"] == 0
+        assert during.headers["Retry-After"] == "5"
+        # every worker keeps retrying past the point where stream up used to give up
+        assert wait_until(lambda: min(path.worker_failures().values()) > OLD_GIVE_UP + 3)
+        health = path.client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        reasons = health.json()["reasons"]
+        assert reasons[0].startswith("bus down")
+        assert any(r.startswith("worker sink retrying: BusUnavailable") for r in reasons)
+        assert health.json()["workers"]["sink"]["last_error_transient"] is True
+        assert not path.workers.supervisor.failed.is_set()
+        assert path.post(events("during", 10)).status_code == 503
+
+        server.start()
+        assert path.post(events("during", 10)).status_code == 202  # at once, same ids
+        assert path.post(events("after", 50)).status_code == 202
+        path.assert_nothing_lost_or_doubled()
+        assert len(path.acknowledged) == 110
+        assert wait_until(lambda: path.client.get("/health").json()["status"] == "ok")
+    finally:
+        path.close()
+
+
+def test_a_bus_restarted_without_durability_is_refused_on_reconnect(server, tmp_path):
+    # a check period of an hour: only the check of the new connection can notice
+    path = EventPath(server, tmp_path / "state", bus_durability_check_seconds=3600).start()
+    try:
+        assert path.post(events("durable", 30)).status_code == 202
+        assert wait_until(path.all_landed)
+
+        server.crash()
+        server.durable = False  # the same port, started with appendonly no
+        server.start()
+        refused = path.post(events("volatile", 10))
+        assert refused.status_code == 503 and refused.json()["stored"] == 0
+        assert "appendonly is 'no'" in refused.json()["error"]
+        health = path.client.get("/health").json()
+        assert health["durable"] is False and health["bus"] == "up"
+        assert any("not durable" in r and "appendonly" in r for r in health["reasons"])
+        assert redis.Redis.from_url(server.url).xlen(path.bus.stream) == 0  # nothing stored
+
+        server.crash()
+        server.durable = True
+        server.start()
+        assert path.post(events("volatile", 10)).status_code == 202
+        path.assert_nothing_lost_or_doubled()
+        assert len(path.acknowledged) == 40
+    finally:
+        path.close()
+
+
+def test_the_bus_made_volatile_under_a_running_collector_is_refused_within_the_period(
+        server, tmp_path):
+    path = EventPath(server, tmp_path / "state", with_workers=False,
+                     bus_durability_check_seconds=0.2)
+    admin = redis.Redis.from_url(server.url)
+    assert path.post(events("a", 5)).status_code == 202
+    for name, volatile, durable in (("appendfsync", "no", "always"),
+                                    ("no-appendfsync-on-rewrite", "yes", "no")):
+        admin.config_set(name, volatile)
+        sent = iter(range(1, 1000))
+        assert wait_until(lambda prefix=name, batches=sent: path.post(
+            events(prefix, 5, 5 * next(batches))).status_code == 503, 10)
+        refused = path.client.post("/events", json=events("refused", 5)).json()
+        assert f"{name} is '{volatile}'" in refused["error"] and refused["stored"] == 0
+        health = path.client.get("/health")
+        assert health.status_code == 503 and health.json()["durable"] is False
+        admin.config_set(name, durable)
+        assert wait_until(lambda: path.post(events("back", 5)).status_code == 202, 10)
+    # what was answered 202 is in the stream, what was refused is not
+    assert sorted(stream_ids(path)) == sorted(path.acknowledged)
+    assert not any(i.startswith("refused") for i in stream_ids(path))
+
+
+def test_a_frozen_bus_answers_outcome_unknown_and_the_retry_is_stored_once(server, tmp_path):
+    path = EventPath(server, tmp_path / "state", with_workers=False,
+                     bus_durability_check_seconds=3600)
+    assert path.post(events("f", 1)).status_code == 202
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        frozen = path.post(events("f", 1, start=1))
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert frozen.status_code == 503 and frozen.headers["Retry-After"] == "5"
+    assert frozen.json()["stored"] == "unknown"  # not "nothing stored": it may have been
+    assert "same event_id" in frozen.json()["retry"]
+    retried = path.post(events("f", 1, start=1))
+    assert retried.status_code == 202
+    assert retried.json()["accepted"] + retried.json()["duplicates"] == 1
+    assert sorted(stream_ids(path)) == ["f0", "f1"]
+
+    lake = Lake(str(tmp_path / "lake"))
+    LakeSink(build_bus(path.settings), lake, SinkConfig(block_ms=10)).run(idle_exit_polls=2)
+    assert path.post(events("f", 2)).json()["duplicates"] == 2  # sent a third time
+    LakeSink(build_bus(path.settings), lake, SinkConfig(block_ms=10)).run(idle_exit_polls=2)
+    path.lake = lake
+    assert sorted(path.lake_ids()) == ["f0", "f1"]
+
+
+def test_kill_9_of_the_bus_mid_write_loses_and_doubles_nothing(server, tmp_path):
+    path = EventPath(server, tmp_path / "state").start()
+    stop = threading.Event()
+    unknown = []
+
+    def send(name: str) -> None:
+        for n in range(10_000):
+            if stop.is_set():
+                return
+            batch = events(f"{name}-{n}-", 20)
+            answer = path.post(batch)
+            if answer.status_code == 503 and answer.json()["stored"] == "unknown":
+                unknown.append(batch)  # maybe stored: sent again with the same ids until
+                while path.post(batch).status_code != 202:  # acknowledged (a later "stored
+                    time.sleep(0.05)  # 0" is about that try only)
+            time.sleep(0.005)
+
+    senders = [threading.Thread(target=send, args=(f"t{i}",)) for i in range(2)]
+    try:
+        for thread in senders:
+            thread.start()
+        assert wait_until(lambda: len(path.acknowledged) >= 400)
+        server.crash()
+        assert wait_until(lambda: path.answers[-1] == 503)
+        server.start()
+        count = len(path.acknowledged)
+        assert wait_until(lambda: len(path.acknowledged) >= count + 400)
+        stop.set()
+        for thread in senders:
+            thread.join(timeout=30)
+        assert 503 in path.answers and path.answers[-1] == 202
+        path.assert_nothing_lost_or_doubled()
+        assert not path.workers.supervisor.failed.is_set()
+    finally:
+        stop.set()
+        path.close()
