@@ -46,6 +46,7 @@ MAX_EVENT_DEPTH = 32
 """Deepest nesting of objects and arrays in one event (the schema needs 3): a deeper event is
 refused on its own. JSON is read up to 1024 levels but written only up to 254, so without
 this bound an unknown field nested deep enough could not be stored."""
+TOO_DEEP = f"objects and arrays nested more than {MAX_EVENT_DEPTH} levels deep"
 VISITOR_ID_FIELDS = ("anonymous_id", "anonymousId", "device_id", "deviceId")
 """Top-level fields (besides `session_id`, and `context.device.id`) a shop's front end may
 send to name an anonymous visitor: what an unbound event's anonymous id is derived from."""
@@ -136,6 +137,7 @@ class RichEvent(_Loose):
     properties: Properties
     user_signature: Text | None = None
     """The shop backend's signature of user_id (streaming/user_binding.py); not stored."""
+    _unknown: dict = PrivateAttr()
     _extra_json: str | None = PrivateAttr()
 
     @field_validator("user_id", mode="before")
@@ -155,6 +157,8 @@ class RichEvent(_Loose):
     def problems(self) -> list[dict]:
         """What a well-typed event still lacks, each with the field it concerns: an item
         (a query, for a search), and unknown fields within MAX_EXTRA_BYTES."""
+        if _too_deep(self.unknown_fields(), MAX_EVENT_DEPTH):  # known fields have 3 levels
+            return [{"field": "(event)", "message": TOO_DEEP}]
         found = []
         if self.event_type in ITEMLESS_EVENT_TYPES:
             if not self.properties.query:
@@ -170,11 +174,18 @@ class RichEvent(_Loose):
                                      f"kept"})
         return found
 
-    def extra_json(self) -> str | None:
-        """Every field the schema has no column for, nested as sent, as JSON (None: none)."""
+    def unknown_fields(self) -> dict:
+        """Every field the schema has no column for, nested as sent, without personal data."""
         private = self.__pydantic_private__  # plain dict: no per-call attribute machinery
+        if "_unknown" not in private:
+            private["_unknown"] = _extras(self)
+        return private["_unknown"]
+
+    def extra_json(self) -> str | None:
+        """`unknown_fields` as JSON (None: none); call `problems` first (nesting)."""
+        private = self.__pydantic_private__
         if "_extra_json" not in private:
-            found = _extras(self)
+            found = self.unknown_fields()
             private["_extra_json"] = orjson.dumps(
                 found, option=orjson.OPT_SORT_KEYS).decode() if found else None
         return private["_extra_json"]
@@ -218,8 +229,8 @@ def _extras(model: BaseModel) -> dict:
     (the collector's hot path: attribute slots and a per-class list, no introspection),
     without IP addresses and user agents at any depth (recsys.core.personal_data)."""
     extra = model.__pydantic_extra__
-    found = {key: without_personal_data(value) for key, value in extra.items()
-             if not is_personal_key(key)} if extra else {}
+    found = {key: without_personal_data(value) if isinstance(value, dict | list) else value
+             for key, value in extra.items() if not _is_personal(key)} if extra else {}
     values = model.__dict__
     for name in _nested_fields(type(model)):
         value = values.get(name)
@@ -228,6 +239,10 @@ def _extras(model: BaseModel) -> dict:
             if inner:
                 found[name] = inner
     return found
+
+
+_is_personal = functools.lru_cache(maxsize=4096)(is_personal_key)
+"""is_personal_key on the hot path: the same few field names arrive again and again."""
 
 
 @functools.cache
@@ -299,17 +314,16 @@ class Rejected:
 
 
 def _too_deep(value: object, limit: int) -> bool:
-    """True when objects and arrays nest more than `limit` levels in `value` (iterative)."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        inner = item.values() if isinstance(item, dict) else item \
-            if isinstance(item, list) else None
-        if inner is not None:
-            if depth > limit:
-                return True
-            pending.extend((child, depth + 1) for child in inner)
-    return False
+    """True when objects and arrays nest more than `limit` levels in `value` (a level at a
+    time, containers only: iterative, and cheap on the collector's hot path)."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [child for item in level
+                 for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, dict | list)]
+    return bool(level)
 
 
 def _nesting_capped(value: object, limit: int) -> object:
@@ -378,11 +392,6 @@ def validate_events(events: list, bounds: TimeBounds | None = None,
             continue
         event_id = raw.get("event_id")
         event_id = event_id if isinstance(event_id, str) else None
-        if _too_deep(raw, MAX_EVENT_DEPTH):
-            out.rejected.append(Rejected(index, event_id, [{
-                "field": "(event)", "message": f"objects and arrays nested more than "
-                                                f"{MAX_EVENT_DEPTH} levels deep"}], raw))
-            continue
         try:
             event = RichEvent.model_validate(raw)
         except ValidationError as exc:
