@@ -9,9 +9,11 @@
 - All valid -> 202 {accepted, duplicates, rejected: 0}. Some invalid -> 422 with per-event
   errors (index, event_id, field, message); the valid ones of the batch are stored and
   counted in `accepted`, the invalid ones go to the dead-letter stream with the reason.
-- Bus unreachable or full -> 503 with `Retry-After`, and nothing of the request is stored
-  (the publish is one atomic script), so a retry is always safe; ids seen within the dedup
-  window are accepted once (`duplicates`).
+- Bus unreachable, full or not durable -> 503 with `Retry-After` and `"stored": 0`: nothing
+  of the request is stored (the publish is one atomic script). Bus too slow (socket
+  timeout) or the connection lost mid-call -> 503 with `"stored": "unknown"`: the events
+  may be stored. Either way a retry with the same event ids is safe: ids seen within the
+  dedup window are accepted once (`duplicates`).
 - Limits: body above `max_body_bytes` or more than `max_batch` events -> 413 naming the limit.
 - Event time: more than `max_event_ahead_seconds` ahead of receipt, or older than
   `max_event_age_days`, is refused like any invalid field (422, dead-lettered with the
