@@ -1,6 +1,7 @@
 """Generated documentation pages: `python -m recsys.benchmarks.docs_pages` (or `make docs`)
-rewrites docs/configuration.md from `Settings` and docs/benchmarks.md from
-benchmarks/results/*.json. A test fails when either page is out of date."""
+rewrites docs/configuration.md from `Settings`, docs/benchmarks.md from
+benchmarks/results/*.json and the OpenAPI documents docs/openapi/*.json from the collector's
+and serving's code. A test fails when one is out of date."""
 from __future__ import annotations
 
 import json
@@ -90,11 +91,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-PAGES = {"configuration.md": configuration_page, "benchmarks.md": benchmarks_page}
+def collector_openapi() -> str:
+    from recsys.streaming.openapi import collector_document
+
+    return json.dumps(collector_document(), indent=2) + "\n"
+
+
+def serving_openapi() -> str:
+    from recsys.serving.openapi import serving_document
+
+    return json.dumps(serving_document(), indent=2) + "\n"
+
+
+PAGES = {"configuration.md": configuration_page, "benchmarks.md": benchmarks_page,
+         "openapi/collector.json": collector_openapi, "openapi/serving.json": serving_openapi}
 
 
 def main() -> None:
     for name, render in PAGES.items():
+        (DOCS / name).parent.mkdir(exist_ok=True)
         (DOCS / name).write_text(render())
         print(f"wrote docs/{name}")
 

@@ -13,6 +13,8 @@ builds, then runs MLServer's own CLI unchanged:
   `_custom_rest_server_settings` / `_custom_metrics_server_settings` (set on the settings
   MLServer's CLI loads; MLServer logs "REST custom configuration is out of support" when
   they are set);
+- `GET /recsys/openapi.json`: the OpenAPI document of the plain REST routes
+  (`recsys.serving.openapi`), behind the service token like them;
 - MLServer's metrics port (8082): a metrics token, like `/recsys/metrics` (a service
   token works too); without one, 401 and no series;
 - binds 127.0.0.1 unless `MLSERVER_HOST` says otherwise (the container image sets 0.0.0.0);
@@ -54,6 +56,7 @@ from recsys.serving.auth import (
     serving_access,
 )
 from recsys.serving.body_limit import BodyLimitMiddleware
+from recsys.serving.openapi import OPENAPI_PATH, serving_document
 from recsys.serving.readiness import install as install_readiness
 
 # `import mlserver.cli.main` would give the function `main` that `mlserver.cli` exports
@@ -66,10 +69,18 @@ SWITCH_INTERVAL_SECONDS = 0.001
 def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
     def create(*args, **kwargs):
         app = create_app(*args, **kwargs)
+        app.add_api_route(OPENAPI_PATH, _openapi, methods=["GET"], include_in_schema=False)
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
         app.add_middleware(TokenMiddleware, access=access)  # outermost: checked first
         return app
     return create
+
+
+async def _openapi():
+    """The plain REST routes' OpenAPI document (`serving/openapi.py`; service token)."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(serving_document())
 
 
 class _MetricsPortAccess(ServingAccess):

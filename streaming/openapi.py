@@ -1,0 +1,117 @@
+"""The OpenAPI document of the collector's `POST /events`, generated from the code.
+
+The request body is the rich event format's own pydantic model (`events.RichEvent`): one
+event, a JSON array of at most `CollectorLimits.max_batch`, or NDJSON lines. The answers
+are those `collector.py` writes: 202 (all stored), 422 (some refused, per-event errors, the
+valid ones stored), 400, 401, 413, 415, 429 and 503 with `{"error": ...}`.
+`docs/openapi/collector.json` holds it (`make docs`; a test checks it is current), the
+collector answers it at `GET /openapi.json` (a write key or a metrics token), and the
+schema fuzz test holds the running collector to it.
+"""
+from __future__ import annotations
+
+import functools
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.streaming.events import RichEvent
+
+OPENAPI_PATH = "/openapi.json"
+
+
+class EventError(BaseModel):
+    field: str
+    message: str
+
+
+class RefusedEvent(BaseModel):
+    index: int
+    """Position of the event in the request."""
+    event_id: str | None
+    errors: list[EventError]
+
+
+class Stored(BaseModel):
+    """202: every event stored (a duplicate id within the dedup window counts once)."""
+
+    model_config = ConfigDict(extra="forbid")
+    accepted: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    anonymized: int | None = Field(None, ge=1)
+    """Events whose user id was replaced by an anonymous one (user binding `anonymous`)."""
+
+
+class PartlyRefused(Stored):
+    """422: some events refused (each named with its fields); the valid ones stored."""
+
+    errors: list[RefusedEvent]
+
+
+class CollectorError(BaseModel):
+    """A refused request; nothing of it stored."""
+
+    error: str
+    field: str | None = None
+    """The part of the request at fault (`body`, `Content-Type`), when one is."""
+    stored: int | str | None = None
+    """On 503: 0 (nothing stored, a retry is safe) or "unknown" (the bus did not answer:
+    retry with the same event ids, never stored twice)."""
+    retry: str | None = None
+    """How to retry, when `stored` is "unknown"."""
+
+
+def _json(model: type[BaseModel], description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{model.__name__}"}}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+@functools.cache
+def collector_document() -> dict:
+    """The OpenAPI document (a dict, JSON-ready)."""
+    from recsys.streaming.collector import JSON_TYPES, CollectorLimits
+
+    limits = CollectorLimits()
+    retry = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    event = {"$ref": "#/components/schemas/RichEvent"}
+    body = {"oneOf": [event, {"type": "array", "items": event, "minItems": 1,
+                              "maxItems": limits.max_batch}]}
+    content = {kind: {"schema": body if kind == "application/json" else {"type": "string"}}
+               for kind in sorted(JSON_TYPES)}
+    operation = {
+        "summary": "Send events",
+        "description": "One event, a JSON array or NDJSON lines (one event a line), in the "
+                       f"rich format. Bodies over {limits.max_body_bytes} bytes or batches "
+                       f"over {limits.max_batch} events are refused (413); event times more "
+                       f"than {limits.max_event_ahead_seconds} s ahead or older than the "
+                       "collector's --max-event-age-days are refused like any bad field.",
+        "operationId": "send_events",
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "202": _json(Stored, "All events stored"),
+            "400": _json(CollectorError, "The body is not JSON / NDJSON"),
+            "401": _json(CollectorError, "No write key, or not one of the collector's"),
+            "413": _json(CollectorError, "Body or batch over the limit"),
+            "415": _json(CollectorError, "Content-Type not JSON or NDJSON"),
+            "422": _json(PartlyRefused, "Some events refused, the rest stored"),
+            "429": _json(CollectorError, "Over the rate of the key or client", retry),
+            "503": _json(CollectorError, "The event bus is down or full: nothing stored",
+                         retry)}}
+    schemas = {}
+    for model in (RichEvent, Stored, PartlyRefused, CollectorError):
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(found.pop("$defs", {}))
+        schemas[model.__name__] = found
+    return {"openapi": "3.1.0",
+            "info": {"title": "recsys event collector", "version": "1",
+                     "description": "Click-stream events from the shop's front end onto the "
+                                    "event bus. Needs a write key: Authorization: Bearer "
+                                    "<key>."},
+            "paths": {"/events": {"post": operation}},
+            "components": {"schemas": schemas,
+                           "securitySchemes": {"writeKey": {"type": "http",
+                                                            "scheme": "bearer"}}},
+            "security": [{"writeKey": []}]}
