@@ -1,4 +1,6 @@
-"""The Evidently UI over the workspace, opened in a real headless Chromium."""
+"""The Evidently UI over the workspace (`recsys monitor ui`), opened in a real headless
+Chromium."""
+import os
 import shutil
 import subprocess
 import sys
@@ -32,13 +34,15 @@ def chromium(args, profile: Path) -> subprocess.CompletedProcess:
 def test_the_viewer_shows_the_project_and_the_latest_report(tmp_path):
     events = generate_shop(ShopConfig(events=4_000, seed=2, end="2026-10-31")).events
     mask = np.random.default_rng(0).random(len(events)) < 0.5
-    workspace = tmp_path / "workspace"
+    state = tmp_path / "state"
+    workspace = state / "evidently"  # where `recsys monitor ui` looks
     for name in ("older report", "latest report"):
         result = run_drift(events[mask], events[~mask], DriftConfig())
         project_id = publish(result.snapshot, workspace, name=name)
     port = free_port()
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "evidently"), "ui", "--workspace",
-                           str(workspace), "--port", str(port), "--host", "127.0.0.1"],
+    # the project's launcher: Evidently's app behind its guard (monitoring/ui_server.py)
+    ui = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "monitor", "ui", "--port",
+                           str(port)], env={**os.environ, "RECSYS_STATE_DIR": str(state)},
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
