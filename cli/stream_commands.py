@@ -123,9 +123,10 @@ def cmd_processor(args: argparse.Namespace) -> int:
     _serve_worker_http(args, settings, "processor", processor.reader,
                        processor_stats=processor.stats)
     batch_worker_heap()
-    processor.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
+    code = _supervised(settings, "processor",
+                       lambda stop: processor.run(stop=stop, idle_exit_polls=args.idle_exit))
     print(json.dumps(processor.stats.__dict__, default=str))
-    return 0
+    return code
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
@@ -139,9 +140,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
                       Membership.parse(args.member))
     _serve_worker_http(args, settings, "sink", sink.reader, sink_stats=sink.stats)
     batch_worker_heap()
-    sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
+    code = _supervised(settings, "sink",
+                       lambda stop: sink.run(stop=stop, idle_exit_polls=args.idle_exit))
     print(json.dumps(sink.stats.__dict__, default=str))
-    return 0
+    return code
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -157,12 +159,25 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                           "they are a topic of their own")
     _serve_worker_http(args, settings, "quarantine", sink.reader)
     batch_worker_heap()
-    sink.run(stop=_stop_on_signals(), idle_exit_polls=args.idle_exit)
+    code = _supervised(settings, "quarantine",
+                       lambda stop: sink.run(stop=stop, idle_exit_polls=args.idle_exit))
     print(json.dumps(sink.stats.__dict__, default=str))
-    return 0
+    return code
 
 
-def _stop_on_signals() -> Callable[[], bool]:
+def _supervised(settings, name: str, run: Callable[[Callable[[], bool]], None]) -> int:
+    """Run one worker as `stream up` runs its workers (streaming/supervisor.py): passing
+    failures retried as long as they last; 1 when it was stopped by repeated failures of a
+    bug, 0 when it stopped on a signal or its --idle-exit."""
+    from recsys.streaming.runtime import supervise
+
+    supervisor = supervise(settings, {name: run}, stop=_stop_on_signals())
+    supervisor.start()
+    supervisor.wait()
+    return 1 if supervisor.failed.is_set() else 0
+
+
+def _stop_on_signals() -> threading.Event:
     """SIGTERM (a pod or unit stopping) and SIGINT end a worker's loop, which then writes
     its buffer and acknowledges it; the default handler would kill it mid-buffer (nothing
     lost - unacknowledged entries are read again - but written only after a restart)."""
@@ -174,7 +189,7 @@ def _stop_on_signals() -> Callable[[], bool]:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handle)
-    return stopping.is_set
+    return stopping
 
 
 def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -194,7 +195,14 @@ def build_stream_workers(settings: Settings, push: Callable[[pd.DataFrame], int]
             "sink": lambda stop: sink.run(stop=stop)}
     if quarantine is not None:
         runs["quarantine"] = lambda stop: quarantine.run(stop=stop)
-    supervisor = Supervisor(runs, max_failures=settings.stream_worker_max_failures,
-                            first_backoff=settings.stream_retry_first_seconds,
-                            max_backoff=settings.stream_retry_max_seconds)
-    return StreamWorkers(processor, sink, quarantine, supervisor)
+    return StreamWorkers(processor, sink, quarantine, supervise(settings, runs))
+
+
+def supervise(settings: Settings, runs: dict[str, Callable],
+              stop: threading.Event | None = None) -> Supervisor:
+    """A supervisor of `runs` with the settings' back-off and failure limit (`stop`: the
+    event that asks the workers to stop, e.g. set by SIGTERM)."""
+    return Supervisor(runs, max_failures=settings.stream_worker_max_failures,
+                      first_backoff=settings.stream_retry_first_seconds,
+                      max_backoff=settings.stream_retry_max_seconds,
+                      stop_event=stop or threading.Event())

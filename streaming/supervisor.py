@@ -91,6 +91,12 @@ class Supervisor:
             thread.start()
             self._threads.append(thread)
 
+    def wait(self) -> None:
+        """Until every worker has returned (asked to stop, done, or stopped for good)."""
+        while any(thread.is_alive() for thread in self._threads):
+            for thread in self._threads:
+                thread.join(timeout=0.5)  # short joins: signal handlers run in between
+
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
         for thread in self._threads:

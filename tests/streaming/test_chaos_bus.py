@@ -7,16 +7,24 @@ quarantine) once, an answer saying nothing was stored is true, and the collector
 throughout."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 
 import pytest
 import redis
 
 from recsys.benchmarks.local_services import redis_server
+from recsys.benchmarks.stream_load import worker_env
+from recsys.core.event_store import RAW_ZONE
 from recsys.core.lake import Lake
+from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.settings import Settings
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
-from recsys.streaming.runtime import build_bus
+from recsys.streaming.runtime import build_bus, build_collector_bus, build_sink
+from tests.conftest import REPO
 from tests.streaming.event_path import EventPath, events, wait_until
 
 pytestmark = pytest.mark.integration
@@ -178,3 +186,38 @@ def test_kill_9_of_the_bus_mid_write_loses_and_doubles_nothing(server, tmp_path)
     finally:
         stop.set()
         path.close()
+
+
+@pytest.mark.slow
+def test_a_standalone_sink_process_outlasts_a_bus_outage(server, tmp_path):
+    settings = Settings(state_dir=tmp_path / "state", bus_redis_url=server.url,
+                        event_stream=f"chaos:{uuid.uuid4().hex[:6]}")
+    env = worker_env(settings) | {"RECSYS_STREAM_RETRY_FIRST_SECONDS": "0.05",
+                                  "RECSYS_STREAM_RETRY_MAX_SECONDS": "0.2"}
+    build_sink(settings)  # the group exists before anything is published
+    bus = build_collector_bus(settings)
+    log = tmp_path / "sink.log"
+    with log.open("w") as stderr:
+        sink = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "stream", "sink"],
+                                env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        bus.publish(events("before", 20))
+        assert wait_until(lambda: bus.pending("lake-sink") == 20, 60)  # in its buffer
+
+        server.crash()
+        assert wait_until(lambda: log.read_text().count("retrying in") > OLD_GIVE_UP + 3)
+        assert sink.poll() is None  # still running, retrying
+        server.start()
+        assert bus.publish(events("after", 20)).accepted == 20
+        assert wait_until(lambda: bus.pending("lake-sink") == 40)
+
+        sink.send_signal(signal.SIGTERM)  # writes its buffer, acknowledges, exits 0
+        assert sink.wait(timeout=60) == 0, log.read_text()[-2000:]
+        lake = Lake(settings.lake)
+        ids = lake.read_tables(lake.list(RAW_ZONE), columns=["event_id"],
+                               schema=RAW_EVENT_SCHEMA).column("event_id").to_pylist()
+        assert len(ids) == 40 and set(ids) == {f"{when}{n}" for when in ("before", "after")
+                                               for n in range(20)}
+    finally:
+        if sink.poll() is None:
+            sink.kill()
