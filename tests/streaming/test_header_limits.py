@@ -76,3 +76,20 @@ def test_a_stream_workers_http_refuses_an_endless_header():
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code in (200, 503)
     finally:
         server.should_exit = True
+
+
+def test_many_requests_on_one_connection_are_not_summed_into_one_head():
+    class Reader:
+        group, consumer, last_read = "g", "c", 0.0
+
+    port = free_port()
+    app = create_worker_app("sink", Reader(), None, BearerKeys(["token"]))
+    server = serve_in_background(app, "127.0.0.1", port,
+                                 Settings(http_max_header_bytes=MAX_HEAD))
+    try:
+        with httpx.Client(headers={"X-Padding": "p" * 4_000}) as client:  # one connection
+            answers = [client.get(f"http://127.0.0.1:{port}/health") for _ in range(20)]
+        assert 20 * 4_000 > MAX_HEAD
+        assert {a.status_code for a in answers} <= {200, 503} and len(answers) == 20
+    finally:
+        server.should_exit = True
