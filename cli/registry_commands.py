@@ -35,12 +35,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--alias", default="champion", help="alias to export (default champion)")
     identities = actions.add_parser(
         "identities", help="as MLflow's admin (MLFLOW_TRACKING_USERNAME/PASSWORD), create the "
-        "basic-auth users and grant the writer MANAGE and readers READ on the model")
+        "basic-auth users, the model and the experiments, and grant each identity exactly its "
+        "role (writer: MANAGE; reader: READ; monitor: READ, plus EDIT on version tags and on "
+        "its drift runs)")
     identities.add_argument("--writer", action="append", default=[], metavar="USER=FILE",
                             help="an identity that may register and promote (the pipeline); "
                                  "FILE holds its password")
     identities.add_argument("--reader", action="append", default=[], metavar="USER=FILE",
-                            help="a read-only identity (serving, monitoring); FILE holds its "
+                            help="a read-only identity (serving); FILE holds its password")
+    identities.add_argument("--monitor", action="append", default=[], metavar="USER=FILE",
+                            help="the monitoring identity: reads, logs its drift runs and tags "
+                                 "the champion's version with their outcome; FILE holds its "
                                  "password")
     migrate = actions.add_parser(
         "migrate", help="one-shot: convert versions registered before 0.2 (pickles) to "
@@ -74,15 +79,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
                           "path": args.out, "sha256": sha256}))
         return 0
     if args.action == "identities":
-        from recsys.core.mlflow_identities import provision_identities
-
-        wanted = [_identity(spec, True) for spec in args.writer] + \
-            [_identity(spec, False) for spec in args.reader]
-        if not wanted:
-            raise ConfigError("name at least one --writer or --reader USER=PASSWORD_FILE")
-        print(json.dumps({"model": name, "granted": provision_identities(
-            settings.tracking_uri, name, wanted)}, indent=2))
-        return 0
+        return _identities(settings, name, args)
     if args.action == "migrate":
         return _migrate(client, settings, name, args.dry_run)
     if args.action == "rollback":
@@ -113,7 +110,29 @@ def _migrate(client, settings, name: str, dry_run: bool) -> int:
     return 1 if report.failed else 0
 
 
-def _identity(spec: str, writes: bool):
+TRAINING_EXPERIMENT = "recsys-training"
+"""The training pipeline's default `experiment` parameter."""
+
+
+def _identities(settings, name: str, args: argparse.Namespace) -> int:
+    from recsys.core.mlflow_identities import Experiments, provision_identities
+    from recsys.experiments.store import TRACKING_EXPERIMENT
+    from recsys.monitoring.monitor import EXPERIMENT as MONITORING_EXPERIMENT
+
+    wanted = [_identity(spec, role) for role, specs in (
+        ("writer", args.writer), ("reader", args.reader), ("monitor", args.monitor))
+        for spec in specs]
+    if not wanted:
+        raise ConfigError("name at least one --writer, --reader or --monitor "
+                          "USER=PASSWORD_FILE")
+    experiments = Experiments(writer=(TRAINING_EXPERIMENT, TRACKING_EXPERIMENT),
+                              monitor=(MONITORING_EXPERIMENT,))
+    print(json.dumps({"model": name, "granted": provision_identities(
+        settings.tracking_uri, name, wanted, experiments)}, indent=2))
+    return 0
+
+
+def _identity(spec: str, role: str):
     """USER=PASSWORD_FILE -> Identity (the password is read from the file, never an argument)."""
     from pathlib import Path
 
@@ -125,4 +144,4 @@ def _identity(spec: str, writes: bool):
     password = Path(path).read_text().strip()
     if not password:
         raise ConfigError(f"password file {path} for {user} is empty")
-    return Identity(user, password, writes)
+    return Identity(user, password, role)

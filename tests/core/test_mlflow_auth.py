@@ -71,10 +71,11 @@ def test_serving_reads_but_cannot_move_champion_and_the_pipeline_can(auth_server
     (tmp_path / "serving").write_text("serving-password\n")
     assert main(["registry", "identities", "--writer", f"pipeline={tmp_path / 'pipeline'}",
                  "--reader", f"serving={tmp_path / 'serving'}"]) == 0
-    assert json.loads(capsys.readouterr().out)["granted"] == {"pipeline": "MANAGE",
-                                                              "serving": "READ"}
-    assert provision_identities(url, NAME, [Identity("serving", "serving-password", False)]) == \
-        {"serving": "READ"}  # again: nothing breaks
+    granted = json.loads(capsys.readouterr().out)["granted"]
+    assert (granted["pipeline"][f"registered_model {NAME}"],
+            granted["serving"][f"registered_model {NAME}"]) == ("MANAGE", "READ")
+    assert provision_identities(url, NAME, [Identity("serving", "serving-password", "reader")]) \
+        == {"serving": {f"registered_model {NAME}": "READ"}}  # again: nothing breaks
 
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     lock = registry_lock(url, NAME, lock_url)
@@ -102,3 +103,88 @@ def test_serving_reads_but_cannot_move_champion_and_the_pipeline_can(auth_server
     promote(client_for(url), NAME, v2, "second", compared_with=v1, lock=lock)
     assert aliases(client_for(url), NAME) == {"champion": v2, "previous": v1,
                                               "challenger": v2}
+
+
+def test_identities_own_the_experiments_so_readers_cannot_steer_users_or_starve_monitoring(
+        auth_server, tmp_path, monkeypatch, capsys):
+    """An earlier serving created `recsys-online-experiments` (MLflow gave it MANAGE there):
+    `identities` takes that back, so neither serving nor monitoring can record an experiment
+    that routes users to a version the gate never promoted; the pipeline can start one, and
+    monitoring reads the champion's version tags and writes its drift tags, nothing more."""
+    from mlflow.server.auth.client import AuthServiceClient
+
+    from recsys.experiments.store import TRACKING_EXPERIMENT
+    from recsys.monitoring.monitor import EXPERIMENT as MONITORING_EXPERIMENT
+
+    url, lock_url = auth_server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("RECSYS_REGISTERED_MODEL_NAME", NAME)
+    monkeypatch.setenv("RECSYS_REGISTRY_LOCK_URL", lock_url)
+    as_user(monkeypatch, "admin", ADMIN_PASSWORD)
+    AuthServiceClient(url).create_user("serving", "serving-password")
+    as_user(monkeypatch, "serving", "serving-password")
+    squatted = client_for(url).create_experiment(TRACKING_EXPERIMENT)  # as serving once did
+    for user in ("pipeline", "serving", "monitoring"):
+        (tmp_path / user).write_text(f"{user}-password\n")
+    as_user(monkeypatch, "admin", ADMIN_PASSWORD)
+    assert main(["registry", "identities", "--writer", f"pipeline={tmp_path / 'pipeline'}",
+                 "--reader", f"serving={tmp_path / 'serving'}",
+                 "--monitor", f"monitoring={tmp_path / 'monitoring'}"]) == 0
+    granted = json.loads(capsys.readouterr().out)["granted"]
+    experiments = [f"experiment {e}" for e in
+                   ("recsys-training", TRACKING_EXPERIMENT, MONITORING_EXPERIMENT)]
+    assert granted["pipeline"] == {f"registered_model {NAME}": "MANAGE",
+                                   **dict.fromkeys(experiments[:2], "MANAGE"),
+                                   experiments[2]: "READ"}
+    assert granted["serving"] == {f"registered_model {NAME}": "READ",
+                                  **dict.fromkeys(experiments, "READ")}
+    assert granted["monitoring"] == {f"registered_model {NAME}": "READ",
+                                     "registered_model_version *": "EDIT",
+                                     **dict.fromkeys(experiments[:2], "READ"),
+                                     experiments[2]: "EDIT"}
+
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    as_user(monkeypatch, "pipeline", "pipeline-password")
+    champion = register_trained(url, NAME, frame, "popularity", champion=False)
+    promote(client_for(url), NAME, champion, "first", compared_with=NO_CHAMPION,
+            lock=registry_lock(url, NAME, lock_url))
+    unpromoted = register_trained(url, NAME, frame, "item_knn", champion=False)
+    assert main(["experiment", "start", "pipeline-may", "--variants",
+                 f"control=champion:50,b={unpromoted}:50"]) == 0
+    capsys.readouterr()
+    pipeline = client_for(url)
+    online = pipeline.get_experiment_by_name(TRACKING_EXPERIMENT).experiment_id
+    assert online == squatted
+    run_id = pipeline.search_runs([online])[0].info.run_id
+
+    denied = "PERMISSION_DENIED|Permission denied"
+    for user in ("serving", "monitoring"):
+        as_user(monkeypatch, user, f"{user}-password")
+        reader = client_for(url)
+        with pytest.raises(MlflowException, match=denied):
+            reader.create_run(online, run_name="everyone-gets-b",
+                              tags={"recsys.experiment.status": "running"})
+        with pytest.raises(MlflowException, match=denied):
+            reader.set_tag(run_id, "recsys.experiment.status", "stopped")
+        with pytest.raises(MlflowException, match=denied):
+            reader.set_registered_model_alias(NAME, "champion", unpromoted)
+        with pytest.raises(MlflowException, match=denied):
+            reader.create_model_version(NAME, source="models:/x", run_id=None)
+        assert reader.get_model_version(NAME, champion).tags["gate.decision"] == "approved"
+    as_user(monkeypatch, "serving", "serving-password")
+    with pytest.raises(MlflowException, match=denied):
+        client_for(url).set_model_version_tag(NAME, champion, "monitoring.drift_detected",
+                                              "True")
+
+    as_user(monkeypatch, "monitoring", "monitoring-password")
+    monitoring = client_for(url)  # what `recsys monitor run` writes
+    monitoring.set_model_version_tag(NAME, champion, "monitoring.drift_detected", "True")
+    drift_runs = monitoring.get_experiment_by_name(MONITORING_EXPERIMENT).experiment_id
+    monitoring.set_tag(monitoring.create_run(drift_runs).info.run_id, "drift_detected", "True")
+    with pytest.raises(MlflowException, match=denied):
+        monitoring.delete_model_version_tag(NAME, champion, "gate.decision")
+    as_user(monkeypatch, "pipeline", "pipeline-password")
+    assert aliases(client_for(url), NAME) == {"champion": champion, "challenger": unpromoted}
+    assert client_for(url).get_model_version(NAME, champion).tags[
+        "monitoring.drift_detected"] == "True"
