@@ -84,7 +84,7 @@ def _collector_server(args: argparse.Namespace, settings, workers=None, observed
     import uvicorn
 
     from recsys.core.http_limits import uvicorn_head_limits
-    from recsys.streaming import lake_sink, processor
+    from recsys.streaming import lake_sink, openapi, processor
     from recsys.streaming.collector import CollectorLimits, create_app
     from recsys.streaming.metrics import StreamSources
     from recsys.streaming.runtime import build_collector_bus, collector_access
@@ -92,8 +92,9 @@ def _collector_server(args: argparse.Namespace, settings, workers=None, observed
     limits = CollectorLimits(max_event_age_days=args.max_event_age_days or None)
     bus = build_collector_bus(settings)
     observed = observed or StreamSources(None, bus, (processor.GROUP, lake_sink.GROUP))
-    app = create_app(bus, collector_access(settings), limits, workers=workers,
-                     observed=observed)
+    access = collector_access(settings)
+    app = create_app(bus, access, limits, workers=workers, observed=observed)
+    openapi.add_route(app, access)
     print(f"collector on http://{args.host}:{args.port}/events (bus: {settings.event_bus})")
     # The client address the rate limits count is X-Forwarded-For's only from a trusted
     # proxy (the ingress); from any other peer the header is ignored.

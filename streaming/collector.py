@@ -232,20 +232,6 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         body = await run_in_threadpool(health_report, bus, workers)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    @app.get("/openapi.json")
-    async def openapi(request: Request):
-        """This API's OpenAPI document (`streaming/openapi.py`): a write key or a metrics
-        token."""
-        from recsys.streaming.openapi import collector_document
-
-        offered = request.headers.get("authorization")
-        if access.write_keys.matching(offered) is None and (
-                access.metrics_keys is None or access.metrics_keys.matching(offered) is None):
-            return JSONResponse({"error": "a write key or a metrics token is required: "
-                                          "Authorization: Bearer <key>"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        return JSONResponse(collector_document())
-
     if access.metrics_keys is not None:
         sources = replace(observed or StreamSources(None, bus, ()), counters=counters)
         registry = CollectorRegistry()

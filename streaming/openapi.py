@@ -5,15 +5,19 @@ event, a JSON array of at most `CollectorLimits.max_batch`, or NDJSON lines. The
 are those `collector.py` writes: 202 (all stored), 422 (some refused, per-event errors, the
 valid ones stored), 400, 401, 413, 415, 429 and 503 with `{"error": ...}`.
 `docs/openapi/collector.json` holds it (`make docs`; a test checks it is current), the
-collector answers it at `GET /openapi.json` (a write key or a metrics token), and the
-schema fuzz test holds the running collector to it.
+collector answers it at `GET /openapi.json` (a write key or a metrics token: `add_route`,
+called by `recsys stream collector|up`), and the schema fuzz test holds the running
+collector to it.
 """
 from __future__ import annotations
 
 import functools
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.streaming.collector import JSON_TYPES, CollectorAccess, CollectorLimits
 from recsys.streaming.events import RichEvent
 
 OPENAPI_PATH = "/openapi.json"
@@ -72,8 +76,6 @@ def _json(model: type[BaseModel], description: str, headers: dict | None = None)
 @functools.cache
 def collector_document() -> dict:
     """The OpenAPI document (a dict, JSON-ready)."""
-    from recsys.streaming.collector import JSON_TYPES, CollectorLimits
-
     limits = CollectorLimits()
     retry = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
     event = {"$ref": "#/components/schemas/RichEvent"}
@@ -115,3 +117,18 @@ def collector_document() -> dict:
                            "securitySchemes": {"writeKey": {"type": "http",
                                                             "scheme": "bearer"}}},
             "security": [{"writeKey": []}]}
+
+
+def add_route(app: FastAPI, access: CollectorAccess) -> None:
+    """`GET /openapi.json` on the collector's app: the document, for a write key or a
+    metrics token (401 otherwise)."""
+
+    @app.get(OPENAPI_PATH)
+    async def openapi(request: Request):
+        offered = request.headers.get("authorization")
+        if access.write_keys.matching(offered) is None and (
+                access.metrics_keys is None or access.metrics_keys.matching(offered) is None):
+            return JSONResponse({"error": "a write key or a metrics token is required: "
+                                          "Authorization: Bearer <key>"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(collector_document())
