@@ -25,7 +25,13 @@ import pandas as pd
 from recsys.core.columns import Columns
 from recsys.core.errors import SchemaError
 from recsys.core.personal_data import without_personal_data
-from recsys.core.readers.base import ReadResult, finish, map_event_types, open_text
+from recsys.core.readers.base import (
+    MAX_EPOCH_MS,
+    ReadResult,
+    finish,
+    map_event_types,
+    open_text,
+)
 from recsys.core.schema import MAX_EXTRA_BYTES
 from recsys.core.visitors import anonymous_user_id
 
@@ -74,8 +80,10 @@ def read(path: Path) -> ReadResult:
                                         C.timestamp, *dict.fromkeys(PROPERTY_COLUMNS.values()),
                                         C.device_type, C.referrer, C.extra, C.parse_error])
     raw_ts = frame[C.timestamp].copy()
-    frame[C.timestamp] = pd.to_datetime(pd.to_numeric(frame[C.timestamp], errors="coerce"),
-                                        unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    millis = pd.to_numeric(frame[C.timestamp], errors="coerce")
+    millis = millis.where(millis.abs() < MAX_EPOCH_MS)  # beyond pandas' range: not a time
+    frame[C.timestamp] = pd.to_datetime(millis, unit="ms", utc=True, errors="coerce").astype(
+        "datetime64[ms, UTC]")
     frame[C.event_type] = map_event_types(frame[C.event_type].astype(object))
     reject_frame = pd.DataFrame(rejects, columns=[C.raw, C.reason])
     return ReadResult(finish(frame, f"{NAME} {path}", NAME, raw_ts), reject_frame)

@@ -1,6 +1,7 @@
 """What every reader returns, and the helpers readers share."""
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd
 
     Columns named like an IP address or a user agent (recsys.core.personal_data) are
     dropped as read, and a broken row of such a file is quarantined without its text."""
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[str | None, str]] = []
     with open_text(path) as handle:
         header = handle.readline().decode("utf-8-sig", errors="replace").strip().split(
             delimiter)
@@ -59,7 +60,7 @@ def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         reason = (f"malformed row: expected {row.expected_columns} fields, got "
-                  f"{row.actual_columns} (line {row.number})")
+                  f"{row.actual_columns} (row {len(bad) + 1} refused in {path.name})")
         if personal:  # which field is which is unknown in a broken row: keep none of it
             bad.append((None, f"{reason}; row withheld: the file has personal-data "
                               f"column(s) {', '.join(personal)}"))
@@ -67,22 +68,72 @@ def read_csv_strings(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame, pd
             bad.append((row.text, reason))
         return "skip"
 
-    table = pacsv.read_csv(
-        _maybe_gunzip(path),
-        read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=True,
-            null_values=["", "NA", "NaN", "null", "NULL", "None"],
-        ),
-    )
+    def read(source) -> pa.Table:
+        return pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True,
+                null_values=["", "NA", "NaN", "null", "NULL", "None"],
+            ),
+        )
+
+    try:
+        table = read(_maybe_gunzip(path))
+    except pa.ArrowInvalid:
+        if _is_utf8(path):
+            raise
+        # Arrow refuses the whole file for one line that is not UTF-8: such lines are
+        # refused on their own, the others read as usual
+        bad.clear()
+        body, not_utf8 = _utf8_lines(path, personal)
+        table = read(pa.BufferReader(body))
+        bad.extend(not_utf8)
     table = table.drop_columns([name for name in table.column_names
                                 if is_personal_key(name.strip().strip('"'))])
     frame = table.to_pandas()
     frame.columns = [c.strip() for c in frame.columns]
     rejects = pd.DataFrame(bad, columns=[C.raw, C.reason])
     return frame, rejects
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open_text(path) as handle:
+        try:
+            while block := handle.read(1 << 24):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _utf8_lines(path: Path, personal: list[str]) -> tuple[bytes, list[tuple[str | None, str]]]:
+    """(the file without its lines that are not UTF-8, those lines as rejects: decoded with
+    replacement, or withheld when the file has personal-data columns)."""
+    kept, refused = [], []
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1:  # the header: kept, as read_csv_strings decoded it
+                kept.append(line.decode("utf-8", errors="replace").encode())
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"malformed row: not UTF-8 (byte {exc.start} of line {number} of " \
+                         f"{path.name})"
+                if personal:
+                    refused.append((None, f"{reason}; row withheld: the file has "
+                                          f"personal-data column(s) {', '.join(personal)}"))
+                else:
+                    refused.append((line.decode("utf-8", errors="replace").strip(), reason))
+                continue
+            kept.append(line)
+    return b"".join(kept), refused
 
 
 def _maybe_gunzip(path: Path):
@@ -154,9 +205,10 @@ def finish(frame: pd.DataFrame, where: str, source_name: str,
         bad = frame[C.timestamp].isna()
         if bad.any():
             notes = "timestamp not a time: " + raw_timestamps[bad].astype(str).str.slice(0, 40)
-            if C.parse_error in frame.columns:
+            if C.parse_error in frame.columns:  # of any dtype: all-null reads as float
+                frame[C.parse_error] = frame[C.parse_error].astype(object)
                 prior = frame.loc[bad, C.parse_error]
-                notes = notes.where(prior.isna(), prior + "; " + notes)
+                notes = notes.where(prior.isna(), prior.astype(str) + "; " + notes)
             else:
                 frame[C.parse_error] = None
             frame.loc[bad, C.parse_error] = notes

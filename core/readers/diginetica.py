@@ -12,7 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.core.columns import Columns, EventType
-from recsys.core.readers.base import ReadResult, finish, read_csv_strings, synthesize_event_ids
+from recsys.core.readers.base import (
+    MAX_EPOCH_MS,
+    ReadResult,
+    finish,
+    read_csv_strings,
+    synthesize_event_ids,
+)
 from recsys.core.visitors import anonymous_user_id
 
 C = Columns
@@ -27,12 +33,23 @@ def read(path: Path) -> ReadResult:
     frame[C.session_id] = NAME + "_" + raw["session_id"]
     users = raw["user_id"] if "user_id" in raw.columns else pd.Series(None, index=raw.index)
     anonymous = users.isna() | users.isin(MISSING_USER)
-    frame[C.user_id] = users.where(~anonymous, frame[C.session_id].map(anonymous_user_id))
+    # no user and no session: no one to keep it under (validate refuses it, missing user_id)
+    visitors = frame[C.session_id].map(anonymous_user_id, na_action="ignore")
+    frame[C.user_id] = users.where(~anonymous, visitors)
     frame[C.item_id] = raw["item_id"]
     frame[C.event_type] = EventType.view.value
-    day = pd.to_datetime(raw["eventdate"], format="%Y-%m-%d", utc=True, errors="coerce")
-    offset = pd.to_timedelta(pd.to_numeric(raw["timeframe"], errors="coerce"), unit="ms")
-    frame[C.timestamp] = (day + offset).astype("datetime64[ms, UTC]")
+    frame[C.timestamp] = _day_plus_offset(raw["eventdate"], raw["timeframe"])
     frame[C.event_id] = synthesize_event_ids(raw, NAME, ["session_id", "item_id", "timeframe"])
     raw_time = raw["eventdate"].fillna("") + " +" + raw["timeframe"].fillna("") + "ms"
     return ReadResult(finish(frame, f"{NAME} {path}", NAME, raw_time), rejects)
+
+
+def _day_plus_offset(days: pd.Series, offsets: pd.Series) -> pd.Series:
+    """The day plus the offset in milliseconds, computed in whole milliseconds so that no
+    value (an infinite or huge offset, a day at the end of pandas' range) can overflow: a
+    sum beyond the representable range is not a time."""
+    day = pd.to_datetime(days, format="%Y-%m-%d", utc=True, errors="coerce")
+    day_ms = (day - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ms")
+    millis = day_ms + pd.to_numeric(offsets, errors="coerce")
+    millis = millis.where(millis.abs() < MAX_EPOCH_MS).round().astype("Int64")
+    return pd.to_datetime(millis, unit="ms", utc=True).astype("datetime64[ms, UTC]")

@@ -194,6 +194,11 @@ def _parse_chunk(lines: list[bytes]) -> tuple[pd.DataFrame, list[tuple[str, str]
 def _arrow_frame(lines: list[bytes]) -> pd.DataFrame:
     lines = [line for line in lines if line.strip()]
     body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    # Arrow (25) crashes the process on a chunk that starts with `null`, reads a later
+    # `null` line as an empty event and a `\r` as a line break: only lines that start an
+    # object and hold no `\r` take the fast path
+    if b"\r" in body or any(line.lstrip(b" \t")[:1] != b"{" for line in lines):
+        raise ValueError("a line that does not start a JSON object")
     table = pajson.read_json(
         io.BytesIO(body),
         read_options=pajson.ReadOptions(block_size=max(len(body), 1 << 20)),
@@ -311,17 +316,58 @@ def reject_text(line: bytes) -> str:
     return redact_personal_text(line.decode("utf-8", errors="replace").strip())
 
 
-_KEY_VALUE = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|\[[^\]]*\]?|[^,}\]]*)')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)  # a JSON string, perhaps cut short
+_COLON = re.compile(r"\s*:\s*")
 
 
 def redact_personal_text(text: str) -> str:
-    """`text` with the value of every personal-data key written in it replaced by
-    `"<withheld>"`: for lines no parser could read, whose raw text quarantine keeps."""
-    def withhold(match: re.Match) -> str:
-        if not is_personal_key(match.group(1)):
-            return match.group(0)
-        return f'"{match.group(1)}"{match.group(2)}"<withheld>"'
-    return _KEY_VALUE.sub(withhold, text)
+    """`text` with the value of every personal-data key written in it (`"ip": ...`,
+    `"userAgent": {...}`) replaced by `"<withheld>"`: for lines no parser could read, whose
+    raw text quarantine keeps. Strings are scanned as JSON strings, so a quote inside one
+    never misaligns what follows."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] != '"':
+            out.append(text[i])
+            i += 1
+            continue
+        token = _STRING.match(text, i).group(0)
+        i += len(token)
+        out.append(token)
+        colon = _COLON.match(text, i)
+        if colon and is_personal_key(_key_text(token)):
+            out.append(colon.group(0) + '"<withheld>"')
+            i = _value_end(text, colon.end())
+    return "".join(out)
+
+
+def _key_text(token: str) -> str:
+    try:
+        return json.loads(token)
+    except ValueError:
+        return token.strip('"')
+
+
+def _value_end(text: str, i: int) -> int:
+    """Where the JSON value starting at `i` ends (or the text, if it is cut short)."""
+    depth = 0
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            i = _STRING.match(text, i).end()
+            if depth == 0:
+                return i
+            continue
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            if depth <= 1:
+                return i + 1 if depth == 1 else i
+            depth -= 1
+        elif char == "," and depth == 0:
+            return i
+        i += 1
+    return i
 
 
 def _dig(record: dict, path: tuple[str, ...]):

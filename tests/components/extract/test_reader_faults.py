@@ -37,7 +37,7 @@ def quarantined(lake) -> pd.DataFrame:
 def extract_lines(tmp_path, lake, lines):
     source = tmp_path / "events.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
-    return extract(ExtractConfig(source=str(source)), lake)[0]
+    return extract(ExtractConfig(source=str(source), format="jsonl"), lake)[0]
 
 
 def test_lines_only_a_lenient_parser_reads_are_kept_or_quarantined_never_dropped(tmp_path,
@@ -88,3 +88,27 @@ def test_an_unknown_field_nested_deeper_than_json_writes_is_refused_with_its_rea
     assert refused["deep"].startswith(
         "malformed: fields beyond the schema cannot be kept as JSON")
     assert result.report.rows_quarantined == 1
+
+
+def test_a_file_starting_with_a_null_line_is_refused_line_by_line_not_a_crash(tmp_path,
+                                                                             lake):
+    # Arrow 25's JSON reader crashes the process on a block starting with `null`, and reads
+    # a later `null` line as an event with every field empty
+    lines = [b"null", line(event("e1")), b"[null]", b'  {"event_id": "e2"} null']
+    report = extract_lines(tmp_path, lake, lines)
+    assert (report.rows_read, report.rows_written, report.rows_quarantined) == (4, 1, 3)
+    assert sorted(quarantined(lake)["reason"]) == [
+        "malformed JSON: unexpected content after document at column 22",
+        "malformed event: expected an object, got NoneType",
+        "malformed event: expected an object, got list"]
+
+
+def test_a_csv_line_that_is_not_utf_8_is_refused_alone(tmp_path, lake):
+    source = tmp_path / "ratings.csv"
+    source.write_bytes(b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
+                       b"1,caf\xe9,4.0,964982703\n2,2,3.5,964982704\n")
+    report, _ = extract(ExtractConfig(source=str(source)), lake)
+    assert (report.rows_read, report.rows_written, report.rows_quarantined) == (3, 2, 1)
+    refused = quarantined(lake).iloc[0]
+    assert refused["reason"] == "malformed row: not UTF-8 (byte 5 of line 3 of ratings.csv)"
+    assert refused["raw"] == "1,caf\ufffd,4.0,964982703"
