@@ -58,11 +58,12 @@ def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
                                lambda: source.current, config.experiment_arm)
     if config.model_uri:
         return None
-    from recsys.experiments.store import open_store
     from recsys.serving.experiment_router import ExperimentRouter
+    from recsys.serving.registry_reads import RunningExperiments
 
-    store = open_store(settings.tracking_uri, settings.registered_model_name)
-    router = ExperimentRouter(store.running, source.load_version, lambda: source.current)
+    # read-only: serving never creates the tracking experiment (registry_reads.py)
+    experiments = RunningExperiments(settings.tracking_uri, settings.registered_model_name)
+    router = ExperimentRouter(experiments.running, source.load_version, lambda: source.current)
     try:
         router.refresh()
     except Exception as exc:  # the registry is out: start without, the watcher retries

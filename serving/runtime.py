@@ -31,6 +31,7 @@ from recsys.serving.arm_forwarding import ArmForwarder
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
 from recsys.serving.experiment_router import ArmElsewhere
+from recsys.serving.registry_reads import bound_registry_calls
 
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",
@@ -42,6 +43,7 @@ class RecsysRuntime(MLModel):
         extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
         if extra.get(ARTIFACT_FLAG):  # deployed from an exported artifact (Seldon v2, KServe)
             extra = artifact_options(extra, await get_model_uri(self.settings))
+        bound_registry_calls()  # an unreachable registry must not hold the start for minutes
         self.service = build_service(extra)
         self.forwarder = _arm_forwarder(self.service.config)
         self.service.warm_up()
@@ -51,15 +53,21 @@ class RecsysRuntime(MLModel):
         return self.ready
 
     async def unload(self) -> bool:
-        if self.forwarder is not None:
-            await self.forwarder.close()
-        if self.service.request_log is not None:
-            self.service.request_log.flush()
-        self.service.source.stop()
-        if self.service.experiments is not None:
-            self.service.experiments.stop()
-        if self.service.rules is not None:
-            self.service.rules.stop()
+        """Stop what `load` started; after a load that failed part way (MLServer unloads
+        then too) only what exists."""
+        forwarder = getattr(self, "forwarder", None)
+        if forwarder is not None:
+            await forwarder.close()
+        service = getattr(self, "service", None)
+        if service is None:
+            return True
+        if service.request_log is not None:
+            service.request_log.flush()
+        service.source.stop()
+        if service.experiments is not None:
+            service.experiments.stop()
+        if service.rules is not None:
+            service.rules.stop()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:

@@ -22,10 +22,11 @@ def logged_model(tracking_uri: str, experiment: str, interactions: pd.DataFrame,
 
 def register_trained(tracking_uri: str, name: str, interactions: pd.DataFrame,
                      model: str = "item_knn", fingerprint: dict | None = None,
-                     champion: bool = True, sessions: pd.DataFrame | None = None) -> str:
+                     champion: bool = True, sessions: pd.DataFrame | None = None,
+                     lock_url: str | None = None) -> str:
     """Fit `model` on `interactions`, log it as an MLflow pyfunc, register it as a version of
-    `name` approved by the gate and, with `champion`, give it the `champion` alias.
-    Returns the version."""
+    `name` approved by the gate and, with `champion`, give it the `champion` alias (under
+    the alias lock at `lock_url`: a tracking server's PostgreSQL). Returns the version."""
     fitted = logged_model(tracking_uri, f"{name}-tests", interactions, model, fingerprint,
                           sessions)
     client = client_for(tracking_uri)
@@ -34,7 +35,7 @@ def register_trained(tracking_uri: str, name: str, interactions: pd.DataFrame,
                                      Decision(True, ["test"]), {}, {}, compared_with=current)
     if champion:
         promote(client, name, version, "test champion", compared_with=current,
-                lock=registry_lock(tracking_uri, name))
+                lock=registry_lock(tracking_uri, name, lock_url))
     return version
 
 
