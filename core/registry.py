@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -87,6 +88,13 @@ def create_version(client: MlflowClient, name: str, model_uri: str, run_id: str,
 
 def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
     """Register a candidate as a new version with alias `challenger`; returns its version."""
+    version = _new_version(client, name, model_uri, run_id)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+def _new_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
+    """A new version (no alias yet) carrying the run's model digest."""
     if registered_model(client, name) is None:
         client.create_registered_model(name)
     version = create_version(client, name, model_uri, run_id)
@@ -94,28 +102,39 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, run_id: 
     digest = client.get_run(run_id).data.tags.get(MODEL_SHA_TAG)
     if digest:
         client.set_model_version_tag(name, version, MODEL_SHA_TAG, digest)
-    client.set_registered_model_alias(name, CHALLENGER, version)
     return str(version)
 
 
 def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_id: str,
                            decision: Decision, candidate: dict, reference: dict,
                            extra_tags: dict[str, str] | None = None,
-                           compared_with: str = NO_CHAMPION) -> str:
+                           compared_with: str = NO_CHAMPION,
+                           lock: RegistryLock | None = None) -> str:
     """Register the candidate as `challenger` and tag it with the decision (and `extra_tags`,
-    e.g. the drift report that triggered the run), all or nothing: if any write fails, the
-    new version is deleted and the old challenger alias restored."""
-    old_challenger = aliases(client, name).get(CHALLENGER)
-    version = register_candidate(client, name, model_uri, run_id)
+    e.g. the drift report that triggered the run), all or nothing.
+
+    Every tag is written before `challenger` moves, so a failed write only deletes the new,
+    unaliased version: no alias is put back, and another gate's `challenger` set meanwhile
+    stays. The move itself runs under `lock` when given; if it fails, the new version is
+    deleted (which drops any alias on it) and the old challenger is put back only if nobody
+    else set one meanwhile."""
+    version = _new_version(client, name, model_uri, run_id)
     try:
         record_decision(client, name, version, decision, candidate, reference, compared_with)
         for key, value in (extra_tags or {}).items():
             client.set_model_version_tag(name, version, key, str(value)[:5000])
     except Exception:
         client.delete_model_version(name, version)
-        if old_challenger is not None:
-            client.set_registered_model_alias(name, CHALLENGER, old_challenger)
         raise
+    with lock or nullcontext():
+        old_challenger = aliases(client, name).get(CHALLENGER)
+        try:
+            client.set_registered_model_alias(name, CHALLENGER, version)
+        except Exception:
+            client.delete_model_version(name, version)
+            if old_challenger is not None and CHALLENGER not in aliases(client, name):
+                client.set_registered_model_alias(name, CHALLENGER, old_challenger)
+            raise
     return version
 
 

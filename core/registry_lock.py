@@ -66,6 +66,16 @@ def registry_lock(tracking_uri: str, name: str, lock_url: str | None = None,
                       "lock file every writer shares")
 
 
+def configured_lock(tracking_uri: str, name: str, lock_url: str | None = None
+                    ) -> RegistryLock | None:
+    """The registry lock when one can be named (a local store, or `lock_url`), else None:
+    for the gate's `challenger` move, which falls back to compare-and-set alone."""
+    try:
+        return registry_lock(tracking_uri, name, lock_url)
+    except ConfigError:
+        return None
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 

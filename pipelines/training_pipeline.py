@@ -52,7 +52,8 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                    min_relative_improvement=min_relative_improvement,
                    max_coverage_regression=DEFAULT_POLICY.guardrails["coverage_at_10"],
                    max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
-                   trigger=trigger, require_significant=require_significant)
+                   trigger=trigger, require_significant=require_significant,
+                   registry_lock_url=registry_lock_url)
     gate.set_caching_options(False)
     as_identity(gate, PIPELINE_IDENTITY)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python

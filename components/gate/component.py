@@ -14,7 +14,7 @@ from recsys.components.image import PROJECT_IMAGE
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
             primary_metric: str, min_relative_improvement: float,
             max_coverage_regression: float, max_recall_regression: float,
-            trigger: str, require_significant: bool,
+            trigger: str, require_significant: bool, registry_lock_url: str = "",
             outcome: Output[Artifact] = None) -> bool:
     """Decide, register the best candidate as `challenger` with the decision as tags."""
     import json
@@ -22,6 +22,8 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
     from recsys.components.gate.gate import run_gate
     from recsys.core.decide import GatePolicy
     from recsys.core.progress import configure_logging
+    from recsys.core.registry_lock import configured_lock
+    from recsys.core.settings import load_settings
 
     configure_logging()
     with open(evaluation.path) as handle:
@@ -31,7 +33,9 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
                         guardrails={"coverage_at_10": max_coverage_regression,
                                     "recall_at_20": max_recall_regression},
                         require_significant=require_significant)
-    result = run_gate(record, policy, tracking_uri, registered_model, trigger)
+    lock = configured_lock(tracking_uri, registered_model,
+                           registry_lock_url or load_settings().registry_lock_url)
+    result = run_gate(record, policy, tracking_uri, registered_model, trigger, lock)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)
     return result.decision.promote

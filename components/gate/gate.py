@@ -9,6 +9,7 @@ import mlflow
 from recsys.components.gate.trigger import trigger_tags
 from recsys.core.decide import Decision, GatePolicy, decide
 from recsys.core.registry import NO_CHAMPION, decision_payload, register_with_decision
+from recsys.core.registry_lock import RegistryLock
 from recsys.core.tracking import client_for, use_tracking
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,12 @@ class GateOutcome:
 
 
 def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
-             registered_model: str, trigger: str = "") -> GateOutcome:
+             registered_model: str, trigger: str = "",
+             lock: RegistryLock | None = None) -> GateOutcome:
     """Compare the best candidate with the champion (re-evaluated on this holdout) or, with no
-    champion yet, with the popularity baseline; register it as `challenger` with the decision
-    and with what triggered the run (`trigger`, see recsys.components.gate.trigger)."""
+    champion yet, with the popularity baseline; register it as `challenger` (moved under
+    `lock` when given) with the decision and with what triggered the run (`trigger`, see
+    recsys.components.gate.trigger)."""
     extra_tags = trigger_tags(trigger)
     name = evaluation["best"]
     best = evaluation["candidates"][name]
@@ -48,7 +51,7 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
     client = client_for(tracking_uri)
     version = register_with_decision(client, registered_model, best["model_uri"],
                                      best["run_id"], decision, best["metrics"], reference,
-                                     extra_tags, compared_with)
+                                     extra_tags, compared_with, lock)
     use_tracking(tracking_uri)
     payload = {**decision_payload(decision, best["metrics"], reference), "candidate": name,
                "version": version, "registered_model": registered_model,

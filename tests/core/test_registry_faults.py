@@ -189,3 +189,63 @@ def test_an_experiment_winner_is_not_promoted_over_a_champion_that_moved(uri):
                               compared_with=moved_to, evidence={"experiment.name": "ab"})
     assert aliases(client_for(uri), NAME)["champion"] == winner
     assert client_for(uri).get_model_version(NAME, winner).tags["experiment.name"] == "ab"
+
+
+def test_a_failed_registration_racing_another_gate_leaves_that_gates_challenger(uri):
+    """Gate A's tag write fails while gate B registers: A's clean-up must not put back the
+    challenger A read before B moved it (it used to, outside any lock)."""
+    first = register(uri, NO_CHAMPION)  # the first gate's version: challenger
+    a_registered, b_done = threading.Event(), threading.Event()
+    racer = client_for(uri)
+    real_tag = racer.set_model_version_tag
+
+    def tag_then_fail(name, version, key, value):
+        if key == "gate.decision":  # A is half-way: let B run, then fail
+            a_registered.set()
+            assert b_done.wait(timeout=60)
+            raise RuntimeError("tracking server went away")
+        return real_tag(name, version, key, value)
+
+    racer.set_model_version_tag = tag_then_fail
+    failures = queue.Queue()
+
+    def gate_a():
+        run = racer.create_run(_experiment(racer))
+        try:
+            register_with_decision(racer, NAME, f"runs:/{run.info.run_id}/model",
+                                   run.info.run_id, Decision(True, ["a"]), {}, {})
+        except RuntimeError as exc:
+            failures.put(str(exc))
+
+    thread = threading.Thread(target=gate_a)
+    thread.start()
+    assert a_registered.wait(timeout=60)
+    second = register(uri, NO_CHAMPION)  # gate B, complete
+    b_done.set()
+    thread.join(timeout=60)
+    assert failures.get(timeout=1) == "tracking server went away"
+    client = client_for(uri)
+    assert aliases(client, NAME) == {"challenger": second}
+    assert sorted(str(mv.version) for mv in client.search_model_versions(f"name='{NAME}'")) == \
+        sorted([first, second])  # A's half-registered version is gone
+
+
+def test_a_failed_challenger_move_deletes_the_version_and_keeps_the_old_challenger(
+        uri, monkeypatch):
+    first = register(uri, NO_CHAMPION)
+    client = client_for(uri)
+    real = client.set_registered_model_alias
+
+    def fail_on_challenger(name, alias, version):
+        if alias == "challenger" and version != first:
+            raise RuntimeError("registry went away mid-move")
+        return real(name, alias, version)
+
+    monkeypatch.setattr(client, "set_registered_model_alias", fail_on_challenger)
+    run = client.create_run(_experiment(client))
+    with pytest.raises(RuntimeError, match="mid-move"):
+        register_with_decision(client, NAME, f"runs:/{run.info.run_id}/model", run.info.run_id,
+                               Decision(True, ["test"]), {}, {})
+    monkeypatch.undo()
+    assert aliases(client, NAME) == {"challenger": first}
+    assert [str(mv.version) for mv in client.search_model_versions(f"name='{NAME}'")] == [first]
