@@ -40,8 +40,9 @@ def build_service(options: dict | None = None) -> RecommendationService:
                       on_error=lambda exc: metrics.degraded.labels("business_rules").inc())
     rules.refresh()
     rules.watch()
-    return RecommendationService(config, source, catalogue, _session_reader(settings, config),
-                                 _cache(settings, config), metrics=metrics,
+    return RecommendationService(config, source, catalogue,
+                                 _session_reader(settings, config, metrics),
+                                 _cache(settings, config, metrics), metrics=metrics,
                                  request_log=request_log, experiments=experiments, rules=rules)
 
 
@@ -83,9 +84,10 @@ def popularity_baseline(lake):
     return popularity_from_item_stats(stats)
 
 
-def _session_reader(settings, config: ServiceConfig):
+def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | None = None):
     """The live session features; on a Redis online store its client fails fast (one
-    attempt, `redis_timeout_seconds`): a down store costs a request one timeout."""
+    attempt, `redis_timeout_seconds`): a down store costs a request one timeout, and after
+    `redis_breaker_failures` in a row none until the breaker's trial finds it back."""
     try:
         from recsys.core.fail_fast_redis import make_fail_fast
         from recsys.feature_repo.feast_adapter import plain_redis_client
@@ -95,16 +97,18 @@ def _session_reader(settings, config: ServiceConfig):
         store, _ = open_store(settings)
         client = plain_redis_client(store)
         if client is not None:
-            make_fail_fast(client, config.redis_timeout_seconds)
+            make_fail_fast(client, config.redis_timeout_seconds, metrics and
+                           metrics.redis_breaker("online_store", config))
         return SessionReader(store)
     except Exception as exc:  # serve without session features rather than not at all
         log.warning("online features unavailable, serving without them: %s", exc)
         return None
 
 
-def _cache(settings, config: ServiceConfig) -> RecommendationCache:
+def _cache(settings, config: ServiceConfig, metrics: ServiceMetrics) -> RecommendationCache:
     from recsys.core.fail_fast_redis import fail_fast_client
 
-    client = fail_fast_client(settings.redis_url, config.redis_timeout_seconds)
+    client = fail_fast_client(settings.redis_url, config.redis_timeout_seconds,
+                              metrics.redis_breaker("cache", config))
     return RecommendationCache(client, config.cache_ttl_seconds, namespace=settings.event_stream,
                                local_entries=config.cache_local_entries)

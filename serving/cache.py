@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from recsys.core.fail_fast_redis import CircuitOpen
 from recsys.core.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
 
@@ -61,6 +62,8 @@ class RecommendationCache:
             return None
         try:
             stored = self.client.get(key)
+        except CircuitOpen:  # Redis is being skipped (the breaker logged why)
+            return None
         except Exception as exc:
             self._failed("get", exc)
             return None
@@ -140,6 +143,9 @@ class RecommendationCache:
                 for key, raw in batch:
                     pipe.set(key, raw, ex=self.ttl_seconds)
                 pipe.execute()
+            except CircuitOpen:  # Redis is being skipped: these lists stay local
+                with self._lock:
+                    self.errors += 1
             except Exception as exc:
                 self._failed(f"set of {len(batch)}", exc)
             finally:

@@ -49,6 +49,11 @@ class ServiceConfig(BaseModel):
     redis_timeout_seconds: float = Field(0.05, gt=0)
     """Longest wait for the cache and online-store Redis on a request (connect, each reply;
     one attempt): past it the request degrades instead of waiting (core/fail_fast_redis.py)."""
+    redis_breaker_failures: int = Field(3, gt=0)
+    """Consecutive Redis timeouts or connection errors after which requests skip that Redis
+    (cache or online store) for `redis_breaker_cool_down_seconds`."""
+    redis_breaker_cool_down_seconds: float = Field(5.0, gt=0)
+    """How long an unreachable Redis is skipped before one trial command checks it again."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
     experiments: bool = True

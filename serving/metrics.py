@@ -11,6 +11,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from recsys.core.fail_fast_redis import CLOSED, OPEN, CircuitBreaker
+
 COVERAGE_WINDOW_SECONDS = 3600
 
 
@@ -28,6 +30,13 @@ class ServiceMetrics:
                              registry=self.registry)
         self.degraded = Counter("recsys_degraded_total", "Dependencies skipped after a failure",
                                 ["dependency"], registry=self.registry)
+        self.breaker_opens = Counter("recsys_redis_breaker_opens_total",
+                                     "Times requests started skipping an unreachable Redis "
+                                     "(cache or online store)", ["dependency"],
+                                     registry=self.registry)
+        self.breaker_open = Gauge("recsys_redis_breaker_open",
+                                  "1 while requests skip that Redis (open or half-open "
+                                  "breaker)", ["dependency"], registry=self.registry)
         self.model_version = Gauge("recsys_model_version", "Model version being served",
                                    registry=self.registry)
         self.fallback_model = Gauge("recsys_serving_fallback_model",
@@ -73,6 +82,20 @@ class ServiceMetrics:
                 "When the newest model version was registered: every training run "
                 "registers one (epoch s)", registry=None)}
         self._exported: set[str] = set()
+
+    def redis_breaker(self, dependency: str, config) -> CircuitBreaker:
+        """The circuit breaker of one Redis on the request path (`cache`, `online_store`),
+        exported as `recsys_redis_breaker_*`."""
+        self.breaker_open.labels(dependency).set(0)
+        self.breaker_opens.labels(dependency)  # exported from 0 on
+
+        def changed(state: str) -> None:
+            self.breaker_open.labels(dependency).set(0 if state == CLOSED else 1)
+            if state == OPEN:
+                self.breaker_opens.labels(dependency).inc()
+
+        return CircuitBreaker(f"Redis ({dependency})", config.redis_breaker_failures,
+                              config.redis_breaker_cool_down_seconds, on_change=changed)
 
     def observe_registry(self, health: dict) -> None:
         """Set the registry gauges from `ModelSource.registry_health` (unknown: left as is)."""

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import replace
 
 from recsys.core.catalogue import Catalogue
+from recsys.core.fail_fast_redis import CircuitOpen
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache
@@ -143,6 +144,7 @@ class RecommendationService:
             session = self.sessions.read(user_id)
         except Exception as exc:  # a missing online store degrades, never fails a request
             self.metrics.degraded.labels("online_store").inc()
-            log.warning("online features unavailable: %s", exc)
+            if not isinstance(exc, CircuitOpen):  # skipped: the breaker logged why
+                log.warning("online features unavailable: %s", exc)
             return NO_SESSION
         return NO_SESSION if session is None else session

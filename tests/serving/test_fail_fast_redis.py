@@ -10,12 +10,13 @@ import pytest
 import redis
 
 from recsys.benchmarks.local_services import temporary_postgres_database
-from recsys.core.fail_fast_redis import fail_fast_client
+from recsys.core.fail_fast_redis import OPEN, CircuitOpen, fail_fast_client
 from recsys.core.settings import Settings
 from recsys.feature_repo.store import apply_repo, open_store
 from recsys.serving.build import _session_reader
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
+from recsys.serving.metrics import ServiceMetrics
 
 
 class StalledRedis:
@@ -58,6 +59,27 @@ def test_the_cache_on_a_stalled_redis_tries_once_then_serves_from_the_local_tier
     assert cache.get("k") == {"x": 1}
 
 
+def test_after_three_timeouts_the_cache_skips_a_stalled_redis_and_counts_the_open(
+        stalled_redis):
+    metrics = ServiceMetrics()
+    config = ServiceConfig(redis_breaker_cool_down_seconds=3600)
+    breaker = metrics.redis_breaker("cache", config)
+    client = fail_fast_client(f"redis://127.0.0.1:{stalled_redis.port}/0", 0.05, breaker)
+    cache = RecommendationCache(client, 60, local_entries=0)
+    assert [cache.get(f"k{n}") for n in range(3)] == [None] * 3
+    assert len(stalled_redis.connections) == 3 and breaker.state == OPEN
+    assert [cache.get(f"k{n}") for n in range(20)] == [None] * 20
+    cache.set("k", {"x": 1})
+    assert cache.flush(timeout=5)
+    assert len(stalled_redis.connections) == 3  # nothing more reached it
+    assert cache.errors == 4  # the three timeouts and the skipped write (the skipped reads
+    # are not errors: the breaker logged why once)
+    with pytest.raises(CircuitOpen):
+        client.pipeline().set("k", "v").execute()
+    assert metrics.breaker_opens.labels("cache")._value.get() == 1
+    assert metrics.breaker_open.labels("cache")._value.get() == 1
+
+
 def test_redis_py_alone_would_retry_a_stalled_redis(stalled_redis):
     """Why the request path needs its own clients: the library default tries four times."""
     client = redis.Redis(host="127.0.0.1", port=stalled_redis.port, socket_timeout=0.05)
@@ -77,7 +99,14 @@ def test_a_stalled_online_store_costs_a_session_read_one_attempt(stalled_redis, 
         apply_repo(store, repo)  # the registry knows the views; the online store then stalls
         stalled = settings.model_copy(
             update={"redis_url": f"redis://127.0.0.1:{stalled_redis.port}/0"})
-        reader = _session_reader(stalled, ServiceConfig())
+        metrics = ServiceMetrics()
+        reader = _session_reader(stalled, ServiceConfig(redis_breaker_failures=2), metrics)
         with pytest.raises(redis.TimeoutError):
             reader.read("u1")
         assert len(stalled_redis.connections) == 1
+        with pytest.raises(redis.TimeoutError):
+            reader.read("u2")
+        with pytest.raises(CircuitOpen):  # two in a row: the online store is skipped
+            reader.read("u3")
+        assert len(stalled_redis.connections) == 2
+        assert metrics.breaker_opens.labels("online_store")._value.get() == 1
