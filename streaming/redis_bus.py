@@ -337,11 +337,17 @@ class RedisStreamBus:
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
         """After a (re)start, first the consumer's own pending entries (paged from where the
         last page ended), then new ones; entries held unacknowledged in a caller's buffer
-        are not handed out twice."""
+        are not handed out twice, except after a failed read (then the consumer's pending
+        entries come again: the sinks drop repeated ids, the processor's apply is a no-op)."""
         try:
             return self._recreating_group(
                 group, lambda: self._read(group, consumer, count, block_ms))
         except redis.RedisError as exc:
+            # a read the server took but whose answer was lost left entries pending to this
+            # consumer: the next read starts again with its own pending entries (a caller
+            # holding some of them already drops the repeats by id)
+            self._recovered.discard((group, consumer))
+            self._recovery_cursor.pop((group, consumer), None)
             raise BusUnavailable(f"cannot read {self.stream}: {exc}") from exc
 
     def _read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:

@@ -15,7 +15,8 @@ same object, so a sink's unwritten buffer is kept) after a back-off that doubles
   collector and the other workers keep running: events wait in the bus (bounded by its
   back-pressure) until the worker is fixed and started again.
 
-A run that lasted `healthy_after` seconds resets the count. `status()` is what the
+A worker is `running` again (and its counts start over) once a poll went through after the
+restart; until then it is `retrying`. `status()` is what the
 collector's `/health` shows.
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ from recsys.core.errors import RecsysError
 log = logging.getLogger(__name__)
 
 Run = Callable[[Callable[[], bool]], None]
-"""A worker's loop: `run(stop)` returns when `stop()` is true and raises on a failure."""
+"""A worker's loop: `run(stop)` calls `stop()` before each poll, returns when it is true and
+raises on a failure (a second call in one run tells the supervisor a poll went through)."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -58,6 +60,8 @@ class WorkerState:
     last_error: str | None = None
     last_error_transient: bool | None = None
     started_at: float | None = None
+    polls: int = 0
+    """Calls of `stop()` in the current run: from 2 on, a poll went through."""
     failing_since: float | None = None
     """Wall-clock time of the first failure of the current series (None while healthy)."""
 
@@ -65,7 +69,8 @@ class WorkerState:
     def state(self) -> str:
         if self.stopped:
             return "stopped"
-        return "running" if self.running else "retrying"
+        proven = self.polls >= 2 or self.failures_in_a_row == 0
+        return "running" if self.running and proven else "retrying"
 
 
 @dataclass
@@ -103,14 +108,16 @@ class Supervisor:
             thread.join(timeout=timeout)
 
     def status(self) -> dict:
-        return {name: {"state": s.state, "running": s.running, "restarts": s.restarts,
+        return {name: {"state": s.state, "running": s.state == "running",
+                       "restarts": s.restarts,
                        "failures_in_a_row": s.failures_in_a_row, "last_error": s.last_error,
                        "last_error_transient": s.last_error_transient,
                        "failing_since": s.failing_since}
                 for name, s in self.states.items()}
 
     def healthy(self) -> bool:
-        return not self.failed.is_set() and all(s.running for s in self.states.values())
+        return not self.failed.is_set() and \
+            all(s.state == "running" for s in self.states.values())
 
     def problems(self) -> list[str]:
         """One line per worker that is not running: what it is doing and its last error."""
@@ -119,10 +126,10 @@ class Supervisor:
             if s.stopped:
                 lines.append(f"worker {name} stopped after {s.permanent_in_a_row} failures in "
                              f"a row that retries do not mend: {s.last_error}")
-            elif not s.running and s.last_error is not None:
+            elif s.state == "retrying" and s.last_error is not None:
                 lines.append(f"worker {name} retrying ({s.failures_in_a_row} failures in a "
                              f"row): {s.last_error}")
-            elif not s.running:
+            elif s.state != "running":
                 lines.append(f"worker {name} not started")
         return lines
 
@@ -131,10 +138,20 @@ class Supervisor:
 
     def _keep_running(self, name: str, run: Run) -> None:
         state = self.states[name]
+
+        def stop() -> bool:
+            state.polls += 1
+            if state.polls == 2 and state.failures_in_a_row:
+                log.warning("stream worker %s: running again after %d failures in a row",
+                            name, state.failures_in_a_row)
+                state.failures_in_a_row = state.permanent_in_a_row = 0
+                state.failing_since = None
+            return self.stop_event.is_set()
+
         while not self.stop_event.is_set():
-            state.running, state.started_at = True, time.monotonic()
+            state.running, state.started_at, state.polls = True, time.monotonic(), 0
             try:
-                run(self.stop_event.is_set)
+                run(stop)
                 state.running = False
                 return  # asked to stop
             except Exception as exc:  # a worker's failure is the supervisor's business

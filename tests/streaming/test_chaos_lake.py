@@ -58,7 +58,9 @@ def run_lake_outage(path: EventPath, outage, recovery, error: str) -> None:
     health = path.client.get("/health")
     assert health.status_code == 503 and health.json()["status"] == "degraded"
     sink = health.json()["workers"]["sink"]
-    assert sink["state"] in ("retrying", "running") and error in sink["last_error"]
+    assert sink["state"] == "retrying" and error in sink["last_error"]
+    assert any(r.startswith("worker sink retrying: ") and error in r
+               for r in health.json()["reasons"])
     assert path.post(events("still", 40)).status_code == 202  # the collector answers
     assert not path.workers.supervisor.failed.is_set()
 

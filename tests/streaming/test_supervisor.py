@@ -9,6 +9,7 @@ import redis
 from recsys.core.errors import LakeError
 from recsys.streaming.bus import BusUnavailable
 from recsys.streaming.supervisor import Supervisor, is_transient
+from tests.streaming.event_path import wait_until
 
 
 class FlakyWorker:
@@ -35,8 +36,10 @@ def test_a_failing_worker_is_restarted_on_the_same_object_until_it_runs():
     supervisor = Supervisor({"sink": worker.run}, max_failures=5, first_backoff=0.01)
     supervisor.start()
     assert worker.running.wait(5)
+    assert wait_until(lambda: supervisor.status()["sink"]["state"] == "running")
     status = supervisor.status()["sink"]
-    assert status["running"] and status["restarts"] == 2 and status["failures_in_a_row"] == 2
+    assert status["running"] and status["restarts"] == 2
+    assert status["failures_in_a_row"] == 0  # a poll went through: its counts start over
     assert status["last_error"] == "RuntimeError: lake unreachable (run 2)"
     assert worker.buffer == [1, 2, 3]  # one object across restarts: its buffer survives
     assert supervisor.healthy()
@@ -92,7 +95,8 @@ def test_passing_failures_are_retried_as_long_as_they_last(error):
     supervisor.start()
     try:
         assert worker.running.wait(10)
-        assert worker.runs == 41 and not supervisor.failed.is_set() and supervisor.healthy()
+        assert wait_until(supervisor.healthy)
+        assert worker.runs == 41 and not supervisor.failed.is_set()
         assert supervisor.status()["sink"]["restarts"] == 40
         assert supervisor.status()["sink"]["last_error_transient"] is True
     finally:
@@ -109,3 +113,30 @@ def test_only_bugs_count_as_permanent():
     assert not is_transient(TypeError("unsupported operand"))
     assert not is_transient(KeyError("event_id"))
     assert is_transient(BusUnavailable("full")) and is_transient(PermissionError("lake"))
+
+
+def test_a_worker_is_retrying_until_a_poll_goes_through_after_its_restart():
+    polls = threading.Semaphore(0)
+
+    def run(stop):  # restarted, then stuck before its first poll completes
+        if not hasattr(run, "failed"):
+            run.failed = True
+            raise OSError(28, "No space left on device")
+        stop()
+        polls.acquire()  # the first poll hangs until released
+        while not stop():
+            threading.Event().wait(0.01)
+
+    supervisor = Supervisor({"sink": run}, first_backoff=0.001)
+    supervisor.start()
+    try:
+        assert wait_until(lambda: supervisor.states["sink"].polls == 1)
+        assert supervisor.status()["sink"]["state"] == "retrying" and not supervisor.healthy()
+        assert supervisor.problems() == ["worker sink retrying (1 failures in a row): OSError: "
+                                         "[Errno 28] No space left on device"]
+        polls.release()
+        assert wait_until(supervisor.healthy)
+        assert supervisor.status()["sink"]["failures_in_a_row"] == 0
+    finally:
+        polls.release()
+        supervisor.stop(timeout=5)
