@@ -74,3 +74,20 @@ def test_a_truncated_file_is_set_aside_named_and_the_rest_of_its_partition_valid
     reason = lake.read_json(f"corrupt/{broken}.reason.json")
     assert reason["key"] == broken
     assert reason["reason"].startswith(f"{lake.url(broken)} is not a readable Parquet file")
+
+
+@pytest.mark.integration
+def test_a_corrupt_object_of_an_s3_lake_is_set_aside_the_same_way(s3_lake):
+    from recsys.core.event_store import RAW_ZONE, read_event_files
+    from recsys.core.schema import RAW_EVENT_SCHEMA
+
+    good = pa.Table.from_pylist([{"event_id": "e1"}], schema=pa.schema(
+        [RAW_EVENT_SCHEMA.field("event_id")]))
+    s3_lake.write_table(f"{RAW_ZONE}/event_date=2026-09-21/part-good.parquet", good)
+    broken = f"{RAW_ZONE}/event_date=2026-09-21/part-broken.parquet"
+    s3_lake.write_bytes(broken, b"PAR1 cut short")
+    table = read_event_files(s3_lake, s3_lake.list(RAW_ZONE), RAW_EVENT_SCHEMA, ["event_id"])
+    assert table.column("event_id").to_pylist() == ["e1"]
+    assert s3_lake.list(RAW_ZONE) == [f"{RAW_ZONE}/event_date=2026-09-21/part-good.parquet"]
+    assert s3_lake.read_bytes(f"corrupt/{broken}") == b"PAR1 cut short"
+    assert s3_lake.read_json(f"corrupt/{broken}.reason.json")["key"] == broken
