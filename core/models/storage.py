@@ -13,11 +13,14 @@ A model is a folder:
 
 `files_sha256(folder)` is the digest the registry records for every version and every
 loader checks before reading a byte of state (`load_model(folder, expected_sha256)`).
+Everything a load reads must be what that digest covered: a nested model named `../x`, or
+any symbolic link that leads out of the folder, is refused before anything is read.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +70,21 @@ def load_model(folder: str | Path, expected_sha256: str | None = None) -> Recomm
             "of data now, and pickles are never loaded; retrain, or re-export the version")
     if not (folder / STATE_FILE).is_file():
         raise ModelIntegrityError(f"{folder} holds no {STATE_FILE}: not a recsys model")
+    root = folder.resolve()
+    _refuse_links_outside(root)
     if expected_sha256 is not None:
         actual = files_sha256(folder)
         if actual != expected_sha256:
             raise ModelIntegrityError(
                 f"model files at {folder} do not match the registry: SHA-256 {actual}, "
                 f"recorded {expected_sha256}; refusing to load them")
+    return _read_model(root, root)
+
+
+def _read_model(folder: Path, root: Path) -> Recommender:
+    """The model in `folder` (`root` or a nested model inside it)."""
+    if not (folder / STATE_FILE).is_file():
+        raise ModelIntegrityError(f"{folder} holds no {STATE_FILE}: not a recsys model")
     document = json.loads((folder / STATE_FILE).read_text())
     if document.get("format") != FORMAT or document.get("version") != FORMAT_VERSION:
         raise ModelIntegrityError(f"{folder}: unknown model format {document.get('format')!r} "
@@ -84,8 +96,29 @@ def load_model(folder: str | Path, expected_sha256: str | None = None) -> Recomm
     with np.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
         model = cls.__new__(cls)
         for name, value in document["state"].items():
-            setattr(model, name, _decode(value, arrays, folder))
+            setattr(model, name, _decode(value, arrays, folder, root))
     return model
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path`, resolved; refused unless it stays inside `root` (a resolved folder)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise ModelIntegrityError(
+            f"{path} leads outside the model folder {root} (to {resolved}): a model loads "
+            "only files inside its own folder, the ones its SHA-256 covers; refusing it")
+    return resolved
+
+
+def _refuse_links_outside(root: Path) -> None:
+    """Refuse a model folder holding a symbolic link (file or folder) that leads outside
+    it: the digest does not follow links, a load would. Links inside it (Kubernetes
+    volumes lay files out that way) are fine."""
+    for parent, folders, files in os.walk(root):
+        for name in (*folders, *files):
+            path = Path(parent) / name
+            if path.is_symlink():
+                _inside(root, path)
 
 
 def files_sha256(folder: str | Path) -> str:
@@ -185,17 +218,18 @@ def _read_column(ref: dict, arrays):
     return _read_array(ref, arrays)
 
 
-def _decode(value, arrays, folder: Path):
+def _decode(value, arrays, folder: Path, root: Path):
     if value is None or isinstance(value, (bool, str)):
         return value
     if "number" in value:
         return int(value["number"]) if value["type"] == "int" else float(value["number"])
     if "list" in value:
-        return [_decode(v, arrays, folder) for v in value["list"]]
+        return [_decode(v, arrays, folder, root) for v in value["list"]]
     if "tuple" in value:
-        return tuple(_decode(v, arrays, folder) for v in value["tuple"])
+        return tuple(_decode(v, arrays, folder, root) for v in value["tuple"])
     if "dict" in value:
-        return {_decode(k, arrays, folder): _decode(v, arrays, folder) for k, v in value["dict"]}
+        return {_decode(k, arrays, folder, root): _decode(v, arrays, folder, root)
+                for k, v in value["dict"]}
     if "array" in value:
         return _read_array(value["array"], arrays)
     if "csr" in value:
@@ -209,7 +243,7 @@ def _decode(value, arrays, folder: Path):
         return pd.DataFrame({name: _read_column(ref, arrays) for name, ref in parts["columns"]},
                             index=index)
     if "model" in value:
-        return load_model(folder / NESTED / value["model"])
+        return _read_model(_inside(root, folder / NESTED / str(value["model"])), root)
     raise ModelIntegrityError(f"unknown value in {STATE_FILE}: {sorted(value)}")
 
 
