@@ -228,16 +228,15 @@ def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
     """Reject the lines that are not JSON objects (each with its reason), then retry the
     fast path on the rest; only a chunk with wrongly typed fields falls back to building
     its rows one by one. Every non-blank line ends as a row or a reject."""
-    good, records, rejects = [], [], []
+    good, rejects = [], []
     for line in lines:
         if not line.strip():
             continue
-        record, reason = parse_line(line)
+        reason = parse_line(line)[1]  # the object is dropped: holding 50k costs more
         if reason is not None:
             rejects.append((reject_text(line), reason))
         else:
             good.append(line)
-            records.append(record)
     if not good:
         return pd.DataFrame(columns=list(FIELD_PATHS.values())), rejects
     try:
@@ -245,9 +244,9 @@ def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
     except Exception:  # noqa: BLE001 - as in _parse_chunk: the rows are built one by one
         pass
     rows = []
-    for line, record in zip(good, records):
+    for line in good:
         try:
-            rows.append(_row(record))
+            rows.append(_row(parse_line(line)[0]))
         except Exception as exc:  # noqa: BLE001 - one poison line never fails the file
             rejects.append((reject_text(line),
                             f"unreadable event: {type(exc).__name__}: {str(exc)[:200]}"))
