@@ -153,41 +153,75 @@ def test_a_frozen_bus_answers_outcome_unknown_and_the_retry_is_stored_once(serve
     assert sorted(path.lake_ids()) == ["f0", "f1"]
 
 
-def test_kill_9_of_the_bus_mid_write_loses_and_doubles_nothing(server, tmp_path):
-    path = EventPath(server, tmp_path / "state").start()
-    stop = threading.Event()
-    unknown = []
+class Senders:
+    """Two clients posting batches of fresh events as fast as the collector answers; a batch
+    answered `stored: "unknown"` is sent again with the same ids until it is acknowledged
+    (a later `stored: 0` is about that try only), one answered `stored: 0` is dropped."""
 
-    def send(name: str) -> None:
+    def __init__(self, path: EventPath):
+        self.path, self.stop, self.unknown = path, threading.Event(), []
+        self.threads = [threading.Thread(target=self._send, args=(f"t{i}",))
+                        for i in range(2)]
+
+    def __enter__(self) -> "Senders":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _send(self, name: str) -> None:
         for n in range(10_000):
-            if stop.is_set():
+            if self.stop.is_set():
                 return
             batch = events(f"{name}-{n}-", 20)
-            answer = path.post(batch)
+            answer = self.path.post(batch)
             if answer.status_code == 503 and answer.json()["stored"] == "unknown":
-                unknown.append(batch)  # maybe stored: sent again with the same ids until
-                while path.post(batch).status_code != 202:  # acknowledged (a later "stored
-                    time.sleep(0.05)  # 0" is about that try only)
+                self.unknown.append(batch)
+                while self.path.post(batch).status_code != 202:
+                    time.sleep(0.05)
             time.sleep(0.005)
 
-    senders = [threading.Thread(target=send, args=(f"t{i}",)) for i in range(2)]
+    def wait_for_more(self, count: int) -> bool:
+        before = len(self.path.acknowledged)
+        return wait_until(lambda: len(self.path.acknowledged) >= before + count)
+
+
+def test_kill_9_of_the_bus_mid_write_loses_and_doubles_nothing(server, tmp_path):
+    path = EventPath(server, tmp_path / "state").start()
     try:
-        for thread in senders:
-            thread.start()
-        assert wait_until(lambda: len(path.acknowledged) >= 400)
-        server.crash()
-        assert wait_until(lambda: path.answers[-1] == 503)
-        server.start()
-        count = len(path.acknowledged)
-        assert wait_until(lambda: len(path.acknowledged) >= count + 400)
-        stop.set()
-        for thread in senders:
-            thread.join(timeout=30)
+        with Senders(path) as senders:
+            assert senders.wait_for_more(400)
+            server.crash()
+            assert wait_until(lambda: path.answers[-1] == 503)
+            server.start()
+            assert senders.wait_for_more(400)
         assert 503 in path.answers and path.answers[-1] == 202
         path.assert_nothing_lost_or_doubled()
         assert not path.workers.supervisor.failed.is_set()
     finally:
-        stop.set()
+        path.close()
+
+
+def test_a_bus_frozen_under_load_loses_and_doubles_nothing(server, tmp_path):
+    path = EventPath(server, tmp_path / "state").start()
+    try:
+        with Senders(path) as senders:
+            assert senders.wait_for_more(400)
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:  # a few socket timeouts long
+                assert wait_until(lambda: path.answers.count(503) >= 3)
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            assert senders.wait_for_more(400)
+        assert senders.unknown  # requests sent before the freeze: outcome unknown, resent
+        path.assert_nothing_lost_or_doubled()
+        assert not path.workers.supervisor.failed.is_set()
+        assert wait_until(lambda: path.client.get("/health").json()["status"] == "ok")
+    finally:
         path.close()
 
 
