@@ -87,8 +87,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
             settings.tracking_uri, name, settings.registry_lock_url))
         print(f"champion of {name} is now version {target}")
     elif args.action == "promote":
+        from recsys.core.pyfunc import verify_version
+
         promote_manually(client, name, args.version, args.reason, lock=registry_lock(
-            settings.tracking_uri, name, settings.registry_lock_url))
+            settings.tracking_uri, name, settings.registry_lock_url),
+            verify=lambda version: verify_version(name, version))
         print(f"champion of {name} is now version {args.version} (manual)")
     print(json.dumps({"model": name, "aliases": aliases(client, name),
                       "versions": registry_table(client, name)}, indent=2))

@@ -74,6 +74,18 @@ def registered_version(model_uri: str, client) -> tuple[str, str]:
     return name, str(version)
 
 
+def verify_version(name: str, version: str) -> None:
+    """Before an alias moves to `version`: its model's files exist, match the SHA-256 recorded
+    on the version and load as data; otherwise ModelIntegrityError saying so (a registry or
+    artifact store that cannot be reached raises as itself: that is not the model's fault)."""
+    try:
+        load_recommender(f"models:/{name}/{version}")
+    except ModelIntegrityError as exc:
+        raise ModelIntegrityError(
+            f"{name} v{version} cannot be loaded, so no alias moves to it: {exc} (its model "
+            "files are missing or changed since training; retrain)") from exc
+
+
 def load_recommender(model_uri: str) -> Recommender:
     """The Recommender of a registered version, read as data after its files were checked
     against the SHA-256 recorded on the version (never through pickle or the model's code)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -109,20 +110,26 @@ def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_
                            decision: Decision, candidate: dict, reference: dict,
                            extra_tags: dict[str, str] | None = None,
                            compared_with: str = NO_CHAMPION,
-                           lock: RegistryLock | None = None) -> str:
+                           lock: RegistryLock | None = None,
+                           verify: VersionCheck | None = None) -> str:
     """Register the candidate as `challenger` and tag it with the decision (and `extra_tags`,
     e.g. the drift report that triggered the run), all or nothing.
 
     Every tag is written before `challenger` moves, so a failed write only deletes the new,
     unaliased version: no alias is put back, and another gate's `challenger` set meanwhile
-    stays. The move itself runs under `lock` when given; if it fails, the new version is
-    deleted (which drops any alias on it) and the old challenger is put back only if nobody
-    else set one meanwhile."""
+    stays. `verify(version)` (the model loads, see `recsys.core.pyfunc.verify_version`) runs
+    before the move: when it refuses, the version stays, unaliased, with the refusal recorded.
+    The move itself runs under `lock` when given; if it fails, the new version is deleted
+    (which drops any alias on it) and the old challenger is put back only if nobody else set
+    one meanwhile."""
     version = _new_version(client, name, model_uri, run_id)
     try:
         record_decision(client, name, version, decision, candidate, reference, compared_with)
         for key, value in (extra_tags or {}).items():
             client.set_model_version_tag(name, version, key, str(value)[:5000])
+        _verified(client, name, version, verify, "gate.decision")
+    except RecsysError:
+        raise
     except Exception:
         client.delete_model_version(name, version)
         raise
@@ -138,6 +145,27 @@ def register_with_decision(client: MlflowClient, name: str, model_uri: str, run_
     return version
 
 
+VersionCheck = Callable[[str], None]
+"""Raises a RecsysError when the version's model cannot be loaded."""
+UNLOADABLE_TAG = "registry.unloadable"
+"""Version tag: why an alias was not moved to the version (its model does not load)."""
+
+
+def _verified(client: MlflowClient, name: str, version: str, verify: VersionCheck | None,
+              decision_tag: str | None = None) -> None:
+    """Run `verify`; on a refusal, record it on the version (and mark the decision refused)
+    and raise it."""
+    if verify is None:
+        return
+    try:
+        verify(str(version))
+    except RecsysError as exc:
+        client.set_model_version_tag(name, str(version), UNLOADABLE_TAG, str(exc)[:5000])
+        if decision_tag:
+            client.set_model_version_tag(name, str(version), decision_tag, "refused")
+        raise
+
+
 class StaleComparison(RecsysError):
     """The champion moved after the gate compared with it: nothing was promoted."""
 
@@ -145,10 +173,12 @@ class StaleComparison(RecsysError):
 
 
 def promote(client: MlflowClient, name: str, version: str, reason: str, *,
-            lock: RegistryLock, compared_with: str) -> None:
+            lock: RegistryLock, compared_with: str, verify: VersionCheck | None = None) -> None:
     """The gate's promotion: `version` becomes champion and the old champion `previous`,
     only if the champion is still `compared_with` (a version, or NO_CHAMPION); otherwise
-    the version is tagged `gate.stale_comparison` and StaleComparison is raised."""
+    the version is tagged `gate.stale_comparison` and StaleComparison is raised. With
+    `verify`, a version whose model does not load is refused first (recorded, raised)."""
+    _verified(client, name, version, verify)
     with lock:
         _require_champion(client, name, version, compared_with, "gate.stale_comparison",
                           f"gate compared with {compared_with}, but the champion is now "
@@ -199,9 +229,11 @@ def promote_experiment_winner(client: MlflowClient, name: str, version: str, rea
 
 
 def promote_manually(client: MlflowClient, name: str, version: str, reason: str, *,
-                     lock: RegistryLock) -> None:
-    """A manual override: `version` becomes champion, recorded as such."""
+                     lock: RegistryLock, verify: VersionCheck | None = None) -> None:
+    """A manual override: `version` becomes champion, recorded as such (with `verify`, only
+    if its model loads)."""
     client.get_model_version(name, version)  # raises when the version does not exist
+    _verified(client, name, version, verify)
     with lock:
         _make_champion(client, name, str(version), how="manual", reason=reason)
 

@@ -62,6 +62,7 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     import logging
 
     from recsys.core.progress import configure_logging
+    from recsys.core.pyfunc import verify_version
     from recsys.core.registry import StaleComparison, promote
     from recsys.core.registry_lock import registry_lock
     from recsys.core.settings import load_settings
@@ -76,7 +77,8 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     try:
         promote(client_for(tracking_uri), registered_model, result["version"],
                 "; ".join(result["decision"]["reasons"]), lock=lock,
-                compared_with=result["compared_with"])
+                compared_with=result["compared_with"],
+                verify=lambda version: verify_version(registered_model, version))
     except StaleComparison as exc:
         logging.getLogger("recsys").warning("promote: %s", exc)
         return False

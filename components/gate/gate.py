@@ -8,6 +8,7 @@ import mlflow
 
 from recsys.components.gate.trigger import trigger_tags
 from recsys.core.decide import Decision, GatePolicy, decide
+from recsys.core.pyfunc import verify_version
 from recsys.core.registry import NO_CHAMPION, decision_payload, register_with_decision
 from recsys.core.registry_lock import RegistryLock
 from recsys.core.tracking import client_for, use_tracking
@@ -51,7 +52,8 @@ def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
     client = client_for(tracking_uri)
     version = register_with_decision(client, registered_model, best["model_uri"],
                                      best["run_id"], decision, best["metrics"], reference,
-                                     extra_tags, compared_with, lock)
+                                     extra_tags, compared_with, lock,
+                                     verify=lambda v: verify_version(registered_model, v))
     use_tracking(tracking_uri)
     payload = {**decision_payload(decision, best["metrics"], reference), "candidate": name,
                "version": version, "registered_model": registered_model,

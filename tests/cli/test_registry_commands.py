@@ -1,18 +1,20 @@
 import json
 
+import pandas as pd
 from mlflow import MlflowClient
 
 from recsys.cli.main import main
-from recsys.core.registry import register_candidate
+from recsys.core.registry import aliases, register_candidate
+from tests.factories import register_trained
+from tests.serving.conftest import ROWS
 
 
 def test_show_promote_rollback(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RECSYS_STATE_DIR", str(tmp_path))
     uri = f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    run = client.create_run(client.create_experiment("x"))
-    for _ in range(2):
-        register_candidate(client, "recsys-recommender", "runs:/x/model", run.info.run_id)
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    for model in ("popularity", "item_knn"):
+        register_trained(uri, "recsys-recommender", frame, model, champion=False)
     assert main(["registry", "promote", "1", "--reason", "first"]) == 0
     assert main(["registry", "promote", "2", "--reason", "second"]) == 0
     capsys.readouterr()
@@ -28,3 +30,17 @@ def test_show_promote_rollback(tmp_path, monkeypatch, capsys):
     assert shown["aliases"]["champion"] == "2"
     assert [(v["version"], v["promoted_by"]) for v in shown["versions"]] == [
         ("2", "rollback"), ("1", "rollback")]
+
+
+def test_a_manual_promotion_of_a_version_without_a_loadable_model_is_refused(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("RECSYS_STATE_DIR", str(tmp_path))
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    register_trained(uri, "recsys-recommender", frame, "popularity")
+    run = client.create_run(client.create_experiment("x"))
+    empty = register_candidate(client, "recsys-recommender", "runs:/x/model", run.info.run_id)
+    assert main(["registry", "promote", empty, "--reason", "try"]) == 2
+    assert f"recsys-recommender v{empty} cannot be loaded, so no alias moves" in caplog.text
+    assert aliases(client, "recsys-recommender")["champion"] == "1"

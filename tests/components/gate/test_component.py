@@ -87,3 +87,64 @@ def test_promote_body_refuses_a_comparison_the_champion_has_moved_past(tmp_path)
     assert tags["gate.compared_with_version"] == "none"
     assert tags["gate.stale_comparison"].startswith("gate compared with none, but the "
                                                     "champion is now 1")
+
+
+def delete_model_files(uri, fitted) -> None:
+    """What an artifact store that lost a run's files looks like: the logged model's
+    artifacts are gone, its registry entries are not."""
+    import shutil
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    model_id = fitted.model_uri.removeprefix("models:/")
+    location = client_for(uri).get_logged_model(model_id).artifact_location
+    shutil.rmtree(Path(urlparse(location).path))
+
+
+def test_a_candidate_whose_model_files_are_gone_is_refused_and_nothing_moves(tmp_path):
+    import pytest
+
+    from recsys.core.models.storage import ModelIntegrityError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    champion = logged_model(uri, "gate-body", frame)
+    _, first = run_gate_body(tmp_path, uri, evaluation_record(champion, better, baseline), "a")
+    assert promote_op.python_func(outcome=first, tracking_uri=uri, registered_model=NAME,
+                                  registry_lock_url="") is True
+    best = {"ndcg_at_10": 0.40, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    lost = logged_model(uri, "gate-body", frame)
+    delete_model_files(uri, lost)  # between train and gate
+    with pytest.raises(ModelIntegrityError, match="v2 cannot be loaded, so no alias moves"):
+        run_gate_body(tmp_path, uri, evaluation_record(
+            lost, best, baseline, champion={"version": "1", "metrics": better}), "lost")
+    client = client_for(uri)
+    assert aliases(client, NAME) == {"champion": "1", "challenger": "1"}
+    tags = client.get_model_version(NAME, "2").tags
+    assert tags["gate.decision"] == "refused"
+    assert "holds no model.json" in tags["registry.unloadable"]
+
+
+def test_promote_refuses_a_version_whose_model_files_went_missing_after_the_gate(tmp_path):
+    import pytest
+
+    from recsys.core.models.storage import ModelIntegrityError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    fitted = logged_model(uri, "gate-body", frame)
+    approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
+                                      "approved")
+    assert approved is True
+    delete_model_files(uri, fitted)  # between gate and promote
+    with pytest.raises(ModelIntegrityError, match="v1 cannot be loaded, so no alias moves"):
+        promote_op.python_func(outcome=outcome, tracking_uri=uri, registered_model=NAME,
+                               registry_lock_url="")
+    client = client_for(uri)
+    assert aliases(client, NAME) == {"challenger": "1"}  # no champion: nothing was promoted
+    assert "holds no model.json" in client.get_model_version(NAME, "1").tags[
+        "registry.unloadable"]
