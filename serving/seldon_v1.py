@@ -104,8 +104,11 @@ def _cache(settings: Settings) -> RecommendationCache:
     """The shared recommendation cache when a Redis URL is configured explicitly."""
     if "redis_url" not in settings.model_fields_set:
         return RecommendationCache(None, 0)
-    from recsys.core.fail_fast_redis import fail_fast_client
+    from recsys.core.fail_fast_redis import CircuitBreaker, fail_fast_client
 
     config = ServiceConfig()
-    return RecommendationCache(fail_fast_client(settings.redis_url, config.redis_timeout_seconds),
+    breaker = CircuitBreaker("Redis (cache)", config.redis_breaker_failures,
+                             config.redis_breaker_cool_down_seconds)
+    return RecommendationCache(fail_fast_client(settings.redis_url, config.redis_timeout_seconds,
+                                                breaker),
                                config.cache_ttl_seconds, namespace=settings.event_stream)

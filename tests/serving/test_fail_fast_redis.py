@@ -80,6 +80,15 @@ def test_after_three_timeouts_the_cache_skips_a_stalled_redis_and_counts_the_ope
     assert metrics.breaker_open.labels("cache")._value.get() == 1
 
 
+def test_the_seldon_v1_cache_skips_a_stalled_redis_too(stalled_redis, tmp_path):
+    from recsys.serving.seldon_v1 import _cache
+
+    cache = _cache(Settings(state_dir=tmp_path,
+                            redis_url=f"redis://127.0.0.1:{stalled_redis.port}/0"))
+    assert [cache.get(f"k{n}") for n in range(10)] == [None] * 10
+    assert len(stalled_redis.connections) == ServiceConfig().redis_breaker_failures
+
+
 def test_redis_py_alone_would_retry_a_stalled_redis(stalled_redis):
     """Why the request path needs its own clients: the library default tries four times."""
     client = redis.Redis(host="127.0.0.1", port=stalled_redis.port, socket_timeout=0.05)
