@@ -69,8 +69,9 @@ class WorkerState:
     def state(self) -> str:
         if self.stopped:
             return "stopped"
-        proven = self.polls >= 2 or self.failures_in_a_row == 0
-        return "running" if self.running and proven else "retrying"
+        if self.running and (self.polls >= 2 or self.failures_in_a_row == 0):
+            return "running"
+        return "retrying" if self.failures_in_a_row else "not running"
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Supervisor:
                 lines.append(f"worker {name} retrying ({s.failures_in_a_row} failures in a "
                              f"row): {s.last_error}")
             elif s.state != "running":
-                lines.append(f"worker {name} not started")
+                lines.append(f"worker {name} not running")
         return lines
 
     def backoff(self, failures: int) -> float:
