@@ -104,6 +104,51 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers (host:port,...) when event_bus is `kafka`."""
 
+    kafka_partitions: int = Field(default=12, ge=1, le=1024)
+    """Partitions of the events topic: the most processors (and sinks) that share the work;
+    a user's events all go to partition blake2b(user_id) % this (docs/streaming.md)."""
+
+    kafka_replication_factor: int = Field(default=3, ge=1)
+    """Replicas of each topic partition the app creates (a single-broker test: 1)."""
+
+    kafka_retention_ms: int = Field(default=7 * 86_400_000, gt=0)
+    """`retention.ms` of the events and dead-letter topics: how long the broker keeps events
+    (the lake sink lands them well within it)."""
+
+    kafka_cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+    """`cleanup.policy` of the events and dead-letter topics (events are not compactable:
+    `delete`)."""
+
+    kafka_topics: Literal["create", "check"] = "create"
+    """`create`: create the events and dead-letter topics when missing; `check`: only check
+    them (a managed Kafka where the app may not create topics). Either way the app refuses to
+    start on a topic whose partitions, retention or cleanup policy differ from the settings."""
+
+    kafka_session_timeout_seconds: float = Field(default=10.0, ge=1.0)
+    """A consumer not heard of for this long leaves its group: its partitions go to the
+    live members (Kafka's `session.timeout.ms`)."""
+
+    kafka_idempotent_producer: bool = True
+    """The collector's producer is idempotent (`enable.idempotence`: a retried send is not
+    stored twice). Tansu 0.6 refuses it (UnknownError on every send): set false there."""
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = \
+        "PLAINTEXT"
+    """How the Kafka clients talk to the brokers (`security.protocol`)."""
+
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism with a SASL_* security protocol."""
+
+    kafka_username: str | None = None
+    """SASL user name."""
+
+    kafka_password_file: Path | None = None
+    """A file holding the SASL password (one line; read at start)."""
+
+    kafka_ssl_cafile: Path | None = None
+    """CA certificate file the brokers' TLS certificates are checked against (SSL, SASL_SSL);
+    default the system's."""
+
     bus_redis_url: str | None = None
     """Redis of the event bus and the stream processor's state, when it is not redis_url:
     a durable one (infra/redis/bus.conf; `make stream` starts it on port 6380)."""

@@ -1,30 +1,71 @@
 """Kafka as the event bus, behind the same interface as Redis Streams (kafka-python).
 
-- `publish` sends every row keyed by user_id (one user's events stay in one partition, in
-  order) and waits for the broker's acknowledgement (acks=all) before returning; event ids
-  are de-duplicated within `dedup_seconds` by this collector process (Kafka itself has no
-  per-message dedup window), which is why the Redis bus is the default.
-- Consumer groups are Kafka's own; `ack` commits, per partition, the offset after the
-  highest acknowledged message (at-least-once). `reclaim` has nothing to do: the group
-  coordinator hands a dead consumer's partitions to the live ones.
+- `publish` sends every row keyed by user_id to partition blake2b(user_id) % partitions
+  (`partitions.partition_of`, the Redis bus's rule: one user's events stay in one partition,
+  in order, and the processor's per-partition watermark and cart timers are the Kafka
+  partition's) and waits for the broker's acknowledgement (acks=all) before returning.
+  Event ids are de-duplicated within `dedup_seconds` by this collector process only (Kafka
+  has no per-message dedup window); an event posted to two collectors is stored twice and
+  made one downstream: the processor's state and the lake sink (one write per event id and
+  date partition) both drop a repeated event id, and both copies are in one partition.
+- Consumer groups are Kafka's own: N processors (or sinks) in one group share the
+  partitions, and the group coordinator hands a dead member's partitions to the live ones
+  after `session_timeout_ms`. `ack` commits, per partition, the offset after the highest
+  acknowledged message (at-least-once); a commit refused because a rebalance moved the
+  partition is dropped: the new owner reads those messages again (idempotent writes).
+  `reclaim` has nothing to do.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import orjson
 
 from recsys.streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.partitions import partition_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KafkaClientConfig:
+    """How the Kafka clients reach and authenticate to the brokers."""
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+    def options(self) -> dict:
+        """kafka-python keyword arguments (producer, consumer and admin alike), bootstrap
+        excepted."""
+        options: dict = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.username,
+                           sasl_plain_password=self.password)
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, topic: str = "recsys.events",
+    def __init__(self, bootstrap: str | KafkaClientConfig, topic: str = "recsys.events",
                  dedup_seconds: int = 86_400, dedup_capacity: int = 1_000_000,
-                 timeout_seconds: float = 10.0):
+                 timeout_seconds: float = 10.0, session_timeout_ms: int = 10_000,
+                 idempotent: bool = False):
         from kafka import KafkaProducer
 
-        self.bootstrap = bootstrap
+        self.client = bootstrap if isinstance(bootstrap, KafkaClientConfig) \
+            else KafkaClientConfig(bootstrap)
+        self.bootstrap = self.client.bootstrap
+        self.session_timeout_ms = session_timeout_ms
+        self._partitions: int | None = None
         self.topic = topic
         self.dead_topic = f"{topic}.dead"
         self.dedup_seconds = dedup_seconds
@@ -33,9 +74,12 @@ class KafkaBus:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._consumers: dict[tuple[str, str], object] = {}
         try:
-            self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                          linger_ms=5, request_timeout_ms=int(
-                                              timeout_seconds * 1000))
+            # max_block_ms: a send waiting for metadata (broker down) fails within the
+            # timeout (503) instead of kafka-python's default minute
+            self.producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                enable_idempotence=idempotent, max_block_ms=int(timeout_seconds * 1000),
+                request_timeout_ms=int(timeout_seconds * 1000), **self.client.options())
         except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
             raise BusUnavailable(f"Kafka at {bootstrap} unavailable: {exc}") from exc
 
@@ -51,8 +95,11 @@ class KafkaBus:
         fresh = [row for row in rows if self._fresh(row["event_id"], now)]
         unique = list({row["event_id"]: row for row in fresh}.values())
         try:
+            partitions = self._topic_partitions()
             futures = [self.producer.send(self.topic, key=str(row["user_id"]).encode(),
-                                          value=orjson.dumps(row)) for row in unique]
+                                          value=orjson.dumps(row),
+                                          partition=partition_of(row["user_id"], partitions))
+                       for row in unique]
             self.producer.flush(timeout=self.timeout_seconds)
             for future in futures:
                 future.get(timeout=self.timeout_seconds)
@@ -63,6 +110,14 @@ class KafkaBus:
         while len(self._seen) > self.dedup_capacity:
             self._seen.popitem(last=False)
         return PublishResult(len(unique), len(rows) - len(unique))
+
+    def _topic_partitions(self) -> int:
+        if self._partitions is None:
+            found = self.producer.partitions_for(self.topic)  # waits max_block_ms at most
+            if not found:
+                raise BusUnavailable(f"Kafka topic {self.topic} has no partitions")
+            self._partitions = len(found)
+        return self._partitions
 
     def dead_letter(self, records: list[dict]) -> None:
         try:
@@ -79,16 +134,37 @@ class KafkaBus:
         if key not in self._consumers:
             self._consumers[key] = KafkaConsumer(
                 self.topic, bootstrap_servers=self.bootstrap, group_id=group,
-                client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest")
+                client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+                **self.client.options())
         return self._consumers[key]
 
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
-        records = self._consumer(group, consumer).poll(timeout_ms=block_ms, max_records=count)
-        return [Message(f"{r.topic}:{r.partition}:{r.offset}", orjson.loads(r.value))
+        """New messages of the partitions the group gives this consumer. The first read of a
+        consumer joins the group (the broker waits for other members to join: a few seconds
+        on Tansu) and may return nothing."""
+        try:
+            records = self._consumer(group, consumer).poll(timeout_ms=block_ms,
+                                                           max_records=count)
+        except Exception as exc:
+            raise BusUnavailable(f"Kafka topic {self.topic} unreadable: {exc}") from exc
+        return [Message(f"{r.topic}:{r.partition}:{r.offset}", orjson.loads(r.value),
+                        str(r.partition))
                 for batch in records.values() for r in batch]
+
+    def owned_partitions(self, group: str) -> tuple[int, ...] | None:
+        """The events topic's partitions the group currently gives this process's consumers
+        (None before any consumer of the group was made)."""
+        consumers = [c for (g, _), c in self._consumers.items() if g == group]
+        if not consumers:
+            return None
+        return tuple(sorted({tp.partition for c in consumers for tp in c.assignment()
+                             if tp.topic == self.topic}))
 
     def ack(self, group: str, messages: list[Message]) -> None:
         from kafka import TopicPartition
+        from kafka.errors import CommitFailedError
         from kafka.structs import OffsetAndMetadata
 
         highest: dict[tuple[str, int], int] = {}
@@ -100,7 +176,14 @@ class KafkaBus:
                    for (t, p), o in highest.items()}
         for (g, _), consumer in self._consumers.items():
             if g == group and offsets:
-                consumer.commit(offsets)
+                try:
+                    consumer.commit(offsets)
+                except CommitFailedError as exc:  # the partition moved to another member
+                    log.warning("Kafka commit of group %s refused (rebalance): %s; the new "
+                                "owner reads those messages again", group, exc)
+                except Exception as exc:
+                    raise BusUnavailable(f"Kafka commit of group {group} failed: "
+                                         f"{exc}") from exc
                 return
 
     def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
@@ -112,3 +195,9 @@ class KafkaBus:
 
     def ping(self) -> bool:
         return bool(self.producer.bootstrap_connected())
+
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers.clear()
+        self.producer.close(timeout=self.timeout_seconds)

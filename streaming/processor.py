@@ -127,7 +127,7 @@ class SessionProcessor:
         self.config = config or ProcessorConfig()
         self.stats = ProcessorStats()
         self.keys = RedisKeys(self.config.namespace)
-        self.owned = self.config.member.owned(self.config.partitions)
+        self._member_owned = self.config.member.owned(self.config.partitions)
         self._state_prefix = self.keys.session_state_prefix  # joined per user in the hot loop
         self._write_states = client.register_script(WRITE_STATES_SCRIPT)
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
@@ -137,6 +137,14 @@ class SessionProcessor:
         self._state_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-write")
         self._next: Future | None = None
         self._unfinished: list[Message] | None = None
+
+    @property
+    def owned(self) -> tuple[int, ...]:
+        """The partitions this processor owns now: its membership's (Redis Streams), or those
+        the consumer group gives it (Kafka: they move when members come and go)."""
+        assigned = getattr(self.bus, "owned_partitions", None)
+        now = assigned(self.config.group) if assigned is not None else None
+        return self._member_owned if now is None else now
 
     # -- keys the recommender and tests read ----------------------------------------------
     def recent_items_key(self, user_id: str) -> str:

@@ -20,7 +20,7 @@ from recsys.core.errors import ConfigError
 from recsys.core.lake import Lake
 from recsys.core.settings import Settings
 from recsys.streaming.access import KEY_FILE_NAME
-from recsys.streaming.bus import EventBus
+from recsys.streaming.bus import BusUnavailable, EventBus
 from recsys.streaming.collector import CollectorAccess
 from recsys.streaming.durability import DurabilityGuard, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
@@ -50,14 +50,52 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING,
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
-        if member != EVERYTHING:
-            raise ConfigError("--member K/N partitions Redis streams; Kafka's consumer group "
-                              "assigns its own partitions, and the session processor's "
-                              "timers need one owner per user: run one processor on Kafka")
-        from recsys.streaming.kafka_bus import KafkaBus
-
-        return KafkaBus(settings.kafka_bootstrap, topic=settings.event_stream.replace(":", "."))
+        # `member` is not used: Kafka's consumer group shares the partitions among the
+        # processes of one group, whatever their number (`--member` is accepted and ignored)
+        return build_kafka_bus(settings)
     raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
+
+
+def kafka_client_config(settings: Settings):
+    """The Kafka clients' address and credentials (the SASL password read from its file)."""
+    from recsys.streaming.kafka_bus import KafkaClientConfig
+
+    password = None
+    if settings.kafka_password_file is not None:
+        password = settings.kafka_password_file.read_text().strip()
+    return KafkaClientConfig(
+        settings.kafka_bootstrap, settings.kafka_security_protocol,
+        settings.kafka_sasl_mechanism, settings.kafka_username, password,
+        str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+
+
+def kafka_topic(settings: Settings) -> str:
+    return settings.event_stream.replace(":", ".")
+
+
+def build_kafka_bus(settings: Settings) -> EventBus:
+    """The Kafka bus, after its topics were created when missing or checked
+    (`kafka_topics`): a topic that differs from the settings is a ConfigError."""
+    from recsys.streaming.kafka_bus import KafkaBus
+    from recsys.streaming.kafka_topics import ensure_topics, event_topics
+
+    client = kafka_client_config(settings)
+    specs = event_topics(kafka_topic(settings), settings.kafka_partitions,
+                         settings.kafka_replication_factor, settings.kafka_retention_ms,
+                         settings.kafka_cleanup_policy)
+    try:
+        ensure_topics(specs, client.bootstrap, client.options(),
+                      create=settings.kafka_topics == "create",
+                      timeout_seconds=settings.bus_socket_timeout_seconds)
+    except ConfigError:
+        raise
+    except Exception as exc:  # no broker: NoBrokersAvailable, timeouts
+        raise BusUnavailable(f"Kafka at {client.bootstrap} unavailable: {exc}") from exc
+    return KafkaBus(client, topic=kafka_topic(settings),
+                    dedup_seconds=settings.bus_dedup_seconds,
+                    timeout_seconds=settings.bus_socket_timeout_seconds,
+                    session_timeout_ms=int(settings.kafka_session_timeout_seconds * 1000),
+                    idempotent=settings.kafka_idempotent_producer)
 
 
 def build_collector_bus(settings: Settings) -> EventBus:
@@ -133,6 +171,13 @@ def build_processor(settings: Settings, config: ProcessorConfig | None = None,
     config = config or ProcessorConfig()
     config.namespace = settings.event_stream
     config.partitions = settings.bus_partitions
+    if settings.event_bus == "kafka":
+        # the topic's partitions are the processor's: watermarks and cart timers per Kafka
+        # partition, owned by whichever member the group gives it; no read-ahead, so that a
+        # rebalance (which happens inside a read) never comes while a batch is in flight
+        config.partitions = settings.kafka_partitions
+        config.member = EVERYTHING
+        config.read_ahead = False
     return SessionProcessor(build_bus(settings, config.member),
                             redis.Redis.from_url(settings.bus_url),
                             push or feast_push(settings), catalogue_categories(settings),

@@ -46,3 +46,33 @@ def rich_event(n, **overrides) -> dict:
             "timestamp": int(time.time() * 1000) - 1000, "properties": {"product_id": "p1"}}
     body.update(overrides)
     return body
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory):
+    """A Kafka broker shared by the session's Kafka tests: RECSYS_KAFKA_BOOTSTRAP when it
+    names one (a real Kafka), else a Tansu broker started here on a free port."""
+    import os
+
+    from tests.streaming.kafka_broker import TansuBroker
+
+    external = os.environ.get("RECSYS_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "broker.log").start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+def kafka_test_bus(bootstrap: str, partitions: int = 3, **options):
+    """A Kafka bus on a topic of its own (created with `partitions`), consumers with the
+    tests' short session timeout."""
+    from recsys.streaming.kafka_bus import KafkaBus
+    from recsys.streaming.kafka_topics import ensure_topics, event_topics
+    from tests.streaming.kafka_broker import TEST_SESSION_TIMEOUT_MS
+
+    topic = f"test.{uuid.uuid4().hex[:8]}"
+    ensure_topics(event_topics(topic, partitions, 1, 3_600_000, "delete"), bootstrap, {})
+    options.setdefault("session_timeout_ms", TEST_SESSION_TIMEOUT_MS)
+    return KafkaBus(bootstrap, topic=topic, **options)

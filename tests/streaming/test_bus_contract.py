@@ -1,14 +1,15 @@
-"""One contract for every bus: Redis Streams always (real Redis), Kafka when
-RECSYS_KAFKA_BOOTSTRAP names a broker - otherwise reported as skipped, never faked."""
-import os
+"""One contract for every bus: Redis Streams (real Redis) and Kafka (a real broker: Tansu
+started by the session's `kafka_bootstrap` fixture, or the Kafka RECSYS_KAFKA_BOOTSTRAP
+names). Nothing is skipped or faked."""
+import time
 import uuid
 
 import pytest
 
 from recsys.streaming.bus import BusUnavailable, Every, GroupReader
+from recsys.streaming.kafka_bus import KafkaBus
 from recsys.streaming.redis_bus import RedisStreamBus
-
-KAFKA = os.environ.get("RECSYS_KAFKA_BOOTSTRAP")
+from tests.streaming.conftest import kafka_test_bus
 
 
 def rows(n, prefix="e"):
@@ -25,22 +26,30 @@ def bus(request):
         yield instance
         instance.reset()
     else:
-        if not KAFKA:
-            pytest.skip("Kafka contract not run: set RECSYS_KAFKA_BOOTSTRAP=host:port")
-        from recsys.streaming.kafka_bus import KafkaBus
+        instance = kafka_test_bus(request.getfixturevalue("kafka_bootstrap"))
+        yield instance
+        instance.close()
 
-        yield KafkaBus(KAFKA, topic=name.replace(":", "."))
+
+@pytest.fixture
+def redis_bus():
+    """One Redis stream's bound, trim and groups (partitions: test_partitions.py; Kafka keeps
+    retention, groups and redelivery on the broker: the tests above)."""
+    instance = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}", max_length=50)
+    yield instance
+    instance.reset()
 
 
 pytestmark = pytest.mark.integration
 
 
-def read_all(bus, group, consumer, expected, tries=20):
+def read_all(bus, group, consumer, expected, seconds=15.0):
+    """Reads until `expected` messages came (a Kafka consumer's first reads join its group:
+    about a second on Tansu with the tests' session timeout) or `seconds` passed."""
     got = []
-    for _ in range(tries):
+    deadline = time.monotonic() + seconds
+    while len(got) < expected and time.monotonic() < deadline:
         got += bus.read(group, consumer, 100, 200)
-        if len(got) >= expected:
-            break
     return got
 
 
@@ -73,18 +82,19 @@ def test_unacknowledged_messages_are_delivered_again(bus):
         assert sorted(m.id for m in stolen) == sorted(m.id for m in first[2:])
         bus.ack("g", stolen)
         assert bus.pending("g") == 0
+    else:  # a new consumer of the group resumes after the committed offsets
+        bus.close()
+        restarted = KafkaBus(bus.bootstrap, topic=bus.topic,
+                             session_timeout_ms=bus.session_timeout_ms)
+        again = read_all(restarted, "g", "c1", 3)
+        assert sorted(m.row["event_id"] for m in again) == sorted(
+            m.row["event_id"] for m in first[2:])
+        assert restarted.read("g", "c1", 100, 300) == []
+        restarted.close()
 
 
-def redis_only(bus):
-    if not isinstance(bus, RedisStreamBus):
-        pytest.skip("Redis Streams only: Kafka keeps retention, consumer groups and "
-                    "redelivery on the broker (its own contract tests above)")
-    if bus.partitions > 1:
-        pytest.skip("one stream's bound, trim and groups; partitions: test_partitions.py")
-
-
-def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
-    redis_only(bus)
+def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(redis_bus):
+    bus = redis_bus
     bus.ensure_group("a")
     bus.ensure_group("b")
     bus.publish(rows(40))
@@ -100,8 +110,8 @@ def test_redis_bus_is_bounded_and_trims_only_acknowledged_entries(bus):
     assert bus.publish(rows(20, prefix="x")).accepted == 20
 
 
-def test_back_pressure_comes_from_the_slowest_groups_backlog_not_the_total(bus):
-    redis_only(bus)  # max_length 50
+def test_back_pressure_comes_from_the_slowest_groups_backlog_not_the_total(redis_bus):
+    bus = redis_bus
     readers = {g: GroupReader(bus, g, "c", 100, 10, 60_000, trim_every=Every(0))
                for g in ("a", "b")}
     for batch in range(20):  # 400 events through a bound of 50: consumers keep up
@@ -122,8 +132,8 @@ def test_back_pressure_comes_from_the_slowest_groups_backlog_not_the_total(bus):
     assert bus.lag("b") == 40 and bus.lag("a") == 0
 
 
-def test_a_lost_group_is_created_again_and_reads_from_the_start(bus):
-    redis_only(bus)
+def test_a_lost_group_is_created_again_and_reads_from_the_start(redis_bus):
+    bus = redis_bus
     bus.publish(rows(5))
     bus.ack("g", read_all(bus, "g", "c1", 5))
     bus.client.xgroup_destroy(bus.stream, "g")  # what a Redis without its data looks like
@@ -135,8 +145,8 @@ def test_a_lost_group_is_created_again_and_reads_from_the_start(bus):
     assert bus.pending("g") == 0
 
 
-def test_a_dead_consumers_entries_are_reclaimed_under_steady_traffic(bus):
-    redis_only(bus)
+def test_a_dead_consumers_entries_are_reclaimed_under_steady_traffic(redis_bus):
+    bus = redis_bus
     bus.publish(rows(10))
     dead = read_all(bus, "g", "dead", 10)  # delivered, never acknowledged
     assert len(dead) == 10
@@ -161,3 +171,10 @@ def test_a_dead_redis_answers_unavailable():
     with pytest.raises(BusUnavailable, match="unavailable"):
         dead.publish(rows(1))
     assert dead.ping() is False
+
+
+def test_a_dead_kafka_answers_unavailable():
+    from tests.streaming.kafka_broker import free_port
+
+    with pytest.raises(BusUnavailable, match="unavailable"):
+        KafkaBus(f"127.0.0.1:{free_port()}", timeout_seconds=1.0)
