@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 from pathlib import Path
 
-from recsys.components.gate.report import format_outcome, latest_decision
+from recsys.components.gate.report import EXIT_CODES, RunResult, format_outcome, run_result
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.core.decide import DEFAULT_POLICY
 from recsys.core.errors import ConfigError
@@ -86,6 +87,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="promote only when the paired bootstrap 95%% interval of the "
                         "NDCG@10 gain lies above zero")
     parser.add_argument("--no-cache", action="store_true", help="disable KFP step caching")
+    parser.add_argument("--strict-exit", action="store_true",
+                        help="exit 3 when this run's candidate was not promoted (refused by the "
+                        "gate, or approved but the champion moved meanwhile); default: 0 for "
+                        "promoted and not promoted alike, non-zero only when the run failed")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -128,9 +133,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> str:
-    """Run the pipeline locally and return the printed outcome table."""
+def run_pipeline(settings: Settings, source: str, args: argparse.Namespace
+                 ) -> tuple[str, RunResult]:
+    """Run the pipeline locally; returns the outcome table of THIS run's candidate (found by
+    the run's own label, never another overlapping run's newer version) and its result."""
     local = not source.startswith("s3://")
+    run_label = uuid.uuid4().hex
     params = dict(
         source=str(Path(source).resolve()) if local else source, lake_uri=settings.lake,
         tracking_uri=settings.tracking_uri,
@@ -144,7 +152,7 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
         registry_lock_url=settings.registry_lock_url or "",
-        engine=getattr(args, "engine", None) or settings.engine,
+        engine=getattr(args, "engine", None) or settings.engine, run_label=run_label,
     )
     runner = getattr(args, "runner", "subprocess")
     environment = None
@@ -162,12 +170,19 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace) -> s
               runner=runner):
         run_training_locally(settings.state_dir.resolve() / "kfp", caching=not args.no_cache,
                              runner=runner, environment=environment, **params)
-    payload = latest_decision(settings.tracking_uri, settings.registered_model_name)
-    return format_outcome(payload, settings.tracking_uri, settings.registered_model_name)
+    result = run_result(settings.tracking_uri, settings.registered_model_name, run_label)
+    return format_outcome(result.payload, settings.tracking_uri,
+                          settings.registered_model_name, result), result
+
+
+def exit_status(result: RunResult, strict: bool) -> int:
+    """0 when the run completed (promoted or not); with `strict`, 3 when not promoted."""
+    return EXIT_CODES[result.outcome] if strict else 0
 
 
 def cmd_pipeline_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    print(run_pipeline(settings, args.source, args))
-    return 0
+    text, result = run_pipeline(settings, args.source, args)
+    print(text)
+    return exit_status(result, args.strict_exit)

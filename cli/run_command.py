@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recsys.cli.pipeline_commands import add_run_arguments, run_pipeline
+from recsys.cli.pipeline_commands import add_run_arguments, exit_status, run_pipeline
 from recsys.core.progress import step
 from recsys.core.settings import load_settings
 from recsys.core.synthetic.config import DirtConfig, ShopConfig
@@ -40,5 +40,6 @@ def sample_source(state_dir: Path, events: int, seed: int) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     source = args.source or str(sample_source(settings.state_dir, args.events, args.seed))
-    print(run_pipeline(settings, source, args))
-    return 0
+    text, result = run_pipeline(settings, source, args)
+    print(text)
+    return exit_status(result, args.strict_exit)

@@ -27,7 +27,7 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                        experiment, models, neighbours, shrinkage, model_params, search_trials,
                        search_budget_seconds, registered_model, primary_metric,
                        min_relative_improvement, trigger, require_significant,
-                       registry_lock_url) -> None:
+                       registry_lock_url, run_label) -> None:
     """features -> train -> evaluate -> gate -> (promote), after either data path."""
     published = features_op(processed=processed, lake_uri=lake_uri,
                             s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
@@ -53,7 +53,7 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                    max_coverage_regression=DEFAULT_POLICY.guardrails["coverage_at_10"],
                    max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
                    trigger=trigger, require_significant=require_significant,
-                   registry_lock_url=registry_lock_url)
+                   registry_lock_url=registry_lock_url, run_label=run_label)
     gate.set_caching_options(False)
     as_identity(gate, PIPELINE_IDENTITY)
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
@@ -97,6 +97,7 @@ def training_pipeline(
     feast_registry_url: str = "",
     trigger: str = "",
     registry_lock_url: str = "",
+    run_label: str = "",
     engine: str = "pandas",
     spark_submit: str = "local",
     spark_namespace: str = "recsys",
@@ -116,7 +117,8 @@ def training_pipeline(
                 search_budget_seconds=search_budget_seconds,
                 registered_model=registered_model, primary_metric=primary_metric,
                 min_relative_improvement=min_relative_improvement, trigger=trigger,
-                require_significant=require_significant, registry_lock_url=registry_lock_url)
+                require_significant=require_significant, registry_lock_url=registry_lock_url,
+                run_label=run_label)
     with dsl.If(engine == "spark"):
         on_spark = spark_data_op(
             source=source, lake_uri=lake_uri, source_format=source_format, start=start,

@@ -15,8 +15,9 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
             primary_metric: str, min_relative_improvement: float,
             max_coverage_regression: float, max_recall_regression: float,
             trigger: str, require_significant: bool, registry_lock_url: str = "",
-            outcome: Output[Artifact] = None) -> bool:
-    """Decide, register the best candidate as `challenger` with the decision as tags."""
+            run_label: str = "", outcome: Output[Artifact] = None) -> bool:
+    """Decide, register the best candidate as `challenger` with the decision as tags (and
+    `run_label`, which names the pipeline run, as `gate.run_label`)."""
     import json
 
     from recsys.components.gate.gate import run_gate
@@ -35,7 +36,7 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
                         require_significant=require_significant)
     lock = configured_lock(tracking_uri, registered_model,
                            registry_lock_url or load_settings().registry_lock_url)
-    result = run_gate(record, policy, tracking_uri, registered_model, trigger, lock)
+    result = run_gate(record, policy, tracking_uri, registered_model, trigger, lock, run_label)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)
     return result.decision.promote

@@ -15,6 +15,7 @@ from recsys.core.tracking import client_for, use_tracking
 
 log = logging.getLogger(__name__)
 BASELINE = "popularity baseline"
+RUN_LABEL_TAG = "gate.run_label"
 
 
 @dataclass
@@ -32,12 +33,15 @@ class GateOutcome:
 
 def run_gate(evaluation: dict, policy: GatePolicy, tracking_uri: str,
              registered_model: str, trigger: str = "",
-             lock: RegistryLock | None = None) -> GateOutcome:
+             lock: RegistryLock | None = None, run_label: str = "") -> GateOutcome:
     """Compare the best candidate with the champion (re-evaluated on this holdout) or, with no
     champion yet, with the popularity baseline; register it as `challenger` (moved under
     `lock` when given) with the decision and with what triggered the run (`trigger`, see
-    recsys.components.gate.trigger)."""
+    recsys.components.gate.trigger) and, as `gate.run_label`, the pipeline run's label (how
+    `recsys pipeline run` finds its own version among overlapping runs)."""
     extra_tags = trigger_tags(trigger)
+    if run_label:
+        extra_tags[RUN_LABEL_TAG] = run_label
     name = evaluation["best"]
     best = evaluation["candidates"][name]
     champion = evaluation.get("champion")

@@ -30,3 +30,61 @@ def test_only_credentials_reach_the_steps(monkeypatch):
     assert passed["AWS_ACCESS_KEY_ID"] == "key" and passed["MLFLOW_TRACKING_PASSWORD"] == "secret"
     assert "RECSYS_COLLECTOR_WRITE_KEYS" not in passed and "PATH" not in passed
     assert "AWS_SESSION_TOKEN" not in passed
+
+
+def test_overlapping_runs_each_print_their_own_version_and_outcome(tmp_path, monkeypatch,
+                                                                  capsys):
+    """Run A gates, run B gates and promotes meanwhile, A's promote finds the champion moved:
+    A prints its own version refused as stale (it used to print B's "version 2 PROMOTED"),
+    B its own promotion; a plain refusal exits 0 unless --strict-exit asks for 3."""
+    import pandas as pd
+
+    from recsys.cli import pipeline_commands
+    from recsys.components.gate.component import promote_op
+    from recsys.core.registry import aliases
+    from recsys.core.settings import load_settings
+    from recsys.core.tracking import client_for
+    from tests.components.gate.test_component import NAME, evaluation_record, run_gate_body
+    from tests.factories import logged_model
+    from tests.serving.conftest import ROWS
+
+    monkeypatch.setenv("RECSYS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RECSYS_REGISTERED_MODEL_NAME", NAME)  # the gate bodies' model
+    source = tmp_path / "shop.jsonl"
+    source.write_text("")
+    uri = load_settings().tracking_uri
+    fitted = logged_model(uri, "candidates", pd.DataFrame(ROWS, columns=["user_id", "item_id",
+                                                                         "weight"]))
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    runs, second = [], {}
+
+    def gate_and_promote(pipeline_root, caching, runner, environment, **params):
+        """The gate and promote steps of one pipeline run (train and evaluate are given)."""
+        runs.append(params.get("run_label", ""))
+        champion = aliases(client_for(uri), params["registered_model"]).get("champion")
+        record = evaluation_record(fitted, better, baseline, champion=champion and {
+            "version": champion, "metrics": better})
+        approved, outcome = run_gate_body(tmp_path, uri, record, f"run-{len(runs)}",
+                                          run_label=runs[-1])
+        if len(runs) == 1:  # run B starts after A's gate and ends before A's promote
+            code = main(["pipeline", "run", "--source", str(source), "--strict-exit"])
+            second.update(code=code, out=capsys.readouterr().out)
+        if approved:
+            promote_op.python_func(outcome=outcome, tracking_uri=uri,
+                                   registered_model=params["registered_model"],
+                                   registry_lock_url="")
+
+    monkeypatch.setattr(pipeline_commands, "run_training_locally", gate_and_promote)
+    code_a = main(["pipeline", "run", "--source", str(source), "--strict-exit"])
+    out_a = capsys.readouterr().out
+    code_b, out_b = second["code"], second["out"]
+    assert "gate: item_knn as version 2 PROMOTED to champion" in out_b and code_b == 0
+    assert ("gate: item_knn as version 1 approved by the gate but NOT promoted: the champion "
+            "moved meanwhile") in out_a
+    assert "gate compared with none, but the champion is now 2" in out_a
+    assert "PROMOTED" not in out_a and code_a == 3
+
+    assert main(["pipeline", "run", "--source", str(source)]) == 0  # refused: no gain over v2
+    assert "gate: item_knn as version 3 NOT promoted (against champion v2)" in \
+        capsys.readouterr().out
