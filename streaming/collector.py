@@ -227,6 +227,12 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
             return JSONResponse(payload, status_code=422)
         return JSONResponse(payload, status_code=202)
 
+    @app.get("/live")
+    async def live():
+        # liveness: the process answers. Never the bus: a Redis outage must not make the
+        # kubelet restart every collector (readiness is /health)
+        return JSONResponse({"status": "alive"})
+
     @app.get("/health")
     async def health():
         body = await run_in_threadpool(health_report, bus, workers)

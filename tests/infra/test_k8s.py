@@ -1,12 +1,19 @@
 """The Kubernetes manifests validate against a current release's schemas (strict), every
 overlay's resources and patch targets resolve, and every workload is locked down."""
+import copy
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.infra import crd_schemas
+from tests.infra.kustomize import render
 
 K8S = REPO / "infra" / "k8s"
 VERSION = "1.37.0"
@@ -73,7 +80,7 @@ def test_overlays_resolve(overlay):
     components = [(folder / c).resolve() for c in kustomization["components"]]
     assert components == [(REPO / "infra" / "seldon").resolve(), (K8S / "spark").resolve()]
     serving = component_resources(components[0])
-    assert {r["kind"] for r in serving} == {"Server", "Model"}
+    assert {r["kind"] for r in serving} == {"Server", "Model", "NetworkPolicy"}
     # the spark engine's identities and network rule: core kinds, validated strictly
     spark = component_resources(components[1])
     assert {r["kind"] for r in spark} == {"ServiceAccount", "Role", "RoleBinding",
@@ -207,3 +214,129 @@ def test_the_multi_user_spark_component_rebinds_only_the_submitter():
             kubernetes_validate.validate(patched, VERSION, strict=True)
             assert patched["roleRef"]["name"] == "recsys-spark-submitter"
             assert [s["name"] for s in patched["subjects"]] == ["default-editor"]
+
+
+def rendered(overlay: str, serving: str = "seldon") -> list[dict]:
+    """The overlay as `kubectl kustomize` prints it, with `serving` (seldon or kserve) as
+    its serving component."""
+    return render(K8S / "overlays" / overlay,
+                  components=[REPO / "infra" / serving, K8S / "spark"])
+
+
+RENDERINGS = [(overlay, serving) for overlay in ("dev", "prod") for serving in ("seldon", "kserve")]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_renderer_prints_what_kubectl_kustomize_prints(overlay):
+    folder = K8S / "overlays" / overlay
+    printed = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+    theirs = {(r["kind"], r["metadata"]["name"]): r for r in yaml.safe_load_all(printed) if r}
+    ours = {(r["kind"], r["metadata"]["name"]): r for r in render(folder)}
+    assert ours == theirs
+
+
+@pytest.mark.skipif(not crd_schemas.available(),
+                    reason=f"the upstream CRDs are not at {crd_schemas.CRDS}")
+@pytest.mark.parametrize(("overlay", "serving"), RENDERINGS)
+def test_every_rendered_resource_validates_strictly(overlay, serving):
+    """Core kinds against Kubernetes' schemas, custom resources against their upstream
+    CRD's (unknown fields refused)."""
+    resources = rendered(overlay, serving)
+    custom = [r for r in resources if crd_schemas.known(r)]
+    assert {r["kind"] for r in custom} == ({"Server", "Model"} if serving == "seldon"
+                                          else {"InferenceService"})
+    for resource in resources:
+        if crd_schemas.known(resource):
+            crd_schemas.validate(resource)
+        else:
+            kubernetes_validate.validate(resource, VERSION, strict=True)
+
+
+@pytest.mark.skipif(not crd_schemas.available(),
+                    reason=f"the upstream CRDs are not at {crd_schemas.CRDS}")
+def test_every_custom_resource_in_infra_validates_against_its_crd():
+    """Seldon v2 Model, Server and Experiment, SeldonDeployment, InferenceService,
+    SparkApplication, PodMonitor (the manifests outside the overlays included): each
+    validates, and the same resource with one unknown field in its spec is refused."""
+    found = crd_schemas.repository_custom_resources()
+    kinds = {resource["kind"] for _, resource in found}
+    assert kinds == {"Model", "Server", "Experiment", "SeldonDeployment", "InferenceService",
+                     "SparkApplication", "PodMonitor"}
+    for path, resource in found:
+        assert crd_schemas.known(resource), (path, resource["kind"])
+        crd_schemas.validate(resource)
+        wrong = copy.deepcopy(resource)
+        wrong["spec"]["storageUrl"] = "s3://misspelt"
+        with pytest.raises(jsonschema.ValidationError, match="storageUrl"):
+            crd_schemas.validate(wrong)
+    # the kinds the project may add later have their schemas too, as strict
+    assert {("monitoring.coreos.com/v1", "ServiceMonitor"),
+            ("monitoring.coreos.com/v1", "PrometheusRule"),
+            ("serving.kserve.io/v1alpha1", "ServingRuntime")} <= set(crd_schemas.schemas())
+    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "r"}, "spec": {"groups": [{"name": "g", "rules": [
+                {"alert": "A", "expr": "up == 0", "for": "5m"}]}]}}
+    crd_schemas.validate(rule)
+    rule["spec"]["groups"][0]["rules"][0]["severity"] = "page"  # belongs in labels
+    with pytest.raises(jsonschema.ValidationError, match="severity"):
+        crd_schemas.validate(rule)
+
+
+IN_CLUSTER = re.compile(r"\b([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::(\d+))?")
+
+
+@pytest.mark.parametrize(("overlay", "serving"), RENDERINGS)
+def test_every_in_cluster_address_names_a_service_of_the_overlay(overlay, serving):
+    """Each `<service>.<namespace>.svc[:port]` in the rendered manifests is a Service of
+    the overlay, in that namespace, with that port."""
+    resources = rendered(overlay, serving)
+    services = {(r["metadata"]["name"], r["metadata"]["namespace"]):
+                {p["port"] for p in r["spec"]["ports"]}
+                for r in resources if r["kind"] == "Service"}
+    addresses = [match for text in strings(resources) for match in IN_CLUSTER.findall(text)]
+    assert ("recsys-mlflow", "recsys", "5000") in addresses or serving == "kserve"
+    assert ("recsys-redis-bus", "recsys", "6379") in addresses
+    for name, namespace, port in addresses:
+        assert (name, namespace) in services, f"{name}.{namespace}.svc: no such Service"
+        if port:
+            assert int(port) in services[name, namespace], f"{name}.{namespace}.svc:{port}"
+
+
+def strings(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return []
+
+
+def redis_maxmemory_bytes(args: list[str]) -> int:
+    value = args[args.index("--maxmemory") + 1].lower()
+    units = {"gb": 1024 ** 3, "mb": 1024 ** 2, "kb": 1024, "g": 10 ** 9, "m": 10 ** 6}
+    unit = next((u for u in units if value.endswith(u)), "")
+    return int(value[:len(value) - len(unit)]) * units.get(unit, 1)
+
+
+def memory_bytes(quantity: str) -> int:
+    units = {"Gi": 1024 ** 3, "Mi": 1024 ** 2, "Ki": 1024, "G": 10 ** 9, "M": 10 ** 6}
+    unit = next((u for u in units if quantity.endswith(u)), "")
+    return int(quantity[:len(quantity) - len(unit)]) * units.get(unit, 1)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_bus_redis_refuses_writes_before_its_memory_limit(overlay):
+    """noeviction with maxmemory 0 would let Redis grow until the kernel kills the pod;
+    maxmemory below the limit makes it refuse writes (the collector answers 503)."""
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered(overlay)}
+    config = resources["ConfigMap", "recsys-redis-bus"]["data"]["bus.conf"]
+    assert "maxmemory-policy noeviction" in config
+    assert not re.search(r"^\s*maxmemory\s", config, re.MULTILINE)  # one place: the args
+    redis = resources["StatefulSet", "recsys-redis-bus"]["spec"]["template"]["spec"][
+        "containers"][0]
+    limit = memory_bytes(redis["resources"]["limits"]["memory"])
+    maxmemory = redis_maxmemory_bytes(redis["args"])
+    assert 0.5 * limit <= maxmemory <= 0.8 * limit
