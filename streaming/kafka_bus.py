@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from recsys.streaming.bus import BusUnavailable, Message, PublishResult
+from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
 from recsys.streaming.partitions import partition_of
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,11 @@ class KafkaBus:
             self.producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                 enable_idempotence=idempotent, max_block_ms=int(timeout_seconds * 1000),
-                request_timeout_ms=int(timeout_seconds * 1000), **self.client.options())
+                request_timeout_ms=int(timeout_seconds * 1000),
+                # a batch not acknowledged in time expires (the collector answered 503)
+                # instead of being retried for kafka-python's default two minutes
+                delivery_timeout_ms=int(timeout_seconds * 1000) + 100,
+                **self.client.options())
         except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
             raise BusUnavailable(f"Kafka at {bootstrap} unavailable: {exc}") from exc
 
@@ -96,15 +100,22 @@ class KafkaBus:
         unique = list({row["event_id"]: row for row in fresh}.values())
         try:
             partitions = self._topic_partitions()
+        except BusUnavailable:
+            raise
+        except Exception as exc:  # no metadata within the timeout: nothing was sent
+            raise BusUnavailable(f"Kafka topic {self.topic} unavailable: {exc}") from exc
+        try:
             futures = [self.producer.send(self.topic, key=str(row["user_id"]).encode(),
                                           value=orjson.dumps(row),
                                           partition=partition_of(row["user_id"], partitions))
                        for row in unique]
-            self.producer.flush(timeout=self.timeout_seconds)
-            for future in futures:
+            self.producer.flush(timeout=self.timeout_seconds + 1)
+            for future in futures:  # acks=all: every in-sync replica has it
                 future.get(timeout=self.timeout_seconds)
-        except Exception as exc:
-            raise BusUnavailable(f"Kafka topic {self.topic} unavailable: {exc}") from exc
+        except Exception as exc:  # sent, not acknowledged: some may be stored (a retry is
+            # safe: downstream, the processor and the lake sink keep an event id once)
+            raise BusOutcomeUnknown(f"Kafka topic {self.topic} did not acknowledge: "
+                                    f"{exc}") from exc
         for row in unique:
             self._seen[row["event_id"]] = now
         while len(self._seen) > self.dedup_capacity:
