@@ -9,7 +9,12 @@ import pandas as pd
 import pyarrow as pa
 
 from recsys.core.columns import Columns
-from recsys.core.event_store import AppendResult, append_partitioned, event_dates
+from recsys.core.event_store import (
+    AppendResult,
+    append_partitioned,
+    event_dates,
+    read_event_files,
+)
 from recsys.core.lake import Lake
 from recsys.core.spark.frames import (
     per_batch,
@@ -32,7 +37,8 @@ _APPEND_RESULT = pa.schema([pa.field("written", pa.int64()),
 def read_files(spark: "SparkSession", lake: Lake, keys: list[str], schema: pa.Schema,
                parallelism: int | None = None) -> "DataFrame":
     """The Parquet files `keys` of the lake as one DataFrame of `schema`, each file read
-    by a task (read as `schema`: older schema versions get their missing columns null)."""
+    by a task (read as `schema`: older schema versions get their missing columns null). A
+    file that cannot be decoded is set aside in the corrupt zone, as the pandas engine does."""
     uri, endpoint = lake.uri, lake.s3_endpoint_url
     out_schema = spark_arrow_schema(schema)
     tasks = max(1, min(len(keys), parallelism or spark.sparkContext.defaultParallelism * 4))
@@ -43,7 +49,7 @@ def read_files(spark: "SparkSession", lake: Lake, keys: list[str], schema: pa.Sc
         task_lake = Lake(uri, endpoint)
         for batch in batches:
             for key in batch.column("key").to_pylist():
-                table = task_lake.read_tables([key], schema=schema)
+                table = read_event_files(task_lake, [key], schema)
                 arrays = [table.column(f.name).cast(f.type) for f in out_schema]
                 yield from pa.Table.from_arrays(arrays, schema=out_schema).to_batches(
                     max_chunksize=50_000)
