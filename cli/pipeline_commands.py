@@ -150,8 +150,6 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace
         min_relative_improvement=args.min_improvement, search_trials=args.search_trials,
         search_budget_seconds=args.search_budget, require_significant=args.require_significant,
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
-        redis_url=settings.redis_url, feast_registry_url=settings.feast_registry_url,
-        registry_lock_url=settings.registry_lock_url or "",
         engine=getattr(args, "engine", None) or settings.engine, run_label=run_label,
     )
     runner = getattr(args, "runner", "subprocess")

@@ -2,14 +2,20 @@
 
 Credentials never appear in a manifest, a pipeline YAML or a run's parameters: every step
 that talks to MLflow gets `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` from a
-Secret (kfp-kubernetes `use_secret_as_env`), and promote also gets the registry lock's
-PostgreSQL URL (`RECSYS_REGISTRY_LOCK_URL`) the same way. kfp.local ignores this platform
-config: the embedded default runs without MLflow authentication.
+Secret (kfp-kubernetes `use_secret_as_env`), and the gate and promote also get the registry
+lock's PostgreSQL URL (`RECSYS_REGISTRY_LOCK_URL`) the same way. The feature store's addresses,
+which hold credentials (the online store's Redis URL, the Feast registry's PostgreSQL URL
+with its password), reach the features step the same way, never as pipeline parameters.
+kfp.local ignores this platform config: its steps read the same variables from the caller's
+environment (pipelines/local_runner.py hands them to container steps).
 
 - `recsys-mlflow-pipeline` (keys `username`, `password`): the pipeline identity, which may
   write (train, evaluate, gate, promote; monitoring's nested retraining too).
 - `recsys-mlflow-monitoring`: monitoring's read-only identity (reads the champion's run).
 - `recsys-registry-lock` (key `url`): the registry database the alias-move lock uses.
+- `recsys-redis` and `recsys-feast-registry` (key `url` each): the online store and the
+  Feast registry (`RECSYS_REDIS_URL`, `RECSYS_FEAST_REGISTRY_URL`), the Secrets the stream
+  workers and serving read too.
 Serving's read-only identity (`recsys-mlflow-serving`) is set in its own manifest.
 """
 from __future__ import annotations
@@ -20,6 +26,8 @@ from kfp.dsl import PipelineTask
 PIPELINE_IDENTITY = "recsys-mlflow-pipeline"
 MONITORING_IDENTITY = "recsys-mlflow-monitoring"
 REGISTRY_LOCK_SECRET = "recsys-registry-lock"
+FEATURE_STORE_SECRETS = {"recsys-redis": "RECSYS_REDIS_URL",
+                         "recsys-feast-registry": "RECSYS_FEAST_REGISTRY_URL"}
 _CREDENTIALS = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
 
 
@@ -34,3 +42,11 @@ def with_registry_lock(task: PipelineTask) -> PipelineTask:
     """Give `task` RECSYS_REGISTRY_LOCK_URL from the Secret `recsys-registry-lock`."""
     return kubernetes.use_secret_as_env(task, secret_name=REGISTRY_LOCK_SECRET,
                                         secret_key_to_env={"url": "RECSYS_REGISTRY_LOCK_URL"})
+
+
+def with_feature_store(task: PipelineTask) -> PipelineTask:
+    """Give `task` RECSYS_REDIS_URL and RECSYS_FEAST_REGISTRY_URL from their Secrets."""
+    for secret_name, env in FEATURE_STORE_SECRETS.items():
+        kubernetes.use_secret_as_env(task, secret_name=secret_name,
+                                     secret_key_to_env={"url": env})
+    return task

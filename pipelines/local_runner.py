@@ -6,6 +6,9 @@
   (`DOCKER_HOST=unix:///...sock`). Steps use the host network, so they reach the services
   on loopback (MLflow, PostgreSQL, Redis, an S3 endpoint), and get `environment` (e.g. S3
   credentials, as a cluster's Secrets would give them).
+Addresses that hold credentials (the online store's Redis URL, the Feast registry's and the
+registry lock's PostgreSQL URLs) are never pipeline parameters: subprocess steps read them from this
+process's environment, container steps get them in theirs (`container_environment`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 from kfp import local
 
 from recsys.core.errors import ConfigError
+from recsys.core.settings import load_settings
 from recsys.pipelines.training_pipeline import training_pipeline
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,14 @@ from Secrets); nothing else of the host's environment reaches the steps."""
 
 
 def container_environment() -> dict:
-    return {name: os.environ[name] for name in CONTAINER_PASSTHROUGH if name in os.environ}
+    """The passthrough credentials, and the feature store's and the registry lock's URLs
+    as this process's settings resolve them (what a cluster gives the steps from Secrets)."""
+    settings = load_settings()
+    lock = {"RECSYS_REGISTRY_LOCK_URL": settings.registry_lock_url} \
+        if settings.registry_lock_url else {}
+    return {**{name: os.environ[name] for name in CONTAINER_PASSTHROUGH if name in os.environ},
+            "RECSYS_REDIS_URL": settings.redis_url,
+            "RECSYS_FEAST_REGISTRY_URL": settings.feast_registry_url, **lock}
 
 
 def container_problems(source: str, lake_uri: str, tracking_uri: str,

@@ -4,9 +4,10 @@ from kfp import compiler, dsl
 
 from recsys.components.gate.component import drift_trigger_op
 from recsys.components.monitor.component import monitor_op
-from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
+from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.monitoring.config import DriftConfig
 from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity
+from recsys.pipelines.task_resources import sized
 from recsys.pipelines.training_pipeline import training_pipeline
 
 PIPELINE_NAME = "recsys-monitoring"
@@ -26,23 +27,20 @@ def monitoring_pipeline(
     source_format: str = "",
     s3_endpoint_url: str = "",
     feast_profile: str = "local",
-    redis_url: str = DEFAULT_REDIS_URL,
-    feast_registry_url: str = "",
 ):
     check = monitor_op(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url,
                        tracking_uri=tracking_uri, state_dir=state_dir,
                        registered_model=registered_model, current_days=current_days,
                        drift_share=drift_share)
     check.set_caching_options(False)
-    as_identity(check, MONITORING_IDENTITY)  # reads the registry, writes its own experiment
+    as_identity(sized(check), MONITORING_IDENTITY)  # reads the registry, writes its own experiment
     with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         trigger = drift_trigger_op(summary=check.outputs["summary"])
-        trigger.set_caching_options(False)
+        sized(trigger).set_caching_options(False)
         training_pipeline(trigger=trigger.output, source=source, lake_uri=lake_uri,
                           tracking_uri=tracking_uri, state_dir=state_dir,
                           registered_model=registered_model, source_format=source_format,
-                          s3_endpoint_url=s3_endpoint_url, feast_profile=feast_profile,
-                          redis_url=redis_url, feast_registry_url=feast_registry_url)
+                          s3_endpoint_url=s3_endpoint_url, feast_profile=feast_profile)
 
 
 def compile_pipeline(path: str) -> str:

@@ -14,26 +14,32 @@ from recsys.components.train.component import train_op
 from recsys.components.validate.component import validate_op
 from recsys.components.validate.rules import ValidationConfig
 from recsys.core.decide import DEFAULT_POLICY
-from recsys.core.settings import DEFAULT_REDIS_URL, DEFAULT_REGISTERED_MODEL
-from recsys.pipelines.cluster_identity import PIPELINE_IDENTITY, as_identity, with_registry_lock
+from recsys.core.settings import DEFAULT_REGISTERED_MODEL
+from recsys.pipelines.cluster_identity import (
+    PIPELINE_IDENTITY,
+    as_identity,
+    with_feature_store,
+    with_registry_lock,
+)
 from recsys.pipelines.spark_data.component import spark_data_op
+from recsys.pipelines.task_resources import sized
 
 PIPELINE_NAME = "recsys-training"
 NETWORK_RETRIES = 2
 
 
 def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_endpoint_url,
-                       state_dir, feast_profile, redis_url, feast_registry_url, tracking_uri,
+                       state_dir, feast_profile, tracking_uri,
                        experiment, models, neighbours, shrinkage, model_params, search_trials,
                        search_budget_seconds, registered_model, primary_metric,
                        min_relative_improvement, trigger, require_significant,
-                       registry_lock_url, run_label) -> None:
+                       run_label) -> None:
     """features -> train -> evaluate -> gate -> (promote), after either data path."""
     published = features_op(processed=processed, lake_uri=lake_uri,
                             s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
-                            feast_profile=feast_profile, redis_url=redis_url,
-                            feast_registry_url=feast_registry_url)
+                            feast_profile=feast_profile)
     published.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+    with_feature_store(sized(published))
     trained = train_op(processed=processed, quality_report=quality_report,
                        tracking_uri=tracking_uri, experiment=experiment,
                        source_sha256=source_hash, models=models,
@@ -41,27 +47,26 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                        search_trials=search_trials,
                        search_budget_seconds=search_budget_seconds)
     trained.set_retry(num_retries=NETWORK_RETRIES)
-    as_identity(trained, PIPELINE_IDENTITY)
+    as_identity(sized(trained), PIPELINE_IDENTITY)
     evaluated = evaluate_op(processed=processed,
                             trained=trained.outputs["trained"], tracking_uri=tracking_uri,
                             registered_model=registered_model, primary_metric=primary_metric)
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
-    as_identity(evaluated, PIPELINE_IDENTITY)
+    as_identity(sized(evaluated), PIPELINE_IDENTITY)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
                    registered_model=registered_model, primary_metric=primary_metric,
                    min_relative_improvement=min_relative_improvement,
                    max_coverage_regression=DEFAULT_POLICY.guardrails["coverage_at_10"],
                    max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
                    trigger=trigger, require_significant=require_significant,
-                   registry_lock_url=registry_lock_url, run_label=run_label)
+                   run_label=run_label)
     gate.set_caching_options(False)
-    as_identity(gate, PIPELINE_IDENTITY)
+    with_registry_lock(as_identity(sized(gate), PIPELINE_IDENTITY))
     with dsl.If(gate.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
         promoted = promote_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,
-                              registered_model=registered_model,
-                              registry_lock_url=registry_lock_url)
+                              registered_model=registered_model)
         promoted.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
-        with_registry_lock(as_identity(promoted, PIPELINE_IDENTITY))
+        with_registry_lock(as_identity(sized(promoted), PIPELINE_IDENTITY))
 
 
 @dsl.pipeline(name=PIPELINE_NAME,
@@ -93,10 +98,7 @@ def training_pipeline(
     require_significant: bool = False,
     state_dir: str = ".recsys",
     feast_profile: str = "local",
-    redis_url: str = DEFAULT_REDIS_URL,
-    feast_registry_url: str = "",
     trigger: str = "",
-    registry_lock_url: str = "",
     run_label: str = "",
     engine: str = "pandas",
     spark_submit: str = "local",
@@ -105,20 +107,18 @@ def training_pipeline(
 ):
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
-    fingerprint.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+    sized(fingerprint).set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     # the data path: one Spark job (local mode in the step, or a SparkApplication), or the
     # pandas engine's three steps. The rest is wired into each branch by the same function:
     # kfp.local 2.17 cannot pass an artifact out of a branch (dsl.OneOf of artifacts)
     tail = dict(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
-                feast_profile=feast_profile, redis_url=redis_url,
-                feast_registry_url=feast_registry_url, tracking_uri=tracking_uri,
+                feast_profile=feast_profile, tracking_uri=tracking_uri,
                 experiment=experiment, models=models, neighbours=neighbours,
                 shrinkage=shrinkage, model_params=model_params, search_trials=search_trials,
                 search_budget_seconds=search_budget_seconds,
                 registered_model=registered_model, primary_metric=primary_metric,
                 min_relative_improvement=min_relative_improvement, trigger=trigger,
-                require_significant=require_significant, registry_lock_url=registry_lock_url,
-                run_label=run_label)
+                require_significant=require_significant, run_label=run_label)
     with dsl.If(engine == "spark"):
         on_spark = spark_data_op(
             source=source, lake_uri=lake_uri, source_format=source_format, start=start,
@@ -126,19 +126,21 @@ def training_pipeline(
             max_bad_ratio=max_bad_ratio, holdout_days=holdout_days,
             lookback_days=lookback_days, spark_submit=spark_submit,
             spark_namespace=spark_namespace, spark_image=spark_image)
-        on_spark.set_retry(num_retries=NETWORK_RETRIES)
+        sized(on_spark).set_retry(num_retries=NETWORK_RETRIES)
         train_gate_promote(on_spark.outputs["processed"], on_spark.outputs["quality_report"],
                            on_spark.outputs["Output"], **tail)
     with dsl.Else():
         extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
                                start=start, end=end, s3_endpoint_url=s3_endpoint_url,
                                source_sha256=fingerprint.output)
-        extracted.set_retry(num_retries=NETWORK_RETRIES)
+        sized(extracted).set_retry(num_retries=NETWORK_RETRIES)
         validated = validate_op(events=extracted.outputs["events"], lake_uri=lake_uri,
                                 max_bad_ratio=max_bad_ratio, s3_endpoint_url=s3_endpoint_url)
+        sized(validated)
         processed = preprocess_op(clean=validated.outputs["clean"],
                                   holdout_days=holdout_days, lookback_days=lookback_days,
                                   window_end=end)
+        sized(processed)
         train_gate_promote(processed.outputs["processed"], validated.outputs["quality_report"],
                            extracted.outputs["Output"], **tail)
 

@@ -7,9 +7,10 @@ from recsys.components.image import PROJECT_IMAGE
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, state_dir: str,
-                feast_profile: str, redis_url: str, feast_registry_url: str,
-                report: Output[Dataset] = None):
-    """Feature tables to the lake, Feast apply, incremental materialization."""
+                feast_profile: str, report: Output[Dataset] = None):
+    """Feature tables to the lake, Feast apply, incremental materialization. The online
+    store's and the registry's URLs (credentials) come from the environment:
+    RECSYS_REDIS_URL and RECSYS_FEAST_REGISTRY_URL, from Secrets on a cluster."""
     import json
 
     from recsys.components.features.features import publish_features
@@ -19,9 +20,8 @@ def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, 
     from recsys.core.settings import Settings
 
     configure_logging()
-    extra = {"feast_registry_url": feast_registry_url} if feast_registry_url else {}
     settings = Settings(state_dir=state_dir, lake_uri=lake_uri, feast_profile=feast_profile,
-                        redis_url=redis_url, s3_endpoint_url=s3_endpoint_url or None, **extra)
+                        s3_endpoint_url=s3_endpoint_url or None)
     handed_on = Lake(processed.path)
     written = handed_on.read_json(FEATURE_TABLES_FILE) \
         if handed_on.exists(FEATURE_TABLES_FILE) else None

@@ -55,7 +55,7 @@ def drift_trigger_op(summary: Input[Artifact]) -> str:
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: str,
-               registry_lock_url: str) -> bool:
+               registry_lock_url: str = "") -> bool:
     """Give the approved version the `champion` alias (the old champion becomes `previous`)
     if the champion is still the one the gate compared with; False when it moved meanwhile
     (recorded on the version as `gate.stale_comparison`; nothing is promoted)."""

@@ -32,7 +32,7 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
     assert set(inner) == {"drift-trigger-op", "recsys-training"}
     passed = inner["recsys-training"]["inputs"]["parameters"]
     assert passed["trigger"]["taskOutputParameter"]["producerTask"] == "drift-trigger-op"
-    for name in ("s3_endpoint_url", "feast_profile", "redis_url", "feast_registry_url",
+    for name in ("s3_endpoint_url", "feast_profile",
                  "lake_uri", "tracking_uri", "state_dir"):  # the retrain sees the same services
         assert passed[name]["componentInputParameter"] == f"pipelinechannel--{name}", name
 

@@ -90,10 +90,14 @@ def test_compiled_yaml_names_every_step(tmp_path):
     # MLflow credentials reach the steps as Secrets, never as parameters or literals
     identity = {"MLFLOW_TRACKING_USERNAME": ("recsys-mlflow-pipeline", "username"),
                 "MLFLOW_TRACKING_PASSWORD": ("recsys-mlflow-pipeline", "password")}
-    for step in ("train-op", "evaluate-op", "gate-op"):
+    for step in ("train-op", "evaluate-op"):
         assert secret_envs(executors, f"exec-{step}") == identity, step
-    assert secret_envs(executors, "exec-promote-op") == {
-        **identity, "RECSYS_REGISTRY_LOCK_URL": ("recsys-registry-lock", "url")}
+    for step in ("gate-op", "promote-op"):  # the alias-move lock's database
+        assert secret_envs(executors, f"exec-{step}") == {
+            **identity, "RECSYS_REGISTRY_LOCK_URL": ("recsys-registry-lock", "url")}, step
+    assert secret_envs(executors, "exec-features-op") == {  # the feature store's addresses
+        "RECSYS_REDIS_URL": ("recsys-redis", "url"),
+        "RECSYS_FEAST_REGISTRY_URL": ("recsys-feast-registry", "url")}
     assert secret_envs(executors, "exec-extract-op") == {}  # no MLflow: no credentials
     literal_env = [e["name"] for ex in spec["deploymentSpec"]["executors"].values()
                    for e in ex["container"].get("env", [])]
@@ -189,10 +193,14 @@ def test_a_failing_step_leaves_the_registry_as_it_was(tmp_path, shop_file):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_pipeline_against_an_mlflow_server_backed_by_postgresql(tmp_path, shop_file,
-                                                                 mlflow_server_on_postgres):
+                                                                 mlflow_server_on_postgres,
+                                                                 monkeypatch):
     url, database_url = mlflow_server_on_postgres
-    # an HTTP tracking server hides its database: promotion locks on it by name
-    run(tmp_path, shop_file, url, registry_lock_url=database_url)
+    # an HTTP tracking server hides its database: promotion locks on it by name. The lock's
+    # URL holds credentials: the steps read it from the environment, as a cluster's Secret
+    # gives it, never from a pipeline parameter
+    monkeypatch.setenv("RECSYS_REGISTRY_LOCK_URL", database_url)
+    run(tmp_path, shop_file, url)
     client = client_for(url)
     assert aliases(client, MODEL)["champion"] == "1"
     run_id = client.get_model_version(MODEL, "1").run_id
