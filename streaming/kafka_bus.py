@@ -143,12 +143,14 @@ class KafkaBus:
 
         key = (group, consumer)
         if key not in self._consumers:
-            self._consumers[key] = KafkaConsumer(
-                self.topic, bootstrap_servers=self.bootstrap, group_id=group,
+            made = KafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=group,
                 client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest",
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
                 **self.client.options())
+            made.subscribe([self.topic], listener=_logged_assignment(group, consumer))
+            self._consumers[key] = made
         return self._consumers[key]
 
     def read(self, group: str, consumer: str, count: int, block_ms: int) -> list[Message]:
@@ -212,3 +214,18 @@ class KafkaBus:
             consumer.close()
         self._consumers.clear()
         self.producer.close(timeout=self.timeout_seconds)
+
+
+def _logged_assignment(group: str, consumer: str):
+    """A rebalance listener saying in the log which partitions a consumer owns."""
+    from kafka import ConsumerRebalanceListener
+
+    class LoggedAssignment(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked) -> None:
+            pass
+
+        def on_partitions_assigned(self, assigned) -> None:
+            log.info("Kafka group %s: consumer %s owns partitions %s", group, consumer,
+                     sorted(tp.partition for tp in assigned))
+
+    return LoggedAssignment()

@@ -38,7 +38,8 @@ def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch)
         pass
 
     class KafkaConsumer(Recording):
-        pass
+        def subscribe(self, topics, listener=None):
+            made.append(("subscribe", {"topics": topics}))
 
     import kafka
 
@@ -46,7 +47,8 @@ def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch)
     monkeypatch.setattr(kafka, "KafkaConsumer", KafkaConsumer)
     bus = KafkaBus(kafka_client_config(secured), topic="t", idempotent=True)
     bus._consumer("g", "c")
-    assert [name for name, _ in made] == ["KafkaProducer", "KafkaConsumer"]
+    assert [name for name, _ in made] == ["KafkaProducer", "KafkaConsumer", "subscribe"]
+    assert made.pop() == ("subscribe", {"topics": ["t"]})
     for _, config in made:
         assert config["bootstrap_servers"] == "broker-1:9093,broker-2:9093"
         assert (config["security_protocol"], config["sasl_mechanism"],
