@@ -14,8 +14,8 @@ from tests.infra.network_policy import Pod, admits
 
 K8S = REPO / "infra" / "k8s"
 NAMESPACE = "recsys"
-METRICS_PORT = json.loads((REPO / "serving/model_repository/settings.json").read_text())[
-    "metrics_port"]
+SERVING = json.loads((REPO / "serving/model_repository/settings.json").read_text())
+METRICS_PORT, HTTP_PORT = SERVING["metrics_port"], SERVING["http_port"]
 OUTSIDE = [Pod("ingress", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
            Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
            Pod("pipeline-step", "kubeflow", {"pipelines.kubeflow.org/v2_component": "true"}),
@@ -39,6 +39,7 @@ SELDON_FLOWS = {("ingress", "seldon-envoy", 9000),
                 ("recsys-mlserver", "recsys-mlserver", 8081),
                 ("recsys-mlserver", "seldon-envoy", 9000),  # arm -> arm, through the mesh
                 ("prometheus", "recsys-mlserver", METRICS_PORT),
+                ("prometheus", "recsys-mlserver", HTTP_PORT),  # /recsys/metrics
                 ("prometheus", "seldon-envoy", 9003),
                 ("recsys-mlserver", "recsys-mlflow", 5000),
                 ("seldon-operator", "seldon-scheduler", None),
@@ -47,6 +48,7 @@ SELDON_FLOWS = {("ingress", "seldon-envoy", 9000),
 KSERVE_FLOWS = {("ingress", "recsys-predictor", 8080),
                 ("recsys-predictor", "recsys-predictor", 8080),  # arm -> arm
                 ("prometheus", "recsys-predictor", METRICS_PORT),
+                ("prometheus", "recsys-predictor", HTTP_PORT),  # /recsys/metrics
                 ("recsys-predictor", "recsys-mlflow", 5000)}
 
 
@@ -143,3 +145,14 @@ def test_the_evaluator_follows_the_networkpolicy_rules():
         "podSelector": {}, "policyTypes": ["Egress"]}}
     assert not admits([deny_egress], api, web, 8080)
     assert admits([deny_egress], probe, web, 8080)  # the source's namespace is not shop
+
+
+def test_prometheus_reaches_the_serving_port_its_scrape_config_names():
+    """The recsys-serving job scrapes `/recsys/metrics` on serving's HTTP port."""
+    config = yaml.safe_load((REPO / "infra" / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "recsys-serving")
+    assert job["metrics_path"] == "/recsys/metrics"
+    ports = {int(t.rsplit(":", 1)[1]) for c in job["static_configs"] for t in c["targets"]}
+    assert ports == {HTTP_PORT}
+    for serving, flows in (("seldon", SELDON_FLOWS), ("kserve", KSERVE_FLOWS)):
+        assert any(s == "prometheus" and p == HTTP_PORT for s, _, p in flows), serving
