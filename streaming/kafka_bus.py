@@ -207,7 +207,15 @@ class KafkaBus:
         return 0
 
     def ping(self) -> bool:
-        return bool(self.producer.bootstrap_connected())
+        """Whether the producer is connected to a broker of the cluster (kafka-python closes
+        its bootstrap connection once it knows the brokers: that one says nothing). Without
+        a connection (an idle one closed) a new one is started, for the next ping."""
+        client = self.producer._sender._client  # kafka-python keeps its network client private
+        brokers = [broker.nodeId for broker in client.cluster.brokers()]
+        if any(client.connected(node) for node in brokers):
+            return True
+        return any([client.ready(node) for node in brokers]) or \
+            bool(self.producer.bootstrap_connected())
 
     def close(self) -> None:
         for consumer in self._consumers.values():

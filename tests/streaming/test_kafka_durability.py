@@ -37,6 +37,7 @@ def test_broker_stopped_answers_503_and_the_collector_recovers_by_itself(broker)
                    session_timeout_ms=TEST_SESSION_TIMEOUT_MS)
     client = collector_client(bus)
     assert client.post("/events", json=rich_event(1)).status_code == 202
+    assert client.get("/health").json()["bus"] == "up"
 
     broker.stop()
     refused = client.post("/events", json=rich_event(2))
@@ -45,11 +46,13 @@ def test_broker_stopped_answers_503_and_the_collector_recovers_by_itself(broker)
     # the batch was handed to the producer and expired unacknowledged: maybe stored
     assert refused.json()["stored"] == "unknown"
     assert "did not acknowledge" in refused.json()["error"]
+    assert client.get("/health").json()["bus"] == "down"
 
     broker.start()  # same port; memory storage: the topics are made again, as a durable
     ensure_topics(topics, broker.bootstrap, {})  # broker would have kept them
     accepted = post_until_accepted(client, rich_event(2))
     assert accepted.status_code == 202, accepted.text
+    assert client.get("/health").json()["bus"] == "up"
     got = []
     deadline = time.monotonic() + 15
     while "e2" not in {m.row["event_id"] for m in got} and time.monotonic() < deadline:
