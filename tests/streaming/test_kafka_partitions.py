@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
 import uvicorn
@@ -132,10 +133,17 @@ def test_a_killed_processors_partitions_are_taken_over_and_no_result_changes(kaf
         time.sleep(0.2)
     shares = [owned(steady_log, "p-steady")[-1], owned(doomed_log, "p-doomed")[-1]]
     assert sorted(shares[0] + shares[1]) == list(range(PARTITIONS)), shares
+    # the second half arrives over ~1.5 s (batches of 20); the member is killed while it
+    # is reading and writing its share of it
+    replayed = {}
+    sender = threading.Thread(target=lambda: replayed.update(second=replay(
+        halves[1], url, rate=1_000, batch_size=20, write_key=WRITE_KEY)))
+    sender.start()
+    time.sleep(0.5)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
-
-    second = replay(halves[1], url, rate=50_000, batch_size=100, write_key=WRITE_KEY)
+    sender.join(timeout=60)
+    second = replayed["second"]
     assert second.refused_batches == 0
     deadline = time.monotonic() + 120
     while group_lag(settings) != 0 and time.monotonic() < deadline:
@@ -156,3 +164,68 @@ def test_a_killed_processors_partitions_are_taken_over_and_no_result_changes(kaf
     accepted = first.accepted + second.accepted
     assert check_against_batch(settings, watermark) == accepted
     assert sink.stats.written == accepted
+
+
+@pytest.mark.integration
+def test_a_processor_fires_only_the_timers_of_the_partitions_the_group_gives_it(
+        kafka_bootstrap):
+    """Two processors of one group: the one that does not own a partition leaves its cart
+    timers (and watermark) alone, however due they are; the owner fires them."""
+    from recsys.streaming.kafka_bus import KafkaBus
+    from recsys.streaming.processor import ProcessorConfig, SessionProcessor
+    from recsys.streaming.session_state import apply_events, new_state
+    from tests.streaming.conftest import kafka_test_bus
+
+    first = kafka_test_bus(kafka_bootstrap, partitions=PARTITIONS)
+    buses = [first, KafkaBus(kafka_bootstrap, topic=first.topic,
+                             session_timeout_ms=first.session_timeout_ms)]
+    namespace = f"test:{uuid.uuid4().hex[:8]}"
+    client = redis.Redis()
+    processors = [SessionProcessor(bus, client, len, config=ProcessorConfig(
+        consumer=f"c{k}", namespace=namespace, partitions=PARTITIONS, block_ms=200,
+        read_ahead=False, lateness_ms=0)) for k, bus in enumerate(buses)]
+    keys = RedisKeys(namespace)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # both in the group, the partitions split
+            for processor in processors:
+                processor.poll()
+            owned = [processor.owned for processor in processors]
+            if all(owned) and sorted(owned[0] + owned[1]) == list(range(PARTITIONS)):
+                break
+        assert all(owned) and sorted(owned[0] + owned[1]) == list(range(PARTITIONS)), owned
+        users = {}
+        for i in range(200):
+            users.setdefault(partition_of(f"u{i}", PARTITIONS), []).append(f"u{i}")
+        mine, theirs = owned[0][0], owned[1][0]
+        carter = users[theirs][1]  # a due cart timer in the other processor's partition
+        state = new_state()
+        apply_events(state, [{"event_id": "c1", "user_id": carter, "item_id": "p",
+                              "event_type": "add_to_cart", "timestamp": 1_000}], 0, 100)
+        state["timer"] = 601_000  # the cart's deadline: 10 minutes after it
+        client.set(f"{keys.session_state_prefix}{carter}", orjson.dumps(state))
+        client.zadd(keys.cart_timers_of(theirs, PARTITIONS), {carter: 601_000})
+        client.set(keys.watermark_of(theirs, PARTITIONS), 10**12)
+        now = int(time.time() * 1000)
+        buses[0].publish([{"event_id": "a1", "user_id": users[mine][0], "item_id": "p",
+                           "event_type": "view", "timestamp": now}])
+        deadline = time.monotonic() + 15
+        while processors[0].stats.messages == 0 and time.monotonic() < deadline:
+            processors[0].poll()
+        assert processors[0].stats.messages == 1
+        assert processors[0].stats.timers_fired == 0
+        assert client.zscore(keys.cart_timers_of(theirs, PARTITIONS), carter) == 601_000
+        assert int(client.get(keys.watermark_of(theirs, PARTITIONS))) == 10**12
+        buses[0].publish([{"event_id": "b1", "user_id": users[theirs][0], "item_id": "p",
+                           "event_type": "view", "timestamp": now}])
+        deadline = time.monotonic() + 15
+        while processors[1].stats.messages == 0 and time.monotonic() < deadline:
+            processors[1].poll()
+        assert processors[1].stats.timers_fired == 1  # the owner fires it
+        assert client.zscore(keys.cart_timers_of(theirs, PARTITIONS), carter) is None
+    finally:
+        found = list(client.scan_iter(match=f"{namespace}:*"))
+        if found:
+            client.delete(*found)
+        for bus in buses:
+            bus.close()
