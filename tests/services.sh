@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the integration tests need on this machine, started or installed when missing:
 # Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (trust auth), Debian's Chromium
-# for the Evidently viewer test, Debian's Prometheus (prometheus, promtool) for the alert
-# tests, and podman (with runc and debootstrap) for the image tests. `make test` runs this first; it is idempotent.
+# for the Evidently viewer test, Debian's Prometheus (prometheus, promtool, alertmanager,
+# amtool, pushgateway) for the alert tests, and podman (with runc and debootstrap) for the image tests. `make test` runs this first; it is idempotent.
 set -euo pipefail
 
 as_root() {
@@ -38,10 +38,13 @@ install_chromium() {
 }
 
 install_prometheus() {
-  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then return; fi
-  echo "installing prometheus (Debian package) for the alert tests"
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
+    && command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 \
+    && command -v prometheus-pushgateway >/dev/null 2>&1; then return; fi
+  echo "installing prometheus, alertmanager and pushgateway (Debian packages) for the alert tests"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq prometheus \
+    prometheus-alertmanager prometheus-pushgateway >/dev/null
 }
 
 install_podman() {
