@@ -13,6 +13,8 @@ Protocols:
   newest 20% of sessions are the test; next-item HitRate@20 and MRR@20 of the session
   rules (the serving path for unknown visitors) against popularity, as
   `components/evaluate/sessions.py` defines them.
+- next-item (`--format srgnn`) and leave-one-out (`--format sequences`): the session
+  models on the literature's published files and protocols (`session_bench.py`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ import pandas as pd
 
 from recsys.benchmarks.machine import write_result
 from recsys.benchmarks.reference_models import parse_reference_names, run_reference
+from recsys.benchmarks.session_bench import DEFAULT_MODELS as SESSION_MODELS
+from recsys.benchmarks.session_bench import PUBLISHED as SESSION_PUBLISHED
+from recsys.benchmarks.session_bench import SESSION_PROTOCOLS, bench_sessions
 from recsys.components.evaluate.datasets import RatingsData, load_movielens
 from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
@@ -36,7 +41,8 @@ from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.zoo import MODELS, build_model
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal", "session")
+PROTOCOLS = ("ratings-5fold", "topn-stratified", "temporal", "session", "next-item",
+             "leave-one-out")
 SESSION_TEST_SHARE = 0.2
 SESSION_WINDOWS = (1, 5)
 HISTORICAL_DAYS = 100 * 365
@@ -298,8 +304,10 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     references = parse_reference_names(reference)
-    if (tune or params_from) and protocol != "topn-stratified":
-        raise ConfigError("--tune and --params-from apply to --protocol topn-stratified only")
+    session_protocol = protocol in SESSION_PROTOCOLS
+    if (tune and not session_protocol or params_from) and protocol != "topn-stratified":
+        raise ConfigError("--tune and --params-from apply to --protocol topn-stratified "
+                          "(--tune also to next-item and leave-one-out)")
     if tune and params_from:
         raise ConfigError("--tune and --params-from exclude each other")
     tuned, tuned_on = tuned_params(params_from) if params_from else ({}, None)
@@ -313,14 +321,18 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
     stray = sorted(set(reference_params) - set(references))
     if stray:
         raise ConfigError(f"--reference-params names {stray}, which --reference does not run")
-    names = [m.strip() for m in (models or (RATING_MODELS if protocol == "ratings-5fold"
-                                            else TOPN_MODELS)).split(",") if m.strip()]
-    unknown = [m for m in names if m not in MODELS]
+    default = SESSION_MODELS if session_protocol else RATING_MODELS \
+        if protocol == "ratings-5fold" else TOPN_MODELS
+    names = [m.strip() for m in (models or default).split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS and not session_protocol]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
     started = time.perf_counter()
     extra: dict = {}
-    if protocol == "temporal":
+    if session_protocol:
+        rows, extra = bench_sessions(source, fmt, protocol, names, tune)
+        dataset = Path(source).stem if Path(source).is_file() else Path(source).name
+    elif protocol == "temporal":
         rows, extra = bench_temporal(source, fmt, names, holdout_days)
         dataset = Path(source).stem
     elif protocol == "session":
@@ -336,7 +348,8 @@ def bench_models(source: str, fmt: str, protocol: str, models: str | None = None
             extra.update(params_from=str(params_from), params_tuned_on=tuned_on)
     label = name or f"{dataset}-{protocol}"
     figures = {"dataset": dataset, "source": str(source), "format": fmt, "protocol": protocol,
-               "rows": rows, "published": PUBLISHED.get(protocol), **extra,
+               "rows": rows, "published": PUBLISHED.get(protocol, SESSION_PUBLISHED.get(
+                   protocol)), **extra,
                "wall_seconds": time.perf_counter() - started, "peak_rss_gib": peak_rss_gib()}
     path = write_result(f"models-{label}", figures)
     print(format_table(rows))
@@ -348,6 +361,8 @@ def format_table(rows: list[dict]) -> str:
     columns = ["model", "rmse", "mae", "predict_seconds", "ndcg_at_10", "precision_at_10",
                "recall_at_10", "map", "coverage_at_10", "diversity_at_10", "novelty_at_10",
                "fit_seconds", "users_per_second", "session_hit_rate_at_20",
-               "session_mrr_at_20", "session_cases", "ms_per_session", "skipped", "reference"]
+               "session_mrr_at_20", "session_cases", "ms_per_session", "precision_at_20",
+               "mrr_at_20", "mrr_at_10", "hit_at_10", "hit_at_20", "ndcg_at_20",
+               "ms_per_prediction", "skipped", "reference"]
     frame = pd.DataFrame(rows)
     return frame[[c for c in columns if c in frame.columns]].round(4).to_string(index=False)

@@ -32,8 +32,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="movielens for ratings; an extract format (rees46, jsonl...) or "
                         "'' (detected) for temporal")
     models.add_argument("--protocol", default=None,
-                        choices=("ratings-5fold", "topn-stratified", "temporal", "session"),
-                        help="default: both ratings-5fold and topn-stratified")
+                        choices=("ratings-5fold", "topn-stratified", "temporal", "session",
+                                 "next-item", "leave-one-out"),
+                        help="default: both ratings-5fold and topn-stratified; next-item reads "
+                        "--format srgnn (a folder of SR-GNN pickles), leave-one-out --format "
+                        "sequences ('user item' lines)")
     models.add_argument("--models", default=None, help="comma-separated zoo names "
                         "(default: the rating models for ratings-5fold, all top-N otherwise)")
     models.add_argument("--name", default=None, help="result name (default <data>-<protocol>)")
@@ -47,8 +50,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="JSON overrides of the reference models' published parameters, "
                         "e.g. '{\"bivae\": {\"k\": 50}}'")
     models.add_argument("--tune", type=int, default=0, metavar="TRIALS",
-                        help="topn-stratified: try up to TRIALS parameter sets per model on "
-                        "an inner split of the training part first (default 0: defaults)")
+                        help="topn-stratified, next-item, leave-one-out: try up to TRIALS "
+                        "parameter sets per model on a validation split of the training part "
+                        "first (default 0: defaults)")
     models.add_argument("--params-from", default=None, metavar="RESULT",
                         help="topn-stratified: use the parameters an earlier --tune run found "
                         "(its result file), e.g. tuned on MovieLens-small, judged on ML-100k")
@@ -89,9 +93,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                "topn-stratified"]
             for protocol in protocols:
                 topn = protocol == "topn-stratified"
+                tunes = topn or protocol in ("next-item", "leave-one-out")
                 run(args.ratings, args.format, protocol, args.models, args.name,
                     args.holdout_days, args.reference if topn else None,
-                    args.reference_params if topn else None, args.tune if topn else 0,
+                    args.reference_params if topn else None, args.tune if tunes else 0,
                     args.params_from if topn else None)
             continue
         if area == "data":

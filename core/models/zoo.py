@@ -7,6 +7,7 @@ from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.content import ContentRecommender
 from recsys.core.models.hybrid import HybridRecommender
 from recsys.core.models.reranker import FeatureReranker
+from recsys.core.models.session_knn import SESSION_MODELS
 
 MODELS: dict[str, type[Recommender]] = {
     **COLLABORATIVE, ContentRecommender.name: ContentRecommender,
@@ -15,8 +16,9 @@ MODELS: dict[str, type[Recommender]] = {
 
 
 def model_classes() -> dict[str, type[Recommender]]:
-    """The classes a stored model may name (the zoo's and the models they nest), by name."""
-    found: dict[str, type[Recommender]] = {}
+    """The classes a stored model may name (the zoo's and the models they nest, and the
+    next-item session models of `session_knn`), by name."""
+    found: dict[str, type] = {cls.__name__: cls for cls in SESSION_MODELS.values()}
     for model in MODELS.values():
         for cls in model.__mro__:
             if issubclass(cls, Recommender) and cls is not Recommender:

@@ -1,0 +1,282 @@
+"""Next-item models for anonymous sessions, scored over every item (ids 1..n, 0 = padding).
+
+They learn from sessions (lists of item ids in click order, oldest session first) and
+score a prefix (the session so far) against every item, as the session-based literature's
+protocols need (`components/evaluate/session_protocols.py`). Four models:
+
+- `SequentialRules` (Ludewig & Jannach 2018, "SR"; the serving path's own rules in
+  `session_rules.py` on events): every item `a` followed `d` <= `window` steps later by
+  `b` in a training session adds 1/d to a -> b (a -> a too: re-viewing is a real step);
+  a prefix scores b by the rules of its last `recent` items, the newest weighing most
+  (1 / age).
+- `SessionKNN` ("SKNN", Jannach & Ludewig 2017): among the `sample` most recent training
+  sessions sharing an item with the prefix, the `k` most similar (cosine of the item sets)
+  vote for their items with their similarity.
+- `VSKNN` (Ludewig & Jannach 2018): SKNN where the prefix's items weigh linearly more the
+  later they come (position p of L weighs p / L) in the similarity.
+- `STAN` (Garg et al., SIGIR 2019): the prefix's items weigh exp((p - L) / `position_decay`),
+  a neighbour's similarity is multiplied by exp(-(T - t) / `recency_decay`) (its age), and a
+  neighbour's item votes exp(-|distance to the neighbour's latest shared item| /
+  `neighbour_decay`). The SR-GNN files carry no timestamps: the time of a session is its
+  place in the training file (0 the oldest; a prefix being scored is at T = the number of
+  training sessions), so `recency_decay` counts sessions, not seconds.
+
+Repeat consumption is explicit in every model: after the model's scores are scaled to
+[0, 1], an item already in the prefix gets `repeat_boost` / age added (age 1 for the
+newest; negative = a penalty: -a puts every repeat of age up to a below every unseen
+item). The kNN models score prefix items by their neighbours' votes as any other item. Item
+popularity x `popularity_weight` (1e-6 by default) orders what the model does not reach.
+
+A fitted model is plain arrays and numbers, saved and loaded like every model of the zoo
+(`core/models/storage.py`: JSON + .npz, `allow_pickle=False`, SHA-256 of the files).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.core.errors import ConfigError
+from recsys.core.models.base import NotFittedError
+
+POPULARITY_WEIGHT = 1e-6
+
+
+class SessionModel:
+    """Fit on sessions of int item ids; score prefixes against every item."""
+
+    name = "session"
+    search_space: dict[str, list] = {}
+    """Values the validation search tries (name -> candidates), one parameter at a time."""
+
+    def __init__(self, repeat_boost: float = 0.0, popularity_weight: float = POPULARITY_WEIGHT):
+        self.repeat_boost = float(repeat_boost)
+        self.popularity_weight = float(popularity_weight)
+        self.n_items: int | None = None
+        self.popularity: np.ndarray | None = None
+
+    def params(self) -> dict:
+        return {key: value for key, value in vars(self).items()
+                if isinstance(value, (int, float)) and key != "n_items"}
+
+    def fit(self, sessions: list[list[int]], n_items: int) -> "SessionModel":
+        """Learn from `sessions` (oldest first) over items 1..`n_items`."""
+        if n_items < 1 or not sessions:
+            raise ConfigError(f"{self.name}: needs sessions and n_items >= 1")
+        flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sessions])
+        if flat.min() < 1 or flat.max() > n_items:
+            raise ConfigError(f"{self.name}: item ids must run from 1 to {n_items}")
+        self.n_items = int(n_items)
+        counts = np.bincount(flat, minlength=n_items + 1).astype(np.float32)
+        self.popularity = counts / max(counts.max(), 1.0)
+        self._fit(sessions)
+        return self
+
+    def _fit(self, sessions: list[list[int]]) -> None:
+        raise NotImplementedError
+
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if self.n_items is None:
+            raise NotFittedError(f"{self.name}: call fit() before scoring")
+
+    def score(self, prefixes: list[list[int]]) -> np.ndarray:
+        """(len(prefixes), n_items + 1) scores; column 0 (padding) is -inf. Items outside
+        1..n_items in a prefix are ignored."""
+        self._check_fitted()
+        prefixes = [[i for i in p if 0 < i <= self.n_items] for p in prefixes]
+        scores = self._raw_scores(prefixes).astype(np.float32, copy=False)
+        top = scores.max(axis=1, keepdims=True)
+        scores /= np.where(top > 0, top, 1.0)
+        scores += self.popularity_weight * self.popularity
+        if self.repeat_boost:
+            for row, prefix in enumerate(prefixes):
+                for age, item in enumerate(reversed(prefix), start=1):
+                    if age == 1 or item not in prefix[len(prefix) - age + 1:]:
+                        scores[row, item] += self.repeat_boost / age
+        scores[:, 0] = -np.inf
+        return scores
+
+
+class SequentialRules(SessionModel):
+    name = "sequential_rules"
+    search_space = {"window": [1, 2, 3, 5, 10], "recent": [1, 2, 3, 5],
+                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+
+    def __init__(self, window: int = 5, recent: int = 3, **common):
+        super().__init__(**common)
+        if window < 1 or recent < 1:
+            raise ConfigError("sequential rules need window >= 1 and recent >= 1")
+        self.window, self.recent = int(window), int(recent)
+        self.rules: sp.csr_matrix | None = None
+
+    def _fit(self, sessions):
+        rows, cols, weights = [], [], []
+        for session in sessions:
+            s = np.asarray(session, dtype=np.int64)
+            for step in range(1, min(self.window, len(s) - 1) + 1):
+                rows.append(s[:-step])  # a -> a too: the SR-GNN files keep re-views
+                cols.append(s[step:])
+                weights.append(np.full(len(s) - step, 1.0 / step, dtype=np.float32))
+        n = self.n_items + 1
+        empty = [np.zeros(0, dtype=np.int64)]
+        self.rules = sp.csr_matrix((np.concatenate(weights or [np.zeros(0, np.float32)]),
+                                    (np.concatenate(rows or empty),
+                                     np.concatenate(cols or empty))), shape=(n, n))
+        self.rules.sum_duplicates()
+
+    def _raw_scores(self, prefixes):
+        rows, cols, weights = [], [], []
+        for row, prefix in enumerate(prefixes):
+            for age, item in enumerate(reversed(prefix[-self.recent:]), start=1):
+                rows.append(row)
+                cols.append(item)
+                weights.append(1.0 / age)
+        query = sp.csr_matrix((weights, (rows, cols)),
+                              shape=(len(prefixes), self.n_items + 1), dtype=np.float32)
+        return (query @ self.rules).toarray()
+
+
+class SessionKNN(SessionModel):
+    """SKNN; `VSKNN` and `STAN` change the weights (see the module docstring)."""
+
+    name = "sknn"
+    search_space = {"k": [50, 100, 200, 500], "sample": [500, 1000, 2500, 5000],
+                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+
+    def __init__(self, k: int = 100, sample: int = 1000, **common):
+        super().__init__(**common)
+        if k < 1 or sample < 1:
+            raise ConfigError(f"{self.name} needs k >= 1 and sample >= 1")
+        self.k, self.sample = int(k), int(sample)
+        self.positions: sp.csr_matrix | None = None
+        """sessions x items: 1 + the position of the item's last click in the session."""
+
+    def _fit(self, sessions):
+        rows, cols, data = [], [], []
+        for number, session in enumerate(sessions):
+            last = {item: position for position, item in enumerate(session, start=1)}
+            rows.extend([number] * len(last))
+            cols.extend(last)
+            data.extend(last.values())
+        self.positions = sp.csr_matrix((np.asarray(data, dtype=np.float32), (rows, cols)),
+                                       shape=(len(sessions), self.n_items + 1))
+        self.positions.sort_indices()
+
+    @property
+    def by_item(self) -> sp.csc_matrix:
+        """`positions` by item column (derived: rebuilt after a load, never saved)."""
+        cached = getattr(self, "_derived_by_item", None)
+        if cached is None:
+            cached = self._derived_by_item = self.positions.tocsc()
+        return cached
+
+    # the three variants differ only here
+    def _prefix_weights(self, length: int) -> np.ndarray:
+        """Weight of each prefix position 1..length."""
+        return np.ones(length, dtype=np.float32)
+
+    def _neighbour_weights(self, sessions: np.ndarray) -> np.ndarray:
+        return np.ones(sessions.size, dtype=np.float32)
+
+    def _votes(self, neighbours: sp.csr_matrix, similarity: np.ndarray,
+               prefix_items: np.ndarray) -> np.ndarray:
+        binary = neighbours.copy()
+        binary.data[:] = 1.0
+        return np.asarray(binary.T @ similarity).ravel()
+
+    def _raw_scores(self, prefixes):
+        out = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
+        for row, prefix in enumerate(prefixes):
+            if prefix:
+                out[row] = self._score_one(prefix)
+        return out
+
+    def _score_one(self, prefix: list[int]) -> np.ndarray:
+        weights_by_position = self._prefix_weights(len(prefix))
+        latest: dict[int, float] = {}
+        for position, item in enumerate(prefix):  # ordered by each item's last click
+            latest.pop(item, None)
+            latest[item] = weights_by_position[position]
+        items = np.fromiter(latest, dtype=np.int64)
+        weights = np.fromiter(latest.values(), dtype=np.float32)
+        indptr, indices = self.by_item.indptr, self.by_item.indices
+        candidates = np.unique(np.concatenate([indices[indptr[i]:indptr[i + 1]]
+                                               for i in items]))
+        votes = np.zeros(self.n_items + 1, dtype=np.float32)
+        if candidates.size == 0:
+            return votes
+        candidates = candidates[-self.sample:]  # the most recent ones (file order = time)
+        rows = self.positions[candidates]
+        shared = rows[:, items]
+        shared.data[:] = 1.0
+        dot = np.asarray(shared @ weights).ravel()
+        lengths = np.diff(rows.indptr)
+        similarity = dot / np.sqrt(len(items) * lengths)
+        similarity *= self._neighbour_weights(candidates)
+        if similarity.size > self.k:
+            chosen = np.argpartition(-similarity, self.k - 1)[:self.k]
+        else:
+            chosen = np.arange(similarity.size)
+        chosen = chosen[similarity[chosen] > 0]
+        return self._votes(rows[chosen], similarity[chosen], items)
+
+
+class VSKNN(SessionKNN):
+    name = "vsknn"
+
+    def _prefix_weights(self, length):
+        return np.arange(1, length + 1, dtype=np.float32) / length
+
+
+class STAN(SessionKNN):
+    name = "stan"
+    search_space = {"k": [50, 100, 200, 500], "sample": [1000, 2500, 5000],
+                    "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
+                    "recency_decay": [1e3, 1e4, 1e5, 1e6],
+                    "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
+                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+
+    def __init__(self, position_decay: float = 2.0, recency_decay: float = 1e5,
+                 neighbour_decay: float = 2.0, **params):
+        super().__init__(**params)
+        if min(position_decay, recency_decay, neighbour_decay) <= 0:
+            raise ConfigError("stan's decays must be > 0")
+        self.position_decay = float(position_decay)
+        self.recency_decay = float(recency_decay)
+        self.neighbour_decay = float(neighbour_decay)
+
+    def _prefix_weights(self, length):
+        positions = np.arange(1, length + 1, dtype=np.float32)
+        return np.exp((positions - length) / self.position_decay)
+
+    def _neighbour_weights(self, sessions):
+        now = self.positions.shape[0]
+        return np.exp(-(now - sessions) / self.recency_decay).astype(np.float32)
+
+    def _votes(self, neighbours, similarity, prefix_items):
+        # each neighbour's position of its latest-in-the-prefix shared item
+        shared = neighbours[:, prefix_items].toarray()  # positions, 0 = absent
+        present = shared > 0
+        # prefix_items are ordered by their last click in the prefix: the latest last
+        latest = present.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
+        anchor = shared[np.arange(shared.shape[0]), latest]
+        votes = neighbours.copy()
+        row = np.repeat(np.arange(votes.shape[0]), np.diff(votes.indptr))
+        votes.data = similarity[row] * np.exp(-np.abs(votes.data - anchor[row])
+                                              / self.neighbour_decay)
+        return np.asarray(votes.sum(axis=0)).ravel()
+
+
+SESSION_MODELS: dict[str, type[SessionModel]] = {
+    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN)}
+
+
+def build_session_model(name: str, **params) -> SessionModel:
+    if name not in SESSION_MODELS:
+        raise ConfigError(f"unknown session model {name!r}; known: {', '.join(SESSION_MODELS)}")
+    try:
+        return SESSION_MODELS[name](**params)
+    except TypeError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc

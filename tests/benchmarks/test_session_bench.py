@@ -1,0 +1,65 @@
+"""`recsys bench models --protocol next-item | leave-one-out` on tiny files in the
+published layouts: one row per session model, the protocol's metrics as fractions."""
+import json
+import pickle
+
+import pytest
+
+from recsys.benchmarks.models_bench import bench_models
+from recsys.cli.main import main
+from recsys.core.errors import ConfigError
+
+TRAIN = [[1, 2, 3], [4, 5], [1, 2], [4, 5, 6], [2, 3], [1, 2, 3]] * 5
+
+
+@pytest.fixture
+def srgnn_dir(tmp_path):
+    folder = tmp_path / "rr-tiny"
+    folder.mkdir()
+    (folder / "all_train_seq.txt").write_bytes(pickle.dumps(TRAIN, protocol=3))
+    test = ([[1], [1, 2], [4], [6]], [2, 3, 5, 1])
+    (folder / "test.txt").write_bytes(pickle.dumps(test, protocol=3))
+    return folder
+
+
+def test_next_item_rows(srgnn_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "models", "--ratings", str(srgnn_dir), "--format", "srgnn",
+                 "--protocol", "next-item", "--tune", "3"]) == 0
+    result = json.loads((tmp_path / "benchmarks/results/models-rr-tiny-next-item.json")
+                        .read_text())
+    rows = {row["model"]: row for row in result["rows"]}
+    assert sorted(rows) == ["sequential_rules", "sknn", "stan", "vsknn"]
+    for row in rows.values():
+        # 1 -> 2, (1, 2) -> 3 and 4 -> 5 are learnt; 6 -> 1 never happens
+        assert row["precision_at_20"] == 1.0 and row["precision_at_10"] == 1.0
+        assert 0.25 <= row["mrr_at_20"] <= 1.0 and row["cases"] == 4
+        assert row["fit_seconds"] > 0 and row["ms_per_prediction"] > 0
+        assert row["tuning"]["fits"] == 3
+    assert result["published"]["rows"]["SR-GNN"]["precision_at_20"] == 0.503
+    assert result["test_cases"] == 4 and "newest 10%" in result["validation"]
+
+
+def test_leave_one_out_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "video-tiny.txt"
+    path.write_text("".join(f"{u} {i}\n" for u in range(1, 21)
+                            for i in ([1, 2, 3, 4] if u % 2 else [5, 6, 7])))
+    assert main(["bench", "models", "--ratings", str(path), "--format", "sequences",
+                 "--protocol", "leave-one-out", "--models", "sknn,sequential_rules"]) == 0
+    result = json.loads((tmp_path / "benchmarks/results/models-video-tiny-leave-one-out.json")
+                        .read_text())
+    assert [row["model"] for row in result["rows"]] == ["sknn", "sequential_rules"]
+    for row in result["rows"]:
+        assert row["hit_at_10"] == 1.0 and row["hit_at_20"] == 1.0 and row["cases"] == 20
+        assert 0 < row["ndcg_at_10"] <= row["ndcg_at_20"] <= 1.0
+    assert result["test_users"] == 20 and "all items" in result["ranking"]
+
+
+def test_wrong_format_or_model_is_refused(srgnn_dir):
+    with pytest.raises(ConfigError, match="reads --format srgnn"):
+        bench_models(str(srgnn_dir), "sequences", "next-item")
+    with pytest.raises(ConfigError, match="unknown session model"):
+        bench_models(str(srgnn_dir), "srgnn", "next-item", "ease")
+    with pytest.raises(ConfigError, match="apply to --protocol topn-stratified"):
+        bench_models(str(srgnn_dir), "srgnn", "next-item", params_from="x.json")
