@@ -16,7 +16,8 @@ ROW_COLUMNS = ("model", "rmse", "mae", "ndcg_at_10", "ndcg_at_10_low", "ndcg_at_
                "precision_at_10", "recall_at_10", "map_at_10", "coverage_at_10",
                "session_hit_rate_at_20", "session_mrr_at_20", "session_cases",
                "precision_at_20", "mrr_at_10", "mrr_at_20", "hit_at_10", "hit_at_20",
-               "ndcg_at_20", "cases", "ms_per_prediction", "new_item_hit_rate_at_10", "new_item_hit_rate_at_10_random",
+               "ndcg_at_20", "cases", "ms_per_prediction", "new_item_hit_rate_at_10",
+               "new_item_hit_rate_at_10_random",
                "fit_seconds", "users_per_second", "ms_per_session")
 
 
