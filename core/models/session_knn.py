@@ -39,6 +39,8 @@ from recsys.core.errors import ConfigError
 from recsys.core.models.base import NotFittedError
 
 POPULARITY_WEIGHT = 1e-6
+REPEAT_HORIZON = 50
+"""Repeats older than this many clicks get no boost (long leave-one-out histories)."""
 
 
 class SessionModel:
@@ -92,9 +94,11 @@ class SessionModel:
         scores += self.popularity_weight * self.popularity
         if self.repeat_boost:
             for row, prefix in enumerate(prefixes):
-                for age, item in enumerate(reversed(prefix), start=1):
-                    if age == 1 or item not in prefix[len(prefix) - age + 1:]:
-                        scores[row, item] += self.repeat_boost / age
+                newest: dict[int, int] = {}  # an item's age is that of its last click
+                for age, item in enumerate(reversed(prefix[-REPEAT_HORIZON:]), start=1):
+                    newest.setdefault(item, age)
+                for item, age in newest.items():
+                    scores[row, item] += self.repeat_boost / age
         scores[:, 0] = -np.inf
         return scores
 
