@@ -2,7 +2,7 @@
 
 They learn from sessions (lists of item ids in click order, oldest session first) and
 score a prefix (the session so far) against every item, as the session-based literature's
-protocols need (`components/evaluate/session_protocols.py`). Four models:
+protocols need (`components/evaluate/session_protocols.py`). Five models:
 
 - `SequentialRules` (Ludewig & Jannach 2018, "SR"; the serving path's own rules in
   `session_rules.py` on events): every item `a` followed `d` <= `window` steps later by
@@ -20,6 +20,7 @@ protocols need (`components/evaluate/session_protocols.py`). Four models:
   `neighbour_decay`). The SR-GNN files carry no timestamps: the time of a session is its
   place in the training file (0 the oldest; a prefix being scored is at T = the number of
   training sessions), so `recency_decay` counts sessions, not seconds.
+- `SLIST`: a closed-form linear item-item model (see its docstring for the vocabulary).
 
 Repeat consumption is explicit in every model: after the model's scores are scaled to
 [0, 1], an item already in the prefix gets `repeat_boost` / age added (age 1 for the
@@ -273,8 +274,96 @@ class STAN(SessionKNN):
         return np.asarray(votes.sum(axis=0)).ravel()
 
 
+class SLIST(SessionModel):
+    """A closed-form linear item-item model in the manner of SLIST (Choi et al., WWW 2021):
+    B minimises alpha ||X - X B||^2 + (1 - alpha) ||T - S B||^2 + reg ||B||^2, where X is
+    sessions x items (which items a session holds: SLIS) and S -> T are every prefix's last
+    `horizon` items, weighing exp(-distance / `position_decay`), -> its next item (SLIT):
+    B = (alpha X'X + (1 - alpha) S'S + reg I)^-1 (alpha X'X + (1 - alpha) S'T). Unlike
+    SLIS, B's diagonal is not forced to 0: a repeat is scored like any item (and then by
+    the repeat boost). A prefix, weighed like S, scores q B.
+
+    Memory: B over all 37k items of RetailRocket would be 11 GB in float64 and its inverse
+    hours of work on 2 cores; B is restricted to the `vocabulary` most clicked items
+    (float64 while solving, float32 when kept); the other items score 0 (popularity
+    orders them)."""
+
+    name = "slist"
+    search_space = {"alpha": [0.0, 0.25, 0.5, 0.75], "reg": [10.0, 100.0, 1000.0],
+                    "position_decay": [1.0, 2.0, 4.0],
+                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0]}
+
+    def __init__(self, vocabulary: int = 8000, alpha: float = 0.5, reg: float = 100.0,
+                 position_decay: float = 2.0, horizon: int = 10, **common):
+        super().__init__(**common)
+        if vocabulary < 1 or not 0 <= alpha <= 1 or reg <= 0 or position_decay <= 0 \
+                or horizon < 1:
+            raise ConfigError("slist needs vocabulary >= 1, 0 <= alpha <= 1, reg > 0, "
+                              "position_decay > 0 and horizon >= 1")
+        self.vocabulary, self.alpha, self.reg = int(vocabulary), float(alpha), float(reg)
+        self.position_decay, self.horizon = float(position_decay), int(horizon)
+        self.vocabulary_items: np.ndarray | None = None
+        self.weights: np.ndarray | None = None
+
+    def _codes(self) -> np.ndarray:
+        cached = getattr(self, "_derived_codes", None)
+        if cached is None:
+            cached = np.full(self.n_items + 1, -1, dtype=np.int64)
+            cached[self.vocabulary_items] = np.arange(self.vocabulary_items.size)
+            self._derived_codes = cached
+        return cached
+
+    def _prefix_matrix(self, prefixes) -> sp.csr_matrix:
+        codes = self._codes()
+        rows, cols, data = [], [], []
+        for row, prefix in enumerate(prefixes):
+            recent = prefix[-self.horizon:]
+            for distance, item in enumerate(reversed(recent)):
+                if codes[item] >= 0:
+                    rows.append(row)
+                    cols.append(codes[item])
+                    data.append(np.exp(-distance / self.position_decay))
+        return sp.csr_matrix((data, (rows, cols)), dtype=np.float64,
+                             shape=(len(prefixes), self.vocabulary_items.size))
+
+    def _fit(self, sessions):
+        counts = np.bincount(np.concatenate([np.asarray(s) for s in sessions]),
+                             minlength=self.n_items + 1)
+        counts[0] = 0
+        size = min(self.vocabulary, int((counts > 0).sum()))
+        self.vocabulary_items = np.sort(np.argsort(-counts, kind="stable")[:size])
+        codes = self._codes()
+        held = [np.unique(codes[np.asarray(s)]) for s in sessions]
+        held = [h[h >= 0] for h in held]
+        x = sp.csr_matrix((np.ones(sum(h.size for h in held)),
+                           (np.repeat(np.arange(len(held)), [h.size for h in held]),
+                            np.concatenate(held))), shape=(len(held), size))
+        prefixes, targets = [], []
+        for s in sessions:
+            for end in range(1, len(s)):
+                prefixes.append(s[:end])
+                targets.append(codes[s[end]])
+        targets = np.asarray(targets, dtype=np.int64)
+        keep = np.flatnonzero(targets >= 0)
+        inputs = self._prefix_matrix([prefixes[i] for i in keep])
+        nexts = sp.csr_matrix((np.ones(keep.size), (np.arange(keep.size), targets[keep])),
+                              shape=(keep.size, size))
+        gram_x = (x.T @ x).toarray()
+        gram = self.alpha * gram_x + (1 - self.alpha) * (inputs.T @ inputs).toarray()
+        gram[np.diag_indices(size)] += self.reg
+        target = self.alpha * gram_x + (1 - self.alpha) * (inputs.T @ nexts).toarray()
+        del gram_x
+        self.weights = np.linalg.solve(gram, target).astype(np.float32)
+
+    def _raw_scores(self, prefixes):
+        out = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
+        out[:, self.vocabulary_items] = self._prefix_matrix(prefixes).astype(np.float32) \
+            @ self.weights
+        return np.maximum(out, 0.0)
+
+
 SESSION_MODELS: dict[str, type[SessionModel]] = {
-    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN)}
+    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN, SLIST)}
 
 
 def build_session_model(name: str, **params) -> SessionModel:

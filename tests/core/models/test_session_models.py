@@ -96,3 +96,15 @@ def test_refusals():
         build_session_model("sknn").fit([[1, 4]], 3)
     with pytest.raises(ConfigError, match="needs k >= 1"):
         build_session_model("vsknn", k=0)
+
+
+def test_slist_keeps_a_vocabulary_of_the_most_clicked_items():
+    # items 1 and 2 are clicked most; with a vocabulary of 2, item 3 scores only popularity
+    sessions = [[1, 2], [1, 2], [2, 1], [1, 3], [2, 3]] * 3
+    model = build_session_model("slist", vocabulary=2, reg=1.0).fit(sessions, 3)
+    assert model.vocabulary_items.tolist() == [1, 2] and model.weights.shape == (2, 2)
+    scores = model.score([[1], [3]])
+    assert scores[0, 2] > scores[0, 3]
+    assert scores[1, 3] == pytest.approx(model.popularity_weight * model.popularity[3])
+    with pytest.raises(ConfigError, match="0 <= alpha <= 1"):
+        build_session_model("slist", alpha=2.0)
