@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
+from kafka import ConsumerRebalanceListener
 
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
 from recsys.streaming.partitions import partition_of
@@ -73,6 +75,7 @@ class KafkaBus:
         self.timeout_seconds = timeout_seconds
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._consumers: dict[tuple[str, str], object] = {}
+        self._on_revoke: dict[str, Callable[[], object]] = {}
         try:
             # max_block_ms: a send waiting for metadata (broker down) fails within the
             # timeout (503) instead of kafka-python's default minute
@@ -149,7 +152,8 @@ class KafkaBus:
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
                 **self.client.options())
-            made.subscribe([self.topic], listener=_logged_assignment(group, consumer))
+            made.subscribe([self.topic], listener=_Assignment(
+                group, consumer, lambda: self._on_revoke.get(group)))
             self._consumers[key] = made
         return self._consumers[key]
 
@@ -165,6 +169,12 @@ class KafkaBus:
         return [Message(f"{r.topic}:{r.partition}:{r.offset}", orjson.loads(r.value),
                         str(r.partition))
                 for batch in records.values() for r in batch]
+
+    def on_revoke(self, group: str, callback: Callable[[], object]) -> None:
+        """Run `callback` (a worker's flush: write what it holds, then ack) when a rebalance
+        is about to take partitions from this process's consumer of `group`, so that the
+        new owner starts after everything this one read."""
+        self._on_revoke[group] = callback
 
     def owned_partitions(self, group: str) -> tuple[int, ...] | None:
         """The events topic's partitions the group currently gives this process's consumers
@@ -224,16 +234,18 @@ class KafkaBus:
         self.producer.close(timeout=self.timeout_seconds)
 
 
-def _logged_assignment(group: str, consumer: str):
-    """A rebalance listener saying in the log which partitions a consumer owns."""
-    from kafka import ConsumerRebalanceListener
+class _Assignment(ConsumerRebalanceListener):
+    """A consumer's rebalance listener: runs the group's revoke callback before its
+    partitions go, and says in the log which partitions it owns after each rebalance."""
 
-    class LoggedAssignment(ConsumerRebalanceListener):
-        def on_partitions_revoked(self, revoked) -> None:
-            pass
+    def __init__(self, group: str, consumer: str, callback: Callable[[], object]):
+        self.group, self.consumer, self.callback = group, consumer, callback
 
-        def on_partitions_assigned(self, assigned) -> None:
-            log.info("Kafka group %s: consumer %s owns partitions %s", group, consumer,
-                     sorted(tp.partition for tp in assigned))
+    def on_partitions_revoked(self, revoked) -> None:
+        callback = self.callback()
+        if revoked and callback is not None:
+            callback()  # kafka-python logs (and swallows) what it raises
 
-    return LoggedAssignment()
+    def on_partitions_assigned(self, assigned) -> None:
+        log.info("Kafka group %s: consumer %s owns partitions %s", self.group, self.consumer,
+                 sorted(tp.partition for tp in assigned))

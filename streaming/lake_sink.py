@@ -100,6 +100,8 @@ class LakeSink(BufferedGroupWorker):
         self.reader = GroupReader(bus, self.config.group, self.config.consumer,
                                   self.config.read_count, self.config.block_ms,
                                   self.config.reclaim_idle_ms)
+        if hasattr(bus, "on_revoke"):  # Kafka: what it holds is written and acknowledged
+            bus.on_revoke(self.config.group, self.flush)  # before a rebalance moves it
 
     def flush(self) -> int:
         """Write the buffer to the lake, then acknowledge it; returns rows written."""

@@ -1,0 +1,46 @@
+"""Two lake sinks in one Kafka consumer group (a real broker, Tansu): when the second joins,
+the first writes and acknowledges what it holds before its partitions move, so the new
+owner starts after it and no event is landed by both."""
+import time
+
+import pytest
+
+from recsys.core.event_store import RAW_ZONE, read_window
+from recsys.core.lake import Lake
+from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.streaming.kafka_bus import KafkaBus
+from recsys.streaming.lake_sink import LakeSink, SinkConfig
+from tests.streaming.conftest import kafka_test_bus, rich_event
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_sink_losing_partitions_to_a_new_member_lands_its_buffer_first(kafka_bootstrap,
+                                                                         tmp_path):
+    first_bus = kafka_test_bus(kafka_bootstrap, partitions=4)
+    second_bus = KafkaBus(kafka_bootstrap, topic=first_bus.topic,
+                          session_timeout_ms=first_bus.session_timeout_ms)
+    first_bus.publish([rich_event(n, user_id=f"u{n}") for n in range(40)])
+    lake = Lake(str(tmp_path / "lake"))
+    config = {"max_events": 1_000, "max_seconds": 3_600.0, "block_ms": 200}
+    first = LakeSink(first_bus, lake, SinkConfig(consumer="s1", **config))
+    second = LakeSink(second_bus, lake, SinkConfig(consumer="s2", **config))
+    deadline = time.monotonic() + 20
+    while len(first._buffer) < 40 and time.monotonic() < deadline:
+        first.poll()  # alone in the group: every partition, all 40 held, nothing written
+    assert len(first._buffer) == 40 and first.stats.written == 0
+    deadline = time.monotonic() + 30
+    while not second_bus.owned_partitions("lake-sink") and time.monotonic() < deadline:
+        second.poll()
+        first.poll()  # the rebalance happens in here: its partitions go
+    assert second_bus.owned_partitions("lake-sink")
+    assert first.stats.written == 40  # landed before the partitions moved
+    for _ in range(5):
+        second.poll()
+        first.poll()
+    second.flush()
+    first.flush()
+    assert second.stats.messages == 0  # the new owner started after what was landed
+    assert len(read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA)) == 40
+    first_bus.close()
+    second_bus.close()
