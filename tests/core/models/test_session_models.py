@@ -108,3 +108,12 @@ def test_slist_keeps_a_vocabulary_of_the_most_clicked_items():
     assert scores[1, 3] == pytest.approx(model.popularity_weight * model.popularity[3])
     with pytest.raises(ConfigError, match="0 <= alpha <= 1"):
         build_session_model("slist", alpha=2.0)
+
+
+def test_stan_prefers_recent_neighbours_and_sknn_does_not():
+    # two neighbours share item 1; the newer one (later in the file) continues with 3
+    sessions = [[1, 2], [1, 3]]
+    stan = build_session_model("stan", recency_decay=1.0).fit(sessions, 3).score([[1]])[0]
+    sknn = build_session_model("sknn").fit(sessions, 3).score([[1]])[0]
+    assert stan[3] / stan[2] == pytest.approx(np.e, rel=1e-3)  # one session apart
+    assert sknn[3] == pytest.approx(sknn[2], abs=1e-5)
