@@ -50,8 +50,10 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING,
     if settings.event_bus == "kafka":
         if not settings.kafka_bootstrap:
             raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
-        # `member` is not used: Kafka's consumer group shares the partitions among the
-        # processes of one group, whatever their number (`--member` is accepted and ignored)
+        if member != EVERYTHING:  # Kafka's consumer group shares the partitions
+            log.warning("--member %s is not used on Kafka: the consumer group shares the "
+                        "topic's partitions among its members (give each a --consumer)",
+                        member)
         return build_kafka_bus(settings)
     raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
 
