@@ -291,6 +291,12 @@ class Settings(BaseSettings):
     metrics_token_file: Path | None = None
     """A file of metrics tokens; with neither set, `<state_dir>/secrets/metrics_token`."""
 
+    pushgateway_url: str | None = None
+    """Prometheus Pushgateway every pipeline run pushes its outcome to (status, step
+    durations, the gate's decision), e.g. `http://pushgateway:9091`; unset: nothing is
+    pushed. On a cluster the exit handler reads it from the ConfigMap
+    `recsys-pipeline-outcome` (key `pushgateway_url`)."""
+
     serving_max_users_per_request: int = Field(default=100, gt=0)
     """Most users one seldon-core v1 batch request may ask for (400 above it)."""
 

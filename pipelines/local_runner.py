@@ -12,12 +12,18 @@ process's environment, container steps get them in theirs (`container_environmen
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kfp import local
+from kfp.local import status as local_status
 
+from recsys.components.outcome.push import RunOutcome, gate_outcome, push_run_outcome
 from recsys.core.errors import ConfigError
 from recsys.core.settings import load_settings
 from recsys.pipelines.training_pipeline import training_pipeline
@@ -84,7 +90,64 @@ def run_training_locally(pipeline_root: Path, caching: bool = True,
                raise_on_error=True)
     log.info("pipeline %s: running locally under %s with the %s runner (caching %s)",
              training_pipeline.name, pipeline_root, runner, "on" if caching else "off")
-    training_pipeline(**params)
+    pushgateway_url = load_settings().pushgateway_url
+    with timed_steps() as report, _without_env("RECSYS_PUSHGATEWAY_URL"):
+        try:
+            training_pipeline(**params)
+        except Exception:
+            report.succeeded = False
+            raise
+        finally:  # failed runs report too
+            push_run_outcome(pushgateway_url, report)
+
+
+@contextmanager
+def timed_steps() -> Iterator[RunOutcome]:
+    """The training run's outcome as kfp.local runs it: each step's wall time (the last
+    attempt's, by step name) and the gate's decision, read from its `outcome` artifact."""
+    from kfp.local import task_dispatcher
+
+    report = RunOutcome(pipeline="training", succeeded=True)
+    original = task_dispatcher.run_single_task_implementation
+
+    def timed(*args, **kwargs):
+        started = time.monotonic()
+        outputs, state = original(*args, **kwargs)
+        step = kwargs["component_name"].removeprefix("comp-")
+        if step != "report-outcome-op":  # the exit handler, not a step of the run
+            report.step_seconds[step] = time.monotonic() - started
+        if step == "gate-op":
+            report.gate = gate_outcome(_decision(outputs),
+                                       step_failed=state != local_status.Status.SUCCESS)
+        return outputs, state
+
+    task_dispatcher.run_single_task_implementation = timed
+    try:
+        yield report
+    finally:
+        task_dispatcher.run_single_task_implementation = original
+        report.finished_at = time.time()
+
+
+def _decision(outputs: dict) -> dict | None:
+    artifact = (outputs or {}).get("outcome")
+    path = getattr(artifact, "path", None)
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle).get("decision")
+
+
+@contextmanager
+def _without_env(name: str) -> Iterator[None]:
+    """The steps do not see `name` (under kfp.local the runner reports, not the pipeline's
+    exit handler: one push per run)."""
+    value = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if value is not None:
+            os.environ[name] = value
 
 
 def _read_exit_codes_reliably() -> None:

@@ -7,6 +7,7 @@ from recsys.components.monitor.component import monitor_op
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.monitoring.config import DriftConfig
 from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity
+from recsys.pipelines.outcome_reporting import outcome_reporter
 from recsys.pipelines.task_resources import sized
 from recsys.pipelines.training_pipeline import training_pipeline
 
@@ -28,19 +29,22 @@ def monitoring_pipeline(
     s3_endpoint_url: str = "",
     feast_profile: str = "local",
 ):
-    check = monitor_op(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url,
-                       tracking_uri=tracking_uri, state_dir=state_dir,
-                       registered_model=registered_model, current_days=current_days,
-                       drift_share=drift_share)
-    check.set_caching_options(False)
-    as_identity(sized(check), MONITORING_IDENTITY)  # reads the registry, writes its own experiment
-    with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
-        trigger = drift_trigger_op(summary=check.outputs["summary"])
-        sized(trigger).set_caching_options(False)
-        training_pipeline(trigger=trigger.output, source=source, lake_uri=lake_uri,
-                          tracking_uri=tracking_uri, state_dir=state_dir,
-                          registered_model=registered_model, source_format=source_format,
-                          s3_endpoint_url=s3_endpoint_url, feast_profile=feast_profile)
+    # runs after the steps, failed ones too: the run's status reaches the Pushgateway
+    with dsl.ExitHandler(outcome_reporter("monitoring")):
+        check = monitor_op(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url,
+                           tracking_uri=tracking_uri, state_dir=state_dir,
+                           registered_model=registered_model, current_days=current_days,
+                           drift_share=drift_share)
+        check.set_caching_options(False)
+        # reads the registry, writes its own experiment
+        as_identity(sized(check), MONITORING_IDENTITY)
+        with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
+            trigger = drift_trigger_op(summary=check.outputs["summary"])
+            sized(trigger).set_caching_options(False)
+            training_pipeline(trigger=trigger.output, source=source, lake_uri=lake_uri,
+                              tracking_uri=tracking_uri, state_dir=state_dir,
+                              registered_model=registered_model, source_format=source_format,
+                              s3_endpoint_url=s3_endpoint_url, feast_profile=feast_profile)
 
 
 def compile_pipeline(path: str) -> str:

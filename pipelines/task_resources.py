@@ -28,6 +28,7 @@ _DATA = StepResources("1", "2", "3Gi", "4Gi",
 STEPS: dict[str, StepResources] = {
     "fingerprint-op": _SMALL,
     "drift-trigger-op": _SMALL,
+    "report-outcome-op": _SMALL,
     "extract-op": _DATA,
     "validate-op": _DATA,
     "preprocess-op": _DATA,

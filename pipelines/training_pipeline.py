@@ -21,6 +21,7 @@ from recsys.pipelines.cluster_identity import (
     with_feature_store,
     with_registry_lock,
 )
+from recsys.pipelines.outcome_reporting import outcome_reporter
 from recsys.pipelines.spark_data.component import spark_data_op
 from recsys.pipelines.task_resources import sized
 
@@ -69,42 +70,13 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
         with_registry_lock(as_identity(sized(promoted), PIPELINE_IDENTITY))
 
 
-@dsl.pipeline(name=PIPELINE_NAME,
-              description="Retrain recommenders on a fresh window and promote the best "
-                          "candidate to MLflow alias 'champion' only when it beats the "
-                          "current champion on the same holdout.")
-def training_pipeline(
-    source: str,
-    lake_uri: str,
-    tracking_uri: str,
-    source_sha256: str = "",
-    source_format: str = "",
-    start: str = "",
-    end: str = "",
-    s3_endpoint_url: str = "",
-    experiment: str = "recsys-training",
-    registered_model: str = DEFAULT_REGISTERED_MODEL,
-    max_bad_ratio: float = ValidationConfig().max_bad_ratio,
-    holdout_days: float = PreprocessConfig().holdout_days,
-    lookback_days: float = PreprocessConfig().lookback_days,
-    models: list = ["popularity", "item_knn", "ease"],  # noqa: B006 - KFP needs a literal
-    neighbours: int = 100,
-    shrinkage: float = 10.0,
-    model_params: dict = {},  # noqa: B006 - KFP needs a literal default
-    search_trials: int = 0,
-    search_budget_seconds: float = 60.0,
-    primary_metric: str = DEFAULT_POLICY.primary_metric,
-    min_relative_improvement: float = DEFAULT_POLICY.min_relative_improvement,
-    require_significant: bool = False,
-    state_dir: str = ".recsys",
-    feast_profile: str = "local",
-    trigger: str = "",
-    run_label: str = "",
-    engine: str = "pandas",
-    spark_submit: str = "local",
-    spark_namespace: str = "recsys",
-    spark_image: str = SPARK_IMAGE,
-):
+def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format, start, end,
+                   s3_endpoint_url, experiment, registered_model, max_bad_ratio, holdout_days,
+                   lookback_days, models, neighbours, shrinkage, model_params, search_trials,
+                   search_budget_seconds, primary_metric, min_relative_improvement,
+                   require_significant, state_dir, feast_profile, trigger, run_label, engine,
+                   spark_submit, spark_namespace, spark_image) -> None:
+    """The training pipeline's steps (wired into the caller's pipeline)."""
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
     sized(fingerprint).set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
@@ -143,6 +115,60 @@ def training_pipeline(
         sized(processed)
         train_gate_promote(processed.outputs["processed"], validated.outputs["quality_report"],
                            extracted.outputs["Output"], **tail)
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Retrain recommenders on a fresh window and promote the best "
+                          "candidate to MLflow alias 'champion' only when it beats the "
+                          "current champion on the same holdout.")
+def training_pipeline(
+    source: str,
+    lake_uri: str,
+    tracking_uri: str,
+    source_sha256: str = "",
+    source_format: str = "",
+    start: str = "",
+    end: str = "",
+    s3_endpoint_url: str = "",
+    experiment: str = "recsys-training",
+    registered_model: str = DEFAULT_REGISTERED_MODEL,
+    max_bad_ratio: float = ValidationConfig().max_bad_ratio,
+    holdout_days: float = PreprocessConfig().holdout_days,
+    lookback_days: float = PreprocessConfig().lookback_days,
+    models: list = ["popularity", "item_knn", "ease"],  # noqa: B006 - KFP needs a literal
+    neighbours: int = 100,
+    shrinkage: float = 10.0,
+    model_params: dict = {},  # noqa: B006 - KFP needs a literal default
+    search_trials: int = 0,
+    search_budget_seconds: float = 60.0,
+    primary_metric: str = DEFAULT_POLICY.primary_metric,
+    min_relative_improvement: float = DEFAULT_POLICY.min_relative_improvement,
+    require_significant: bool = False,
+    state_dir: str = ".recsys",
+    feast_profile: str = "local",
+    trigger: str = "",
+    run_label: str = "",
+    engine: str = "pandas",
+    spark_submit: str = "local",
+    spark_namespace: str = "recsys",
+    spark_image: str = SPARK_IMAGE,
+):
+    # runs after the steps, failed ones too: the run's status reaches the Pushgateway
+    with dsl.ExitHandler(outcome_reporter("training")):
+        training_steps(source=source, lake_uri=lake_uri, tracking_uri=tracking_uri,
+                       source_sha256=source_sha256, source_format=source_format, start=start,
+                       end=end, s3_endpoint_url=s3_endpoint_url, experiment=experiment,
+                       registered_model=registered_model, max_bad_ratio=max_bad_ratio,
+                       holdout_days=holdout_days, lookback_days=lookback_days, models=models,
+                       neighbours=neighbours, shrinkage=shrinkage, model_params=model_params,
+                       search_trials=search_trials,
+                       search_budget_seconds=search_budget_seconds,
+                       primary_metric=primary_metric,
+                       min_relative_improvement=min_relative_improvement,
+                       require_significant=require_significant, state_dir=state_dir,
+                       feast_profile=feast_profile, trigger=trigger, run_label=run_label,
+                       engine=engine, spark_submit=spark_submit,
+                       spark_namespace=spark_namespace, spark_image=spark_image)
 
 
 def compile_pipeline(path: str) -> str:

@@ -25,10 +25,12 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
         "recsys-mlflow-monitoring"  # read-only towards the registry
     assert executors["exec-gate-op"]["secretAsEnv"][0]["secretNameParameter"]["runtimeValue"][
         "constant"] == "recsys-mlflow-pipeline"  # the nested retrain writes as the pipeline
-    tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"monitor-op", "condition-1"}
-    assert "monitor-op" in tasks["condition-1"]["triggerPolicy"]["condition"]
-    inner = spec["components"][tasks["condition-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    tasks = spec["root"]["dag"]["tasks"]  # the steps inside an exit handler
+    assert set(tasks) == {"exit-handler-1", "report-outcome-op"}
+    tasks = spec["components"][tasks["exit-handler-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(tasks) == {"monitor-op", "condition-2"}
+    assert "monitor-op" in tasks["condition-2"]["triggerPolicy"]["condition"]
+    inner = spec["components"][tasks["condition-2"]["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"drift-trigger-op", "recsys-training"}
     passed = inner["recsys-training"]["inputs"]["parameters"]
     assert passed["trigger"]["taskOutputParameter"]["producerTask"] == "drift-trigger-op"

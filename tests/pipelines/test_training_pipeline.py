@@ -54,9 +54,11 @@ def step_names(tasks: dict) -> set[str]:
 def test_compiled_yaml_names_every_step(tmp_path):
     path = compile_pipeline(str(tmp_path / "p.yaml"))
     spec, executors = compiled(path)
-    root = dag_tasks(spec)
-    assert set(root) == {"fingerprint-op", "condition-branches-1"}
-    branches = dag_tasks(spec, root["condition-branches-1"]["componentRef"]["name"])
+    root = dag_tasks(spec)  # the steps inside an exit handler that reports the outcome
+    assert set(root) == {"exit-handler-1", "report-outcome-op"}
+    root = dag_tasks(spec, root["exit-handler-1"]["componentRef"]["name"])
+    assert set(root) == {"fingerprint-op", "condition-branches-2"}
+    branches = dag_tasks(spec, root["condition-branches-2"]["componentRef"]["name"])
     assert len(branches) == 2  # engine == 'spark', else the pandas engine
     by_step = {}
     for branch in branches.values():
