@@ -68,8 +68,8 @@ def _free_port() -> int:
 
 SERVER_COUNTERS = {
     "hit": 'recsys_cache_total{result="hit"}', "miss": 'recsys_cache_total{result="miss"}',
-    "handled": 'recsys_request_seconds_count{endpoint="recommend"}',
-    "within_25ms": 'recsys_request_seconds_bucket{endpoint="recommend",le="0.025"}'}
+    "handled": 'recsys_request_duration_seconds_count{endpoint="recommend"}',
+    "within_25ms": 'recsys_request_duration_seconds_bucket{endpoint="recommend",le="0.025"}'}
 
 
 def _server_counters(url: str, token: str) -> dict[str, float]:

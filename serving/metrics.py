@@ -21,7 +21,7 @@ class ServiceMetrics:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter("recsys_requests_total", "Requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=self.registry)
-        self.latency = Histogram("recsys_request_seconds", "Request latency by endpoint",
+        self.latency = Histogram("recsys_request_duration_seconds", "Request latency by endpoint",
                                  ["endpoint"], registry=self.registry,
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, 1))
         self.fallbacks = Counter("recsys_fallback_total", "Answers from a fallback path",
@@ -37,8 +37,9 @@ class ServiceMetrics:
         self.breaker_open = Gauge("recsys_redis_breaker_open",
                                   "1 while requests skip that Redis (open or half-open "
                                   "breaker)", ["dependency"], registry=self.registry)
-        self.model_version = Gauge("recsys_model_version", "Model version being served",
-                                   registry=self.registry)
+        self.model_info = Gauge("recsys_model_info", "1 for the model version being served "
+                                "(label `version`: the registry version or the fixed path)",
+                                ["version"], registry=self.registry)
         self.fallback_model = Gauge("recsys_serving_fallback_model",
                                     "1 while serving a version other than the champion "
                                     "(the champion failed to load or its smoke test)",
@@ -96,6 +97,11 @@ class ServiceMetrics:
 
         return CircuitBreaker(f"Redis ({dependency})", config.redis_breaker_failures,
                               config.redis_breaker_cool_down_seconds, on_change=changed)
+
+    def observe_model(self, version: str) -> None:
+        """Export the served version as `recsys_model_info{version="..."} 1` (one series)."""
+        self.model_info.clear()
+        self.model_info.labels(version).set(1)
 
     def observe_registry(self, health: dict) -> None:
         """Set the registry gauges from `ModelSource.registry_health` (unknown: left as is)."""

@@ -205,7 +205,7 @@ class RecsysRuntime(MLModel):
     async def metrics_get(self) -> Response:
         registry = self.service.metrics.registry
         current = self.service.source.current
-        self.service.metrics.model_version.set(_as_number(current.version))
+        self.service.metrics.observe_model(current.version)
         self.service.metrics.fallback_model.set(1 if current.fallback_reason else 0)
         self.service.metrics.observe_registry(self.service.source.registry_health)
         router = self.service.experiments
@@ -264,9 +264,3 @@ def _json(payload: dict) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def _as_number(version: str) -> float:
-    """Registry versions are numbers; a model served from a fixed path has none (NaN)."""
-    try:
-        return float(version)
-    except ValueError:
-        return float("nan")

@@ -116,7 +116,10 @@ def test_plain_rest_endpoints(server):
                       "fallback_reason": None, "experiment": None, "experiment_error": None,
                       "model_uri": f"models:/recsys-recommender/{server['version']}"}
     metrics = http.get(f"{url}/recsys/metrics", timeout=10).text
-    assert "recsys_request_seconds_bucket" in metrics and "recsys_cache_total" in metrics
+    assert "recsys_request_duration_seconds_bucket" in metrics and "recsys_cache_total" in metrics
+    # the served version is a label of an info-style series, not a gauge's value
+    assert f'recsys_model_info{{version="{server["version"]}"}} 1.0' in metrics
+    assert "recsys_model_version" not in metrics and "recsys_request_seconds" not in metrics
 
 
 @pytest.mark.parametrize("inputs,status,needle", [
