@@ -1,10 +1,12 @@
 """A small kustomize renderer for the project's own kustomizations: resources (files and
 folders), components, strategic-merge patches (maps merge, lists of named items merge by
-`name`, other lists are replaced) and the `images` transformer on pod templates. It covers
+`name`, other lists are replaced), the `images` transformer on pod templates, and
+ConfigMap/Secret generators from files without a name hash. It covers
 what infra/ uses; tests/infra/test_k8s.py checks it against `kubectl kustomize` where
 kubectl is installed."""
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 
@@ -25,11 +27,49 @@ def render(folder: Path, components: list[Path] | None = None) -> list[dict]:
     for entry in kustomization.get("resources", []):
         path = folder / entry
         resources += render(path) if path.is_dir() else copy.deepcopy(documents(path))
+    resources += generated(folder, kustomization)
     chosen = components if components is not None else [
         folder / c for c in kustomization.get("components", [])]
     for component in chosen:
         resources = _apply(component, resources + render_component_resources(component))
     return _apply(folder, resources)
+
+
+def generated(folder: Path, kustomization: dict) -> list[dict]:
+    """The ConfigMaps and Secrets of `configMapGenerator` / `secretGenerator` entries made
+    of `files` (key: the file's name, or `key=path`), with `options.labels`. Only with
+    `generatorOptions.disableNameSuffixHash: true` (the name hash is not computed here)."""
+    kinds = {"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"}
+    entries = [(kind, entry) for key, kind in kinds.items() for entry in kustomization.get(key, [])]
+    if entries and not kustomization.get("generatorOptions", {}).get("disableNameSuffixHash"):
+        raise NotImplementedError(f"{folder}: generated names with a hash suffix")
+    found = []
+    for kind, entry in entries:
+        assert set(entry) <= {"name", "namespace", "files", "options"}, entry
+        data = {}
+        for spec in entry["files"]:
+            key, _, path = spec.rpartition("=")
+            content = (folder / path).read_bytes()
+            data[key or Path(path).name] = (_base64(content) if kind == "Secret"
+                                            else content.decode())
+        metadata = {"name": entry["name"], **({"namespace": entry["namespace"]}
+                                               if "namespace" in entry else {})}
+        labels = entry.get("options", {}).get("labels")
+        if labels:
+            metadata["labels"] = dict(labels)
+        resource = {"apiVersion": "v1", "kind": kind, "metadata": metadata, "data": data}
+        if kind == "Secret":
+            resource["type"] = "Opaque"
+        found.append(resource)
+    return found
+
+
+def _base64(content: bytes) -> str:
+    """As kustomize writes a Secret's values: base64 in lines of 70 characters (a value of
+    several lines ends with a line break)."""
+    encoded = base64.b64encode(content).decode()
+    lines = [encoded[i:i + 70] for i in range(0, len(encoded), 70)]
+    return "\n".join(lines) + ("\n" if len(lines) > 1 else "")
 
 
 def render_component_resources(folder: Path) -> list[dict]:
