@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,7 +114,8 @@ def timed_steps() -> Iterator[RunOutcome]:
     def timed(*args, **kwargs):
         started = time.monotonic()
         outputs, state = original(*args, **kwargs)
-        step = kwargs["component_name"].removeprefix("comp-")
+        # comp-train-op-2: the second copy of a step (the pandas and Spark branches)
+        step = re.sub(r"-\d+$", "", kwargs["component_name"].removeprefix("comp-"))
         if step != "report-outcome-op":  # the exit handler, not a step of the run
             report.step_seconds[step] = time.monotonic() - started
         if step == "gate-op":

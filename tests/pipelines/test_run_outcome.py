@@ -3,12 +3,14 @@ runs too), and by the exit handler the compiled pipelines carry on a cluster."""
 import os
 import subprocess
 
+import pandas as pd
 import pytest
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from recsys.benchmarks.local_services import wait_for_http
+from recsys.components.gate.report import latest_decision
 from recsys.components.outcome.push import (
     GateOutcome,
     RunOutcome,
@@ -16,6 +18,9 @@ from recsys.components.outcome.push import (
     push_run_outcome,
     refusal_reason,
 )
+from recsys.core.settings import DEFAULT_REGISTERED_MODEL
+from recsys.core.synthetic.config import ShopConfig
+from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.monitoring_pipeline import compile_pipeline as compile_monitoring
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
@@ -122,6 +127,43 @@ def test_a_failed_local_run_pushes_its_outcome(tmp_path, pushgateway, monkeypatc
     assert timed == {"fingerprint-op"}
     # one push per run (the steps ran without the address), and the caller's is kept
     assert os.environ["RECSYS_PUSHGATEWAY_URL"] == pushgateway
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_local_run_pushes_its_steps_and_the_gates_outcome(tmp_path, pushgateway,
+                                                            monkeypatch):
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    config = ShopConfig(events=5_000, seed=5, end=end.to_pydatetime())
+    source = tmp_path / "shop.jsonl"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    monkeypatch.setenv("RECSYS_PUSHGATEWAY_URL", pushgateway)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_training_locally(tmp_path / "kfp", caching=False, source=str(source),
+                         lake_uri=str(tmp_path / "lake"), models=["popularity", "item_knn"],
+                         tracking_uri=tracking, state_dir=str(tmp_path / "state"))
+    found = series(pushgateway)
+    training = (("pipeline", "training"),)
+    assert found[("recsys_pipeline_run_succeeded", training)] == 1
+    assert found[("recsys_pipeline_runs_total", training + (("status", "succeeded"),))] == 1
+    assert found[("recsys_pipeline_last_success_timestamp_seconds", training)] == \
+        found[("recsys_pipeline_last_run_timestamp_seconds", training)]
+    timed = {dict(labels)["step"]: value for (name, labels), value in found.items()
+             if name == "recsys_pipeline_step_duration_seconds"}
+    steps = {"fingerprint-op", "extract-op", "validate-op", "preprocess-op", "features-op",
+             "train-op", "evaluate-op", "gate-op"}
+    assert all(seconds > 0 for seconds in timed.values())
+    # the gate's outcome is the decision it recorded in the registry
+    decision = latest_decision(tracking, DEFAULT_REGISTERED_MODEL)
+    [gate] = [{"reason": "", **dict(labels)} for name, labels in found  # "": no label
+              if name == "recsys_pipeline_gate_outcome"]
+    if decision["promote"]:
+        assert gate == {"pipeline": "training", "outcome": "promoted", "reason": ""}
+        assert set(timed) == steps | {"promote-op"}
+    else:
+        assert gate == {"pipeline": "training", "outcome": "refused",
+                        "reason": refusal_reason(decision["reasons"])}
+        assert set(timed) == steps
 
 
 @pytest.mark.parametrize("compile_pipeline", [compile_training, compile_monitoring])
