@@ -3,7 +3,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -139,9 +138,7 @@ def run(tmp_path, source, tracking_uri, **extra):
 @pytest.mark.slow
 def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    started = time.perf_counter()
     run(tmp_path, shop_file, tracking)
-    assert time.perf_counter() - started < 60
     client = client_for(tracking)
     assert aliases(client, MODEL) == {"champion": "1", "challenger": "1"}
     champion = client.get_model_version(MODEL, "1")
