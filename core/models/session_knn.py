@@ -107,7 +107,7 @@ class SessionModel:
 class SequentialRules(SessionModel):
     name = "sequential_rules"
     search_space = {"window": [1, 2, 3, 5, 10], "recent": [1, 2, 3, 5],
-                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
 
     def __init__(self, window: int = 5, recent: int = 3, **common):
         super().__init__(**common)
@@ -148,7 +148,7 @@ class SessionKNN(SessionModel):
 
     name = "sknn"
     search_space = {"k": [50, 100, 200, 500], "sample": [500, 1000, 2500, 5000],
-                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
 
     def __init__(self, k: int = 100, sample: int = 1000, **common):
         super().__init__(**common)
@@ -241,7 +241,7 @@ class STAN(SessionKNN):
                     "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
                     "recency_decay": [1e3, 1e4, 1e5, 1e6],
                     "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
-                    "repeat_boost": [-1.0, 0.0, 0.1, 0.3, 1.0]}
+                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
 
     def __init__(self, position_decay: float = 2.0, recency_decay: float = 1e5,
                  neighbour_decay: float = 2.0, **params):
@@ -289,9 +289,9 @@ class SLIST(SessionModel):
     orders them)."""
 
     name = "slist"
-    search_space = {"alpha": [0.0, 0.25, 0.5, 0.75], "reg": [10.0, 100.0, 1000.0],
-                    "position_decay": [1.0, 2.0, 4.0],
-                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0]}
+    search_space = {"repeat_boost": [-1.0, 0.3, 1.0, 2.0], "alpha": [0.0, 0.25, 0.75],
+                    "reg": [10.0, 1000.0], "position_decay": [1.0, 4.0]}
+    """Repeats first: each fit solves an 8,000-item system (about 45 s on 2 cores)."""
 
     def __init__(self, vocabulary: int = 8000, alpha: float = 0.5, reg: float = 100.0,
                  position_decay: float = 2.0, horizon: int = 10, **common):
