@@ -29,7 +29,7 @@ def test_next_item_rows(srgnn_dir, tmp_path, monkeypatch):
     result = json.loads((tmp_path / "benchmarks/results/models-rr-tiny-next-item.json")
                         .read_text())
     rows = {row["model"]: row for row in result["rows"]}
-    assert sorted(rows) == ["sequential_rules", "sknn", "stan", "vsknn"]
+    assert sorted(rows) == ["sequential_rules", "sknn", "slist", "stan", "vsknn"]
     for row in rows.values():
         # 1 -> 2, (1, 2) -> 3 and 4 -> 5 are learnt; 6 -> 1 never happens
         assert row["precision_at_20"] == 1.0 and row["precision_at_10"] == 1.0
