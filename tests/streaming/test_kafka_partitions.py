@@ -94,9 +94,17 @@ def group_lag(settings: Settings) -> int:
         consumer.assign(parts)
         consumer.seek_to_beginning()
         ends = dict.fromkeys(parts, 0)
-        while batches := consumer.poll(timeout_ms=300, max_records=10_000):
-            for tp, records in batches.items():
+        # Tansu's ListOffsets(latest) is the last batch's base offset + 1: once the
+        # position passes it, that whole batch (fetched whole) has been read. An empty poll
+        # alone is no proof of the end on a loaded machine.
+        latest = consumer.end_offsets(parts)
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < latest[tp] for tp in parts):
+            assert time.monotonic() < deadline, "the topic could not be read to its end"
+            for tp, records in consumer.poll(timeout_ms=300, max_records=10_000).items():
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
+        for tp, records in consumer.poll(timeout_ms=300, max_records=10_000).items():
+            ends[tp] = max(ends[tp], records[-1].offset + 1)
         return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in parts)
     finally:
         consumer.close()
