@@ -49,3 +49,23 @@ def test_every_refused_event_lands_in_quarantine_once(bus, tmp_path):
                       "raw": rich_event(9, event_type="teleport")}] * 2)
     QuarantineSink(bus.dead_letter_bus(), lake).run(idle_exit_polls=2)
     assert len(quarantined(lake)) == 5
+
+
+def test_a_corrupt_file_in_the_day_is_set_aside_and_the_quarantine_sink_writes_on(
+        bus, tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    day = time.strftime("%Y-%m-%d", time.gmtime(NOW_MS / 1000))
+    broken = f"{QUARANTINE_ZONE}/event_date={day}/part-cut-short.parquet"
+    lake.write_bytes(broken, b"PAR1 and then the crash")
+    bus.dead_letter([{"reason": "event_type: unknown", "errors": [], "received_at": NOW_MS,
+                      "raw": rich_event(7, event_type="teleport")}])
+    sink = QuarantineSink(bus.dead_letter_bus(), lake)
+    sink.run(idle_exit_polls=2)
+
+    rows = quarantined(lake)
+    assert rows["event_id"].tolist() == ["e7"] and sink.stats.written == 1
+    assert rows["reason"].item().startswith("collector: event_type")
+    assert lake.set_aside_keys == [broken]
+    assert lake.read_json(f"corrupt/{broken}.reason.json")["reason"].startswith(
+        f"{lake.url(broken)} is not a readable Parquet file")
+    assert bus.dead_letter_count() == 0
