@@ -188,3 +188,28 @@ def test_identities_own_the_experiments_so_readers_cannot_steer_users_or_starve_
     assert aliases(client_for(url), NAME) == {"champion": champion, "challenger": unpromoted}
     assert client_for(url).get_model_version(NAME, champion).tags[
         "monitoring.drift_detected"] == "True"
+
+
+def test_a_cross_site_write_with_credentials_and_a_foreign_host_are_refused(auth_server):
+    """A browser holding the MLflow UI's basic-auth credentials sends them to any page's
+    request: MLflow's security middleware refuses a state change from another origin, and a
+    foreign Host (DNS rebinding), even with the admin's credentials."""
+    import requests
+
+    url, _ = auth_server
+    admin = ("admin", ADMIN_PASSWORD)
+    create = f"{url}/api/2.0/mlflow/experiments/create"
+    by_name = f"{url}/api/2.0/mlflow/experiments/get-by-name"
+    cross_site = requests.post(create, json={"name": "planted"}, auth=admin,
+                               headers={"Origin": "https://attacker.example"}, timeout=30)
+    assert cross_site.status_code == 403
+    assert requests.get(by_name, params={"experiment_name": "planted"}, auth=admin,
+                        timeout=30).status_code == 404
+    rebound = requests.get(f"{url}/api/2.0/mlflow/experiments/search", auth=admin,
+                           params={"max_results": 1},
+                           headers={"Host": "attacker.example"}, timeout=30)
+    assert rebound.status_code == 403
+    same_site = requests.post(create, json={"name": "planted"}, auth=admin, timeout=30)
+    assert same_site.status_code == 200
+    assert requests.get(by_name, params={"experiment_name": "planted"}, auth=admin,
+                        timeout=30).status_code == 200
