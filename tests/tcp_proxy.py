@@ -1,7 +1,9 @@
 """A TCP proxy a test can cut: the network between a client and a real server.
 
 While cut, every open connection is closed and new ones are accepted and closed at once
-(the client sees a reset or an empty reply, as across a dropped network path).
+(the client sees a reset or an empty reply, as across a dropped network path). While frozen,
+connections are accepted and kept open but nothing is forwarded either way (a server that
+stopped answering); `restore` closes the connections held meanwhile.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._cut = threading.Event()
+        self._frozen = threading.Event()
+        self._held: list[socket.socket] = []
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -32,8 +36,20 @@ class TcpProxy:
                 _close(sock)
             self._open.clear()
 
+    def freeze(self) -> None:
+        self._frozen.set()
+
     def restore(self) -> None:
         self._cut.clear()
+        if self._frozen.is_set():
+            self._frozen.clear()
+            with self._lock:
+                held, self._held = self._held, []
+                for sock in list(self._open):
+                    _close(sock)
+                self._open.clear()
+            for sock in held:
+                _close(sock)
 
     def close(self) -> None:
         self._closed = True
@@ -48,6 +64,10 @@ class TcpProxy:
                 return
             if self._cut.is_set():
                 _close(client)
+                continue
+            if self._frozen.is_set():
+                with self._lock:
+                    self._held.append(client)
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
@@ -64,7 +84,7 @@ class TcpProxy:
         try:
             with contextlib.suppress(OSError):
                 while data := source.recv(65536):
-                    if self._cut.is_set():
+                    if self._cut.is_set() or self._frozen.is_set():
                         break
                     sink.sendall(data)
         finally:

@@ -97,3 +97,40 @@ def test_a_cut_in_the_middle_of_promote_leaves_the_aliases_exactly_as_they_were(
         assert aliases(client, NAME)["champion"] == v2
     promote(client, NAME, v3, "third, again", compared_with=v2, lock=lock)
     assert aliases(client, NAME) == {"champion": v3, "previous": v2, "challenger": v3}
+
+
+def test_a_registry_frozen_during_the_gate_fails_it_naming_the_registry_and_moves_nothing(
+        cut_registry):
+    url, proxy, database_url = cut_registry
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    client = client_for(url)
+    lock = registry_lock(url, NAME, database_url)
+    champion = register_trained(url, NAME, frame, "popularity", champion=False)
+    promote(client, NAME, champion, "first", compared_with="none", lock=lock)
+    candidate = logged_model(url, "candidates", frame, "item_knn")
+    evaluation = evaluate_candidates(
+        {"item_knn": {"model": candidate.model, "run_id": candidate.run_id,
+                      "model_uri": candidate.model_uri}}, frame, frame, url, NAME, "ndcg_at_10")
+    before = aliases(client, NAME)
+    versions_before = len(client.search_model_versions(f"name='{NAME}'"))
+
+    proxy.freeze()  # connections are accepted, nothing is ever answered
+    failures = []
+
+    def gate():
+        try:
+            run_gate(evaluation, DEFAULT_POLICY, url, NAME, lock=lock)
+        except Exception as error:  # noqa: BLE001 - what the gate raised is the assertion
+            failures.append(error)
+
+    worker = threading.Thread(target=gate, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    finished = not worker.is_alive()
+    proxy.restore()
+    assert finished, "the gate waited on a frozen registry without bound"
+    assert len(failures) == 1
+    assert isinstance(failures[0], RegistryUnavailable), repr(failures[0])
+    assert "model registry unavailable" in str(failures[0])
+    assert aliases(client, NAME) == before
+    assert len(client.search_model_versions(f"name='{NAME}'")) == versions_before
