@@ -1,6 +1,7 @@
 """Client input checks: every refusal names the field, the allowed values and what came."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from recsys.core.errors import RecsysError
@@ -22,6 +23,15 @@ class RecommendRequest:
     category: str | None = None
     explain: bool = False
     """Return `rules_applied` (what stock and promotions changed) with the list."""
+
+
+def check_shape(shape, count: int, field: str) -> None:
+    """A tensor's shape must describe exactly the values it holds (its product is their
+    number): a shape of [3] over one id, or a huge or negative one, is refused."""
+    dims = list(shape)
+    if any(dim < 0 for dim in dims) or math.prod(dims) != count:
+        raise RequestError(f"input {field!r} has shape {dims} but holds {count} "
+                           f"value{'s' if count != 1 else ''}"[:300])
 
 
 def check_id(value, field: str) -> str:

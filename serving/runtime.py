@@ -32,6 +32,7 @@ from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
 from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.registry_reads import bound_registry_calls
+from recsys.serving.requests import check_shape
 
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",
@@ -138,6 +139,7 @@ class RecsysRuntime(MLModel):
                 if len(flat) != 1:
                     raise MLServerError(f"input {item.name!r} must hold one value, got "
                                         f"{len(flat)}", 400)
+                check_shape(item.shape, len(flat), item.name)
                 found[item.name] = flat[0]
             else:
                 try:
@@ -145,6 +147,7 @@ class RecsysRuntime(MLModel):
                 except Exception as exc:
                     raise MLServerError(f"input {item.name!r} is not valid BYTES: {exc}",
                                         400) from exc
+                check_shape(item.shape, len(found[item.name]), item.name)
         if "user_id" not in found and "item_id" not in found:
             raise MLServerError("missing input 'user_id' (or 'item_id' for similar items)", 400)
         for name in ("user_id", "item_id"):

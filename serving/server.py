@@ -5,8 +5,9 @@ builds, then runs MLServer's own CLI unchanged:
 
 - REST: TokenMiddleware (service / admin tokens, `recsys.serving.auth`) and
   BodyLimitMiddleware (`RECSYS_MAX_BODY_BYTES`, 413 above it);
-- gRPC: TokenInterceptor (the same tokens as `authorization` metadata) and the same body
-  limit as the largest message it receives;
+- gRPC: TokenInterceptor (the same tokens as `authorization` metadata), the same body
+  limit as the largest message it receives and at most GRPC_MAX_CONCURRENT_STREAMS (100)
+  concurrent streams per connection;
 - REST and metrics ports: a cap on the size and the time of each request head
   (`recsys.core.http_limits`; MLServer's uvicorn would read an endless header), given to
   uvicorn through MLServer's own hook for uvicorn options, the settings'
@@ -64,6 +65,9 @@ mlserver_cli = importlib.import_module("mlserver.cli.main")
 SUPPORTED_MLSERVER = "1.7."
 DEFAULT_HOST = "127.0.0.1"
 SWITCH_INTERVAL_SECONDS = 0.001
+# HTTP/2 streams one gRPC connection may have open at once: a client holding more idle calls
+# waits on its own connection (gRPC's default is no cap)
+GRPC_MAX_CONCURRENT_STREAMS = 100
 
 
 def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
@@ -114,7 +118,8 @@ def _head_limited(load_settings_of_cli, limits: HeadLimits):
 
 class _LockedGrpc:
     """Stands in for `grpc.aio` inside MLServer's gRPC module: servers it builds get the
-    token interceptor first and a receive limit of `max_bytes`."""
+    token interceptor first, a receive limit of `max_bytes` and a cap of
+    GRPC_MAX_CONCURRENT_STREAMS streams per connection."""
 
     def __init__(self, access: ServingAccess, max_bytes: int):
         self._interceptor = TokenInterceptor(access)
@@ -124,7 +129,8 @@ class _LockedGrpc:
         return getattr(grpc.aio, name)
 
     def server(self, *args, interceptors=(), options=(), **kwargs):
-        limits = {"grpc.max_receive_message_length": self._max_bytes}
+        limits = {"grpc.max_receive_message_length": self._max_bytes,
+                  "grpc.max_concurrent_streams": GRPC_MAX_CONCURRENT_STREAMS}
         kept = [(k, v) for k, v in options if k not in limits and k != "grpc.max_message_length"]
         return grpc.aio.server(*args, interceptors=[self._interceptor, *interceptors],
                                options=kept + list(limits.items()), **kwargs)
