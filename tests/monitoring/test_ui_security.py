@@ -1,5 +1,5 @@
 """`recsys monitor ui`, run as a real process over a workspace holding a report whose
-events carry script: reading works; cross-site and secret-less writes, foreign `Host`
+events carry script: reading works; cross-site, secret-less and wrong-secret writes, foreign `Host`
 headers and the unescaped report download do not."""
 import json
 import subprocess
@@ -89,6 +89,23 @@ def test_delete_needs_the_secret(ui):
     deleted = requests.delete(f"{ui['url']}/api/v2/projects/{scratch}", headers=own,
                               timeout=10)
     assert deleted.status_code == 204 and scratch not in project_ids(ui)
+
+
+def test_a_wrong_secret_is_refused_on_every_write_and_changes_nothing(ui):
+    before = project_ids(ui)
+    snapshots = requests.get(f"{ui['url']}/api/projects/{ui['project']}/snapshots",
+                             timeout=10).json()
+    for wrong in ("wrong", SECRET[:-1], SECRET + "x", SECRET.upper(), ""):
+        headers = {"evidently-secret": wrong, "Origin": ui["url"]}  # only the secret is off
+        created = requests.post(f"{ui['url']}/api/v2/projects", json={"name": "planted"},
+                                headers=headers, timeout=10)
+        assert created.status_code == 401, (wrong, created.text)
+        deleted = requests.delete(f"{ui['url']}/api/v2/projects/{ui['project']}",
+                                  headers=headers, timeout=10)
+        assert deleted.status_code == 401, (wrong, deleted.text)
+    assert project_ids(ui) == before
+    assert requests.get(f"{ui['url']}/api/projects/{ui['project']}/snapshots",
+                        timeout=10).json() == snapshots
 
 
 def test_a_foreign_host_header_is_refused(ui):
