@@ -145,13 +145,22 @@ class _LocalBackend:
         return str(self._path(key))
 
 
+S3_CLIENT_BOUNDS = {"connect_timeout": 5, "read_timeout": 30,
+                    "retries": {"mode": "standard", "max_attempts": 3}}
+"""botocore's wait on an S3 endpoint that stopped answering: 5 s to connect, 30 s per read,
+3 attempts in all (its defaults, 60 s and up to 5 legacy attempts, hold a step for about
+5 minutes per call). A frozen endpoint fails a lake call within about 2 minutes."""
+
+
 class _S3Backend:
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None):
         import boto3
+        from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = boto3.client("s3", endpoint_url=endpoint_url)
+        self.client = boto3.client("s3", endpoint_url=endpoint_url,
+                                   config=Config(**S3_CLIENT_BOUNDS))
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -170,7 +179,9 @@ class _S3Backend:
                 raise NotFoundError(
                     f"lake object not found: s3://{self.bucket}/{self._key(key)}") from exc
             raise LakeError(f"cannot read s3://{self.bucket}/{self._key(key)}: {exc}") from exc
-        return obj["Body"].read()
+        except Exception as exc:  # botocore raises many kinds; all mean "lake unreachable"
+            raise LakeError(f"cannot read s3://{self.bucket}/{self._key(key)}: {exc}") from exc
+        return self._call("read", key, obj["Body"].read)
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -180,6 +191,8 @@ class _S3Backend:
             return True
         except ClientError:
             return False
+        except Exception as exc:  # botocore raises many kinds; all mean "lake unreachable"
+            raise LakeError(f"cannot reach s3://{self.bucket}/{self._key(key)}: {exc}") from exc
 
     def list(self, prefix: str) -> list[str]:
         return [key for key, _, _ in self.describe(prefix)]
