@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 def test_a_sink_losing_partitions_to_a_new_member_lands_its_buffer_first(kafka_bootstrap,
                                                                          tmp_path):
-    first_bus = kafka_test_bus(kafka_bootstrap, partitions=4)
+    # a session long enough that a loaded machine's late heartbeat never rebalances the
+    # lone member early (that would land the buffer before the second member joins)
+    first_bus = kafka_test_bus(kafka_bootstrap, partitions=4, session_timeout_ms=10_000)
     second_bus = KafkaBus(kafka_bootstrap, topic=first_bus.topic,
                           session_timeout_ms=first_bus.session_timeout_ms)
     first_bus.publish([rich_event(n, user_id=f"u{n}") for n in range(40)])
@@ -25,11 +27,11 @@ def test_a_sink_losing_partitions_to_a_new_member_lands_its_buffer_first(kafka_b
     config = {"max_events": 1_000, "max_seconds": 3_600.0, "block_ms": 200}
     first = LakeSink(first_bus, lake, SinkConfig(consumer="s1", **config))
     second = LakeSink(second_bus, lake, SinkConfig(consumer="s2", **config))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while len(first._buffer) < 40 and time.monotonic() < deadline:
         first.poll()  # alone in the group: every partition, all 40 held, nothing written
     assert len(first._buffer) == 40 and first.stats.written == 0
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not second_bus.owned_partitions("lake-sink") and time.monotonic() < deadline:
         second.poll()
         first.poll()  # the rebalance happens in here: its partitions go
