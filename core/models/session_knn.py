@@ -33,6 +33,8 @@ A fitted model is plain arrays and numbers, saved and loaded like every model of
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -44,7 +46,7 @@ REPEAT_HORIZON = 50
 """Repeats older than this many clicks get no boost (long leave-one-out histories)."""
 
 
-class SessionModel:
+class SessionModel(ABC):
     """Fit on sessions of int item ids; score prefixes against every item."""
 
     name = "session"
@@ -74,11 +76,13 @@ class SessionModel:
         self._fit(sessions)
         return self
 
+    @abstractmethod
     def _fit(self, sessions: list[list[int]]) -> None:
-        raise NotImplementedError
+        """Learn the model's own state from the checked sessions."""
 
+    @abstractmethod
     def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
-        raise NotImplementedError
+        """Scores of every item (column 0: padding) for each prefix, before repeats."""
 
     def _check_fitted(self) -> None:
         if self.n_items is None:
