@@ -8,7 +8,11 @@
   has no per-message dedup window); an event posted to two collectors is stored twice and
   made one downstream: the processor's state and the lake sink (one write per event id and
   date partition) both drop a repeated event id, and both copies are in one partition.
-- Consumer groups are Kafka's own: N processors (or sinks) in one group share the
+- Consumer groups are Kafka's own, named `<topic>.<group>` (`kafka_group_id`): a Kafka group is
+  the cluster's, not the topic's, so a bare `lake-sink` would be one group with every
+  other deployment or topic on the cluster that uses the name, and their members' joins
+  would rebalance (and flush) each other; on Redis a group belongs to its stream anyway.
+  N processors (or sinks) in one group share the
   partitions, and the group coordinator hands a dead member's partitions to the live ones
   after `session_timeout_ms`. `ack` commits, per partition, the offset after the highest
   acknowledged message (at-least-once); a commit refused because a rebalance moved the
@@ -30,6 +34,11 @@ from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, Pub
 from recsys.streaming.partitions import partition_of
 
 log = logging.getLogger(__name__)
+
+
+def kafka_group_id(topic: str, group: str) -> str:
+    """The Kafka group id of a worker group (`lake-sink`) reading `topic`."""
+    return f"{topic}.{group}"
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ class KafkaBus:
         key = (group, consumer)
         if key not in self._consumers:
             made = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=group,
+                bootstrap_servers=self.bootstrap, group_id=kafka_group_id(self.topic, group),
                 client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest",
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),

@@ -87,7 +87,10 @@ def group_lag(settings: Settings) -> int:
     batch's base offset + 1, not the last record's (KafkaConsumer.end_offsets is wrong)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=GROUP,
+    from recsys.streaming.kafka_bus import kafka_group_id
+
+    group_id = kafka_group_id(settings.event_stream, GROUP)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id,
                              enable_auto_commit=False)
     try:
         parts = [TopicPartition(settings.event_stream, p) for p in range(PARTITIONS)]

@@ -46,3 +46,28 @@ def test_a_sink_losing_partitions_to_a_new_member_lands_its_buffer_first(kafka_b
     assert len(read_window(lake, RAW_ZONE, RAW_EVENT_SCHEMA)) == 40
     first_bus.close()
     second_bus.close()
+
+
+def test_a_sink_of_another_topic_with_the_same_group_name_takes_nothing_from_it(
+        kafka_bootstrap, tmp_path):
+    """Kafka groups are the cluster's: the sinks of two topics (two shops, staging and
+    production) are separate groups, so one joining never revokes (and flushes) the other."""
+    config = {"max_events": 1_000, "max_seconds": 3_600.0, "block_ms": 200}
+    buses = [kafka_test_bus(kafka_bootstrap, partitions=2, session_timeout_ms=10_000)
+             for _ in range(2)]
+    for bus in buses:
+        bus.publish([rich_event(n, user_id=f"u{n}") for n in range(10)])
+    sinks = [LakeSink(bus, Lake(str(tmp_path / f"lake{n}")), SinkConfig(consumer="s", **config))
+             for n, bus in enumerate(buses)]
+    deadline = time.monotonic() + 60
+    while len(sinks[0]._buffer) < 10 and time.monotonic() < deadline:
+        sinks[0].poll()
+    deadline = time.monotonic() + 60
+    while len(sinks[1]._buffer) < 10 and time.monotonic() < deadline:
+        sinks[1].poll()
+        sinks[0].poll()
+    assert [len(sink._buffer) for sink in sinks] == [10, 10]
+    assert [sink.stats.written for sink in sinks] == [0, 0]  # no revocation landed a buffer
+    assert [bus.owned_partitions("lake-sink") for bus in buses] == [(0, 1), (0, 1)]
+    for bus in buses:
+        bus.close()
