@@ -41,8 +41,8 @@ def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
 
     from recsys.cli.main import main as recsys_main
     from recsys.components.gate.report import latest_decision
-    from recsys.core.registry import aliases
-    from recsys.core.tracking import client_for
+    from recsys.core.lifecycle.registry import aliases
+    from recsys.core.lifecycle.tracking import client_for
 
     os.environ.update(S3_CREDENTIALS)
     work.mkdir(parents=True, exist_ok=True)
@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
+    from recsys.core.data.synthetic.config import ShopConfig
+    from recsys.core.data.synthetic.generate import generate_shop, write_shop
     from recsys.core.progress import configure_logging
-    from recsys.core.synthetic.config import ShopConfig
-    from recsys.core.synthetic.generate import generate_shop, write_shop
 
     configure_logging()
     with tempfile.TemporaryDirectory(prefix="recsys-containers-") as folder:

@@ -42,7 +42,7 @@ def run_steps(source: str, lake_dir: str, engine: str = "pandas") -> dict:
     from recsys.components.preprocess.preprocess import preprocess_window
     from recsys.components.validate.rules import ValidationConfig
     from recsys.components.validate.validate import validate_window
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
 
     lake = Lake(lake_dir)
     seconds = {}
@@ -51,8 +51,8 @@ def run_steps(source: str, lake_dir: str, engine: str = "pandas") -> dict:
         from recsys.components.extract.on_spark import extract_on_spark
         from recsys.components.preprocess.on_spark import preprocess_window_on_spark
         from recsys.components.validate.on_spark import validate_window_on_spark
+        from recsys.core.data.spark.session import spark_session
         from recsys.core.settings import Settings
-        from recsys.core.spark.session import spark_session
 
         started = time.perf_counter()
         settings = Settings()

@@ -26,10 +26,10 @@ import pandas as pd
 import pyarrow as pa
 
 from recsys.benchmarks.machine import write_result
-from recsys.core.event_store import RAW_ZONE, append_partitioned
-from recsys.core.lake import Lake
-from recsys.core.request_log import SCHEMA, ZONE
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE, append_partitioned
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
+from recsys.core.online.request_log import SCHEMA, ZONE
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition, parse_variants
 from recsys.experiments.evaluate import evaluate
@@ -163,7 +163,7 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
         bench_env,
     )
     from recsys.cli.experiment_simulation import challenger_version
-    from recsys.core.registry_lock import registry_lock
+    from recsys.core.lifecycle.registry_lock import registry_lock
     from recsys.core.settings import Settings
     from recsys.experiments.store import lock_name, open_store
 

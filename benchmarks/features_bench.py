@@ -12,7 +12,7 @@ import pandas as pd
 from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.benchmarks.machine import write_result
 from recsys.components.features.tables import ITEM_STATS_COLUMNS, USER_STATS_COLUMNS, write_snapshot
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
 from recsys.feature_repo.online import OnlineFeatureReader, online_features
 from recsys.feature_repo.store import apply_repo, materialize, open_store

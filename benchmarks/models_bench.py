@@ -35,8 +35,8 @@ from recsys.components.evaluate.datasets import RatingsData, load_movielens
 from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
 from recsys.core.errors import ConfigError
-from recsys.core.metrics import paired_bootstrap, per_user_ranking
 from recsys.core.models.blend import DEFAULT_PARTS as BLEND_PARTS
+from recsys.core.models.metrics import paired_bootstrap, per_user_ranking
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.zoo import MODELS, build_model
 
@@ -213,7 +213,7 @@ def bench_temporal(source: str, fmt: str, models: list[str], holdout_days: float
     from recsys.components.train.train import catalogue_metadata
     from recsys.components.validate.rules import ValidationConfig
     from recsys.components.validate.validate import validate_events
-    from recsys.core.readers.detect import read_source
+    from recsys.core.data.readers.detect import read_source
 
     events = read_source(Path(source), fmt or None).events
     clean = validate_events(events, ValidationConfig(max_age_days=HISTORICAL_DAYS)).clean
@@ -244,8 +244,8 @@ def bench_session(source: str, fmt: str) -> tuple[list[dict], dict]:
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.validate.rules import ValidationConfig
     from recsys.components.validate.validate import validate_events
+    from recsys.core.data.readers.detect import read_source
     from recsys.core.models.session_rules import fit_session_rules
-    from recsys.core.readers.detect import read_source
 
     events = read_source(Path(source), fmt or None).events
     # public session sets are historical (Diginetica is from 2016): no age bound here

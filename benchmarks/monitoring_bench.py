@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from recsys.benchmarks.machine import write_result
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop
 from recsys.core.progress import peak_rss_mb
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.html_report import report_html

@@ -19,7 +19,7 @@ refreshed every 30 s as in production:
 - Redis stall: the same closed loop for 30 s with the Redis serving uses (cache and online
   store: a redis-server of the benchmark's own) stopped with SIGSTOP, as a hung Redis looks:
   connections open, no reply. Requests skip it once its circuit breaker opens
-  (core/fail_fast_redis.py); reported beside the healthy saturation figure, with targets
+  (core/online/fail_fast_redis.py); reported beside the healthy saturation figure, with targets
   of at least 70% of its requests/s and a p99 under 100 ms.
 The naive baseline scores every catalogue item with one model call each, as the original
 design did, measured in-process on a few requests.
@@ -131,8 +131,8 @@ def _write_rules(env: dict, model) -> None:
     and every 30 s): 1% of the catalogue out of stock, 20 boosts, 2 pins."""
     import pandas as pd
 
-    from recsys.core.business_rules import write_promotion, write_stock
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
+    from recsys.core.online.business_rules import write_promotion, write_stock
 
     lake = Lake(str(Path(env["RECSYS_STATE_DIR"]) / "lake"))
     rng = np.random.default_rng(0)
@@ -183,9 +183,9 @@ def naive_request_ms(model, user_id: str) -> float:
 
 def _champion(env: dict):
     """The champion the server loaded, read in this process from the same state."""
-    from recsys.core.pyfunc import load_recommender
+    from recsys.core.lifecycle.pyfunc import load_recommender
+    from recsys.core.lifecycle.tracking import client_for
     from recsys.core.settings import Settings
-    from recsys.core.tracking import client_for
 
     settings = Settings(state_dir=env["RECSYS_STATE_DIR"])
     client_for(settings.tracking_uri)

@@ -24,9 +24,9 @@ from recsys.components.evaluate.session_protocols import (
     leave_one_out,
     session_cases,
 )
+from recsys.core.data.readers.session_sequences import read_sequences, read_srgnn
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_knn import SESSION_MODELS, build_session_model
-from recsys.core.readers.session_sequences import read_sequences, read_srgnn
 
 log = logging.getLogger(__name__)
 SESSION_PROTOCOLS = {"next-item": "srgnn", "leave-one-out": "sequences"}

@@ -25,9 +25,9 @@ import orjson
 import redis
 
 from recsys.benchmarks.local_services import free_port, wait_for_http
-from recsys.core.event_store import RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.streaming.runtime import build_bus
 

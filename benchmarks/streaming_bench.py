@@ -32,10 +32,10 @@ from recsys.benchmarks.streaming_scale import (
     shop_templates,
     sustained,
 )
-from recsys.core.heap_policy import batch_worker_heap
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.online.heap_policy import batch_worker_heap
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.streaming.lake_sink import SinkConfig
 from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.replay import batches

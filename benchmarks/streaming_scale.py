@@ -21,9 +21,9 @@ from recsys.benchmarks.stream_load import (
     start_collector,
     start_worker,
 )
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.streaming.runtime import build_bus
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ import json
 
 import pandas as pd
 
-from recsys.core.business_rules import (
+from recsys.core.errors import ConfigError
+from recsys.core.online.business_rules import (
     PROMOTIONS_PREFIX,
     STOCK_PREFIX,
     compact,
@@ -16,7 +17,6 @@ from recsys.core.business_rules import (
     write_promotion,
     write_stock,
 )
-from recsys.core.errors import ConfigError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
     from recsys.core.settings import load_settings
 
     settings = load_settings()

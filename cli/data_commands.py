@@ -10,15 +10,15 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.preprocess import preprocess_window
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
+from recsys.core.data.event_store import parse_moment
+from recsys.core.data.lake import Lake
+from recsys.core.data.readers import SUPPORTED_FORMATS
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, generate_shop_parts, write_shop
+from recsys.core.data.synthetic.writers import FORMATS as GENERATE_FORMATS
 from recsys.core.errors import ConfigError
-from recsys.core.event_store import parse_moment
-from recsys.core.lake import Lake
 from recsys.core.progress import progress, step
-from recsys.core.readers import SUPPORTED_FORMATS
 from recsys.core.settings import load_settings
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, generate_shop_parts, write_shop
-from recsys.core.synthetic.writers import FORMATS as GENERATE_FORMATS
 
 WINDOW_HELP = "ISO date/datetime (UTC) or epoch milliseconds"
 

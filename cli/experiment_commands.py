@@ -85,9 +85,9 @@ def _export(store, name: str, out: str, settings, arms: bool = False,
     """Write experiment `name` (its definition, aliases already pinned to versions) with the
     champion and every model variant as one serving artifact; with `arms`, one artifact per
     variant too (`experiments/seldon.py`) and, to `manifests`, their Seldon objects."""
-    from recsys.core.pyfunc import load_recommender
-    from recsys.core.registry import aliases
-    from recsys.core.tracking import client_for
+    from recsys.core.lifecycle.pyfunc import load_recommender
+    from recsys.core.lifecycle.registry import aliases
+    from recsys.core.lifecycle.tracking import client_for
     from recsys.serving.artifact import write_artifact
 
     definition, _ = store.get(name)
@@ -161,8 +161,8 @@ def _definition_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from recsys.core.lake import Lake
-    from recsys.core.registry_lock import registry_lock
+    from recsys.core.data.lake import Lake
+    from recsys.core.lifecycle.registry_lock import registry_lock
     from recsys.core.settings import load_settings
     from recsys.experiments.store import lock_name, open_store
 

@@ -39,9 +39,9 @@ def challenger_version(settings) -> str:
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.preprocess.preprocess import preprocess_window
     from recsys.components.train.train import TrainConfig, log_trained, train_models
-    from recsys.core.lake import Lake
-    from recsys.core.registry import aliases, register_candidate
-    from recsys.core.tracking import client_for
+    from recsys.core.data.lake import Lake
+    from recsys.core.lifecycle.registry import aliases, register_candidate
+    from recsys.core.lifecycle.tracking import client_for
 
     client = client_for(settings.tracking_uri)
     name = settings.registered_model_name
@@ -125,7 +125,7 @@ def wait_for_events_in_lake(lake, event_prefix: str, expected: int, seconds: flo
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from recsys.core.event_store import RAW_ZONE
+    from recsys.core.data.event_store import RAW_ZONE
 
     deadline = time.monotonic() + seconds
     found = 0
@@ -140,9 +140,9 @@ def wait_for_events_in_lake(lake, event_prefix: str, expected: int, seconds: flo
 
 
 def simulate(args, settings) -> dict:
-    from recsys.core.lake import Lake
-    from recsys.core.registry_lock import registry_lock
-    from recsys.core.synthetic.config import ShopConfig
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.synthetic.config import ShopConfig
+    from recsys.core.lifecycle.registry_lock import registry_lock
     from recsys.experiments.definition import (
         ExperimentDefinition,
         parse_guardrails,

@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
     from recsys.core.settings import load_settings
     from recsys.monitoring.ui_server import UI_SECRET_FILE, serve_ui
     from recsys.monitoring.workspace import sync_from_lake

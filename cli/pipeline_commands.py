@@ -8,11 +8,11 @@ from pathlib import Path
 
 from recsys.components.gate.report import EXIT_CODES, RunResult, format_outcome, run_result
 from recsys.components.preprocess.config import PreprocessConfig
-from recsys.core.decide import DEFAULT_POLICY
+from recsys.core.data.fingerprint import source_sha256
 from recsys.core.errors import ConfigError
-from recsys.core.fingerprint import source_sha256
+from recsys.core.lifecycle.gate import DEFAULT_POLICY
+from recsys.core.lifecycle.registry_lock import registry_lock
 from recsys.core.progress import step
-from recsys.core.registry_lock import registry_lock
 from recsys.core.settings import Settings, load_settings
 from recsys.pipelines.local_runner import (
     CONTAINER_STATE_DIR,

@@ -6,10 +6,10 @@ import argparse
 import json
 
 from recsys.core.errors import ConfigError, NotFoundError
-from recsys.core.registry import aliases, promote_manually, registry_table, rollback
-from recsys.core.registry_lock import registry_lock
+from recsys.core.lifecycle.registry import aliases, promote_manually, registry_table, rollback
+from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.lifecycle.tracking import client_for
 from recsys.core.settings import load_settings
-from recsys.core.tracking import client_for
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -60,8 +60,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
     name = args.model or settings.registered_model_name
     client = client_for(settings.tracking_uri)
     if args.action == "export":
+        from recsys.core.lifecycle.pyfunc import load_recommender
         from recsys.core.models.storage import save_model
-        from recsys.core.pyfunc import load_recommender
 
         version = aliases(client, name).get(args.alias)
         if version is None:
@@ -87,7 +87,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
             settings.tracking_uri, name, settings.registry_lock_url))
         print(f"champion of {name} is now version {target}")
     elif args.action == "promote":
-        from recsys.core.pyfunc import verify_version
+        from recsys.core.lifecycle.pyfunc import verify_version
 
         promote_manually(client, name, args.version, args.reason, lock=registry_lock(
             settings.tracking_uri, name, settings.registry_lock_url),
@@ -99,7 +99,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 
 def _migrate(client, settings, name: str, dry_run: bool) -> int:
-    from recsys.core.registry_migration import legacy_versions, migrate_registry
+    from recsys.core.lifecycle.registry_migration import legacy_versions, migrate_registry
 
     if dry_run:
         print(json.dumps({"model": name, "legacy_versions": legacy_versions(client, name),
@@ -118,7 +118,7 @@ TRAINING_EXPERIMENT = "recsys-training"
 
 
 def _identities(settings, name: str, args: argparse.Namespace) -> int:
-    from recsys.core.mlflow_identities import Experiments, provision_identities
+    from recsys.core.lifecycle.mlflow_identities import Experiments, provision_identities
     from recsys.experiments.store import TRACKING_EXPERIMENT
     from recsys.monitoring.monitor import EXPERIMENT as MONITORING_EXPERIMENT
 
@@ -139,7 +139,7 @@ def _identity(spec: str, role: str):
     """USER=PASSWORD_FILE -> Identity (the password is read from the file, never an argument)."""
     from pathlib import Path
 
-    from recsys.core.mlflow_identities import Identity
+    from recsys.core.lifecycle.mlflow_identities import Identity
 
     user, separator, path = spec.partition("=")
     if not separator or not user or not path:

@@ -5,10 +5,10 @@ import argparse
 from pathlib import Path
 
 from recsys.cli.pipeline_commands import add_run_arguments, exit_status, run_pipeline
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.progress import step
 from recsys.core.settings import load_settings
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 
 # A little realistic dirt so the quarantine path is exercised on every run.
 SAMPLE_DIRT = DirtConfig(duplicates=0.01, missing_price=0.01, malformed=0.0005,

@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from recsys.core.heap_policy import batch_worker_heap
+from recsys.core.online.heap_policy import batch_worker_heap
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _settings(args: argparse.Namespace):
 def _collector_server(args: argparse.Namespace, settings, workers=None, observed=None):
     import uvicorn
 
-    from recsys.core.http_limits import uvicorn_head_limits
+    from recsys.core.online.http_limits import uvicorn_head_limits
     from recsys.streaming import lake_sink, openapi, processor
     from recsys.streaming.collector import CollectorLimits, create_app
     from recsys.streaming.metrics import StreamSources
@@ -198,7 +198,7 @@ def _serve_worker_http(args: argparse.Namespace, settings, name: str, reader,
     """With --metrics-port: the worker's /health and /metrics on a thread of its own."""
     if args.metrics_port is None:
         return
-    from recsys.core.bearer_keys import metrics_keys
+    from recsys.core.online.bearer_keys import metrics_keys
     from recsys.streaming.metrics import StreamSources
     from recsys.streaming.worker_http import create_worker_app, serve_in_background
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.core.lake import Lake
-from recsys.core.registry import promote_experiment_winner
-from recsys.core.registry_lock import RegistryLock
+from recsys.core.data.lake import Lake
+from recsys.core.lifecycle.registry import promote_experiment_winner
+from recsys.core.lifecycle.registry_lock import RegistryLock
 from recsys.experiments.analysis import WINNER, AnalysisInput, analyze
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition

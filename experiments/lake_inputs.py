@@ -1,7 +1,7 @@
 """What an analysis reads from the lake: the experiment's exposures and the shop's events.
 
 - Exposures: the serving request log's rows that name the experiment
-  (`serving/requests/`, `recsys.core.request_log`), filtered by Arrow before pandas sees
+  (`serving/requests/`, `recsys.core.online.request_log`), filtered by Arrow before pandas sees
   them, only the columns the analysis uses.
 - Events: the raw zone the collector's lake sink writes (`raw/events/`), the experiment's
   window plus the attribution window after it, and the pre-period before it for CUPED;
@@ -15,12 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.core.columns import Columns
-from recsys.core.event_store import RAW_ZONE, read_window
-from recsys.core.lake import Lake
-from recsys.core.request_log import SCHEMA as REQUEST_LOG_SCHEMA
-from recsys.core.request_log import ZONE as REQUEST_LOG_ZONE
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import RAW_ZONE, read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
+from recsys.core.online.request_log import SCHEMA as REQUEST_LOG_SCHEMA
+from recsys.core.online.request_log import ZONE as REQUEST_LOG_ZONE
 
 C = Columns
 HISTORY_LABEL = "history"

@@ -31,8 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.core.columns import Columns, EventType
-from recsys.core.time_order import in_time_order
+from recsys.core.data.columns import Columns, EventType
+from recsys.core.data.time_order import in_time_order
 
 C = Columns
 OUTCOME_COLUMNS = ["variant", "exposures", "clicked_lists", "clicks", "carts", "orders",

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from recsys.core.columns import Columns
-from recsys.core.lake import Lake
+from recsys.core.data.columns import Columns
+from recsys.core.data.lake import Lake
 from recsys.experiments import stats
 from recsys.experiments.analysis import estimate, with_derived
 from recsys.experiments.assignment import Assigner

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from recsys.core.data.synthetic.catalogue import make_catalogue, make_customers
+from recsys.core.data.synthetic.config import ShopConfig
 from recsys.core.progress import progress
-from recsys.core.synthetic.catalogue import make_catalogue, make_customers
-from recsys.core.synthetic.config import ShopConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from mlflow import MlflowClient
 
 from recsys.core.errors import ConfigError, NotFoundError, RecsysError
-from recsys.core.registry import aliases
-from recsys.core.registry_lock import RegistryLock
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.registry_lock import RegistryLock
 from recsys.experiments.definition import ExperimentDefinition, Variant
 
 TRACKING_EXPERIMENT = "recsys-online-experiments"
@@ -198,7 +198,7 @@ def _definition(run) -> ExperimentDefinition:
 
 
 def open_store(tracking_uri: str, registered_model: str) -> ExperimentStore:
-    from recsys.core.tracking import client_for, ensure_experiment
+    from recsys.core.lifecycle.tracking import client_for, ensure_experiment
 
     return ExperimentStore(client_for(tracking_uri),
                            ensure_experiment(tracking_uri, TRACKING_EXPERIMENT),

@@ -20,9 +20,9 @@ from feast import (
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Bool, Float64, Int64, String, UnixTimestamp
 
-from recsys.core.columns import Columns
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
-from recsys.core.price_fit import price_to_user_avg_spend
+from recsys.core.data.columns import Columns
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.data.price_fit import price_to_user_avg_spend
 
 C = Columns
 

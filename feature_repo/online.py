@@ -9,9 +9,9 @@ import pandas as pd
 from feast import FeatureStore
 from feast.data_source import PushMode
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.errors import SchemaError
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.feature_repo.definitions import (
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,

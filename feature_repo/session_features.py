@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import pandas as pd
 import pyarrow as pa
 
-from recsys.core.columns import Columns, EventType
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.data.columns import Columns, EventType
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 
 C = Columns
 SESSION_FEATURES_SCHEMA = pa.schema([

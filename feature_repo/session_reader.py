@@ -13,7 +13,7 @@ from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
 from recsys.feature_repo.live_session import LiveSession
 from recsys.feature_repo.redis_rows import redis_row_reader

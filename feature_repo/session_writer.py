@@ -18,9 +18,9 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import StringList
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.errors import SchemaError
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
 from recsys.feature_repo.feast_adapter import provider
 from recsys.feature_repo.redis_rows import redis_row_writer

@@ -12,11 +12,11 @@ import yaml
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
+from recsys.core.data.feature_snapshots import FEATURES_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.spark.session import python_workers_use_this_interpreter, spark_conf
 from recsys.core.errors import ConfigError
-from recsys.core.feature_snapshots import FEATURES_ZONE
-from recsys.core.lake import Lake
 from recsys.core.settings import Settings
-from recsys.core.spark.session import python_workers_use_this_interpreter, spark_conf
 from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
 from recsys.feature_repo.feast_adapter import skip_versioned_read_probe
 

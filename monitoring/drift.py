@@ -8,7 +8,7 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.monitoring.calibration import noise_floors
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.frames import monitoring_frame, sample

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from recsys.core.feature_snapshots import latest_snapshot
-from recsys.core.lake import Lake
+from recsys.core.data.feature_snapshots import latest_snapshot
+from recsys.core.data.lake import Lake
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 

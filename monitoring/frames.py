@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.monitoring.config import DriftConfig
 
 C = Columns

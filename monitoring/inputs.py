@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.core.data.readers import read_source
 from recsys.core.errors import NotFoundError
-from recsys.core.readers import read_source
 
 
 def load_events(path: str | Path) -> pd.DataFrame:

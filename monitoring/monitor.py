@@ -15,17 +15,17 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from recsys.core.catalogue import Catalogue
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import CLEAN_ZONE, read_window
+from recsys.core.data.feature_snapshots import read_latest
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import EVENT_SCHEMA
 from recsys.core.errors import DataQualityError, NotFoundError
-from recsys.core.event_store import CLEAN_ZONE, read_window
-from recsys.core.feature_snapshots import read_latest
-from recsys.core.lake import Lake
-from recsys.core.registry import CHAMPION, MONITORED_AT_TAG, aliases
-from recsys.core.request_log import read_request_log
-from recsys.core.schema import EVENT_SCHEMA
+from recsys.core.lifecycle.registry import CHAMPION, MONITORED_AT_TAG, aliases
+from recsys.core.lifecycle.tracking import client_for, ensure_experiment
+from recsys.core.online.catalogue import Catalogue
+from recsys.core.online.request_log import read_request_log
 from recsys.core.settings import Settings
-from recsys.core.tracking import client_for, ensure_experiment
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.feature_drift import feature_drift

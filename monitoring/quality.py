@@ -14,7 +14,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.core.datasets import Recsys
 from evidently.metrics import MAP, NDCG, HitRate, PrecisionTopK, RecallTopK
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 
 C = Columns
 METRICS = {"precision": PrecisionTopK, "recall": RecallTopK, "ndcg": NDCG, "map": MAP,

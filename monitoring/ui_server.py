@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from recsys.core.bearer_keys import BearerKeys, surface_keys
+from recsys.core.online.bearer_keys import BearerKeys, surface_keys
 from recsys.core.settings import Settings
 
 UI_SECRET_FILE = "monitor_ui_secret"
@@ -144,7 +144,7 @@ def serve_ui(settings: Settings, workspace: str, port: int, host: str = "127.0.0
     import uvicorn
     from evidently.ui.service.app import create_app, get_config
 
-    from recsys.core.http_limits import uvicorn_head_limits
+    from recsys.core.online.http_limits import uvicorn_head_limits
     from recsys.monitoring.html_report import check_evidently_version
 
     check_evidently_version()

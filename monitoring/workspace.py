@@ -15,7 +15,7 @@ from pathlib import Path
 from evidently.core.report import Snapshot
 from evidently.ui.workspace import Workspace
 
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 
 DEFAULT_PROJECT = "recsys data drift"
 REPORTS_PREFIX = "reports/drift"

@@ -13,7 +13,7 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.train.component import train_op
 from recsys.components.validate.component import validate_op
 from recsys.components.validate.rules import ValidationConfig
-from recsys.core.decide import DEFAULT_POLICY
+from recsys.core.lifecycle.gate import DEFAULT_POLICY
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.pipelines.cluster_identity import (
     PIPELINE_IDENTITY,

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from recsys.core.business_rules import ActiveRules
-from recsys.core.catalogue import Catalogue
 from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
 from recsys.core.models.session_rules import session_affinity, session_candidates
+from recsys.core.online.business_rules import ActiveRules
+from recsys.core.online.catalogue import Catalogue
 from recsys.feature_repo.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
 from recsys.serving.live_rules import NO_RULES

@@ -72,7 +72,7 @@ def write_artifact(model: Recommender, out: str, name: str, version: str,
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         if out.startswith("s3://"):
-            from recsys.core.lake import Lake
+            from recsys.core.data.lake import Lake
 
             store = Lake(out.rstrip("/"), s3_endpoint_url)
             for path in files:

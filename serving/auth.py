@@ -13,7 +13,7 @@ repository API (off by default), on REST and gRPC alike.
 
 Tokens are `Authorization: Bearer <token>` (REST header, gRPC metadata `authorization`),
 from `RECSYS_SERVING_TOKEN[_FILE]` / `RECSYS_SERVING_ADMIN_TOKEN[_FILE]`, or on the
-embedded default generated under `<state>/secrets/` (`recsys.core.bearer_keys`).
+embedded default generated under `<state>/secrets/` (`recsys.core.online.bearer_keys`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from recsys.core.bearer_keys import BearerKeys, metrics_keys, surface_keys
+from recsys.core.online.bearer_keys import BearerKeys, metrics_keys, surface_keys
 from recsys.core.settings import Settings
 
 SERVICE_TOKEN_FILE = "serving_token"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from recsys.core.catalogue import Catalogue
 from recsys.core.errors import NotFoundError
+from recsys.core.online.catalogue import Catalogue
 from recsys.core.settings import load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 def build_service(options: dict | None = None) -> RecommendationService:
     """Options are ServiceConfig fields (from model-settings.json `parameters.extra`);
     locations come from the RECSYS_* environment like everywhere else."""
-    from recsys.core.lake import Lake
-    from recsys.core.request_log import RequestLog
+    from recsys.core.data.lake import Lake
+    from recsys.core.online.request_log import RequestLog
 
     settings = load_settings()
     config = ServiceConfig(**(options or {}))
@@ -75,7 +75,7 @@ def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
 
 def popularity_baseline(lake):
     """The last-resort model: popularity from the lake's newest item_stats snapshot."""
-    from recsys.core.feature_snapshots import read_latest
+    from recsys.core.data.feature_snapshots import read_latest
     from recsys.core.models.popularity import popularity_from_item_stats
 
     stats = read_latest(lake, "item_stats")
@@ -89,7 +89,7 @@ def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | N
     attempt, `redis_timeout_seconds`): a down store costs a request one timeout, and after
     `redis_breaker_failures` in a row none until the breaker's trial finds it back."""
     try:
-        from recsys.core.fail_fast_redis import make_fail_fast
+        from recsys.core.online.fail_fast_redis import make_fail_fast
         from recsys.feature_repo.feast_adapter import plain_redis_client
         from recsys.feature_repo.session_reader import SessionReader
         from recsys.feature_repo.store import open_store
@@ -106,7 +106,7 @@ def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | N
 
 
 def _cache(settings, config: ServiceConfig, metrics: ServiceMetrics) -> RecommendationCache:
-    from recsys.core.fail_fast_redis import fail_fast_client
+    from recsys.core.online.fail_fast_redis import fail_fast_client
 
     client = fail_fast_client(settings.redis_url, config.redis_timeout_seconds,
                               metrics.redis_breaker("cache", config))

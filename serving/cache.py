@@ -18,8 +18,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from recsys.core.fail_fast_redis import CircuitOpen
-from recsys.core.redis_keys import RedisKeys
+from recsys.core.online.fail_fast_redis import CircuitOpen
+from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
 
 log = logging.getLogger(__name__)

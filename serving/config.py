@@ -48,7 +48,8 @@ class ServiceConfig(BaseModel):
     hit there costs no Redis round trip. 0 keeps them in Redis only."""
     redis_timeout_seconds: float = Field(0.05, gt=0)
     """Longest wait for the cache and online-store Redis on a request (connect, each reply;
-    one attempt): past it the request degrades instead of waiting (core/fail_fast_redis.py)."""
+    one attempt): past it the request degrades instead of waiting
+    (core/online/fail_fast_redis.py)."""
     redis_breaker_failures: int = Field(3, gt=0)
     """Consecutive Redis timeouts or connection errors after which requests skip that Redis
     (cache or online store) for `redis_breaker_cool_down_seconds`."""

@@ -1,6 +1,6 @@
 """Stock and promotions in force, refreshed from the lake without a restart.
 
-Every `refresh_seconds` a background thread lists the rule logs (`core/business_rules.py`);
+Every `refresh_seconds` a background thread lists the rule logs (`core/online/business_rules.py`);
 when a file changed it reads them again, and in any case it re-evaluates what is in force
 now (a promotion that starts at 10:00 applies within one period of 10:00). A lake that
 cannot be read keeps the last rules in force, counted as degraded, and is retried on the
@@ -13,7 +13,7 @@ import threading
 
 import pandas as pd
 
-from recsys.core.business_rules import (
+from recsys.core.online.business_rules import (
     LEGACY_UNAVAILABLE,
     PROMOTIONS_PREFIX,
     STOCK_PREFIX,

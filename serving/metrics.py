@@ -11,7 +11,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from recsys.core.fail_fast_redis import CLOSED, OPEN, CircuitBreaker
+from recsys.core.online.fail_fast_redis import CLOSED, OPEN, CircuitBreaker
 
 COVERAGE_WINDOW_SECONDS = 3600
 

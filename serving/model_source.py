@@ -198,8 +198,8 @@ class ModelSource:
         self._stop.set()
 
     def _read_registry_health(self, champion: str) -> None:
-        from recsys.core.registry import registry_health
-        from recsys.core.tracking import client_for
+        from recsys.core.lifecycle.registry import registry_health
+        from recsys.core.lifecycle.tracking import client_for
 
         try:
             self.registry_health = registry_health(client_for(self.tracking_uri),
@@ -209,8 +209,8 @@ class ModelSource:
 
     def _alias_versions(self) -> dict[str, str]:
         # MLflow is imported only here: the seldon v1 image serves an exported folder without it
-        from recsys.core.registry import CHAMPION, aliases
-        from recsys.core.tracking import client_for
+        from recsys.core.lifecycle.registry import CHAMPION, aliases
+        from recsys.core.lifecycle.tracking import client_for
 
         versions = aliases(client_for(self.tracking_uri), self.registered_model)
         if versions.get(CHAMPION) is None:
@@ -237,6 +237,6 @@ def _load(uri: str, sha256: str | None = None) -> Recommender:
         from recsys.core.models.storage import load_model
 
         return load_model(uri, expected_sha256=sha256)
-    from recsys.core.pyfunc import load_recommender
+    from recsys.core.lifecycle.pyfunc import load_recommender
 
     return load_recommender(uri)

@@ -3,7 +3,7 @@
 1. Candidates in score order; an item out of stock is skipped (audited `stock` when it
    would have been shown), excluded / other-category items are skipped silently: the
    organic top k.
-2. Promotions in force (`core/business_rules.py`): a boosted item's score is multiplied by
+2. Promotions in force (`core/online/business_rules.py`): a boosted item's score is multiplied by
    its boost (positive scores only) and the list re-sorted; a pinned item (allowed by stock,
    `exclude` and the category, candidate or not) is put at its slot. Items that enter the
    list this way displace organic ones, and at most `floor(k x max_promoted_share)` may:
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys.core.business_rules import ActiveRules
+from recsys.core.online.business_rules import ActiveRules
 
 SCAN_LIMIT = 1000
 """Candidate lists up to this long are scanned in Python; longer ones with np.isin."""

@@ -48,7 +48,7 @@ class RunningExperiments:
         return None if store is None else store.running(self.surface)
 
     def _find_store(self):
-        from recsys.core.tracking import client_for
+        from recsys.core.lifecycle.tracking import client_for
         from recsys.experiments.store import TRACKING_EXPERIMENT, ExperimentStore
 
         client = client_for(self.tracking_uri)

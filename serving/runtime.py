@@ -25,7 +25,7 @@ from mlserver.utils import get_model_uri
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.core.errors import RecsysError
-from recsys.core.heap_policy import freeze_startup_heap
+from recsys.core.online.heap_policy import freeze_startup_heap
 from recsys.serving.answers import Recommendation
 from recsys.serving.arm_forwarding import ArmForwarder
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
@@ -220,7 +220,7 @@ def _arm_forwarder(config) -> ArmForwarder | None:
     """The forwarder of one arm's server (an arm artifact's settings); None otherwise."""
     if config.experiment_arm is None:
         return None
-    from recsys.core.bearer_keys import a_surface_key
+    from recsys.core.online.bearer_keys import a_surface_key
     from recsys.core.settings import load_settings
     from recsys.serving.auth import SERVICE_TOKEN_FILE
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from recsys.core.catalogue import Catalogue
 from recsys.core.errors import RecsysError
 from recsys.core.models.storage import ModelIntegrityError, files_sha256
+from recsys.core.online.catalogue import Catalogue
 from recsys.core.settings import Settings, load_settings
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
@@ -104,7 +104,7 @@ def _cache(settings: Settings) -> RecommendationCache:
     """The shared recommendation cache when a Redis URL is configured explicitly."""
     if "redis_url" not in settings.model_fields_set:
         return RecommendationCache(None, 0)
-    from recsys.core.fail_fast_redis import CircuitBreaker, fail_fast_client
+    from recsys.core.online.fail_fast_redis import CircuitBreaker, fail_fast_client
 
     config = ServiceConfig()
     breaker = CircuitBreaker("Redis (cache)", config.redis_breaker_failures,

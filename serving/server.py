@@ -9,7 +9,7 @@ builds, then runs MLServer's own CLI unchanged:
   limit as the largest message it receives and at most GRPC_MAX_CONCURRENT_STREAMS (100)
   concurrent streams per connection;
 - REST and metrics ports: a cap on the size and the time of each request head
-  (`recsys.core.http_limits`; MLServer's uvicorn would read an endless header), given to
+  (`recsys.core.online.http_limits`; MLServer's uvicorn would read an endless header), given to
   uvicorn through MLServer's own hook for uvicorn options, the settings'
   `_custom_rest_server_settings` / `_custom_metrics_server_settings` (set on the settings
   MLServer's CLI loads; MLServer logs "REST custom configuration is out of support" when
@@ -47,7 +47,7 @@ import mlserver.rest.server as rest_server
 from mlserver.cli.main import main as mlserver_main
 
 from recsys.core.errors import ConfigError
-from recsys.core.http_limits import HeadLimits, head_limited_protocol
+from recsys.core.online.http_limits import HeadLimits, head_limited_protocol
 from recsys.core.settings import load_settings
 from recsys.serving.auth import (
     METRICS,

@@ -8,8 +8,8 @@ import time
 import uuid
 from dataclasses import replace
 
-from recsys.core.catalogue import Catalogue
-from recsys.core.fail_fast_redis import CircuitOpen
+from recsys.core.online.catalogue import Catalogue
+from recsys.core.online.fail_fast_redis import CircuitOpen
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache

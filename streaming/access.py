@@ -1,6 +1,6 @@
 """Who may write events, and how fast: the collector's write keys and rate limits.
 
-- Write keys (`recsys.core.bearer_keys`): `Authorization: Bearer <key>`; the keys come from
+- Write keys (`recsys.core.online.bearer_keys`): `Authorization: Bearer <key>`; the keys come from
   `RECSYS_COLLECTOR_WRITE_KEYS` (comma-separated) and/or the file named by
   `RECSYS_COLLECTOR_WRITE_KEYS_FILE`, rotated without a restart. With neither set, the
   embedded default creates `<state dir>/secrets/collector_write_key` on first start.

@@ -35,8 +35,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from recsys.core.bearer_keys import BearerKeys
-from recsys.core.columns import Columns as C
+from recsys.core.data.columns import Columns as C
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.access import EventBudgets, RateLimiter
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events

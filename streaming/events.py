@@ -26,10 +26,10 @@ from pydantic import (
     field_validator,
 )
 
-from recsys.core.columns import EVENT_TYPE_ALIASES, ITEMLESS_EVENT_TYPES, Columns
+from recsys.core.data.columns import EVENT_TYPE_ALIASES, ITEMLESS_EVENT_TYPES, Columns
+from recsys.core.data.personal_data import is_personal_key, without_personal_data
+from recsys.core.data.schema import MAX_EXTRA_BYTES
 from recsys.core.errors import RecsysError
-from recsys.core.personal_data import is_personal_key, without_personal_data
-from recsys.core.schema import MAX_EXTRA_BYTES
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
 C = Columns
@@ -227,7 +227,7 @@ class RichEvent(_Loose):
 def _extras(model: BaseModel) -> dict:
     """A model's unknown fields, and those of the models inside it, nested by field name
     (the collector's hot path: attribute slots and a per-class list, no introspection),
-    without IP addresses and user agents at any depth (recsys.core.personal_data)."""
+    without IP addresses and user agents at any depth (recsys.core.data.personal_data)."""
     extra = model.__pydantic_extra__
     found = {key: without_personal_data(value) if isinstance(value, dict | list) else value
              for key, value in extra.items() if not _is_personal(key)} if extra else {}

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from recsys.core.columns import Columns
-from recsys.core.event_store import RAW_ZONE, partition_key, read_event_files
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import RAW_ZONE, partition_key, read_event_files
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
 
 log = logging.getLogger(__name__)

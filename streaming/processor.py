@@ -31,9 +31,9 @@ import orjson
 import pandas as pd
 import redis
 
-from recsys.core.columns import Columns
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
-from recsys.core.redis_keys import RedisKeys
+from recsys.core.data.columns import Columns
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
 from recsys.streaming.bus import EventBus, GroupReader, Message
 from recsys.streaming.partitions import EVERYTHING, Membership, partition_of

@@ -3,7 +3,7 @@
 The collector writes each refused event to the dead-letter stream with its reason (before it
 answers 422). This worker reads that stream with a consumer group of its own, writes the
 records into the lake's quarantine zone - the same zone and layout as the batch path's
-refused rows (`recsys.core.quarantine`: the event's columns where they could be read,
+refused rows (`recsys.core.data.quarantine`: the event's columns where they could be read,
 `reason` = `collector: <field>: <message>`, `raw` = the refused JSON, partitioned by the
 day the collector received it) - and acknowledges them only then; acknowledged entries
 leave the stream (retention by progress). A record redelivered after a crash is the same
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import orjson
 import pandas as pd
 
-from recsys.core.columns import Columns
-from recsys.core.lake import Lake
-from recsys.core.quarantine import quarantine_lines, write_quarantine
+from recsys.core.data.columns import Columns
+from recsys.core.data.lake import Lake
+from recsys.core.data.quarantine import quarantine_lines, write_quarantine
 from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
 
 log = logging.getLogger(__name__)

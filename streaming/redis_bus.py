@@ -35,7 +35,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from recsys.core.redis_keys import RedisKeys
+from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM, DEFAULT_REDIS_URL
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
 from recsys.streaming.durability import DurabilityGuard, NotDurable

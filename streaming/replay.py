@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from recsys.core.data.readers.base import open_text
 from recsys.core.errors import ConfigError
-from recsys.core.readers.base import open_text
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 import pandas as pd
 import redis
 
-from recsys.core.bearer_keys import (
+from recsys.core.data.lake import Lake
+from recsys.core.errors import ConfigError
+from recsys.core.online.bearer_keys import (
     BearerKeys,
     a_surface_key,
     configured_keys,
     metrics_keys,
     surface_keys,
 )
-from recsys.core.errors import ConfigError
-from recsys.core.lake import Lake
 from recsys.core.settings import Settings
 from recsys.streaming.access import KEY_FILE_NAME
 from recsys.streaming.bus import BusUnavailable, EventBus
@@ -162,7 +162,7 @@ def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
 
 
 def catalogue_categories(settings: Settings) -> dict[str, str]:
-    from recsys.core.catalogue import Catalogue
+    from recsys.core.online.catalogue import Catalogue
 
     return Catalogue.from_lake(Lake(settings.lake, settings.s3_endpoint_url)).categories
 

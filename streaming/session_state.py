@@ -20,7 +20,7 @@ import bisect
 from dataclasses import dataclass
 from operator import itemgetter
 
-from recsys.core.columns import Columns, EventType
+from recsys.core.data.columns import Columns, EventType
 from recsys.feature_repo.session_features import (
     ABANDON_AFTER,
     CATEGORY_WINDOW,

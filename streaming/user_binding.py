@@ -27,9 +27,9 @@ import re
 import time
 from collections.abc import Callable
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.data.visitors import anonymous_user_id
 from recsys.core.errors import ConfigError
-from recsys.core.visitors import anonymous_user_id
+from recsys.core.online.bearer_keys import BearerKeys
 
 VERSION = "v1"
 MODES = ("off", "require", "anonymous")

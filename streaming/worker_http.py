@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from recsys.core.bearer_keys import BearerKeys
-from recsys.core.http_limits import uvicorn_head_limits
+from recsys.core.online.bearer_keys import BearerKeys
+from recsys.core.online.http_limits import uvicorn_head_limits
 from recsys.core.settings import Settings
 from recsys.streaming.bus import GroupReader
 from recsys.streaming.metrics import StreamMetrics, StreamSources
@@ -58,7 +58,7 @@ def serve_in_background(app: FastAPI, host: str, port: int,
                         settings: Settings | None = None) -> uvicorn.Server:
     """Run `app` on a daemon thread (the worker loop keeps the main thread); returns the
     server once it listens. Request heads are capped in size and time
-    (`recsys.core.http_limits`, from `settings` or the defaults)."""
+    (`recsys.core.online.http_limits`, from `settings` or the defaults)."""
     limits = uvicorn_head_limits(settings or Settings())
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, **limits))

@@ -4,10 +4,16 @@ from __future__ import annotations
 import pandas as pd
 
 from recsys.components.train.train import TrainConfig, log_trained, train_models
-from recsys.core.decide import Decision
-from recsys.core.registry import CHAMPION, NO_CHAMPION, aliases, promote, register_with_decision
-from recsys.core.registry_lock import registry_lock
-from recsys.core.tracking import client_for
+from recsys.core.lifecycle.gate import Decision
+from recsys.core.lifecycle.registry import (
+    CHAMPION,
+    NO_CHAMPION,
+    aliases,
+    promote,
+    register_with_decision,
+)
+from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.lifecycle.tracking import client_for
 
 
 def logged_model(tracking_uri: str, experiment: str, interactions: pd.DataFrame,
@@ -55,10 +61,10 @@ def published_shop(state_dir, events: int, seed: int):
     from recsys.components.features.features import publish_features
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.preprocess.preprocess import preprocess
-    from recsys.core.schema import conform_events
+    from recsys.core.data.schema import conform_events
+    from recsys.core.data.synthetic.config import ShopConfig
+    from recsys.core.data.synthetic.generate import generate_shop
     from recsys.core.settings import Settings
-    from recsys.core.synthetic.config import ShopConfig
-    from recsys.core.synthetic.generate import generate_shop
 
     settings = Settings(state_dir=state_dir, lake_uri=str(state_dir / "lake"))
     end = pd.Timestamp.now(tz="UTC").floor("D")

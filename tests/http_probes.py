@@ -1,5 +1,5 @@
 """Raw-socket clients that misbehave the way header floods do, for the servers' head limits
-(`recsys.core.http_limits`)."""
+(`recsys.core.online.http_limits`)."""
 from __future__ import annotations
 
 import select

@@ -9,12 +9,12 @@ import pandas as pd
 from recsys.components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
 from recsys.components.evaluate.sessions import K as SESSION_K
 from recsys.components.evaluate.sessions import next_item_metrics
-from recsys.core.metrics import paired_bootstrap
+from recsys.core.lifecycle.pyfunc import load_recommender
+from recsys.core.lifecycle.registry import CHAMPION, aliases
+from recsys.core.lifecycle.tracking import client_for
+from recsys.core.models.metrics import paired_bootstrap
 from recsys.core.models.new_items import new_item_metrics
 from recsys.core.models.popularity import PopularityRecommender
-from recsys.core.pyfunc import load_recommender
-from recsys.core.registry import CHAMPION, aliases
-from recsys.core.tracking import client_for
 
 log = logging.getLogger(__name__)
 

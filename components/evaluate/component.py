@@ -15,9 +15,9 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
 
     from recsys.components.evaluate.compare import evaluate_candidates
     from recsys.components.evaluate.sessions import holdout_events
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.processed import read_processed
     from recsys.core.models.storage import load_model
-    from recsys.core.processed import read_processed
     from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()

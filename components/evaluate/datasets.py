@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, SchemaError
 
 C = Columns

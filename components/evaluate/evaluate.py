@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.core.columns import Columns
-from recsys.core.metrics import (
+from recsys.core.data.columns import Columns
+from recsys.core.models.base import FALLBACK, Recommender
+from recsys.core.models.metrics import (
     bootstrap_mean_ci,
     catalogue_coverage,
     intra_list_diversity,
@@ -16,7 +17,6 @@ from recsys.core.metrics import (
     per_user_ranking,
     rating_errors,
 )
-from recsys.core.models.base import FALLBACK, Recommender
 
 C = Columns
 KS = (5, 10, 20)

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError
-from recsys.core.metrics import rating_errors
+from recsys.core.models.metrics import rating_errors
 
 C = Columns
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.processed import Processed
 from recsys.core.errors import DataQualityError
 from recsys.core.models.session_rules import session_sequences, session_top
-from recsys.core.processed import Processed
 
 C = Columns
 K = 20

@@ -14,7 +14,7 @@ def fingerprint_op(source: str, lake_uri: str, s3_endpoint_url: str,
     if source_sha256:
         return source_sha256
     from recsys.components.extract.extract import fingerprint_source
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
 
     endpoint = s3_endpoint_url or None
     return fingerprint_source(source, Lake(lake_uri, endpoint), endpoint)
@@ -28,8 +28,8 @@ def extract_op(source: str, lake_uri: str, source_format: str = "", start: str =
 
     `source_sha256`, when the caller knows it, makes a changed file a new cache key."""
     from recsys.components.extract.extract import ExtractConfig, extract
-    from recsys.core.event_store import parse_moment
-    from recsys.core.lake import Lake
+    from recsys.core.data.event_store import parse_moment
+    from recsys.core.data.lake import Lake
     from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()

@@ -13,20 +13,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.components.extract.source import local_source, source_listing
-from recsys.core.columns import Columns
-from recsys.core.errors import ConfigError
-from recsys.core.event_store import RAW_ZONE, append_partitioned, read_window
-from recsys.core.fingerprint import listing_sha256, source_sha256
-from recsys.core.lake import Lake
-from recsys.core.quarantine import (
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import RAW_ZONE, append_partitioned, read_window
+from recsys.core.data.fingerprint import listing_sha256, source_sha256
+from recsys.core.data.lake import Lake
+from recsys.core.data.quarantine import (
     quarantine_lines,
     quarantine_rows,
     reason_counts,
     write_quarantine,
 )
-from recsys.core.readers import read_source
-from recsys.core.readers.base import ReadResult
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.readers import read_source
+from recsys.core.data.readers.base import ReadResult
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
+from recsys.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -19,18 +19,18 @@ from recsys.components.extract.extract import (
     split_read,
 )
 from recsys.components.extract.source import local_source
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
+from recsys.core.data.fingerprint import source_sha256
+from recsys.core.data.lake import Lake
+from recsys.core.data.quarantine import reason_counts
+from recsys.core.data.readers import jsonl
+from recsys.core.data.readers.detect import detect_format, read_file, source_files
+from recsys.core.data.readers.line_ranges import byte_ranges
+from recsys.core.data.schema import RAW_EVENT_COLUMNS, RAW_EVENT_SCHEMA
+from recsys.core.data.spark.frames import per_batch, spark_schema, with_fields
+from recsys.core.data.spark.lake_io import append_by_date, first_per_key
 from recsys.core.errors import ConfigError
-from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
-from recsys.core.fingerprint import source_sha256
-from recsys.core.lake import Lake
-from recsys.core.quarantine import reason_counts
-from recsys.core.readers import jsonl
-from recsys.core.readers.detect import detect_format, read_file, source_files
-from recsys.core.readers.line_ranges import byte_ranges
-from recsys.core.schema import RAW_EVENT_COLUMNS, RAW_EVENT_SCHEMA
-from recsys.core.spark.frames import per_batch, spark_schema, with_fields
-from recsys.core.spark.lake_io import append_by_date, first_per_key
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,7 +104,7 @@ def extract_on_spark(spark: "SparkSession", config: ExtractConfig, lake: Lake,
             max(1, len(tasks)))
 
         def read(batches):
-            from recsys.core.spark.frames import from_pandas
+            from recsys.core.data.spark.frames import from_pandas
 
             for batch in batches:
                 for path, fmt, number, split, start, end in zip(

@@ -44,7 +44,7 @@ def source_listing(source: str, s3_endpoint_url: str | None = None) -> list[tupl
     """(name, size, version) of every object of a source without reading it: ETags of an
     `s3://` prefix, modification times of a local file or folder."""
     if source.startswith("s3://"):
-        from recsys.core.lake import Lake
+        from recsys.core.data.lake import Lake
 
         bucket_and_prefix = source[len("s3://"):]
         bucket, _, prefix = bucket_and_prefix.partition("/")

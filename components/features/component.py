@@ -14,8 +14,8 @@ def features_op(processed: Input[Dataset], lake_uri: str, s3_endpoint_url: str, 
     import json
 
     from recsys.components.features.features import publish_features
-    from recsys.core.lake import Lake
-    from recsys.core.processed import FEATURE_TABLES_FILE, read_processed
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.processed import FEATURE_TABLES_FILE, read_processed
     from recsys.core.progress import configure_logging
     from recsys.core.settings import Settings
 

@@ -7,8 +7,8 @@ import logging
 import pandas as pd
 
 from recsys.components.features.tables import write_feature_tables
-from recsys.core.lake import Lake
-from recsys.core.processed import Processed
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import Processed
 from recsys.core.settings import Settings
 from recsys.feature_repo.store import (
     apply_repo,

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from recsys.components.features.tables import write_feature_tables
-from recsys.core.columns import Columns
-from recsys.core.entity_stats import (
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import (
     ITEM_STATS_SCHEMA,
     USER_FEATURES_SCHEMA,
     item_stats,
     user_features,
     with_price_bands,
 )
-from recsys.core.lake import Lake
-from recsys.core.processed import EVENTS_SCHEMA, Processed
-from recsys.core.spark.frames import collect, per_key
-from recsys.core.spark.lake_io import read_files
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import EVENTS_SCHEMA, Processed
+from recsys.core.data.spark.frames import collect, per_key
+from recsys.core.data.spark.lake_io import read_files
 from recsys.feature_repo.session_features import SESSION_FEATURES_SCHEMA, session_features
 
 if TYPE_CHECKING:

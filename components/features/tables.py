@@ -1,15 +1,15 @@
 """Feature tables in the lake's `features/` zone, one Parquet file per snapshot time
-(the layout is `recsys.core.feature_snapshots`)."""
+(the layout is `recsys.core.data.feature_snapshots`)."""
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
 
-from recsys.core.columns import Columns
-from recsys.core.entity_stats import item_features, user_features
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP, snapshot_key
-from recsys.core.lake import Lake
-from recsys.core.processed import Processed
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import item_features, user_features
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP, snapshot_key
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import Processed
 from recsys.feature_repo.definitions import (
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,

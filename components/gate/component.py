@@ -21,9 +21,9 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
     import json
 
     from recsys.components.gate.gate import run_gate
-    from recsys.core.decide import GatePolicy
+    from recsys.core.lifecycle.gate import GatePolicy
+    from recsys.core.lifecycle.registry_lock import configured_lock
     from recsys.core.progress import configure_logging
-    from recsys.core.registry_lock import configured_lock
     from recsys.core.settings import load_settings
 
     configure_logging()
@@ -62,12 +62,12 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     import json
     import logging
 
+    from recsys.core.lifecycle.pyfunc import verify_version
+    from recsys.core.lifecycle.registry import StaleComparison, promote
+    from recsys.core.lifecycle.registry_lock import registry_lock
+    from recsys.core.lifecycle.tracking import client_for
     from recsys.core.progress import configure_logging
-    from recsys.core.pyfunc import verify_version
-    from recsys.core.registry import StaleComparison, promote
-    from recsys.core.registry_lock import registry_lock
     from recsys.core.settings import load_settings
-    from recsys.core.tracking import client_for
 
     configure_logging()
     with open(outcome.path) as handle:

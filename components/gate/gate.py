@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 import mlflow
 
 from recsys.components.gate.trigger import trigger_tags
-from recsys.core.decide import Decision, GatePolicy, decide
-from recsys.core.pyfunc import verify_version
-from recsys.core.registry import NO_CHAMPION, decision_payload, register_with_decision
-from recsys.core.registry_lock import RegistryLock
-from recsys.core.tracking import client_for, use_tracking
+from recsys.core.lifecycle.gate import Decision, GatePolicy, decide
+from recsys.core.lifecycle.pyfunc import verify_version
+from recsys.core.lifecycle.registry import NO_CHAMPION, decision_payload, register_with_decision
+from recsys.core.lifecycle.registry_lock import RegistryLock
+from recsys.core.lifecycle.tracking import client_for, use_tracking
 
 log = logging.getLogger(__name__)
 BASELINE = "popularity baseline"

@@ -7,8 +7,8 @@ import mlflow
 
 from recsys.components.gate.gate import RUN_LABEL_TAG
 from recsys.core.errors import NotFoundError
-from recsys.core.registry import aliases, registry_table
-from recsys.core.tracking import client_for, use_tracking
+from recsys.core.lifecycle.registry import aliases, registry_table
+from recsys.core.lifecycle.tracking import client_for, use_tracking
 
 STALE_TAG = "gate.stale_comparison"
 KEY_METRICS = ("ndcg_at_10", "precision_at_10", "recall_at_20", "map_at_10", "coverage_at_10",

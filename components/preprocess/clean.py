@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recsys.core.columns import Columns, EventType
-from recsys.core.time_order import epoch_ticks, in_time_order
+from recsys.core.data.columns import Columns, EventType
+from recsys.core.data.time_order import epoch_ticks, in_time_order
 
 C = Columns
 INTERACTIONS_SCHEMA = pa.schema([

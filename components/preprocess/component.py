@@ -14,9 +14,9 @@ def preprocess_op(clean: Input[Dataset], holdout_days: float, lookback_days: flo
 
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.preprocess.preprocess import preprocess
-    from recsys.core.event_store import parse_moment
-    from recsys.core.lake import Lake
-    from recsys.core.processed import write_processed
+    from recsys.core.data.event_store import parse_moment
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.processed import write_processed
     from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.core.columns import EventType
+from recsys.core.data.columns import EventType
 
 
 class PreprocessConfig(BaseModel):

@@ -34,18 +34,17 @@ from recsys.components.preprocess.preprocess import (
     raise_no_training_events,
     split_times,
 )
-from recsys.core.columns import Columns
-from recsys.core.entity_stats import (
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import (
     ITEM_STATS_SCHEMA,
     USER_FEATURES_SCHEMA,
     item_stats,
     user_features,
     with_price_bands,
 )
-from recsys.core.errors import DataQualityError
-from recsys.core.event_store import CLEAN_ZONE, in_window, window_keys
-from recsys.core.lake import Lake
-from recsys.core.processed import (
+from recsys.core.data.event_store import CLEAN_ZONE, in_window, window_keys
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import (
     EVENTS_SCHEMA,
     PROCESSED_ZONE,
     Processed,
@@ -53,15 +52,16 @@ from recsys.core.processed import (
     table_parts_key,
     write_processed,
 )
-from recsys.core.schema import EVENT_SCHEMA
-from recsys.core.spark.frames import (
+from recsys.core.data.schema import EVENT_SCHEMA
+from recsys.core.data.spark.frames import (
     SPARK_TIMESTAMP,
     collect,
     per_batch,
     per_key,
     to_pandas,
 )
-from recsys.core.spark.lake_io import read_files
+from recsys.core.data.spark.lake_io import read_files
+from recsys.core.errors import DataQualityError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

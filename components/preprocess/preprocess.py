@@ -18,16 +18,16 @@ from recsys.components.preprocess.clean import (
     fill_ratings,
 )
 from recsys.components.preprocess.config import PreprocessConfig
-from recsys.core.columns import Columns
-from recsys.core.entity_stats import item_features, user_features
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import item_features, user_features
+from recsys.core.data.event_store import CLEAN_ZONE, read_window
+from recsys.core.data.fingerprint import frame_sha256
+from recsys.core.data.lake import Lake
+from recsys.core.data.matrix import InteractionMatrix
+from recsys.core.data.processed import PROCESSED_ZONE, Processed, snapshot_key, write_processed
+from recsys.core.data.schema import EVENT_SCHEMA, check_event_frame
+from recsys.core.data.time_order import in_time_order
 from recsys.core.errors import DataQualityError
-from recsys.core.event_store import CLEAN_ZONE, read_window
-from recsys.core.fingerprint import frame_sha256
-from recsys.core.lake import Lake
-from recsys.core.matrix import InteractionMatrix
-from recsys.core.processed import PROCESSED_ZONE, Processed, snapshot_key, write_processed
-from recsys.core.schema import EVENT_SCHEMA, check_event_frame
-from recsys.core.time_order import in_time_order
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -27,9 +27,9 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
         train_models,
         training_sessions,
     )
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.processed import read_processed
     from recsys.core.models.storage import save_model
-    from recsys.core.processed import read_processed
     from recsys.core.progress import configure_logging
 
     configure_logging()

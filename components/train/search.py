@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.core.metrics import ranking_metrics
+from recsys.core.models.metrics import ranking_metrics
 from recsys.core.models.validation import validation_split
 from recsys.core.models.zoo import MODELS, build_model
 

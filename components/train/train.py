@@ -13,17 +13,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.components.train.search import SearchConfig, SearchResult, search
-from recsys.core.columns import Columns
-from recsys.core.entity_stats import item_features
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import item_features
+from recsys.core.data.processed import Processed
 from recsys.core.errors import ConfigError
+from recsys.core.lifecycle.pyfunc import log_recommender
+from recsys.core.lifecycle.tracking import ensure_experiment, use_tracking
 from recsys.core.models.base import Recommender
 from recsys.core.models.new_items import attach_new_items
 from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
 from recsys.core.models.zoo import MODELS, build_model
-from recsys.core.processed import Processed
 from recsys.core.progress import progress
-from recsys.core.pyfunc import log_recommender
-from recsys.core.tracking import ensure_experiment, use_tracking
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -14,7 +14,7 @@ def validate_op(events: Input[Dataset], lake_uri: str, max_bad_ratio: float,
 
     from recsys.components.validate.rules import ValidationConfig
     from recsys.components.validate.validate import publish_result, raise_if_failed, validate_events
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
     from recsys.core.progress import configure_logging, publish_metrics
 
     configure_logging()

@@ -1,6 +1,6 @@
 """validate on the spark engine: the same `judge`, tally and report as the pandas engine,
 each batch judged in its own task, the clean rows and the quarantine appended per date
-partition by `recsys.core.spark.lake_io`."""
+partition by `recsys.core.data.spark.lake_io`."""
 from __future__ import annotations
 
 import json
@@ -20,8 +20,8 @@ from recsys.components.validate.validate import (
     quality_report,
     raise_if_failed,
 )
-from recsys.core.columns import Columns
-from recsys.core.event_store import (
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import (
     CLEAN_ZONE,
     QUARANTINE_SCHEMA,
     QUARANTINE_ZONE,
@@ -29,11 +29,11 @@ from recsys.core.event_store import (
     in_window,
     window_keys,
 )
-from recsys.core.lake import Lake
-from recsys.core.quarantine import quarantine_rows
-from recsys.core.schema import EVENT_COLUMNS, EVENT_SCHEMA, RAW_EVENT_SCHEMA
-from recsys.core.spark.frames import per_batch, with_fields
-from recsys.core.spark.lake_io import append_by_date, read_files
+from recsys.core.data.lake import Lake
+from recsys.core.data.quarantine import quarantine_rows
+from recsys.core.data.schema import EVENT_COLUMNS, EVENT_SCHEMA, RAW_EVENT_SCHEMA
+from recsys.core.data.spark.frames import per_batch, with_fields
+from recsys.core.data.spark.lake_io import append_by_date, read_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.core.columns import EVENT_TYPES, ITEMLESS_EVENT_TYPES, Columns, EventType
+from recsys.core.data.columns import EVENT_TYPES, ITEMLESS_EVENT_TYPES, Columns, EventType
 
 C = Columns
 

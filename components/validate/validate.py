@@ -18,23 +18,23 @@ from recsys.components.validate.rules import (
     null_ratios,
     row_reasons,
 )
-from recsys.core.columns import Columns
-from recsys.core.errors import DataQualityError
-from recsys.core.event_store import (
+from recsys.core.data.columns import Columns
+from recsys.core.data.event_store import (
     CLEAN_ZONE,
     RAW_ZONE,
     append_partitioned,
     read_window,
 )
-from recsys.core.lake import Lake
-from recsys.core.quarantine import quarantine_rows, reason_counts, write_quarantine
-from recsys.core.schema import (
+from recsys.core.data.lake import Lake
+from recsys.core.data.quarantine import quarantine_rows, reason_counts, write_quarantine
+from recsys.core.data.schema import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
     RAW_EVENT_SCHEMA,
     SPARSE_COLUMNS,
     check_event_frame,
 )
+from recsys.core.errors import DataQualityError
 
 log = logging.getLogger(__name__)
 C = Columns

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, NotFoundError, SchemaError, missing_columns_error
 
 C = Columns

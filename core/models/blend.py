@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, DataQualityError
-from recsys.core.metrics import ranking_metrics
 from recsys.core.models.base import USER_BATCH, Recommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
+from recsys.core.models.metrics import ranking_metrics
 from recsys.core.models.validation import validation_split
 
 C = Columns

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 
 C = Columns
 ITEM_FIELDS = (C.category, C.brand, "price_band")

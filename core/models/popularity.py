@@ -5,13 +5,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.entity_stats import POPULARITY_SCORE
 from recsys.core.errors import SchemaError, missing_columns_error
 from recsys.core.models.base import Recommender
 
 C = Columns
-POPULARITY_SCORE = "popularity_score"
-"""The item_stats feature holding an item's recency-weighted popularity."""
 
 
 class PopularityRecommender(Recommender):

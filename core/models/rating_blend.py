@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, DataQualityError
-from recsys.core.metrics import rating_errors
+from recsys.core.models.metrics import rating_errors
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.surprise_models import (
     KNNBaselineRecommender,

@@ -8,7 +8,7 @@ from abc import abstractmethod
 import numpy as np
 import pandas as pd
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, SchemaError
 from recsys.core.models.base import Recommender
 

@@ -8,7 +8,7 @@ Per (user, candidate) the features are
   from), scaled to [0, 1] - recomputed from the inner train when the weights are learned,
   so the validation window never leaks into its own features;
 - `price_fit`: -|log(price / the shopper's usual price)| (0 is a perfect fit; the ratio is
-  Feast's `price_fit` formula, `core/price_fit.py`), with `price_unknown` = 1 when either
+  Feast's `price_fit` formula, `core/data/price_fit.py`), with `price_unknown` = 1 when either
   is unknown;
 - `category`: 1 when the item's category is the shopper's preferred one.
 The shopper's usual price (the weighted mean price of the items they took) and preferred
@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
+from recsys.core.data.price_fit import price_to_user_avg_spend
 from recsys.core.errors import ConfigError, DataQualityError
 from recsys.core.models.base import Recommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.validation import validation_split
-from recsys.core.price_fit import price_to_user_avg_spend
 
 C = Columns
 log = logging.getLogger(__name__)

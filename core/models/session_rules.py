@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, missing_columns_error
 
 C = Columns

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.columns import Columns
+from recsys.core.data.columns import Columns
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 
 C = Columns

@@ -19,11 +19,11 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.on_spark import preprocess_window_on_spark
 from recsys.components.validate.on_spark import validate_window_on_spark
 from recsys.components.validate.rules import ValidationConfig
-from recsys.core.event_store import parse_moment
-from recsys.core.lake import Lake
+from recsys.core.data.event_store import parse_moment
+from recsys.core.data.lake import Lake
+from recsys.core.data.spark.session import spark_session
 from recsys.core.progress import configure_logging, step
 from recsys.core.settings import Settings
-from recsys.core.spark.session import spark_session
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 import time
 import uuid
 
-from recsys.core.lake import Lake
-from recsys.core.processed import FEATURE_TABLES_FILE
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import FEATURE_TABLES_FILE
 from recsys.core.settings import Settings
 from recsys.pipelines.spark_data.application import (
     SparkClusterConfig,

@@ -41,9 +41,9 @@ def test_overlapping_runs_each_print_their_own_version_and_outcome(tmp_path, mon
 
     from recsys.cli import pipeline_commands
     from recsys.components.gate.component import promote_op
-    from recsys.core.registry import aliases
+    from recsys.core.lifecycle.registry import aliases
+    from recsys.core.lifecycle.tracking import client_for
     from recsys.core.settings import load_settings
-    from recsys.core.tracking import client_for
     from tests.components.gate.test_component import NAME, evaluation_record, run_gate_body
     from tests.factories import logged_model
     from tests.serving.conftest import ROWS

@@ -4,7 +4,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from recsys.cli.main import main
-from recsys.core.registry import aliases, register_candidate
+from recsys.core.lifecycle.registry import aliases, register_candidate
 from tests.factories import register_trained
 from tests.serving.conftest import ROWS
 

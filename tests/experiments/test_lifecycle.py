@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from recsys.cli.main import main
-from recsys.core.event_store import RAW_ZONE, append_partitioned
-from recsys.core.lake import Lake
-from recsys.core.registry import aliases
-from recsys.core.request_log import SCHEMA, ZONE
-from recsys.core.schema import RAW_EVENT_SCHEMA, conform_events
+from recsys.core.data.event_store import RAW_ZONE, append_partitioned
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA, conform_events
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.tracking import client_for
+from recsys.core.online.request_log import SCHEMA, ZONE
 from recsys.core.settings import Settings
-from recsys.core.tracking import client_for
 from recsys.experiments.store import open_store
 from tests.experiments.shop_simulation import simulate
 from tests.factories import register_trained, served_champion

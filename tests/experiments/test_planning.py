@@ -9,10 +9,10 @@ import pytest
 from scipy import stats
 
 from recsys.cli.main import main
-from recsys.core.event_store import RAW_ZONE, append_partitioned
-from recsys.core.lake import Lake
-from recsys.core.request_log import SCHEMA, ZONE
-from recsys.core.schema import RAW_EVENT_SCHEMA, conform_events
+from recsys.core.data.event_store import RAW_ZONE, append_partitioned
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA, conform_events
+from recsys.core.online.request_log import SCHEMA, ZONE
 from recsys.experiments.definition import ExperimentDefinition, parse_variants
 from recsys.experiments.planning import NoHistoryError, plan_from_lake
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from recsys.cli.main import main
-from recsys.core.registry import aliases
-from recsys.core.tracking import client_for
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.tracking import client_for
 from tests.factories import register_trained
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ EVENTS, SEED = 60_000, 3
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A shop whose champion is plain popularity and whose challenger is EASE."""
-    from recsys.core.lake import Lake
+    from recsys.core.data.lake import Lake
     from tests.factories import published_shop
 
     state = tmp_path_factory.mktemp("simulation") / "state"

@@ -2,8 +2,8 @@
 lists that fit a user's tastes are clicked more."""
 import numpy as np
 
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop
 from recsys.experiments.simulator import Behaviour, audience_of, respond
 
 

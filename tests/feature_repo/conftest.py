@@ -10,7 +10,7 @@ from recsys.components.features.tables import (
     USER_STATS_COLUMNS,
     write_snapshot,
 )
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
 from recsys.feature_repo.store import apply_repo, open_store
 

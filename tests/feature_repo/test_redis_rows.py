@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from recsys.core.feature_snapshots import FEATURE_TIMESTAMP
+from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.feature_repo.online import online_features, push_session_features
 from recsys.feature_repo.session_writer import SessionFeatureWriter, session_protos
 from recsys.feature_repo.store import materialize

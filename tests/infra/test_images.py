@@ -114,9 +114,9 @@ def test_the_spark_image_runs_the_data_job_as_a_sparkapplication_driver(images, 
 
     from recsys.components.preprocess.config import PreprocessConfig
     from recsys.components.validate.rules import ValidationConfig
-    from recsys.core.lake import Lake
-    from recsys.core.synthetic.config import DirtConfig, ShopConfig
-    from recsys.core.synthetic.generate import generate_shop, write_shop
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+    from recsys.core.data.synthetic.generate import generate_shop, write_shop
     from recsys.pipelines.spark_data.application import JOB_FILE
     from recsys.pipelines.spark_data.job import SparkDataJob
     from tests.spark.engines import assert_same_lakes, run_pandas

@@ -3,7 +3,7 @@ bus takes events, so a Redis outage takes collectors out of the Service without 
 restarting every one of them."""
 from fastapi.testclient import TestClient
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorAccess, create_app
 from tests.conftest import REPO
 from tests.infra.kustomize import render

@@ -13,7 +13,7 @@ import uvicorn
 import yaml
 
 from recsys.benchmarks.local_services import wait_for_http
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import GROUP as SINK_GROUP
 from recsys.streaming.metrics import StreamSources

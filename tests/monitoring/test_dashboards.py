@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.lake_sink import GROUP as SINK_GROUP
 from recsys.streaming.lake_sink import SinkStats
 from recsys.streaming.metrics import StreamSources

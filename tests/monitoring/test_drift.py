@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from recsys.cli.main import main
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys.components.features.tables import ITEM_STATS_COLUMNS, write_snapshot
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.monitoring.feature_drift import feature_drift
 
 T1, T2 = pd.Timestamp("2026-10-01T00:00:00Z"), pd.Timestamp("2026-10-08T00:00:00Z")

@@ -4,10 +4,10 @@ import json
 import pandas as pd
 import pytest
 
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.lifecycle.tracking import client_for
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
-from recsys.core.tracking import client_for
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.monitor import monitor
 from recsys.pipelines.local_runner import run_training_locally
@@ -28,8 +28,8 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     import numpy as np
     import pyarrow as pa
 
-    from recsys.core.lake import Lake
-    from recsys.core.request_log import SCHEMA
+    from recsys.core.data.lake import Lake
+    from recsys.core.online.request_log import SCHEMA
 
     items = pd.read_parquet(next((tmp_path / "lake" / "features" / "item_stats").glob("*")))
     ids = items["item_id"].astype(str).to_numpy()

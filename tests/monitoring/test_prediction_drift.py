@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from recsys.core.lake import Lake
-from recsys.core.request_log import RequestLog, read_request_log
+from recsys.core.data.lake import Lake
+from recsys.core.online.request_log import RequestLog, read_request_log
 from recsys.monitoring.prediction_drift import run_prediction_drift
 from recsys.serving.answers import Recommendation
 

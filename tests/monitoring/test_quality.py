@@ -3,7 +3,7 @@ the pipeline's own ranking metrics."""
 import pandas as pd
 import pytest
 
-from recsys.core.metrics import ranking_metrics
+from recsys.core.models.metrics import ranking_metrics
 from recsys.monitoring.quality import judged_lists, served_quality
 
 T0 = pd.Timestamp("2026-11-01 12:00", tz="UTC")

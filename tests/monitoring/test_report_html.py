@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.html_report import report_html, script_safe_json

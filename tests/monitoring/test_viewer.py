@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from recsys.benchmarks.local_services import wait_for_http
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.workspace import DEFAULT_PROJECT, publish

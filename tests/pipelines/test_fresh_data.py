@@ -9,7 +9,7 @@ from kfp import dsl, local
 
 from recsys.components.extract.component import extract_op, fingerprint_op
 from recsys.components.extract.extract import fingerprint_source
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from tests.components.extract.test_extract import rich, write_jsonl
 
 

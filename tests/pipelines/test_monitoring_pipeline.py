@@ -8,11 +8,11 @@ from kfp import local
 from recsys.components.extract.extract import ExtractConfig, extract
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.lifecycle.tracking import client_for
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
-from recsys.core.tracking import client_for
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.monitoring_pipeline import compile_pipeline, monitoring_pipeline
 

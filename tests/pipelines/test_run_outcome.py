@@ -18,9 +18,9 @@ from recsys.components.outcome.push import (
     push_run_outcome,
     refusal_reason,
 )
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.monitoring_pipeline import compile_pipeline as compile_monitoring
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP

@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from recsys.components.gate.report import latest_decision
-from recsys.core.pyfunc import load_recommender
-from recsys.core.registry import aliases
+from recsys.core.data.synthetic.config import ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.lifecycle.pyfunc import load_recommender
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.tracking import client_for, use_tracking
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
-from recsys.core.tracking import client_for, use_tracking
 from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.training_pipeline import compile_pipeline
 

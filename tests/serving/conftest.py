@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from recsys.core.catalogue import Catalogue
 from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
+from recsys.core.online.catalogue import Catalogue
 from recsys.feature_repo.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource

@@ -90,7 +90,7 @@ def export_arm(tmp_path, label: str, version: str | None, model):
 
 
 def test_one_arm_serves_its_own_users_and_marks_the_others_remote(tmp_path):
-    from recsys.core.catalogue import Catalogue
+    from recsys.core.online.catalogue import Catalogue
     from recsys.serving.experiment_router import ArmElsewhere
     from recsys.serving.service import RecommendationService
 

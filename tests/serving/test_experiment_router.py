@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.core.catalogue import Catalogue
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.core.models.zoo import build_model
-from recsys.core.request_log import RequestLog, read_request_log
+from recsys.core.online.catalogue import Catalogue
+from recsys.core.online.request_log import RequestLog, read_request_log
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition, Variant
 from recsys.serving.cache import RecommendationCache

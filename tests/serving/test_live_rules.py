@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.core.business_rules import write_promotion, write_stock
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
+from recsys.core.online.business_rules import write_promotion, write_stock
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.live_rules import LiveRules
 

@@ -309,7 +309,7 @@ def test_every_serving_panel_names_metrics_serving_exports(server):
 def test_every_business_panel_names_metrics_serving_or_the_collector_exports(server):
     """The business dashboard joins both: lists and items shown (serving), clicks, views and
     purchases (the collector); after real answers and real events, every series exists."""
-    from recsys.core.bearer_keys import BearerKeys
+    from recsys.core.online.bearer_keys import BearerKeys
     from recsys.streaming.redis_bus import RedisStreamBus
     from tests.metric_names import dashboard_metrics, exported_metrics
     from tests.streaming.conftest import collector_client, keyed_access, rich_event

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from recsys.core.errors import NotFoundError
-from recsys.core.registry import promote
-from recsys.core.registry_lock import registry_lock
-from recsys.core.tracking import client_for
+from recsys.core.lifecycle.registry import promote
+from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.lifecycle.tracking import client_for
 from recsys.serving.model_source import ModelSource
 from tests.factories import register_trained
 from tests.serving.conftest import ROWS
@@ -37,8 +37,8 @@ def test_a_champion_that_loads_but_cannot_score_is_never_served(tmp_path):
     import numpy as np
 
     from recsys.components.train.train import TrainConfig, log_trained, train_models
-    from recsys.core.decide import Decision
-    from recsys.core.registry import register_with_decision
+    from recsys.core.lifecycle.gate import Decision
+    from recsys.core.lifecycle.registry import register_with_decision
     from recsys.serving.model_source import ModelUnhealthy
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -112,7 +112,7 @@ def test_registry_health_reaches_the_metrics_for_the_alerts(tmp_path):
 
     from prometheus_client import generate_latest
 
-    from recsys.core.registry import DRIFT_TAG, MONITORED_AT_TAG
+    from recsys.core.lifecycle.registry import DRIFT_TAG, MONITORED_AT_TAG
     from recsys.serving.metrics import ServiceMetrics
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -2,7 +2,7 @@
 they may take, each change audited."""
 import pandas as pd
 
-from recsys.core.business_rules import ActiveRules, Promotion
+from recsys.core.online.business_rules import ActiveRules, Promotion
 from recsys.serving.ranking import rank
 
 ITEMS = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]

@@ -7,8 +7,8 @@ from urllib.parse import urlparse
 import pytest
 
 from recsys.components.train.train import fingerprint_of, training_sessions
-from recsys.core.registry_lock import registry_lock
-from recsys.core.tracking import client_for
+from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.lifecycle.tracking import client_for
 from recsys.experiments.definition import ExperimentDefinition, Variant
 from recsys.experiments.store import TRACKING_EXPERIMENT, lock_name, open_store
 from recsys.serving.model_source import BASELINE_VERSION

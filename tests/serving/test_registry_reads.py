@@ -5,9 +5,9 @@ import os
 import pytest
 from mlserver.settings import ModelSettings
 
-from recsys.core.registry_lock import registry_lock
+from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.lifecycle.tracking import client_for
 from recsys.core.settings import Settings
-from recsys.core.tracking import client_for
 from recsys.experiments.definition import ExperimentDefinition, Variant
 from recsys.experiments.store import TRACKING_EXPERIMENT, lock_name, open_store
 from recsys.serving import runtime as runtime_module

@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.core.catalogue import Catalogue
-from recsys.core.fail_fast_redis import fail_fast_client
+from recsys.core.online.catalogue import Catalogue
+from recsys.core.online.fail_fast_redis import fail_fast_client
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource

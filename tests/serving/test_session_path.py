@@ -4,11 +4,11 @@ same rules."""
 import pandas as pd
 import pytest
 
-from recsys.core.catalogue import Catalogue
 from recsys.core.models.new_items import attach_new_items
 from recsys.core.models.session_rules import fit_session_rules
 from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
+from recsys.core.online.catalogue import Catalogue
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource
 from recsys.serving.service import RecommendationService

@@ -15,7 +15,7 @@ for _name, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY"
 
 @pytest.fixture(scope="session")
 def spark():
-    from recsys.core.spark.session import spark_session
+    from recsys.core.data.spark.session import spark_session
 
     session = spark_session(Settings(spark_master="local[2]", spark_shuffle_partitions=4,
                                      spark_driver_memory="1g"))

@@ -16,16 +16,16 @@ from recsys.components.preprocess.preprocess import preprocess_window
 from recsys.components.validate.on_spark import validate_window_on_spark
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
-from recsys.core.event_store import (
+from recsys.core.data.event_store import (
     CLEAN_ZONE,
     QUARANTINE_SCHEMA,
     QUARANTINE_ZONE,
     RAW_ZONE,
     read_window,
 )
-from recsys.core.lake import Lake
-from recsys.core.processed import TABLES, read_processed
-from recsys.core.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import TABLES, read_processed
+from recsys.core.data.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
 
 ZONES = ((RAW_ZONE, RAW_EVENT_SCHEMA, "event_id"), (CLEAN_ZONE, EVENT_SCHEMA, "event_id"),
          (QUARANTINE_ZONE, QUARANTINE_SCHEMA, "quarantine_id"))

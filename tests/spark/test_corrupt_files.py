@@ -3,15 +3,15 @@ file never stops its partition."""
 import pandas as pd
 import pytest
 
-from recsys.core.event_store import RAW_ZONE, append_partitioned
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA, conform_events
+from recsys.core.data.event_store import RAW_ZONE, append_partitioned
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA, conform_events
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_truncated_file_is_set_aside_and_the_rest_is_read(spark, tmp_path):
-    from recsys.core.spark.lake_io import read_files
+    from recsys.core.data.spark.lake_io import read_files
 
     lake = Lake(str(tmp_path / "lake"))
     now = pd.Timestamp("2026-11-01T00:00:00Z")

@@ -3,10 +3,10 @@ the same metrics as with engine=pandas on the same data."""
 import pandas as pd
 import pytest
 
-from recsys.core.registry import aliases
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
-from recsys.core.tracking import client_for
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.tracking import client_for
 from recsys.pipelines.local_runner import run_training_locally
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ import pytest
 
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.validate.rules import ValidationConfig
-from recsys.core.lake import Lake
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
+from recsys.core.data.lake import Lake
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from tests.spark.engines import assert_same_lakes, run_pandas, run_spark
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorAccess, create_app
 
 WRITE_KEY = "test-write-key"

@@ -14,9 +14,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from recsys.benchmarks.local_services import RedisServer
-from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import SinkConfig

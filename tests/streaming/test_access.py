@@ -10,8 +10,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from recsys.core.bearer_keys import BearerKeys, embedded_key_file
 from recsys.core.errors import ConfigError
+from recsys.core.online.bearer_keys import BearerKeys, embedded_key_file
 from recsys.core.settings import Settings
 from recsys.streaming.access import KEY_FILE_NAME, EventBudgets, RateLimiter
 from recsys.streaming.collector import CollectorAccess, create_app

@@ -18,9 +18,9 @@ import redis
 
 from recsys.benchmarks.local_services import redis_server
 from recsys.benchmarks.stream_load import worker_env
-from recsys.core.event_store import RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.streaming.bus import BusUnavailable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig

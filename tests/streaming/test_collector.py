@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorLimits
 from recsys.streaming.redis_bus import RedisStreamBus
 from tests.streaming.conftest import collector_client, keyed_access

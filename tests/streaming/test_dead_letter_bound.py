@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
 from recsys.streaming.quarantine_sink import QuarantineSink, QuarantineSinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus

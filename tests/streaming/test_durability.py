@@ -8,10 +8,10 @@ import pytest
 import redis
 
 from recsys.benchmarks.local_services import redis_server
+from recsys.core.data.event_store import RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import ConfigError
-from recsys.core.event_store import RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.streaming.durability import persistence_problems, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig

@@ -17,13 +17,13 @@ import uvicorn
 
 from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.benchmarks.stream_load import worker_env
-from recsys.core.event_store import RAW_ZONE, read_window
-from recsys.core.lake import Lake
-from recsys.core.redis_keys import RedisKeys
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE, read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.feature_repo.online import online_features
 from recsys.feature_repo.session_features import session_features
 from recsys.feature_repo.store import open_store

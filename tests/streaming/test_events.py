@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.data.personal_data import is_personal_key
 from recsys.core.errors import RecsysError
-from recsys.core.personal_data import is_personal_key
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.events import (
     MAX_EVENT_DEPTH,
     BodyError,

@@ -13,9 +13,9 @@ import pytest
 
 from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import HEADERS, worker_env
-from recsys.core.event_store import RAW_ZONE, read_window
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE, read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from tests.conftest import REPO, free_port
 

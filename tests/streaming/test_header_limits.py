@@ -1,5 +1,5 @@
 """The collector process (`recsys stream collector`) and a stream worker's HTTP server cap
-each request head in size and time (`recsys.core.http_limits`), before any key is checked."""
+each request head in size and time (`recsys.core.online.http_limits`), before any key is checked."""
 import subprocess
 import sys
 import uuid
@@ -9,7 +9,7 @@ import pytest
 
 from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import worker_env
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.core.settings import Settings
 from recsys.streaming.worker_http import create_worker_app, serve_in_background
 from tests.conftest import REPO, free_port

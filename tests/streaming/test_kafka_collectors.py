@@ -7,9 +7,9 @@ import uuid
 import pytest
 import redis
 
-from recsys.core.event_store import RAW_ZONE, read_window
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE, read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.streaming.bus import BusOutcomeUnknown
 from recsys.streaming.kafka_bus import KafkaBus
 from recsys.streaming.lake_sink import LakeSink, SinkConfig

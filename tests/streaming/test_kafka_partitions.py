@@ -19,10 +19,10 @@ import uvicorn
 
 from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.benchmarks.stream_load import worker_env
-from recsys.core.redis_keys import RedisKeys
+from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
+from recsys.core.data.synthetic.generate import generate_shop, write_shop
+from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import Settings
-from recsys.core.synthetic.config import DirtConfig, ShopConfig
-from recsys.core.synthetic.generate import generate_shop, write_shop
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import SinkConfig
 from recsys.streaming.partitions import partition_of

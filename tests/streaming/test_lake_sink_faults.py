@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from recsys.components.extract.extract import ExtractConfig, extract
-from recsys.core.event_store import RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 

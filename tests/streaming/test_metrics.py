@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.lake_sink import GROUP as SINK_GROUP
 from recsys.streaming.metrics import StreamSources
 from recsys.streaming.processor import GROUP as PROCESSOR_GROUP

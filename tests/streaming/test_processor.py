@@ -115,9 +115,9 @@ def test_feature_frame_keeps_event_time_and_types():
 
 
 def test_the_sinks_memory_of_written_ids_is_bounded_and_never_doubles_a_row(tmp_path):
-    from recsys.core.event_store import RAW_ZONE
-    from recsys.core.lake import Lake
-    from recsys.core.schema import RAW_EVENT_SCHEMA
+    from recsys.core.data.event_store import RAW_ZONE
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.schema import RAW_EVENT_SCHEMA
     from recsys.streaming.lake_sink import LakeSink, SinkConfig
 
     bus = RedisStreamBus(stream=f"test:{uuid.uuid4().hex[:8]}")
@@ -142,9 +142,9 @@ def test_the_sinks_memory_of_written_ids_is_bounded_and_never_doubles_a_row(tmp_
 
 
 def test_an_event_both_extracted_and_streamed_is_in_the_raw_zone_once(tmp_path):
-    from recsys.core.event_store import RAW_ZONE, append_partitioned
-    from recsys.core.lake import Lake
-    from recsys.core.schema import RAW_EVENT_SCHEMA
+    from recsys.core.data.event_store import RAW_ZONE, append_partitioned
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.schema import RAW_EVENT_SCHEMA
     from recsys.streaming.lake_sink import LakeSink, SinkConfig, rows_to_frame
 
     lake = Lake(str(tmp_path / "lake"))

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE
-from recsys.core.lake import Lake
+from recsys.core.data.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE
+from recsys.core.data.lake import Lake
 from recsys.streaming.quarantine_sink import QuarantineSink
 from tests.streaming.conftest import collector_client, rich_event
 

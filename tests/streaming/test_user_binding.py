@@ -5,10 +5,10 @@ import time
 import orjson
 import pytest
 
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.data.visitors import anonymous_user_id
 from recsys.core.errors import ConfigError
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.core.settings import Settings
-from recsys.core.visitors import anonymous_user_id
 from recsys.streaming.runtime import collector_access
 from recsys.streaming.user_binding import UserBinding, sign_user
 from tests.streaming.conftest import collector_client, keyed_access

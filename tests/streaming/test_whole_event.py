@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from recsys.components.extract.extract import ExtractConfig, extract
-from recsys.core.lake import Lake
+from recsys.core.data.lake import Lake
 from recsys.streaming.collector import CollectorLimits
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from tests.components.extract.test_whole_event import SEEDS_EVENT, assert_seeds_row

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recsys.benchmarks.local_services import free_port, wait_for_http
-from recsys.core.bearer_keys import BearerKeys
+from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.metrics import StreamSources
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.worker_http import create_worker_app

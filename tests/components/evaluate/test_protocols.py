@@ -8,7 +8,7 @@ from recsys.components.evaluate.protocols import (
     ratings_kfold,
     stratified_split,
 )
-from recsys.core.metrics import (
+from recsys.core.models.metrics import (
     bootstrap_mean_ci,
     intra_list_diversity,
     novelty,

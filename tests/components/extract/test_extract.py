@@ -9,17 +9,17 @@ from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.preprocess import preprocess_window
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
-from recsys.core.errors import DataQualityError
-from recsys.core.event_store import (
+from recsys.core.data.event_store import (
     CLEAN_ZONE,
     QUARANTINE_SCHEMA,
     QUARANTINE_ZONE,
     RAW_ZONE,
     read_window,
 )
-from recsys.core.lake import Lake
-from recsys.core.processed import read_processed
-from recsys.core.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import read_processed
+from recsys.core.data.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
+from recsys.core.errors import DataQualityError
 
 
 def rich(event_id, user="u1", item="i1", kind="view", ts=1_790_000_000_000, price=10.0):
@@ -165,7 +165,7 @@ def test_events_without_ids_are_kept_once_each_whichever_file_they_come_in(tmp_p
 
 
 def test_quarantine_keeps_every_distinct_bad_row(tmp_path, lake, now):
-    from recsys.core.quarantine import quarantine_rows, write_quarantine
+    from recsys.core.data.quarantine import quarantine_rows, write_quarantine
 
     events = read_source_rows([rich("same-id", user=f"u{n}", item="", kind="view")
                                for n in range(5)], tmp_path)
@@ -177,6 +177,6 @@ def test_quarantine_keeps_every_distinct_bad_row(tmp_path, lake, now):
 
 
 def read_source_rows(records, tmp_path):
-    from recsys.core.readers import read_source
+    from recsys.core.data.readers import read_source
 
     return read_source(write_jsonl(tmp_path / "bad.jsonl", records), "jsonl").events

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsys.components.extract.extract import ExtractConfig, extract
+from recsys.core.data.event_store import RAW_ZONE
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
-from recsys.core.event_store import RAW_ZONE
-from recsys.core.lake import Lake
-from recsys.core.schema import RAW_EVENT_SCHEMA
 
 pytestmark = pytest.mark.integration
 EVENTS = 3000

@@ -4,8 +4,8 @@ import json
 import pandas as pd
 import pytest
 
-from recsys.core.readers import jsonl
-from recsys.core.readers.line_ranges import byte_ranges, lines_in_range
+from recsys.core.data.readers import jsonl
+from recsys.core.data.readers.line_ranges import byte_ranges, lines_in_range
 
 
 def test_ranges_cover_the_file_and_fit_a_small_one_whole():

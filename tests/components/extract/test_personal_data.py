@@ -1,6 +1,6 @@
 """No reader lets an IP address or a user agent into the lake: not in `extra`, not in a
 column, not in the raw text quarantine keeps of a line it could not read (one test per
-reader of outside data; the keys are recsys.core.personal_data's)."""
+reader of outside data; the keys are recsys.core.data.personal_data's)."""
 import json
 
 import fastavro
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from recsys.components.extract.extract import ExtractConfig, extract
-from recsys.core.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE, read_window
-from recsys.core.readers.base import read_csv_strings
-from recsys.core.schema import RAW_EVENT_SCHEMA
+from recsys.core.data.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE, read_window
+from recsys.core.data.readers.base import read_csv_strings
+from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from tests.components.extract.test_whole_event import USER_EVENT_SCHEMA, user_event
 
 IP, AGENT = "203.0.113.9", "Mozilla/5.0 (X11 Linux)"

@@ -7,14 +7,14 @@ import pandas as pd
 from recsys.components.extract.extract import ExtractConfig, extract
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import validate_window
-from recsys.core.event_store import (
+from recsys.core.data.event_store import (
     CLEAN_ZONE,
     QUARANTINE_SCHEMA,
     QUARANTINE_ZONE,
     RAW_ZONE,
     read_window,
 )
-from recsys.core.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
+from recsys.core.data.schema import EVENT_SCHEMA, RAW_EVENT_SCHEMA
 
 NOW = pd.Timestamp("2026-11-01T00:00:00Z")
 DAY_BEFORE_MS = int(NOW.value // 10**6) - 86_400_000

@@ -9,17 +9,17 @@ import pyarrow as pa
 import pytest
 
 from recsys.components.extract.extract import ExtractConfig, extract
-from recsys.core.errors import SchemaError
-from recsys.core.event_store import RAW_ZONE, read_window
-from recsys.core.lake import Lake
-from recsys.core.readers.detect import read_source
-from recsys.core.schema import (
+from recsys.core.data.event_store import RAW_ZONE, read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.readers.detect import read_source
+from recsys.core.data.schema import (
     EVENT_FIELDS,
     RAW_EVENT_SCHEMA,
     SCHEMA_VERSION,
     schema_version,
 )
-from recsys.core.visitors import anonymous_user_id
+from recsys.core.data.visitors import anonymous_user_id
+from recsys.core.errors import SchemaError
 from tests.conftest import REPO
 
 SEEDS_EVENT = json.loads((REPO / "tests" / "fixtures" / "seeds_event.json").read_text())

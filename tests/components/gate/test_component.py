@@ -4,8 +4,8 @@ import json
 import pandas as pd
 
 from recsys.components.gate.component import gate_op, promote_op
-from recsys.core.registry import aliases
-from recsys.core.tracking import client_for
+from recsys.core.lifecycle.registry import aliases
+from recsys.core.lifecycle.tracking import client_for
 from tests.factories import logged_model
 from tests.serving.conftest import ROWS
 

@@ -5,10 +5,10 @@ import pytest
 
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.components.preprocess.preprocess import preprocess
+from recsys.core.data.lake import Lake
+from recsys.core.data.processed import read_processed, write_processed
+from recsys.core.data.schema import conform_events
 from recsys.core.errors import DataQualityError
-from recsys.core.lake import Lake
-from recsys.core.processed import read_processed, write_processed
-from recsys.core.schema import conform_events
 
 NAN = np.nan
 # (id, user, item, type, time in October 2026, price, rating); items i1,i2 in A, i3,i4 in B

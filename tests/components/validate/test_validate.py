@@ -11,10 +11,10 @@ from recsys.components.validate.validate import (
     raise_if_failed,
     validate_events,
 )
+from recsys.core.data.event_store import read_window
+from recsys.core.data.lake import Lake
+from recsys.core.data.schema import EVENT_SCHEMA, conform_events
 from recsys.core.errors import DataQualityError
-from recsys.core.event_store import read_window
-from recsys.core.lake import Lake
-from recsys.core.schema import EVENT_SCHEMA, conform_events
 
 NOW = pd.Timestamp("2026-11-01T12:00:00Z")
 

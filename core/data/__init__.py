@@ -1,0 +1,1 @@
+"""Data: the lake, the event schema, event datasets, quarantine, snapshots, readers."""

@@ -1,0 +1,1 @@
+"""A model's life in MLflow: the promotion gate, registry aliases, the pyfunc loader."""
