@@ -17,6 +17,7 @@ SERVING_IMAGE ?= localhost/recsys-serving:$(VERSION)
 SPARK_IMAGE ?= localhost/recsys-spark:$(VERSION)
 IMAGE_INPUTS ?= unlabelled
 BASE_IMAGE ?= localhost/debian:bookworm
+TYPED_PACKAGES := core components pipelines feature_repo serving streaming monitoring experiments cli
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
@@ -43,9 +44,11 @@ test: install seldon-v1-env reference-env services ## run the whole test suite (
 test-unit: install ## the fast tier: no server, nothing slow (under 90 s)
 	$(BIN)/pytest -m "not integration and not slow" -q
 
-lint: install ## ruff and the import-layer contracts
+lint: install ## ruff, the import-layer contracts and the type checker (mypy)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	mkdir -p build/typing && ln -sfn "$(CURDIR)" build/typing/recsys
+	MYPYPATH=build/typing $(BIN)/mypy $(foreach p,$(TYPED_PACKAGES),-p recsys.$(p))
 
 docs: install ## regenerate docs/configuration.md (from Settings) and docs/benchmarks.md (from results)
 	$(BIN)/python -m recsys.benchmarks.docs_pages
