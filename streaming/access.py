@@ -3,7 +3,10 @@
 - Write keys (`recsys.core.online.bearer_keys`): `Authorization: Bearer <key>`; the keys come from
   `RECSYS_COLLECTOR_WRITE_KEYS` (comma-separated) and/or the file named by
   `RECSYS_COLLECTOR_WRITE_KEYS_FILE`, rotated without a restart. With neither set, the
-  embedded default creates `<state dir>/secrets/collector_write_key` on first start.
+  embedded default creates `<state dir>/secrets/collector_write_key` on first start. The
+  beacon path takes the same write keys from its URL (`?key=`, `key_in_url`): a write key
+  is public (every visitor's page holds it) and only ever writes events; the collector
+  knows no other token (serving's and the metrics tokens are other key sets).
 - Rate limits count events, not requests: a token bucket per write key and a smaller one
   per client address, and a request takes one token per event it carries from both (or
   from neither). A batch larger than what is left gets 429 with `Retry-After`, nothing of it
@@ -22,7 +25,25 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from recsys.core.online.bearer_keys import BearerKeys
+
 KEY_FILE_NAME = "collector_write_key"
+
+
+def key_in_url(write_keys: BearerKeys, offered: str | None) -> str | None:
+    """The write key a beacon URL's `key` names when it is one of `write_keys`, else None
+    (compared as `write_keys.matching` compares a header: every key, in constant time)."""
+    if not offered:
+        return None
+    return write_keys.matching(f"Bearer {offered}")
+
+
+def foreign_origin(origin: str | None, allowed_origins: tuple[str, ...]) -> bool:
+    """True when a browser's `Origin` is not one of the shop's (`*` allows every origin, as
+    it does for CORS). Without the header (a server or a tool posting) there is nothing to
+    check: the write key alone decides, as on `POST /events`."""
+    return origin is not None and "*" not in allowed_origins and \
+        origin not in allowed_origins
 
 
 class RateLimiter:

@@ -4,6 +4,11 @@
   from the allowed shop origins (CORS), and events a second per key and per client address,
   one token per event (a batch over the budget: 429 with `Retry-After` and nothing of it
   stored); see streaming/access.py.
+- The beacon form, `POST /events/beacon?key=<write key>` (what `navigator.sendBeacon` and
+  the browser SDK in sdk/js/ send): the write key in the URL, a `text/plain` body (no CORS
+  preflight), and a browser's `Origin` one of the allowed shop origins (403 otherwise: a
+  page of another site cannot make its visitors post). After the key and the origin, the
+  same code as `POST /events` (limits, rates, parsing, validation, answers).
 - Body: one event, a JSON array, or NDJSON (`Content-Type: application/x-ndjson`), in the
   rich format (streaming/events.py).
 - All valid -> 202 {accepted, duplicates, rejected: 0}. Some invalid -> 422 with per-event
@@ -37,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys.core.data.columns import Columns as C
 from recsys.core.online.bearer_keys import BearerKeys
-from recsys.streaming.access import EventBudgets, RateLimiter
+from recsys.streaming.access import EventBudgets, RateLimiter, foreign_origin, key_in_url
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, EventBus
 from recsys.streaming.events import BodyError, TimeBounds, parse_body, validate_events
 from recsys.streaming.health import health_report
@@ -51,8 +56,13 @@ MAX_FIELD_LABELS = 50
 
 JSON_TYPES = frozenset({"application/json", "application/x-ndjson", "application/ndjson",
                         "application/jsonl", "application/x-jsonlines"})
-"""Media types the collector reads. A browser sends `text/plain` across sites without a
+"""Media types `POST /events` reads. A browser sends `text/plain` across sites without a
 CORS preflight; refusing it (415) is what stops a page on another site from posting."""
+BEACON_PATH = "/events/beacon"
+BEACON_TYPES = JSON_TYPES | {"text/plain"}
+"""Media types the beacon path reads: `text/plain` is what `navigator.sendBeacon` sends for
+a string (the body is the same JSON or NDJSON); there the `Origin` check stands in for the
+415 of `POST /events`."""
 
 
 @dataclass
@@ -129,7 +139,7 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         app.add_middleware(CORSMiddleware, allow_origins=list(access.allowed_origins),
                            allow_methods=["POST"], allow_headers=["Authorization",
                                                                   "Content-Type"],
-                           max_age=600)
+                           expose_headers=["Retry-After"], max_age=600)
 
     def unavailable(exc: BusUnavailable) -> JSONResponse:
         counters.unavailable += 1
@@ -152,15 +162,33 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
                              "stored": 0}, status_code=429,
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
+    def unauthorized(message: str, status: int = 401) -> JSONResponse:
+        counters.unauthorized += 1
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
     @app.post("/events")
     async def collect(request: Request):
         counters.requests += 1
         key = access.write_keys.matching(request.headers.get("authorization"))
         if key is None:
-            counters.unauthorized += 1
-            return JSONResponse({"error": "a write key is required: Authorization: Bearer "
-                                          "<key>"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return unauthorized("a write key is required: Authorization: Bearer <key>")
+        return await take_events(request, key, JSON_TYPES)
+
+    @app.post(BEACON_PATH)
+    async def collect_beacon(request: Request):
+        counters.requests += 1
+        key = key_in_url(access.write_keys, request.query_params.get("key"))
+        if key is None:
+            return unauthorized(f"a write key is required: {BEACON_PATH}?key=<write key>")
+        origin = request.headers.get("origin")
+        if foreign_origin(origin, access.allowed_origins):
+            return unauthorized(f"origin {origin[:200]!r} is not one of the collector's "
+                                f"allowed origins (RECSYS_COLLECTOR_ALLOWED_ORIGINS)", 403)
+        return await take_events(request, key, BEACON_TYPES)
+
+    async def take_events(request: Request, key: str, media_types: frozenset[str]):
+        """A request whose write key was accepted: rates, limits, body, validation, bus."""
         client = request.client.host if request.client else "unknown"
         if (wait := budgets.wait(key, client)) > 0:  # an empty bucket: the body is not read
             return rate_limited(wait)
@@ -175,9 +203,9 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
                 return too_large(f"body exceeds the limit (max_body_bytes) of "
                                  f"{limits.max_body_bytes} bytes")
         content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() not in JSON_TYPES:
+        if content_type.split(";")[0].strip().lower() not in media_types:
             return JSONResponse({"error": f"Content-Type {content_type or '(none)'!r} is not "
-                                          f"accepted; send one of {sorted(JSON_TYPES)}",
+                                          f"accepted; send one of {sorted(media_types)}",
                                  "field": "Content-Type"}, status_code=415)
         try:
             events = parse_body(bytes(body), content_type)

@@ -1,4 +1,5 @@
-"""The OpenAPI document of the collector's `POST /events`, generated from the code.
+"""The OpenAPI document of the collector's `POST /events` (and its beacon form, `POST
+/events/beacon?key=`), generated from the code.
 
 The request body is the rich event format's own pydantic model (`events.RichEvent`): one
 event, a JSON array of at most `CollectorLimits.max_batch`, or NDJSON lines. The answers
@@ -17,7 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.streaming.collector import JSON_TYPES, CollectorAccess, CollectorLimits
+from recsys.streaming.collector import (
+    BEACON_PATH,
+    BEACON_TYPES,
+    JSON_TYPES,
+    CollectorAccess,
+    CollectorLimits,
+)
 from recsys.streaming.events import RichEvent
 
 OPENAPI_PATH = "/openapi.json"
@@ -83,6 +90,9 @@ def collector_document() -> dict:
                               "maxItems": limits.max_batch}]}
     content = {kind: {"schema": body if kind == "application/json" else {"type": "string"}}
                for kind in sorted(JSON_TYPES)}
+    beacon_content = {kind: {"schema": body if kind == "application/json" else {
+        "type": "string", "description": "the JSON or NDJSON body as text"}}
+        for kind in sorted(BEACON_TYPES)}
     operation = {
         "summary": "Send events",
         "description": "One event, a JSON array or NDJSON lines (one event a line), in the "
@@ -102,6 +112,25 @@ def collector_document() -> dict:
             "429": _json(CollectorError, "Over the rate of the key or client", retry),
             "503": _json(CollectorError, "The event bus is down or full: nothing stored",
                          retry)}}
+    beacon = {
+        "summary": "Send events as a beacon",
+        "description": "The beacon form of send_events, for `navigator.sendBeacon` and "
+                       "`fetch` with `keepalive` from the shop's pages: the write key in the "
+                       "URL (`key`), the same body sent as `text/plain` (no CORS preflight) "
+                       "or a JSON media type. A request carrying an `Origin` header must come "
+                       "from one of the collector's allowed origins (403 otherwise). Then "
+                       "exactly the limits, validation and answers of send_events.",
+        "operationId": "send_events_beacon",
+        "parameters": [{"name": "key", "in": "query", "required": True,
+                        "schema": {"type": "string"},
+                        "description": "A write key (public: it only writes events)"}],
+        "security": [{"beaconKey": []}],
+        "requestBody": {"required": True, "content": beacon_content},
+        "responses": {
+            **operation["responses"],
+            "401": _json(CollectorError, "No key in the URL, or not a write key"),
+            "403": _json(CollectorError, "A browser's Origin that is not one of the shop's"),
+            "415": _json(CollectorError, "Content-Type not text/plain, JSON or NDJSON")}}
     schemas = {}
     for model in (RichEvent, Stored, PartlyRefused, CollectorError):
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -111,11 +140,13 @@ def collector_document() -> dict:
             "info": {"title": "recsys event collector", "version": "1",
                      "description": "Click-stream events from the shop's front end onto the "
                                     "event bus. Needs a write key: Authorization: Bearer "
-                                    "<key>."},
-            "paths": {"/events": {"post": operation}},
+                                    "<key>, or `?key=<key>` on the beacon path."},
+            "paths": {"/events": {"post": operation}, BEACON_PATH: {"post": beacon}},
             "components": {"schemas": schemas,
                            "securitySchemes": {"writeKey": {"type": "http",
-                                                            "scheme": "bearer"}}},
+                                                            "scheme": "bearer"},
+                                               "beaconKey": {"type": "apiKey", "in": "query",
+                                                             "name": "key"}}},
             "security": [{"writeKey": []}]}
 
 
