@@ -6,6 +6,7 @@ model's recency-weighted popularity (the explicit cold-start policy) and are fla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -52,17 +53,24 @@ class Recommender(ABC):
     search_space: dict[str, list] = {}
     """Hyperparameter values the search may try (name -> candidate values)."""
 
+    # the fitted state, set by fit() and absent before it (`_check_fitted`)
+    users: np.ndarray
+    """User ids, one per row of `seen`."""
+    items: np.ndarray
+    """The catalogue: item ids, one per column of `seen` and of the scores."""
+    seen: sp.csr_matrix
+    """users x items interaction weights."""
+    popularity: np.ndarray
+    """Recency-weighted popularity per item (the cold-start fallback)."""
+    cold_items: np.ndarray
+    """True for catalogue items known only from the item metadata (no interactions)."""
+
     def __init__(self, popularity_half_life_days: float = 7.0):
         self.popularity_half_life_days = popularity_half_life_days
-        self.users: np.ndarray | None = None
-        self.items: np.ndarray | None = None
         self.user_index: dict[str, int] = {}
         self.item_index: dict[str, int] = {}
-        self.seen: sp.csr_matrix | None = None
-        self.popularity: np.ndarray | None = None
         self.item_meta: pd.DataFrame | None = None
         self.user_meta: pd.DataFrame | None = None
-        self.cold_items: np.ndarray | None = None
         self.session_rules: sp.csr_matrix | None = None
         """Sequential rules from browsing sessions (`session_rules.fit_session_rules`)."""
         self.new_item_ids: np.ndarray | None = None
@@ -72,7 +80,7 @@ class Recommender(ABC):
 
     # ---- fit -------------------------------------------------------------------------
     def fit(self, interactions: pd.DataFrame, item_features: pd.DataFrame | None = None,
-            user_features: pd.DataFrame | None = None) -> "Recommender":
+            user_features: pd.DataFrame | None = None) -> Self:
         """Fit on (user_id, item_id, weight[, timestamp, rating]) rows; refitting starts afresh.
 
         `item_features` / `user_features`: optional metadata tables keyed by item_id /
@@ -272,7 +280,7 @@ class Recommender(ABC):
         return self.item_meta[C.category].to_numpy(dtype=object)
 
     def _check_fitted(self) -> None:
-        if self.items is None:
+        if getattr(self, "items", None) is None:
             raise NotFittedError(f"{self.name}: call fit() before recommend()")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 VALIDATION_USERS = 5000
 """Validation users sampled (seeded) for the weight choice: bounds its cost on big shops."""
 VALIDATION_K = 10
-DEFAULT_PARTS = (("ease", {}), ("lightfm_warp", {}), ("item_knn", {}))
+DEFAULT_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("ease", {}), ("lightfm_warp", {}), ("item_knn", {}))
 
 
 def minmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -57,6 +59,9 @@ class BlendRecommender(Recommender):
     """Weighted sum of the per-user scaled scores of several zoo models (`parts`)."""
 
     name = "blend"
+    chosen_weights: tuple[float, ...]
+    """One weight per part: the given `weights` or the ones chosen on validation (set by
+    fit)."""
 
     def __init__(self, parts: list | tuple | None = None, weights: list | None = None,
                  step: float = 0.1, validation_fraction: float = 0.2,
@@ -76,7 +81,6 @@ class BlendRecommender(Recommender):
         simplex_grid(len(self.parts), step)  # refuses a step that does not divide 1
         self.step = float(step)
         self.validation_fraction, self.validation = validation_fraction, validation
-        self.chosen_weights: tuple[float, ...] | None = None
         self.weight_validation: dict[tuple[float, ...], float] = {}
         """NDCG@10 on the inner validation split of every weight vector tried."""
         self.part_models: list[Recommender] = []

@@ -22,6 +22,8 @@ class ContentRecommender(Recommender):
     needs_item_features = True
     scores_cold_items = True
     search_space = {"sublinear_tf": [True, False], "profile_weighting": ["log", "binary"]}
+    item_vectors: sp.csr_matrix
+    """items x vocabulary TF-IDF vectors (set by fit)."""
 
     def __init__(self, sublinear_tf: bool = True, profile_weighting: str = "log",
                  popularity_half_life_days: float = 7.0):
@@ -30,7 +32,6 @@ class ContentRecommender(Recommender):
             raise ConfigError(f"profile_weighting must be 'log' or 'binary', got "
                               f"{profile_weighting!r}")
         self.sublinear_tf, self.profile_weighting = sublinear_tf, profile_weighting
-        self.item_vectors: sp.csr_matrix | None = None
         self.vocabulary: list[str] = []
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:

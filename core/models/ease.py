@@ -39,6 +39,14 @@ class EASERecommender(Recommender):
     """`dropout` is left out: searched with it on MovieLens-small's inner split, the best
     set with dropout scored 0.0003 NDCG@10 below the best without (docs/models.md)."""
 
+    # set by fit
+    kept: np.ndarray
+    """Catalogue positions of the items the model keeps (the `max_items` most interacted)."""
+    kept_inputs: sp.csr_matrix
+    """users x kept items, weighted."""
+    weights: np.ndarray
+    """kept x kept item weights B."""
+
     def __init__(self, l2: float = 200.0, weighting: str = "binary", max_items: int = 10_000,
                  dropout: float = 0.0, popularity_half_life_days: float = 7.0):
         super().__init__(popularity_half_life_days)
@@ -50,9 +58,6 @@ class EASERecommender(Recommender):
             raise ConfigError(f"ease: dropout must be in [0, 1), got {dropout}")
         self.l2, self.weighting, self.max_items = float(l2), weighting, int(max_items)
         self.dropout = float(dropout)
-        self.kept: np.ndarray | None = None
-        self.kept_inputs: sp.csr_matrix | None = None
-        self.weights: np.ndarray | None = None
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         x = weighted(matrix, self.weighting)

@@ -15,6 +15,8 @@ class ItemKNNRecommender(Recommender):
     name = "item_knn"
     search_space = {"neighbours": [20, 50, 100, 200, 400],
                     "shrinkage": [0.0, 10.0, 50.0, 100.0]}
+    similarity: sp.csr_matrix
+    """items x items, the `neighbours` most similar per row (set by fit)."""
 
     def __init__(self, neighbours: int = 100, shrinkage: float = 10.0,
                  popularity_half_life_days: float = 7.0):
@@ -23,7 +25,6 @@ class ItemKNNRecommender(Recommender):
             raise ValueError(f"neighbours must be positive, got {neighbours}")
         self.neighbours = neighbours
         self.shrinkage = shrinkage
-        self.similarity: sp.csr_matrix | None = None
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         x = matrix.tocsc().astype(np.float32)

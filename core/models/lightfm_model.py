@@ -37,6 +37,11 @@ class LightFMRecommender(Recommender):
     search_space = {"no_components": [32, 64, 128], "learning_rate": [0.02, 0.05, 0.1],
                     "epochs": [10, 20, 40], "item_alpha": [0.0, 1e-6, 1e-5],
                     "max_sampled": [10, 100, 300]}
+    # the learned representations (set by fit): biases per row, embeddings rows x components
+    user_bias: np.ndarray
+    user_embeddings: np.ndarray
+    item_bias: np.ndarray
+    item_embeddings: np.ndarray
 
     def __init__(self, loss: str = "warp", no_components: int = 64, epochs: int = 20,
                  learning_rate: float = 0.05, item_alpha: float = 0.0, user_alpha: float = 0.0,
@@ -49,8 +54,6 @@ class LightFMRecommender(Recommender):
         self.learning_rate, self.item_alpha, self.user_alpha = learning_rate, item_alpha, user_alpha
         self.max_sampled, self.use_features = max_sampled, use_features
         self.threads, self.random_state = threads, random_state
-        self.user_bias = self.user_embeddings = None
-        self.item_bias = self.item_embeddings = None
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
         from lightfm import LightFM

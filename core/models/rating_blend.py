@@ -9,6 +9,7 @@ ratings and ranks the catalogue like any rating model.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ C = Columns
 log = logging.getLogger(__name__)
 RATING_PARTS: dict[str, type[RatingRecommender]] = {model.name: model for model in (
     SVDRecommender, SVDppRecommender, KNNBaselineRecommender, KNNWithMeansRecommender)}
-DEFAULT_PARTS = (("svd", {}), ("svdpp", {}),
+DEFAULT_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (("svd", {}), ("svdpp", {}),
                  ("knn_baseline", {"user_based": False, "k": 40}),
                  ("knn_baseline", {"user_based": True, "k": 40}))
 
@@ -40,6 +41,8 @@ class RatingBlendRecommender(RatingRecommender):
 
     name = "rating_blend"
     search_space = {"l2": [0.1, 1.0, 10.0]}
+    weights: np.ndarray
+    """One weight per part (set by fit)."""
 
     def __init__(self, parts: list | tuple | None = None, validation_fraction: float = 0.1,
                  l2: float = 1.0, seed: int = 0, rating_source: str = "auto",
@@ -56,7 +59,6 @@ class RatingBlendRecommender(RatingRecommender):
                               f">= 0, got {validation_fraction}, {l2}")
         self.validation_fraction, self.l2, self.seed = validation_fraction, float(l2), seed
         self.part_models: list[RatingRecommender] = []
-        self.weights: np.ndarray | None = None
         self.intercept = 0.0
         self.validation_rmse: dict[str, float] = {}
         """Held-out RMSE of every part and of the blend, on the inner split."""

@@ -57,6 +57,22 @@ class FeatureReranker(Recommender):
     needs_item_features = True
     search_space = {"base": ["item_knn", "ease"], "candidates": [50, 100, 200]}
 
+    # set by fit
+    base_model: Recommender
+    """The base model, fitted on all the training data."""
+    weights: np.ndarray
+    """One weight per feature of FEATURES."""
+    item_price: np.ndarray
+    """Price per catalogue item (nan where unknown)."""
+    item_category: np.ndarray
+    """Category index per catalogue item (-1 where unknown)."""
+    user_price: np.ndarray
+    """Usual price per user (nan where unknown)."""
+    user_category: np.ndarray
+    """Preferred category index per user (-1 where unknown)."""
+    category_names: np.ndarray
+    """Category text per category index (live session categories are text)."""
+
     def __init__(self, base: str = "ease", base_params: dict | None = None,
                  candidates: int = 100, validation_fraction: float = 0.2,
                  popularity_half_life_days: float = 7.0):
@@ -68,17 +84,9 @@ class FeatureReranker(Recommender):
             raise ConfigError(f"reranked: candidates must be at least 2, got {candidates}")
         self.base, self.base_params = base, dict(base_params or {})
         self.candidates, self.validation_fraction = int(candidates), validation_fraction
-        self.base_model: Recommender | None = None
-        self.weights: np.ndarray | None = None
         self.intercept = 0.0
         self.chosen_mix = 0.0
         self.mix_validation: dict[float, float] = {}
-        self.item_price: np.ndarray | None = None
-        self.item_category: np.ndarray | None = None
-        self.user_price: np.ndarray | None = None
-        self.user_category: np.ndarray | None = None
-        self.category_names: np.ndarray | None = None
-        """Category text per category index (live session categories are text)."""
 
     # ---- fit -------------------------------------------------------------------------
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:

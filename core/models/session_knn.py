@@ -53,11 +53,15 @@ class SessionModel(ABC):
     search_space: dict[str, list] = {}
     """Values the validation search tries (name -> candidates), one parameter at a time."""
 
+    # set by fit, absent before it (`_check_fitted`)
+    n_items: int
+    """Items are 1..n_items (0 is padding)."""
+    popularity: np.ndarray
+    """Click counts per item id (0..n_items) over the largest count."""
+
     def __init__(self, repeat_boost: float = 0.0, popularity_weight: float = POPULARITY_WEIGHT):
         self.repeat_boost = float(repeat_boost)
         self.popularity_weight = float(popularity_weight)
-        self.n_items: int | None = None
-        self.popularity: np.ndarray | None = None
 
     def params(self) -> dict:
         return {key: value for key, value in vars(self).items()
@@ -85,7 +89,7 @@ class SessionModel(ABC):
         """Scores of every item (column 0: padding) for each prefix, before repeats."""
 
     def _check_fitted(self) -> None:
-        if self.n_items is None:
+        if getattr(self, "n_items", None) is None:
             raise NotFittedError(f"{self.name}: call fit() before scoring")
 
     def score(self, prefixes: list[list[int]]) -> np.ndarray:
@@ -112,13 +116,14 @@ class SequentialRules(SessionModel):
     name = "sequential_rules"
     search_space = {"window": [1, 2, 3, 5, 10], "recent": [1, 2, 3, 5],
                     "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
+    rules: sp.csr_matrix
+    """(n_items + 1) x (n_items + 1) rule weights a -> b (set by fit)."""
 
     def __init__(self, window: int = 5, recent: int = 3, **common):
         super().__init__(**common)
         if window < 1 or recent < 1:
             raise ConfigError("sequential rules need window >= 1 and recent >= 1")
         self.window, self.recent = int(window), int(recent)
-        self.rules: sp.csr_matrix | None = None
 
     def _fit(self, sessions):
         rows, cols, weights = [], [], []
@@ -153,14 +158,15 @@ class SessionKNN(SessionModel):
     name = "sknn"
     search_space = {"k": [50, 100, 200, 500], "sample": [500, 1000, 2500, 5000],
                     "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
+    positions: sp.csr_matrix
+    """sessions x items: 1 + the position of the item's last click in the session (set by
+    fit)."""
 
     def __init__(self, k: int = 100, sample: int = 1000, **common):
         super().__init__(**common)
         if k < 1 or sample < 1:
             raise ConfigError(f"{self.name} needs k >= 1 and sample >= 1")
         self.k, self.sample = int(k), int(sample)
-        self.positions: sp.csr_matrix | None = None
-        """sessions x items: 1 + the position of the item's last click in the session."""
 
     def _fit(self, sessions):
         rows, cols, data = [], [], []
@@ -297,6 +303,12 @@ class SLIST(SessionModel):
                     "reg": [10.0, 1000.0], "position_decay": [1.0, 4.0]}
     """Repeats first: each fit solves an 8,000-item system (about 45 s on 2 cores)."""
 
+    # set by fit
+    vocabulary_items: np.ndarray
+    """The item ids B covers (the `vocabulary` most clicked), ascending."""
+    weights: np.ndarray
+    """B, vocabulary x vocabulary (float32)."""
+
     def __init__(self, vocabulary: int = 8000, alpha: float = 0.5, reg: float = 100.0,
                  position_decay: float = 2.0, horizon: int = 10, **common):
         super().__init__(**common)
@@ -306,8 +318,6 @@ class SLIST(SessionModel):
                               "position_decay > 0 and horizon >= 1")
         self.vocabulary, self.alpha, self.reg = int(vocabulary), float(alpha), float(reg)
         self.position_decay, self.horizon = float(position_decay), int(horizon)
-        self.vocabulary_items: np.ndarray | None = None
-        self.weights: np.ndarray | None = None
 
     def _codes(self) -> np.ndarray:
         cached = getattr(self, "_derived_codes", None)

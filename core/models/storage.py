@@ -53,7 +53,7 @@ def save_model(model: Recommender, folder: str | Path) -> str:
     arrays: dict[str, np.ndarray] = {}
     state = {name: _encode(value, name, arrays, folder) for name, value in vars(model).items()
              if not name.startswith(DERIVED_PREFIX)}
-    np.savez(folder / ARRAYS_FILE, **arrays)
+    np.savez(folder / ARRAYS_FILE, allow_pickle=False, **arrays)
     document = {"format": FORMAT, "version": FORMAT_VERSION,
                 "class": type(model).__name__, "state": state}
     (folder / STATE_FILE).write_text(json.dumps(document, indent=1, sort_keys=True))

@@ -46,9 +46,11 @@ def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
 class SurpriseRecommender(RatingRecommender):
     """Shared part: rating source, Surprise fit and the rating matrix."""
 
+    ratings: sp.csr_matrix
+    """users x items ratings, one per pair (set by fit)."""
+
     def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
         super().__init__(rating_source, popularity_half_life_days)
-        self.ratings: sp.csr_matrix | None = None
 
     @abstractmethod
     def make_algo(self):
