@@ -19,6 +19,7 @@ fractions, so daily looks keep the error rate at alpha.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,25 +120,30 @@ def non_inferiority_p(treatment: Estimate, control: Estimate, margin: float) -> 
 def chi_square_2x2(successes_a: int, trials_a: int, successes_b: int,
                    trials_b: int) -> tuple[float, float]:
     """Pearson's chi-square (no continuity correction) on a 2x2 table of successes and
-    failures; returns (statistic, p-value)."""
+    failures; returns (statistic, p-value), both NaN when a row or a column of the table
+    is empty (an arm without trials, or no successes or no failures at all)."""
     table = np.array([[successes_a, trials_a - successes_a],
-                      [successes_b, trials_b - successes_b]], dtype=float)
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    if (expected == 0).any():
-        return math.nan, math.nan
-    statistic = float(((table - expected) ** 2 / expected).sum())
-    return statistic, float(stats.chi2.sf(statistic, 1))
+                      [successes_b, trials_b - successes_b]])
+    if (table < 0).any():
+        raise ValueError(f"successes must lie between 0 and the trials: {successes_a}/"
+                         f"{trials_a} and {successes_b}/{trials_b}")
+    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        return math.nan, math.nan  # an expected count is 0: the statistic is undefined
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
 
 
 def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """Welch's unequal-variance t-test; returns (t, degrees of freedom, p-value)."""
+    """Welch's unequal-variance t-test; returns (t, degrees of freedom, p-value), all NaN
+    when a group has fewer than two values or neither group varies."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    if va + vb <= 0:
+    if a.size < 2 or b.size < 2 or a.var(ddof=1) + b.var(ddof=1) <= 0:
         return math.nan, math.nan, math.nan
-    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    return float(t), float(df), float(2 * stats.t.sf(abs(t), df))
+    with warnings.catch_warnings():
+        # scipy warns of precision loss when one group is constant: its variance is 0
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        result = stats.ttest_ind(a, b, equal_var=False)
+    return float(result.statistic), float(result.df), float(result.pvalue)
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -169,8 +175,8 @@ def sample_ratio_mismatch(observed: dict[str, int], expected_shares: dict[str, f
         return {"p_value": None, "flagged": False, "observed": observed,
                 "expected": {label: 0.0 for label in labels}}
     expected = shares / shares.sum() * total
-    statistic = float(((counts - expected) ** 2 / expected).sum())
-    p_value = float(stats.chi2.sf(statistic, len(labels) - 1))
+    result = stats.chisquare(counts, expected)
+    statistic, p_value = float(result.statistic), float(result.pvalue)
     return {"p_value": p_value, "flagged": p_value < SRM_ALPHA, "statistic": statistic,
             "observed": {label: int(c) for label, c in zip(labels, counts)},
             "expected": {label: float(e) for label, e in zip(labels, expected)}}
@@ -207,7 +213,13 @@ def users_needed(unit_variance: float, baseline: float, lift: float, alpha: floa
 
 
 def obrien_fleming_spent(fraction: float, alpha: float) -> float:
-    """Lan-DeMets O'Brien-Fleming-type spending: alpha used up by information `fraction`."""
+    """Lan-DeMets O'Brien-Fleming-type spending: alpha used up by information `fraction`,
+    2 - 2 Phi(z_{alpha/2} / sqrt(t)) with `alpha` two-sided, half of it on each side.
+
+    This is not the form gsDesign (sfLDOF), rpact (asOF) and ld98/ldbounds use for a
+    two-sided test: they spend 2 - 2 Phi(z_{alpha/4} / sqrt(t)) on each side, so their
+    first looks are stricter (K=5 equally spaced looks at alpha 0.05: 4.877 ... 2.031
+    there, 4.383 ... 2.064 here). Both spend exactly `alpha` in total."""
     if fraction <= 0:
         return 0.0
     fraction = min(fraction, 1.0)

@@ -1,18 +1,54 @@
 """The statistics engine against scipy, hand-computed values and simulation."""
 import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from recsys.experiments import stats
 
+PROPERTY = settings(max_examples=200, derandomize=True, deadline=None, database=None)
+NAN_PAIR = (math.nan, math.nan)
 
 def test_chi_square_matches_scipy_without_continuity_correction():
     statistic, p_value = stats.chi_square_2x2(120, 2000, 150, 2100)
     expected = scipy_stats.chi2_contingency([[120, 1880], [150, 1950]], correction=False)
     assert statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+@PROPERTY
+@given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000),
+       st.integers(0, 10_000))
+def test_chi_square_is_the_closed_form_of_a_2x2_table(a, b, c, d):
+    """Without continuity correction the 2x2 statistic is N (ad - bc)^2 / (r1 r2 c1 c2)
+    and, on one degree of freedom, its p-value is erfc(sqrt(statistic / 2))."""
+    statistic, p_value = stats.chi_square_2x2(a, a + b, c, c + d)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        assert (statistic, p_value) == pytest.approx(NAN_PAIR, nan_ok=True)
+        return
+    by_hand = (a + b + c + d) * (a * d - b * c) ** 2 / margins
+    assert statistic == pytest.approx(by_hand, rel=1e-9, abs=1e-12)
+    assert p_value == pytest.approx(math.erfc(math.sqrt(by_hand / 2)), rel=1e-7, abs=1e-300)
+
+
+@pytest.mark.parametrize("counts", [
+    (0, 0, 3, 10),    # an arm without trials
+    (0, 0, 0, 0),     # no trials at all
+    (0, 10, 0, 20),   # no successes anywhere
+    (10, 10, 5, 5),   # no failures anywhere
+])
+def test_chi_square_is_nan_when_an_expected_count_is_zero(counts):
+    assert stats.chi_square_2x2(*counts) == pytest.approx(NAN_PAIR, nan_ok=True)
+
+
+def test_chi_square_refuses_more_successes_than_trials():
+    with pytest.raises(ValueError, match="between 0 and the trials"):
+        stats.chi_square_2x2(5, 3, 1, 10)
 
 
 def test_welch_matches_scipy():
@@ -23,6 +59,30 @@ def test_welch_matches_scipy():
     assert t == pytest.approx(expected.statistic, rel=1e-10)
     assert p_value == pytest.approx(expected.pvalue, rel=1e-8)
     assert df == pytest.approx(expected.df, rel=1e-10)
+
+
+def test_welch_by_hand_when_one_group_is_constant():
+    # a = [1, 1, 1]: variance 0; b = [1, 2, 3]: variance 1, so var(mean b) = 1/3.
+    # t = (1 - 2) / sqrt(1/3) = -sqrt(3); df = (1/3)^2 / ((1/3)^2 / 2) = 2; with two
+    # degrees of freedom P(|T| > t) = 1 - t / sqrt(t^2 + 2) = 1 - sqrt(3/5).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant group is no precision problem
+        t, df, p_value = stats.welch(np.array([1.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0]))
+    assert t == pytest.approx(-math.sqrt(3))
+    assert df == pytest.approx(2.0)
+    assert p_value == pytest.approx(1 - math.sqrt(3 / 5))
+
+
+@pytest.mark.parametrize("a, b", [
+    ([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]),  # neither group varies (scipy: t = -inf, p = 0)
+    ([4.0, 4.0], [4.0, 4.0, 4.0]),       # nor here (scipy: t = NaN, df = 1)
+    ([1.0], [1.0, 2.0, 3.0]),            # a single user has no variance
+    ([], [1.0, 2.0]),                    # an empty group
+    ([], []),
+])
+def test_welch_is_nan_without_two_users_per_group_or_any_variance(a, b):
+    assert stats.welch(np.array(a), np.array(b)) == pytest.approx(
+        (math.nan, math.nan, math.nan), nan_ok=True)
 
 
 def test_holm_adjusts_like_the_hand_computation():
@@ -78,6 +138,43 @@ def test_srm_matches_scipy_and_flags_only_below_one_in_a_thousand():
     assert result["flagged"] is bool(expected.pvalue < 0.001)
     assert stats.sample_ratio_mismatch({"control": 3000, "a": 3000, "b": 3300},
                                        shares)["flagged"] is True
+
+
+@PROPERTY
+@given(st.integers(0, 100_000), st.integers(0, 100_000))
+def test_srm_on_an_even_split_is_the_closed_form(control, treated):
+    """Two arms at 50/50: statistic (n1 - n2)^2 / (n1 + n2) on one degree of freedom."""
+    result = stats.sample_ratio_mismatch({"control": control, "a": treated},
+                                         {"control": 0.5, "a": 0.5})
+    total = control + treated
+    if total == 0:
+        assert result["p_value"] is None and result["flagged"] is False
+        return
+    statistic = (control - treated) ** 2 / total
+    assert result["statistic"] == pytest.approx(statistic, rel=1e-9, abs=1e-9)
+    p_value = math.erfc(math.sqrt(statistic / 2))
+    assert result["p_value"] == pytest.approx(p_value, rel=1e-7, abs=1e-300)
+    assert result["flagged"] is (result["p_value"] < stats.SRM_ALPHA)
+    assert result["expected"] == {"control": total / 2, "a": total / 2}
+
+
+def test_srm_without_users_has_no_p_value_and_keeps_the_counts_given():
+    observed = {"control": 0, "a": 0, "stray": 0}
+    result = stats.sample_ratio_mismatch(observed, {"control": 0.5, "a": 0.5})
+    assert result == {"p_value": None, "flagged": False, "observed": observed,
+                      "expected": {"control": 0.0, "a": 0.0}}
+
+
+def test_srm_counts_only_configured_variants_and_flags_users_in_a_zero_share():
+    shares = {"control": 0.5, "a": 0.5}
+    result = stats.sample_ratio_mismatch({"control": 50, "a": 50, "stray": 900}, shares)
+    assert result["observed"] == {"control": 50, "a": 50}
+    assert (result["statistic"], result["p_value"], result["flagged"]) == (0.0, 1.0, False)
+    # users where the split sends none: an infinite statistic, p = 0, flagged
+    result = stats.sample_ratio_mismatch({"control": 90, "a": 10},
+                                         {"control": 1.0, "a": 0.0})
+    assert (result["statistic"], result["p_value"], result["flagged"]) == (math.inf, 0.0,
+                                                                          True)
 
 
 def test_relative_lift_interval_covers_the_truth_at_the_nominal_rate():
