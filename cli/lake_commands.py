@@ -1,7 +1,8 @@
-"""`recsys quarantine replay`: the lake's upkeep."""
+"""`recsys quarantine replay` and `recsys lake retain`: the lake's upkeep."""
 from __future__ import annotations
 
 import argparse
+import json
 
 from recsys.core.data.lake import Lake
 from recsys.core.progress import step
@@ -34,6 +35,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     _lake_arg(replay)
     replay.set_defaults(handler=cmd_replay)
 
+    lake = commands.add_parser("lake", help="the data lake's retention and size")
+    actions = lake.add_subparsers(dest="action", required=True, metavar="ACTION")
+    retain = actions.add_parser(
+        "retain", help="delete date partitions older than each zone's retention policy",
+        description="Per zone (raw, clean, quarantine, request log, reports) delete the whole "
+        "date partitions older than RECSYS_RETENTION_<ZONE>_DAYS (unset or 0: kept forever; "
+        "today's partition never), then print what went and the lake's size per zone; pushes "
+        "the sizes to RECSYS_PUSHGATEWAY_URL when it is set. The monitoring pipeline runs it "
+        "daily.")
+    retain.add_argument("--dry-run", action="store_true",
+                        help="list the partitions that would go; delete nothing")
+    _lake_arg(retain)
+    retain.set_defaults(handler=cmd_retain)
+
 
 def _lake_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lake", default=None,
@@ -57,4 +72,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with step("quarantine replay", lake=lake.uri, dry_run=args.dry_run):
         summary = replay(lake, reasons, since, dry_run=args.dry_run, rules=rules)
     print(summary.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_retain(args: argparse.Namespace) -> int:
+    from recsys.components.lake.metrics import push_lake_report
+    from recsys.core.data.retention import policies_from_settings, retain
+
+    settings = load_settings()
+    lake = open_lake(args.lake)
+    with step("lake retain", lake=lake.uri, dry_run=args.dry_run):
+        report = retain(lake, policies_from_settings(settings), dry_run=args.dry_run)
+    push_lake_report(settings.pushgateway_url, report)
+    print(json.dumps(report, indent=2))
     return 0

@@ -19,7 +19,7 @@ COMMAND_MODULES = {
     "pipeline": "pipeline_commands", "registry": "registry_commands",
     "catalog": "catalog_commands", "monitor": "monitor_commands",
     "stream": "stream_commands", "experiment": "experiment_commands", "bench": "bench",
-    "quarantine": "lake_commands",
+    "quarantine": "lake_commands", "lake": "lake_commands",
 }
 """Each command and the `recsys.cli` module that defines it, in the order of `--help`. A
 command imports only its own module: `recsys stream processor` starts without loading

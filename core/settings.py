@@ -297,6 +297,29 @@ class Settings(BaseSettings):
     pushed. On a cluster the exit handler reads it from the ConfigMap
     `recsys-pipeline-outcome` (key `pushgateway_url`)."""
 
+    retention_raw_days: int | None = Field(default=None, ge=0)
+    """Days of the lake's raw zone (`raw/events/`) that `recsys lake retain` (a step of the
+    monitoring pipeline) keeps: whole date partitions older than this are deleted, today's
+    never; unset or 0: kept forever. Keep it above the longest training window (lookback
+    plus holdout: 97 days for the weekly retrain)."""
+
+    retention_clean_days: int | None = Field(default=None, ge=0)
+    """Days of the clean zone (`clean/events/`) kept, like the raw zone's: monitoring reads
+    the champion's training window from it."""
+
+    retention_quarantine_days: int | None = Field(default=None, ge=0)
+    """Days of the quarantine zone (`quarantine/`: refused rows and dead letters, and the
+    record of those replayed) kept, by the day of the row (the event's time; a dead letter's
+    receipt). Rows with no time (the `unknown` partition) are kept."""
+
+    retention_request_log_days: int | None = Field(default=None, ge=0)
+    """Days of serving's request log (`serving/requests/`) kept; prediction drift and served
+    quality read the last 8 days of it."""
+
+    retention_reports_days: int | None = Field(default=None, ge=0)
+    """Days of the monitoring reports (`reports/`) kept; reports already in the Evidently
+    workspace (`<state_dir>/evidently`) stay there."""
+
     serving_max_users_per_request: int = Field(default=100, gt=0)
     """Most users one seldon-core v1 batch request may ask for (400 above it)."""
 
