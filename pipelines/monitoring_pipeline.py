@@ -7,6 +7,7 @@ from recsys.components.monitor.component import monitor_op
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.monitoring.config import DriftConfig
 from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity
+from recsys.pipelines.lake_retention import lake_retention
 from recsys.pipelines.outcome_reporting import outcome_reporter
 from recsys.pipelines.task_resources import sized
 from recsys.pipelines.training_pipeline import training_pipeline
@@ -16,7 +17,8 @@ PIPELINE_NAME = "recsys-monitoring"
 
 @dsl.pipeline(name=PIPELINE_NAME,
               description="Daily drift check against the champion's training data; "
-                          "retrains (and gates) when drift is detected.")
+                          "retrains (and gates) when drift is detected. Applies the lake's "
+                          "retention.")
 def monitoring_pipeline(
     source: str,
     lake_uri: str,
@@ -38,6 +40,7 @@ def monitoring_pipeline(
         check.set_caching_options(False)
         # reads the registry, writes its own experiment
         as_identity(sized(check), MONITORING_IDENTITY)
+        lake_retention(lake_uri, s3_endpoint_url)  # beside the check, not after it
         with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
             trigger = drift_trigger_op(summary=check.outputs["summary"])
             sized(trigger).set_caching_options(False)

@@ -51,6 +51,9 @@ STEPS: dict[str, StepResources] = {
                              "pipeline.json: gate-op 3.0 s; loads the candidate to check it"),
     "promote-op": StepResources("500m", "1", "1Gi", "2Gi",
                                 "pipeline.json: promote-op 2.8 s; loads the version to check it"),
+    "lake-retention-op": StepResources(
+        "250m", "1", "512Mi", "1Gi",
+        "no figure: lists the lake once (a few hundred bytes per object) and deletes objects"),
     "monitor-op": StepResources(
         "1", "2", "4Gi", "5Gi",
         "monitoring.json peak_rss_mb 3248.8 (1 M reference and 1 M current events)"),

@@ -28,7 +28,7 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]  # the steps inside an exit handler
     assert set(tasks) == {"exit-handler-1", "report-outcome-op"}
     tasks = spec["components"][tasks["exit-handler-1"]["componentRef"]["name"]]["dag"]["tasks"]
-    assert set(tasks) == {"monitor-op", "condition-2"}
+    assert set(tasks) == {"monitor-op", "condition-2", "lake-retention-op"}
     assert "monitor-op" in tasks["condition-2"]["triggerPolicy"]["condition"]
     inner = spec["components"][tasks["condition-2"]["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"drift-trigger-op", "recsys-training"}
