@@ -6,6 +6,7 @@ see half a file.
 """
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import logging
@@ -40,7 +41,7 @@ write into its folder; a younger one may belong to a write still running."""
 def remove_stale_tmp(folder: Path, max_age_seconds: float = STALE_TMP_SECONDS) -> list[Path]:
     """Remove the leftovers of killed writes in `folder`: `.tmp-*` files not modified for
     `max_age_seconds`. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     cutoff = time.time() - max_age_seconds
     try:
         entries = list(os.scandir(folder))
@@ -62,12 +63,14 @@ def remove_stale_tmp(folder: Path, max_age_seconds: float = STALE_TMP_SECONDS) -
     return removed
 
 
+# `builtins.list` in the annotations after a class's own `list` method, which the bare
+# name means there
 class _Backend(Protocol):
     def write_bytes(self, key: str, data: bytes) -> None: ...
     def read_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
-    def describe(self, prefix: str) -> list[tuple[str, int, str]]: ...
+    def describe(self, prefix: str) -> builtins.list[tuple[str, int, str]]: ...
     def delete(self, key: str) -> None: ...
     def move(self, key: str, new_key: str) -> None: ...
     def local_path(self, key: str) -> str | None: ...
@@ -121,7 +124,7 @@ class _LocalBackend:
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
 
-    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
+    def describe(self, prefix: str) -> builtins.list[tuple[str, int, str]]:
         out = []
         for key in self.list(prefix):
             stat = self._path(key).stat()
@@ -197,10 +200,10 @@ class _S3Backend:
     def list(self, prefix: str) -> list[str]:
         return [key for key, _, _ in self.describe(prefix)]
 
-    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
+    def describe(self, prefix: str) -> builtins.list[tuple[str, int, str]]:
         full = self._key(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
-        found = []
+        found: list[tuple[str, int, str]] = []
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
@@ -272,7 +275,7 @@ class Lake:
         """Every object key below `prefix`, sorted."""
         return self._backend.list(prefix)
 
-    def describe(self, prefix: str) -> list[tuple[str, int, str]]:
+    def describe(self, prefix: str) -> builtins.list[tuple[str, int, str]]:
         """(key, size, version) of every object below `prefix`, sorted; the version is the
         ETag on S3 and the modification time (ns) on disk: it changes when the bytes do."""
         return self._backend.describe(prefix)
@@ -304,7 +307,7 @@ class Lake:
                     self.url(new_key))
         return new_key
 
-    def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
+    def read_table(self, key: str, columns: builtins.list[str] | None = None) -> pa.Table:
         local = self._backend.local_path(key)
         if local is not None:
             if not os.path.exists(local):
@@ -333,7 +336,7 @@ class Lake:
             raise CorruptFileError(key, f"{self.url(key)} is not a readable Parquet file: "
                                         f"{type(exc).__name__}: {exc}") from exc
 
-    def read_tables(self, keys: list[str], columns: list[str] | None = None,
+    def read_tables(self, keys: builtins.list[str], columns: builtins.list[str] | None = None,
                     schema: pa.Schema | None = None) -> pa.Table:
         """Read and concatenate several Parquet files (an empty table of `schema` if none).
 

@@ -115,7 +115,8 @@ def _is_utf8(path: Path) -> bool:
 def _utf8_lines(path: Path, personal: list[str]) -> tuple[bytes, list[tuple[str | None, str]]]:
     """(the file without its lines that are not UTF-8, those lines as rejects: decoded with
     replacement, or withheld when the file has personal-data columns)."""
-    kept, refused = [], []
+    kept: list[bytes] = []
+    refused: list[tuple[str | None, str]] = []
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if number == 1:  # the header: kept, as read_csv_strings decoded it

@@ -246,7 +246,10 @@ def _parse_after_dropping_broken(lines: list[bytes]) -> tuple[pd.DataFrame,
     rows = []
     for line in good:
         try:
-            rows.append(_row(parse_line(line)[0]))
+            record, reason = parse_line(line)
+            if record is None:  # cannot happen: every good line parsed above
+                raise ValueError(reason)
+            rows.append(_row(record))
         except Exception as exc:  # noqa: BLE001 - one poison line never fails the file
             rejects.append((reject_text(line),
                             f"unreadable event: {type(exc).__name__}: {str(exc)[:200]}"))
@@ -319,6 +322,14 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)  # a JSON string, perhaps cut 
 _COLON = re.compile(r"\s*:\s*")
 
 
+def _string_at(text: str, i: int) -> str:
+    """The JSON string token that starts at the quote `text[i]` (perhaps cut short)."""
+    match = _STRING.match(text, i)
+    if match is None:  # cannot happen: the pattern matches whatever follows a quote
+        raise ValueError(f"no JSON string at position {i}")
+    return match.group(0)
+
+
 def redact_personal_text(text: str) -> str:
     """`text` with the value of every personal-data key written in it (`"ip": ...`,
     `"userAgent": {...}`) replaced by `"<withheld>"`: for lines no parser could read, whose
@@ -330,7 +341,7 @@ def redact_personal_text(text: str) -> str:
             out.append(text[i])
             i += 1
             continue
-        token = _STRING.match(text, i).group(0)
+        token = _string_at(text, i)
         i += len(token)
         out.append(token)
         colon = _COLON.match(text, i)
@@ -353,7 +364,7 @@ def _value_end(text: str, i: int) -> int:
     while i < len(text):
         char = text[i]
         if char == '"':
-            i = _STRING.match(text, i).end()
+            i += len(_string_at(text, i))
             if depth == 0:
                 return i
             continue

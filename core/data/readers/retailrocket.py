@@ -67,7 +67,8 @@ def _latest_item_properties(folder: Path) -> pd.DataFrame | None:
     return latest.pivot(index="itemid", columns="property", values="value")
 
 
-def _read_category_tree(path: Path) -> dict[str, str]:
+def _read_category_tree(path: Path) -> dict[str, str | None]:
+    """Parent per category id (missing for a root)."""
     if not path.exists():
         return {}
     tree, _ = read_csv_strings(path)

@@ -9,7 +9,7 @@ Arrow: the pandas side sees the dtypes the pandas engine sees (UTC timestamps in
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -94,7 +94,7 @@ def per_batch(frame: "DataFrame", fn: PandasFn, in_schema: pa.Schema,
     """`fn` on every Arrow batch of every partition: for rules that look at one row at a
     time (the result is the same however the rows are cut)."""
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows:
                 out = fn(to_pandas(batch, in_schema))
@@ -111,9 +111,12 @@ def per_key(frame: "DataFrame", keys: list[str], fn: PandasFn, in_schema: pa.Sch
     their results on the groups) the result is the pandas engine's. One call a partition,
     not one a key: a pandas call costs milliseconds, and a shop has millions of users.
     A task holds its partition (1/`spark.sql.shuffle.partitions` of the rows) in memory."""
-    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    setting = frame.sparkSession.conf.get("spark.sql.shuffle.partitions")
+    if setting is None:  # cannot happen: Spark defines it (default 200)
+        raise ValueError("spark.sql.shuffle.partitions is not set")
+    partitions = int(setting)
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         collected = [b for b in batches if b.num_rows]
         if collected:
             out = fn(to_pandas(pa.Table.from_batches(collected), in_schema))

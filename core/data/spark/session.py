@@ -80,7 +80,7 @@ def spark_session(settings: "Settings") -> "SparkSession":
     given = launcher_conf()
     launched = given is not None
     for key, value in spark_conf(settings).items():  # the launcher's own choices stand
-        if not launched or (key not in given and key not in LAUNCHER_KEYS):
+        if given is None or (key not in given and key not in LAUNCHER_KEYS):
             builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

@@ -70,7 +70,7 @@ def _shop_events(rng: np.random.Generator, config: ShopConfig, events_count: int
     # nothing generated after the period end (a rating an hour after a late purchase)
     late = events[C.timestamp] >= end
     events.loc[late, C.timestamp] = end - pd.Timedelta(milliseconds=1)
-    events[C.event_id] = event_ids(events[C.timestamp], rng.integers(0, 36**7))
+    events[C.event_id] = event_ids(events[C.timestamp], int(rng.integers(0, 36**7)))
     events = events.drop(columns=["_session"])
     events = add_dirt(rng, events, config.dirt, now=pd.Timestamp.now(tz="UTC"))
     return Shop(catalogue=catalogue, events=events)

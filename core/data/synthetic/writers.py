@@ -130,7 +130,8 @@ def _write_retailrocket(events, catalogue: Catalogue, out, rng, malformed) -> li
         "visitorid": kept[C.user_id].str.lstrip("u").astype(int),
         "event": kept[C.event_type].map(rr_types).fillna(kept[C.event_type]),
         "itemid": kept[C.item_id].str.lstrip("p").astype(int),
-        "transactionid": np.where(purchase, np.arange(len(kept)), None),
+        # empty but for purchases (None as a 0-d object array: NumPy's types take no bare None)
+        "transactionid": np.where(purchase, np.arange(len(kept)), np.array(None)),
     })
     header, lines = _csv_lines(frame)
     folder = out if not out.suffix else out.parent
