@@ -88,3 +88,26 @@ def test_the_monitoring_pipeline_runs_retention_beside_the_check(tmp_path):
     assert {v: k for k, v in RETENTION_KEYS.items()}.items() <= envs.items()
     assert envs["RECSYS_RETENTION_RAW_DAYS"] == "raw_days"
     assert all(m.get("optional") for m in executor["configMapAsEnv"])  # none: kept forever
+
+
+def test_the_step_runs_under_kfp_local_with_its_policy_from_the_environment(
+        lake, tmp_path, monkeypatch):
+    import json
+
+    from kfp import local
+
+    from recsys.components.lake.component import lake_retention_op
+
+    lake.write_bytes("raw/events/event_date=2020-01-01/part-a.parquet", b"x" * 10)
+    lake.write_bytes("raw/events/event_date=2099-01-01/part-a.parquet", b"x" * 10)
+    monkeypatch.setenv("RECSYS_RETENTION_RAW_DAYS", "3")
+    monkeypatch.delenv("RECSYS_PUSHGATEWAY_URL", raising=False)
+    local.init(runner=local.SubprocessRunner(use_venv=False),
+               pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
+
+    task = lake_retention_op(lake_uri=lake.uri, s3_endpoint_url="")
+
+    report = json.loads(task.outputs["Output"])
+    assert report["zones"]["raw"]["partitions"] == ["raw/events/event_date=2020-01-01"]
+    assert lake.list("") == ["raw/events/event_date=2099-01-01/part-a.parquet"]
+    assert task.outputs["metrics"].metadata["deleted_partitions_raw"] == 1.0
