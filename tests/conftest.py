@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -78,20 +76,19 @@ def s3_lake(s3_server) -> Lake:
 @pytest.fixture
 def mlflow_server_on_postgres(tmp_path):
     """A real `mlflow server` on a fresh PostgreSQL database; yields (url, database url)."""
-    from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+    from recsys.benchmarks.local_services import (
+        start_mlflow_server,
+        stop_process_group,
+        temporary_postgres_database,
+        wait_for_http,
+    )
 
     with temporary_postgres_database("mlflow_test") as database_url:
         port = free_port()
-        server = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
-             "--backend-store-uri", database_url,
-             "--artifacts-destination", str(tmp_path / "artifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_mlflow_server(database_url, str(tmp_path / "artifacts"), port)
         url = f"http://127.0.0.1:{port}"
         try:
             assert wait_for_http(f"{url}/health", 90, server), "mlflow server not healthy"
             yield url, database_url
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_process_group(server)

@@ -4,14 +4,17 @@ cannot move an alias; the pipeline identity can."""
 import json
 import os
 import secrets
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
+from recsys.benchmarks.local_services import (
+    start_mlflow_server,
+    stop_process_group,
+    temporary_postgres_database,
+    wait_for_http,
+)
 from recsys.cli.main import main
 from recsys.core.lifecycle.mlflow_identities import Identity, provision_identities
 from recsys.core.lifecycle.registry import NO_CHAMPION, aliases, promote
@@ -39,20 +42,42 @@ def auth_server(tmp_path):
         env = {**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
                "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
                "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
-        server = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
-             "--app-name", "basic-auth", "--backend-store-uri", registry_url,
-             "--artifacts-destination", str(tmp_path / "artifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdout=open(tmp_path / "mlflow.log", "w"), stderr=subprocess.STDOUT)
+        server = start_mlflow_server(registry_url, str(tmp_path / "artifacts"), port,
+                                     "--app-name", "basic-auth", env=env,
+                                     log=open(tmp_path / "mlflow.log", "w"))
         url = f"http://127.0.0.1:{port}"
         try:
             if not wait_for_http(f"{url}/health", 120, server):
                 pytest.fail((tmp_path / "mlflow.log").read_text()[-3000:])
-            yield url, registry_url
+            fast = FastPasswordChecks(users_url)
+            fast()
+            yield url, registry_url, fast
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_process_group(server)
+
+
+class FastPasswordChecks:
+    """Re-hash the test users' passwords with one PBKDF2 round. MLflow checks the password
+    on every request, and its scrypt hash costs ~0.5 s of CPU per check on the 2-core test
+    machine (a model registration is ~100 requests); the rights checked are the same."""
+
+    PASSWORDS = {"admin": ADMIN_PASSWORD, **{user: f"{user}-password" for user in
+                                             ("pipeline", "serving", "monitoring")}}
+
+    def __init__(self, users_url: str):
+        self.dsn = users_url.replace("postgresql+psycopg2://", "postgresql://")
+
+    def __call__(self) -> None:
+        import psycopg2
+        from werkzeug.security import generate_password_hash
+
+        with psycopg2.connect(self.dsn) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT username FROM users")
+            for (user,) in cursor.fetchall():
+                if user in self.PASSWORDS:
+                    cursor.execute("UPDATE users SET password_hash = %s WHERE username = %s",
+                                   (generate_password_hash(self.PASSWORDS[user],
+                                                           method="pbkdf2:sha256:1"), user))
 
 
 def as_user(monkeypatch, username: str, password: str) -> None:
@@ -62,7 +87,7 @@ def as_user(monkeypatch, username: str, password: str) -> None:
 
 def test_serving_reads_but_cannot_move_champion_and_the_pipeline_can(auth_server, tmp_path,
                                                                      monkeypatch, capsys):
-    url, lock_url = auth_server
+    url, lock_url, fast_password_checks = auth_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     as_user(monkeypatch, "admin", ADMIN_PASSWORD)
     monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", url)
@@ -76,6 +101,7 @@ def test_serving_reads_but_cannot_move_champion_and_the_pipeline_can(auth_server
             granted["serving"][f"registered_model {NAME}"]) == ("MANAGE", "READ")
     assert provision_identities(url, NAME, [Identity("serving", "serving-password", "reader")]) \
         == {"serving": {f"registered_model {NAME}": "READ"}}  # again: nothing breaks
+    fast_password_checks()
 
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     lock = registry_lock(url, NAME, lock_url)
@@ -116,13 +142,14 @@ def test_identities_own_the_experiments_so_readers_cannot_steer_users_or_starve_
     from recsys.experiments.store import TRACKING_EXPERIMENT
     from recsys.monitoring.monitor import EXPERIMENT as MONITORING_EXPERIMENT
 
-    url, lock_url = auth_server
+    url, lock_url, fast_password_checks = auth_server
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", url)
     monkeypatch.setenv("RECSYS_REGISTERED_MODEL_NAME", NAME)
     monkeypatch.setenv("RECSYS_REGISTRY_LOCK_URL", lock_url)
     as_user(monkeypatch, "admin", ADMIN_PASSWORD)
     AuthServiceClient(url).create_user("serving", "serving-password")
+    fast_password_checks()
     as_user(monkeypatch, "serving", "serving-password")
     squatted = client_for(url).create_experiment(TRACKING_EXPERIMENT)  # as serving once did
     for user in ("pipeline", "serving", "monitoring"):
@@ -131,6 +158,7 @@ def test_identities_own_the_experiments_so_readers_cannot_steer_users_or_starve_
     assert main(["registry", "identities", "--writer", f"pipeline={tmp_path / 'pipeline'}",
                  "--reader", f"serving={tmp_path / 'serving'}",
                  "--monitor", f"monitoring={tmp_path / 'monitoring'}"]) == 0
+    fast_password_checks()
     granted = json.loads(capsys.readouterr().out)["granted"]
     experiments = [f"experiment {e}" for e in
                    ("recsys-training", TRACKING_EXPERIMENT, MONITORING_EXPERIMENT)]
@@ -196,7 +224,7 @@ def test_a_cross_site_write_with_credentials_and_a_foreign_host_are_refused(auth
     foreign Host (DNS rebinding), even with the admin's credentials."""
     import requests
 
-    url, _ = auth_server
+    url, _, _ = auth_server
     admin = ("admin", ADMIN_PASSWORD)
     create = f"{url}/api/2.0/mlflow/experiments/create"
     by_name = f"{url}/api/2.0/mlflow/experiments/get-by-name"
