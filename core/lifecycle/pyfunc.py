@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import NotFoundError
@@ -33,7 +34,7 @@ MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """predict(DataFrame[user_id], params={k, exclude_seen}) -> top-k rows per user."""
 
     def load_context(self, context) -> None:

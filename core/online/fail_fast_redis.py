@@ -145,6 +145,8 @@ def guarded(client: redis.Redis, breaker: CircuitBreaker) -> redis.Redis:
         pipe.execute = lambda *a, **kw: breaker.call(execute, *a, **kw)
         return pipe
 
-    client.execute_command = lambda *args, **options: breaker.call(command, *args, **options)
-    client.pipeline = guarded_pipeline
+    # entries of the instance's own dict shadow the class's methods, for this client only
+    vars(client).update(
+        execute_command=lambda *args, **options: breaker.call(command, *args, **options),
+        pipeline=guarded_pipeline)
     return client

@@ -20,6 +20,7 @@ HTTP and the Evidently UI. Checked against uvicorn 0.34 (callbacks `on_headers_c
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -39,12 +40,12 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     limits = HeadLimits()
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._head_bytes = 0
         self._in_head = True
-        self._head_timer = self.loop.call_later(self.limits.head_timeout_seconds,
-                                                self._head_too_slow)
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.limits.head_timeout_seconds, self._head_too_slow)
 
     def connection_lost(self, exc) -> None:
         self._cancel_head_timer()
