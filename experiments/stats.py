@@ -213,17 +213,15 @@ def users_needed(unit_variance: float, baseline: float, lift: float, alpha: floa
 
 
 def obrien_fleming_spent(fraction: float, alpha: float) -> float:
-    """Lan-DeMets O'Brien-Fleming-type spending: alpha used up by information `fraction`,
-    2 - 2 Phi(z_{alpha/2} / sqrt(t)) with `alpha` two-sided, half of it on each side.
-
-    This is not the form gsDesign (sfLDOF), rpact (asOF) and ld98/ldbounds use for a
-    two-sided test: they spend 2 - 2 Phi(z_{alpha/4} / sqrt(t)) on each side, so their
-    first looks are stricter (K=5 equally spaced looks at alpha 0.05: 4.877 ... 2.031
-    there, 4.383 ... 2.064 here). Both spend exactly `alpha` in total."""
+    """Lan-DeMets O'Brien-Fleming-type spending of a symmetric two-sided test at `alpha`:
+    the alpha used up by information `fraction`, 2 - 2 Phi(z_{alpha/4} / sqrt(t)) on each
+    side (the one-sided function at alpha / 2), twice that in all. The form of gsDesign
+    (sfLDOF), rpact (asOF) and ld98/ldbounds: K=5 equally spaced looks at 0.05 give the
+    tabulated boundaries 4.877, 3.357, 2.680, 2.290, 2.031."""
     if fraction <= 0:
         return 0.0
     fraction = min(fraction, 1.0)
-    return float(2 * stats.norm.sf(stats.norm.ppf(1 - alpha / 2) / math.sqrt(fraction)))
+    return float(4 * stats.norm.sf(stats.norm.ppf(1 - alpha / 4) / math.sqrt(fraction)))
 
 
 GRID = 1201

@@ -198,9 +198,10 @@ def test_power_and_sample_size_agree_with_each_other():
 
 def test_sequential_boundaries_spend_exactly_alpha():
     assert stats.sequential_boundaries([1.0]) == [pytest.approx(1.959964, abs=1e-5)]
-    # two looks: the first spends 2(1 - Phi(1.96 / sqrt(0.5))) -> z = 1.96 * sqrt(2)
+    # two looks: the first spends 4(1 - Phi(z_0.9875 / sqrt(0.5))) over both sides
     first, last = stats.sequential_boundaries([0.5, 1.0])
-    assert first == pytest.approx(scipy_stats.norm.ppf(0.975) * math.sqrt(2), abs=1e-6)
+    spent_per_side = 2 * scipy_stats.norm.sf(scipy_stats.norm.isf(0.0125) * math.sqrt(2))
+    assert first == pytest.approx(scipy_stats.norm.isf(spent_per_side), abs=1e-6)
     assert 1.96 < last < 2.0
     looks = np.arange(1, 15) / 14
     bounds = np.array(stats.sequential_boundaries(list(looks)))

@@ -76,40 +76,21 @@ PUBLISHED_LDOF = {
 
 
 @pytest.mark.parametrize("looks", sorted(PUBLISHED_LDOF))
-def test_boundary_recursion_reproduces_the_published_lan_demets_table(looks, monkeypatch):
-    """The published tables spend, on each side, 2 - 2 Phi(z_{0.0125} / sqrt(t)) (the
-    one-sided function at 0.025); `obrien_fleming_spent` spends 2 - 2 Phi(z_{0.025} /
-    sqrt(t)) over both sides (see its docstring). Handing the recursion the published
-    function must give the published boundaries to the three decimals tabulated.
-
-    Values: K=2 2.963 1.969; K=3 3.710 2.511 1.993; K=4 4.333 2.963 2.359 2.014;
+def test_boundaries_are_the_published_lan_demets_table(looks):
+    """Values: K=2 2.963 1.969; K=3 3.710 2.511 1.993; K=4 4.333 2.963 2.359 2.014;
     K=5 4.877 3.357 2.680 2.290 2.031 (the last is 2.04 for the classical, not
     spending-function, O'Brien-Fleming boundaries)."""
-    own = stats.obrien_fleming_spent
-    monkeypatch.setattr(stats, "obrien_fleming_spent",
-                        lambda fraction, alpha: 2 * own(fraction, alpha / 2))
     boundaries = stats.sequential_boundaries(EQUALLY_SPACED[looks], alpha=0.05)
     assert boundaries == pytest.approx(PUBLISHED_LDOF[looks], abs=6e-4)
 
 
-# What `sequential_boundaries` itself gives at two-sided alpha 0.05 (total spending
-# 2 - 2 Phi(1.96 / sqrt(t)), half on each side); pinned so a change of convention shows.
-OWN_BOUNDARIES = {
-    2: [2.772, 1.979],
-    3: [3.395, 2.407, 2.015],
-    4: [3.920, 2.774, 2.298, 2.043],
-    5: [4.383, 3.100, 2.553, 2.254, 2.064],
-}
-
-
-@pytest.mark.parametrize("looks", sorted(OWN_BOUNDARIES))
-def test_own_boundaries_start_at_the_closed_form_and_are_pinned(looks):
-    """At the first look nothing was spent before, so P(|Z| >= c) = 2 - 2 Phi(1.96 /
-    sqrt(t1)) gives c = 1.96 / sqrt(t1) exactly: 2.772, 3.395, 3.920, 4.383 for K = 2..5."""
+@pytest.mark.parametrize("looks", sorted(PUBLISHED_LDOF))
+def test_the_first_boundary_is_the_closed_form(looks):
+    """Nothing was spent before the first look, so P(|Z| >= c) = 4 - 4 Phi(z_{0.0125} /
+    sqrt(t1)) there: c = Phi^-1(1 - (2 - 2 Phi(2.2414 / sqrt(t1))))."""
     boundaries = stats.sequential_boundaries(EQUALLY_SPACED[looks], alpha=0.05)
-    first = scipy_stats.norm.ppf(0.975) / math.sqrt(1 / looks)
-    assert boundaries[0] == pytest.approx(first, abs=1e-9)
-    assert boundaries == pytest.approx(OWN_BOUNDARIES[looks], abs=6e-4)
+    one_side = 2 * scipy_stats.norm.sf(scipy_stats.norm.isf(0.0125) / math.sqrt(1 / looks))
+    assert boundaries[0] == pytest.approx(scipy_stats.norm.isf(one_side), abs=1e-9)
 
 
 def test_own_boundaries_spend_the_function_exactly_by_multivariate_normal_integration():
