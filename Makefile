@@ -51,11 +51,11 @@ lint: install ## ruff, the import-layer contracts and the type checker (mypy)
 	MYPYPATH=build/typing $(BIN)/mypy $(foreach p,$(TYPED_PACKAGES),-p recsys.$(p))
 
 docs: install ## regenerate docs/configuration.md (from Settings) and docs/benchmarks.md (from results)
-	$(BIN)/python -m recsys.benchmarks.docs_pages
+	$(BIN)/python -m recsys.tools.docs_pages
 
 bench: install ## run every benchmark, write benchmarks/results/*.json, regenerate docs/benchmarks.md
 	$(BIN)/recsys bench all
-	$(BIN)/python -m recsys.benchmarks.docs_pages
+	$(BIN)/python -m recsys.tools.docs_pages
 
 compile: install ## compile the Kubeflow pipelines and recurring runs to build/
 	$(BIN)/recsys pipeline compile --out build
@@ -109,7 +109,7 @@ build-images: base-image ## build the three images whatever they hold (labelled 
 	  --build-arg PROJECT_IMAGE=$(IMAGE) -f infra/Dockerfile.spark -t $(SPARK_IMAGE) .
 
 run-containers: install image ## the main job with every step in the project image (podman), on the production profile
-	$(BIN)/python -m recsys.benchmarks.container_run --events $(EVENTS)
+	$(BIN)/python -m recsys.tools.container_run --events $(EVENTS)
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

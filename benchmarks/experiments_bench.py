@@ -154,7 +154,6 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
     import httpx
     import redis
 
-    from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
     from recsys.benchmarks.serving_bench import (
         REPO,
         _champion,
@@ -166,6 +165,7 @@ def bench_serving_with_variants(duration: float = SERVING_SECONDS,
     from recsys.core.lifecycle.registry_lock import registry_lock
     from recsys.core.settings import Settings
     from recsys.experiments.store import lock_name, open_store
+    from recsys.tools.local_services import temporary_postgres_database, wait_for_http
 
     with temporary_postgres_database("feast_experiment_bench") as registry_url, \
             tempfile.TemporaryDirectory(prefix="recsys-bench-variants-") as folder:

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.benchmarks.datasets import RatingsData, load_movielens
 from recsys.benchmarks.machine import write_result
+from recsys.benchmarks.protocols import ratings_kfold, stratified_split
 from recsys.benchmarks.reference_models import parse_reference_names, run_reference
 from recsys.benchmarks.session_bench import DEFAULT_MODELS as SESSION_MODELS
 from recsys.benchmarks.session_bench import PUBLISHED as SESSION_PUBLISHED
 from recsys.benchmarks.session_bench import SESSION_PROTOCOLS, bench_sessions
-from recsys.components.evaluate.datasets import RatingsData, load_movielens
 from recsys.components.evaluate.evaluate import evaluate_in_detail
-from recsys.components.evaluate.protocols import ratings_kfold, stratified_split
 from recsys.core.errors import ConfigError
 from recsys.core.models.blend import DEFAULT_PARTS as BLEND_PARTS
 from recsys.core.models.metrics import paired_bootstrap, per_user_ranking

@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from recsys.benchmarks.local_services import (
+from recsys.benchmarks.machine import write_result
+from recsys.tools.local_services import (
     redis_server,
     temporary_postgres_database,
     wait_for_http,
 )
-from recsys.benchmarks.machine import write_result
 
 CONCURRENCY, DURATION_SECONDS, EVENTS, RATE = 32, 60.0, 200_000, 550.0
 COLD_SECONDS = 20.0

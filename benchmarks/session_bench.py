@@ -1,6 +1,6 @@
 """`recsys bench models --protocol next-item | leave-one-out`: the session models
 (`core/models/session_knn.py`) under the literature's protocols
-(`components/evaluate/session_protocols.py`).
+(`benchmarks/session_protocols.py`).
 
 - next-item, `--format srgnn`: fit on every training session, judge every test prefix of
   test.txt, ranking all items.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
-from recsys.components.evaluate.session_protocols import (
+from recsys.benchmarks.session_protocols import (
     evenly,
     judge,
     leave_one_out,

@@ -24,12 +24,12 @@ import httpx
 import orjson
 import redis
 
-from recsys.benchmarks.local_services import free_port, wait_for_http
 from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
 from recsys.streaming.runtime import build_bus
+from recsys.tools.local_services import free_port, wait_for_http
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]

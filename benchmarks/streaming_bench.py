@@ -24,7 +24,6 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from recsys.benchmarks.local_services import temporary_postgres_database, wait_for_http
 from recsys.benchmarks.machine import write_result
 from recsys.benchmarks.streaming_scale import (
     collector_rates,
@@ -40,6 +39,7 @@ from recsys.streaming.lake_sink import SinkConfig
 from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.replay import batches
 from recsys.streaming.runtime import build_bus, build_processor, build_sink
+from recsys.tools.local_services import temporary_postgres_database, wait_for_http
 
 log = logging.getLogger(__name__)
 

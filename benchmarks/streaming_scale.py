@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 import redis
 
-from recsys.benchmarks.local_services import free_port, redis_server
 from recsys.benchmarks.stream_load import (
     LoadResult,
     post_load,
@@ -25,6 +24,7 @@ from recsys.core.data.synthetic.config import ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.settings import Settings
 from recsys.streaming.runtime import build_bus
+from recsys.tools.local_services import free_port, redis_server
 
 log = logging.getLogger(__name__)
 

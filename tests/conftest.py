@@ -76,7 +76,7 @@ def s3_lake(s3_server) -> Lake:
 @pytest.fixture
 def mlflow_server_on_postgres(tmp_path):
     """A real `mlflow server` on a fresh PostgreSQL database; yields (url, database url)."""
-    from recsys.benchmarks.local_services import (
+    from recsys.tools.local_services import (
         start_mlflow_server,
         stop_process_group,
         temporary_postgres_database,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.benchmarks.docs_pages import PAGES
+from recsys.tools.docs_pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

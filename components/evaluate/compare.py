@@ -3,10 +3,11 @@ all scored on the same fresh holdout."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pandas as pd
 
-from recsys.components.evaluate.evaluate import CI_K, KS, evaluate_in_detail
+from recsys.components.evaluate.evaluate import CI_K, KS, Evaluation, evaluate_in_detail
 from recsys.components.evaluate.sessions import K as SESSION_K
 from recsys.components.evaluate.sessions import next_item_metrics
 from recsys.core.lifecycle.pyfunc import load_recommender
@@ -28,7 +29,9 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     With `holdout_sessions` (the holdout window's events), each candidate's session answers
     are also scored by the next-item protocol (`session_*` metrics)."""
     client = client_for(tracking_uri)
-    results, per_user, details = {}, {}, {}
+    results: dict[str, dict[str, Any]] = {}
+    per_user: dict[str, pd.DataFrame] = {}
+    details: dict[str, Evaluation] = {}
     for name, candidate in candidates.items():
         detail = details[name] = evaluate_in_detail(candidate["model"], holdout, ks)
         metrics, per_user[name] = detail.metrics, detail.per_user
@@ -50,11 +53,11 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
                          "model_uri": candidate.get("model_uri")}
         log.info("evaluate %s: %s=%.4f", name, primary_metric, metrics[primary_metric])
     best = max(results, key=lambda n: (results[n]["metrics"][primary_metric], n))
-    baseline_detail = details.get(_default_popularity(candidates))
-    if baseline_detail is None:
-        baseline_detail = evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
+    baseline_name = _default_popularity(candidates)
+    baseline_detail = details[baseline_name] if baseline_name is not None else \
+        evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
     reference = baseline_detail
-    champion = None
+    champion: dict[str, Any] | None = None
     version = aliases(client, registered_model).get(CHAMPION)
     if version is not None:
         model = load_recommender(f"models:/{registered_model}@{CHAMPION}")

@@ -17,6 +17,7 @@ from recsys.core.models.metrics import (
     per_user_ranking,
     rating_errors,
 )
+from recsys.core.models.ratings import RatingRecommender
 
 C = Columns
 KS = (5, 10, 20)
@@ -66,7 +67,8 @@ def evaluate_in_detail(model: Recommender, holdout: pd.DataFrame, ks: tuple[int,
     if per_user is not None and len(per_user):
         _, low, high = bootstrap_mean_ci(per_user["ndcg"].to_numpy(), bootstrap_samples)
         metrics[f"ndcg_at_{CI_K}_ci_low"], metrics[f"ndcg_at_{CI_K}_ci_high"] = low, high
-    if getattr(model, "explicit_ratings", False) and C.rating in holdout.columns:
+    if isinstance(model, RatingRecommender) and model.explicit_ratings \
+            and C.rating in holdout.columns:
         rated = holdout.dropna(subset=[C.rating])
         if len(rated):
             predicted = model.predict_ratings(rated[C.user_id].astype(str).to_numpy(),

@@ -72,7 +72,7 @@ def format_outcome(payload: dict, tracking_uri: str, registered_model: str,
     """Models and key metrics, the decision and why (with `run`, what became of the run's
     own candidate after the gate), and the registry's aliases."""
     evaluation = payload["evaluation"]
-    rows = [("model", *KEY_METRICS)]
+    rows: list[tuple[str, ...]] = [("model", *KEY_METRICS)]
     for name, result in evaluation["candidates"].items():
         mark = " (best)" if name == evaluation["best"] else ""
         rows.append((name + mark, *(_fmt(result["metrics"].get(k)) for k in KEY_METRICS)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,6 +56,7 @@ from recsys.core.data.processed import (
 from recsys.core.data.schema import EVENT_SCHEMA
 from recsys.core.data.spark.frames import (
     SPARK_TIMESTAMP,
+    aggregate_row,
     collect,
     per_batch,
     per_key,
@@ -95,14 +97,14 @@ def preprocess_window_on_spark(spark: "SparkSession", lake: Lake, config: Prepro
     counts: dict = {"price_missing": _nulls(deduped, C.price)}
     filled, before = deduped, counts["price_missing"]
     for key, name in PRICE_FILL_KEYS.items():
-        filled = per_key(filled, [key], lambda f, k=key: fill_price_by(f, k), EVENT_SCHEMA,
+        filled = per_key(filled, [key], partial(fill_price_by, key=key), EVENT_SCHEMA,
                          EVENT_SCHEMA).persist(disk)
         after = _nulls(filled, C.price)
         counts[name], before = before - after, after
     counts["price_unfilled"] = before
     rated = per_batch(filled, lambda f: f[rating_events(f)], EVENT_SCHEMA, EVENT_SCHEMA)
-    mean, missing = rated.agg(F.avg(C.rating), F.sum(F.col(C.rating).isNull().cast("long"))
-                              ).first()
+    mean, missing = aggregate_row(rated.agg(
+        F.avg(C.rating), F.sum(F.col(C.rating).isNull().cast("long"))))
     mean = float("nan") if mean is None else mean  # no rating at all: nothing to fill from
     if missing:
         filled = per_key(filled, [C.item_id], lambda f: fill_ratings(f, mean)[0],

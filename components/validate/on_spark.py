@@ -32,7 +32,7 @@ from recsys.core.data.event_store import (
 from recsys.core.data.lake import Lake
 from recsys.core.data.quarantine import quarantine_rows
 from recsys.core.data.schema import EVENT_COLUMNS, EVENT_SCHEMA, RAW_EVENT_SCHEMA
-from recsys.core.data.spark.frames import per_batch, with_fields
+from recsys.core.data.spark.frames import aggregate_row, per_batch, with_fields
 from recsys.core.data.spark.lake_io import append_by_date, read_files
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ def validate_window_on_spark(spark: "SparkSession", lake: Lake, config: Validati
         tallies = per_batch(judged, lambda f: pd.DataFrame({"tally": [json.dumps(
             batch_tally(f))]}), JUDGED_SCHEMA, _TALLY_SCHEMA).collect()
         clean = judged.filter(F.col(C.reason).isNull())
-        distinct = clean.agg(F.countDistinct(C.user_id).alias("users"),
-                             F.countDistinct(C.item_id).alias("items")).first()
+        distinct = aggregate_row(clean.agg(F.countDistinct(C.user_id).alias("users"),
+                                           F.countDistinct(C.item_id).alias("items")))
         report = quality_report(merge_tallies([json.loads(r["tally"]) for r in tallies]),
                                 config, users=distinct["users"], items=distinct["items"])
         raise_if_failed(report)

@@ -36,7 +36,7 @@ def test_bench_models_rejects_unknown_models(ratings_dir):
 
 
 def test_movielens_100k_is_read_whole_with_its_genres(ml100k_dir):
-    from recsys.components.evaluate.datasets import load_movielens
+    from recsys.benchmarks.datasets import load_movielens
 
     data = load_movielens(ml100k_dir)
     assert len(data.interactions) == len((ml100k_dir / "u.data").read_text().splitlines())
@@ -48,7 +48,7 @@ def test_movielens_100k_is_read_whole_with_its_genres(ml100k_dir):
 
 
 def test_recbole_atomic_files_of_movielens_read_like_u_data(tmp_path):
-    from recsys.components.evaluate.datasets import load_movielens
+    from recsys.benchmarks.datasets import load_movielens
 
     folder = tmp_path / "ml-100k"
     folder.mkdir()

@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.components.features.tables import (
     ITEM_STATS_COLUMNS,
     USER_SESSION_COLUMNS,
@@ -13,6 +12,7 @@ from recsys.components.features.tables import (
 from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
 from recsys.feature_repo.store import apply_repo, open_store
+from recsys.tools.local_services import temporary_postgres_database
 
 T1 = pd.Timestamp("2026-10-10T00:00:00Z")
 T2 = pd.Timestamp("2026-10-20T00:00:00Z")

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import RedisServer, temporary_postgres_database
 from recsys.core.settings import Settings
 from recsys.feature_repo.session_reader import SessionReader
 from recsys.feature_repo.session_writer import SessionFeatureWriter
 from recsys.feature_repo.store import apply_repo, open_store
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 from recsys.streaming.redis_bus import RedisStreamBus
+from recsys.tools.local_services import RedisServer, temporary_postgres_database
 from tests.feature_repo.conftest import write_tables
 from tests.streaming.test_processor import event
 

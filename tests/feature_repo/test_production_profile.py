@@ -5,11 +5,11 @@ import redis
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.core.settings import Settings
 from recsys.feature_repo.feast_adapter import redis_entity_key
 from recsys.feature_repo.online import online_features, push_session_features
 from recsys.feature_repo.store import apply_repo, materialize, open_store
+from recsys.tools.local_services import temporary_postgres_database
 from tests.feature_repo.conftest import REDIS_DB, T1, T2, write_tables
 from tests.feature_repo.test_online import session_row
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from recsys.benchmarks.local_services import temporary_postgres_database
+from recsys.tools.local_services import temporary_postgres_database
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

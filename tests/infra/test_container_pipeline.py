@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 
-from recsys.benchmarks.container_run import run_in_containers
 from recsys.components.gate.report import latest_decision
 from recsys.core.data.synthetic.config import ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.lifecycle.registry import aliases
 from recsys.core.lifecycle.tracking import client_for
 from recsys.pipelines.local_runner import run_training_locally
+from recsys.tools.container_run import run_in_containers
 from tests.infra.test_images import images  # noqa: F401 - the fixture that runs `make image`
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,

@@ -10,8 +10,8 @@ import uuid
 import pytest
 import requests
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.core.settings import Settings
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,

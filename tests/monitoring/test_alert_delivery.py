@@ -17,9 +17,9 @@ import pytest
 import requests
 import yaml
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import worker_env
 from recsys.core.settings import Settings
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 ALERTMANAGER = REPO / "infra" / "alertmanager"

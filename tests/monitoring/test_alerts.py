@@ -12,12 +12,12 @@ import requests
 import uvicorn
 import yaml
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import GROUP as SINK_GROUP
 from recsys.streaming.metrics import StreamSources
 from recsys.streaming.redis_bus import RedisStreamBus
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 from tests.streaming.conftest import keyed_access
 

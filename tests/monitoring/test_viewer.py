@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.core.data.synthetic.config import ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop
 from recsys.monitoring.config import DriftConfig
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.workspace import DEFAULT_PROJECT, publish
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 ARTIFACTS = REPO / "build" / "test-artifacts"

@@ -9,7 +9,6 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.components.gate.report import latest_decision
 from recsys.components.outcome.push import (
     GateOutcome,
@@ -25,6 +24,7 @@ from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.monitoring_pipeline import compile_pipeline as compile_monitoring
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
 from recsys.pipelines.training_pipeline import compile_pipeline as compile_training
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 
 

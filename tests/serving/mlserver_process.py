@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from recsys.benchmarks.local_services import wait_for_http
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 

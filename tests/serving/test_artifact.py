@@ -14,8 +14,8 @@ import boto3
 import pytest
 import requests
 
-from recsys.benchmarks.local_services import free_port, wait_for_http
 from recsys.serving.artifact import MODEL_FOLDER, SETTINGS_FILE
+from recsys.tools.local_services import free_port, wait_for_http
 from tests.factories import served_champion
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ import sys
 import pytest
 import requests
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.core.models.zoo import build_model
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition, Variant
 from recsys.experiments.seldon import arm_model_names
 from recsys.serving.artifact import SETTINGS_FILE, write_artifact
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 from tests.factories import published_shop
 

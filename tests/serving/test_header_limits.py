@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from recsys.benchmarks.local_services import wait_for_http
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 from tests.http_probes import endless_header, trickled_header
 

@@ -11,7 +11,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsys.benchmarks.local_services import wait_for_http
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 from tests.factories import served_champion
 

@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.serving.openapi import DOCUMENTED, serving_document
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 from tests.factories import served_champion
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import requests
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 from tests.serving.conftest import ROWS
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from recsys.benchmarks.local_services import RedisServer
 from recsys.core.data.event_store import QUARANTINE_SCHEMA, QUARANTINE_ZONE, RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
@@ -23,6 +22,7 @@ from recsys.streaming.lake_sink import SinkConfig
 from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.quarantine_sink import QuarantineSinkConfig
 from recsys.streaming.runtime import build_collector_bus, build_stream_workers
+from recsys.tools.local_services import RedisServer
 from tests.streaming.conftest import AUTH, keyed_access
 
 FAST = {"stream_retry_first_seconds": 0.05, "stream_retry_max_seconds": 0.2,

@@ -16,7 +16,6 @@ import uuid
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import redis_server
 from recsys.benchmarks.stream_load import worker_env
 from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
@@ -26,6 +25,7 @@ from recsys.streaming.bus import BusUnavailable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import build_bus, build_collector_bus, build_sink
+from recsys.tools.local_services import redis_server
 from tests.conftest import REPO
 from tests.streaming.event_path import EventPath, events, wait_until
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import BUS_CONFIG, RedisServer
+from recsys.tools.local_services import BUS_CONFIG, RedisServer
 from tests.streaming.event_path import EventPath, events, wait_until
 from tests.streaming.test_chaos_bus import stream_ids
 from tests.streaming.test_chaos_lake import fill, remount, small_disk  # noqa: F401

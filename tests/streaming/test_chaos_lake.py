@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.benchmarks.local_services import redis_server
+from recsys.tools.local_services import redis_server
 from tests.streaming.event_path import EventPath, events, wait_until
 
 pytestmark = pytest.mark.integration

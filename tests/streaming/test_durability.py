@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import redis_server
 from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
@@ -17,6 +16,7 @@ from recsys.streaming.durability import persistence_problems, require_durable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import build_collector_bus
+from recsys.tools.local_services import redis_server
 from tests.streaming.conftest import collector_client
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import uvicorn
 
-from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.benchmarks.stream_load import worker_env
 from recsys.core.data.event_store import RAW_ZONE, read_window
 from recsys.core.data.lake import Lake
@@ -33,6 +32,7 @@ from recsys.streaming.partitions import Membership, partition_of
 from recsys.streaming.processor import ProcessorConfig
 from recsys.streaming.replay import replay
 from recsys.streaming.runtime import build_bus, build_processor, build_sink
+from recsys.tools.local_services import temporary_postgres_database
 from tests.conftest import REPO, free_port
 from tests.streaming.conftest import WRITE_KEY, keyed_access
 

@@ -11,12 +11,12 @@ import httpx
 import orjson
 import pytest
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import HEADERS, worker_env
 from recsys.core.data.event_store import RAW_ZONE, read_window
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.settings import Settings
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration

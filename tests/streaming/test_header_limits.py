@@ -7,11 +7,11 @@ import uuid
 import httpx
 import pytest
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import worker_env
 from recsys.core.online.bearer_keys import BearerKeys
 from recsys.core.settings import Settings
 from recsys.streaming.worker_http import create_worker_app, serve_in_background
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 from tests.http_probes import endless_header, trickled_header
 

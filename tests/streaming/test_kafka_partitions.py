@@ -17,7 +17,6 @@ import pytest
 import redis
 import uvicorn
 
-from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.benchmarks.stream_load import worker_env
 from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop, write_shop
@@ -29,6 +28,7 @@ from recsys.streaming.partitions import partition_of
 from recsys.streaming.processor import GROUP
 from recsys.streaming.replay import replay
 from recsys.streaming.runtime import build_bus, build_sink
+from recsys.tools.local_services import temporary_postgres_database
 from tests.conftest import REPO, free_port
 from tests.streaming.conftest import WRITE_KEY, keyed_access
 from tests.streaming.test_end_to_end import check_against_batch

@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.benchmarks.stream_load import LOAD_WRITE_KEY, worker_env
 from recsys.core.settings import Settings
 from recsys.streaming.openapi import collector_document
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import REPO, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from recsys.benchmarks.local_services import redis_server, temporary_postgres_database
 from recsys.benchmarks.stream_load import run_load
 from recsys.benchmarks.streaming_scale import shop_templates
 from recsys.core.settings import Settings
 from recsys.streaming.runtime import build_bus
+from recsys.tools.local_services import redis_server, temporary_postgres_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EVENTS = 3_000_000

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.benchmarks.local_services import free_port, wait_for_http
 from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.metrics import StreamSources
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.worker_http import create_worker_app
+from recsys.tools.local_services import free_port, wait_for_http
 from tests.streaming.test_metrics import SCRAPE, scrape
 from tests.streaming.test_processor import drain, event, processor  # noqa: F401 (fixture)
 

@@ -8,12 +8,12 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.components.lake.metrics import JOB, push_lake_report
 from recsys.core.data.retention import retain
 from recsys.pipelines.lake_retention import RETENTION_CONFIG_MAP, RETENTION_KEYS
 from recsys.pipelines.monitoring_pipeline import compile_pipeline
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 
 TODAY = date(2026, 11, 10)

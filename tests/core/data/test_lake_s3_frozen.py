@@ -11,13 +11,13 @@ import uuid
 
 import pytest
 
-from recsys.benchmarks.local_services import wait_for_http
 from recsys.components.extract.extract import ExtractConfig, extract
 from recsys.core.data import lake as lake_module
 from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
+from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

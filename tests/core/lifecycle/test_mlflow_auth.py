@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from recsys.benchmarks.local_services import (
-    start_mlflow_server,
-    stop_process_group,
-    temporary_postgres_database,
-    wait_for_http,
-)
 from recsys.cli.main import main
 from recsys.core.lifecycle.mlflow_identities import Identity, provision_identities
 from recsys.core.lifecycle.registry import NO_CHAMPION, aliases, promote
 from recsys.core.lifecycle.registry_lock import registry_lock
 from recsys.core.lifecycle.tracking import client_for
+from recsys.tools.local_services import (
+    start_mlflow_server,
+    stop_process_group,
+    temporary_postgres_database,
+    wait_for_http,
+)
 from tests.conftest import REPO, free_port
 from tests.factories import register_trained
 from tests.serving.conftest import ROWS

@@ -9,7 +9,6 @@ import threading
 import pytest
 import redis
 
-from recsys.benchmarks.local_services import temporary_postgres_database
 from recsys.core.online.fail_fast_redis import OPEN, CircuitOpen, fail_fast_client
 from recsys.core.settings import Settings
 from recsys.feature_repo.store import apply_repo, open_store
@@ -17,6 +16,7 @@ from recsys.serving.build import _session_reader
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig
 from recsys.serving.metrics import ServiceMetrics
+from recsys.tools.local_services import temporary_postgres_database
 
 
 class StalledRedis:

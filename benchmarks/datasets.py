@@ -39,8 +39,8 @@ def load_movielens(path: str | Path) -> RatingsData:
         source = csv
     elif tab.exists():
         source = tab
-    elif _atomic_file(folder, ".inter"):
-        return _load_atomic(folder)
+    elif (inter := _atomic_file(folder, ".inter")) is not None:
+        return _load_atomic(folder, inter)
     else:
         raise ConfigError(f"movielens: no ratings.csv, u.data or RecBole .inter file in "
                           f"{folder}")
@@ -101,9 +101,9 @@ def _read_atomic(path: Path, required: set[str]) -> pd.DataFrame:
     return raw
 
 
-def _load_atomic(folder: Path) -> RatingsData:
-    raw = _read_atomic(_atomic_file(folder, ".inter"),
-                       {"user_id", "item_id", "rating", "timestamp"})
+def _load_atomic(folder: Path, inter: Path) -> RatingsData:
+    """A RecBole data set: its `.inter` file (`inter`) and the folder's `.item` file."""
+    raw = _read_atomic(inter, {"user_id", "item_id", "rating", "timestamp"})
     interactions = pd.DataFrame({
         C.user_id: raw["user_id"], C.item_id: raw["item_id"],
         C.rating: pd.to_numeric(raw["rating"], errors="raise").astype(float), C.weight: 1.0,

@@ -1,4 +1,4 @@
-"""Generated documentation pages: `python -m recsys.benchmarks.docs_pages` (or `make docs`)
+"""Generated documentation pages: `python -m recsys.tools.docs_pages` (or `make docs`)
 rewrites docs/configuration.md from `Settings`, docs/benchmarks.md from
 benchmarks/results/*.json and the OpenAPI documents docs/openapi/*.json from the collector's
 and serving's code. A test fails when one is out of date."""

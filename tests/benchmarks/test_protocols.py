@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.components.evaluate.protocols import (
+from recsys.benchmarks.protocols import (
     kfold_positions,
     ratings_kfold,
     stratified_split,

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from recsys.components.evaluate.session_protocols import (
+from recsys.benchmarks.session_protocols import (
     evenly,
     leave_one_out,
     leave_one_out_metrics,

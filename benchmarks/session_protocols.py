@@ -15,6 +15,7 @@ it, so a model cannot gain from giving many items one score.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ KS = (10, 20)
 BATCH = 256
 
 
-def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def target_ranks(scores: np.ndarray, targets: Sequence[int] | np.ndarray) -> np.ndarray:
     """1-based rank of each row's target among all columns (ties counted ahead)."""
     targets = np.asarray(targets, dtype=np.int64)
     own = scores[np.arange(scores.shape[0]), targets][:, None]

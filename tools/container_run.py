@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from recsys.benchmarks.local_services import (
+from recsys.tools.local_services import (
     mlflow_server,
     podman_api,
     s3_endpoint,
