@@ -2,7 +2,7 @@
 
 They learn from sessions (lists of item ids in click order, oldest session first) and
 score a prefix (the session so far) against every item, as the session-based literature's
-protocols need (`components/evaluate/session_protocols.py`). Five models:
+protocols need (`benchmarks/session_protocols.py`). Five models:
 
 - `SequentialRules` (Ludewig & Jannach 2018, "SR"; the serving path's own rules in
   `session_rules.py` on events): every item `a` followed `d` <= `window` steps later by
