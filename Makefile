@@ -54,7 +54,7 @@ docs: install ## regenerate docs/configuration.md (from Settings) and docs/bench
 	$(BIN)/python -m recsys.tools.docs_pages
 
 bench: install ## run every benchmark, write benchmarks/results/*.json, regenerate docs/benchmarks.md
-	$(BIN)/recsys bench all
+	RECSYS_BENCHMARK_DATA=$${RECSYS_BENCHMARK_DATA:-../shared/data} $(BIN)/recsys bench all
 	$(BIN)/python -m recsys.tools.docs_pages
 
 compile: install ## compile the Kubeflow pipelines and recurring runs to build/

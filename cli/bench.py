@@ -9,7 +9,6 @@ from recsys.core.errors import ConfigError
 
 AREAS = ("data", "pipeline", "features", "serving", "monitoring", "streaming", "models",
          "experiments")
-MOVIELENS_SMALL = "../shared/data/movielens-small"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,10 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "pandas; spark writes data-spark.json)")
     models = parser.add_argument_group("models", "recsys bench models: the model zoo on a data "
                                        "set under one protocol -> models-<name>.json")
-    models.add_argument("--ratings", default=MOVIELENS_SMALL,
-                        help=f"ratings file/folder, or an event source for --protocol temporal "
-                        "or session "
-                        f"(default {MOVIELENS_SMALL})")
+    models.add_argument("--ratings", default=None,
+                        help="ratings file/folder, or an event source for --protocol temporal "
+                        "or session (default RECSYS_BENCHMARK_DATA/movielens-small)")
     models.add_argument("--format", default="movielens",
                         help="movielens for ratings; an extract format (rees46, jsonl...) or "
                         "'' (detected) for temporal")
@@ -84,6 +82,16 @@ def _runner(area: str):
     return getattr(module, function)
 
 
+def _default_ratings() -> str:
+    from recsys.core.settings import Settings
+
+    folder = Settings().benchmark_data
+    if folder is None:
+        raise ConfigError("recsys bench models reads --ratings, or "
+                          "RECSYS_BENCHMARK_DATA/movielens-small: set one of them")
+    return str(folder / "movielens-small")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     areas = AREAS if args.area == "all" else (args.area,)
     for area in areas:
@@ -94,8 +102,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for protocol in protocols:
                 topn = protocol == "topn-stratified"
                 tunes = topn or protocol in ("next-item", "leave-one-out")
-                run(args.ratings, args.format, protocol, args.models, args.name,
-                    args.holdout_days, args.reference if topn else None,
+                run(args.ratings or _default_ratings(), args.format, protocol, args.models,
+                    args.name, args.holdout_days, args.reference if topn else None,
                     args.reference_params if topn else None, args.tune if tunes else 0,
                     args.params_from if topn else None)
             continue

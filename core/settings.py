@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto, ...); None means AWS itself or AWS_ENDPOINT_URL."""
 
+    benchmark_data: Path | None = None
+    """Folder of the public data sets `recsys bench models` reads by default
+    (`<folder>/movielens-small`); `make bench` sets it to `../shared/data`."""
+
     engine: Literal["pandas", "spark"] = "pandas"
     """Engine of the batch data path (extract, validate, preprocess, feature tables):
     `pandas` in this process (the embedded default, fastest up to a few million events) or
