@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
 from evidently.presets import DataDriftPreset
 
 from recsys.core.data.columns import Columns
@@ -39,7 +40,7 @@ def thresholds_for(config: DriftConfig, ref: pd.DataFrame, sessions: pd.Series |
 @dataclass
 class DriftResult:
     summary: dict
-    snapshot: object  # evidently Snapshot: save_html / json / dict
+    snapshot: Snapshot
 
 
 def run_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig,

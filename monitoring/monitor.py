@@ -46,6 +46,8 @@ def champion_training_window(settings: Settings) -> dict:
     if version is None:
         raise NotFoundError("no champion to monitor yet: run the training pipeline first")
     run_id = client.get_model_version(settings.registered_model_name, version).run_id
+    if run_id is None:
+        raise NotFoundError(f"champion v{version} records no training run")
     params = client.get_run(run_id).data.params
     start = params.get("data.train_start") or params.get("data.window_start")
     end = params.get("data.split_time")
