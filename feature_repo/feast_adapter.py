@@ -68,7 +68,8 @@ def skip_versioned_read_probe(store: FeatureStore) -> None:
     it is skipped for exactly those two."""
     online = provider_online_store(store)
     if isinstance(online, (SqliteOnlineStore, RedisOnlineStore)):
-        online._check_versioned_read_support = lambda grouped_refs: None
+        # an entry of the instance's own dict shadows the class's method, for this store only
+        vars(online)["_check_versioned_read_support"] = lambda grouped_refs: None
 
 
 def view_storage_name(view: FeatureView, repo_config) -> str:
