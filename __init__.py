@@ -5,4 +5,4 @@ are its subpackages: `recsys.core` (the shared library), `recsys.components` (pi
 steps), `recsys.pipelines`, `recsys.feature_repo`, `recsys.serving`, `recsys.streaming`,
 `recsys.monitoring` and `recsys.cli`. See docs/architecture.md for the import rules.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

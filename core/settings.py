@@ -15,7 +15,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_EVENT_STREAM = "recsys:events"
 DEFAULT_REGISTERED_MODEL = "recsys-recommender"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
-DEFAULT_IMAGE = "localhost/recsys:0.1.0"
+DEFAULT_IMAGE = "localhost/recsys:0.2.0"
 
 
 class Settings(BaseSettings):

@@ -21,7 +21,7 @@ def test_defaults_live_under_the_state_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("image, spark_image", [
-    ("localhost/recsys:0.1.0", "localhost/recsys-spark:0.1.0"),
+    ("localhost/recsys:0.2.0", "localhost/recsys-spark:0.2.0"),
     ("registry.example:5000/shop/recsys:2.0", "registry.example:5000/shop/recsys-spark:2.0"),
     ("registry.example:5000/recsys", "registry.example:5000/recsys-spark:latest"),
     ("recsys", "recsys-spark:latest")])

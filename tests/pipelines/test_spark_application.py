@@ -28,7 +28,7 @@ EXAMPLE = REPO / "infra" / "k8s" / "spark" / "sparkapplication.example.yaml"
 JOB = SparkDataJob(source="s3://shop-exports/events/2026-12-03/", lake_uri="s3://recsys-lake/shop",
                    result_key="jobs/spark_data/example.json", start="2026-11-03",
                    end="2026-12-03")
-CLUSTER = SparkClusterConfig(image="registry.example/recsys-spark:0.1.0")
+CLUSTER = SparkClusterConfig(image="registry.example/recsys-spark:0.2.0")
 
 
 def test_the_manifest_validates_against_the_operator_fields():

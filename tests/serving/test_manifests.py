@@ -18,7 +18,7 @@ def test_v2_server_and_model():
     assert (server["apiVersion"], server["kind"]) == ("mlops.seldon.io/v1alpha1", "Server")
     assert model["kind"] == "Model" and model["spec"]["server"] == server["metadata"]["name"]
     container = server["spec"]["podSpec"]["containers"][0]
-    assert container["image"] == "ghcr.io/recsys-mlops/recsys-serving:0.1.0"
+    assert container["image"] == "ghcr.io/recsys-mlops/recsys-serving:0.2.0"
     settings = json.loads((REPO / "serving/model_repository/settings.json").read_text())
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": settings["http_port"], "grpc": settings["grpc_port"],
