@@ -170,7 +170,10 @@ def _apply_corrections(comparisons: list[dict], definition: ExperimentDefinition
     sequential = None
     if definition.sequential and comparisons:
         smallest = min(len(frame) for frame in groups.values())
-        fraction = min(1.0, smallest / definition.planned_users)
+        planned = definition.planned_users
+        if planned is None:  # cannot happen: the definition sets it for every sequential test
+            raise ValueError(f"{definition.name}: a sequential test without planned_users")
+        fraction = min(1.0, smallest / planned)
         looks = [f for f in previous_looks if f < fraction] + [fraction]
         boundary = stats.sequential_boundaries(looks, definition.alpha / len(comparisons))[-1]
         sequential = {"information_fraction": fraction, "looks": looks,

@@ -9,6 +9,7 @@ ramp run under the registry lock of the surface, so two operators cannot both st
 """
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 
@@ -135,7 +136,7 @@ class ExperimentStore:
             self.client.log_metric(run.info.run_id, "coverage", coverage)
         return ramped
 
-    def record_look(self, name: str, fraction: float) -> list[float]:
+    def record_look(self, name: str, fraction: float) -> builtins.list[float]:
         run = self._run(name)
         looks = json.loads(run.data.tags.get(f"{TAG}looks", "[]"))
         if not looks or fraction > looks[-1]:
