@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, Row
     from pyspark.sql.types import DataType, StructType
 
 PandasFn = Callable[[pd.DataFrame], pd.DataFrame]
@@ -124,6 +124,14 @@ def per_key(frame: "DataFrame", keys: list[str], fn: PandasFn, in_schema: pa.Sch
                 yield from from_pandas(out, out_schema).to_batches(max_chunksize=BATCH_ROWS)
 
     return frame.repartition(partitions, *keys).mapInArrow(run, spark_schema(out_schema))
+
+
+def aggregate_row(frame: "DataFrame") -> "Row":
+    """The one row of a global aggregate (`frame.agg(...)`, no grouping)."""
+    row = frame.first()
+    if row is None:  # cannot happen: an aggregate without groups has exactly one row
+        raise ValueError("a global aggregate returned no row")
+    return row
 
 
 def collect(frame: "DataFrame", schema: pa.Schema) -> pd.DataFrame:
