@@ -5,6 +5,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.core.data.columns import EventType
 
+DEFAULT_LOOKBACK_DAYS = 30.0
+"""Days of training data before the holdout, by default (also the pipeline's parameter)."""
+
 
 class PreprocessConfig(BaseModel):
     """How events become interactions, splits and feature tables."""
@@ -24,7 +27,7 @@ class PreprocessConfig(BaseModel):
     """Same user, item and type again within this many seconds is one event."""
     holdout_days: float = Field(7.0, gt=0)
     """The last this-many days of the window form the holdout."""
-    lookback_days: float | None = Field(30.0, gt=0)
+    lookback_days: float | None = Field(DEFAULT_LOOKBACK_DAYS, gt=0)
     """Training uses at most this many days before the holdout; None uses all."""
     popularity_half_life_days: float = Field(7.0, gt=0)
     """Half-life of the recency decay in the item popularity score."""

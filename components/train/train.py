@@ -16,7 +16,7 @@ from recsys.components.train.search import SearchConfig, SearchResult, search
 from recsys.core.data.columns import Columns
 from recsys.core.data.entity_stats import item_features
 from recsys.core.data.processed import Processed
-from recsys.core.errors import ConfigError
+from recsys.core.errors import ConfigError, NotFoundError
 from recsys.core.lifecycle.pyfunc import log_recommender
 from recsys.core.lifecycle.tracking import ensure_experiment, use_tracking
 from recsys.core.models.base import Recommender
@@ -54,6 +54,12 @@ class TrainedModel:
     run_id: str | None = None
     model_uri: str | None = None
     search: SearchResult | None = None
+
+    def logged_run(self) -> tuple[str, str]:
+        """(run_id, model_uri) of the MLflow run `log_trained` logged the model in."""
+        if self.run_id is None or self.model_uri is None:
+            raise NotFoundError(f"{self.name} is not logged yet: log_trained logs it")
+        return self.run_id, self.model_uri
 
 
 def hyperparameters(models: list[str], neighbours: int, shrinkage: float,
