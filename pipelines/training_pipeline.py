@@ -9,7 +9,7 @@ from recsys.components.features.component import features_op
 from recsys.components.gate.component import gate_op, promote_op
 from recsys.components.image import SPARK_IMAGE
 from recsys.components.preprocess.component import preprocess_op
-from recsys.components.preprocess.config import PreprocessConfig
+from recsys.components.preprocess.config import DEFAULT_LOOKBACK_DAYS, PreprocessConfig
 from recsys.components.train.component import train_op
 from recsys.components.validate.component import validate_op
 from recsys.components.validate.rules import ValidationConfig
@@ -134,7 +134,7 @@ def training_pipeline(
     registered_model: str = DEFAULT_REGISTERED_MODEL,
     max_bad_ratio: float = ValidationConfig().max_bad_ratio,
     holdout_days: float = PreprocessConfig().holdout_days,
-    lookback_days: float = PreprocessConfig().lookback_days,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
     models: list = ["popularity", "item_knn", "ease"],  # noqa: B006 - KFP needs a literal
     neighbours: int = 100,
     shrinkage: float = 10.0,
