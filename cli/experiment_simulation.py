@@ -50,7 +50,10 @@ def challenger_version(settings) -> str:
         raise RecsysError(f"{name} has no champion: run `make run` first")
     if current.get("challenger") not in (None, current["champion"]):
         return current["challenger"]
-    champion_run = client.get_run(client.get_model_version(name, current["champion"]).run_id)
+    champion_run_id = client.get_model_version(name, current["champion"]).run_id
+    if champion_run_id is None:
+        raise RecsysError(f"{name}'s champion v{current['champion']} records no training run")
+    champion_run = client.get_run(champion_run_id)
     model = "ease" if champion_run.data.tags.get("recsys.model") == "item_knn" else "item_knn"
     with step("train a challenger for the experiment", model=model):
         _, processed = preprocess_window(Lake(settings.lake, settings.s3_endpoint_url),
@@ -59,7 +62,8 @@ def challenger_version(settings) -> str:
                                processed.item_features, processed.user_features)[0]
         log_trained(trained, settings.tracking_uri, f"{name}-experiments",
                     {"rows": len(processed.train)})
-        return register_candidate(client, name, trained.model_uri, trained.run_id)
+        run_id, model_uri = trained.logged_run()
+        return register_candidate(client, name, model_uri, run_id)
 
 
 def free_port() -> int:
@@ -72,7 +76,8 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float, headers=None) 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RecsysError(f"{process.args[3:5]} exited with {process.returncode}")
+            command = process.args if isinstance(process.args, list) else [process.args]
+            raise RecsysError(f"{command[3:5]} exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=2, headers=headers).status_code == 200:
                 return

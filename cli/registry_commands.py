@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from recsys.core.errors import ConfigError, NotFoundError
 from recsys.core.lifecycle.registry import aliases, promote_manually, registry_table, rollback
 from recsys.core.lifecycle.registry_lock import registry_lock
 from recsys.core.lifecycle.tracking import client_for
 from recsys.core.settings import load_settings
+
+if TYPE_CHECKING:
+    from recsys.core.lifecycle.mlflow_identities import Identity, Role
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -122,9 +126,9 @@ def _identities(settings, name: str, args: argparse.Namespace) -> int:
     from recsys.experiments.store import TRACKING_EXPERIMENT
     from recsys.monitoring.monitor import EXPERIMENT as MONITORING_EXPERIMENT
 
-    wanted = [_identity(spec, role) for role, specs in (
+    by_role: tuple[tuple[Role, list[str]], ...] = (
         ("writer", args.writer), ("reader", args.reader), ("monitor", args.monitor))
-        for spec in specs]
+    wanted = [_identity(spec, role) for role, specs in by_role for spec in specs]
     if not wanted:
         raise ConfigError("name at least one --writer, --reader or --monitor "
                           "USER=PASSWORD_FILE")
@@ -135,7 +139,7 @@ def _identities(settings, name: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _identity(spec: str, role: str):
+def _identity(spec: str, role: Role) -> Identity:
     """USER=PASSWORD_FILE -> Identity (the password is read from the file, never an argument)."""
     from pathlib import Path
 
