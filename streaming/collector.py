@@ -182,7 +182,7 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         if key is None:
             return unauthorized(f"a write key is required: {BEACON_PATH}?key=<write key>")
         origin = request.headers.get("origin")
-        if foreign_origin(origin, access.allowed_origins):
+        if origin is not None and foreign_origin(origin, access.allowed_origins):
             return unauthorized(f"origin {origin[:200]!r} is not one of the collector's "
                                 f"allowed origins (RECSYS_COLLECTOR_ALLOWED_ORIGINS)", 403)
         return await take_events(request, key, BEACON_TYPES)
@@ -246,8 +246,9 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
                 name = "(other)"
             counters.rejected_by_field[name] = counters.rejected_by_field.get(name, 0) + 1
         counters.anonymized += checked.anonymized
-        payload = {"accepted": published.accepted, "duplicates": published.duplicates,
-                   "rejected": len(checked.rejected)}
+        payload: dict[str, object] = {"accepted": published.accepted,
+                                      "duplicates": published.duplicates,
+                                      "rejected": len(checked.rejected)}
         if checked.anonymized:
             payload["anonymized"] = checked.anonymized
         if checked.rejected:
@@ -266,13 +267,14 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         body = await run_in_threadpool(health_report, bus, workers)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    if access.metrics_keys is not None:
+    tokens = access.metrics_keys
+    if tokens is not None:
         sources = replace(observed or StreamSources(None, bus, ()), counters=counters)
         registry = CollectorRegistry()
         registry.register(StreamMetrics(sources))
 
         def no_token(request: Request) -> JSONResponse | None:
-            if access.metrics_keys.matching(request.headers.get("authorization")) is None:
+            if tokens.matching(request.headers.get("authorization")) is None:
                 return JSONResponse({"error": "a metrics token is required: Authorization: "
                                               "Bearer <token>"}, status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})

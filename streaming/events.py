@@ -177,6 +177,7 @@ class RichEvent(_Loose):
     def unknown_fields(self) -> dict:
         """Every field the schema has no column for, nested as sent, without personal data."""
         private = self.__pydantic_private__  # plain dict: no per-call attribute machinery
+        assert private is not None  # a dict: the model declares private attributes
         if "_unknown" not in private:
             private["_unknown"] = _extras(self)
         return private["_unknown"]
@@ -184,6 +185,7 @@ class RichEvent(_Loose):
     def extra_json(self) -> str | None:
         """`unknown_fields` as JSON (None: none); call `problems` first (nesting)."""
         private = self.__pydantic_private__
+        assert private is not None  # a dict: the model declares private attributes
         if "_extra_json" not in private:
             found = self.unknown_fields()
             private["_extra_json"] = orjson.dumps(

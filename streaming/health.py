@@ -22,7 +22,8 @@ def health_report(bus: EventBus,
     if not up:
         reasons.append("bus down: events are refused with 503 until it is back")
     checked = getattr(bus, "durability", None) is not None  # Redis, unless allowed volatile
-    problems = bus.durability_problems() if checked else []
+    problems = bus.durability_problems() \
+        if checked and hasattr(bus, "durability_problems") else []
     if problems:
         reasons.append("bus not durable, events refused with 503: " + "; ".join(problems))
     body: dict = {"bus": "up" if up else "down",

@@ -26,12 +26,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 from kafka import ConsumerRebalanceListener
 
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
 from recsys.streaming.partitions import partition_of
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,7 @@ class KafkaBus:
         self.dedup_capacity = dedup_capacity
         self.timeout_seconds = timeout_seconds
         self._seen: OrderedDict[str, float] = OrderedDict()
-        self._consumers: dict[tuple[str, str], object] = {}
+        self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
         self._on_revoke: dict[str, Callable[[], object]] = {}
         try:
             # max_block_ms: a send waiting for metadata (broker down) fails within the
@@ -150,7 +154,7 @@ class KafkaBus:
         except Exception as exc:
             raise BusUnavailable(f"Kafka topic {self.dead_topic} unavailable: {exc}") from exc
 
-    def _consumer(self, group: str, consumer: str):
+    def _consumer(self, group: str, consumer: str) -> KafkaConsumer:
         from kafka import KafkaConsumer
 
         key = (group, consumer)
@@ -247,7 +251,8 @@ class _Assignment(ConsumerRebalanceListener):
     """A consumer's rebalance listener: runs the group's revoke callback before its
     partitions go, and says in the log which partitions it owns after each rebalance."""
 
-    def __init__(self, group: str, consumer: str, callback: Callable[[], object]):
+    def __init__(self, group: str, consumer: str,
+                 callback: Callable[[], Callable[[], object] | None]):
         self.group, self.consumer, self.callback = group, consumer, callback
 
     def on_partitions_revoked(self, revoked) -> None:

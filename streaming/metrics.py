@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -21,16 +22,53 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 
+class CollectorCounts(Protocol):
+    """What the collector counts (`collector.CollectorCounters`)."""
+
+    requests: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    anonymized: int
+    unauthorized: int
+    rate_limited: int
+    unavailable: int
+    rejected_by_field: dict[str, int]
+    valid_by_type: dict[str, int]
+
+
+class ProcessorCounts(Protocol):
+    """What the session processor counts (`processor.ProcessorStats`)."""
+
+    applied: int
+    duplicates: int
+    late: int
+    users_pushed: int
+    batches: int
+    seconds: float
+    freshness_seconds: float | None
+
+
+class SinkCounts(Protocol):
+    """What the lake sink counts (`lake_sink.SinkStats`)."""
+
+    written: int
+    duplicates: int
+    files: int
+    flushes: int
+    seconds: float
+
+
 @dataclass
 class StreamSources:
     """What the metrics read: the collector's counters, the bus, the consumer groups, and
     (under `stream up`) the workers' stats and supervisor status."""
 
-    counters: object
+    counters: CollectorCounts | None
     bus: object
     groups: tuple[str, ...]
-    processor_stats: object | None = None
-    sink_stats: object | None = None
+    processor_stats: ProcessorCounts | None = None
+    sink_stats: SinkCounts | None = None
     workers: Callable[[], dict] | None = None
     dead_letters: bool = True
     """Report the bus's dead-letter stream (the collector's view; not a worker's)."""
@@ -115,7 +153,7 @@ class StreamMetrics(Collector):
                          "quarantine (capped)", {(): dead})
 
 
-def _collector_families(counters) -> Iterator:
+def _collector_families(counters: CollectorCounts) -> Iterator:
     yield _counter("recsys_collector_requests", "POST /events requests",
                    {(): counters.requests})
     yield _counter("recsys_collector_events", "Events by outcome", {

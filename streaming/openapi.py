@@ -13,6 +13,7 @@ collector to it.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -93,7 +94,7 @@ def collector_document() -> dict:
     beacon_content = {kind: {"schema": body if kind == "application/json" else {
         "type": "string", "description": "the JSON or NDJSON body as text"}}
         for kind in sorted(BEACON_TYPES)}
-    operation = {
+    operation: dict[str, Any] = {
         "summary": "Send events",
         "description": "One event, a JSON array or NDJSON lines (one event a line), in the "
                        f"rich format. Bodies over {limits.max_body_bytes} bytes or batches "

@@ -26,10 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 import pandas as pd
 import redis
+from redis.typing import EncodableT
 
 from recsys.core.data.columns import Columns
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
@@ -155,12 +157,13 @@ class SessionProcessor:
         the partitions this processor owns)."""
         parts = self.config.partitions
         owned = [partition_of(user_id, parts)] if user_id is not None else self.owned
-        values = [v for v in self.client.mget([self.keys.watermark_of(p, parts)
-                                                for p in owned]) if v is not None]
+        values = [v for v in _mget(self.client, [self.keys.watermark_of(p, parts)
+                                                 for p in owned]) if v is not None]
         return max(int(v) for v in values) if values else None
 
     def state(self, user_id: str) -> dict | None:
-        raw = self.client.get(f"{self._state_prefix}{user_id}")
+        raw = cast("bytes | None",  # the sync client's answer (see _mget)
+                   self.client.get(f"{self._state_prefix}{user_id}"))
         return upgrade_state(orjson.loads(raw)) if raw else None
 
     # -- the loop -------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class SessionProcessor:
         user_partition = {u: partition_of(u, parts) for u in users}
         watermarks = self._advance_watermarks(newest, user_partition)
         prefix = self._state_prefix
-        raw_states = self.client.mget([f"{prefix}{u}" for u in users])
+        raw_states = _mget(self.client, [f"{prefix}{u}" for u in users])
         states = {}
         stats = self.stats
         for user, raw in zip(users, raw_states):
@@ -269,7 +272,8 @@ class SessionProcessor:
         parts = cfg.partitions
         timers_keys = {p: self.keys.cart_timers_of(p, parts) for p in watermarks}
         prefix, recent_prefix = self._state_prefix, self.keys.recent_items_prefix
-        keys, args = [], [cfg.state_ttl_seconds]
+        keys: list[str] = []
+        args: list[EncodableT] = [cfg.state_ttl_seconds]
         pipe = self.client.pipeline(transaction=False)
         for user, state in states.items():
             partition = user_partition[user]
@@ -312,8 +316,8 @@ class SessionProcessor:
             if top > newest.get(partition, top - 1):
                 newest[partition] = top
         partitions = sorted(set(self.owned) | set(newest))
-        stored = self.client.mget([self.keys.watermark_of(p, cfg.partitions)
-                                   for p in partitions])
+        stored = _mget(self.client, [self.keys.watermark_of(p, cfg.partitions)
+                                     for p in partitions])
         watermarks = {}
         for partition, value in zip(partitions, stored):
             old = int(value) if value is not None else 0
@@ -342,13 +346,19 @@ class SessionProcessor:
         if not due:
             return
         expired: dict[int, list[str]] = defaultdict(list)
-        for user, raw in zip(due, self.client.mget([f"{self._state_prefix}{u}" for u in due])):
+        for user, raw in zip(due, _mget(self.client, [f"{self._state_prefix}{u}" for u in due])):
             if raw:
                 states[user] = upgrade_state(orjson.loads(raw))
             else:
                 expired[user_partition[user]].append(user)
         for partition, users in expired.items():
             self.client.zrem(self.keys.cart_timers_of(partition, parts), *users)
+
+
+def _mget(client: redis.Redis, keys: list[str]) -> list[bytes | None]:
+    # redis-py types every answer of its sync client `Awaitable[Any] | Any` (one class of
+    # commands serves both clients, redis/redis-py#2399): this is the sync client's MGET
+    return cast("list[bytes | None]", client.mget(keys))
 
 
 def _execute(pipe) -> list:

@@ -29,11 +29,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import orjson
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT
 
 from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM, DEFAULT_REDIS_URL
@@ -42,6 +44,9 @@ from recsys.streaming.durability import DurabilityGuard, NotDurable
 from recsys.streaming.partitions import EVERYTHING, Membership, partition_of
 
 log = logging.getLogger(__name__)
+# redis-py types every answer of its sync client `Awaitable[Any] | Any` (one class of commands
+# serves the sync and the asyncio client, redis/redis-py#2399): the casts below state what the
+# sync client returns.
 
 # The oldest entry some consumer group still needs - its oldest pending entry, or the one
 # after the last it was given - and the trim of everything before it. Shared by the publish
@@ -211,7 +216,7 @@ class RedisStreamBus:
             return PublishResult(0, 0)
         keys: list[str] = []
         index: dict[int, int] = {}
-        args = [self.seen_prefix, self.dedup_seconds, self.partition_bound]
+        args: list[EncodableT] = [self.seen_prefix, self.dedup_seconds, self.partition_bound]
         for row in rows:
             partition = partition_of(row["user_id"], self.partitions)
             if partition not in index:
@@ -230,7 +235,7 @@ class RedisStreamBus:
         if not records:
             return
         self._check_durable()
-        args = [self.dead_letter_length, *(orjson.dumps(r) for r in records)]
+        args: list[EncodableT] = [self.dead_letter_length, *(orjson.dumps(r) for r in records)]
         stored = self._write(f"dead-letter stream {self.dead_stream}",
                              lambda: self._dead_letter(keys=[self.dead_stream], args=args))
         if stored < 0:
@@ -262,7 +267,8 @@ class RedisStreamBus:
                                     f"the events may be stored") from exc
 
     def dead_letters(self, count: int = 1000) -> list[dict]:
-        entries = self.client.xrange(self.dead_stream, count=count)
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]",
+                       self.client.xrange(self.dead_stream, count=count))
         return [orjson.loads(fields[b"e"]) for _, fields in entries]
 
     def dead_letter_bus(self) -> "RedisStreamBus":
@@ -275,7 +281,7 @@ class RedisStreamBus:
     def dead_letter_count(self) -> int:
         """Entries in the dead-letter stream (not yet quarantined and trimmed; at most
         `dead_letter_length`: then the collector is refused)."""
-        return int(self.client.xlen(self.dead_stream))
+        return cast(int, self.client.xlen(self.dead_stream))
 
     def ping(self) -> bool:
         """Whether the server answers (a server that is not durable does: see
@@ -354,7 +360,8 @@ class RedisStreamBus:
         key = (group, consumer)
         if key not in self._recovered:
             cursors = self._recovery_cursor.setdefault(key, {s: "0" for s in self.owned})
-            own = self._reader.xreadgroup(group, consumer, dict(cursors), count=count)
+            own = cast("list[list[Any]] | None", self._reader.xreadgroup(
+                group, consumer, {s: cursor for s, cursor in cursors.items()}, count=count))
             returned = {_id(stream): entries for stream, entries in own or []}
             messages = []
             for name in list(cursors):
@@ -393,8 +400,8 @@ class RedisStreamBus:
         def claim():
             taken = []
             for stream in self.owned:
-                _, claimed, *_ = self.client.xautoclaim(stream, group, consumer, min_idle_ms,
-                                                        start_id="0-0", count=count)
+                _, claimed, *_ = cast("list[Any]", self.client.xautoclaim(
+                    stream, group, consumer, min_idle_ms, start_id="0-0", count=count))
                 taken += [Message(_id(entry_id), orjson.loads(fields[b"e"]), stream)
                           for entry_id, fields in claimed if fields]
             return taken
@@ -405,7 +412,8 @@ class RedisStreamBus:
 
     def pending(self, group: str) -> int:
         def count():
-            return sum(int(self.client.xpending(s, group)["pending"]) for s in self.owned)
+            return sum(int(cast("dict[str, Any]", self.client.xpending(s, group))["pending"])
+                       for s in self.owned)
         return self._recreating_group(group, count)
 
     def lag(self, group: str) -> int:
@@ -414,7 +422,8 @@ class RedisStreamBus:
         self.ensure_group(group)
         total = 0
         for stream in self.owned:
-            info = {g["name"].decode(): g for g in self.client.xinfo_groups(stream)}
+            groups = cast("list[dict[str, Any]]", self.client.xinfo_groups(stream))
+            info = {g["name"].decode(): g for g in groups}
             if group not in info:  # lost with its data: the recreated group must read it all
                 self._groups.discard(group)
                 self.ensure_group(group)
@@ -422,9 +431,10 @@ class RedisStreamBus:
             entry = info[group]
             undelivered = entry.get("lag")
             if undelivered is None:  # Redis cannot tell after deletions
-                newest = self.client.xinfo_stream(stream)["last-generated-id"]
+                newest = cast("dict[str, Any]",
+                              self.client.xinfo_stream(stream))["last-generated-id"]
                 undelivered = 0 if _id(entry["last-delivered-id"]) == _id(newest) \
-                    else self.client.xlen(stream)  # then the stream bounds it
+                    else cast(int, self.client.xlen(stream))  # then the stream bounds it
             total += int(undelivered) + int(entry["pending"])
         return total
 

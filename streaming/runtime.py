@@ -5,6 +5,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import redis
@@ -30,6 +31,9 @@ from recsys.streaming.quarantine_sink import QuarantineSink, QuarantineSinkConfi
 from recsys.streaming.supervisor import Supervisor
 from recsys.streaming.user_binding import NO_BINDING, UserBinding
 
+if TYPE_CHECKING:
+    from recsys.streaming.kafka_bus import KafkaClientConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -48,8 +52,7 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING,
                               partitions=settings.bus_partitions, member=member,
                               durability=durability)
     if settings.event_bus == "kafka":
-        if not settings.kafka_bootstrap:
-            raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
+        _kafka_bootstrap(settings)
         if member != EVERYTHING:  # Kafka's consumer group shares the partitions
             log.warning("--member %s is not used on Kafka: the consumer group shares the "
                         "topic's partitions among its members (give each a --consumer)",
@@ -58,7 +61,13 @@ def build_bus(settings: Settings, member: Membership = EVERYTHING,
     raise ConfigError(f"unknown event_bus {settings.event_bus!r}; allowed: redis, kafka")
 
 
-def kafka_client_config(settings: Settings):
+def _kafka_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise ConfigError("event_bus is 'kafka' but RECSYS_KAFKA_BOOTSTRAP is not set")
+    return settings.kafka_bootstrap
+
+
+def kafka_client_config(settings: Settings) -> KafkaClientConfig:
     """The Kafka clients' address and credentials (the SASL password read from its file)."""
     from recsys.streaming.kafka_bus import KafkaClientConfig
 
@@ -66,7 +75,7 @@ def kafka_client_config(settings: Settings):
     if settings.kafka_password_file is not None:
         password = settings.kafka_password_file.read_text().strip()
     return KafkaClientConfig(
-        settings.kafka_bootstrap, settings.kafka_security_protocol,
+        _kafka_bootstrap(settings), settings.kafka_security_protocol,
         settings.kafka_sasl_mechanism, settings.kafka_username, password,
         str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
 
@@ -220,6 +229,9 @@ class StreamWorkers:
         if self.quarantine is not None:
             groups.append(("quarantine", self.quarantine.bus, self.quarantine.config.group))
         for name, bus, group in groups:
+            if not hasattr(bus, "lag"):  # Kafka: the consumer lag is the broker's metric
+                status[name]["lag"] = f"unknown: {type(bus).__name__} does not report it"
+                continue
             try:
                 status[name]["lag"] = bus.lag(group)
             except Exception as exc:  # health must answer even when the bus does not

@@ -150,14 +150,15 @@ class Supervisor:
             return self.stop_event.is_set()
 
         while not self.stop_event.is_set():
-            state.running, state.started_at, state.polls = True, time.monotonic(), 0
+            started = time.monotonic()
+            state.running, state.started_at, state.polls = True, started, 0
             try:
                 run(stop)
                 state.running = False
                 return  # asked to stop
             except Exception as exc:  # a worker's failure is the supervisor's business
                 state.running = False
-                self._count(state, exc)
+                self._count(state, exc, started)
             if state.permanent_in_a_row >= self.max_failures:
                 state.stopped = True
                 log.critical("stream worker %s stopped: %d failures in a row that retries do "
@@ -171,8 +172,9 @@ class Supervisor:
             state.restarts += 1
             log.info("stream worker %s: restart %d", name, state.restarts)
 
-    def _count(self, state: WorkerState, exc: Exception) -> None:
-        if time.monotonic() - state.started_at >= self.healthy_after:
+    def _count(self, state: WorkerState, exc: Exception, started: float) -> None:
+        """Count a failure of the run that started at `started` (monotonic)."""
+        if time.monotonic() - started >= self.healthy_after:
             state.failures_in_a_row = state.permanent_in_a_row = 0
             state.failing_since = None
         transient = self.transient(exc)
