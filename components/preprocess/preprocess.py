@@ -23,7 +23,6 @@ from recsys.core.data.entity_stats import item_features, user_features
 from recsys.core.data.event_store import CLEAN_ZONE, read_window
 from recsys.core.data.fingerprint import frame_sha256
 from recsys.core.data.lake import Lake
-from recsys.core.data.matrix import InteractionMatrix
 from recsys.core.data.processed import PROCESSED_ZONE, Processed, snapshot_key, write_processed
 from recsys.core.data.schema import EVENT_SCHEMA, check_event_frame
 from recsys.core.data.time_order import in_time_order
@@ -107,11 +106,15 @@ def raise_no_training_events(end: pd.Timestamp, split: pd.Timestamp,
 def assemble(events: pd.DataFrame | None, train: pd.DataFrame, holdout: pd.DataFrame,
              users: pd.DataFrame, items: pd.DataFrame, counts: dict, config: PreprocessConfig,
              end: pd.Timestamp, split: pd.Timestamp, start: pd.Timestamp | None) -> Processed:
-    """The snapshot from what either engine computed: the matrix and the summary.
+    """The snapshot from what either engine computed, with its summary (the user-item
+    matrix's shape and density are described there; each model builds its own matrix, over
+    its own catalogue).
 
     Every event is counted: events_in = itemless_events + near_duplicates_removed +
     train_events + holdout_events + events_before_lookback."""
-    matrix = InteractionMatrix.from_interactions(train)
+    pairs = train[[C.user_id, C.item_id]].astype(str).drop_duplicates()
+    shape = (pairs[C.user_id].nunique(), pairs[C.item_id].nunique())
+    cells = shape[0] * shape[1]
     warm_users = holdout[C.user_id].isin(set(train[C.user_id])).groupby(holdout[C.user_id]).first()
     summary = {
         "window_start": counts["window_start"], "window_end": str(end),
@@ -122,14 +125,14 @@ def assemble(events: pd.DataFrame | None, train: pd.DataFrame, holdout: pd.DataF
         "train_items": int(train[C.item_id].nunique()),
         "holdout_users": int(holdout[C.user_id].nunique()),
         "holdout_users_seen_in_train": int(warm_users.sum()) if len(warm_users) else 0,
-        "matrix_shape": list(matrix.matrix.shape), "matrix_nnz": int(matrix.matrix.nnz),
-        "matrix_density": round(matrix.density, 8),
+        "matrix_shape": list(shape), "matrix_nnz": len(pairs),
+        "matrix_density": round(len(pairs) / cells, 8) if cells else 0.0,
         "weights": config.weights,
     }
     log.info("preprocess: %d events -> %d train / %d holdout interactions, %d users x %d items",
-             counts["events_in"], len(train), len(holdout), *matrix.matrix.shape)
+             counts["events_in"], len(train), len(holdout), *shape)
     return Processed(events=events, train=train, holdout=holdout, user_features=users,
-                     item_features=items, matrix=matrix, summary=summary)
+                     item_features=items, summary=summary)
 
 
 def preprocess_window(lake: Lake, config: PreprocessConfig, start: datetime | None = None,

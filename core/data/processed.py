@@ -1,6 +1,6 @@
 """The processed snapshot: what preprocess writes and train, evaluate and features read.
 
-One definition of the hand-over between steps (tables, matrix, summary) so that no step
+One definition of the hand-over between steps (tables and summary) so that no step
 imports another step.
 """
 from __future__ import annotations
@@ -12,11 +12,9 @@ import pyarrow as pa
 
 from recsys.core.data.columns import Columns
 from recsys.core.data.lake import Lake
-from recsys.core.data.matrix import InteractionMatrix
 from recsys.core.data.schema import EVENT_SCHEMA
 
 TABLES = ("events", "train", "holdout", "user_features", "item_features")
-MATRIX_FILE = "matrix.npz"
 SUMMARY_FILE = "summary.json"
 PROCESSED_ZONE = "processed"
 FEATURE_TABLES_FILE = "feature_tables.json"
@@ -35,7 +33,6 @@ class Processed:
     holdout: pd.DataFrame
     user_features: pd.DataFrame
     item_features: pd.DataFrame
-    matrix: InteractionMatrix
     summary: dict
 
     def session_events(self, after_split: bool) -> pd.DataFrame:
@@ -52,7 +49,7 @@ class Processed:
 
 
 def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
-    """Write every output under `prefix` (Parquet tables, the matrix, the JSON summary).
+    """Write every output under `prefix` (Parquet tables, the JSON summary).
 
     A table that is None was written by the caller as ordered parts, `<table>/part-N.parquet`
     (the spark engine's tasks write the events that way); readers take either form."""
@@ -62,7 +59,6 @@ def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:
         if frame is not None:
             lake.write_table(f"{base}{name}.parquet",
                              pa.Table.from_pandas(frame, preserve_index=False))
-    lake.write_bytes(f"{base}{MATRIX_FILE}", processed.matrix.to_bytes())
     # the summary last: its presence marks a complete snapshot
     lake.write_json(f"{base}{SUMMARY_FILE}", processed.summary)
 
@@ -77,8 +73,7 @@ def read_processed(lake: Lake, prefix: str = "") -> Processed:
     """Read what `write_processed` wrote."""
     base = f"{prefix.rstrip('/')}/" if prefix else ""
     tables = {name: _read_table(lake, base, name).to_pandas() for name in TABLES}
-    matrix = InteractionMatrix.from_bytes(lake.read_bytes(f"{base}{MATRIX_FILE}"))
-    return Processed(**tables, matrix=matrix, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
+    return Processed(**tables, summary=lake.read_json(f"{base}{SUMMARY_FILE}"))
 
 
 def _read_table(lake: Lake, base: str, name: str):

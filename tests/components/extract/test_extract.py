@@ -145,7 +145,6 @@ def test_s3_round_trip_source_and_lake(tmp_path, s3_server):
     assert f"lake/{key}/summary.json" in keys
     back = read_processed(lake, key)
     assert back.summary == processed.summary
-    assert back.matrix.matrix.sum() == pytest.approx(processed.matrix.matrix.sum())
     assert len(back.train) == len(processed.train) > 0
 
 
