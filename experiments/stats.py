@@ -233,7 +233,8 @@ def sequential_boundaries(fractions: list[float], alpha: float = 0.05) -> list[f
     between looks (Armitage, McPherson and Rowe). A test whose |z| at look k reaches the
     k-th boundary stops; the chance of that under no effect is `alpha` in total."""
     boundaries: list[float] = []
-    grid = weights = density = None
+    grid = weights = np.empty(0)
+    density: np.ndarray | None = None  # the sub-density on `grid` after the last look
     previous_t, previous_spent = 0.0, 0.0
     for t in fractions:
         t = min(float(t), 1.0)
