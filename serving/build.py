@@ -97,8 +97,9 @@ def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | N
         store, _ = open_store(settings)
         client = plain_redis_client(store)
         if client is not None:
-            make_fail_fast(client, config.redis_timeout_seconds, metrics and
-                           metrics.redis_breaker("online_store", config))
+            breaker = metrics.redis_breaker("online_store", config) \
+                if metrics is not None else None
+            make_fail_fast(client, config.redis_timeout_seconds, breaker)
         return SessionReader(store)
     except Exception as exc:  # serve without session features rather than not at all
         log.warning("online features unavailable, serving without them: %s", exc)

@@ -43,7 +43,11 @@ class Arm:
 
     @property
     def cache_version(self) -> str:
-        return f"strategy-{self.strategy}" if self.strategy else self.loaded.version
+        if self.strategy:
+            return f"strategy-{self.strategy}"
+        if self.loaded is None:  # the service forwards such a user before any cache lookup
+            raise ValueError(f"arm {self.variant!r} is served elsewhere: no cache version here")
+        return self.loaded.version
 
 
 class ArmElsewhere(Exception):
@@ -131,6 +135,9 @@ class ExperimentRouter:
             if variant.is_strategy:
                 arms[variant.label] = Arm(definition.name, variant.label, None, variant.target)
                 continue
+            if variant.version is None:
+                raise ValueError(f"variant {variant.label!r} (target {variant.target!r}) names "
+                                 "no registry version")
             loaded = reusable.get(variant.version) or self.load_version(variant.version)
             reusable[loaded.version] = loaded
             arms[variant.label] = Arm(definition.name, variant.label, loaded)

@@ -14,7 +14,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,12 +32,15 @@ class Ranked:
     applied: list[dict] = field(default_factory=list)
 
 
-def rank(items, scores, k: int, allowed: Callable[[str], bool], out_of_stock: Callable[[str], bool],
+def rank(items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray, k: int,
+         allowed: Callable[[str], bool], out_of_stock: Callable[[str], bool],
          rules: ActiveRules | None = None, max_promoted_share: float = 0.3) -> Ranked:
     """The top k of `items` by `scores` under the rules (module docstring)."""
     scores = np.asarray(scores, dtype=np.float64)
     order = np.argsort(-scores, kind="stable")
-    top, values, applied = [], [], []
+    top: list[str] = []
+    values: list[float] = []
+    applied: list[dict] = []
     for index in order:
         if not np.isfinite(scores[index]):
             break
@@ -57,21 +60,23 @@ def rank(items, scores, k: int, allowed: Callable[[str], bool], out_of_stock: Ca
                     max_promoted_share)
 
 
-def _promote(items, scores, k, top, values, applied, allowed, out_of_stock,
-             rules: ActiveRules, max_promoted_share: float) -> Ranked:
+def _promote(items: Sequence[str] | np.ndarray, scores: np.ndarray, k: int, top: list[str],
+             values: list[float], applied: list[dict], allowed: Callable[[str], bool],
+             out_of_stock: Callable[[str], bool], rules: ActiveRules,
+             max_promoted_share: float) -> Ranked:
     promoted = rules.promotions
     organic_rank = {item: n for n, item in enumerate(top, start=1)}
     eligible = {item for item in promoted if allowed(item) and not out_of_stock(item)}
     outside = eligible - organic_rank.keys()
     if not eligible:
         return Ranked(top, values, applied)  # no promotion can touch this list
-    score_of = dict(zip(top, values))
+    score_of: dict[str, float] = dict(zip(top, values))
     if outside:  # promoted candidates outside the organic list, and their scores
         if len(items) <= SCAN_LIMIT:
             hits = [n for n, item in enumerate(items) if str(item) in outside]
         else:
             items_array = np.asarray(items, dtype=object)
-            hits = np.flatnonzero(np.isin(items_array, list(outside)))
+            hits = np.flatnonzero(np.isin(items_array, list(outside))).tolist()
         for index in hits:
             if np.isfinite(scores[index]):
                 score_of[str(items[index])] = round(float(scores[index]), 6)
@@ -81,7 +86,8 @@ def _promote(items, scores, k, top, values, applied, allowed, out_of_stock,
     allowance = int(np.floor(k * max_promoted_share))
     pins = sorted((p for item, p in promoted.items() if p.pin_slot is not None and
                    p.pin_slot <= k and item in eligible), key=lambda p: (p.pin_slot, p.item_id))
-    entrants, capped = [], []
+    entrants: list[str] = []
+    capped: list[str] = []
     for pin in pins:
         if pin.item_id not in organic_rank:
             (entrants if len(entrants) < allowance else capped).append(pin.item_id)
@@ -96,7 +102,7 @@ def _promote(items, scores, k, top, values, applied, allowed, out_of_stock,
                      and i not in pinned), key=lambda i: (-boosted[i], organic_rank.get(i, k)))
     ranked = ranked[:k - len(pinned)]
     for pin in pins:
-        if pin.item_id in pinned:
+        if pin.item_id in pinned and pin.pin_slot is not None:  # pins all have a slot
             ranked.insert(min(pin.pin_slot - 1, len(ranked)), pin.item_id)
     final = ranked[:k]
     for item in final:

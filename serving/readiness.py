@@ -36,7 +36,7 @@ def install() -> None:
         return await start(self, list(models_settings))
 
     async def ready(self) -> bool:
-        required = getattr(self, "required_models", frozenset())
+        required: frozenset[str] = getattr(self, "required_models", frozenset())
         return required_ready(required, await self._model_registry.get_models())
 
     MLServer.start = start_noting_models

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from typing import Any
 
 import orjson
 from fastapi import Response
@@ -251,12 +252,13 @@ def _rest_answer(body: dict) -> dict:
 def _recommendation_of(body: dict) -> Recommendation:
     """The `Recommendation` another arm encoded (`_encode`) in its V2 response."""
     outputs = {output["name"]: output["data"] for output in body.get("outputs", [])}
-    parameters = body.get("parameters") or {}
+    parameters: dict[str, Any] = body.get("parameters") or {}
     rules_applied = parameters.get("rules_applied")
     return Recommendation(
         item_ids=list(outputs.get("item_ids", [])), scores=list(outputs.get("scores", [])),
-        model_version=parameters.get("model_version"), fallback=parameters.get("fallback"),
-        path=parameters.get("path"), cached=parameters.get("cached"),
+        # `_encode` always writes these four
+        model_version=parameters["model_version"], fallback=parameters["fallback"],
+        path=parameters["path"], cached=parameters["cached"],
         experiment=parameters.get("experiment"), variant=parameters.get("variant"),
         recommendation_id=parameters.get("recommendation_id"),
         rules_applied=None if rules_applied is None else orjson.loads(rules_applied))

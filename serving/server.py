@@ -148,7 +148,9 @@ def install(access: ServingAccess, max_bytes: int, head_limits: HeadLimits = Hea
     install_readiness()  # ready only while the models it started with are loaded
     metrics_server.MetricsServer._get_app = _locked_metrics(
         metrics_server.MetricsServer._get_app, access)
-    mlserver_cli.load_settings = _head_limited(mlserver_cli.load_settings, head_limits)
+    # the module's own namespace: its functions look the loader up there when they run
+    vars(mlserver_cli)["load_settings"] = _head_limited(mlserver_cli.load_settings,
+                                                        head_limits)
 
 
 def main() -> None:
