@@ -86,6 +86,7 @@ reports: install ## run drift monitoring once and open the Evidently UI on :8000
 	RECSYS_STATE_DIR=$(STATE_DIR) $(BIN)/recsys monitor ui --port 8000
 
 base-image: ## Debian bookworm base image for podman, made with debootstrap (no registry pull)
+	@bash infra/container_tools.sh
 	@podman image exists $(BASE_IMAGE) || bash infra/base_image.sh $(BASE_IMAGE)
 
 image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers), the serving and the Spark image

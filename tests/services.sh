@@ -2,7 +2,9 @@
 # What the integration tests need on this machine, started or installed when missing:
 # Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 (trust auth), Debian's Chromium
 # for the Evidently viewer test, Debian's Prometheus (prometheus, promtool, alertmanager,
-# amtool, pushgateway) for the alert tests, and podman (with runc and debootstrap) for the image tests. `make test` runs this first; it is idempotent.
+# amtool, pushgateway) for the alert tests, and podman (with runc and debootstrap, through
+# infra/container_tools.sh, which the image targets run too) for the image tests. `make test`
+# runs this first; it is idempotent.
 set -euo pipefail
 
 as_root() {
@@ -47,22 +49,8 @@ install_prometheus() {
     prometheus-alertmanager prometheus-pushgateway >/dev/null
 }
 
-install_podman() {
-  if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
-    echo "installing podman, runc and debootstrap (Debian packages) for the image tests"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq podman runc debootstrap >/dev/null
-  fi
-  # no systemd and no cgroup v2 delegation here: runc with cgroupfs, no default ulimits
-  if [ ! -f /etc/containers/containers.conf ]; then
-    as_root mkdir -p /etc/containers
-    printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n' \
-      | as_root tee /etc/containers/containers.conf >/dev/null
-  fi
-}
-
 start_redis
 start_postgres
 install_chromium
 install_prometheus
-install_podman
+bash "$(dirname "$0")/../infra/container_tools.sh"
