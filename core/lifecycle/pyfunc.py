@@ -2,13 +2,21 @@
 
 The logged model is code-based (MLflow's models-from-code: `core/lifecycle/pyfunc_model.py` is the
 model's code, the fitted model a data-only folder artifact), so nothing in it is a pickled
-object. The project's own loaders do not even run that code: `load_recommender` downloads
+object. It carries the `recsys` modules it imports (MLflow's `code_paths`: a `code/recsys`
+folder MLflow puts on `sys.path` before it runs the model's code), and its requirements name
+only public packages, so MLflow alone serves it (`mlflow models serve`, `build-docker`, a
+Spark UDF) without the project installed. Loaded that way, the model checks its folder
+against the SHA-256 recorded in its own `model_config` before reading it.
+The project's own loaders do not even run that code: `load_recommender` downloads
 the version's `recommender` folder, checks its files against the SHA-256 the registry
 recorded for the version (`recsys.model_sha256`), and reads it as data.
 """
 from __future__ import annotations
 
+import ast
 import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,14 +39,25 @@ ARTIFACT_KEY = "recommender"
 DEFAULT_PARAMS = {"k": 10, "exclude_seen": True}
 SHA_TAG = MODEL_SHA_TAG
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
-PIP_REQUIREMENTS = ["numpy", "pandas<3", "scipy", "scikit-learn", "recsys-mlops"]
+PACKAGE = "recsys"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+"""The folder of the `recsys` package (the repository root in a checkout)."""
+PIP_REQUIREMENTS = ["numpy>=1.26,<2.5", "pandas>=2.2,<3", "scipy>=1.11", "pyarrow>=15"]
+"""What the model's `recsys` modules import besides MLflow and the standard library (a fitted
+model is arrays, sparse matrices and frames; scikit-learn, Surprise and LightFM are needed
+only to fit); MLflow adds itself. The project is no requirement: its code is in the model."""
 
 
 class RecommenderPyfunc(PythonModel):
     """predict(DataFrame[user_id], params={k, exclude_seen}) -> top-k rows per user."""
 
     def load_context(self, context) -> None:
-        self.recommender = load_model(context.artifacts[ARTIFACT_KEY])
+        expected = (context.model_config or {}).get(SHA_TAG)
+        if not expected:
+            raise ModelIntegrityError(
+                f"this model records no {SHA_TAG} in its model_config: it was logged before "
+                "the model carried its digest; serve it through recsys, or retrain it")
+        self.recommender = load_model(context.artifacts[ARTIFACT_KEY], expected_sha256=expected)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         params = {**DEFAULT_PARAMS, **(params or {})}
@@ -54,16 +73,81 @@ def signature_for(model: Recommender):
     return infer_signature(example, output, params=DEFAULT_PARAMS), example
 
 
+def model_code_files(module: str = __name__) -> list[Path]:
+    """The files of the `recsys` modules `module` needs, relative to the package's folder:
+    every `recsys` module its import statements name, at any depth (imports inside functions
+    too), and the packages holding them."""
+    seen: set[Path] = set()
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            prefix = parts[:depth]
+            relative = _module_file(prefix)
+            if relative is None or relative in seen:
+                continue
+            seen.add(relative)
+            pending.extend(_imported(relative, ".".join(prefix)))
+    return sorted(seen)
+
+
+def _module_file(parts: list[str]) -> Path | None:
+    """`recsys.a.b` as `a/b.py` or `a/b/__init__.py` (relative), or None: not a module."""
+    if parts[0] != PACKAGE:
+        return None
+    inner = Path(*parts[1:]) if len(parts) > 1 else Path()
+    for relative in (inner / "__init__.py", inner.with_suffix(".py") if parts[1:] else None):
+        if relative is not None and (PACKAGE_ROOT / relative).is_file():
+            return relative
+    return None
+
+
+def _imported(relative: Path, name: str) -> list[str]:
+    """The `recsys` names the module at `relative` (named `name`) imports: `from x import y`
+    gives both `x` and `x.y` (y may be a module); relative imports resolved."""
+    package = name if relative.name == "__init__.py" else name.rpartition(".")[0]
+    names = []
+    for node in ast.walk(ast.parse((PACKAGE_ROOT / relative).read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return [n for n in names if n == PACKAGE or n.startswith(PACKAGE + ".")]
+
+
+def stage_model_code(target: str | Path) -> Path:
+    """Copy the `recsys` files the logged model imports (`model_code_files`) into
+    `target/recsys`; returns that folder, the model's code path."""
+    folder = Path(target) / PACKAGE
+    for relative in model_code_files():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PACKAGE_ROOT / relative, folder / relative)
+    return folder
+
+
 def log_recommender(model: Recommender, work_dir: str | Path):
     """Log `model` into the active MLflow run as a code-based pyfunc with its data-only
-    folder as the `recommender` artifact, and record the folder's SHA-256 as the run tag
-    every loader checks; returns MLflow's ModelInfo."""
+    folder as the `recommender` artifact and the `recsys` modules it imports as its code,
+    and record the folder's SHA-256 as the run tag every loader checks and in the model's
+    `model_config` (what the model checks when MLflow loads it); returns MLflow's ModelInfo."""
     path = Path(work_dir) / ARTIFACT_KEY
-    mlflow.set_tag(SHA_TAG, save_model(model, path))
+    digest = save_model(model, path)
+    mlflow.set_tag(SHA_TAG, digest)
+    code = stage_model_code(Path(work_dir) / "code")
     signature, example = signature_for(model)
-    return mlflow.pyfunc.log_model(
-        name="model", python_model=str(MODEL_CODE), artifacts={ARTIFACT_KEY: str(path)},
-        signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS)
+    search_path = list(sys.path)
+    try:
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=str(MODEL_CODE), artifacts={ARTIFACT_KEY: str(path)},
+            code_paths=[str(code)], model_config={SHA_TAG: digest}, signature=signature,
+            input_example=example, pip_requirements=PIP_REQUIREMENTS)
+    finally:  # checking the input example loads the model, which puts its code on sys.path
+        sys.path[:] = search_path
 
 
 def registered_version(model_uri: str, client) -> tuple[str, str]:
