@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import uuid
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from recsys.components.gate.report import EXIT_CODES, RunResult, format_outcome, run_result
 from recsys.components.preprocess.config import PreprocessConfig
 from recsys.core.data.fingerprint import source_sha256
 from recsys.core.errors import ConfigError
-from recsys.core.lifecycle.gate import DEFAULT_POLICY
+from recsys.core.lifecycle.gate import DEFAULT_POLICY, GatePolicy
 from recsys.core.lifecycle.registry_lock import registry_lock
 from recsys.core.progress import step
 from recsys.core.settings import Settings, load_settings
@@ -76,8 +79,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         f"also svd, knn_baseline, knn_with_means, lightfm_bpr, content)")
     parser.add_argument("--min-improvement", type=float,
                         default=DEFAULT_POLICY.min_relative_improvement,
-                        help="relative NDCG@10 gain needed to promote (default "
-                        f"{DEFAULT_POLICY.min_relative_improvement})")
+                        help=f"relative {DEFAULT_POLICY.primary_metric} gain needed to promote "
+                        f"(default {DEFAULT_POLICY.min_relative_improvement})")
+    defaults = ", ".join(f"{metric}={drop:g}" for metric, drop in DEFAULT_POLICY.guardrails.items())
+    parser.add_argument("--guardrail", action="append", default=None, metavar="METRIC=MAX_DROP",
+                        help="a metric the candidate may not lose more than MAX_DROP of, "
+                        "relative to the reference (0.1 = 10%%); repeatable, and the given ones "
+                        f"replace the defaults ({defaults})")
     parser.add_argument("--search-trials", type=int, default=0,
                         help="hyperparameter trials per model, each an MLflow child run "
                         "(default 0: train the given parameters)")
@@ -85,7 +93,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds of search per model (default 60)")
     parser.add_argument("--require-significant", action="store_true",
                         help="promote only when the paired bootstrap 95%% interval of the "
-                        "NDCG@10 gain lies above zero")
+                        f"{DEFAULT_POLICY.primary_metric} gain lies above zero")
     parser.add_argument("--no-cache", action="store_true", help="disable KFP step caching")
     parser.add_argument("--strict-exit", action="store_true",
                         help="exit 3 when this run's candidate was not promoted (refused by the "
@@ -147,8 +155,8 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace
         s3_endpoint_url=settings.s3_endpoint_url or "",
         registered_model=settings.registered_model_name, holdout_days=args.holdout_days,
         models=[m.strip() for m in args.models.split(",") if m.strip()],
-        min_relative_improvement=args.min_improvement, search_trials=args.search_trials,
-        search_budget_seconds=args.search_budget, require_significant=args.require_significant,
+        gate_policy=gate_policy(args).model_dump(), search_trials=args.search_trials,
+        search_budget_seconds=args.search_budget,
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         engine=getattr(args, "engine", None) or settings.engine, run_label=run_label,
     )
@@ -171,6 +179,38 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace
     result = run_result(settings.tracking_uri, settings.registered_model_name, run_label)
     return format_outcome(result.payload, settings.tracking_uri,
                           settings.registered_model_name, result), result
+
+
+def parse_guardrails(specs: list[str]) -> dict[str, float]:
+    """`["coverage_at_10=0.1"]` -> {"coverage_at_10": 0.1} (METRIC=MAX_DROP, the drop
+    relative to the reference's value)."""
+    guardrails: dict[str, float] = {}
+    for spec in specs:
+        metric, separator, drop = spec.partition("=")
+        metric = metric.strip()
+        try:
+            value = float(drop)
+        except ValueError:
+            value = math.nan
+        if not separator or not metric or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"--guardrail expects METRIC=MAX_DROP with a drop >= 0 "
+                              f"(0.1 = may lose 10%), got {spec!r}")
+        if metric in guardrails:
+            raise ConfigError(f"--guardrail {metric} given twice")
+        guardrails[metric] = value
+    return guardrails
+
+
+def gate_policy(args: argparse.Namespace) -> GatePolicy:
+    """The gate's policy from the run options (defaults: DEFAULT_POLICY)."""
+    update: dict = {"min_relative_improvement": args.min_improvement,
+                    "require_significant": args.require_significant}
+    if args.guardrail:
+        update["guardrails"] = parse_guardrails(args.guardrail)
+    try:
+        return GatePolicy.model_validate({**DEFAULT_POLICY.model_dump(), **update})
+    except ValidationError as exc:
+        raise ConfigError(f"gate policy: {exc}") from exc
 
 
 def exit_status(result: RunResult, strict: bool) -> int:

@@ -32,8 +32,7 @@ NETWORK_RETRIES = 2
 def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_endpoint_url,
                        state_dir, feast_profile, tracking_uri,
                        experiment, models, neighbours, shrinkage, model_params, search_trials,
-                       search_budget_seconds, registered_model, primary_metric,
-                       min_relative_improvement, trigger, require_significant,
+                       search_budget_seconds, registered_model, gate_policy, trigger,
                        run_label) -> None:
     """features -> train -> evaluate -> gate -> (promote), after either data path."""
     published = features_op(processed=processed, lake_uri=lake_uri,
@@ -51,15 +50,11 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
     as_identity(sized(trained), PIPELINE_IDENTITY)
     evaluated = evaluate_op(processed=processed,
                             trained=trained.outputs["trained"], tracking_uri=tracking_uri,
-                            registered_model=registered_model, primary_metric=primary_metric)
+                            registered_model=registered_model, policy=gate_policy)
     evaluated.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
     as_identity(sized(evaluated), PIPELINE_IDENTITY)
     gate = gate_op(evaluation=evaluated.outputs["evaluation"], tracking_uri=tracking_uri,
-                   registered_model=registered_model, primary_metric=primary_metric,
-                   min_relative_improvement=min_relative_improvement,
-                   max_coverage_regression=DEFAULT_POLICY.guardrails["coverage_at_10"],
-                   max_recall_regression=DEFAULT_POLICY.guardrails["recall_at_20"],
-                   trigger=trigger, require_significant=require_significant,
+                   registered_model=registered_model, policy=gate_policy, trigger=trigger,
                    run_label=run_label)
     gate.set_caching_options(False)
     with_registry_lock(as_identity(sized(gate), PIPELINE_IDENTITY))
@@ -73,9 +68,8 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
 def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format, start, end,
                    s3_endpoint_url, experiment, registered_model, max_bad_ratio, holdout_days,
                    lookback_days, models, neighbours, shrinkage, model_params, search_trials,
-                   search_budget_seconds, primary_metric, min_relative_improvement,
-                   require_significant, state_dir, feast_profile, trigger, run_label, engine,
-                   spark_submit, spark_namespace, spark_image) -> None:
+                   search_budget_seconds, gate_policy, state_dir, feast_profile, trigger,
+                   run_label, engine, spark_submit, spark_namespace, spark_image) -> None:
     """The training pipeline's steps (wired into the caller's pipeline)."""
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
@@ -88,9 +82,8 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
                 experiment=experiment, models=models, neighbours=neighbours,
                 shrinkage=shrinkage, model_params=model_params, search_trials=search_trials,
                 search_budget_seconds=search_budget_seconds,
-                registered_model=registered_model, primary_metric=primary_metric,
-                min_relative_improvement=min_relative_improvement, trigger=trigger,
-                require_significant=require_significant, run_label=run_label)
+                registered_model=registered_model, gate_policy=gate_policy, trigger=trigger,
+                run_label=run_label)
     with dsl.If(engine == "spark"):
         on_spark = spark_data_op(
             source=source, lake_uri=lake_uri, source_format=source_format, start=start,
@@ -141,9 +134,7 @@ def training_pipeline(
     model_params: dict = {},  # noqa: B006 - KFP needs a literal default
     search_trials: int = 0,
     search_budget_seconds: float = 60.0,
-    primary_metric: str = DEFAULT_POLICY.primary_metric,
-    min_relative_improvement: float = DEFAULT_POLICY.min_relative_improvement,
-    require_significant: bool = False,
+    gate_policy: dict = DEFAULT_POLICY.model_dump(),  # a GatePolicy (evaluate and gate)
     state_dir: str = ".recsys",
     feast_profile: str = "local",
     trigger: str = "",
@@ -163,9 +154,7 @@ def training_pipeline(
                        neighbours=neighbours, shrinkage=shrinkage, model_params=model_params,
                        search_trials=search_trials,
                        search_budget_seconds=search_budget_seconds,
-                       primary_metric=primary_metric,
-                       min_relative_improvement=min_relative_improvement,
-                       require_significant=require_significant, state_dir=state_dir,
+                       gate_policy=gate_policy, state_dir=state_dir,
                        feast_profile=feast_profile, trigger=trigger, run_label=run_label,
                        engine=engine, spark_submit=spark_submit,
                        spark_namespace=spark_namespace, spark_image=spark_image)

@@ -3,13 +3,18 @@ all scored on the same fresh holdout."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pandas as pd
 
 from recsys.components.evaluate.evaluate import CI_K, KS, Evaluation, evaluate_in_detail
 from recsys.components.evaluate.sessions import K as SESSION_K
 from recsys.components.evaluate.sessions import next_item_metrics
+from recsys.core.lifecycle.evaluation import (
+    CandidateResult,
+    ChampionResult,
+    EvaluationRecord,
+    PairedBootstrap,
+)
 from recsys.core.lifecycle.pyfunc import load_recommender
 from recsys.core.lifecycle.registry import CHAMPION, aliases
 from recsys.core.lifecycle.tracking import client_for
@@ -23,13 +28,13 @@ log = logging.getLogger(__name__)
 def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, train: pd.DataFrame,
                         tracking_uri: str, registered_model: str, primary_metric: str,
                         ks: tuple[int, ...] = KS,
-                        holdout_sessions: pd.DataFrame | None = None) -> dict:
+                        holdout_sessions: pd.DataFrame | None = None) -> EvaluationRecord:
     """Score candidates {name: {"model": Recommender, "run_id", "model_uri"}}; returns the
     evaluation record the gate reads (metrics of each, best name, champion, baseline).
     With `holdout_sessions` (the holdout window's events), each candidate's session answers
     are also scored by the next-item protocol (`session_*` metrics)."""
     client = client_for(tracking_uri)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, CandidateResult] = {}
     per_user: dict[str, pd.DataFrame] = {}
     details: dict[str, Evaluation] = {}
     for name, candidate in candidates.items():
@@ -49,31 +54,31 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
         if candidate.get("run_id"):
             for key, value in metrics.items():
                 client.log_metric(candidate["run_id"], key, value)
-        results[name] = {"metrics": metrics, "run_id": candidate.get("run_id"),
-                         "model_uri": candidate.get("model_uri")}
+        results[name] = CandidateResult(metrics=metrics, run_id=candidate.get("run_id"),
+                                        model_uri=candidate.get("model_uri"))
         log.info("evaluate %s: %s=%.4f", name, primary_metric, metrics[primary_metric])
-    best = max(results, key=lambda n: (results[n]["metrics"][primary_metric], n))
+    best = max(results, key=lambda n: (details[n].metrics[primary_metric], n))
     baseline_name = _default_popularity(candidates)
     baseline_detail = details[baseline_name] if baseline_name is not None else \
         evaluate_in_detail(PopularityRecommender().fit(train), holdout, ks)
     reference = baseline_detail
-    champion: dict[str, Any] | None = None
+    champion: ChampionResult | None = None
     version = aliases(client, registered_model).get(CHAMPION)
     if version is not None:
         model = load_recommender(f"models:/{registered_model}@{CHAMPION}")
         reference = evaluate_in_detail(model, holdout, ks)
-        champion = {"version": version, "metrics": reference.metrics}
+        champion = ChampionResult(version=str(version), metrics=reference.metrics)
         log.info("evaluate champion v%s on the same holdout: %s=%.4f", version, primary_metric,
-                 champion["metrics"][primary_metric])
+                 reference.metrics[primary_metric])
     paired = paired_difference(per_user[best], reference.per_user, primary_metric)
     if paired:
         log.info("evaluate: %s minus %s, %s per user: %+.4f (95%% CI %+.4f .. %+.4f)", best,
-                 "champion" if champion else "baseline", primary_metric, paired["difference"],
-                 paired["low"], paired["high"])
-    return {"primary_metric": primary_metric, "candidates": results, "best": best,
-            "baseline": baseline_detail.metrics, "champion": champion,
-            "paired_bootstrap": paired, "holdout_rows": len(holdout),
-            "holdout_users": int(holdout["user_id"].nunique())}
+                 "champion" if champion else "baseline", primary_metric, paired.difference,
+                 paired.low, paired.high)
+    return EvaluationRecord(primary_metric=primary_metric, candidates=results, best=best,
+                            baseline=baseline_detail.metrics, champion=champion,
+                            paired_bootstrap=paired, holdout_rows=len(holdout),
+                            holdout_users=int(holdout["user_id"].nunique()))
 
 
 def _default_popularity(candidates: dict[str, dict]) -> str | None:
@@ -89,10 +94,10 @@ def _default_popularity(candidates: dict[str, dict]) -> str | None:
 
 
 def paired_difference(candidate: pd.DataFrame, reference: pd.DataFrame, metric: str
-                      ) -> dict | None:
+                      ) -> PairedBootstrap | None:
     """Paired bootstrap of candidate - reference on the same users, for a `<name>_at_10`
     primary metric (the per-user values are kept at k=10); None for other metrics."""
     name, _, k = metric.rpartition("_at_")
     if k != str(CI_K) or name not in candidate.columns or name not in reference.columns:
         return None
-    return {"metric": metric, **paired_bootstrap(candidate[name], reference[name])}
+    return PairedBootstrap(metric=metric, **paired_bootstrap(candidate[name], reference[name]))

@@ -3,13 +3,15 @@ from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from recsys.components.image import PROJECT_IMAGE
+from recsys.core.lifecycle.gate import DEFAULT_POLICY
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: str,
-                registered_model: str, primary_metric: str = "ndcg_at_10",
+                registered_model: str, policy: dict = DEFAULT_POLICY.model_dump(),
                 evaluation: Output[Artifact] = None, metrics: Output[Metrics] = None):
-    """Score candidates, the popularity baseline and the current champion on one holdout."""
+    """Score candidates, the popularity baseline and the current champion on one holdout;
+    the best candidate is the one with the highest primary metric of the gate's `policy`."""
     import json
     import os
 
@@ -17,6 +19,7 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     from recsys.components.evaluate.sessions import holdout_events
     from recsys.core.data.lake import Lake
     from recsys.core.data.processed import read_processed
+    from recsys.core.lifecycle.gate import GatePolicy
     from recsys.core.models.storage import load_model
     from recsys.core.progress import configure_logging, publish_metrics
 
@@ -29,8 +32,8 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
                   for name, info in index.items()}
     holdout_sessions = holdout_events(data)
     record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
-                                 registered_model, primary_metric,
+                                 registered_model, GatePolicy.model_validate(policy).primary_metric,
                                  holdout_sessions=holdout_sessions)
     with open(evaluation.path, "w") as handle:
-        json.dump(record, handle, indent=2)
-    publish_metrics(metrics, record["candidates"][record["best"]]["metrics"])
+        json.dump(record.model_dump(mode="json"), handle, indent=2)
+    publish_metrics(metrics, record.best_candidate.metrics)

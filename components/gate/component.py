@@ -8,19 +8,21 @@ from kfp import dsl
 from kfp.dsl import Artifact, Input, Output
 
 from recsys.components.image import PROJECT_IMAGE
+from recsys.core.lifecycle.gate import DEFAULT_POLICY
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
-            primary_metric: str, min_relative_improvement: float,
-            max_coverage_regression: float, max_recall_regression: float,
-            trigger: str, require_significant: bool, registry_lock_url: str = "",
-            run_label: str = "", outcome: Output[Artifact] = None) -> bool:
-    """Decide, register the best candidate as `challenger` with the decision as tags (and
-    `run_label`, which names the pipeline run, as `gate.run_label`)."""
+            trigger: str, policy: dict = DEFAULT_POLICY.model_dump(),
+            registry_lock_url: str = "", run_label: str = "",
+            outcome: Output[Artifact] = None) -> bool:
+    """Decide by `policy` (a `GatePolicy`'s fields), register the best candidate as
+    `challenger` with the decision as tags (and `run_label`, which names the pipeline run, as
+    `gate.run_label`)."""
     import json
 
     from recsys.components.gate.gate import run_gate
+    from recsys.core.lifecycle.evaluation import EvaluationRecord
     from recsys.core.lifecycle.gate import GatePolicy
     from recsys.core.lifecycle.registry_lock import configured_lock
     from recsys.core.progress import configure_logging
@@ -28,15 +30,11 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
 
     configure_logging()
     with open(evaluation.path) as handle:
-        record = json.load(handle)
-    policy = GatePolicy(primary_metric=primary_metric,
-                        min_relative_improvement=min_relative_improvement,
-                        guardrails={"coverage_at_10": max_coverage_regression,
-                                    "recall_at_20": max_recall_regression},
-                        require_significant=require_significant)
+        record = EvaluationRecord.model_validate(json.load(handle))
     lock = configured_lock(tracking_uri, registered_model,
                            registry_lock_url or load_settings().registry_lock_url)
-    result = run_gate(record, policy, tracking_uri, registered_model, trigger, lock, run_label)
+    result = run_gate(record, GatePolicy.model_validate(policy), tracking_uri,
+                      registered_model, trigger, lock, run_label)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)
     return result.decision.promote

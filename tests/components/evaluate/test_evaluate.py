@@ -45,6 +45,7 @@ def test_paired_difference_only_for_metrics_kept_per_user():
     a = pd.DataFrame({"ndcg": [0.5, 0.7]}, index=["u1", "u2"])
     b = pd.DataFrame({"ndcg": [0.5, 0.5]}, index=["u1", "u2"])
     paired = paired_difference(a, b, "ndcg_at_10")
-    assert paired["metric"] == "ndcg_at_10" and paired["difference"] == pytest.approx(0.1)
+    assert paired.metric == "ndcg_at_10" and paired.difference == pytest.approx(0.1)
+    assert paired.users == 2 and paired.confidence == 0.95
     assert paired_difference(a, b, "ndcg_at_20") is None
     assert paired_difference(a, b, "coverage_at_10") is None

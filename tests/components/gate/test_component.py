@@ -4,6 +4,8 @@ import json
 import pandas as pd
 
 from recsys.components.gate.component import gate_op, promote_op
+from recsys.core.lifecycle.evaluation import EvaluationRecord
+from recsys.core.lifecycle.gate import DEFAULT_POLICY
 from recsys.core.lifecycle.registry import aliases
 from recsys.core.lifecycle.tracking import client_for
 from tests.factories import logged_model
@@ -18,27 +20,27 @@ class Artifact:
 
 
 def evaluation_record(fitted, metrics, baseline, champion=None) -> dict:
-    record = {"best": "item_knn", "baseline": baseline,
-              "candidates": {"item_knn": {"metrics": metrics, "model_uri": fitted.model_uri,
-                                          "run_id": fitted.run_id}}}
-    if champion:
-        record["champion"] = champion
-    return record
+    """The evaluate step's artifact (as JSON) for one candidate."""
+    return EvaluationRecord(
+        primary_metric="ndcg_at_10", best="item_knn", baseline=baseline, champion=champion,
+        candidates={"item_knn": {"metrics": metrics, "model_uri": fitted.model_uri,
+                                 "run_id": fitted.run_id}},
+        holdout_rows=10, holdout_users=3).model_dump(mode="json")
 
 
-def run_gate_body(tmp_path, uri, record, name, **policy):
+def run_gate_body(tmp_path, uri, record, name, run_label="", **policy):
+    """The gate step's body with the default policy, or with its fields in `policy`."""
     evaluation = tmp_path / f"{name}.json"
     evaluation.write_text(json.dumps(record))
     outcome = Artifact(tmp_path / f"{name}-outcome.json")
-    params = {"primary_metric": "ndcg_at_10", "min_relative_improvement": 0.01,
-              "max_coverage_regression": 0.10, "max_recall_regression": 0.02,
-              "trigger": "", "require_significant": False, **policy}
     approved = gate_op.python_func(evaluation=Artifact(evaluation), tracking_uri=uri,
-                                   registered_model=NAME, outcome=outcome, **params)
+                                   registered_model=NAME, outcome=outcome, trigger="",
+                                   policy={**DEFAULT_POLICY.model_dump(), **policy},
+                                   run_label=run_label)
     return approved, outcome
 
 
-def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias(tmp_path):
+def test_gate_body_decides_by_the_policy_it_is_given_and_promote_moves_the_alias(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     fitted = logged_model(uri, "gate-body", frame)
@@ -53,7 +55,7 @@ def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias
     assert any("coverage_at_10" in r for r in refused["decision"]["reasons"])
 
     approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
-                                      "lenient", max_coverage_regression=0.20)
+                                      "lenient", guardrails={"coverage_at_10": 0.20})
     assert approved is True
     assert promote_op.python_func(outcome=outcome, tracking_uri=uri, registered_model=NAME,
                                   registry_lock_url="") is True
@@ -61,7 +63,7 @@ def test_gate_body_maps_its_parameters_to_the_policy_and_promote_moves_the_alias
 
     approved, _ = run_gate_body(tmp_path, uri, evaluation_record(
         fitted, better, baseline, champion={"version": "2", "metrics": better}), "same",
-        max_coverage_regression=0.20)
+        guardrails={"coverage_at_10": 0.20})
     assert approved is False  # no gain over the champion: nothing moves
     assert aliases(client_for(uri), NAME)["champion"] == "2"
     assert json.loads(open(outcome.path).read())["compared_with"] == "none"  # v1, v2 vs base

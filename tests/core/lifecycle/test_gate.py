@@ -1,6 +1,7 @@
 """Decision table for the promotion gate."""
 import pytest
 
+from recsys.core.lifecycle.evaluation import PairedBootstrap
 from recsys.core.lifecycle.gate import GatePolicy, decide
 
 POLICY = GatePolicy(primary_metric="ndcg_at_10", min_relative_improvement=0.05,
@@ -47,14 +48,15 @@ SIGNIFICANT = GatePolicy(primary_metric="ndcg_at_10", min_relative_improvement=0
 BETTER = ({"ndcg_at_10": 0.30}, {"ndcg_at_10": 0.20})
 
 
+def bootstrap(metric="ndcg_at_10", low=0.04, high=0.16) -> PairedBootstrap:
+    return PairedBootstrap(metric=metric, difference=0.1, low=low, high=high, confidence=0.95)
+
+
 @pytest.mark.parametrize("paired,promote,why", [
-    ({"metric": "ndcg_at_10", "difference": 0.1, "low": 0.04, "high": 0.16,
-      "confidence": 0.95}, True, "95% CI [+0.0400, +0.1600] (above zero)"),
-    ({"metric": "ndcg_at_10", "difference": 0.1, "low": -0.01, "high": 0.21,
-      "confidence": 0.95}, False, "(not above zero)"),
+    (bootstrap(), True, "95% CI [+0.0400, +0.1600] (above zero)"),
+    (bootstrap(low=-0.01, high=0.21), False, "(not above zero)"),
     (None, False, "significance required but no paired bootstrap"),
-    ({"metric": "recall_at_10", "difference": 0.1, "low": 0.05, "high": 0.2,
-      "confidence": 0.95}, False, "no paired bootstrap of ndcg_at_10"),
+    (bootstrap("recall_at_10", 0.05, 0.2), False, "no paired bootstrap of ndcg_at_10"),
 ])
 def test_significance_policy_needs_the_paired_lower_bound_above_zero(paired, promote, why):
     decision = decide(*BETTER, SIGNIFICANT, paired=paired)
@@ -63,7 +65,6 @@ def test_significance_policy_needs_the_paired_lower_bound_above_zero(paired, pro
 
 
 def test_significance_is_ignored_unless_required():
-    paired = {"metric": "ndcg_at_10", "difference": 0.1, "low": -0.5, "high": 0.6,
-              "confidence": 0.95}
+    paired = bootstrap(low=-0.5, high=0.6)
     assert decide(*BETTER, SIGNIFICANT.model_copy(update={"require_significant": False}),
                   paired=paired).promote

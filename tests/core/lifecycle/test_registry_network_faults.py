@@ -55,7 +55,7 @@ def test_a_cut_during_evaluate_fails_the_step_instead_of_gating_against_the_base
     evaluation = evaluate_candidates(
         {"item_knn": {"model": candidate.model, "run_id": candidate.run_id,
                       "model_uri": candidate.model_uri}}, frame, frame, url, NAME, "ndcg_at_10")
-    assert evaluation["champion"]["version"] == champion
+    assert evaluation.champion is not None and evaluation.champion.version == champion
     outcome = run_gate(evaluation, DEFAULT_POLICY, url, NAME)
     assert outcome.compared_with == champion
     tags = client.get_model_version(NAME, outcome.version).tags
