@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     """Data lake root: a local folder or `s3://bucket/prefix`; default `<state_dir>/lake`."""
 
-    mlflow_tracking_uri: str | None = None
-    """MLflow tracking + registry URI; default a SQLite file in the state directory."""
+    mlflow_tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices(
+        "RECSYS_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"))
+    """MLflow tracking + registry URI (RECSYS_MLFLOW_TRACKING_URI; MLflow's own
+    MLFLOW_TRACKING_URI is read when it is not set, and then MLFLOW_REGISTRY_URI, when set,
+    names the registry); default a SQLite file in the state directory."""
 
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto, ...); None means AWS itself or AWS_ENDPOINT_URL."""

@@ -29,14 +29,16 @@ def configuration_page() -> str:
              "| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         variable = f"`RECSYS_{name.upper()}`"
-        if name == "redis_url":
-            variable += " (or `REDIS_URL`)"
+        for other in getattr(field.validation_alias, "choices", [])[1:]:
+            variable += f" (or `{other}`)"  # a conventional variable read when it is not set
         default = field.default
         shown = "unset" if default is None else f"`{default}`"
         meaning = " ".join((field.description or "").split())
         lines.append(f"| {variable} | {shown} | {_cell(meaning)} |")
     lines += ["", "Derived values: the lake is `RECSYS_LAKE_URI` or `<state_dir>/lake`; MLflow "
-              "is `RECSYS_MLFLOW_TRACKING_URI` or `sqlite:///<state_dir>/mlflow.db`.", ""]
+              "is `RECSYS_MLFLOW_TRACKING_URI`, else `MLFLOW_TRACKING_URI`, else "
+              "`sqlite:///<state_dir>/mlflow.db`, and its registry the same store unless "
+              "`RECSYS_MLFLOW_TRACKING_URI` is unset and `MLFLOW_REGISTRY_URI` is set.", ""]
     return "\n".join(lines)
 
 
