@@ -88,3 +88,81 @@ def test_overlapping_runs_each_print_their_own_version_and_outcome(tmp_path, mon
     assert main(["pipeline", "run", "--source", str(source)]) == 0  # refused: no gain over v2
     assert "gate: item_knn as version 3 NOT promoted (against champion v2)" in \
         capsys.readouterr().out
+
+
+def test_the_run_options_reach_the_pipeline_as_one_gate_policy(tmp_path, monkeypatch):
+    import pytest
+
+    from recsys.cli import pipeline_commands
+
+    class NotRun(Exception):
+        """Stands in for the run: the parameters are what is checked."""
+
+    monkeypatch.setenv("RECSYS_STATE_DIR", str(tmp_path / "state"))
+    source = tmp_path / "shop.jsonl"
+    source.write_text("")
+    passed = {}
+
+    def capture(pipeline_root, caching, runner, environment, **params):
+        passed.update(params)
+        raise NotRun
+
+    monkeypatch.setattr(pipeline_commands, "run_training_locally", capture)
+    run = ["pipeline", "run", "--source", str(source)]
+    with pytest.raises(NotRun):
+        main([*run, "--min-improvement", "0.05", "--require-significant",
+              "--guardrail", "coverage_at_10=0.3", "--guardrail", "diversity_at_10=0"])
+    assert passed["gate_policy"] == {
+        "primary_metric": "ndcg_at_10", "min_relative_improvement": 0.05,
+        "guardrails": {"coverage_at_10": 0.3, "diversity_at_10": 0.0},
+        "require_significant": True}
+    passed.clear()
+    with pytest.raises(NotRun):
+        main(run)
+    assert passed["gate_policy"] == {
+        "primary_metric": "ndcg_at_10", "min_relative_improvement": 0.01,
+        "guardrails": {"coverage_at_10": 0.1, "recall_at_20": 0.02},
+        "require_significant": False}
+
+
+def test_a_bad_gate_option_is_refused_before_anything_runs(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("RECSYS_STATE_DIR", str(tmp_path / "state"))
+    source = tmp_path / "shop.jsonl"
+    source.write_text("")
+    for bad in (["--guardrail", "coverage_at_10"], ["--guardrail", "coverage_at_10=-0.1"],
+                ["--guardrail", "=0.1"], ["--guardrail", "a=0.1", "--guardrail", "a=0.2"],
+                ["--min-improvement", "-0.5"]):
+        assert main(["pipeline", "run", "--source", str(source), *bad]) == 2, bad
+    assert "--guardrail expects METRIC=MAX_DROP" in caplog.text
+    assert "--guardrail a given twice" in caplog.text
+    assert "gate policy:" in caplog.text and "min_relative_improvement" in caplog.text
+    assert not (tmp_path / "state" / "kfp").exists()
+
+
+def test_guardrail_specs_parse_back_to_what_was_written_and_anything_else_is_refused():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from recsys.cli.pipeline_commands import parse_guardrails
+    from recsys.core.errors import ConfigError
+
+    names = st.text(st.characters(blacklist_characters="=", blacklist_categories=("Cs",)),
+                    min_size=1, max_size=12).filter(lambda name: name.strip() == name)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(names, st.floats(min_value=0, max_value=1e6), max_size=4))
+    def written(guardrails):
+        specs = [f"{metric}={drop!r}" for metric, drop in guardrails.items()]
+        assert parse_guardrails(specs) == guardrails
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(max_size=16), max_size=3))
+    def anything(specs):
+        try:
+            parsed = parse_guardrails(specs)
+        except ConfigError:
+            return
+        assert all(drop >= 0 and metric for metric, drop in parsed.items())
+
+    written()
+    anything()

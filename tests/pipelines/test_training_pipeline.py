@@ -106,6 +106,20 @@ def test_compiled_yaml_names_every_step(tmp_path):
     assert "postgresql://" not in open(path).read()
 
 
+def test_the_gate_policy_is_one_parameter_given_whole_to_evaluate_and_gate(tmp_path):
+    from recsys.core.lifecycle.gate import DEFAULT_POLICY
+
+    spec, _ = compiled(compile_pipeline(str(tmp_path / "p.yaml")))
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["gate_policy"]["defaultValue"] == DEFAULT_POLICY.model_dump()
+    assert not {"primary_metric", "min_relative_improvement", "require_significant"} & set(
+        parameters)
+    for step in ("evaluate-op", "gate-op"):
+        inputs = spec["components"][f"comp-{step}"]["inputDefinitions"]["parameters"]
+        assert inputs["policy"]["parameterType"] == "STRUCT", step
+        assert not any("regression" in name for name in inputs), step
+
+
 def test_the_image_setting_is_every_components_image(tmp_path):
     out = tmp_path / "p.yaml"
     code = ("from recsys.pipelines.training_pipeline import compile_pipeline; "

@@ -150,3 +150,24 @@ def test_promote_refuses_a_version_whose_model_files_went_missing_after_the_gate
     assert aliases(client, NAME) == {"challenger": "1"}  # no champion: nothing was promoted
     assert "holds no model.json" in client.get_model_version(NAME, "1").tags[
         "registry.unloadable"]
+
+
+def test_the_gate_refuses_a_malformed_artifact_or_another_primary_metric_before_registering(
+        tmp_path):
+    import pytest
+    from pydantic import ValidationError
+
+    from recsys.core.errors import ConfigError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    fitted = logged_model(uri, "gate-body", frame)
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    record = evaluation_record(fitted, baseline, baseline)
+    with pytest.raises(ValidationError, match="candidates.item_knn.metrics.ndcg_at_10"):
+        run_gate_body(tmp_path, uri, {**record, "candidates": {"item_knn": {
+            **record["candidates"]["item_knn"], "metrics": {"ndcg_at_10": "0.2x"}}}}, "bad")
+    with pytest.raises(ConfigError, match="chose its best candidate by ndcg_at_10, the gate's "
+                                          "policy promotes by recall_at_20"):
+        run_gate_body(tmp_path, uri, record, "other", primary_metric="recall_at_20")
+    assert client_for(uri).search_model_versions(f"name='{NAME}'") == []
