@@ -2,6 +2,8 @@
 carries, test extra), memory storage, on a free port of 127.0.0.1."""
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -59,8 +61,19 @@ class TansuBroker:
                 time.sleep(0.05)
         raise RuntimeError(f"tansu did not listen on {self.port} within {timeout} s")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the broker keeps its connections open and answers nothing."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the broker reads what its clients sent while it was frozen."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a frozen broker takes SIGTERM only once it runs again
             self.process.terminate()  # Tansu waits for its clients to go: at most 2 s
             try:
                 self.process.wait(2)
