@@ -13,6 +13,7 @@ def monitor_op(lake_uri: str, s3_endpoint_url: str, tracking_uri: str, state_dir
     """Drift of the newest days against the champion's training data; True when detected."""
     import json
 
+    from recsys.core.lifecycle.tracking import registry_call_bounds
     from recsys.core.progress import configure_logging, publish_metrics
     from recsys.core.settings import Settings
     from recsys.monitoring.config import DriftConfig
@@ -23,7 +24,9 @@ def monitor_op(lake_uri: str, s3_endpoint_url: str, tracking_uri: str, state_dir
                         s3_endpoint_url=s3_endpoint_url or None,
                         mlflow_tracking_uri=tracking_uri,
                         registered_model_name=registered_model)
-    result = monitor(settings, DriftConfig(drift_share=drift_share), current_days=current_days)
+    with registry_call_bounds():
+        result = monitor(settings, DriftConfig(drift_share=drift_share),
+                         current_days=current_days)
     with open(summary.path, "w") as handle:
         json.dump(result, handle, indent=2, default=str)
     publish_metrics(metrics, {"drifted_share": result["drifted_share"],

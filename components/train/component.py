@@ -29,6 +29,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     )
     from recsys.core.data.lake import Lake
     from recsys.core.data.processed import read_processed
+    from recsys.core.lifecycle.tracking import registry_call_bounds
     from recsys.core.models.storage import save_model
     from recsys.core.progress import configure_logging
 
@@ -44,8 +45,9 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     sessions = training_sessions(data)
     for fitted in train_models(data.train, config, data.item_features, data.user_features,
                                sessions, catalogue_metadata(data)):
-        log_trained(fitted, tracking_uri, experiment, fingerprint_of(data.summary, source_sha256),
-                    report)
+        with registry_call_bounds():
+            log_trained(fitted, tracking_uri, experiment,
+                        fingerprint_of(data.summary, source_sha256), report)
         sha256 = save_model(fitted.model, os.path.join(trained.path, fitted.name))
         index[fitted.name] = {"run_id": fitted.run_id, "model_uri": fitted.model_uri,
                               "sha256": sha256}

@@ -8,7 +8,8 @@ is set (`registry_uri_for`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -17,6 +18,26 @@ from mlflow import MlflowClient
 PROJECT_URI_VARIABLE = "RECSYS_MLFLOW_TRACKING_URI"
 REGISTRY_URI_VARIABLE = "MLFLOW_REGISTRY_URI"
 MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", REGISTRY_URI_VARIABLE)
+STEP_REGISTRY_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "2",
+                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+"""A pipeline step's MLflow calls: three retries, a wait of at most 60 s per reply (an
+artifact upload's), so a registry that stopped answering fails the step within about five
+minutes instead of MLflow's default seven retries of 120 s each (about 20 minutes)."""
+
+
+@contextmanager
+def registry_call_bounds(bounds: Mapping[str, str] = STEP_REGISTRY_BOUNDS) -> Iterator[None]:
+    """Bound MLflow's HTTP retries and timeout inside the block (MLflow reads them at each
+    call), keeping any value the environment already sets, and put the environment back
+    afterwards (a step's body may run inside another process, a test's)."""
+    added = [name for name in bounds if name not in os.environ]
+    os.environ.update({name: bounds[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def registry_uri_for(tracking_uri: str, environ: Mapping[str, str] | None = None) -> str:
