@@ -3,12 +3,11 @@ from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from recsys.components.image import PROJECT_IMAGE
-from recsys.core.lifecycle.gate import DEFAULT_POLICY
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: str,
-                registered_model: str, policy: dict = DEFAULT_POLICY.model_dump(),
+                registered_model: str, policy: dict,
                 evaluation: Output[Artifact] = None, metrics: Output[Metrics] = None):
     """Score candidates, the popularity baseline and the current champion on one holdout;
     the best candidate is the one with the highest primary metric of the gate's `policy`."""

@@ -8,13 +8,11 @@ from kfp import dsl
 from kfp.dsl import Artifact, Input, Output
 
 from recsys.components.image import PROJECT_IMAGE
-from recsys.core.lifecycle.gate import DEFAULT_POLICY
 
 
 @dsl.component(base_image=PROJECT_IMAGE)
 def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: str,
-            trigger: str, policy: dict = DEFAULT_POLICY.model_dump(),
-            registry_lock_url: str = "", run_label: str = "",
+            trigger: str, policy: dict, registry_lock_url: str = "", run_label: str = "",
             outcome: Output[Artifact] = None) -> bool:
     """Decide by `policy` (a `GatePolicy`'s fields), register the best candidate as
     `challenger` with the decision as tags (and `run_label`, which names the pipeline run, as
