@@ -15,7 +15,7 @@ the control. Holm's correction runs over all of these comparisons, and
 `significant` is judged on the corrected p-value (or, for a sequential test, on the
 alpha-spending boundary at this look, with alpha split evenly over the comparisons).
 Guardrails are one-sided non-inferiority tests. The chi-square on clicked vs not clicked
-lists and Welch's t-test on per-user values are reported beside the z-test as the seeds ask.
+lists and Welch's t-test on per-user values are reported beside the z-test.
 
 No p-value is given on data that cannot carry one: with fewer than `minimum_users` in an
 arm the verdict is "not enough users", with a sample-ratio mismatch "SRM - do not trust".
@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from recsys.experiments import stats
-from recsys.experiments.definition import ExperimentDefinition
+from recsys.experiments.definition import ExperimentDefinition, Guardrail
 from recsys.experiments.outcomes import UserOutcomes
 
 RATIO_METRICS = {"ctr": ("clicked_lists", "exposures"), "aov": ("revenue", "orders"),
@@ -40,6 +41,64 @@ COVARIATES = {"conversion": "pre_events", "revenue_per_user": "pre_revenue",
               "clicks_per_user": "pre_events"}
 NOT_ENOUGH_USERS, SRM_VERDICT = "not enough users", "SRM - do not trust"
 WINNER, NO_WINNER = "winner", "no significant winner"
+
+
+class Comparison(BaseModel):
+    """One variant against another on one metric: a row of the summary's `comparisons`.
+    Values that are not finite (or that untrustworthy data cannot carry) are None."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: str
+    against: str
+    metric: str
+    lift: float | None
+    """Relative lift of `variant` over `against` (0.05 = +5%)."""
+    absolute: float | None
+    ci_low: float | None
+    ci_high: float | None
+    """Confidence interval of the relative lift."""
+    z: float | None
+    p_value_raw: float | None
+    """The z-test's p-value before Holm's correction."""
+    p_value: float | None
+    """After Holm's correction over all comparisons."""
+    significant: bool
+    cuped: bool
+    """Whether the per-user values were CUPED-adjusted."""
+    chi_square_p: float | None = None
+    """`ctr` only: chi-square on clicked vs not clicked lists."""
+    welch_p: float | None = None
+    """Per-user means only: Welch's t-test."""
+
+
+class GuardrailCheck(BaseModel):
+    """One variant's non-inferiority test on one guardrail metric: a row of the summary's
+    `guardrails`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: str
+    metric: str
+    margin: float
+    """Largest relative loss allowed."""
+    lift: float | None
+    p_value: float | None
+    passed: bool | None
+    """None when the data cannot carry a p-value."""
+
+
+@dataclass(frozen=True)
+class _Test:
+    """A comparison's statistics before the multiple-testing correction."""
+
+    variant: str
+    against: str
+    metric: str
+    result: stats.Comparison
+    cuped: bool
+    chi_square_p: float | None
+    welch_p: float | None
 
 
 @dataclass
@@ -60,22 +119,22 @@ def analyze(data: AnalysisInput) -> dict:
     thin = [label for label, frame in groups.items() if len(frame) < definition.minimum_users]
     metrics = definition.metrics
     thetas = {metric: _theta(users, metric) for metric in MEAN_METRICS}
-    comparisons = []
+    tests = []
     for label in definition.labels:
         if label == definition.control:
             continue
         for metric in metrics:
-            comparisons.append(_comparison(groups[label], groups[definition.control], label,
-                                           definition.control, metric, thetas, definition.alpha))
+            tests.append(_test(groups[label], groups[definition.control], label,
+                               definition.control, metric, thetas, definition.alpha))
     production = champion_arm(definition)
     for label in definition.labels:
         if production in (None, definition.control, label) or label == definition.control:
             continue
-        comparisons.append(_comparison(groups[label], groups[production], label, production,
-                                       definition.primary_metric, thetas, definition.alpha))
+        tests.append(_test(groups[label], groups[production], label, production,
+                           definition.primary_metric, thetas, definition.alpha))
     trustworthy = not thin and not srm["flagged"]
-    sequential = _apply_corrections(comparisons, definition, groups, data.previous_looks,
-                                    trustworthy)
+    comparisons, sequential = _corrected(tests, definition, groups, data.previous_looks,
+                                         trustworthy)
     guardrails = [_guardrail(groups[label], groups[definition.control], label, guard,
                              definition.alpha, trustworthy)
                   for label in definition.labels if label != definition.control
@@ -84,7 +143,8 @@ def analyze(data: AnalysisInput) -> dict:
     return {
         "experiment": definition.name, "verdict": verdict, "winner": winner,
         "control": definition.control, "primary_metric": definition.primary_metric,
-        "variants": variants, "comparisons": comparisons, "guardrails": guardrails,
+        "variants": variants, "comparisons": [c.model_dump() for c in comparisons],
+        "guardrails": [g.model_dump() for g in guardrails],
         "srm": srm, "power": _power(groups, definition),
         "sequential": sequential,
         "data": {"users": int(len(users)), "crossovers": data.outcomes.crossovers,
@@ -141,8 +201,8 @@ def estimate(frame: pd.DataFrame, metric: str, theta: float = 0.0,
     return stats.mean_estimate(values)
 
 
-def _comparison(treated: pd.DataFrame, control: pd.DataFrame, label: str, against: str,
-                metric: str, thetas: dict, alpha: float) -> dict:
+def _test(treated: pd.DataFrame, control: pd.DataFrame, label: str, against: str,
+          metric: str, thetas: dict[str, float], alpha: float) -> _Test:
     theta = thetas.get(metric, 0.0)
     covariate_mean = 0.0
     if theta:
@@ -150,77 +210,85 @@ def _comparison(treated: pd.DataFrame, control: pd.DataFrame, label: str, agains
         covariate_mean = float(both.mean())
     result = stats.compare(estimate(treated, metric, theta, covariate_mean),
                            estimate(control, metric, theta, covariate_mean), alpha)
-    row = {"variant": label, "against": against, "metric": metric, "lift": result.lift,
-           "absolute": result.absolute, "ci_low": result.ci_low, "ci_high": result.ci_high,
-           "z": result.z, "p_value_raw": result.p_value, "cuped": bool(theta)}
+    chi_square_p = welch_p = None
     if metric == "ctr":
-        row["chi_square_p"] = stats.chi_square_2x2(
+        chi_square_p = stats.chi_square_2x2(
             int(treated["clicked_lists"].sum()), int(treated["exposures"].sum()),
             int(control["clicked_lists"].sum()), int(control["exposures"].sum()))[1]
     elif metric in MEAN_METRICS and len(treated) > 1 and len(control) > 1:
-        row["welch_p"] = stats.welch(treated[MEAN_METRICS[metric]].to_numpy(),
-                                     control[MEAN_METRICS[metric]].to_numpy())[2]
-    return row
+        welch_p = stats.welch(treated[MEAN_METRICS[metric]].to_numpy(),
+                              control[MEAN_METRICS[metric]].to_numpy())[2]
+    return _Test(label, against, metric, result, bool(theta), chi_square_p, welch_p)
 
 
-def _apply_corrections(comparisons: list[dict], definition: ExperimentDefinition,
-                       groups: dict, previous_looks: list[float], trustworthy: bool
-                       ) -> dict | None:
-    adjusted = stats.holm([c["p_value_raw"] for c in comparisons])
-    sequential = None
-    if definition.sequential and comparisons:
+def _corrected(tests: list[_Test], definition: ExperimentDefinition, groups: dict,
+               previous_looks: list[float], trustworthy: bool
+               ) -> tuple[list[Comparison], dict | None]:
+    """The comparison rows after Holm's correction (or, for a sequential test, judged on the
+    alpha-spending boundary at this look), and the sequential look's description."""
+    adjusted = stats.holm([t.result.p_value for t in tests])
+    sequential: dict | None = None
+    boundary_z: float | None = None
+    if definition.sequential and tests:
         smallest = min(len(frame) for frame in groups.values())
         planned = definition.planned_users
         if planned is None:  # cannot happen: the definition sets it for every sequential test
             raise ValueError(f"{definition.name}: a sequential test without planned_users")
         fraction = min(1.0, smallest / planned)
         looks = [f for f in previous_looks if f < fraction] + [fraction]
-        boundary = stats.sequential_boundaries(looks, definition.alpha / len(comparisons))[-1]
+        boundary_z = stats.sequential_boundaries(looks, definition.alpha / len(tests))[-1]
         sequential = {"information_fraction": fraction, "looks": looks,
-                      "boundary_z": boundary, "final_look": fraction >= 1.0}
-    for comparison, p_adjusted in zip(comparisons, adjusted):
-        if not trustworthy:
-            comparison.update(p_value=None, p_value_raw=None, ci_low=None, ci_high=None,
-                              significant=False)
-        else:
-            comparison["p_value"] = p_adjusted
-            if sequential is not None:
-                significant = abs(comparison["z"]) >= sequential["boundary_z"]
-            else:
-                significant = math.isfinite(p_adjusted) and p_adjusted < definition.alpha
-            comparison["significant"] = bool(significant)
-        for key in ("lift", "absolute", "ci_low", "ci_high", "z", "p_value", "p_value_raw",
-                    "chi_square_p", "welch_p"):
-            if key in comparison:
-                comparison[key] = _finite(comparison[key])
-    return sequential
+                      "boundary_z": boundary_z, "final_look": fraction >= 1.0}
+    return [_row(test, float(p_adjusted), definition.alpha, boundary_z, trustworthy)
+            for test, p_adjusted in zip(tests, adjusted)], sequential
 
 
-def _guardrail(treated: pd.DataFrame, control: pd.DataFrame, label: str, guard,
-               alpha: float, trustworthy: bool) -> dict:
-    row = {"variant": label, "metric": guard.metric, "margin": guard.margin}
-    t, c = estimate(treated, guard.metric), estimate(control, guard.metric)
-    row["lift"] = _finite(t.mean / c.mean - 1 if c.mean else math.nan)
+def _row(test: _Test, p_adjusted: float, alpha: float, boundary_z: float | None,
+         trustworthy: bool) -> Comparison:
+    result = test.result
     if not trustworthy:
-        return {**row, "p_value": None, "passed": None}
-    p_value = stats.non_inferiority_p(t, c, guard.margin)
-    return {**row, "p_value": _finite(p_value),
-            "passed": bool(math.isfinite(p_value) and p_value < alpha)}
+        p_raw = p_value = ci_low = ci_high = None
+        significant = False
+    else:
+        p_raw, p_value, ci_low, ci_high = result.p_value, p_adjusted, result.ci_low, \
+            result.ci_high
+        if boundary_z is not None:
+            significant = abs(result.z) >= boundary_z
+        else:
+            significant = math.isfinite(p_adjusted) and p_adjusted < alpha
+    return Comparison(variant=test.variant, against=test.against, metric=test.metric,
+                      lift=_finite(result.lift), absolute=_finite(result.absolute),
+                      ci_low=_finite(ci_low), ci_high=_finite(ci_high), z=_finite(result.z),
+                      p_value_raw=_finite(p_raw), p_value=_finite(p_value),
+                      significant=bool(significant), cuped=test.cuped,
+                      chi_square_p=_finite(test.chi_square_p), welch_p=_finite(test.welch_p))
 
 
-def _verdict(definition: ExperimentDefinition, comparisons: list[dict],
-             guardrails: list[dict], thin: list[str], srm: dict) -> tuple[str, str | None]:
+def _guardrail(treated: pd.DataFrame, control: pd.DataFrame, label: str, guard: Guardrail,
+               alpha: float, trustworthy: bool) -> GuardrailCheck:
+    t, c = estimate(treated, guard.metric), estimate(control, guard.metric)
+    lift = _finite(t.mean / c.mean - 1 if c.mean else math.nan)
+    p_value = stats.non_inferiority_p(t, c, guard.margin) if trustworthy else None
+    return GuardrailCheck(
+        variant=label, metric=guard.metric, margin=guard.margin, lift=lift,
+        p_value=_finite(p_value),
+        passed=None if p_value is None else bool(math.isfinite(p_value) and p_value < alpha))
+
+
+def _verdict(definition: ExperimentDefinition, comparisons: list[Comparison],
+             guardrails: list[GuardrailCheck], thin: list[str], srm: dict
+             ) -> tuple[str, str | None]:
     if srm["flagged"]:
         return SRM_VERDICT, None
     if thin:
         return NOT_ENOUGH_USERS, None
-    broken = {g["variant"] for g in guardrails if not g["passed"]}
+    broken = {g.variant for g in guardrails if not g.passed}
     production = champion_arm(definition)
 
     def beats(label: str, against: str) -> bool:
-        return any(c["variant"] == label and c["against"] == against
-                   and c["metric"] == definition.primary_metric and c["significant"]
-                   and c["lift"] is not None and c["lift"] > 0 for c in comparisons)
+        return any(c.variant == label and c.against == against
+                   and c.metric == definition.primary_metric and c.significant
+                   and c.lift is not None and c.lift > 0 for c in comparisons)
 
     winners = [label for label in definition.labels
                if label != definition.control and label not in broken
@@ -229,8 +297,8 @@ def _verdict(definition: ExperimentDefinition, comparisons: list[dict],
                     or beats(label, production))]
     if not winners:
         return NO_WINNER, None
-    lifts = {c["variant"]: c["lift"] for c in comparisons
-             if c["against"] == definition.control and c["metric"] == definition.primary_metric}
+    lifts = {c.variant: c.lift or 0.0 for c in comparisons
+             if c.against == definition.control and c.metric == definition.primary_metric}
     return WINNER, max(winners, key=lambda label: lifts[label])
 
 
@@ -264,7 +332,7 @@ def _power(groups: dict, definition: ExperimentDefinition) -> dict:
                                                definition.power)}
 
 
-def _finite(value) -> float | None:
+def _finite(value: float | None) -> float | None:
     if value is None:
         return None
     value = float(value)

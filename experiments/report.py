@@ -10,6 +10,8 @@ from html import escape
 
 import pandas as pd
 
+from recsys.experiments.analysis import Comparison, GuardrailCheck
+
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
 
 
@@ -17,6 +19,7 @@ def report_html(summary: dict, daily: pd.DataFrame) -> str:
     verdict = summary["verdict"]
     winner = summary.get("winner")
     headline = f"{escape(verdict)}" + (f": <b>{escape(winner)}</b>" if winner else "")
+    comparisons = [Comparison.model_validate(c) for c in summary["comparisons"]]
     sections = [
         f"<h1>Experiment {escape(summary['experiment'])}</h1>",
         f"<p class=verdict>Verdict: {headline}</p>",
@@ -25,8 +28,9 @@ def report_html(summary: dict, daily: pd.DataFrame) -> str:
         "<h2>Comparisons</h2>",
         "<p>Relative lift with its confidence interval; p-values after Holm's correction "
         "across all comparisons (sequential tests: the alpha-spending boundary).</p>",
-        _forest(summary["comparisons"]), _comparisons(summary["comparisons"]),
-        "<h2>Guardrails (non-inferiority)</h2>", _guardrails(summary["guardrails"]),
+        _forest(comparisons), _comparisons(comparisons),
+        "<h2>Guardrails (non-inferiority)</h2>", _guardrails(
+            [GuardrailCheck.model_validate(g) for g in summary["guardrails"]]),
         "<h2>Daily CTR</h2>", _daily(daily),
         "<h2>Power</h2>", _table([summary["power"]]),
         "<h2>Data</h2>", _table([{k: (", ".join(v) if isinstance(v, list) else v)
@@ -59,14 +63,15 @@ def _variants(variants: dict) -> str:
     return _table(rows)
 
 
-def _comparisons(comparisons: list[dict]) -> str:
+def _comparisons(comparisons: list[Comparison]) -> str:
     keep = ("variant", "against", "metric", "lift", "ci_low", "ci_high", "p_value",
             "p_value_raw", "significant", "cuped", "chi_square_p", "welch_p")
-    return _table([{k: c.get(k) for k in keep} for c in comparisons])
+    return _table([{k: getattr(c, k) for k in keep} for c in comparisons])
 
 
-def _guardrails(guardrails: list[dict]) -> str:
-    return _table(guardrails) if guardrails else "<p>None configured.</p>"
+def _guardrails(guardrails: list[GuardrailCheck]) -> str:
+    return _table([g.model_dump() for g in guardrails]) if guardrails else \
+        "<p>None configured.</p>"
 
 
 def _table(rows: list[dict]) -> str:
@@ -89,12 +94,12 @@ def _cell(value) -> str:
     return escape(str(value))
 
 
-def _forest(comparisons: list[dict]) -> str:
+def _forest(comparisons: list[Comparison]) -> str:
     """Lift and interval per comparison on one axis, zero marked."""
-    rows = [c for c in comparisons if c.get("lift") is not None]
+    rows = [(c, c.lift) for c in comparisons if c.lift is not None]
     if not rows:
         return ""
-    values = [v for c in rows for v in (c["lift"], c.get("ci_low"), c.get("ci_high"))
+    values = [v for c, lift in rows for v in (lift, c.ci_low, c.ci_high)
               if v is not None] + [0.0]
     low, high = min(values), max(values)
     span = (high - low) or 1.0
@@ -106,15 +111,15 @@ def _forest(comparisons: list[dict]) -> str:
 
     parts = [f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height - 20}" '
              'stroke="#999" stroke-dasharray="4"/>']
-    for i, c in enumerate(rows):
+    for i, (c, lift) in enumerate(rows):
         y = 15 + i * row_height
-        colour = "#59a14f" if c.get("significant") else "#555"
-        label = escape(f"{c['variant']} vs {c['against']}: {c['metric']}")
+        colour = "#59a14f" if c.significant else "#555"
+        label = escape(f"{c.variant} vs {c.against}: {c.metric}")
         parts.append(f'<text x="5" y="{y + 4}" font-size="12">{label}</text>')
-        if c.get("ci_low") is not None and c.get("ci_high") is not None:
-            parts.append(f'<line x1="{x(c["ci_low"]):.1f}" y1="{y}" x2="{x(c["ci_high"]):.1f}"'
+        if c.ci_low is not None and c.ci_high is not None:
+            parts.append(f'<line x1="{x(c.ci_low):.1f}" y1="{y}" x2="{x(c.ci_high):.1f}"'
                          f' y2="{y}" stroke="{colour}" stroke-width="2"/>')
-        parts.append(f'<circle cx="{x(c["lift"]):.1f}" cy="{y}" r="4" fill="{colour}"/>')
+        parts.append(f'<circle cx="{x(lift):.1f}" cy="{y}" r="4" fill="{colour}"/>')
     parts.append(f'<text x="{left}" y="{height - 4}" font-size="11">{low:+.1%}</text>'
                  f'<text x="{width - 70}" y="{height - 4}" font-size="11">{high:+.1%}</text>')
     return (f'<svg width="{width}" height="{height}" role="img" '

@@ -210,3 +210,30 @@ def test_the_report_escapes_what_it_shows_and_draws_both_plots():
     page = report_html(summary, daily_ctr(exposures, events))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count("<svg") == 2 and "seeds-ab" in page
+
+
+def test_the_summary_rows_are_typed_records_built_whole():
+    from pydantic import ValidationError
+
+    from recsys.experiments.analysis import Comparison, GuardrailCheck
+
+    d = definition(minimum_users=100, secondary_metrics=["conversion"])
+    exposures, events, pre = simulate(d, 1500, ctr={"control": 0.1, "a": 0.1, "b": 0.2},
+                                      buy={"control": 0.3, "a": 0.3, "b": 0.3}, seed=6)
+    summary = json.loads(json.dumps(run(d, exposures, events, pre)))
+    rows = [Comparison.model_validate(c) for c in summary["comparisons"]]
+    assert [(r.variant, r.against, r.metric) for r in rows] == [
+        ("a", "control", "ctr"), ("a", "control", "conversion"), ("b", "control", "ctr"),
+        ("b", "control", "conversion"), ("b", "a", "ctr")]
+    for row in rows:  # each test where it applies, None elsewhere
+        assert (row.chi_square_p is not None) == (row.metric == "ctr")
+        assert (row.welch_p is not None) == (row.metric == "conversion")
+        assert row.p_value is not None and row.p_value_raw is not None
+        assert row.p_value >= row.p_value_raw
+    guards = [GuardrailCheck.model_validate(g) for g in summary["guardrails"]]
+    assert [(g.variant, g.metric, g.margin) for g in guards] == [
+        ("a", "conversion", 0.05), ("b", "conversion", 0.05)]
+    with pytest.raises(ValidationError, match="frozen"):
+        rows[0].significant = True
+    with pytest.raises(ValidationError, match="extra"):
+        Comparison.model_validate({**summary["comparisons"][0], "note": "x"})
