@@ -18,10 +18,19 @@
   acknowledged message (at-least-once); a commit refused because a rebalance moved the
   partition is dropped: the new owner reads those messages again (idempotent writes).
   `reclaim` has nothing to do.
+- `lag(group)`: the topic's events the group has not committed, summed over partitions (end
+  offset minus the group's committed offset, or minus the beginning offset where the group
+  never committed), for `recsys_stream_lag` and `/health`. The end offset is not taken from
+  ListOffsets(latest) alone: Tansu 0.6 answers it with the last record batch's base offset +
+  1, not the last record's. A probe consumer of the group (manual assignment, never joins,
+  never commits) fetches from that offset - 1 and takes the fetch's high watermark (and the
+  last record it got): right on Tansu and on Kafka, and it reads one batch per partition,
+  not the topic.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -89,6 +98,8 @@ class KafkaBus:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
         self._on_revoke: dict[str, Callable[[], object]] = {}
+        self._lag_probes: dict[str, KafkaConsumer] = {}
+        self._lag_lock = threading.Lock()  # metrics and /health ask from their own threads
         try:
             # max_block_ms: a send waiting for metadata (broker down) fails within the
             # timeout (503) instead of kafka-python's default minute
@@ -225,6 +236,69 @@ class KafkaBus:
     def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
         return []
 
+    def lag(self, group: str) -> int:
+        """Events of the topic `group` has not committed yet, over all its partitions (a
+        partition it never committed counts from its beginning offset)."""
+        from kafka import TopicPartition
+
+        with self._lag_lock:
+            try:
+                probe = self._lag_probe(group)
+                found = probe.partitions_for_topic(self.topic)
+                if not found:
+                    raise BusUnavailable(f"Kafka topic {self.topic} has no partitions")
+                parts = [TopicPartition(self.topic, p) for p in sorted(found)]
+                if set(probe.assignment()) != set(parts):
+                    probe.assign(parts)
+                begins = probe.beginning_offsets(parts)
+                ends = self._end_offsets(probe, parts, begins)
+                total = 0
+                timeout_ms = int(self.timeout_seconds * 1000)
+                for tp in parts:
+                    committed = probe.committed(tp, timeout_ms=timeout_ms)
+                    start = begins[tp] if committed is None else max(committed, begins[tp])
+                    total += max(0, ends[tp] - start)
+                return total
+            except BusUnavailable:
+                raise
+            except Exception as exc:
+                raise BusUnavailable(f"Kafka lag of group {group} unreadable: {exc}") from exc
+
+    def _lag_probe(self, group: str) -> KafkaConsumer:
+        from kafka import KafkaConsumer
+
+        if group not in self._lag_probes:
+            timeout_ms = int(self.timeout_seconds * 1000)
+            self._lag_probes[group] = KafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=kafka_group_id(self.topic, group),
+                client_id=f"lag-{group}", enable_auto_commit=False,
+                # kafka-python's checks: heartbeat < session timeout < request timeout
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+                request_timeout_ms=max(timeout_ms, self.session_timeout_ms + 1000),
+                fetch_max_wait_ms=100,
+                **self.client.options())
+        return self._lag_probes[group]
+
+    def _end_offsets(self, probe: KafkaConsumer, parts: list, begins: dict) -> dict:
+        """Each partition's end offset (the next record's offset): ListOffsets(latest), then,
+        for a partition with records, a fetch from that offset - 1, whose high watermark (and
+        last record) is the end on a broker where ListOffsets is behind (Tansu 0.6)."""
+        ends = dict(probe.end_offsets(parts))
+        waiting = {tp for tp in parts if ends[tp] > begins[tp]}
+        for tp in parts:
+            probe.seek(tp, max(ends[tp] - 1, begins[tp]))
+        deadline = time.monotonic() + self.timeout_seconds
+        while waiting:
+            if time.monotonic() > deadline:
+                raise BusUnavailable(f"Kafka topic {self.topic}: the last records of "
+                                     f"partitions {sorted(tp.partition for tp in waiting)} "
+                                     f"did not arrive within {self.timeout_seconds} s")
+            for tp, records in probe.poll(timeout_ms=100, max_records=100_000).items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1, probe.highwater(tp) or 0)
+                waiting.discard(tp)
+        return ends
+
     def trim(self) -> int:
         """Kafka keeps a topic for its configured retention; committed offsets are progress."""
         return 0
@@ -244,6 +318,9 @@ class KafkaBus:
         for consumer in self._consumers.values():
             consumer.close()
         self._consumers.clear()
+        for probe in self._lag_probes.values():
+            probe.close(autocommit=False)
+        self._lag_probes.clear()
         self.producer.close(timeout=self.timeout_seconds)
 
 

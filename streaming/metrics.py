@@ -85,7 +85,7 @@ class StreamMetrics(Collector):
     def _read_bus(self) -> tuple[dict, int | None]:
         s = self.sources
         lags, dead = {}, None
-        if hasattr(s.bus, "lag"):  # Redis Streams; Kafka's lag is the broker's metric
+        if hasattr(s.bus, "lag"):  # Redis Streams and Kafka both report it
             for group in s.groups:
                 lags[(group,)] = s.bus.lag(group)
         if s.dead_letters and hasattr(s.bus, "dead_letter_count"):
