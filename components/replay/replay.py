@@ -16,7 +16,9 @@ appended to the raw zone (idempotent by event_id: one already there counts as
 `already_present`), and only then recorded in `quarantine/replayed/` (keyed by the quarantine
 row's id, in the same date partition as the row, so the quarantine's retention takes both).
 A recorded row is never examined again; a replay stopped between the two writes examines
-the row again and finds its event already in the raw zone: nothing is doubled. The rows
+the row again and finds its event already in the raw zone: nothing is doubled. One replay
+runs at a time per lake (`lock.py`: a second fails at once naming the holder), since two
+running at once could both find an event missing from the raw zone and both write it. The rows
 that still fail stay as they were, with the reason they were quarantined for; the summary
 counts them by today's reason. The quarantine rows themselves are never rewritten.
 """
@@ -32,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
+from recsys.components.replay.lock import replay_lock
 from recsys.components.validate.rules import ValidationConfig
 from recsys.components.validate.validate import judge
 from recsys.core.data.columns import Columns
@@ -167,7 +170,16 @@ def replay(lake: Lake, reasons: tuple[str, ...] = (), since: datetime | None = N
     """Replay the quarantine rows matching `reasons` (any; none: all) and `since` (their
     time - the event's, a dead letter's receipt - at or after it; rows with no time are
     left out when it is given). With `dry_run` nothing is written, not even a corrupt file
-    set aside."""
+    set aside. A run (not a dry run) holds the lake's replay lock (`lock.py`): while another
+    replay holds it, ReplayBusy at once, naming the holder."""
+    if dry_run:
+        return _replay(lake, reasons, since, dry_run, rules)
+    with replay_lock(lake):
+        return _replay(lake, reasons, since, dry_run, rules)
+
+
+def _replay(lake: Lake, reasons: tuple[str, ...], since: datetime | None, dry_run: bool,
+            rules: ReplayRules | None) -> ReplaySummary:
     rules = rules or ReplayRules()
     now = rules.now if rules.now is not None else pd.Timestamp.now(tz="UTC")
     wanted = tuple(parse_reason(r) for r in reasons)
