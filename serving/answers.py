@@ -5,7 +5,9 @@ what they changed. Plain functions of one request and the model answering it;
 `RecommendationService` (`service.py`) routes, caches, counts and logs around them."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +20,11 @@ from recsys.serving.config import ServiceConfig
 from recsys.serving.live_rules import NO_RULES
 from recsys.serving.ranking import rank
 from recsys.serving.requests import RecommendRequest
+
+if TYPE_CHECKING:
+    from recsys.core.models.base import Recommender
+    from recsys.serving.collaborators import RulesInForce
+    from recsys.serving.model_source import LoadedModel
 
 MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
 SESSION = "session"
@@ -59,12 +66,13 @@ def live_features(session: LiveSession) -> dict | None:
 class Answers:
     """The answer paths over one configuration, catalogue and (live) business rules."""
 
-    def __init__(self, config: ServiceConfig, catalogue: Catalogue, rules=None):
+    def __init__(self, config: ServiceConfig, catalogue: Catalogue,
+                 rules: RulesInForce | None = None) -> None:
         self.config = config
         self.catalogue = catalogue
-        self.rules = rules  # LiveRules | None: stock and promotions in force
+        self.rules = rules  # stock and promotions in force (None: none)
 
-    def similar(self, item_id: str, k: int, loaded) -> Recommendation:
+    def similar(self, item_id: str, k: int, loaded: LoadedModel) -> Recommendation:
         """Items like `item_id` by the model's item similarity, the same category boosted;
         an item the model does not know gets popularity (within its category)."""
         model = loaded.recommender
@@ -80,8 +88,8 @@ class Answers:
         items, values, path = self.popular(k, category, exclude=(item_id,), model=model)
         return Recommendation(items, values, loaded.version, True, path)
 
-    def strategy(self, request: RecommendRequest, session: LiveSession, loaded,
-                 rules: ActiveRules, audit: list) -> Recommendation:
+    def strategy(self, request: RecommendRequest, session: LiveSession, loaded: LoadedModel,
+                 rules: ActiveRules, audit: list[dict]) -> Recommendation:
         """The `popularity` strategy of an experiment's control arm: what the shop would show
         without a model (popularity, within the session's category when there is one). Not a
         fallback: it is the variant's answer by design."""
@@ -91,19 +99,20 @@ class Answers:
                                            model=loaded.recommender, rules=rules, audit=audit)
         return Recommendation(items, scores, "strategy:popularity", False, path)
 
-    def for_user(self, request: RecommendRequest, session: LiveSession, loaded,
-                 rules: ActiveRules = NO_RULES, audit: list | None = None) -> Recommendation:
+    def for_user(self, request: RecommendRequest, session: LiveSession, loaded: LoadedModel,
+                 rules: ActiveRules = NO_RULES, audit: list[dict] | None = None
+                 ) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
             answer = self.from_session(request, session, loaded, rules, audit)
             if answer is not None:
                 return answer
             category = request.category or session.top_category
-            items, scores, path = self.popular(request.k, category, request.exclude,
-                                               strict=request.category is not None,
-                                               model=model, rules=rules, audit=audit)
-            self.add_new_items(items, scores, request, model, session.recent_items, audit)
-            return Recommendation(items, scores, loaded.version, True, path)
+            popular, values, path = self.popular(request.k, category, request.exclude,
+                                                 strict=request.category is not None,
+                                                 model=model, rules=rules, audit=audit)
+            self.add_new_items(popular, values, request, model, session.recent_items, audit)
+            return Recommendation(popular, values, loaded.version, True, path)
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size),
                                         live_features(session))
@@ -118,8 +127,9 @@ class Answers:
         self.add_new_items(top, values, request, model, session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, MODEL)
 
-    def from_session(self, request: RecommendRequest, session: LiveSession, loaded,
-                     rules: ActiveRules, audit: list | None) -> Recommendation | None:
+    def from_session(self, request: RecommendRequest, session: LiveSession,
+                     loaded: LoadedModel, rules: ActiveRules,
+                     audit: list[dict] | None) -> Recommendation | None:
         """An unknown visitor with a live session: the model's session rules score what
         tends to follow the recent items (`session_rules`), the newest item (the page the
         visitor is on) excluded. None when the model has no rules or knows none of them."""
@@ -139,19 +149,21 @@ class Answers:
                            session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, SESSION)
 
-    def add_new_items(self, top: list, values: list, request: RecommendRequest, model,
-                      recent_items, audit: list | None) -> None:
+    def add_new_items(self, top: list[str], values: list[float], request: RecommendRequest,
+                      model: Recommender, recent_items: list[str],
+                      audit: list[dict] | None) -> None:
         """Give items newer than the model's training data the last `new_items_share` of
         the slots, the best by content similarity to the user's items and session (in place;
         only items with some similarity, under the same stock, exclude and category)."""
         slots = new_item_slots(request.k, self.config.new_items_share)
-        if slots == 0 or not has_new_items(model):
+        new_ids = model.new_item_ids
+        if slots == 0 or new_ids is None or not has_new_items(model):
             return
         scores = new_item_scores(model, request.user_id, recent_items)
         similar = np.flatnonzero(scores > 0)
         if similar.size == 0:
             return
-        added, added_scores = self.top(model.new_item_ids[similar], scores[similar], slots,
+        added, added_scores = self.top(new_ids[similar], scores[similar], slots,
                                        (*request.exclude, *top), request.category)
         if not added:
             return
@@ -164,8 +176,8 @@ class Answers:
                 audit.append({"rule": "new_items", "item_id": item, "action": "added",
                               "rank": len(top)})
 
-    def complete(self, top: list, values: list, request: RecommendRequest, seen: tuple,
-                 model) -> None:
+    def complete(self, top: list[str], values: list[float], request: RecommendRequest,
+                 seen: tuple[str, ...], model: Recommender) -> None:
         """Rules removed too much: complete the list from popularity (in place)."""
         if len(top) >= request.k:
             return
@@ -176,7 +188,8 @@ class Answers:
         top += added
         values += [0.0] * len(added)
 
-    def session_boost(self, model, items: np.ndarray, session: LiveSession) -> np.ndarray:
+    def session_boost(self, model: Recommender, items: np.ndarray,
+                      session: LiveSession) -> np.ndarray:
         boost = np.zeros(items.size)
         if session.recent_items and self.config.recent_boost:
             boost += self.config.recent_boost * session_affinity(model, session.recent_items,
@@ -187,8 +200,10 @@ class Answers:
             boost += self.config.category_boost * same
         return boost
 
-    def top(self, items, scores, k, exclude=(), category=None, rules: ActiveRules | None = None,
-            audit: list | None = None) -> tuple[list, list]:
+    def top(self, items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray,
+            k: int, exclude: Iterable[str] = (), category: str | None = None,
+            rules: ActiveRules | None = None, audit: list[dict] | None = None
+            ) -> tuple[list[str], list[float]]:
         """The top k under stock, `exclude` and the category; with `rules`, promotions too;
         what the rules changed is added to `audit`."""
         exclude = set(exclude)
@@ -211,13 +226,13 @@ class Answers:
     def rules_in_force(self) -> ActiveRules:
         return self.rules.current if self.rules is not None else NO_RULES
 
-    def popular(self, k, category, exclude=(), strict=False, *, model,
-                rules: ActiveRules | None = None, audit: list | None = None
-                ) -> tuple[list, list, str]:
+    def popular(self, k: int, category: str | None, exclude: Iterable[str] = (),
+                strict: bool = False, *, model: Recommender, rules: ActiveRules | None = None,
+                audit: list[dict] | None = None) -> tuple[list[str], list[float], str]:
         """The model's most popular items, within `category` when there is one (any
         category when it has none left, unless `strict`)."""
         if category is not None:
-            found: list = []
+            found: list[dict] = []
             items, values = self.top(model.items, model.popularity, k, exclude, category,
                                      rules, found)
             if items or strict:

@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from recsys.core.errors import NotFoundError
 from recsys.core.online.catalogue import Catalogue
-from recsys.core.settings import load_settings
+from recsys.core.settings import Settings, load_settings
 from recsys.serving.cache import RecommendationCache
+from recsys.serving.collaborators import (
+    ExperimentRoutes,
+    FlushedOnClose,
+    KeptOpen,
+    SessionSource,
+)
 from recsys.serving.config import ServiceConfig
 from recsys.serving.live_rules import LiveRules
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import ModelSource
 from recsys.serving.service import RecommendationService
+
+if TYPE_CHECKING:
+    from recsys.core.data.lake import Lake
+    from recsys.core.models.base import Recommender
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +44,8 @@ def build_service(options: dict | None = None) -> RecommendationService:
         source.watch(config.watch_seconds)
     catalogue = Catalogue.from_lake(lake)
     experiments = _experiment_router(settings, config, source)
-    request_log = RequestLog(lake, config.log_batch_size, config.log_flush_seconds) \
+    request_log = FlushedOnClose(RequestLog(lake, config.log_batch_size,
+                                            config.log_flush_seconds)) \
         if config.log_requests or experiments is not None else None
     metrics = ServiceMetrics()
     rules = LiveRules(lake, config.rules_refresh_seconds,
@@ -46,7 +58,8 @@ def build_service(options: dict | None = None) -> RecommendationService:
                                  request_log=request_log, experiments=experiments, rules=rules)
 
 
-def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
+def _experiment_router(settings: Settings, config: ServiceConfig,
+                       source: ModelSource) -> ExperimentRoutes | None:
     """The online-experiment router of a registry-served champion, or of an exported
     experiment artifact; None for any other fixed model (an exported folder has no
     registry to read experiments from)."""
@@ -73,7 +86,7 @@ def _experiment_router(settings, config: ServiceConfig, source: ModelSource):
     return router
 
 
-def popularity_baseline(lake):
+def popularity_baseline(lake: Lake) -> Recommender:
     """The last-resort model: popularity from the lake's newest item_stats snapshot."""
     from recsys.core.data.feature_snapshots import read_latest
     from recsys.core.models.popularity import popularity_from_item_stats
@@ -84,7 +97,8 @@ def popularity_baseline(lake):
     return popularity_from_item_stats(stats)
 
 
-def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | None = None):
+def _session_reader(settings: Settings, config: ServiceConfig,
+                    metrics: ServiceMetrics | None = None) -> SessionSource | None:
     """The live session features; on a Redis online store its client fails fast (one
     attempt, `redis_timeout_seconds`): a down store costs a request one timeout, and after
     `redis_breaker_failures` in a row none until the breaker's trial finds it back."""
@@ -100,13 +114,14 @@ def _session_reader(settings, config: ServiceConfig, metrics: ServiceMetrics | N
             breaker = metrics.redis_breaker("online_store", config) \
                 if metrics is not None else None
             make_fail_fast(client, config.redis_timeout_seconds, breaker)
-        return SessionReader(store)
+        return KeptOpen(SessionReader(store))
     except Exception as exc:  # serve without session features rather than not at all
         log.warning("online features unavailable, serving without them: %s", exc)
         return None
 
 
-def _cache(settings, config: ServiceConfig, metrics: ServiceMetrics) -> RecommendationCache:
+def _cache(settings: Settings, config: ServiceConfig,
+           metrics: ServiceMetrics) -> RecommendationCache:
     from recsys.core.online.fail_fast_redis import fail_fast_client
 
     client = fail_fast_client(settings.redis_url, config.redis_timeout_seconds,

@@ -17,10 +17,15 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from recsys.core.online.fail_fast_redis import CircuitOpen
 from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import DEFAULT_EVENT_STREAM
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 WRITE_BATCH = 256
@@ -30,9 +35,11 @@ WRITE_BATCH = 256
 class RecommendationCache:
     """Lists under `RedisKeys(namespace).recommendations(...)`, with a TTL."""
 
-    def __init__(self, client, ttl_seconds: int, namespace: str = DEFAULT_EVENT_STREAM,
-                 local_entries: int = 10_000, pending_writes: int = 10_000,
-                 clock=time.monotonic):
+    def __init__(self, client: redis.Redis | None, ttl_seconds: int,
+                 namespace: str = DEFAULT_EVENT_STREAM, local_entries: int = 10_000,
+                 pending_writes: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`client`: the shared tier (None: the local tier only)."""
         self.client = client
         self.ttl_seconds = ttl_seconds
         self.keys = RedisKeys(namespace)
@@ -60,8 +67,8 @@ class RecommendationCache:
             return json.loads(raw)
         if self.client is None:
             return None
-        try:
-            stored = self.client.get(key)
+        try:  # redis-py types a sync answer `Awaitable | Any` (redis/redis-py#2399)
+            stored = cast("bytes | str | None", self.client.get(key))
         except CircuitOpen:  # Redis is being skipped (the breaker logged why)
             return None
         except Exception as exc:
@@ -80,7 +87,7 @@ class RecommendationCache:
         self._local_put(key, raw)
         if self.client is None:
             return
-        self._start_writer()
+        self._start_writer(self.client)
         try:
             self._writes.put_nowait((key, raw))
         except queue.Full:
@@ -95,6 +102,11 @@ class RecommendationCache:
                 return False
             time.sleep(0.005)
         return True
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Send what is queued for Redis, waiting at most `timeout` seconds (a list that
+        does not get there is only recomputed by its next miss)."""
+        self.flush(timeout)
 
     # ---- local tier --------------------------------------------------------------------
     def _local_get(self, key: str) -> str | None:
@@ -121,16 +133,16 @@ class RecommendationCache:
                 self._local.popitem(last=False)
 
     # ---- writes to Redis ----------------------------------------------------------------
-    def _start_writer(self) -> None:
+    def _start_writer(self, client: redis.Redis) -> None:
         if self._writer is not None:
             return
         with self._lock:
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="cache-writer",
-                                                daemon=True)
+                self._writer = threading.Thread(target=self._write_loop, args=(client,),
+                                                name="cache-writer", daemon=True)
                 self._writer.start()
 
-    def _write_loop(self) -> None:
+    def _write_loop(self, client: redis.Redis) -> None:
         while True:
             batch = [self._writes.get()]
             while len(batch) < WRITE_BATCH:
@@ -139,7 +151,7 @@ class RecommendationCache:
                 except queue.Empty:
                     break
             try:
-                pipe = self.client.pipeline(transaction=False)
+                pipe = client.pipeline(transaction=False)
                 for key, raw in batch:
                     pipe.set(key, raw, ex=self.ttl_seconds)
                 pipe.execute()

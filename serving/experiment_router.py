@@ -53,7 +53,7 @@ class Arm:
 class ArmElsewhere(Exception):
     """The user belongs to an arm another server serves: forward the request to it."""
 
-    def __init__(self, arm: Arm):
+    def __init__(self, arm: Arm) -> None:
         super().__init__(f"user of variant {arm.variant!r}, served by another arm")
         self.arm = arm
 
@@ -69,7 +69,7 @@ class ActiveExperiment:
 class ExperimentRouter:
     def __init__(self, read_running: Callable[[], ExperimentDefinition | None],
                  load_version: Callable[[str], LoadedModel],
-                 champion: Callable[[], LoadedModel], own_arm: str | None = None):
+                 champion: Callable[[], LoadedModel], own_arm: str | None = None) -> None:
         self.read_running = read_running
         self.own_arm = own_arm
         """One arm's server: only this variant is loaded, the others are `remote`."""
@@ -145,7 +145,7 @@ class ExperimentRouter:
         return ActiveExperiment(definition, Assigner(definition), arms, sizes)
 
     def watch(self, every_seconds: float) -> threading.Thread:
-        def loop():
+        def loop() -> None:
             while not wait_next(self._stop, every_seconds):
                 try:
                     self.refresh()
@@ -159,18 +159,23 @@ class ExperimentRouter:
     def stop(self) -> None:
         self._stop.set()
 
+    def close(self) -> None:
+        """Stop the watcher (`stop`); what is applied stays applied."""
+        self.stop()
 
-def model_bytes(model, depth: int = 2) -> int:
+
+def model_bytes(model: object, depth: int = 2) -> int:
     """Memory held by a model's arrays and sparse matrices (what dominates its size)."""
     seen: set[int] = set()
 
-    def size(value, level: int) -> int:
+    def size(value: object, level: int) -> int:
         if id(value) in seen:
             return 0
         seen.add(id(value))
         if isinstance(value, np.ndarray):
             return int(value.nbytes)
-        if hasattr(value, "indptr") and hasattr(value, "data"):  # scipy sparse
+        if hasattr(value, "indptr") and hasattr(value, "indices") and \
+                hasattr(value, "data"):  # scipy sparse (compressed rows or columns)
             return int(value.data.nbytes + value.indices.nbytes + value.indptr.nbytes)
         if level >= depth:
             return 0

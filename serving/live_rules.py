@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,12 +25,16 @@ from recsys.core.online.business_rules import (
 )
 from recsys.serving.polling import wait_next
 
+if TYPE_CHECKING:
+    from recsys.core.data.lake import Lake
+
 log = logging.getLogger(__name__)
 NO_RULES = ActiveRules()
 
 
 class LiveRules:
-    def __init__(self, lake, refresh_seconds: float = 30.0, on_error=None):
+    def __init__(self, lake: Lake, refresh_seconds: float = 30.0,
+                 on_error: Callable[[Exception], object] | None = None) -> None:
         self.lake = lake
         self.refresh_seconds = refresh_seconds
         self.on_error = on_error  # called with the exception (the service counts it)
@@ -66,6 +72,10 @@ class LiveRules:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Stop the refresh thread (`stop`); the rules in force stay."""
+        self.stop()
 
     def _loop(self) -> None:
         while not wait_next(self._stop, self.refresh_seconds):

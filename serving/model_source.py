@@ -69,7 +69,7 @@ class ModelSource:
 
     def __init__(self, tracking_uri: str, registered_model: str, model_uri: str | None = None,
                  baseline: Callable[[], Recommender] | None = None,
-                 model_sha256: str | None = None, model_version: str | None = None):
+                 model_sha256: str | None = None, model_version: str | None = None) -> None:
         """`baseline` builds the last-resort model (popularity from the lake) when no
         registered version can serve; without it such a start fails. `model_sha256`: the
         digest an exported folder given as `model_uri` must have (it loads only then);
@@ -182,7 +182,7 @@ class ModelSource:
 
     def watch(self, every_seconds: float) -> threading.Thread:
         """Refresh in a background thread until `stop()`; failures are logged, not fatal."""
-        def loop():
+        def loop() -> None:
             while not wait_next(self._stop, every_seconds):
                 try:
                     if self.refresh():
@@ -196,6 +196,10 @@ class ModelSource:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Stop the champion watcher (`stop`); the current model keeps answering."""
+        self.stop()
 
     def _read_registry_health(self, champion: str) -> None:
         from recsys.core.lifecycle.registry import registry_health

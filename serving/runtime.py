@@ -12,8 +12,9 @@ GET /recsys/status the model answering (and why, when it is a fallback).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Response
@@ -35,12 +36,21 @@ from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.registry_reads import bound_registry_calls
 from recsys.serving.requests import check_shape
 
+if TYPE_CHECKING:
+    from recsys.serving.config import ServiceConfig
+    from recsys.serving.requests import RecommendRequest
+    from recsys.serving.service import RecommendationService
+
 log = logging.getLogger(__name__)
 INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTES",
           "explain": "BOOL"}
 
 
 class RecsysRuntime(MLModel):
+    service: RecommendationService
+    forwarder: ArmForwarder | None
+    """Both set by `load`."""
+
     async def load(self) -> bool:
         extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
         if extra.get(ARTIFACT_FLAG):  # deployed from an exported artifact (Seldon v2, KServe)
@@ -61,15 +71,8 @@ class RecsysRuntime(MLModel):
         if forwarder is not None:
             await forwarder.close()
         service = getattr(self, "service", None)
-        if service is None:
-            return True
-        if service.request_log is not None:
-            service.request_log.flush()
-        service.source.stop()
-        if service.experiments is not None:
-            service.experiments.stop()
-        if service.rules is not None:
-            service.rules.stop()
+        if service is not None:
+            service.close()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
@@ -105,7 +108,7 @@ class RecsysRuntime(MLModel):
         return answer
 
     @contextmanager
-    def _counted(self, endpoint: str):
+    def _counted(self, endpoint: str) -> Iterator[None]:
         """Count the request by outcome (`ok`, `client_error`, `error`: what the serving
         alerts read) and turn project errors into MLServer errors with their status."""
         requests = self.service.metrics.requests
@@ -217,7 +220,7 @@ class RecsysRuntime(MLModel):
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _arm_forwarder(config) -> ArmForwarder | None:
+def _arm_forwarder(config: ServiceConfig) -> ArmForwarder | None:
     """The forwarder of one arm's server (an arm artifact's settings); None otherwise."""
     if config.experiment_arm is None:
         return None
@@ -233,7 +236,7 @@ def _arm_forwarder(config) -> ArmForwarder | None:
                         config.experiment_forward_timeout_seconds)
 
 
-def _v2_request(request) -> dict:
+def _v2_request(request: RecommendRequest) -> dict:
     """The V2 inference request of a parsed REST request (to forward it to another arm)."""
     inputs = [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": [request.user_id]},
               {"name": "k", "datatype": "INT32", "shape": [1], "data": [request.k]},

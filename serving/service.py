@@ -1,6 +1,7 @@
 """The recommendation service core: request checks, experiment routing, the live session,
 the cache, metrics and the request log around the answer paths (`answers.py`). Plain
-Python; the MLServer and seldon runtimes wrap it."""
+Python; the MLServer and seldon runtimes wrap it. Its collaborators are taken by what they
+do (`collaborators.py`)."""
 from __future__ import annotations
 
 import logging
@@ -13,10 +14,17 @@ from recsys.core.online.fail_fast_redis import CircuitOpen
 from recsys.feature_repo.live_session import NO_SESSION, LiveSession
 from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache
+from recsys.serving.collaborators import (
+    ExperimentRoutes,
+    ListCache,
+    ModelProvider,
+    RequestRecorder,
+    RulesInForce,
+    SessionSource,
+)
 from recsys.serving.config import ServiceConfig
 from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.metrics import ServiceMetrics
-from recsys.serving.model_source import ModelSource
 from recsys.serving.requests import (
     RecommendRequest,
     check_category,
@@ -30,17 +38,19 @@ log = logging.getLogger(__name__)
 
 
 class RecommendationService:
-    def __init__(self, config: ServiceConfig, source: ModelSource, catalogue: Catalogue,
-                 session_reader=None, cache: RecommendationCache | None = None,
-                 metrics: ServiceMetrics | None = None, request_log=None, experiments=None,
-                 rules=None):
+    def __init__(self, config: ServiceConfig, source: ModelProvider, catalogue: Catalogue,
+                 session_reader: SessionSource | None = None, cache: ListCache | None = None,
+                 metrics: ServiceMetrics | None = None,
+                 request_log: RequestRecorder | None = None,
+                 experiments: ExperimentRoutes | None = None,
+                 rules: RulesInForce | None = None) -> None:
         self.answers = Answers(config, catalogue, rules)
         self.source = source
-        self.sessions = session_reader  # .read(user_id) -> LiveSession | None
-        self.cache = cache or RecommendationCache(None, 0)
+        self.sessions = session_reader
+        self.cache: ListCache = cache or RecommendationCache(None, 0)
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
-        self.experiments = experiments  # ExperimentRouter | None
+        self.experiments = experiments
 
     @property
     def config(self) -> ServiceConfig:
@@ -55,17 +65,33 @@ class RecommendationService:
         self.answers.catalogue = catalogue
 
     @property
-    def rules(self):
-        """LiveRules | None: the stock and promotions in force."""
+    def rules(self) -> RulesInForce | None:
+        """The stock and promotions in force (None: none)."""
         return self.answers.rules
 
     @rules.setter
-    def rules(self, rules) -> None:
+    def rules(self, rules: RulesInForce | None) -> None:
         self.answers.rules = rules
 
+    def close(self) -> None:
+        """Let every collaborator go (the runtime's unload): the request log writes what it
+        holds, the champion, experiment and rules pollers stop, the cache sends what it has
+        queued."""
+        if self.request_log is not None:
+            self.request_log.close()
+        self.source.close()
+        if self.experiments is not None:
+            self.experiments.close()
+        if self.rules is not None:
+            self.rules.close()
+        self.cache.close()
+        if self.sessions is not None:
+            self.sessions.close()
+
     # ---- requests ----------------------------------------------------------------------
-    def parse(self, user_id, k=None, exclude=None, category=None,
-              explain=False) -> RecommendRequest:
+    def parse(self, user_id: object, k: object = None, exclude: object = None,
+              category: object = None, explain: object = False) -> RecommendRequest:
+        """The checked request; raises RequestError naming the field at fault."""
         return RecommendRequest(
             user_id=check_id(user_id, "user_id"),
             k=self.config.default_k if k is None else check_k(k, self.config.max_k),
@@ -110,7 +136,7 @@ class RecommendationService:
         self.metrics.latency.labels("recommend").observe(time.perf_counter() - started)
         return result
 
-    def similar(self, item_id, k=None) -> Recommendation:
+    def similar(self, item_id: object, k: object = None) -> Recommendation:
         started = time.perf_counter()
         item_id = check_id(item_id, "item_id")
         k = self.config.default_k if k is None else check_k(k, self.config.max_k)
