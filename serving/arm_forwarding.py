@@ -31,7 +31,7 @@ MAX_CONNECTIONS = 64
 class ArmForwarder:
     def __init__(self, own_arm: str, arm_models: dict[str, str], token: str,
                  mesh_url: str | None = None, arm_urls: dict[str, str] | None = None,
-                 timeout_seconds: float = 2.0):
+                 timeout_seconds: float = 2.0) -> None:
         arm_urls = dict(arm_urls or {})
         missing = [label for label in arm_models if label != own_arm
                    and label not in arm_urls and not mesh_url]

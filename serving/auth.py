@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 
 from recsys.core.online.bearer_keys import BearerKeys, metrics_keys, surface_keys
 from recsys.core.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 SERVICE_TOKEN_FILE = "serving_token"
 ADMIN_TOKEN_FILE = "serving_admin_token"
@@ -95,11 +100,11 @@ def serving_access(settings: Settings) -> ServingAccess:
 class TokenMiddleware:
     """ASGI: 401 (or 404 for the disabled repository API) before the app sees a request."""
 
-    def __init__(self, app, access: ServingAccess):
+    def __init__(self, app: ASGIApp, access: ServingAccess) -> None:
         self.app = app
         self.access = access
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         kind = self.access.route_kind(scope.get("path", ""))
@@ -115,7 +120,8 @@ class TokenMiddleware:
                              [(b"www-authenticate", b'Bearer realm="recsys"')])
 
 
-async def _answer(send, status: int, message: str, extra=()) -> None:
+async def _answer(send: Send, status: int, message: str,
+                  extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
@@ -127,10 +133,13 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
     """gRPC: UNAUTHENTICATED (or UNIMPLEMENTED for the disabled repository API) before the
     servicer runs."""
 
-    def __init__(self, access: ServingAccess):
+    def __init__(self, access: ServingAccess) -> None:
         self.access = access
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+            self, continuation: Callable[[grpc.HandlerCallDetails],
+                                         Awaitable[grpc.RpcMethodHandler | None]],
+            handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         kind = self.access.rpc_kind(handler_call_details.method)
         metadata = dict(handler_call_details.invocation_metadata or ())
         authorization = metadata.get("authorization")
@@ -145,12 +154,14 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
                          f"{need} is required: metadata authorization: Bearer <token>")
 
 
-def _refusing(handler, code: grpc.StatusCode, message: str):
+def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
+              message: str) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that aborts with `code`."""
-    async def abort(request, context):
+    async def abort(request: object, context: grpc.aio.ServicerContext) -> None:
         await context.abort(code, message)
 
-    async def abort_stream(request, context):
+    async def abort_stream(request: object,
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         await context.abort(code, message)
         yield  # never reached: makes this an async generator, as streaming handlers are
 

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from recsys.core.settings import DEFAULT_MAX_BODY_BYTES
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
@@ -13,11 +17,11 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Refuses by Content-Length when declared, else counts streamed (chunked) bytes."""
 
-    def __init__(self, app, max_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -25,7 +29,7 @@ class BodyLimitMiddleware:
             return await self._refuse(send, int(declared))
         seen = 0
 
-        async def counting_receive():
+        async def counting_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -36,7 +40,7 @@ class BodyLimitMiddleware:
 
         started = False
 
-        async def tracking_send(message):
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -47,7 +51,7 @@ class BodyLimitMiddleware:
             if not started:
                 await self._refuse(send, seen)
 
-    async def _refuse(self, send, size: int) -> None:
+    async def _refuse(self, send: Send, size: int) -> None:
         body = json.dumps({"error": f"request body of {size} bytes is larger than the allowed "
                                     f"{self.max_bytes} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,

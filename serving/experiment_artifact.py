@@ -14,6 +14,7 @@ the others (`experiments/seldon.py`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from recsys.experiments.definition import ExperimentDefinition
@@ -22,7 +23,8 @@ from recsys.serving.experiment_router import ExperimentRouter
 from recsys.serving.model_source import LoadedModel, ModelUnhealthy, checked_model
 
 
-def artifact_router(folder: str, variant_sha256: dict[str, str], champion,
+def artifact_router(folder: str, variant_sha256: dict[str, str],
+                    champion: Callable[[], LoadedModel],
                     arm: str | None = None) -> ExperimentRouter:
     """The router of the experiment exported in `folder`. Each variant's files are checked
     against the SHA-256 the artifact's settings record before a byte is read; if one does

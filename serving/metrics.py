@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from recsys.core.online.fail_fast_redis import CLOSED, OPEN, CircuitBreaker
 
+if TYPE_CHECKING:
+    from recsys.serving.config import ServiceConfig
+    from recsys.serving.experiment_router import ActiveExperiment
+
 COVERAGE_WINDOW_SECONDS = 3600
 
 
 class ServiceMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None):
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter("recsys_requests_total", "Requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=self.registry)
@@ -84,7 +90,7 @@ class ServiceMetrics:
                 "registers one (epoch s)", registry=None)}
         self._exported: set[str] = set()
 
-    def redis_breaker(self, dependency: str, config) -> CircuitBreaker:
+    def redis_breaker(self, dependency: str, config: ServiceConfig) -> CircuitBreaker:
         """The circuit breaker of one Redis on the request path (`cache`, `online_store`),
         exported as `recsys_redis_breaker_*`."""
         self.breaker_open.labels(dependency).set(0)
@@ -114,8 +120,8 @@ class ServiceMetrics:
                 self._exported.add(key)
             gauge.set(float(value))
 
-    def observe_experiment(self, active) -> None:
-        """Export what the experiment router applies (an ActiveExperiment or None)."""
+    def observe_experiment(self, active: ActiveExperiment | None) -> None:
+        """Export what the experiment router applies (None: no experiment)."""
         self.experiment_running.set(0 if active is None else 1)
         self.experiment_model_bytes.clear()
         for variant, size in (active.model_bytes if active else {}).items():
@@ -135,7 +141,8 @@ class CoverageWindow:
     """Items of the catalogue shown since the window started; restarts every `seconds`.
     Bounded by the catalogue: only its items are kept."""
 
-    def __init__(self, seconds: float, clock=time.monotonic):
+    def __init__(self, seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.clock = seconds, clock
         self._started = clock()
         self._shown: set[str] = set()

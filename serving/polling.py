@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 
 JITTER = 0.2
 
 
-def jittered(seconds: float, jitter: float = JITTER, draw=random.random) -> float:
+def jittered(seconds: float, jitter: float = JITTER,
+             draw: Callable[[], float] = random.random) -> float:
     """`seconds` times a uniform factor in [1 - jitter, 1]: never longer than `seconds`."""
     return seconds * (1 - jitter * draw())
 

@@ -11,13 +11,20 @@ agent) count as MLServer counts them. Model readiness (`/v2/models/<m>/ready`, g
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from mlserver.handlers.dataplane import DataPlane
 from mlserver.server import MLServer
+
+if TYPE_CHECKING:
+    from mlserver import MLModel
+    from mlserver.settings import ModelSettings
 
 _INSTALLED = "_recsys_readiness"
 
 
-def required_ready(required: frozenset[str], models) -> bool:
+def required_ready(required: frozenset[str], models: Iterable[MLModel]) -> bool:
     """True when every model in `required` is among `models` and every model is ready."""
     models = list(models)
     ready = {model.name for model in models if model.ready}
@@ -31,11 +38,12 @@ def install() -> None:
         return
     start = MLServer.start
 
-    async def start_noting_models(self, models_settings=()):
+    async def start_noting_models(self: MLServer,
+                                  models_settings: Iterable[ModelSettings] = ()) -> None:
         self._data_plane.required_models = frozenset(m.name for m in models_settings)
         return await start(self, list(models_settings))
 
-    async def ready(self) -> bool:
+    async def ready(self: DataPlane) -> bool:
         required: frozenset[str] = getattr(self, "required_models", frozenset())
         return required_ready(required, await self._model_registry.get_models())
 

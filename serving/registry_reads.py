@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from typing import TYPE_CHECKING
 
 from recsys.experiments.definition import ExperimentDefinition
+
+if TYPE_CHECKING:
+    from recsys.experiments.store import ExperimentStore
 
 REGISTRY_HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
                         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -37,17 +41,18 @@ class RunningExperiments:
     """The running experiment of a surface, read from the registry without writing to it:
     no tracking experiment yet means no experiment running."""
 
-    def __init__(self, tracking_uri: str, registered_model: str, surface: str = "recommend"):
+    def __init__(self, tracking_uri: str, registered_model: str,
+                 surface: str = "recommend") -> None:
         self.tracking_uri = tracking_uri
         self.registered_model = registered_model
         self.surface = surface
-        self._store = None
+        self._store: ExperimentStore | None = None
 
     def running(self) -> ExperimentDefinition | None:
         store = self._store or self._find_store()
         return None if store is None else store.running(self.surface)
 
-    def _find_store(self):
+    def _find_store(self) -> ExperimentStore | None:
         from recsys.core.lifecycle.tracking import client_for
         from recsys.experiments.store import TRACKING_EXPERIMENT, ExperimentStore
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from recsys.core.errors import RecsysError
@@ -25,7 +26,7 @@ class RecommendRequest:
     """Return `rules_applied` (what stock and promotions changed) with the list."""
 
 
-def check_shape(shape, count: int, field: str) -> None:
+def check_shape(shape: Iterable[int], count: int, field: str) -> None:
     """A tensor's shape must describe exactly the values it holds (its product is their
     number): a shape of [3] over one id, or a huge or negative one, is refused."""
     dims = list(shape)
@@ -34,7 +35,7 @@ def check_shape(shape, count: int, field: str) -> None:
                            f"value{'s' if count != 1 else ''}"[:300])
 
 
-def check_id(value, field: str) -> str:
+def check_id(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RequestError(f"{field} must be a non-empty string, got {value!r}")
     if len(value) > MAX_ID_LENGTH:
@@ -43,7 +44,7 @@ def check_id(value, field: str) -> str:
     return value.strip()
 
 
-def check_k(value, max_k: int, field: str = "k") -> int:
+def check_k(value: object, max_k: int, field: str = "k") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"{field} must be an integer from 1 to {max_k}, got {value!r}")
     if not 1 <= value <= max_k:
@@ -51,7 +52,7 @@ def check_k(value, max_k: int, field: str = "k") -> int:
     return value
 
 
-def check_exclude(value, max_items: int) -> tuple[str, ...]:
+def check_exclude(value: object, max_items: int) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -61,13 +62,13 @@ def check_exclude(value, max_items: int) -> tuple[str, ...]:
     return tuple(value)
 
 
-def check_category(value) -> str | None:
+def check_category(value: object) -> str | None:
     if value is None:
         return None
     return check_id(value, "category")
 
 
-def check_flag(value, field: str) -> bool:
+def check_flag(value: object, field: str) -> bool:
     """A yes/no option: a boolean, or its text in a query string (true/false, 1/0)."""
     if isinstance(value, bool):
         return value

@@ -12,6 +12,7 @@ Authentication is the ingress's job in seldon-core v1 (its gateway), see docs/se
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from recsys.core.errors import RecsysError
 from recsys.core.models.storage import ModelIntegrityError, files_sha256
@@ -23,13 +24,19 @@ from recsys.serving.model_source import ModelSource
 from recsys.serving.requests import RequestError
 from recsys.serving.service import RecommendationService
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recsys.serving.answers import Recommendation
+
 log = logging.getLogger(__name__)
 
 
 class SeldonRecommender:
     """The v1 wrapper interface: predict, health_status, metrics, tags."""
 
-    def __init__(self, model_path: str | None = None, settings: Settings | None = None):
+    def __init__(self, model_path: str | None = None,
+                 settings: Settings | None = None) -> None:
         settings = settings or load_settings()
         path = model_path or settings.model_path
         if not path or not settings.model_sha256:
@@ -44,10 +51,11 @@ class SeldonRecommender:
         source.load()
         self.service = RecommendationService(ServiceConfig(watch_seconds=0), source,
                                              Catalogue(), None, _cache(settings))
-        self._last = None
+        self._last: Recommendation | None = None
         self.max_users = settings.serving_max_users_per_request
 
-    def predict(self, X, features_names=None, meta=None):
+    def predict(self, X: dict | list | np.ndarray, features_names: list[str] | None = None,
+                meta: dict | None = None) -> dict:
         try:
             return self._predict(X)
         except RecsysError as exc:
@@ -55,7 +63,7 @@ class SeldonRecommender:
                 raise
             raise _http_error(exc) from exc  # the client's mistake: its status, not a 500
 
-    def _predict(self, X):
+    def _predict(self, X: dict | list | np.ndarray) -> dict:
         if isinstance(X, dict):
             request = self.service.parse(X.get("user_id"), X.get("k"), X.get("exclude"))
             self._last = self.service.recommend(request)
@@ -71,18 +79,18 @@ class SeldonRecommender:
         return {"recommendations": [{"user_id": u, **r.as_dict()}
                                     for u, r in zip(users, results)]}
 
-    def health_status(self):
+    def health_status(self) -> dict:
         model = self.service.source.current.recommender
         return {"status": "ok", "items": int(model.items.size),
                 "model_version": self.service.source.current.version}
 
-    def metrics(self):
+    def metrics(self) -> list[dict]:
         fallback = bool(self._last.fallback) if self._last else False
         return [{"type": "COUNTER", "key": "recsys_v1_requests", "value": 1},
                 {"type": "GAUGE", "key": "recsys_v1_last_fallback", "value": int(fallback)}]
 
-    def tags(self):
-        tags = {"model_version": self.service.source.current.version}
+    def tags(self) -> dict:
+        tags: dict[str, object] = {"model_version": self.service.source.current.version}
         if self._last is not None:
             tags.update({"fallback": self._last.fallback, "path": self._last.path,
                          "recommendation_id": self._last.recommendation_id})

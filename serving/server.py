@@ -38,6 +38,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import mlserver
@@ -60,6 +62,14 @@ from recsys.serving.body_limit import BodyLimitMiddleware
 from recsys.serving.openapi import OPENAPI_PATH, serving_document
 from recsys.serving.readiness import install as install_readiness
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from mlserver.settings import ModelSettings
+    from mlserver.settings import Settings as MLServerSettings
+
+    LoadedSettings = tuple[MLServerSettings, list[ModelSettings]]
+
 # `import mlserver.cli.main` would give the function `main` that `mlserver.cli` exports
 mlserver_cli = importlib.import_module("mlserver.cli.main")
 SUPPORTED_MLSERVER = "1.7."
@@ -70,8 +80,9 @@ SWITCH_INTERVAL_SECONDS = 0.001
 GRPC_MAX_CONCURRENT_STREAMS = 100
 
 
-def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
-    def create(*args, **kwargs):
+def _locked_rest(create_app: Callable[..., FastAPI], access: ServingAccess,
+                 max_bytes: int) -> Callable[..., FastAPI]:
+    def create(*args: Any, **kwargs: Any) -> FastAPI:
         app = create_app(*args, **kwargs)
         app.add_api_route(OPENAPI_PATH, _openapi, methods=["GET"], include_in_schema=False)
         app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
@@ -80,7 +91,7 @@ def _locked_rest(create_app, access: ServingAccess, max_bytes: int):
     return create
 
 
-async def _openapi():
+async def _openapi() -> JSONResponse:
     """The plain REST routes' OpenAPI document (`serving/openapi.py`; service token)."""
     from fastapi.responses import JSONResponse
 
@@ -94,8 +105,9 @@ class _MetricsPortAccess(ServingAccess):
         return METRICS
 
 
-def _locked_metrics(get_app, access: ServingAccess):
-    def get_app_locked(self):
+def _locked_metrics(get_app: Callable[[metrics_server.MetricsServer], FastAPI],
+                    access: ServingAccess) -> Callable[[metrics_server.MetricsServer], FastAPI]:
+    def get_app_locked(self: metrics_server.MetricsServer) -> FastAPI:
         app = get_app(self)
         app.add_middleware(TokenMiddleware, access=_MetricsPortAccess(
             access.service, access.admin, access.metrics))
@@ -103,9 +115,10 @@ def _locked_metrics(get_app, access: ServingAccess):
     return get_app_locked
 
 
-def _head_limited(load_settings_of_cli, limits: HeadLimits):
+def _head_limited(load_settings_of_cli: Callable[..., Awaitable[LoadedSettings]],
+                  limits: HeadLimits) -> Callable[..., Awaitable[LoadedSettings]]:
     """MLServer's CLI settings loader, the settings given the uvicorn head limits."""
-    async def load(*args, **kwargs):
+    async def load(*args: Any, **kwargs: Any) -> LoadedSettings:
         settings, models = await load_settings_of_cli(*args, **kwargs)
         options = {"http": head_limited_protocol(limits)}
         settings._custom_rest_server_settings = {
@@ -121,14 +134,15 @@ class _LockedGrpc:
     token interceptor first, a receive limit of `max_bytes` and a cap of
     GRPC_MAX_CONCURRENT_STREAMS streams per connection."""
 
-    def __init__(self, access: ServingAccess, max_bytes: int):
+    def __init__(self, access: ServingAccess, max_bytes: int) -> None:
         self._interceptor = TokenInterceptor(access)
         self._max_bytes = max_bytes
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:  # the rest of `grpc.aio`, whatever it is
         return getattr(grpc.aio, name)
 
-    def server(self, *args, interceptors=(), options=(), **kwargs):
+    def server(self, *args: Any, interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+               options: Sequence[tuple[str, Any]] = (), **kwargs: Any) -> grpc.aio.Server:
         limits = {"grpc.max_receive_message_length": self._max_bytes,
                   "grpc.max_concurrent_streams": GRPC_MAX_CONCURRENT_STREAMS}
         kept = [(k, v) for k, v in options if k not in limits and k != "grpc.max_message_length"]
