@@ -229,7 +229,7 @@ class StreamWorkers:
         if self.quarantine is not None:
             groups.append(("quarantine", self.quarantine.bus, self.quarantine.config.group))
         for name, bus, group in groups:
-            if not hasattr(bus, "lag"):  # Kafka: the consumer lag is the broker's metric
+            if not hasattr(bus, "lag"):  # Redis Streams and Kafka report it; another may not
                 status[name]["lag"] = f"unknown: {type(bus).__name__} does not report it"
                 continue
             try:
