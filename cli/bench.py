@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", choices=("pandas", "spark"), default="pandas",
                         help="recsys bench data: the engine of the batch data path (default "
                         "pandas; spark writes data-spark.json)")
+    parser.add_argument("--bus", choices=("redis", "kafka"), default="redis",
+                        help="recsys bench streaming: the event bus (default redis; kafka "
+                        "starts a local Tansu broker and writes streaming-kafka.json)")
     models = parser.add_argument_group("models", "recsys bench models: the model zoo on a data "
                                        "set under one protocol -> models-<name>.json")
     models.add_argument("--ratings", default=None,
@@ -109,6 +112,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             continue
         if area == "data":
             result = run(events=args.events, engine=args.engine)
+        elif area == "streaming":
+            result = run(bus=args.bus)
         else:
             result = run(events=args.events) if RUNNERS[area][2] else run()
         print(json.dumps(result, indent=2, default=str))
