@@ -27,12 +27,13 @@ from recsys.core.online.catalogue import Catalogue
 from recsys.core.online.request_log import read_request_log
 from recsys.core.settings import Settings
 from recsys.monitoring.config import DriftConfig
+from recsys.monitoring.dashboard import figures_snapshot
 from recsys.monitoring.drift import run_drift
 from recsys.monitoring.feature_drift import feature_drift
 from recsys.monitoring.html_report import report_html
 from recsys.monitoring.prediction_drift import run_prediction_drift
 from recsys.monitoring.quality import served_quality
-from recsys.monitoring.workspace import REPORTS_PREFIX, publish
+from recsys.monitoring.workspace import REPORTS_PREFIX, publish, run_stamp
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -96,11 +97,17 @@ def monitor(settings: Settings, config: DriftConfig, current_days: float = 1.0,
     result.summary.update({"report_url": lake.url(f"{prefix}/report.html"),
                            "monitoring_run_id": run_id})
     _tag_champion(settings, window["version"], result.summary)
-    publish(result.snapshot, settings.state_dir / "evidently",
+    workspace = settings.state_dir / "evidently"
+    publish(result.snapshot, workspace, lake_key=f"{prefix}/snapshot.json",
             name=f"drift {stamp:%Y-%m-%d %H:%M} vs champion v{window['version']}")
     if quality_snapshot is not None:
-        publish(quality_snapshot, settings.state_dir / "evidently",
+        publish(quality_snapshot, workspace, lake_key=f"{prefix}/quality_snapshot.json",
                 name=f"served quality {stamp:%Y-%m-%d %H:%M}")
+    # the figures the project's dashboard charts (monitoring/dashboard.py)
+    figures = figures_snapshot(result.summary, run_stamp(prefix + "/").to_pydatetime())
+    if figures is not None:
+        publish(figures, workspace, lake_key=f"{prefix}/summary.json",
+                name=f"figures {stamp:%Y-%m-%d %H:%M}")
     return result.summary
 
 
