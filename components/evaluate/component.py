@@ -19,6 +19,7 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
     from recsys.core.data.lake import Lake
     from recsys.core.data.processed import read_processed
     from recsys.core.lifecycle.gate import GatePolicy
+    from recsys.core.lifecycle.tracking import registry_call_bounds
     from recsys.core.models.storage import load_model
     from recsys.core.progress import configure_logging, publish_metrics
 
@@ -30,9 +31,11 @@ def evaluate_op(processed: Input[Dataset], trained: Input[Model], tracking_uri: 
                                                      expected_sha256=info["sha256"])}
                   for name, info in index.items()}
     holdout_sessions = holdout_events(data)
-    record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
-                                 registered_model, GatePolicy.model_validate(policy).primary_metric,
-                                 holdout_sessions=holdout_sessions)
+    with registry_call_bounds():
+        record = evaluate_candidates(candidates, data.holdout, data.train, tracking_uri,
+                                     registered_model,
+                                     GatePolicy.model_validate(policy).primary_metric,
+                                     holdout_sessions=holdout_sessions)
     with open(evaluation.path, "w") as handle:
         json.dump(record.model_dump(mode="json"), handle, indent=2)
     publish_metrics(metrics, record.best_candidate.metrics)

@@ -23,6 +23,7 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
     from recsys.core.lifecycle.evaluation import EvaluationRecord
     from recsys.core.lifecycle.gate import GatePolicy
     from recsys.core.lifecycle.registry_lock import configured_lock
+    from recsys.core.lifecycle.tracking import registry_call_bounds
     from recsys.core.progress import configure_logging
     from recsys.core.settings import load_settings
 
@@ -31,8 +32,9 @@ def gate_op(evaluation: Input[Artifact], tracking_uri: str, registered_model: st
         record = EvaluationRecord.model_validate(json.load(handle))
     lock = configured_lock(tracking_uri, registered_model,
                            registry_lock_url or load_settings().registry_lock_url)
-    result = run_gate(record, GatePolicy.model_validate(policy), tracking_uri,
-                      registered_model, trigger, lock, run_label)
+    with registry_call_bounds():
+        result = run_gate(record, GatePolicy.model_validate(policy), tracking_uri,
+                          registered_model, trigger, lock, run_label)
     with open(outcome.path, "w") as handle:
         json.dump(result.as_dict(), handle, indent=2)
     return result.decision.promote
@@ -61,7 +63,7 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     from recsys.core.lifecycle.pyfunc import verify_version
     from recsys.core.lifecycle.registry import StaleComparison, promote
     from recsys.core.lifecycle.registry_lock import registry_lock
-    from recsys.core.lifecycle.tracking import client_for
+    from recsys.core.lifecycle.tracking import client_for, registry_call_bounds
     from recsys.core.progress import configure_logging
     from recsys.core.settings import load_settings
 
@@ -72,10 +74,11 @@ def promote_op(outcome: Input[Artifact], tracking_uri: str, registered_model: st
     lock = registry_lock(tracking_uri, registered_model,
                          registry_lock_url or load_settings().registry_lock_url)
     try:
-        promote(client_for(tracking_uri), registered_model, result["version"],
-                "; ".join(result["decision"]["reasons"]), lock=lock,
-                compared_with=result["compared_with"],
-                verify=lambda version: verify_version(registered_model, version))
+        with registry_call_bounds():
+            promote(client_for(tracking_uri), registered_model, result["version"],
+                    "; ".join(result["decision"]["reasons"]), lock=lock,
+                    compared_with=result["compared_with"],
+                    verify=lambda version: verify_version(registered_model, version))
     except StaleComparison as exc:
         logging.getLogger("recsys").warning("promote: %s", exc)
         return False
