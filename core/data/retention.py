@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from recsys.core.data.lake import Lake
+from recsys.core.errors import LakeError
 from recsys.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,12 @@ def retain(lake: Lake, policies: dict[str, int | None], today: date | None = Non
 def delete_partition(lake: Lake, partition: Partition) -> None:
     """Delete a partition's objects (and, in a local lake, its folders once empty)."""
     for key in partition.keys:
-        lake.delete(key)
+        try:
+            lake.delete(key)
+        except LakeError:
+            raise
+        except Exception as exc:  # a read-only disk's OSError, an unreachable S3's botocore
+            raise LakeError(f"cannot delete {lake.url(key)}: {exc}") from exc
     if lake.is_remote:
         return
     folder = Path(lake.uri) / partition.path
