@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from enum import Enum
 
+POPULARITY_SCORE = "popularity_score"
+"""The item_stats feature holding an item's recency-weighted popularity (the popularity
+model ranks by it). Here, not beside the feature tables: a model's loader (serving's
+environments included) must not need pyarrow."""
+
 
 class Columns:
     """Canonical column names."""

@@ -5,12 +5,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recsys.core.data.columns import Columns, EventType
+from recsys.core.data.columns import POPULARITY_SCORE, Columns, EventType
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
-
-POPULARITY_SCORE = "popularity_score"
-"""The item_stats feature holding an item's recency-weighted popularity (the popularity
-model ranks by it)."""
 
 C = Columns
 PRICE_BANDS = np.array(["budget", "mid", "premium", "luxury"])

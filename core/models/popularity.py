@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.data.columns import Columns
-from recsys.core.data.entity_stats import POPULARITY_SCORE
+from recsys.core.data.columns import POPULARITY_SCORE, Columns
 from recsys.core.errors import SchemaError, missing_columns_error
 from recsys.core.models.base import Recommender
 
