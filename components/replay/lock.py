@@ -104,9 +104,10 @@ def _read(raw: bytes) -> dict:
 def replay_lock(lake: Lake, max_age: float = STALE_LOCK_SECONDS) -> Iterator[dict]:
     """Hold the lake's replay lock for the block; ReplayBusy at once when another replay
     holds it."""
+    token = uuid.uuid4().hex
     me = {"host": socket.gethostname(), "pid": os.getpid(),
           "process_start": _process_start(os.getpid()), "taken_at": time.time(),
-          "token": uuid.uuid4().hex}
+          "token": token}
     body = orjson.dumps(me)
     path = lake._backend.local_path(LOCK_KEY)
     if path is not None:
@@ -116,7 +117,7 @@ def replay_lock(lake: Lake, max_age: float = STALE_LOCK_SECONDS) -> Iterator[dic
     try:
         yield me
     finally:
-        _release(lake, path, me["token"])
+        _release(lake, path, token)
 
 
 def _take_local(path: Path, body: bytes, max_age: float) -> None:
