@@ -111,8 +111,8 @@ def test_monitor_writes_reports_everywhere_and_tags_the_champion(tmp_path):
     assert {p.name for p in folder.iterdir()} >= {"report.html", "summary.json",
                                                   "snapshot.json", "quality_snapshot.json"}
     fresh = tmp_path / "pod-workspace"
-    assert sync_from_lake(lake, fresh) == 2
+    assert sync_from_lake(lake, fresh) == 3  # drift, served quality, figures
     assert sync_from_lake(lake, fresh) == 0  # nothing added twice
     workspace = Workspace(str(fresh))
     project = workspace.search_project(DEFAULT_PROJECT)[0]
-    assert len(workspace.list_runs(project.id)) == 2
+    assert len(workspace.list_runs(project.id)) == 3
