@@ -147,8 +147,10 @@ def create_app(bus: EventBus, access: CollectorAccess, limits: CollectorLimits |
         body: dict = {"error": str(exc), "stored": 0}
         if isinstance(exc, BusOutcomeUnknown):  # sent, unanswered: maybe stored
             body = {"error": str(exc), "stored": "unknown",
-                    "retry": "send the same events again with the same event_id: those "
-                             "already stored are counted as duplicates, never stored twice"}
+                    "retry": "send the same events again with the same event_id: each is "
+                             "kept once downstream (on Redis those already stored are "
+                             "counted as duplicates; on Kafka a resend may be a second copy "
+                             "on the topic, which the lake sink and the processor drop)"}
         return JSONResponse(body, status_code=503,
                             headers={"Retry-After": str(limits.retry_after_seconds)})
 

@@ -106,6 +106,9 @@ class KafkaBus:
             self.producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                 enable_idempotence=idempotent, max_block_ms=int(timeout_seconds * 1000),
+                # a missing topic is an error, never one the broker makes with its own
+                # partitions (the workers create topics as the settings say)
+                allow_auto_create_topics=False,
                 request_timeout_ms=int(timeout_seconds * 1000),
                 # a batch not acknowledged in time expires (the collector answered 503)
                 # instead of being retried for kafka-python's default two minutes
@@ -173,6 +176,7 @@ class KafkaBus:
             made = KafkaConsumer(
                 bootstrap_servers=self.bootstrap, group_id=kafka_group_id(self.topic, group),
                 client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest",
+                allow_auto_create_topics=False,
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
                 **self.client.options())
@@ -303,16 +307,17 @@ class KafkaBus:
         """Kafka keeps a topic for its configured retention; committed offsets are progress."""
         return 0
 
-    def ping(self) -> bool:
-        """Whether the producer is connected to a broker of the cluster (kafka-python closes
-        its bootstrap connection once it knows the brokers: that one says nothing). Without
-        a connection (an idle one closed) a new one is started, for the next ping."""
+    def ping(self, timeout_seconds: float = 1.0) -> bool:
+        """Whether a broker answers a metadata request within `timeout_seconds`: an open
+        connection alone says nothing of a broker that stopped answering (frozen). The
+        producer's own network thread sends the request and reads the answer."""
         client = self.producer._sender._client  # kafka-python keeps its network client private
-        brokers = [broker.nodeId for broker in client.cluster.brokers()]
-        if any(client.connected(node) for node in brokers):
-            return True
-        return any([client.ready(node) for node in brokers]) or \
-            bool(self.producer.bootstrap_connected())
+        answered = client.cluster.request_update()
+        client.wakeup()
+        deadline = time.monotonic() + timeout_seconds
+        while not answered.is_done and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return bool(answered.is_done and answered.succeeded())
 
     def close(self) -> None:
         for consumer in self._consumers.values():

@@ -68,7 +68,7 @@ class CollectorError(BaseModel):
     """The part of the request at fault (`body`, `Content-Type`), when one is."""
     stored: int | str | None = None
     """On 503: 0 (nothing stored, a retry is safe) or "unknown" (the bus did not answer:
-    retry with the same event ids, never stored twice)."""
+    retry with the same event ids: each is kept once downstream)."""
     retry: str | None = None
     """How to retry, when `stored` is "unknown"."""
 
