@@ -119,15 +119,21 @@ class _LocalBackend:
         if not base.is_dir():
             return []
         keys = []
-        for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith(TMP_PREFIX):
-                keys.append(path.relative_to(self.root).as_posix())
+        # os.walk skips a folder another process removes meanwhile (retention deleting an
+        # expired day): what is gone is simply not listed (rglob raised FileNotFoundError)
+        for folder, _, names in os.walk(base):
+            for name in names:
+                if not name.startswith(TMP_PREFIX):
+                    keys.append(Path(folder, name).relative_to(self.root).as_posix())
         return sorted(keys)
 
     def describe(self, prefix: str) -> builtins.list[tuple[str, int, str]]:
         out = []
         for key in self.list(prefix):
-            stat = self._path(key).stat()
+            try:
+                stat = self._path(key).stat()
+            except FileNotFoundError:  # deleted since it was listed
+                continue
             out.append((key, stat.st_size, str(stat.st_mtime_ns)))
         return out
 

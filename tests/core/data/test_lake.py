@@ -46,3 +46,25 @@ def test_conform_names_missing_columns_and_converts_types():
     check_event_frame(frame, "here")
     with pytest.raises(SchemaError, match="price"):
         check_event_frame(frame.assign(price=frame["price"].astype(str)), "here")
+
+
+def test_a_folder_removed_while_listing_is_left_out_not_raised(tmp_path, monkeypatch):
+    """Another process (retention) deletes a day while the lake lists its zone."""
+    import os
+    import shutil
+
+    from recsys.core.data.lake import Lake
+
+    lake = Lake(str(tmp_path))
+    for day in ("2026-01-01", "2026-01-02"):
+        lake.write_bytes(f"raw/events/event_date={day}/part-0.parquet", b"x")
+    real_walk = os.walk
+
+    def walk_that_loses_a_day(top, *args, **kwargs):
+        for n, entry in enumerate(real_walk(top, *args, **kwargs)):
+            if n == 0:
+                shutil.rmtree(tmp_path / "raw/events/event_date=2026-01-01")
+            yield entry
+
+    monkeypatch.setattr(os, "walk", walk_that_loses_a_day)
+    assert lake.list("raw/events/") == ["raw/events/event_date=2026-01-02/part-0.parquet"]
