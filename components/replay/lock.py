@@ -29,7 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from recsys.core.data.lake import TMP_PREFIX, Lake
+from recsys.core.data.lake import TMP_PREFIX, Lake, _S3Backend
 from recsys.core.errors import LakeError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ def _take_over_local(path: Path, raw: bytes, holder: dict, reason: str) -> None:
 def _take_s3(lake: Lake, body: bytes, max_age: float) -> None:
     from botocore.exceptions import ClientError
 
-    backend = lake._backend
+    backend = lake._backend  # the conditional PUTs below are S3's own, not the Lake API's
+    if not isinstance(backend, _S3Backend):
+        raise LakeError(f"{lake.url(LOCK_KEY)} is not on S3")
     target = {"Bucket": backend.bucket, "Key": backend._key(LOCK_KEY)}
     url = lake.url(LOCK_KEY)
     try:
