@@ -4,9 +4,7 @@ in the lake, and a re-run after the fault lands every event exactly once.
 
 Needs root (a tmpfs is mounted for the lake); skipped otherwise."""
 import json
-import os
 import random
-import subprocess
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +14,7 @@ from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
+from tests.lake_disks import remount, tmpfs
 
 pytestmark = pytest.mark.integration
 EVENTS = 3000
@@ -25,22 +24,9 @@ START_MS = 1_790_000_000_000
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MiB tmpfs for the lake; yields its folder, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for the lake needs root")
-    folder = tmp_path / "lake"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "lake", "1m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
-
-def remount(folder, options: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
 
 
 def shop_source(tmp_path):

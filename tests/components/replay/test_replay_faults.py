@@ -29,6 +29,7 @@ from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
 from recsys.streaming.quarantine_sink import quarantine_frame
 from tests.core.data.test_lake_s3_frozen import frozen_s3  # noqa: F401 - a fixture
+from tests.lake_disks import remount, tmpfs
 
 NOW = pd.Timestamp("2026-11-01T12:00:00Z")
 T0 = int(pd.Timestamp("2026-10-30T10:00:00Z").value // 1_000_000)
@@ -184,22 +185,9 @@ def test_two_replays_on_an_s3_lake_one_holds_the_conditional_put_lock(s3_lake):
 @pytest.fixture
 def tmpfs_lake(tmp_path):
     """A 64 MiB tmpfs for the lake; yields its folder, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for the lake needs root")
-    folder = tmp_path / "lake"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "lake", "64m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
-
-def remount(folder, options: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
 
 
 def no_partial_files(folder) -> None:

@@ -17,6 +17,7 @@ from recsys.core.data.lake import Lake
 from recsys.core.data.retention import retain
 from recsys.core.errors import LakeError
 from tests.core.data.test_lake_s3_frozen import frozen_s3  # noqa: F401 - a fixture
+from tests.lake_disks import tmpfs
 
 TODAY = datetime.now(timezone.utc).date()  # as `recsys lake retain` takes it
 EXPIRED_DAYS = range(10, 160)  # 150 expired days, two objects each
@@ -87,18 +88,8 @@ def test_retain_killed_partway_deleted_only_expired_objects_and_the_next_run_del
 
 @pytest.fixture
 def tmpfs_lake(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for the lake needs root")
-    folder = tmp_path / "lake"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "lake", "16m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.mark.integration
