@@ -54,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ext.add_argument("--format", default=None, choices=SUPPORTED_FORMATS,
                      help="source layout (default: detected from the header)")
     _window_args(ext)
-    _lake_arg(ext)
+    lake_arg(ext)
     ext.set_defaults(handler=cmd_extract)
 
     val = commands.add_parser("validate", help="quality-check the raw zone into clean + quarantine",
@@ -62,7 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                               "timestamps, ids and null ratios; bad rows go to quarantine with a "
                               "reason; fails when the bad share exceeds --max-bad-ratio.")
     _window_args(val)
-    _lake_arg(val)
+    lake_arg(val)
     val.add_argument("--max-bad-ratio", type=float, default=0.05,
                      help="fail above this share of bad rows (default 0.05)")
     val.add_argument("--report", default=None, help="also write the JSON report to this file")
@@ -73,7 +73,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                               "split by time, build user/item features and the sparse matrix "
                               "into lake processed/<snapshot>/.")
     _window_args(pre)
-    _lake_arg(pre)
+    lake_arg(pre)
     pre.add_argument("--holdout-days", type=float, default=7.0, help="holdout length (default 7)")
     pre.add_argument("--lookback-days", type=float, default=30.0,
                      help="training days before the holdout (default 30)")
@@ -85,7 +85,8 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", default=None, help=f"window end (exclusive), {WINDOW_HELP}")
 
 
-def _lake_arg(parser: argparse.ArgumentParser) -> None:
+def lake_arg(parser: argparse.ArgumentParser) -> None:
+    """The `--lake` option every lake command takes."""
     parser.add_argument("--lake", default=None,
                         help="lake folder or s3://bucket/prefix (default RECSYS_LAKE_URI or "
                              "<state dir>/lake)")

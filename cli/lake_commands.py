@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from recsys.core.data.lake import Lake
+from recsys.cli.data_commands import lake_arg, open_lake
 from recsys.core.progress import step
 from recsys.core.settings import load_settings
 
@@ -32,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         f"receipt; rows with no time are left out), {WINDOW_HELP}")
     replay.add_argument("--dry-run", action="store_true",
                         help="count what would move; write nothing")
-    _lake_arg(replay)
+    lake_arg(replay)
     replay.set_defaults(handler=cmd_replay)
 
     lake = commands.add_parser("lake", help="the data lake's retention and size")
@@ -46,19 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "daily.")
     retain.add_argument("--dry-run", action="store_true",
                         help="list the partitions that would go; delete nothing")
-    _lake_arg(retain)
+    lake_arg(retain)
     retain.set_defaults(handler=cmd_retain)
 
-
-def _lake_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default=None,
-                        help="lake folder or s3://bucket/prefix (default RECSYS_LAKE_URI or "
-                             "<state dir>/lake)")
-
-
-def open_lake(uri: str | None) -> Lake:
-    settings = load_settings()
-    return Lake(uri or settings.lake, settings.s3_endpoint_url)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
