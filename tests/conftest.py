@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,21 @@ def mlflow_server_on_postgres(tmp_path):
             yield url, database_url
         finally:
             stop_process_group(server)
+
+
+@pytest.fixture
+def pushgateway(tmp_path):
+    """Debian's Prometheus Pushgateway on a free port (Debian's default persists to /var/lib:
+    kept in memory here); yields its URL."""
+    from recsys.tools.local_services import wait_for_http
+
+    port = free_port()
+    process = subprocess.Popen(
+        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+         "--persistence.file="],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pg.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    assert wait_for_http(f"{url}/-/ready", 60, process), (tmp_path / "pg.log").read_text()
+    yield url
+    process.terminate()
+    process.wait(timeout=30)

@@ -1,7 +1,6 @@
 """Every run's outcome is a metric: pushed to a real Pushgateway by the local runner (failed
 runs too), and by the exit handler the compiled pipelines carry on a cluster."""
 import os
-import subprocess
 
 import pandas as pd
 import pytest
@@ -24,22 +23,7 @@ from recsys.pipelines.local_runner import run_training_locally
 from recsys.pipelines.monitoring_pipeline import compile_pipeline as compile_monitoring
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
 from recsys.pipelines.training_pipeline import compile_pipeline as compile_training
-from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
-
-
-@pytest.fixture
-def pushgateway(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(  # Debian's default persists to /var/lib: kept in memory here
-        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
-         "--persistence.file="],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pg.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    assert wait_for_http(f"{url}/-/ready", 60, process), (tmp_path / "pg.log").read_text()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def series(url: str) -> dict[tuple, float]:

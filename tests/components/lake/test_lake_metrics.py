@@ -1,6 +1,5 @@
 """The lake's size per zone reaches Prometheus through the Pushgateway; the monitoring
 pipeline runs the retention as a step of its own with its settings from ConfigMaps."""
-import subprocess
 from datetime import date, timedelta
 
 import pytest
@@ -13,24 +12,10 @@ from recsys.core.data.retention import retain
 from recsys.pipelines.lake_retention import RETENTION_CONFIG_MAP, RETENTION_KEYS
 from recsys.pipelines.monitoring_pipeline import compile_pipeline
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
-from recsys.tools.local_services import wait_for_http
 from tests.conftest import free_port
 
 TODAY = date(2026, 11, 10)
 
-
-@pytest.fixture
-def pushgateway(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
-         "--persistence.file="],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pg.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    assert wait_for_http(f"{url}/-/ready", 60, process), (tmp_path / "pg.log").read_text()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def a_report(lake, dry_run=False) -> dict:
