@@ -1,7 +1,7 @@
 """A sustained load through the whole real-time path, as separate processes: the collector
 (uvicorn), N session processors (`--member K/N`) and a lake sink, on a bus Redis of its own
 whose memory is sampled all along. Used by `recsys bench streaming` (5M events) and by the
-bounded-memory test (3M events).
+bounded-memory test (1.2M events).
 
 Events are the templates of a generated shop sent again and again, each with a fresh
 `event_id` and the time it is sent as its timestamp, so millions of events need no file of
