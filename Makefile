@@ -78,7 +78,7 @@ stream: install bus-redis ## collector on :8090 + session-feature processor + la
 experiment: install bus-redis ## a 30/35/35 online A/B test on simulated shoppers for two (compressed) weeks, then its report (after make run)
 	@test -f $(STATE_DIR)/mlflow.db || $(MAKE) --no-print-directory _run
 	RECSYS_STATE_DIR=$(STATE_DIR) RECSYS_BUS_REDIS_URL=redis://127.0.0.1:$(BUS_PORT)/0 \
-	  $(BIN)/recsys experiment simulate seeds-ab-$$(date +%Y%m%d-%H%M%S) --events $(EVENTS) \
+	  $(BIN)/recsys experiment simulate ab-30-35-35-$$(date +%Y%m%d-%H%M%S) --events $(EVENTS) \
 	  --days 14 --out $(STATE_DIR)/experiments/latest
 
 reports: install ## run drift monitoring once and open the Evidently UI on :8000 (after make run)

@@ -63,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "`make run`)")
     simulate.add_argument("name")
     simulate.add_argument("--variants", default="control=popularity:30,a=champion:35,"
-                          "b=challenger:35", help="as for start (default the seeds' 30/35/35 "
+                          "b=challenger:35", help="as for start (default the 30/35/35 "
                           "split; a challenger is trained when the registry has none)")
     simulate.add_argument("--days", type=int, default=14, help="simulated days (compressed)")
     simulate.add_argument("--requests-per-day", type=int, default=1500)

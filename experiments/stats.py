@@ -6,7 +6,7 @@ one comparison serves all of them:
 - ratios of sums over users (CTR = clicked lists / lists shown, AOV = revenue / orders):
   the delta method on the per-user numerators and denominators, because lists of one user
   are not independent (treating lists as independent trials understates the variance when
-  users differ; the chi-square the seeds ask for is reported beside it for reference);
+  users differ; the chi-square is reported beside it for reference);
 - CUPED: a per-user metric minus theta times its pre-period value's deviation, theta
   pooled over all variants (so it does not bias the difference).
 

@@ -76,7 +76,7 @@ class UserContext(_Loose):
     @field_validator("login_status", mode="before")
     @classmethod
     def _flag_as_text(cls, value):
-        """The seeds' format sends a boolean; the lake keeps it as "true" / "false"."""
+        """The rich JSON event sends a boolean; the lake keeps it as "true" / "false"."""
         return str(value).lower() if isinstance(value, bool) else value
 
 

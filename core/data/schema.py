@@ -33,7 +33,7 @@ EVENT_FIELDS: tuple[pa.Field, ...] = (
     pa.field(C.segment, pa.string()),
     pa.field(C.login_status, pa.string()),
     pa.field(C.page_url, pa.string()),
-    # schema version 2: the seeds' whole event
+    # schema version 2: the whole rich JSON event
     pa.field(C.weather_status, pa.string()),
     pa.field(C.temperature, pa.float64()),
     pa.field(C.time_of_day, pa.string()),
@@ -51,7 +51,7 @@ is normal for them, so no null-share warning."""
 SCHEMA_VERSION = 2
 """Version of the canonical event schema, written into every events file's Parquet metadata
 (`recsys.schema_version`). Versions only add nullable columns at the end: files of version 1
-(no seeds' context columns, no `extra`) read as version 2 with those columns null."""
+(no rich-event context columns, no `extra`) read as version 2 with those columns null."""
 SCHEMA_VERSION_KEY = b"recsys.schema_version"
 EVENT_SCHEMA = pa.schema(EVENT_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)

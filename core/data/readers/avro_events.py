@@ -1,4 +1,4 @@
-"""Avro files of the seeds' streaming layout, record `UserEvent`:
+"""Avro files of the streaming event layout, record `UserEvent`:
 eventId, userId (nullable), sessionId, eventType (page_view|click|purchase|add_to_cart|search),
 timestamp (long, epoch ms), properties (map of strings), context {userAgent, ip, platform,
 referrer (nullable)}.

@@ -388,7 +388,7 @@ def _dig(record: dict, path: tuple[str, ...]):
         value = value.get(key)
     if isinstance(value, (dict, list)):
         return _json_text(value)
-    if isinstance(value, bool):  # the seeds send login_status as a boolean
+    if isinstance(value, bool):  # the rich JSON event sends login_status as a boolean
         return "true" if value else "false"
     return value
 
