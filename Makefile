@@ -118,7 +118,7 @@ clean: ## remove local state and build output (keeps .venv)
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<81" wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,spark]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,spark,neural]'
 	touch $(STAMP)
 
 $(SELDON_STAMP): setup.cfg serving/seldon_v1_requirements.txt
