@@ -7,11 +7,15 @@
 - leave-one-out, `--format sequences`: SASRec's split of each user's items, all items
   ranked (not SASRec's 100 sampled negatives).
 
-Parameters: the models' defaults, or with `--tune N` the best of a coordinate search (each
-parameter in turn over its candidates, the others held, at most N fits per model) judged
-by MRR@20 (next-item) or NDCG@10 (leave-one-out) on a validation split that never touches
-the test cases: next-item holds out the newest 10% of training sessions (the file's
-order) and fits on the rest, leave-one-out uses each user's second-to-last item.
+Parameters: the best of a coordinate search starting from the models' defaults (each
+parameter in turn over its candidates, the others held, a candidate equal to the current
+value skipped; at most N fits per model: `--tune N`, `DEFAULT_TUNE` fits when not given,
+`--tune 0` the class defaults as they are) judged by MRR@20 (next-item) or NDCG@10
+(leave-one-out) on a validation split that never touches the test cases: next-item holds
+out the newest 10% of training sessions (the file's order) and fits on the rest,
+leave-one-out uses each user's second-to-last item. The ensemble's members take the
+parameters tuned for them earlier in the run (without their repeat boost) and its search
+tunes its weights and repeat boost.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from recsys.benchmarks.session_protocols import (
 )
 from recsys.core.data.readers.session_sequences import read_sequences, read_srgnn
 from recsys.core.errors import ConfigError
+from recsys.core.models.session_ensemble import MEMBERS
 from recsys.core.models.session_knn import SESSION_MODELS, build_session_model
 
 log = logging.getLogger(__name__)
@@ -33,7 +38,13 @@ SESSION_PROTOCOLS = {"next-item": "srgnn", "leave-one-out": "sequences"}
 VALIDATION_SHARE = 0.1
 VALIDATION_CASES = 3000
 TUNE_METRIC = {"next-item": "mrr_at_20", "leave-one-out": "ndcg_at_10"}
-DEFAULT_MODELS = ",".join(SESSION_MODELS)
+DEFAULT_TUNE = {"next-item": 16, "leave-one-out": 16}
+"""Fits per model when `--tune` is not given: about 4 minutes for the default models on
+RetailRocket's 126k sessions on 2 cores (docs/models.md)."""
+SLOW_MODELS = ("slist",)
+"""Run only when named (`--models slist`): a fit solves an 8,000-item system (30-45 s on
+2 cores, 2.9 GB) and it ranks below the kNN models on both development sets."""
+DEFAULT_MODELS = ",".join(m for m in SESSION_MODELS if m not in SLOW_MODELS)
 PUBLISHED = {
     "next-item": {
         "source": "as quoted in issue 47 (RetailRocket in the SR-GNN format is not in the "
@@ -56,8 +67,11 @@ def check_format(protocol: str, fmt: str) -> None:
 
 
 def bench_sessions(source: str, fmt: str, protocol: str, names: list[str],
-                   tune: int = 0) -> tuple[list[dict], dict]:
+                   tune: int | None = None) -> tuple[list[dict], dict]:
+    """One row per model; `tune`: fits per model of the validation search (None: the
+    protocol's `DEFAULT_TUNE`, 0: the class defaults)."""
     check_format(protocol, fmt)
+    tune = DEFAULT_TUNE[protocol] if tune is None else tune
     unknown = [m for m in names if m not in SESSION_MODELS]
     if unknown:
         raise ConfigError(f"{protocol}: unknown session model(s) {unknown}; known: "
@@ -81,10 +95,13 @@ def bench_sessions(source: str, fmt: str, protocol: str, names: list[str],
         summary = {"users": len(users), "test_users": len(split.test_targets),
                    "items": n_items, "ranking": "all items, nothing excluded but padding",
                    "validation": f"second-to-last item, {len(valid[1])} users"}
-    rows = []
+    rows, chosen = [], {}
     for name in names:
-        params, tuning = ({}, {}) if tune <= 0 else tune_model(
-            name, fit_part, n_items, valid, protocol, tune)
+        base = {"member_params": {m: chosen[m] for m in MEMBERS if m in chosen}} \
+            if name == "ensemble" and chosen else {}
+        params, tuning = (base, {}) if tune <= 0 else tune_model(
+            name, fit_part, n_items, valid, protocol, tune, base)
+        chosen[name] = params
         started = time.perf_counter()
         model = build_session_model(name, **params).fit(train, n_items)
         fit_seconds = time.perf_counter() - started
@@ -96,18 +113,23 @@ def bench_sessions(source: str, fmt: str, protocol: str, names: list[str],
     return rows, summary
 
 
-def tune_model(name: str, train, n_items: int, valid, protocol: str, budget: int
-               ) -> tuple[dict, dict]:
-    """Coordinate search over the model's search space on the validation cases."""
+def tune_model(name: str, train, n_items: int, valid, protocol: str, budget: int,
+               base: dict | None = None) -> tuple[dict, dict]:
+    """Coordinate search over the model's search space on the validation cases, from
+    `base` (parameters given, the others the class defaults)."""
     metric = TUNE_METRIC[protocol]
     started = time.perf_counter()
-    best_params: dict = {}
-    best = judge(build_session_model(name).fit(train, n_items), *valid, protocol)[metric]
+    best_params: dict = dict(base or {})
+    best = judge(build_session_model(name, **best_params).fit(train, n_items), *valid,
+                 protocol)[metric]
     fits = 1
     for key, candidates in SESSION_MODELS[name].search_space.items():
+        current = build_session_model(name, **best_params).params()[key]
         for value in candidates:
             if fits >= budget:
                 break
+            if value == current:
+                continue
             trial = {**best_params, key: value}
             score = judge(build_session_model(name, **trial).fit(train, n_items), *valid,
                           protocol)[metric]

@@ -50,10 +50,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--reference-params", type=json.loads, default=None,
                         help="JSON overrides of the reference models' published parameters, "
                         "e.g. '{\"bivae\": {\"k\": 50}}'")
-    models.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+    models.add_argument("--tune", type=int, default=None, metavar="TRIALS",
                         help="topn-stratified, next-item, leave-one-out: try up to TRIALS "
                         "parameter sets per model on a validation split of the training part "
-                        "first (default 0: defaults)")
+                        "first; 0: the models' defaults. Default: 16 for next-item and "
+                        "leave-one-out, 0 for topn-stratified")
     models.add_argument("--params-from", default=None, metavar="RESULT",
                         help="topn-stratified: use the parameters an earlier --tune run found "
                         "(its result file), e.g. tuned on MovieLens-small, judged on ML-100k")
@@ -95,6 +96,15 @@ def _default_ratings() -> str:
     return str(folder / "movielens-small")
 
 
+def _tune(tune: int | None, protocol: str) -> int | None:
+    """The fits per model a protocol's validation search gets: the session protocols
+    resolve None to their own default (`session_bench.DEFAULT_TUNE`), topn-stratified
+    tunes only when asked, the others never."""
+    if protocol in ("next-item", "leave-one-out"):
+        return tune
+    return tune or 0 if protocol == "topn-stratified" else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     areas = AREAS if args.area == "all" else (args.area,)
     for area in areas:
@@ -104,10 +114,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                "topn-stratified"]
             for protocol in protocols:
                 topn = protocol == "topn-stratified"
-                tunes = topn or protocol in ("next-item", "leave-one-out")
                 run(args.ratings or _default_ratings(), args.format, protocol, args.models,
                     args.name, args.holdout_days, args.reference if topn else None,
-                    args.reference_params if topn else None, args.tune if tunes else 0,
+                    args.reference_params if topn else None, _tune(args.tune, protocol),
                     args.params_from if topn else None)
             continue
         if area == "data":

@@ -22,104 +22,44 @@ protocols need (`benchmarks/session_protocols.py`). Five models:
   training sessions), so `recency_decay` counts sessions, not seconds.
 - `SLIST`: a closed-form linear item-item model (see its docstring for the vocabulary).
 
-Repeat consumption is explicit in every model: after the model's scores are scaled to
-[0, 1], an item already in the prefix gets `repeat_boost` / age added (age 1 for the
-newest; negative = a penalty: -a puts every repeat of age up to a below every unseen
-item). The kNN models score prefix items by their neighbours' votes as any other item. Item
-popularity x `popularity_weight` (1e-6 by default) orders what the model does not reach.
+Repeat consumption is explicit in every model (`session_base.SessionModel`): after the
+model's scores are scaled to [0, 1], an item already in the prefix gets `repeat_boost` / age
+added (age 1 for the newest; negative = a penalty: -a puts every repeat of age up to a below
+every unseen item). The kNN models score prefix items by their neighbours' votes as any
+other item. Item popularity x `popularity_weight` (1e-6 by default) orders what the model
+does not reach.
+
+Every default is the value the validation search chose on RetailRocket (docs/models.md):
+repeat_boost 5 (slist 2), rules window 5 / recent 5, sknn k 50 / sample 500, vsknn k 50 /
+sample 1000, stan k 100 / sample 2500 / neighbour_decay 0.5. `SESSION_MODELS` also holds
+the weighted ensemble of `session_ensemble.py`.
 
 A fitted model is plain arrays and numbers, saved and loaded like every model of the zoo
 (`core/models/storage.py`: JSON + .npz, `allow_pickle=False`, SHA-256 of the files).
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.core.errors import ConfigError
-from recsys.core.models.base import NotFittedError
+from recsys.core.models.session_base import SessionModel
+from recsys.core.models.session_ensemble import SessionEnsemble
 
-POPULARITY_WEIGHT = 1e-6
-REPEAT_HORIZON = 50
-"""Repeats older than this many clicks get no boost (long leave-one-out histories)."""
+__all__ = ["SESSION_MODELS", "SessionModel", "build_session_model"]
 
-
-class SessionModel(ABC):
-    """Fit on sessions of int item ids; score prefixes against every item."""
-
-    name = "session"
-    search_space: dict[str, list] = {}
-    """Values the validation search tries (name -> candidates), one parameter at a time."""
-
-    # set by fit, absent before it (`_check_fitted`)
-    n_items: int
-    """Items are 1..n_items (0 is padding)."""
-    popularity: np.ndarray
-    """Click counts per item id (0..n_items) over the largest count."""
-
-    def __init__(self, repeat_boost: float = 0.0, popularity_weight: float = POPULARITY_WEIGHT):
-        self.repeat_boost = float(repeat_boost)
-        self.popularity_weight = float(popularity_weight)
-
-    def params(self) -> dict:
-        return {key: value for key, value in vars(self).items()
-                if isinstance(value, (int, float)) and key != "n_items"}
-
-    def fit(self, sessions: list[list[int]], n_items: int) -> "SessionModel":
-        """Learn from `sessions` (oldest first) over items 1..`n_items`."""
-        if n_items < 1 or not sessions:
-            raise ConfigError(f"{self.name}: needs sessions and n_items >= 1")
-        flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sessions])
-        if flat.min() < 1 or flat.max() > n_items:
-            raise ConfigError(f"{self.name}: item ids must run from 1 to {n_items}")
-        self.n_items = int(n_items)
-        counts = np.bincount(flat, minlength=n_items + 1).astype(np.float32)
-        self.popularity = counts / max(counts.max(), 1.0)
-        self._fit(sessions)
-        return self
-
-    @abstractmethod
-    def _fit(self, sessions: list[list[int]]) -> None:
-        """Learn the model's own state from the checked sessions."""
-
-    @abstractmethod
-    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
-        """Scores of every item (column 0: padding) for each prefix, before repeats."""
-
-    def _check_fitted(self) -> None:
-        if getattr(self, "n_items", None) is None:
-            raise NotFittedError(f"{self.name}: call fit() before scoring")
-
-    def score(self, prefixes: list[list[int]]) -> np.ndarray:
-        """(len(prefixes), n_items + 1) scores; column 0 (padding) is -inf. Items outside
-        1..n_items in a prefix are ignored."""
-        self._check_fitted()
-        prefixes = [[i for i in p if 0 < i <= self.n_items] for p in prefixes]
-        scores = self._raw_scores(prefixes).astype(np.float32, copy=False)
-        top = scores.max(axis=1, keepdims=True)
-        scores /= np.where(top > 0, top, 1.0)
-        scores += self.popularity_weight * self.popularity
-        if self.repeat_boost:
-            for row, prefix in enumerate(prefixes):
-                newest: dict[int, int] = {}  # an item's age is that of its last click
-                for age, item in enumerate(reversed(prefix[-REPEAT_HORIZON:]), start=1):
-                    newest.setdefault(item, age)
-                for item, age in newest.items():
-                    scores[row, item] += self.repeat_boost / age
-        scores[:, 0] = -np.inf
-        return scores
+REPEAT_BOOSTS = [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0, 10.0]
+"""The repeat boosts a search tries first (the class default, 5, is skipped as known)."""
 
 
 class SequentialRules(SessionModel):
     name = "sequential_rules"
-    search_space = {"window": [1, 2, 3, 5, 10], "recent": [1, 2, 3, 5],
-                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
+    search_space = {"repeat_boost": REPEAT_BOOSTS, "window": [1, 2, 3, 5, 10],
+                    "recent": [1, 2, 3, 5]}
     rules: sp.csr_matrix
     """(n_items + 1) x (n_items + 1) rule weights a -> b (set by fit)."""
 
-    def __init__(self, window: int = 5, recent: int = 3, **common):
+    def __init__(self, window: int = 5, recent: int = 5, **common):
         super().__init__(**common)
         if window < 1 or recent < 1:
             raise ConfigError("sequential rules need window >= 1 and recent >= 1")
@@ -156,13 +96,13 @@ class SessionKNN(SessionModel):
     """SKNN; `VSKNN` and `STAN` change the weights (see the module docstring)."""
 
     name = "sknn"
-    search_space = {"k": [50, 100, 200, 500], "sample": [500, 1000, 2500, 5000],
-                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
+    search_space = {"repeat_boost": REPEAT_BOOSTS, "k": [50, 100, 200, 500],
+                    "sample": [500, 1000, 2500, 5000]}
     positions: sp.csr_matrix
     """sessions x items: 1 + the position of the item's last click in the session (set by
     fit)."""
 
-    def __init__(self, k: int = 100, sample: int = 1000, **common):
+    def __init__(self, k: int = 50, sample: int = 500, **common):
         super().__init__(**common)
         if k < 1 or sample < 1:
             raise ConfigError(f"{self.name} needs k >= 1 and sample >= 1")
@@ -241,21 +181,23 @@ class SessionKNN(SessionModel):
 class VSKNN(SessionKNN):
     name = "vsknn"
 
+    def __init__(self, k: int = 50, sample: int = 1000, **common):
+        super().__init__(k=k, sample=sample, **common)
+
     def _prefix_weights(self, length):
         return np.arange(1, length + 1, dtype=np.float32) / length
 
 
 class STAN(SessionKNN):
     name = "stan"
-    search_space = {"k": [50, 100, 200, 500], "sample": [1000, 2500, 5000],
-                    "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
+    search_space = {"repeat_boost": REPEAT_BOOSTS, "k": [50, 100, 200, 500],
+                    "sample": [1000, 2500, 5000], "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
                     "recency_decay": [1e3, 1e4, 1e5, 1e6],
-                    "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
-                    "repeat_boost": [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0]}
+                    "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0]}
 
-    def __init__(self, position_decay: float = 2.0, recency_decay: float = 1e5,
-                 neighbour_decay: float = 2.0, **params):
-        super().__init__(**params)
+    def __init__(self, k: int = 100, sample: int = 2500, position_decay: float = 2.0,
+                 recency_decay: float = 1e5, neighbour_decay: float = 0.5, **common):
+        super().__init__(k=k, sample=sample, **common)
         if min(position_decay, recency_decay, neighbour_decay) <= 0:
             raise ConfigError("stan's decays must be > 0")
         self.position_decay = float(position_decay)
@@ -299,7 +241,7 @@ class SLIST(SessionModel):
     orders them)."""
 
     name = "slist"
-    search_space = {"repeat_boost": [-1.0, 0.3, 1.0, 2.0], "alpha": [0.0, 0.25, 0.75],
+    search_space = {"repeat_boost": [-1.0, 0.3, 1.0, 5.0], "alpha": [0.0, 0.25, 0.75],
                     "reg": [10.0, 1000.0], "position_decay": [1.0, 4.0]}
     """Repeats first: each fit solves an 8,000-item system (about 45 s on 2 cores)."""
 
@@ -310,8 +252,9 @@ class SLIST(SessionModel):
     """B, vocabulary x vocabulary (float32)."""
 
     def __init__(self, vocabulary: int = 8000, alpha: float = 0.5, reg: float = 100.0,
-                 position_decay: float = 2.0, horizon: int = 10, **common):
-        super().__init__(**common)
+                 position_decay: float = 2.0, horizon: int = 10, repeat_boost: float = 2.0,
+                 **common):
+        super().__init__(repeat_boost=repeat_boost, **common)
         if vocabulary < 1 or not 0 <= alpha <= 1 or reg <= 0 or position_decay <= 0 \
                 or horizon < 1:
             raise ConfigError("slist needs vocabulary >= 1, 0 <= alpha <= 1, reg > 0, "
@@ -377,7 +320,8 @@ class SLIST(SessionModel):
 
 
 SESSION_MODELS: dict[str, type[SessionModel]] = {
-    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN, SLIST)}
+    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN, SLIST,
+                                    SessionEnsemble)}
 
 
 def build_session_model(name: str, **params) -> SessionModel:

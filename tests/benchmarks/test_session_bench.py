@@ -6,8 +6,10 @@ import pickle
 import pytest
 
 from recsys.benchmarks.models_bench import bench_models
+from recsys.benchmarks.session_bench import DEFAULT_TUNE
 from recsys.cli.main import main
 from recsys.core.errors import ConfigError
+from recsys.core.models.session_knn import build_session_model
 
 TRAIN = [[1, 2, 3], [4, 5], [1, 2], [4, 5, 6], [2, 3], [1, 2, 3]] * 5
 
@@ -29,7 +31,7 @@ def test_next_item_rows(srgnn_dir, tmp_path, monkeypatch):
     result = json.loads((tmp_path / "benchmarks/results/models-rr-tiny-next-item.json")
                         .read_text())
     rows = {row["model"]: row for row in result["rows"]}
-    assert sorted(rows) == ["sequential_rules", "sknn", "slist", "stan", "vsknn"]
+    assert list(rows) == ["sequential_rules", "sknn", "vsknn", "stan", "ensemble"]
     for row in rows.values():
         # 1 -> 2, (1, 2) -> 3 and 4 -> 5 are learnt; 6 -> 1 never happens
         assert row["precision_at_20"] == 1.0 and row["precision_at_10"] == 1.0
@@ -38,6 +40,32 @@ def test_next_item_rows(srgnn_dir, tmp_path, monkeypatch):
         assert row["tuning"]["fits"] == 3
     assert result["published"]["rows"]["SR-GNN"]["precision_at_20"] == 0.503
     assert result["test_cases"] == 4 and "newest 10%" in result["validation"]
+
+
+def test_next_item_tunes_by_default_and_tune_0_keeps_the_class_defaults(srgnn_dir, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "models", "--ratings", str(srgnn_dir), "--format", "srgnn",
+            "--protocol", "next-item", "--models", "sequential_rules,stan,vsknn,ensemble"]
+    assert main(args) == 0
+    path = tmp_path / "benchmarks/results/models-rr-tiny-next-item.json"
+    rows = {row["model"]: row for row in json.loads(path.read_text())["rows"]}
+    # DEFAULT_TUNE (16) fits at most; a candidate equal to the current value is skipped:
+    # the rules try 6 repeat boosts, 4 windows and 3 "recent" besides their defaults
+    assert rows["stan"]["tuning"]["fits"] == DEFAULT_TUNE["next-item"] == 16
+    assert rows["sequential_rules"]["tuning"]["fits"] == 1 + 6 + 4 + 3
+    # 5 repeat boosts and 3 weights for each of the 3 members
+    assert rows["ensemble"]["tuning"]["fits"] == 1 + 5 + 3 * 3
+    members = rows["ensemble"]["params"]["member_params"]
+    assert members["vsknn"] == {**rows["vsknn"]["params"], "repeat_boost": 0.0}
+    assert members["stan"] == {**rows["stan"]["params"], "repeat_boost": 0.0}
+
+    assert main([*args, "--tune", "0"]) == 0
+    rows = {row["model"]: row for row in json.loads(path.read_text())["rows"]}
+    assert "tuning" not in rows["stan"]
+    assert rows["stan"]["params"] == build_session_model("stan").params()
+    assert rows["ensemble"]["params"] == build_session_model("ensemble").fit(
+        TRAIN, 6).params()
 
 
 def test_leave_one_out_rows(tmp_path, monkeypatch):

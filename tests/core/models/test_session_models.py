@@ -36,7 +36,8 @@ def test_unknown_items_and_empty_prefix_fall_back_to_popularity(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_repeat_boost_moves_items_already_in_the_prefix(name):
-    plain = build_session_model(name).fit(SESSIONS, N_ITEMS).score([[3, 5, 1]])[0]
+    plain = build_session_model(name, repeat_boost=0.0).fit(SESSIONS, N_ITEMS).score(
+        [[3, 5, 1]])[0]
     penalty = build_session_model(name, repeat_boost=-3.0).fit(SESSIONS, N_ITEMS).score(
         [[3, 5, 1]])[0]
     boost = build_session_model(name, repeat_boost=5.0).fit(SESSIONS, N_ITEMS).score(
@@ -51,7 +52,9 @@ def test_save_and_load_as_data_with_its_digest(name, tmp_path):
     model = build_session_model(name, repeat_boost=0.3).fit(SESSIONS, N_ITEMS)
     digest = save_model(model, tmp_path / name)
     assert digest == files_sha256(tmp_path / name)
-    assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["arrays.npz", "model.json"]
+    nested = ["models"] if name == "ensemble" else []  # the members, each a model folder
+    assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["arrays.npz", "model.json",
+                                                                   *nested]
     loaded = load_model(tmp_path / name, expected_sha256=digest)
     assert type(loaded) is type(model) and loaded.params() == model.params()
     prefixes = [[1], [3, 4], [5, 1, 2], [6]]
@@ -91,7 +94,7 @@ def test_refusals():
     with pytest.raises(NotFittedError):
         build_session_model("sknn").score([[1]])
     with pytest.raises(ConfigError, match="unknown session model"):
-        build_session_model("gru4rec")
+        build_session_model("no_such_model")
     with pytest.raises(ConfigError, match="item ids must run from 1 to 3"):
         build_session_model("sknn").fit([[1, 4]], 3)
     with pytest.raises(ConfigError, match="needs k >= 1"):
@@ -101,7 +104,8 @@ def test_refusals():
 def test_slist_keeps_a_vocabulary_of_the_most_clicked_items():
     # items 1 and 2 are clicked most; with a vocabulary of 2, item 3 scores only popularity
     sessions = [[1, 2], [1, 2], [2, 1], [1, 3], [2, 3]] * 3
-    model = build_session_model("slist", vocabulary=2, reg=1.0).fit(sessions, 3)
+    model = build_session_model("slist", vocabulary=2, reg=1.0, repeat_boost=0.0).fit(
+        sessions, 3)
     assert model.vocabulary_items.tolist() == [1, 2] and model.weights.shape == (2, 2)
     scores = model.score([[1], [3]])
     assert scores[0, 2] > scores[0, 3]
@@ -117,3 +121,13 @@ def test_stan_prefers_recent_neighbours_and_sknn_does_not():
     sknn = build_session_model("sknn").fit(sessions, 3).score([[1]])[0]
     assert stan[3] / stan[2] == pytest.approx(np.e, rel=1e-3)  # one session apart
     assert sknn[3] == pytest.approx(sknn[2], abs=1e-5)
+
+
+def test_defaults_are_the_values_tuned_on_retailrocket():
+    assert build_session_model("vsknn").params() == {
+        "repeat_boost": 5.0, "popularity_weight": 1e-6, "k": 50, "sample": 1000}
+    assert build_session_model("stan").params() == {
+        "repeat_boost": 5.0, "popularity_weight": 1e-6, "k": 100, "sample": 2500,
+        "position_decay": 2.0, "recency_decay": 1e5, "neighbour_decay": 0.5}
+    assert build_session_model("sequential_rules").params()["recent"] == 5
+    assert build_session_model("slist").params()["repeat_boost"] == 2.0
