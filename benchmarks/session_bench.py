@@ -97,8 +97,8 @@ def bench_sessions(source: str, fmt: str, protocol: str, names: list[str],
                    "validation": f"second-to-last item, {len(valid[1])} users"}
     rows, chosen = [], {}
     for name in names:
-        base = {"member_params": {m: chosen[m] for m in MEMBERS if m in chosen}} \
-            if name == "ensemble" and chosen else {}
+        base = {"member_params": {m: member_params(chosen[m]) for m in MEMBERS
+                                  if m in chosen}} if name == "ensemble" and chosen else {}
         params, tuning = (base, {}) if tune <= 0 else tune_model(
             name, fit_part, n_items, valid, protocol, tune, base)
         chosen[name] = params
@@ -111,6 +111,11 @@ def bench_sessions(source: str, fmt: str, protocol: str, names: list[str],
         rows.append({"model": name, **metrics, "fit_seconds": fit_seconds,
                      "params": model.params(), **tuning})
     return rows, summary
+
+
+def member_params(params: dict) -> dict:
+    """A model's chosen parameters as an ensemble member: the ensemble boosts repeats."""
+    return {key: value for key, value in params.items() if key != "repeat_boost"}
 
 
 def tune_model(name: str, train, n_items: int, valid, protocol: str, budget: int,

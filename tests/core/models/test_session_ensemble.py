@@ -31,7 +31,8 @@ def test_weights_decide_between_the_members():
 
 def test_repeats_are_boosted_once_by_the_ensemble():
     model = build_session_model("ensemble", repeat_boost=2.0).fit(SESSIONS, 4)
-    assert [m.repeat_boost for m in model.members] == [0.0, 0.0, 0.0]
+    # the defaults: vsknn 0.5, stan 2, the rules 0 (not fitted)
+    assert [(m.name, m.repeat_boost) for m in model.members] == [("vsknn", 0.0), ("stan", 0.0)]
     plain = build_session_model("ensemble", repeat_boost=0.0).fit(SESSIONS, 4)
     boosted, unboosted = model.score([[4, 1]])[0], plain.score([[4, 1]])[0]
     assert boosted[1] - unboosted[1] == pytest.approx(2.0)  # age 1
