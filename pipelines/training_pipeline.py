@@ -14,6 +14,7 @@ from recsys.components.train.component import train_op
 from recsys.components.validate.component import validate_op
 from recsys.components.validate.rules import ValidationConfig
 from recsys.core.lifecycle.gate import DEFAULT_POLICY
+from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.pipelines.cluster_identity import (
     PIPELINE_IDENTITY,
@@ -32,8 +33,8 @@ NETWORK_RETRIES = 2
 def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_endpoint_url,
                        state_dir, feast_profile, tracking_uri,
                        experiment, models, neighbours, shrinkage, model_params, search_trials,
-                       search_budget_seconds, registered_model, gate_policy, trigger,
-                       run_label) -> None:
+                       search_budget_seconds, session_model, session_model_params,
+                       registered_model, gate_policy, trigger, run_label) -> None:
     """features -> train -> evaluate -> gate -> (promote), after either data path."""
     published = features_op(processed=processed, lake_uri=lake_uri,
                             s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
@@ -45,7 +46,9 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                        source_sha256=source_hash, models=models,
                        neighbours=neighbours, shrinkage=shrinkage, model_params=model_params,
                        search_trials=search_trials,
-                       search_budget_seconds=search_budget_seconds)
+                       search_budget_seconds=search_budget_seconds,
+                       session_model=session_model,
+                       session_model_params=session_model_params)
     trained.set_retry(num_retries=NETWORK_RETRIES)
     as_identity(sized(trained), PIPELINE_IDENTITY)
     evaluated = evaluate_op(processed=processed,
@@ -68,8 +71,9 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
 def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format, start, end,
                    s3_endpoint_url, experiment, registered_model, max_bad_ratio, holdout_days,
                    lookback_days, models, neighbours, shrinkage, model_params, search_trials,
-                   search_budget_seconds, gate_policy, state_dir, feast_profile, trigger,
-                   run_label, engine, spark_submit, spark_namespace, spark_image) -> None:
+                   search_budget_seconds, session_model, session_model_params, gate_policy,
+                   state_dir, feast_profile, trigger, run_label, engine, spark_submit,
+                   spark_namespace, spark_image) -> None:
     """The training pipeline's steps (wired into the caller's pipeline)."""
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
@@ -81,7 +85,8 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
                 feast_profile=feast_profile, tracking_uri=tracking_uri,
                 experiment=experiment, models=models, neighbours=neighbours,
                 shrinkage=shrinkage, model_params=model_params, search_trials=search_trials,
-                search_budget_seconds=search_budget_seconds,
+                search_budget_seconds=search_budget_seconds, session_model=session_model,
+                session_model_params=session_model_params,
                 registered_model=registered_model, gate_policy=gate_policy, trigger=trigger,
                 run_label=run_label)
     with dsl.If(engine == "spark"):
@@ -134,6 +139,8 @@ def training_pipeline(
     model_params: dict = {},  # noqa: B006 - KFP needs a literal default
     search_trials: int = 0,
     search_budget_seconds: float = 60.0,
+    session_model: str = DEFAULT_SESSION_MODEL,
+    session_model_params: dict = {},  # noqa: B006 - KFP needs a literal default
     gate_policy: dict = DEFAULT_POLICY.model_dump(),  # a GatePolicy (evaluate and gate)
     state_dir: str = ".recsys",
     feast_profile: str = "local",
@@ -154,6 +161,8 @@ def training_pipeline(
                        neighbours=neighbours, shrinkage=shrinkage, model_params=model_params,
                        search_trials=search_trials,
                        search_budget_seconds=search_budget_seconds,
+                       session_model=session_model,
+                       session_model_params=session_model_params,
                        gate_policy=gate_policy, state_dir=state_dir,
                        feast_profile=feast_profile, trigger=trigger, run_label=run_label,
                        engine=engine, spark_submit=spark_submit,

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
-from recsys.core.models.session_rules import session_affinity, session_candidates
+from recsys.core.models.session_scoring import (
+    scorer_of,
+    session_affinity,
+    session_candidates,
+)
 from recsys.core.online.business_rules import ActiveRules
 from recsys.core.online.catalogue import Catalogue
 from recsys.feature_repo.live_session import LiveSession
@@ -45,6 +49,10 @@ class Recommendation:
     rules_applied: list | None = None
     """What stock and promotions changed in this list (`serving/ranking.py`); answers carry
     it when the request asks (`explain`)."""
+    scorer: str | None = None
+    """What scored the list (`explain`): `model`, `model+<session scorer>` (a known user's
+    long-term model blended with the live session), `session_model:<name>` or
+    `session_rules` (a visitor answered from the session alone), or the popularity path."""
 
     def as_dict(self) -> dict:
         out = {"item_ids": self.item_ids, "scores": self.scores,
@@ -53,6 +61,8 @@ class Recommendation:
                "variant": self.variant, "recommendation_id": self.recommendation_id}
         if self.rules_applied is not None:
             out["rules_applied"] = self.rules_applied
+        if self.scorer is not None:
+            out["scorer"] = self.scorer
         return out
 
 
@@ -112,10 +122,13 @@ class Answers:
                                                  strict=request.category is not None,
                                                  model=model, rules=rules, audit=audit)
             self.add_new_items(popular, values, request, model, session.recent_items, audit)
-            return Recommendation(popular, values, loaded.version, True, path)
+            return Recommendation(popular, values, loaded.version, True, path, scorer=path)
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size),
                                         live_features(session))
+        blended = bool(session.recent_items and self.config.recent_boost)
+        scorer = f"{MODEL}+{scorer_of(model)}" if blended and scorer_of(model) != "none" \
+            else MODEL
         if scores.size:
             span = scores.max() - scores.min()
             scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
@@ -125,14 +138,16 @@ class Answers:
         row = model.seen[model.user_index[request.user_id]]
         self.complete(top, values, request, tuple(model.items[row.indices]), model)
         self.add_new_items(top, values, request, model, session.recent_items, audit)
-        return Recommendation(top, values, loaded.version, False, MODEL)
+        return Recommendation(top, values, loaded.version, False, MODEL, scorer=scorer)
 
     def from_session(self, request: RecommendRequest, session: LiveSession,
                      loaded: LoadedModel, rules: ActiveRules,
                      audit: list[dict] | None) -> Recommendation | None:
-        """An unknown visitor with a live session: the model's session rules score what
-        tends to follow the recent items (`session_rules`), the newest item (the page the
-        visitor is on) excluded. None when the model has no rules or knows none of them."""
+        """An unknown visitor with a live session: the model's session model (else its
+        session rules) scores what tends to follow the recent items (`session_scoring`),
+        the newest item (the page the visitor is on) excluded; recent items the model does
+        not know are skipped. None when nothing scores the session (the caller falls back
+        to popularity)."""
         if not (self.config.session_path and session.recent_items):
             return None
         model = loaded.recommender
@@ -147,7 +162,8 @@ class Answers:
         self.complete(top, values, replace(request, exclude=exclude), (), model)
         self.add_new_items(top, values, replace(request, exclude=exclude), model,
                            session.recent_items, audit)
-        return Recommendation(top, values, loaded.version, False, SESSION)
+        return Recommendation(top, values, loaded.version, False, SESSION,
+                              scorer=scorer_of(model))
 
     def add_new_items(self, top: list[str], values: list[float], request: RecommendRequest,
                       model: Recommender, recent_items: list[str],

@@ -4,7 +4,8 @@ V2 inputs: `user_id` (BYTES, required unless `item_id` is given), optional `k` (
 `item_id` (BYTES, similar items instead), `exclude` (BYTES, any length), `explain` (BOOL).
 Outputs: `item_ids` (BYTES), `scores` (FP32); response parameters `model_version`,
 `fallback`, `path`, `experiment`, `variant` (null outside an experiment),
-`recommendation_id`, and with `explain` `rules_applied` (JSON text).
+`recommendation_id`, and with `explain` `rules_applied` (JSON text) and `scorer` (what scored
+the list: the model, the model blended with the session, the session model or rules).
 Plain REST for shops that do not speak V2: GET /recommend/{user_id}?top_k=10[&explain=true] and
 GET /similar/{item_id}?top_k=10; GET /recsys/metrics serves the Prometheus metrics and
 GET /recsys/status the model answering (and why, when it is a fallback).
@@ -169,7 +170,9 @@ class RecsysRuntime(MLModel):
                                   recommendation_id=result.recommendation_id,
                                   **({} if result.rules_applied is None else
                                      {"rules_applied": orjson.dumps(
-                                         result.rules_applied).decode()})),
+                                         result.rules_applied).decode()}),
+                                  **({} if result.scorer is None else
+                                     {"scorer": result.scorer})),
             outputs=[StringCodec.encode_output("item_ids", result.item_ids),
                      ResponseOutput(name="scores", datatype="FP32",
                                     shape=[len(result.scores)], data=result.scores)])
@@ -264,7 +267,8 @@ def _recommendation_of(body: dict) -> Recommendation:
         path=parameters["path"], cached=parameters["cached"],
         experiment=parameters.get("experiment"), variant=parameters.get("variant"),
         recommendation_id=parameters.get("recommendation_id"),
-        rules_applied=None if rules_applied is None else orjson.loads(rules_applied))
+        rules_applied=None if rules_applied is None else orjson.loads(rules_applied),
+        scorer=parameters.get("scorer"))
 
 
 def _json(payload: dict) -> Response:

@@ -125,7 +125,8 @@ class RecommendationService:
         result = replace(result, recommendation_id=uuid.uuid4().hex,
                          experiment=arm.experiment if arm else None,
                          variant=arm.variant if arm else None,
-                         rules_applied=result.rules_applied if request.explain else None)
+                         rules_applied=result.rules_applied if request.explain else None,
+                         scorer=result.scorer if request.explain else None)
         if result.fallback:
             self.metrics.fallbacks.labels(result.path).inc()
         self.metrics.observe_list(result.item_ids, self.catalogue.categories)

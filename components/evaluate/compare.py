@@ -32,7 +32,8 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     """Score candidates {name: {"model": Recommender, "run_id", "model_uri"}}; returns the
     evaluation record the gate reads (metrics of each, best name, champion, baseline).
     With `holdout_sessions` (the holdout window's events), each candidate's session answers
-    are also scored by the next-item protocol (`session_*` metrics)."""
+    and the champion's are also scored by the next-item protocol on the same cases
+    (`session_*` metrics), so a session metric can be a gate metric or guardrail."""
     client = client_for(tracking_uri)
     results: dict[str, CandidateResult] = {}
     per_user: dict[str, pd.DataFrame] = {}
@@ -67,6 +68,11 @@ def evaluate_candidates(candidates: dict[str, dict], holdout: pd.DataFrame, trai
     if version is not None:
         model = load_recommender(f"models:/{registered_model}@{CHAMPION}")
         reference = evaluate_in_detail(model, holdout, ks)
+        if holdout_sessions is not None:  # the champion's session answers, same cases
+            reference.metrics.update(next_item_metrics(model, holdout_sessions))
+            log.info("evaluate champion v%s sessions: HitRate@%d %.4f, MRR@%d %.4f", version,
+                     SESSION_K, reference.metrics[f"session_hit_rate_at_{SESSION_K}"],
+                     SESSION_K, reference.metrics[f"session_mrr_at_{SESSION_K}"])
         champion = ChampionResult(version=str(version), metrics=reference.metrics)
         log.info("evaluate champion v%s on the same holdout: %s=%.4f", version, primary_metric,
                  reference.metrics[primary_metric])

@@ -16,7 +16,8 @@ import pandas as pd
 from recsys.core.data.columns import Columns
 from recsys.core.data.processed import Processed
 from recsys.core.errors import DataQualityError
-from recsys.core.models.session_rules import session_sequences, session_top
+from recsys.core.models.session_rules import session_sequences
+from recsys.core.models.session_scoring import session_top
 
 C = Columns
 K = 20
@@ -57,7 +58,8 @@ def next_item_cases(test_events: pd.DataFrame, known_items) -> tuple[list[tuple]
 def next_item_metrics(model, test_events: pd.DataFrame, k: int = K,
                       max_cases: int = MAX_CASES, seed: int = 0) -> dict:
     """HitRate@k and MRR@k of the model's session answers (`session_top`, the serving
-    ranking) on the test sessions, with the case counts."""
+    ranking: its session model, else its session rules) on the test sessions, with the
+    case counts."""
     cases, left_out = next_item_cases(test_events, model.items)
     sampled = len(cases) > max_cases
     if sampled:

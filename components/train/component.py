@@ -10,10 +10,13 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
              experiment: str, source_sha256: str, models: list, neighbours: int = 100,
              shrinkage: float = 10.0, model_params: dict = {},  # noqa: B006 - KFP literal
              search_trials: int = 0, search_budget_seconds: float = 60.0,
+             session_model: str = "vsknn",
+             session_model_params: dict = {},  # noqa: B006 - KFP literal
              trained: Output[Model] = None):
     """Fit the configured models (after a hyperparameter search per model when
-    search_trials > 1, each trial a child run), log each as an MLflow run, keep them as one
-    Model folder."""
+    search_trials > 1, each trial a child run), each with its session rules and its
+    next-item session model `session_model` ("" for none) learned from the training
+    window's sessions, log each as an MLflow run, keep them as one Model folder."""
     import json
     import os
 
@@ -37,7 +40,8 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
     data = read_processed(Lake(processed.path))
     config = TrainConfig(
         models=hyperparameters(models, neighbours, shrinkage, model_params),
-        search=SearchConfig(trials=search_trials, budget_seconds=search_budget_seconds))
+        search=SearchConfig(trials=search_trials, budget_seconds=search_budget_seconds),
+        session_model=session_model or None, session_model_params=session_model_params)
     with open(quality_report.path) as handle:
         report = json.load(handle)
     os.makedirs(trained.path, exist_ok=True)

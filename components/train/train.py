@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys.components.train.search import SearchConfig, SearchResult, search
 from recsys.core.data.columns import Columns
@@ -21,7 +21,9 @@ from recsys.core.lifecycle.pyfunc import log_recommender
 from recsys.core.lifecycle.tracking import ensure_experiment, use_tracking
 from recsys.core.models.base import Recommender
 from recsys.core.models.new_items import attach_new_items
+from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
+from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL, fit_session_model
 from recsys.core.models.zoo import MODELS, build_model
 from recsys.core.progress import progress
 
@@ -43,6 +45,20 @@ class TrainConfig(BaseModel):
     """Session rules: how many steps ahead an item counts as following another."""
     session_max_rules: int = Field(MAX_RULES, ge=1)
     """Session rules kept per item (the strongest)."""
+    session_model: str | None = DEFAULT_SESSION_MODEL
+    """The next-item session model each model carries for live sessions
+    (`core/models/session_scoring.py`; one of `SESSION_MODELS`), None for none (the
+    session rules answer)."""
+    session_model_params: dict = Field(default_factory=dict)
+    """Its constructor parameters (its defaults are tuned on public session logs)."""
+
+    @field_validator("session_model")
+    @classmethod
+    def _known_session_model(cls, name: str | None) -> str | None:
+        if name is not None and name not in SESSION_MODELS:
+            raise ValueError(f"unknown session model {name!r}; known: "
+                             f"{', '.join(SESSION_MODELS)}")
+        return name
 
 
 @dataclass
@@ -82,8 +98,9 @@ def train_models(train: pd.DataFrame, config: TrainConfig,
                  new_item_metadata: pd.DataFrame | None = None) -> list[TrainedModel]:
     """Fit every configured model, after its hyperparameter search when one is configured
     (pure: no tracking). With `sessions` (the training window's events: session_id,
-    item_id, timestamp), each model also carries session rules over its catalogue, which
-    serving uses for visitors it does not know. With `new_item_metadata` (item_id and
+    item_id, timestamp; anonymous visitors' too), each model also carries session rules and
+    the configured next-item session model over its catalogue, which serving uses for the
+    live session. With `new_item_metadata` (item_id and
     metadata of the catalogue, newer items included), each model also carries the items it
     does not know, reachable by content (`new_items`)."""
     trained = []
@@ -98,6 +115,12 @@ def train_models(train: pd.DataFrame, config: TrainConfig,
             rules = fit_session_rules(model, sessions, config.session_window,
                                       config.session_max_rules)
             log.info("session rules for %s: %d over %d items", name, rules.nnz, rules.shape[0])
+            if config.session_model is not None:
+                fitted = fit_session_model(model, sessions, config.session_model,
+                                           config.session_model_params)
+                if fitted is not None:
+                    log.info("session model for %s: %s %s", name, fitted.name,
+                             fitted.params())
         if new_item_metadata is not None:
             added = attach_new_items(model, new_item_metadata)
             log.info("%s: %d items newer than its training data, reachable by content", name,

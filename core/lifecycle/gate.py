@@ -23,8 +23,10 @@ class GatePolicy(BaseModel):
     min_relative_improvement: float = Field(0.01, ge=0, allow_inf_nan=False)
     """Required relative gain on the primary metric (0.01 = +1%)."""
     guardrails: dict[str, AllowedDrop] = Field(default_factory=lambda: {
-        "coverage_at_10": 0.10, "recall_at_20": 0.02})
-    """Metric -> largest allowed relative regression (0.10 = may drop by 10%)."""
+        "coverage_at_10": 0.10, "recall_at_20": 0.02, "session_mrr_at_20": 0.05})
+    """Metric -> largest allowed relative regression (0.10 = may drop by 10%).
+    `session_mrr_at_20` is the live-session answer's next-item MRR@20 on the holdout's
+    sessions (the session model's, `components/evaluate/sessions.py`)."""
     require_significant: bool = False
     """Also require the lower bound of the paired bootstrap interval of candidate minus
     reference (same users, primary metric) to be above zero."""

@@ -11,9 +11,9 @@ with the model as plain arrays).
 A session is scored from its last `max_recent` items, the newest weighing most (weight
 1 / age, age 1 for the newest): score(b) = sum over recent a of weight(a) * rule(a -> b),
 scaled to [0, 1], plus `popularity_weight` x the model's normalised popularity, which
-orders what the rules do not reach and breaks their ties. Serving and the offline
-next-item protocol call the same `session_candidates`, so what is measured is what is
-served.
+orders what the rules do not reach and breaks their ties. A recommender that carries a
+next-item session model answers sessions with it instead (`session_scoring.py`, which
+serving and the offline next-item protocol both call).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def session_candidates(model, recent_items, max_recent: int = MAX_RECENT,
     if reached is None:
         return empty
     reached_cols, reached_scores = reached
-    popularity, top_popular = _popularity_view(model, popular)
+    popularity, top_popular = popularity_view(model, popular)
     columns = np.union1d(reached_cols, top_popular)
     scores = popularity_weight * popularity[columns]
     scores[np.searchsorted(columns, reached_cols)] += reached_scores
@@ -172,7 +172,7 @@ def _strongest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
                          shape=matrix.shape)
 
 
-def _popularity_view(model, n: int) -> tuple[np.ndarray, np.ndarray]:
+def popularity_view(model, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(popularity scaled to [0, 1], positions of the `n` most popular items, sorted),
     computed once per model (a derived attribute: never saved, so the digest is unchanged)."""
     cached = getattr(model, CACHE, None)
@@ -188,16 +188,3 @@ def _popularity_view(model, n: int) -> tuple[np.ndarray, np.ndarray]:
     setattr(model, CACHE, view)
     return view[1], view[2]
 
-
-def session_top(model, recent_items, k: int, **scoring) -> list[str]:
-    """The k best items for a session, the newest session item excluded (the visitor is on
-    its page); popularity when the model has no rules or knows none of the items. What the
-    offline protocol ranks; serving applies its business rules to the same candidates."""
-    items, scores = session_candidates(model, recent_items, **scoring)
-    if items.size == 0:
-        scaled, top = _popularity_view(model, k + 1)
-        items, scores = model.items[top], scaled[top]
-    newest = str(recent_items[-1]) if len(recent_items) else None
-    order = np.lexsort((items.astype(str), -scores))
-    ranked = [str(items[i]) for i in order if str(items[i]) != newest]
-    return ranked[:k]

@@ -9,7 +9,8 @@ A model is a folder:
 - `arrays.npz`: NumPy arrays, written and read with `allow_pickle=False`; text arrays are
   stored as Unicode with a mask of missing values, sparse matrices as their CSR parts,
   data frames column by column;
-- `models/<attribute>/`: a nested model (the hybrid's two halves), in the same format.
+- `models/<attribute>/`: a nested model (the hybrid's two halves, a recommender's next-item
+  session model, an ensemble's members), in the same format.
 
 `files_sha256(folder)` is the digest the registry records for every version and every
 loader checks before reading a byte of state (`load_model(folder, expected_sha256)`).
@@ -29,7 +30,10 @@ import scipy.sparse as sp
 
 from recsys.core.errors import SchemaError
 from recsys.core.models.base import Recommender
+from recsys.core.models.session_knn import SessionModel
 from recsys.core.models.zoo import model_classes
+
+NestedModel = Recommender | SessionModel
 
 FORMAT = "recsys-model"
 FORMAT_VERSION = 1
@@ -45,7 +49,7 @@ class ModelIntegrityError(SchemaError):
     """A model's files are not the ones the registry recorded, or not a model at all."""
 
 
-def save_model(model: Recommender, folder: str | Path) -> str:
+def save_model(model: NestedModel, folder: str | Path) -> str:
     """Write a fitted model into `folder` (created); returns its files' SHA-256."""
     model._check_fitted()
     folder = Path(folder)
@@ -159,7 +163,7 @@ def _encode(value, name: str, arrays: dict, folder: Path):
             "index_name": value.index.name,
             "columns": [[str(c), _store_column(value[c], f"{name}.{c}", arrays)]
                         for c in value.columns]}}
-    if isinstance(value, Recommender):
+    if isinstance(value, (Recommender, SessionModel)):
         save_model(value, folder / NESTED / name)
         return {"model": name}
     raise SchemaError(f"cannot store {name} of type {type(value).__name__} as data")

@@ -55,8 +55,10 @@ def test_overlapping_runs_each_print_their_own_version_and_outcome(tmp_path, mon
     uri = load_settings().tracking_uri
     fitted = logged_model(uri, "candidates", pd.DataFrame(ROWS, columns=["user_id", "item_id",
                                                                          "weight"]))
-    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
-    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+                "session_mrr_at_20": 0.30}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+              "session_mrr_at_20": 0.30}
     runs, second = [], {}
 
     def gate_and_promote(pipeline_root, caching, runner, environment, **params):
@@ -121,7 +123,8 @@ def test_the_run_options_reach_the_pipeline_as_one_gate_policy(tmp_path, monkeyp
         main(run)
     assert passed["gate_policy"] == {
         "primary_metric": "ndcg_at_10", "min_relative_improvement": 0.01,
-        "guardrails": {"coverage_at_10": 0.1, "recall_at_20": 0.02},
+        "guardrails": {"coverage_at_10": 0.1, "recall_at_20": 0.02,
+                       "session_mrr_at_20": 0.05},
         "require_significant": False}
 
 

@@ -100,3 +100,35 @@ def test_a_new_item_reaches_users_whose_items_and_session_match_it(tmp_path):
     none = RecommendationService(ServiceConfig(new_items_share=0.0), source,
                                  Catalogue(dict(CATEGORIES)), reader)
     assert "hat-new" not in none.recommend(none.parse("u5", 5)).item_ids
+
+
+def test_the_session_model_answers_visitors_and_explain_names_the_scorer(tmp_path):
+    from recsys.core.models.session_scoring import fit_session_model
+
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    model = build_model("item_knn", shrinkage=0.0).fit(frame)
+    start = pd.Timestamp("2026-11-01T10:00:00Z")
+    events = pd.DataFrame(
+        [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
+         for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
+    fit_session_rules(model, events)
+    fit_session_model(model, events, "vsknn", {"repeat_boost": -5.0})
+    save_model(model, tmp_path / "model")
+    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
+    source.load()
+    reader = FrameReader({"anonymous:1": {"recent": ["a", "zz-unknown", "b"]},
+                          "u1": {"recent": ["e"]}})
+    service = RecommendationService(ServiceConfig(recent_boost=5.0), source,
+                                    Catalogue(dict(CATEGORIES), set()), reader)
+    visitor = service.recommend(service.parse("anonymous:1", 2, explain=True))
+    # the neighbours of (a, b): c in two sessions, d in one; the unknown item is skipped
+    assert visitor.path == "session" and visitor.item_ids == ["c", "d"]
+    assert visitor.scorer == "session_model:vsknn"
+    assert visitor.as_dict()["scorer"] == "session_model:vsknn"
+    plain = service.recommend(service.parse("anonymous:1", 2))
+    assert plain.scorer is None and "scorer" not in plain.as_dict()
+    known = service.recommend(service.parse("u1", 1, explain=True))
+    assert known.path == "model" and known.scorer == "model+session_model:vsknn"
+    assert known.item_ids == ["f"]  # the session model: visitors go from e to f
+    nobody = service.recommend(service.parse("nobody", 1, explain=True))
+    assert nobody.path == "popularity" and nobody.scorer == "popularity"

@@ -44,8 +44,10 @@ def test_gate_body_decides_by_the_policy_it_is_given_and_promote_moves_the_alias
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     fitted = logged_model(uri, "gate-body", frame)
-    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
-    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.42, "recall_at_20": 0.20}  # coverage -16%
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+                "session_mrr_at_20": 0.30}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.42, "recall_at_20": 0.20,
+              "session_mrr_at_20": 0.30}  # coverage -16%
 
     approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
                                       "strict")
@@ -73,8 +75,10 @@ def test_promote_body_refuses_a_comparison_the_champion_has_moved_past(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
     fitted = logged_model(uri, "gate-body", frame)
-    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
-    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+                "session_mrr_at_20": 0.30}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+              "session_mrr_at_20": 0.30}
     # two runs both gated against "no champion yet" ...
     _, first = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline), "a")
     _, second = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline), "b")
@@ -110,8 +114,10 @@ def test_a_candidate_whose_model_files_are_gone_is_refused_and_nothing_moves(tmp
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
-    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+                "session_mrr_at_20": 0.30}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+              "session_mrr_at_20": 0.30}
     champion = logged_model(uri, "gate-body", frame)
     _, first = run_gate_body(tmp_path, uri, evaluation_record(champion, better, baseline), "a")
     assert promote_op.python_func(outcome=first, tracking_uri=uri, registered_model=NAME,
@@ -136,8 +142,10 @@ def test_promote_refuses_a_version_whose_model_files_went_missing_after_the_gate
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20}
-    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20}
+    baseline = {"ndcg_at_10": 0.10, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+                "session_mrr_at_20": 0.30}
+    better = {"ndcg_at_10": 0.20, "coverage_at_10": 0.50, "recall_at_20": 0.20,
+              "session_mrr_at_20": 0.30}
     fitted = logged_model(uri, "gate-body", frame)
     approved, outcome = run_gate_body(tmp_path, uri, evaluation_record(fitted, better, baseline),
                                       "approved")

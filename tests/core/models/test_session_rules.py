@@ -9,8 +9,8 @@ from recsys.core.models.session_rules import (
     fit_session_rules,
     session_affinity,
     session_candidates,
-    session_top,
 )
+from recsys.core.models.session_scoring import session_top
 from recsys.core.models.storage import files_sha256, load_model, save_model
 from recsys.core.models.zoo import build_model
 
