@@ -15,6 +15,8 @@ from recsys.core.data.fingerprint import source_sha256
 from recsys.core.errors import ConfigError
 from recsys.core.lifecycle.gate import DEFAULT_POLICY, GatePolicy
 from recsys.core.lifecycle.registry_lock import registry_lock
+from recsys.core.models.session_knn import SESSION_MODELS
+from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL
 from recsys.core.progress import step
 from recsys.core.settings import Settings, load_settings
 from recsys.pipelines.local_runner import (
@@ -77,6 +79,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS,
                         help=f"comma-separated models to train (default {DEFAULT_MODELS}; "
                         f"also svd, knn_baseline, knn_with_means, lightfm_bpr, content)")
+    parser.add_argument("--session-model", default=DEFAULT_SESSION_MODEL,
+                        choices=[*SESSION_MODELS, "none"],
+                        help="the next-item session model every trained model carries for "
+                        f"live sessions (default {DEFAULT_SESSION_MODEL}; none: the session "
+                        "rules answer)")
     parser.add_argument("--min-improvement", type=float,
                         default=DEFAULT_POLICY.min_relative_improvement,
                         help=f"relative {DEFAULT_POLICY.primary_metric} gain needed to promote "
@@ -157,6 +164,7 @@ def run_pipeline(settings: Settings, source: str, args: argparse.Namespace
         models=[m.strip() for m in args.models.split(",") if m.strip()],
         gate_policy=gate_policy(args).model_dump(), search_trials=args.search_trials,
         search_budget_seconds=args.search_budget,
+        session_model="" if args.session_model == "none" else args.session_model,
         state_dir=str(settings.state_dir.resolve()), feast_profile=settings.feast_profile,
         engine=getattr(args, "engine", None) or settings.engine, run_label=run_label,
     )

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
+from recsys.core.models.session_blend import blend_scores, blend_weight_of
 from recsys.core.models.session_scoring import (
+    NO_SCORER,
     scorer_of,
     session_affinity,
     session_candidates,
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
 SESSION = "session"
+DEFAULT_RECENT_BOOST = 0.3
+"""A known user's session weight for a model with no tuned one (trained before tuning)."""
 
 
 @dataclass
@@ -82,6 +86,11 @@ class Answers:
         self.catalogue = catalogue
         self.rules = rules  # stock and promotions in force (None: none)
 
+    @property
+    def use_session_model(self) -> bool:
+        """Whether live sessions are scored by the model's session model (else its rules)."""
+        return self.config.session_scorer == "model"
+
     def similar(self, item_id: str, k: int, loaded: LoadedModel) -> Recommendation:
         """Items like `item_id` by the model's item similarity, the same category boosted;
         an item the model does not know gets popularity (within its category)."""
@@ -126,13 +135,16 @@ class Answers:
         pool = max(self.config.candidates, request.k)
         items, scores = model.top_items(request.user_id, min(pool, model.items.size),
                                         live_features(session))
-        blended = bool(session.recent_items and self.config.recent_boost)
-        scorer = f"{MODEL}+{scorer_of(model)}" if blended and scorer_of(model) != "none" \
+        weight = self.blend_weight(model)
+        blended = bool(session.recent_items and weight)
+        session_scorer = scorer_of(model, self.use_session_model)
+        scorer = f"{MODEL}+{session_scorer}" if blended and session_scorer != NO_SCORER \
             else MODEL
         if scores.size:
-            span = scores.max() - scores.min()
-            scores = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-            scores = scores + self.session_boost(model, items, session)
+            affinity = self.session_scores(model, items, session) if blended \
+                else np.zeros(items.size)
+            scores = blend_scores(scores, affinity, weight)
+            scores = scores + self.category_boost(items, session)
         top, values = self.top(items, scores, request.k, request.exclude, request.category,
                                rules, audit)
         row = model.seen[model.user_index[request.user_id]]
@@ -152,7 +164,7 @@ class Answers:
             return None
         model = loaded.recommender
         items, scores = session_candidates(
-            model, session.recent_items,
+            model, session.recent_items, use_session_model=self.use_session_model,
             popularity_weight=self.config.session_popularity_weight)
         if items.size == 0:
             return None
@@ -163,7 +175,7 @@ class Answers:
         self.add_new_items(top, values, replace(request, exclude=exclude), model,
                            session.recent_items, audit)
         return Recommendation(top, values, loaded.version, False, SESSION,
-                              scorer=scorer_of(model))
+                              scorer=scorer_of(model, self.use_session_model))
 
     def add_new_items(self, top: list[str], values: list[float], request: RecommendRequest,
                       model: Recommender, recent_items: list[str],
@@ -204,17 +216,28 @@ class Answers:
         top += added
         values += [0.0] * len(added)
 
-    def session_boost(self, model: Recommender, items: np.ndarray,
-                      session: LiveSession) -> np.ndarray:
-        boost = np.zeros(items.size)
-        if session.recent_items and self.config.recent_boost:
-            boost += self.config.recent_boost * session_affinity(model, session.recent_items,
-                                                                 items)
-        if session.top_category and self.config.category_boost:
-            same = np.array([self.catalogue.categories.get(i) == session.top_category
-                             for i in items])
-            boost += self.config.category_boost * same
-        return boost
+    def blend_weight(self, model: Recommender) -> float:
+        """Weight of the live session in a known user's list: the service option when set,
+        else the model's tuned weight, else `DEFAULT_RECENT_BOOST`."""
+        if self.config.recent_boost is not None:
+            return self.config.recent_boost
+        tuned = blend_weight_of(model)
+        return DEFAULT_RECENT_BOOST if tuned is None else tuned
+
+    def session_scores(self, model: Recommender, items: np.ndarray,
+                       session: LiveSession) -> np.ndarray:
+        """How strongly each candidate follows the live recent items, in [0, 1]."""
+        if not session.recent_items:
+            return np.zeros(items.size)
+        return session_affinity(model, session.recent_items, items, self.use_session_model)
+
+    def category_boost(self, items: np.ndarray, session: LiveSession) -> np.ndarray:
+        """`category_boost` for the candidates in the session's current top category."""
+        if not (session.top_category and self.config.category_boost):
+            return np.zeros(items.size)
+        same = np.array([self.catalogue.categories.get(i) == session.top_category
+                         for i in items])
+        return self.config.category_boost * same
 
     def top(self, items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray,
             k: int, exclude: Iterable[str] = (), category: str | None = None,

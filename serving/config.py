@@ -1,6 +1,8 @@
 """Typed configuration of the recommendation service."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,13 +27,19 @@ class ServiceConfig(BaseModel):
     """Candidates scored by the model before business rules and re-ranking."""
     max_exclude: int = Field(500, ge=0)
     """Largest `exclude` list a client may send."""
-    recent_boost: float = Field(0.3, ge=0)
-    """Re-rank weight of similarity to the session's recent items."""
+    recent_boost: float | None = Field(None, ge=0)
+    """Known users: weight of the live session's scores (the session model's, else the
+    rules') added to the long-term model's scaled scores. None: the weight tuned offline
+    and kept with the model (`core/models/session_blend.py`), else 0.3."""
     category_boost: float = Field(0.2, ge=0)
     """Re-rank weight of matching the session's current top category."""
     session_path: bool = True
     """Answer visitors the model does not know (anonymous, new) from their live session's
-    recent items with the model's session rules (`path: session`), not popularity."""
+    recent items (`path: session`), not popularity."""
+    session_scorer: Literal["model", "rules"] = "model"
+    """What scores a live session: the champion's next-item session model (`model`; its
+    session rules when it carries none) or always its session rules (`rules`: a switch back
+    to the cheaper, older scorer without retraining)."""
     max_promoted_share: float = Field(0.3, ge=0, le=1)
     """Share of a list's slots promotions may take from organic items (pins and boosts)."""
     rules_refresh_seconds: float = Field(30.0, ge=0)

@@ -21,6 +21,7 @@ from recsys.core.lifecycle.pyfunc import log_recommender
 from recsys.core.lifecycle.tracking import ensure_experiment, use_tracking
 from recsys.core.models.base import Recommender
 from recsys.core.models.new_items import attach_new_items
+from recsys.core.models.session_blend import tune_session_blend
 from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
 from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL, fit_session_model
@@ -121,6 +122,8 @@ def train_models(train: pd.DataFrame, config: TrainConfig,
                 if fitted is not None:
                     log.info("session model for %s: %s %s", name, fitted.name,
                              fitted.params())
+                    tune_session_blend(model, sessions, config.session_model,
+                                       config.session_model_params)
         if new_item_metadata is not None:
             added = attach_new_items(model, new_item_metadata)
             log.info("%s: %d items newer than its training data, reachable by content", name,

@@ -36,16 +36,18 @@ class Processed:
     summary: dict
 
     def session_events(self, after_split: bool) -> pd.DataFrame:
-        """(session_id, item_id, timestamp) of the window's events before the split (from
-        the lookback start: what models learn sessions from) or from it on (the holdout's
-        sessions, for evaluation)."""
+        """(session_id, item_id, timestamp, user_id) of the window's events before the
+        split (from the lookback start: what models learn sessions from) or from it on (the
+        holdout's sessions, for evaluation)."""
         events = self.events
         split = pd.Timestamp(self.summary["split_time"])
         keep = events["timestamp"] >= split if after_split else events["timestamp"] < split
         start = self.summary.get("train_start")
         if start and not after_split:
             keep &= events["timestamp"] >= pd.Timestamp(start)
-        return events.loc[keep, ["session_id", "item_id", "timestamp"]]
+        columns = [c for c in ("session_id", "item_id", "timestamp", "user_id")
+                   if c in events.columns]
+        return events.loc[keep, columns]
 
 
 def write_processed(processed: Processed, lake: Lake, prefix: str = "") -> None:

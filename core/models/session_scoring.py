@@ -87,19 +87,22 @@ def session_model_of(model) -> SessionModel | None:
     return getattr(model, ATTRIBUTE, None)
 
 
-def scorer_of(model) -> str:
+def scorer_of(model, use_session_model: bool = True) -> str:
     """Which scorer answers a live session for `model`: `session_model:<name>`,
-    `session_rules`, or `none` (popularity answers)."""
-    session_model = session_model_of(model)
+    `session_rules`, or `none` (popularity answers). `use_session_model=False` (serving's
+    `session_scorer: rules`) leaves the session model out, everywhere below too."""
+    session_model = session_model_of(model) if use_session_model else None
     if session_model is not None:
         return f"{SESSION_MODEL}:{session_model.name}"
     return SESSION_RULES if rules_of(model) is not None else NO_SCORER
 
 
-def _session_model_scores(model, recent_items) -> np.ndarray | None:
+def _session_model_scores(model, recent_items, use_session_model: bool
+                          ) -> np.ndarray | None:
     """The session model's score of every catalogue position for the session, or None
-    without a session model or when no recent item is in the catalogue."""
-    session_model = session_model_of(model)
+    without a session model (or not to use it) or when no recent item is in the
+    catalogue."""
+    session_model = session_model_of(model) if use_session_model else None
     if session_model is None:
         return None
     codes = [model.item_index[item] + 1 for item in map(str, recent_items)
@@ -110,13 +113,14 @@ def _session_model_scores(model, recent_items) -> np.ndarray | None:
 
 
 def session_candidates(model, recent_items, candidates: int = CANDIDATES,
-                       **rules_scoring) -> tuple[np.ndarray, np.ndarray]:
+                       use_session_model: bool = True, **rules_scoring
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """(items, scores) for a session whose items are `recent_items` (oldest first): the
     session model's `candidates` best items, or without one the session rules' candidates
     (`rules_scoring` are their options). Empty when nothing scores the session."""
-    scores = _session_model_scores(model, recent_items)
+    scores = _session_model_scores(model, recent_items, use_session_model)
     if scores is None:
-        if session_model_of(model) is not None:
+        if use_session_model and session_model_of(model) is not None:
             return np.array([], dtype=object), np.array([], dtype=np.float64)
         return rules_candidates(model, recent_items, **rules_scoring)
     allowed = np.isfinite(scores)
@@ -129,13 +133,14 @@ def session_candidates(model, recent_items, candidates: int = CANDIDATES,
     return model.items[positions], scores[positions]
 
 
-def session_affinity(model, recent_items, items) -> np.ndarray:
+def session_affinity(model, recent_items, items, use_session_model: bool = True
+                     ) -> np.ndarray:
     """How strongly each of `items` follows the session, in [0, 1] (known users' blend of
     the long-term model with the session): the session model's scores over their maximum,
     or without one the session rules' affinity."""
-    scores = _session_model_scores(model, recent_items)
+    scores = _session_model_scores(model, recent_items, use_session_model)
     if scores is None:
-        if session_model_of(model) is not None:
+        if use_session_model and session_model_of(model) is not None:
             return np.zeros(len(items))
         return rules_affinity(model, recent_items, items)
     positions = np.array([model.item_index.get(str(i), -1) for i in items], dtype=np.int64)

@@ -164,6 +164,11 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     use_tracking(tracking)
     served = load_recommender(f"models:/{MODEL}@champion")
     assert served.session_rules is not None and served.session_rules.nnz > 0
+    # and a next-item session model over its catalogue, in the same version
+    from recsys.core.models.session_scoring import scorer_of, session_model_of
+
+    assert scorer_of(served) == "session_model:vsknn"
+    assert session_model_of(served).n_items == served.items.size
     # and the items first seen after its training split (the generated shop's catalogue is
     # fixed from day one, so few or none here), counted on the run
     assert len(served.new_item_ids) == metrics["new_items"]
@@ -188,6 +193,9 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     second = latest_decision(tracking, MODEL)
     assert not second["promote"] and second["against"] == "champion v1"
     assert second["candidate_value"] == pytest.approx(second["reference_value"])
+    # the champion's session answers were scored on the same holdout sessions
+    assert any(reason.startswith("guardrail session_mrr_at_20") and "+0.00%" in reason
+               for reason in second["reasons"]), second["reasons"]
     assert client.get_model_version(MODEL, "2").tags["gate.decision"] == "refused"
 
 

@@ -132,3 +132,32 @@ def test_the_session_model_answers_visitors_and_explain_names_the_scorer(tmp_pat
     assert known.item_ids == ["f"]  # the session model: visitors go from e to f
     nobody = service.recommend(service.parse("nobody", 1, explain=True))
     assert nobody.path == "popularity" and nobody.scorer == "popularity"
+    rules = RecommendationService(ServiceConfig(recent_boost=5.0, session_scorer="rules"),
+                                  source, Catalogue(dict(CATEGORIES), set()), reader)
+    switched = rules.recommend(rules.parse("anonymous:1", 2, explain=True))
+    assert switched.scorer == "session_rules" and switched.item_ids == ["c", "d"]
+    assert rules.recommend(rules.parse("u1", 1, explain=True)).scorer == \
+        "model+session_rules"
+
+
+def test_a_known_users_session_weight_is_the_models_tuned_one_unless_the_service_sets_it(
+        tmp_path):
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    model = build_model("item_knn", shrinkage=0.0).fit(frame)
+    start = pd.Timestamp("2026-11-01T10:00:00Z")
+    events = pd.DataFrame(
+        [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
+         for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
+    fit_session_rules(model, events)
+    model.session_blend_weight = 0.0  # tuned: the session did not help these users
+    save_model(model, tmp_path / "model")
+    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
+    source.load()
+    reader = FrameReader({"u1": {"recent": ["e"]}})
+    catalogue = Catalogue(dict(CATEGORIES), set())
+    tuned = RecommendationService(ServiceConfig(), source, catalogue, reader)
+    plain = tuned.recommend(tuned.parse("u1", 1, explain=True))
+    assert plain.scorer == "model" and plain.item_ids[0] in {"c", "d"}  # as with no session
+    forced = RecommendationService(ServiceConfig(recent_boost=5.0), source, catalogue, reader)
+    followed = forced.recommend(forced.parse("u1", 1, explain=True))
+    assert followed.scorer == "model+session_rules" and followed.item_ids == ["f"]
