@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recsys.core.errors import ConfigError
+from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.experiments.definition import METRICS
 
 
@@ -77,6 +78,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "simulation.json and the processes' logs")
     simulate.add_argument("--allow-volatile-bus", action="store_true",
                           help="let the collector use a Redis without AOF (tests)")
+    simulate.add_argument("--session-model", default=None, choices=SESSION_MODELS,
+                          help="train the challenger as the champion's long-term model with "
+                          "this next-item session model: the experiment compares session "
+                          "models (default: another long-term model, unless the registry "
+                          "has a challenger)")
+    simulate.add_argument("--session-model-params", default=None, metavar="JSON",
+                          help="with --session-model: its parameters as a JSON object")
+    simulate.add_argument("--visitor-share", type=float, default=0.2,
+                          help="share of requests from anonymous visitors, answered from "
+                          "the live session of the views they post first (0: none)")
     parser.set_defaults(handler=cmd_experiment)
 
 

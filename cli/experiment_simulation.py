@@ -1,12 +1,14 @@
 """`recsys experiment simulate`: a whole online experiment on the embedded default.
 
 After `make run` (a champion and a lake): register a second candidate when the registry
-has no challenger besides the champion, start the experiment, start the collector (with
-its processor and lake sink) and the MLServer service as their own processes, play the
-generated shop's users against them (`recsys.experiments.simulator`) for the simulated
-days, stop both (the service writes its last exposures, the sink its last events), wait
-until every accepted event is in the lake, then conclude: analysis, report and, on a win
-by a registry version, promotion.
+has no challenger besides the champion, or, with a session model named, the champion's
+long-term model with that session model (`experiment_challenger.py`); start the
+experiment, start the collector (with its processor and lake sink) and the MLServer service
+as their own processes, play the generated shop's users and anonymous visitors against them
+(`recsys.experiments.simulator`) for the simulated days, stop both (the service writes its
+last exposures, the sink its last events), wait until every accepted event is in the lake,
+then conclude: analysis, report and, on a win by a registry version, promotion. The result
+names each model arm's session scorer.
 """
 from __future__ import annotations
 
@@ -25,45 +27,10 @@ from pathlib import Path
 
 import httpx
 
-from recsys.core.errors import RecsysError
-from recsys.core.progress import step
+from recsys.core.errors import ConfigError, RecsysError
 
 log = logging.getLogger(__name__)
 REPOSITORY = Path(__file__).resolve().parents[1] / "serving" / "model_repository"
-
-
-def challenger_version(settings) -> str:
-    """The `challenger` alias when it names another version than the champion; otherwise
-    a second candidate trained now on the lake's clean events and registered as
-    challenger (item-kNN, or EASE when the champion is item-kNN)."""
-    from recsys.components.preprocess.config import PreprocessConfig
-    from recsys.components.preprocess.preprocess import preprocess_window
-    from recsys.components.train.train import TrainConfig, log_trained, train_models
-    from recsys.core.data.lake import Lake
-    from recsys.core.lifecycle.registry import aliases, register_candidate
-    from recsys.core.lifecycle.tracking import client_for
-
-    client = client_for(settings.tracking_uri)
-    name = settings.registered_model_name
-    current = aliases(client, name)
-    if "champion" not in current:
-        raise RecsysError(f"{name} has no champion: run `make run` first")
-    if current.get("challenger") not in (None, current["champion"]):
-        return current["challenger"]
-    champion_run_id = client.get_model_version(name, current["champion"]).run_id
-    if champion_run_id is None:
-        raise RecsysError(f"{name}'s champion v{current['champion']} records no training run")
-    champion_run = client.get_run(champion_run_id)
-    model = "ease" if champion_run.data.tags.get("recsys.model") == "item_knn" else "item_knn"
-    with step("train a challenger for the experiment", model=model):
-        _, processed = preprocess_window(Lake(settings.lake, settings.s3_endpoint_url),
-                                         PreprocessConfig())
-        trained = train_models(processed.train, TrainConfig(models={model: {}}),
-                               processed.item_features, processed.user_features)[0]
-        log_trained(trained, settings.tracking_uri, f"{name}-experiments",
-                    {"rows": len(processed.train)})
-        run_id, model_uri = trained.logged_run()
-        return register_candidate(client, name, model_uri, run_id)
 
 
 def free_port() -> int:
@@ -144,7 +111,41 @@ def wait_for_events_in_lake(lake, event_prefix: str, expected: int, seconds: flo
     return found
 
 
+def session_model_params(text: str | None) -> dict:
+    """`--session-model-params`: a JSON object of the session model's parameters."""
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--session-model-params must be a JSON object: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ConfigError(f"--session-model-params must be a JSON object, got {text!r}")
+    return params
+
+
+def live_items_reader(settings):
+    """Visitor id -> the items of their live session in the online store the service reads
+    (empty when it has none or the store cannot be read)."""
+    from recsys.feature_repo.session_reader import SessionReader
+    from recsys.feature_repo.store import open_store
+
+    store, _ = open_store(settings)
+    reader = SessionReader(store)
+
+    def live_items(visitor_id: str) -> list[str]:
+        try:
+            session = reader.read(visitor_id)
+        except Exception as exc:  # a locked or missing store: wait and ask again
+            log.debug("live session of %s unreadable: %s", visitor_id, exc)
+            return []
+        return [] if session is None else session.recent_items
+
+    return live_items
+
+
 def simulate(args, settings) -> dict:
+    from recsys.cli.experiment_challenger import challenger_version, session_scorers
     from recsys.core.data.lake import Lake
     from recsys.core.data.synthetic.config import ShopConfig
     from recsys.core.lifecycle.registry_lock import registry_lock
@@ -157,7 +158,10 @@ def simulate(args, settings) -> dict:
     from recsys.experiments.simulator import Endpoints, audience_of, play
     from recsys.experiments.store import lock_name, open_store
 
-    challenger = challenger_version(settings)
+    if not 0 <= args.visitor_share <= 1:
+        raise ConfigError(f"--visitor-share must be from 0 to 1, got {args.visitor_share}")
+    challenger = challenger_version(settings, args.session_model,
+                                    session_model_params(args.session_model_params))
     store = open_store(settings.tracking_uri, settings.registered_model_name)
     surface_lock = registry_lock(settings.tracking_uri, lock_name("recommend"),
                                  settings.registry_lock_url)
@@ -169,6 +173,8 @@ def simulate(args, settings) -> dict:
         minimum_users=args.minimum_users, **extra), surface_lock, "simulation")
     log.info("experiment %s started: challenger v%s, variants %s", args.name, challenger,
              {v.label: f"{v.target} (v{v.version})" for v in definition.variants})
+    scorers = session_scorers(settings, {v.label: v.version for v in definition.variants
+                                         if v.version})
     token, write_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     env = {**os.environ, "RECSYS_STATE_DIR": str(settings.state_dir),
            "RECSYS_SERVING_TOKEN": token, "RECSYS_COLLECTOR_WRITE_KEYS": write_key,
@@ -188,7 +194,9 @@ def simulate(args, settings) -> dict:
                                                    f"http://127.0.0.1:{stream_port}/events",
                                                    write_key),
                                args.days, args.requests_per_day, seed=args.seed,
-                               event_prefix=f"sim-{args.name}")
+                               event_prefix=f"sim-{args.name}",
+                               visitor_share=args.visitor_share,
+                               live_items=live_items_reader(settings))
             finally:
                 stop(service)
         finally:
@@ -203,6 +211,8 @@ def simulate(args, settings) -> dict:
               "failed_requests": traffic.failed_requests, "events_sent": traffic.events_sent,
               "events_refused": traffic.events_refused, "events_in_lake": found,
               "expected_ctr": expected, "truly_best_variant": truly_best,
-              "observed": traffic.per_variant}
+              "observed": traffic.per_variant, "session_scorers": scorers,
+              "visitors": traffic.visitors,
+              "visitors_without_session": traffic.visitors_without_session}
     (Path(args.out) / "simulation.json").write_text(json.dumps(result, indent=2))
     return result
