@@ -190,10 +190,13 @@ class VSKNN(SessionKNN):
 
 class STAN(SessionKNN):
     name = "stan"
-    search_space = {"repeat_boost": REPEAT_BOOSTS, "k": [50, 100, 200, 500],
-                    "sample": [1000, 2500, 5000], "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
-                    "recency_decay": [1e3, 1e4, 1e5, 1e6],
-                    "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0]}
+    search_space = {"repeat_boost": REPEAT_BOOSTS,
+                    "neighbour_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
+                    "position_decay": [0.5, 1.0, 2.0, 4.0, 8.0],
+                    "recency_decay": [1e3, 1e4, 1e5, 1e6], "k": [50, 100, 200, 500],
+                    "sample": [1000, 2500, 5000]}
+    """The decays before k and sample: a short search (the bench's default 16 fits) reaches
+    the three decays, which move STAN more than k and sample do on RetailRocket."""
 
     def __init__(self, k: int = 100, sample: int = 2500, position_decay: float = 2.0,
                  recency_decay: float = 1e5, neighbour_decay: float = 0.5, **common):
