@@ -85,7 +85,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "has a challenger)")
     simulate.add_argument("--session-model-params", default=None, metavar="JSON",
                           help="with --session-model: its parameters as a JSON object")
-    simulate.add_argument("--visitor-share", type=float, default=0.2,
+    simulate.add_argument("--visitor-share", type=float, default=0.1,
                           help="share of requests from anonymous visitors, answered from "
                           "the live session of the views they post first (0: none)")
     parser.set_defaults(handler=cmd_experiment)

@@ -65,3 +65,14 @@ def test_the_challenger_is_trained_with_the_window_s_sessions(processed):
     other = train_challenger(processed, challenger_config("item_knn", {}))
     assert other.name == "ease"
     assert scorer_of(other.model) == f"session_model:{DEFAULT_SESSION_MODEL}"
+
+
+def test_session_model_params_are_a_json_object():
+    from recsys.cli.experiment_simulation import session_model_params
+    from recsys.core.errors import ConfigError
+
+    assert session_model_params('{"k": 20, "sample": 500}') == {"k": 20, "sample": 500}
+    assert session_model_params(None) == {}
+    for text in ("[1, 2]", "{k: 20}"):
+        with pytest.raises(ConfigError, match="JSON object"):
+            session_model_params(text)
