@@ -76,3 +76,44 @@ def test_session_model_params_are_a_json_object():
     for text in ("[1, 2]", "{k: 20}"):
         with pytest.raises(ConfigError, match="JSON object"):
             session_model_params(text)
+
+
+@pytest.mark.slow
+def test_a_session_model_challenger_is_registered_beside_the_champion(tmp_path):
+    from recsys.cli.experiment_challenger import challenger_version, session_scorers
+    from recsys.components.preprocess.config import PreprocessConfig
+    from recsys.components.preprocess.preprocess import preprocess
+    from recsys.components.train.train import training_sessions
+    from recsys.core.data.event_store import CLEAN_ZONE, append_partitioned
+    from recsys.core.data.lake import Lake
+    from recsys.core.data.schema import EVENT_SCHEMA, conform_events
+    from recsys.core.data.synthetic.config import ShopConfig
+    from recsys.core.data.synthetic.generate import generate_shop
+    from recsys.core.lifecycle.registry import aliases
+    from recsys.core.lifecycle.tracking import client_for
+    from recsys.core.settings import Settings
+    from tests.factories import register_trained
+
+    settings = Settings(state_dir=tmp_path, lake_uri=str(tmp_path / "lake"))
+    end = pd.Timestamp.now(tz="UTC").floor("D")
+    events = generate_shop(ShopConfig(events=4000, seed=4, end=end.to_pydatetime())).events
+    events["parse_error"] = None
+    clean = conform_events(events, "test", with_parse_error=False)
+    append_partitioned(Lake(settings.lake), CLEAN_ZONE, clean, "event_id", EVENT_SCHEMA)
+    processed = preprocess(clean, PreprocessConfig())
+    name = settings.registered_model_name
+    champion = register_trained(settings.tracking_uri, name, processed.train, "item_knn",
+                                sessions=training_sessions(processed))
+
+    version = challenger_version(settings, "stan", {"neighbour_decay": 1.0})
+    client = client_for(settings.tracking_uri)
+    assert version != champion and aliases(client, name)["challenger"] == version
+    runs = [client.get_run(client.get_model_version(name, v).run_id) for v in (champion, version)]
+    assert {r.data.tags["recsys.model"] for r in runs} == {"item_knn"}
+    hyperparameters = [{k: v for k, v in r.data.params.items() if k.startswith("model")}
+                       for r in runs]
+    assert hyperparameters[1] == hyperparameters[0] == {"model": "item_knn"}
+    assert session_scorers(settings, {"a": champion, "b": version}) == {
+        "a": f"session_model:{DEFAULT_SESSION_MODEL}", "b": "session_model:stan"}
+    # without a session model, the registry's challenger is the one put against the champion
+    assert challenger_version(settings) == version
