@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from recsys.cli.experiment_challenger import challenger_version, session_scorers
 from recsys.core.errors import ConfigError, RecsysError
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,6 @@ def live_items_reader(settings):
 
 
 def simulate(args, settings) -> dict:
-    from recsys.cli.experiment_challenger import challenger_version, session_scorers
     from recsys.core.data.lake import Lake
     from recsys.core.data.synthetic.config import ShopConfig
     from recsys.core.lifecycle.registry_lock import registry_lock

@@ -171,7 +171,9 @@ def play(audience: Audience, endpoints: Endpoints, days: int, requests_per_day: 
                 visit = request if isinstance(request, Visit) else None
                 shopper = visit.shopper if visit else int(request)
                 user_id = visit.visitor_id if visit else str(audience.user_ids[shopper])
-                params = {"top_k": k, **({"explain": "true"} if visit else {})}
+                params: dict[str, str | int] = {"top_k": k}
+                if visit:
+                    params["explain"] = "true"
                 answer = http.get(f"{endpoints.service_url}/recommend/{user_id}",
                                   params=params,
                                   headers={"Authorization": f"Bearer {endpoints.service_token}"})
