@@ -31,7 +31,7 @@ def build_service(options: dict | None = None) -> RecommendationService:
     """Options are ServiceConfig fields (from model-settings.json `parameters.extra`);
     locations come from the RECSYS_* environment like everywhere else."""
     from recsys.core.data.lake import Lake
-    from recsys.core.online.request_log import RequestLog
+    from recsys.core.online.request_log import RequestLog, recently_active_users
 
     settings = load_settings()
     config = ServiceConfig(**(options or {}))
@@ -52,10 +52,17 @@ def build_service(options: dict | None = None) -> RecommendationService:
                       on_error=lambda exc: metrics.degraded.labels("business_rules").inc())
     rules.refresh()
     rules.watch()
-    return RecommendationService(config, source, catalogue,
-                                 _session_reader(settings, config, metrics),
-                                 _cache(settings, config, metrics), metrics=metrics,
-                                 request_log=request_log, experiments=experiments, rules=rules)
+    service = RecommendationService(config, source, catalogue,
+                                    _session_reader(settings, config, metrics),
+                                    _cache(settings, config, metrics), metrics=metrics,
+                                    request_log=request_log, experiments=experiments,
+                                    rules=rules)
+    source.before_swap = service.warm_version  # a promoted version answers warm
+    try:  # a start warms the lists of who asked lately, as a promotion does
+        service.recent_users.seed(recently_active_users(lake, config.warm_users))
+    except Exception as exc:
+        log.warning("request log unreadable, starting without warm lists: %s", exc)
+    return service
 
 
 def _experiment_router(settings: Settings, config: ServiceConfig,

@@ -85,6 +85,9 @@ class ModelSource:
         """What the last champion check read of the registry for alerts (drift found on
         the champion, when monitoring last ran, when the newest version was registered);
         empty for a fixed model or before the first check."""
+        self.before_swap: Callable[[LoadedModel], None] | None = None
+        """Called with a newly promoted champion before it answers (the service warms it:
+        `RecommendationService.warm_version`); a failure there is logged, not fatal."""
         self._rejected: str | None = None  # a champion version that failed: not retried
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -163,6 +166,11 @@ class ModelSource:
         except ModelUnhealthy:
             self._rejected = version
             raise
+        if self.before_swap is not None:
+            try:  # the current model keeps answering while the new one warms
+                self.before_swap(loaded)
+            except Exception as exc:
+                log.warning("warming version %s failed (serving it cold): %s", version, exc)
         self._set(loaded)
         return True
 

@@ -5,8 +5,10 @@ do (`collaborators.py`)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import replace
 
 from recsys.core.online.catalogue import Catalogue
@@ -25,6 +27,7 @@ from recsys.serving.collaborators import (
 from recsys.serving.config import ServiceConfig
 from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.model_source import LoadedModel
 from recsys.serving.requests import (
     RecommendRequest,
     check_category,
@@ -35,6 +38,34 @@ from recsys.serving.requests import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RecentUsers:
+    """The `capacity` users who asked most recently, with the k they asked for (bounded:
+    the oldest goes first)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._users: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seed(self, users: list[tuple[str, int]]) -> None:
+        """Users known from before this process started (the request log), newest first."""
+        for user_id, k in reversed(users):
+            self.note(user_id, k)
+
+    def note(self, user_id: str, k: int) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._users[user_id] = k
+            self._users.move_to_end(user_id)
+            while len(self._users) > self.capacity:
+                self._users.popitem(last=False)
+
+    def newest_first(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return list(reversed(self._users.items()))
 
 
 class RecommendationService:
@@ -51,6 +82,8 @@ class RecommendationService:
         self.metrics = metrics or ServiceMetrics()
         self.request_log = request_log
         self.experiments = experiments
+        self.recent_users = RecentUsers(config.warm_users)
+        """Who asked lately, and for how many items: whose lists a new version warms."""
 
     @property
     def config(self) -> ServiceConfig:
@@ -100,6 +133,7 @@ class RecommendationService:
 
     def recommend(self, request: RecommendRequest) -> Recommendation:
         started = time.perf_counter()
+        self.recent_users.note(request.user_id, request.k)
         arm = self.experiments.route(request.user_id) if self.experiments else None
         if arm is not None and arm.remote:
             raise ArmElsewhere(arm)  # one arm's server: the runtime forwards the request
@@ -162,6 +196,53 @@ class RecommendationService:
                                           session.key(), (), None))
             self.answers.for_user(RecommendRequest(user, self.config.default_k), recent, loaded)
         model.item_similarity([str(model.items[0])], model.items)
+        self.warm_lists(loaded)
+
+    def warm_version(self, loaded: LoadedModel) -> int:
+        """Make a newly promoted version fast from its first request (the champion watcher
+        calls this before the swap, while the current version keeps answering): every path
+        called once on it, then the lists of the recently active users computed into the
+        cache under its version, as `recommend` would. Returns the lists written."""
+        model = loaded.recommender
+        recent = LiveSession([str(i) for i in model.items[:3]], None)
+        self.answers.for_user(RecommendRequest("warm-up-unknown-user", self.config.default_k),
+                              recent, loaded)
+        if len(model.users):
+            self.answers.for_user(RecommendRequest(str(model.users[0]),
+                                                   self.config.default_k), recent, loaded)
+        model.item_similarity([str(model.items[0])], model.items)
+        return self.warm_lists(loaded)
+
+    def warm_lists(self, loaded: LoadedModel) -> int:
+        """The lists of the recently active users (newest first, at most `warm_users`,
+        within `warm_seconds`) computed into the cache under `loaded`'s version with each
+        user's live session; users an experiment routes, and lists already cached, are
+        skipped. Nothing is counted or logged as served. Returns the lists written."""
+        deadline = time.monotonic() + self.config.warm_seconds
+        rules = self.answers.rules_in_force()
+        version = f"{loaded.version}+{rules.version}"
+        written = 0
+        for user_id, k in self.recent_users.newest_first():
+            if time.monotonic() > deadline:
+                log.info("warming version %s stopped at its %.0f s limit", loaded.version,
+                         self.config.warm_seconds)
+                break
+            if self.experiments is not None and self.experiments.route(user_id) is not None:
+                continue
+            session = self._session(user_id)
+            key = self.cache.key(version, user_id, k, session.key(), (), None)
+            if self.cache.get(key) is not None:
+                continue
+            audit: list[dict] = []
+            result = self.answers.for_user(RecommendRequest(user_id, k), session, loaded,
+                                           rules, audit)
+            self.cache.set(key, {**replace(result, rules_applied=audit).as_dict(),
+                                 "cached": False})
+            written += 1
+        if written:
+            log.info("warmed version %s: %d lists of recently active users", loaded.version,
+                     written)
+        return written
 
     # ---- internals ---------------------------------------------------------------------
     def _session(self, user_id: str) -> LiveSession:

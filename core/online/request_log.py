@@ -157,3 +157,21 @@ def read_request_log(lake: Lake, start: pd.Timestamp | None = None,
     if end is not None:
         frame = frame[frame["timestamp"] < end]
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def recently_active_users(lake: Lake, limit: int, now: pd.Timestamp | None = None
+                          ) -> list[tuple[str, int]]:
+    """(user_id, k) of the `limit` users whose `recommend` requests are the newest in the
+    request log of today and yesterday (UTC), newest first: whose lists a starting server
+    warms. Only those two days' files are read."""
+    if limit <= 0:
+        return []
+    now = now or pd.Timestamp.now(tz="UTC")
+    keys = [key for day in (now, now - pd.Timedelta(days=1))
+            for key in lake.list(f"{ZONE}/date={day:%Y-%m-%d}")]
+    if not keys:
+        return []
+    frame = lake.read_tables(keys, schema=SCHEMA).to_pandas()
+    frame = frame[frame["endpoint"] == "recommend"].sort_values("timestamp", kind="stable")
+    newest = frame.drop_duplicates("user_id", keep="last").tail(limit).iloc[::-1]
+    return [(str(user), int(k)) for user, k in zip(newest["user_id"], newest["k"])]
