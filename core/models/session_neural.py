@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import abstractmethod
 
 import numpy as np
 
@@ -45,7 +46,9 @@ from recsys.core.models.session_base import SessionModel
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'recsys[neural]'"
 THREADS = 1
-"""PyTorch threads: the benchmark machines have 2 cores."""
+"""PyTorch threads. One: on the 2-core benchmark machine shared with other jobs a training
+step took 590 ms with 2 threads and 88 ms with 1 (OpenMP's threads wait for each other
+when a core is busy elsewhere)."""
 SCORE_BATCH = 512
 EMBEDDING_STD = 0.01
 
@@ -117,9 +120,11 @@ class NeuralSessionModel(SessionModel):
         self.logq = float(logq)
         self.max_length, self.seed = int(max_length), int(seed)
 
+    @abstractmethod
     def _build_network(self, torch):
-        """A fresh (untrained) network for this model's hyperparameters."""
-        raise NotImplementedError
+        """A fresh (untrained) network for this model's hyperparameters: `forward` maps
+        (batch, length) item ids to (batch, length, dim) states, `logits` states to scores
+        of items 1..n_items, `items` is the item embedding."""
 
     def _fit(self, sessions):
         torch = import_torch()
