@@ -58,28 +58,22 @@ def test_a_promoted_version_is_warmed_before_it_answers(tmp_path):
         assert warm_answer.item_ids == cold.recommend(cold.parse(user, k)).item_ids
     assert not service.recommend(service.parse("u3", 2)).cached  # not recently active
 
-
-def test_warming_is_bounded_and_a_failure_only_serves_cold(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    first = register_trained(uri, "recs", frame, "popularity")
-    source = ModelSource(uri, "recs")
-    source.load()
-    cache = RecommendationCache(None, 3600, local_entries=1000)
-    service = RecommendationService(ServiceConfig(warm_users=2), source,
-                                    Catalogue(dict(CATEGORIES), set()), None, cache)
-    for user in ("u1", "u2", "u3"):
-        service.recommend(service.parse(user, 2))
-    second = register_trained(uri, "recs", frame, "item_knn", champion=False)
-    promote(client_for(uri), "recs", second, "better", compared_with=first,
-            lock=registry_lock(uri, "recs"))
-    assert service.warm_version(source.load_version(second)) == 2  # u3, u2: the newest two
+    # bounded: two users at most, the newest first (u3, then visitor); a failure while
+    # warming only means the next version answers cold
+    bounded = RecommendationService(ServiceConfig(warm_users=2), source,
+                                    Catalogue(dict(CATEGORIES), set()), reader,
+                                    RecommendationCache(None, 3600, local_entries=1000))
+    for user in ("u1", "visitor", "u3"):
+        bounded.recommend(bounded.parse(user, 2))
+    assert bounded.warm_version(source.load_version(first)) == 2
 
     def broken(loaded):
         raise RuntimeError("warming broke")
 
     source.before_swap = broken
-    assert source.refresh() is True and source.current.version == second
+    promote(client_for(uri), "recs", first, "back", compared_with=second,
+            lock=registry_lock(uri, "recs"))
+    assert source.refresh() is True and source.current.version == first
 
 
 def test_a_start_warms_who_asked_lately_in_the_request_log(tmp_path):
