@@ -85,7 +85,7 @@ class ModelSource:
         """What the last champion check read of the registry for alerts (drift found on
         the champion, when monitoring last ran, when the newest version was registered);
         empty for a fixed model or before the first check."""
-        self.before_swap: Callable[[LoadedModel], None] | None = None
+        self.before_swap: Callable[[LoadedModel], object] | None = None
         """Called with a newly promoted champion before it answers (the service warms it:
         `RecommendationService.warm_version`); a failure there is logged, not fatal."""
         self._rejected: str | None = None  # a champion version that failed: not retried
