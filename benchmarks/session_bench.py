@@ -31,7 +31,7 @@ from recsys.benchmarks.session_protocols import (
 from recsys.core.data.readers.session_sequences import read_sequences, read_srgnn
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_ensemble import MEMBERS
-from recsys.core.models.session_knn import SESSION_MODELS, build_session_model
+from recsys.core.models.session_zoo import SESSION_MODELS, build_session_model
 
 log = logging.getLogger(__name__)
 SESSION_PROTOCOLS = {"next-item": "srgnn", "leave-one-out": "sequences"}
@@ -41,9 +41,11 @@ TUNE_METRIC = {"next-item": "mrr_at_20", "leave-one-out": "ndcg_at_10"}
 DEFAULT_TUNE = {"next-item": 16, "leave-one-out": 16}
 """Fits per model when `--tune` is not given: about 4 minutes for the default models on
 RetailRocket's 126k sessions on 2 cores (docs/models.md)."""
-SLOW_MODELS = ("slist",)
-"""Run only when named (`--models slist`): a fit solves an 8,000-item system (30-45 s on
-2 cores, 2.9 GB) and it ranks below the kNN models on both development sets."""
+SLOW_MODELS = ("slist", "gru4rec", "sasrec")
+"""Run only when named (`--models slist`, `--models gru4rec,sasrec`): slist's fit solves
+an 8,000-item system (30-45 s on 2 cores, 2.9 GB); a neural model's fit takes 3-10
+minutes on RetailRocket, too long to tune 16 times within the default set's 30 minutes;
+all three rank below the kNN models on RetailRocket."""
 DEFAULT_MODELS = ",".join(m for m in SESSION_MODELS if m not in SLOW_MODELS)
 PUBLISHED = {
     "next-item": {

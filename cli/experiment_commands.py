@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recsys.core.errors import ConfigError
-from recsys.core.models.session_knn import SESSION_MODELS
+from recsys.core.models.session_zoo import SESSION_MODELS
 from recsys.experiments.definition import METRICS
 
 

@@ -15,8 +15,8 @@ from recsys.core.data.fingerprint import source_sha256
 from recsys.core.errors import ConfigError
 from recsys.core.lifecycle.gate import DEFAULT_POLICY, GatePolicy
 from recsys.core.lifecycle.registry_lock import registry_lock
-from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL
+from recsys.core.models.session_zoo import SESSION_MODELS
 from recsys.core.progress import step
 from recsys.core.settings import Settings, load_settings
 from recsys.pipelines.local_runner import (

@@ -22,9 +22,9 @@ from recsys.core.lifecycle.tracking import ensure_experiment, use_tracking
 from recsys.core.models.base import Recommender
 from recsys.core.models.new_items import attach_new_items
 from recsys.core.models.session_blend import tune_session_blend
-from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.core.models.session_rules import MAX_RULES, WINDOW, fit_session_rules
 from recsys.core.models.session_scoring import DEFAULT_SESSION_MODEL, fit_session_model
+from recsys.core.models.session_zoo import SESSION_MODELS
 from recsys.core.models.zoo import MODELS, build_model
 from recsys.core.progress import progress
 

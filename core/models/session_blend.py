@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.data.columns import Columns
-from recsys.core.models.session_knn import SESSION_MODELS
 from recsys.core.models.session_rules import session_sequences
 from recsys.core.models.session_scoring import (
     ATTRIBUTE as SESSION_MODEL_ATTRIBUTE,
@@ -31,6 +30,7 @@ from recsys.core.models.session_scoring import (
     fit_session_model,
     session_affinity,
 )
+from recsys.core.models.session_zoo import SESSION_MODELS
 
 log = logging.getLogger(__name__)
 C = Columns

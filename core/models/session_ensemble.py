@@ -14,8 +14,11 @@ import numpy as np
 
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_base import SessionModel
+from recsys.core.models.session_knn import STAN, VSKNN, SequentialRules
 
 MEMBERS = ("vsknn", "stan", "sequential_rules")
+MEMBER_CLASSES: dict[str, type[SessionModel]] = {
+    model.name: model for model in (VSKNN, STAN, SequentialRules)}
 """The member models, by their `SESSION_MODELS` names (`slist` is left out: a fit takes
 30-45 s and it ranks below these on RetailRocket)."""
 WEIGHTS = [0.0, 0.5, 1.0, 2.0]
@@ -63,10 +66,7 @@ class SessionEnsemble(SessionModel):
         return {**super().params(), "member_params": members}
 
     def _fit(self, sessions):
-        # session_knn registers this class, so its registry is imported when first needed
-        from recsys.core.models.session_knn import build_session_model
-
-        self.members = [build_session_model(name, **self.member_params[name])
+        self.members = [MEMBER_CLASSES[name](**self.member_params[name])
                         .fit(sessions, self.n_items)
                         for name, weight in self.weights().items() if weight > 0]
 

@@ -31,8 +31,8 @@ does not reach.
 
 Every default is the value the validation search chose on RetailRocket (docs/models.md):
 repeat_boost 5 (slist 2), rules window 5 / recent 5, sknn k 50 / sample 500, vsknn k 50 /
-sample 1000, stan k 100 / sample 2500 / neighbour_decay 0.5. `SESSION_MODELS` also holds
-the weighted ensemble of `session_ensemble.py`.
+sample 1000, stan k 100 / sample 2500 / neighbour_decay 0.5. The session zoo
+(`session_zoo.py`) registers these with the weighted ensemble and the neural models.
 
 A fitted model is plain arrays and numbers, saved and loaded like every model of the zoo
 (`core/models/storage.py`: JSON + .npz, `allow_pickle=False`, SHA-256 of the files).
@@ -44,9 +44,8 @@ import scipy.sparse as sp
 
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_base import SessionModel
-from recsys.core.models.session_ensemble import SessionEnsemble
 
-__all__ = ["SESSION_MODELS", "SessionModel", "build_session_model"]
+__all__ = ["STAN", "SLIST", "VSKNN", "SequentialRules", "SessionKNN", "SessionModel"]
 
 REPEAT_BOOSTS = [-1.0, 0.0, 0.3, 1.0, 2.0, 5.0, 10.0]
 """The repeat boosts a search tries first (the class default, 5, is skipped as known)."""
@@ -320,17 +319,3 @@ class SLIST(SessionModel):
         out[:, self.vocabulary_items] = self._prefix_matrix(prefixes).astype(np.float32) \
             @ self.weights
         return np.maximum(out, 0.0)
-
-
-SESSION_MODELS: dict[str, type[SessionModel]] = {
-    model.name: model for model in (SequentialRules, SessionKNN, VSKNN, STAN, SLIST,
-                                    SessionEnsemble)}
-
-
-def build_session_model(name: str, **params) -> SessionModel:
-    if name not in SESSION_MODELS:
-        raise ConfigError(f"unknown session model {name!r}; known: {', '.join(SESSION_MODELS)}")
-    try:
-        return SESSION_MODELS[name](**params)
-    except TypeError as exc:
-        raise ConfigError(f"{name}: {exc}") from exc

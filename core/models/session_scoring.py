@@ -22,7 +22,7 @@ import pandas as pd
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, missing_columns_error
-from recsys.core.models.session_knn import SESSION_MODELS, SessionModel, build_session_model
+from recsys.core.models.session_base import SessionModel
 from recsys.core.models.session_rules import (
     popularity_view,
     rules_of,
@@ -30,6 +30,7 @@ from recsys.core.models.session_rules import (
 )
 from recsys.core.models.session_rules import session_affinity as rules_affinity
 from recsys.core.models.session_rules import session_candidates as rules_candidates
+from recsys.core.models.session_zoo import SESSION_MODELS, build_session_model
 
 log = logging.getLogger(__name__)
 C = Columns

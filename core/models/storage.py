@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from recsys.core.errors import SchemaError
 from recsys.core.models.base import Recommender
-from recsys.core.models.session_knn import SessionModel
+from recsys.core.models.session_base import SessionModel
 from recsys.core.models.zoo import model_classes
 
 NestedModel = Recommender | SessionModel

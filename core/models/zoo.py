@@ -7,7 +7,7 @@ from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.content import ContentRecommender
 from recsys.core.models.hybrid import HybridRecommender
 from recsys.core.models.reranker import FeatureReranker
-from recsys.core.models.session_knn import SESSION_MODELS
+from recsys.core.models.session_zoo import SESSION_MODELS
 
 MODELS: dict[str, type[Recommender]] = {
     **COLLABORATIVE, ContentRecommender.name: ContentRecommender,

@@ -10,7 +10,7 @@ from recsys.benchmarks.session_bench import DEFAULT_TUNE
 from recsys.cli.main import main
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_ensemble import MEMBERS
-from recsys.core.models.session_knn import build_session_model
+from recsys.core.models.session_zoo import build_session_model
 
 TRAIN = [[1, 2, 3], [4, 5], [1, 2], [4, 5, 6], [2, 3], [1, 2, 3]] * 5
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recsys.core.errors import ConfigError
-from recsys.core.models.session_knn import build_session_model
+from recsys.core.models.session_zoo import build_session_model
 from recsys.core.models.storage import files_sha256, load_model, save_model
 
 # after item 1: the rules (last item, next step only) see 2; the neighbours sharing 1 are

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from recsys.core.errors import ConfigError
-from recsys.core.models import session_knn
 from recsys.core.models.session_neural import (
     GRU4Rec,
     SASRec,
     length_batches,
     training_windows,
 )
+from recsys.core.models.session_zoo import SESSION_MODELS
 from recsys.core.models.storage import files_sha256, load_model, save_model
 
 # item 1 is always followed by 2, item 3 by 4; item 6 is the most clicked
@@ -72,8 +72,8 @@ def test_repeat_boost_is_added_after_scaling(fitted):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_saved_as_data_and_loaded_with_its_digest(name, fitted, tmp_path, monkeypatch):
-    monkeypatch.setitem(session_knn.SESSION_MODELS, name, MODELS[name])  # the lead registers
+def test_saved_as_data_and_loaded_with_its_digest(name, fitted, tmp_path):
+    assert SESSION_MODELS[name] is MODELS[name]  # in the session zoo, so storage loads it
     model = fitted[name]
     digest = save_model(model, tmp_path / name)
     assert digest == files_sha256(tmp_path / name)

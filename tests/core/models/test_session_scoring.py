@@ -7,7 +7,6 @@ import pytest
 
 from recsys.components.evaluate.sessions import next_item_metrics
 from recsys.core.errors import ConfigError
-from recsys.core.models.session_knn import build_session_model
 from recsys.core.models.session_rules import fit_session_rules
 from recsys.core.models.session_scoring import (
     catalogue_sessions,
@@ -18,6 +17,7 @@ from recsys.core.models.session_scoring import (
     session_model_of,
     session_top,
 )
+from recsys.core.models.session_zoo import build_session_model
 from recsys.core.models.storage import (
     ModelIntegrityError,
     files_sha256,
