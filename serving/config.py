@@ -65,7 +65,7 @@ class ServiceConfig(BaseModel):
     """How long an unreachable Redis is skipped before one trial command checks it again."""
     watch_seconds: float = Field(30.0, ge=0)
     """How often the champion alias is checked for a new version (0: never)."""
-    warm_users: int = Field(2000, ge=0)
+    warm_users: int = Field(10_000, ge=0)
     """Before a newly promoted version answers (and before a start is ready), the lists of
     up to this many recently active users are computed into the cache under the new
     version (0: no warm lists; every path is still called once)."""
