@@ -1,6 +1,9 @@
 """The collaborative (interaction-only) models by name: the bases a hybrid can blend."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from recsys.core.errors import ConfigError
 from recsys.core.models.base import Recommender
 from recsys.core.models.ease import EASERecommender
@@ -22,11 +25,16 @@ COLLABORATIVE: dict[str, type[Recommender]] = {model.name: model for model in (
     KNNBaselineRecommender, KNNWithMeansRecommender, LightFMRecommender, LightFMBPRRecommender)}
 
 
-def instantiate(models: dict[str, type[Recommender]], name: str, **params) -> Recommender:
-    """Instantiate `name` from `models`; an unknown name lists the known ones."""
+Built = TypeVar("Built")
+
+
+def instantiate(models: Mapping[str, type[Built]], name: str, *, kind: str = "model",
+                **params) -> Built:
+    """Instantiate `name` from `models` (a `kind` of model: "model", "session model"); an
+    unknown name lists the known ones, a bad parameter says which."""
     if name not in models:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(models)}")
+        raise ConfigError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(models)}")
     try:
         return models[name](**params)
     except TypeError as error:
-        raise ConfigError(f"model {name!r}: bad hyperparameters {params}: {error}") from error
+        raise ConfigError(f"{kind} {name!r}: bad hyperparameters {params}: {error}") from error

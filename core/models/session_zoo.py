@@ -7,7 +7,7 @@ parameter, the serving path and `recsys bench models --protocol next-item` name.
 """
 from __future__ import annotations
 
-from recsys.core.errors import ConfigError
+from recsys.core.models.collaborative import instantiate
 from recsys.core.models.session_base import SessionModel
 from recsys.core.models.session_ensemble import SessionEnsemble
 from recsys.core.models.session_knn import SLIST, STAN, VSKNN, SequentialRules, SessionKNN
@@ -20,9 +20,4 @@ SESSION_MODELS: dict[str, type[SessionModel]] = {
 
 def build_session_model(name: str, **params) -> SessionModel:
     """A session model by its zoo name; an unknown name or parameter is a ConfigError."""
-    if name not in SESSION_MODELS:
-        raise ConfigError(f"unknown session model {name!r}; known: {', '.join(SESSION_MODELS)}")
-    try:
-        return SESSION_MODELS[name](**params)
-    except TypeError as exc:
-        raise ConfigError(f"{name}: {exc}") from exc
+    return instantiate(SESSION_MODELS, name, kind="session model", **params)

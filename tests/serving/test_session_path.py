@@ -19,19 +19,29 @@ SESSIONS = {"s1": ["a", "b", "c"], "s2": ["a", "b", "c"], "s3": ["a", "b", "d"],
             "s4": ["e", "f"]}
 
 
+def model_with_rules():
+    """(item-kNN on ROWS with session rules learned from SESSIONS, those sessions' events)."""
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    model = build_model("item_knn", shrinkage=0.0).fit(frame)
+    start = pd.Timestamp("2026-11-01T10:00:00Z")
+    events = pd.DataFrame(
+        [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
+         for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
+    fit_session_rules(model, events)
+    return model, events
+
+
+def served(model, folder) -> ModelSource:
+    save_model(model, folder)
+    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(folder))
+    source.load()
+    return source
+
+
 @pytest.fixture
 def service_with_rules(tmp_path):
     def make(reader, unavailable=(), **config):
-        frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-        model = build_model("item_knn", shrinkage=0.0).fit(frame)
-        start = pd.Timestamp("2026-11-01T10:00:00Z")
-        events = pd.DataFrame(
-            [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
-             for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
-        fit_session_rules(model, events)
-        save_model(model, tmp_path / "model")
-        source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
-        source.load()
+        source = served(model_with_rules()[0], tmp_path / "model")
         return RecommendationService(ServiceConfig(**config), source,
                                      Catalogue(dict(CATEGORIES), set(unavailable)), reader)
     return make
@@ -105,17 +115,9 @@ def test_a_new_item_reaches_users_whose_items_and_session_match_it(tmp_path):
 def test_the_session_model_answers_visitors_and_explain_names_the_scorer(tmp_path):
     from recsys.core.models.session_scoring import fit_session_model
 
-    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    model = build_model("item_knn", shrinkage=0.0).fit(frame)
-    start = pd.Timestamp("2026-11-01T10:00:00Z")
-    events = pd.DataFrame(
-        [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
-         for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
-    fit_session_rules(model, events)
+    model, events = model_with_rules()
     fit_session_model(model, events, "vsknn", {"repeat_boost": -5.0})
-    save_model(model, tmp_path / "model")
-    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
-    source.load()
+    source = served(model, tmp_path / "model")
     reader = FrameReader({"anonymous:1": {"recent": ["a", "zz-unknown", "b"]},
                           "u1": {"recent": ["e"]}})
     service = RecommendationService(ServiceConfig(recent_boost=5.0), source,
@@ -142,17 +144,9 @@ def test_the_session_model_answers_visitors_and_explain_names_the_scorer(tmp_pat
 
 def test_a_known_users_session_weight_is_the_models_tuned_one_unless_the_service_sets_it(
         tmp_path):
-    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
-    model = build_model("item_knn", shrinkage=0.0).fit(frame)
-    start = pd.Timestamp("2026-11-01T10:00:00Z")
-    events = pd.DataFrame(
-        [(s, item, start + pd.Timedelta(minutes=n)) for s, items in SESSIONS.items()
-         for n, item in enumerate(items)], columns=["session_id", "item_id", "timestamp"])
-    fit_session_rules(model, events)
+    model, _ = model_with_rules()
     model.session_blend_weight = 0.0  # tuned: the session did not help these users
-    save_model(model, tmp_path / "model")
-    source = ModelSource("sqlite:///unused.db", "unused", model_uri=str(tmp_path / "model"))
-    source.load()
+    source = served(model, tmp_path / "model")
     reader = FrameReader({"u1": {"recent": ["e"]}})
     catalogue = Catalogue(dict(CATEGORIES), set())
     tuned = RecommendationService(ServiceConfig(), source, catalogue, reader)
