@@ -10,7 +10,7 @@ def train_op(processed: Input[Dataset], quality_report: Input[Dataset], tracking
              experiment: str, source_sha256: str, models: list, neighbours: int = 100,
              shrinkage: float = 10.0, model_params: dict = {},  # noqa: B006 - KFP literal
              search_trials: int = 0, search_budget_seconds: float = 60.0,
-             session_model: str = "vsknn",
+             session_model: str = "sequential_rules",
              session_model_params: dict = {},  # noqa: B006 - KFP literal
              trained: Output[Model] = None):
     """Fit the configured models (after a hyperparameter search per model when

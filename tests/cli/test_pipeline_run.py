@@ -126,7 +126,7 @@ def test_the_run_options_reach_the_pipeline_as_one_gate_policy(tmp_path, monkeyp
         "guardrails": {"coverage_at_10": 0.1, "recall_at_20": 0.02,
                        "session_mrr_at_20": 0.05},
         "require_significant": False}
-    assert passed["session_model"] == "vsknn"
+    assert passed["session_model"] == "sequential_rules"
     for option, passed_name in (("stan", "stan"), ("none", "")):
         passed.clear()
         with pytest.raises(NotRun):

@@ -19,7 +19,7 @@ EVENTS, SEED = 60_000, 3
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    """A shop whose champion is plain popularity with the default session model (V-SKNN)
+    """A shop whose champion is plain popularity with the default session model (rules)
     and whose challenger is EASE with STAN, both fitted with the window's sessions."""
     from recsys.cli.experiment_challenger import challenger_config, train_challenger
     from recsys.components.train.train import log_trained, training_sessions
@@ -70,7 +70,7 @@ def test_the_truly_better_variant_wins_and_is_promoted(shop, monkeypatch, tmp_pa
     assert summary["variants"]["b"]["ctr"] == pytest.approx(observed_ctr["b"], abs=0.01)
     # anonymous visitors: each arm answered them from their live session with its own
     # session model, and their lists are among the exposures analysed
-    assert result["session_scorers"] == {"a": "session_model:vsknn",
+    assert result["session_scorers"] == {"a": "session_model:sequential_rules",
                                          "b": "session_model:stan"}
     assert result["visitors_without_session"] == 0
     for label, scorer in result["session_scorers"].items():

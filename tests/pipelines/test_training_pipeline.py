@@ -167,7 +167,7 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     # and a next-item session model over its catalogue, in the same version
     from recsys.core.models.session_scoring import scorer_of, session_model_of
 
-    assert scorer_of(served) == "session_model:vsknn"
+    assert scorer_of(served) == "session_model:sequential_rules"
     assert session_model_of(served).n_items == served.items.size
     # and the items first seen after its training split (the generated shop's catalogue is
     # fixed from day one, so few or none here), counted on the run
