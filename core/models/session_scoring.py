@@ -2,11 +2,11 @@
 one, else its session rules.
 
 A fitted recommender may carry a next-item session model (`session_base.SessionModel`:
-the sequential rules of the session zoo by default, any of `SESSION_MODELS`) learned from the training window's sessions,
-anonymous visitors included, over the recommender's own catalogue: item id `p + 1` of the
-session model is catalogue position `p` (0 is padding). It is saved inside the recommender's
-folder (`storage.py` nests it), so one registry version and one SHA-256 carry both the
-long-term model and the session model.
+the session zoo's sequential rules by default, any of `SESSION_MODELS`) learned from the
+training window's sessions, anonymous visitors included, over the recommender's own
+catalogue: item id `p + 1` of the session model is catalogue position `p` (0 is padding).
+It is saved inside the recommender's folder (`storage.py` nests it), so one registry
+version and one SHA-256 carry both the long-term model and the session model.
 
 Serving (`serving/answers.py`) and the offline next-item protocol
 (`components/evaluate/sessions.py`) both call `session_candidates` / `session_top` here,

@@ -94,7 +94,8 @@ def test_an_anonymous_visitor_with_a_live_session_is_answered_from_it(server):
     assert body["path"] == "session" and body["fallback"] is False, body
     assert len(body["item_ids"]) == 5 and recent[-1] not in body["item_ids"]
     assert body["rules_applied"] == []  # no stock or promotion data in this lake
-    assert body["scorer"] == "session_model:sequential_rules"  # the champion's session model answered
+    # the champion's session model answered
+    assert body["scorer"] == "session_model:sequential_rules"
     plain = http.get(f"{url}/recommend/anonymous:visitor-1?top_k=5", timeout=10).json()
     assert "rules_applied" not in plain and plain["item_ids"] == body["item_ids"]
     v2_answer = v2(server, [
