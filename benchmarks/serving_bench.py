@@ -228,7 +228,7 @@ def _session_path(env: dict, tmp: Path, token: str, visitors: list[str], workers
     visitors_file = tmp / "visitors.txt"
     visitors_file.write_text("\n".join(visitors))
     out = {}
-    for scorer in ("model", "rules"):
+    for scorer in ("rules", "model"):
         server, url = _start_server(env, tmp / f"session-{scorer}", workers,
                                     cache_ttl_seconds=0, cache_local_entries=0,
                                     session_scorer=scorer)
