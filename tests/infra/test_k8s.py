@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from recsys.tools.kustomize import render
 from tests.conftest import REPO
 from tests.infra import crd_schemas
-from tests.infra.kustomize import render
 
 K8S = REPO / "infra" / "k8s"
 VERSION = "1.37.0"

@@ -12,9 +12,9 @@ import subprocess
 import pytest
 import yaml
 
+from recsys.tools.kustomize import documents, render
 from tests.conftest import REPO
 from tests.infra import crd_schemas
-from tests.infra.kustomize import documents, render
 
 INFRA = REPO / "infra"
 FOLDER = INFRA / "k8s" / "monitoring"

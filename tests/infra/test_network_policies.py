@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
+from recsys.tools.kustomize import render
 from tests.conftest import REPO
-from tests.infra.kustomize import render
 from tests.infra.network_policy import Pod, admits
 
 K8S = REPO / "infra" / "k8s"

@@ -5,8 +5,8 @@ from fastapi.testclient import TestClient
 
 from recsys.core.online.bearer_keys import BearerKeys
 from recsys.streaming.collector import CollectorAccess, create_app
+from recsys.tools.kustomize import render
 from tests.conftest import REPO
-from tests.infra.kustomize import render
 
 
 class DownBus:

@@ -1,9 +1,9 @@
 """A small kustomize renderer for the project's own kustomizations: resources (files and
 folders), components, strategic-merge patches (maps merge, lists of named items merge by
 `name`, other lists are replaced), the `images` transformer on pod templates, and
-ConfigMap/Secret generators from files without a name hash. It covers
-what infra/ uses; tests/infra/test_k8s.py checks it against `kubectl kustomize` where
-kubectl is installed."""
+ConfigMap/Secret generators from files without a name hash. It covers what infra/ uses
+(the infra tests, and `make kube-play`: tools/kube_play.py); tests/infra/test_k8s.py checks
+it against `kubectl kustomize` where kubectl is installed."""
 from __future__ import annotations
 
 import base64
