@@ -1,0 +1,60 @@
+"""A TCP forwarder: connections to (listen host, port) are relayed to a target address.
+`make kube-play` lets its pods reach the host's PostgreSQL, which listens on loopback
+only, through the podman network's gateway address."""
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def tcp_forward(listen_host: str, listen_port: int, target_host: str,
+                target_port: int) -> Iterator[str]:
+    """Relay (listen_host, listen_port) -> (target_host, target_port) until the block
+    ends; yields `listen_host:listen_port`."""
+    server = socket.create_server((listen_host, listen_port))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection((target_host, target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"{listen_host}:{listen_port}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()
