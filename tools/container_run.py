@@ -6,6 +6,8 @@ kfp.local's DockerRunner), two databases on the local PostgreSQL (MLflow's backe
 Feast's SQL registry), an `mlflow server` on the first, and an S3 endpoint (moto's server)
 holding the lake. The online store is the local Redis (db 13). Steps reach all of them over
 the host network; S3 credentials reach them as environment, as a cluster's Secrets would.
+`--compiled` runs the compiled IR YAML loaded back instead of the pipeline function
+(tools/compiled_run.py).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import os
 import socket
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.tools.local_services import (
@@ -32,17 +37,24 @@ MODEL = "recsys-recommender"
 ONLINE_REDIS = "redis://127.0.0.1:6379/13"
 
 
-def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
-                      models: list[str] | None = None) -> dict:
-    """`recsys pipeline run --runner container` on `source` against services started here;
-    returns the gate's decision and the registry's aliases."""
+@dataclass(frozen=True)
+class ContainerServices:
+    """The services a container run uses, started on this machine."""
+
+    tracking_uri: str
+    """The MLflow server's address."""
+    source_uri: str
+    """The source file, uploaded to the S3 endpoint's bucket."""
+
+
+@contextmanager
+def container_services(work: Path, source: Path,
+                       registered_model: str = MODEL) -> Iterator[ContainerServices]:
+    """Start the services, upload `source` to a fresh bucket and, while the context lasts,
+    set this process's environment to the production profile on them (restored after):
+    `recsys` settings, S3 credentials and DOCKER_HOST."""
     import boto3
     import redis
-
-    from recsys.cli.main import main as recsys_main
-    from recsys.components.gate.report import latest_decision
-    from recsys.core.lifecycle.registry import aliases
-    from recsys.core.lifecycle.tracking import client_for
 
     os.environ.update(S3_CREDENTIALS)
     work.mkdir(parents=True, exist_ok=True)
@@ -66,20 +78,40 @@ def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
         saved = {name: os.environ.get(name) for name in settings}
         os.environ.update(settings)
         try:
-            command = ["pipeline", "run", "--runner", "container", "--no-cache",
-                       "--source", f"s3://{bucket}/incoming/{source.name}"]
-            if models:
-                command += ["--models", ",".join(models)]
-            if recsys_main(command) != 0:
-                raise RuntimeError("recsys pipeline run --runner container failed")
+            yield ContainerServices(tracking_uri=tracking,
+                                    source_uri=f"s3://{bucket}/incoming/{source.name}")
         finally:
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-        return {"decision": latest_decision(tracking, registered_model),
-                "aliases": aliases(client_for(tracking), registered_model)}
+
+
+def run_outcome(tracking_uri: str, registered_model: str) -> dict:
+    """The gate's latest decision and the registry's aliases."""
+    from recsys.components.gate.report import latest_decision
+    from recsys.core.lifecycle.registry import aliases
+    from recsys.core.lifecycle.tracking import client_for
+
+    return {"decision": latest_decision(tracking_uri, registered_model),
+            "aliases": aliases(client_for(tracking_uri), registered_model)}
+
+
+def run_in_containers(work: Path, source: Path, registered_model: str = MODEL,
+                      models: list[str] | None = None) -> dict:
+    """`recsys pipeline run --runner container` on `source` against services started here;
+    returns the gate's decision and the registry's aliases."""
+    from recsys.cli.main import main as recsys_main
+
+    with container_services(work, source, registered_model) as services:
+        command = ["pipeline", "run", "--runner", "container", "--no-cache",
+                   "--source", services.source_uri]
+        if models:
+            command += ["--models", ",".join(models)]
+        if recsys_main(command) != 0:
+            raise RuntimeError("recsys pipeline run --runner container failed")
+        return run_outcome(services.tracking_uri, registered_model)
 
 
 def _free_port() -> int:
@@ -92,7 +124,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--compiled", action="store_true",
+                        help="run the compiled IR YAML loaded back (what a cluster runs), not "
+                        "the pipeline function (tools/compiled_run.py)")
+    parser.add_argument("--pipeline-yaml", type=Path, default=None,
+                        help="with --compiled: this YAML (e.g. build/training_pipeline.yaml "
+                        "from `make compile`); default: compiled afresh for the run")
     args = parser.parse_args(argv)
+    if args.pipeline_yaml and not args.compiled:
+        parser.error("--pipeline-yaml goes with --compiled")
     from recsys.core.data.synthetic.config import ShopConfig
     from recsys.core.data.synthetic.generate import generate_shop, write_shop
     from recsys.core.progress import configure_logging
@@ -103,7 +143,12 @@ def main(argv: list[str] | None = None) -> None:
         config = ShopConfig(events=args.events, seed=args.seed)
         source = work / "shop.jsonl"
         write_shop(generate_shop(config), "jsonl", source, config)
-        outcome = run_in_containers(work, source)
+        if args.compiled:
+            from recsys.tools.compiled_run import run_compiled_in_containers
+
+            outcome = run_compiled_in_containers(work, source, pipeline_yaml=args.pipeline_yaml)
+        else:
+            outcome = run_in_containers(work, source)
     print(json.dumps(outcome, indent=2, default=str))
 
 
