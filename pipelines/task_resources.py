@@ -51,6 +51,10 @@ STEPS: dict[str, StepResources] = {
                              "pipeline.json: gate-op 3.0 s; loads the candidate to check it"),
     "promote-op": StepResources("500m", "1", "1Gi", "2Gi",
                                 "pipeline.json: promote-op 2.8 s; loads the version to check it"),
+    "deploy-op": StepResources(
+        "500m", "1", "1Gi", "2Gi",
+        "no figure: loads the champion as promote-op does (pipeline.json: promote-op 2.8 s), "
+        "writes it to S3 once, then only polls the Kubernetes API"),
     "lake-retention-op": StepResources(
         "250m", "1", "512Mi", "1Gi",
         "no figure: lists the lake once (a few hundred bytes per object) and deletes objects"),

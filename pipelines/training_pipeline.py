@@ -1,8 +1,11 @@
 """The training pipeline: extract -> validate -> preprocess (pandas engine) or the Spark
 data job (`engine=spark`) -> features (Feast) and train -> evaluate -> gate -> (promote,
-only if the gate approves). Wiring only; every step is a project component."""
+only if the gate approves) -> (deploy, only on a cluster whose `serving_target` names the
+Seldon Model or KServe InferenceService to move). Wiring only; every step is a project
+component."""
 from kfp import compiler, dsl
 
+from recsys.components.deploy.component import deploy_op
 from recsys.components.evaluate.component import evaluate_op
 from recsys.components.extract.component import extract_op, fingerprint_op
 from recsys.components.features.component import features_op
@@ -34,8 +37,10 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                        state_dir, feast_profile, tracking_uri,
                        experiment, models, neighbours, shrinkage, model_params, search_trials,
                        search_budget_seconds, session_model, session_model_params,
-                       registered_model, gate_policy, trigger, run_label) -> None:
-    """features -> train -> evaluate -> gate -> (promote), after either data path."""
+                       registered_model, gate_policy, trigger, run_label, serving_target,
+                       serving_namespace, model_artifacts, rollout_timeout_seconds) -> None:
+    """features -> train -> evaluate -> gate -> (promote -> (deploy)), after either data
+    path."""
     published = features_op(processed=processed, lake_uri=lake_uri,
                             s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
                             feast_profile=feast_profile)
@@ -66,6 +71,19 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                               registered_model=registered_model)
         promoted.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
         with_registry_lock(as_identity(sized(promoted), PIPELINE_IDENTITY))
+        # on a cluster: move the serving resource to the new champion, or move it back.
+        # kfp.local runs leave serving_target empty: local serving hot-swaps by itself
+        with dsl.If(promoted.output == True), dsl.If(serving_target != ""):  # noqa: E712
+            deployed = deploy_op(outcome=gate.outputs["outcome"], tracking_uri=tracking_uri,
+                                 registered_model=registered_model,
+                                 serving_target=serving_target,
+                                 serving_namespace=serving_namespace,
+                                 model_artifacts=model_artifacts,
+                                 s3_endpoint_url=s3_endpoint_url,
+                                 rollout_timeout_seconds=rollout_timeout_seconds)
+            # no retry: a failed rollout has already moved the champion back
+            deployed.set_caching_options(False)
+            with_registry_lock(as_identity(sized(deployed), PIPELINE_IDENTITY))
 
 
 def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format, start, end,
@@ -73,7 +91,8 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
                    lookback_days, models, neighbours, shrinkage, model_params, search_trials,
                    search_budget_seconds, session_model, session_model_params, gate_policy,
                    state_dir, feast_profile, trigger, run_label, engine, spark_submit,
-                   spark_namespace, spark_image) -> None:
+                   spark_namespace, spark_image, serving_target, serving_namespace,
+                   model_artifacts, rollout_timeout_seconds) -> None:
     """The training pipeline's steps (wired into the caller's pipeline)."""
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
@@ -88,7 +107,9 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
                 search_budget_seconds=search_budget_seconds, session_model=session_model,
                 session_model_params=session_model_params,
                 registered_model=registered_model, gate_policy=gate_policy, trigger=trigger,
-                run_label=run_label)
+                run_label=run_label, serving_target=serving_target,
+                serving_namespace=serving_namespace, model_artifacts=model_artifacts,
+                rollout_timeout_seconds=rollout_timeout_seconds)
     with dsl.If(engine == "spark"):
         on_spark = spark_data_op(
             source=source, lake_uri=lake_uri, source_format=source_format, start=start,
@@ -150,6 +171,10 @@ def training_pipeline(
     spark_submit: str = "local",
     spark_namespace: str = "recsys",
     spark_image: str = SPARK_IMAGE,
+    serving_target: str = "",
+    serving_namespace: str = "recsys",
+    model_artifacts: str = "s3://recsys-models/recsys",
+    rollout_timeout_seconds: float = 600.0,
 ):
     # runs after the steps, failed ones too: the run's status reaches the Pushgateway
     with dsl.ExitHandler(outcome_reporter("training")):
@@ -166,7 +191,10 @@ def training_pipeline(
                        gate_policy=gate_policy, state_dir=state_dir,
                        feast_profile=feast_profile, trigger=trigger, run_label=run_label,
                        engine=engine, spark_submit=spark_submit,
-                       spark_namespace=spark_namespace, spark_image=spark_image)
+                       spark_namespace=spark_namespace, spark_image=spark_image,
+                       serving_target=serving_target, serving_namespace=serving_namespace,
+                       model_artifacts=model_artifacts,
+                       rollout_timeout_seconds=rollout_timeout_seconds)
 
 
 def compile_pipeline(path: str) -> str:

@@ -76,7 +76,7 @@ def test_compiled_yaml_names_every_step(tmp_path):
     assert len(condition) == 1
     assert "gate-op" in condition[0]["triggerPolicy"]["condition"]
     inner = spec["components"][condition[0]["componentRef"]["name"]]["dag"]["tasks"]
-    assert step_names(inner) == {"promote-op"}
+    assert step_names(inner) == {"promote-op", "condition"}  # the deploy step's condition
     images = {name: e["container"]["image"]
               for name, e in spec["deploymentSpec"]["executors"].items()}
     assert images.pop("exec-spark-data-op") == Settings().spark_image_tag
