@@ -423,3 +423,25 @@ def test_the_deploy_step_runs_after_a_promotion_only_when_a_serving_target_is_na
         secrets = {s["secretName"] for s in platform["platforms"]["kubernetes"][
             "deploymentSpec"]["executors"][executor]["secretAsEnv"]}
         assert secrets == {"recsys-mlflow-pipeline", "recsys-registry-lock"}
+
+
+@pytest.mark.parametrize("label", ["seldon", "kserve"])
+def test_the_rollout_role_grants_exactly_what_the_step_calls(label):
+    """get and patch on the one kind, in the serving namespace, bound to the pipeline's
+    identity; valid against the Kubernetes schemas."""
+    import kubernetes_validate
+
+    manifests = [d for d in yaml.safe_load_all(
+        (REPO / "infra" / label / "rollout-rbac.yaml").read_text()) if d]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.37.0", strict=True)
+    role = next(m for m in manifests if m["kind"] == "Role")
+    binding = next(m for m in manifests if m["kind"] == "RoleBinding")
+    kind, served = KINDS[label], deployed(label)
+    assert role["rules"] == [{"apiGroups": [kind.group], "resources": [kind.plural],
+                              "verbs": ["get", "patch"]}]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == \
+        served["metadata"]["namespace"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner",
+                                    "namespace": "kubeflow"}]  # as infra/k8s/spark/rbac.yaml
