@@ -330,6 +330,7 @@ def test_a_patch_the_api_refuses_fails_with_its_message_and_moves_the_champion_b
     assert moved_aliases(registry) == {"champion": "1", "previous": "2"}
 
 
+@pytest.mark.integration
 @needs_crds
 def test_the_test_api_refuses_what_the_crd_refuses(kube):
     """The server here validates like the real one: a misspelt field is a 422."""
