@@ -6,9 +6,11 @@ model's recency-weighted popularity (the explicit cold-start policy) and are fla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Self
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
@@ -20,13 +22,21 @@ FALLBACK = "fallback"
 USER_BATCH = 2048
 REQUIRED = (C.user_id, C.item_id, C.weight)
 
+LiveFeatures = Mapping[str, float | str | None]
+"""What the online store knows of a user right now (`top_items`'s `live`)."""
+Hyperparameters = Mapping[str, Any]
+"""Keyword arguments for a model's constructor picked by name at run time (Any: that
+constructor's own signature types each one)."""
+PartSpec = tuple[str, Hyperparameters | None]
+"""A part of a blend: a zoo name and its hyperparameters (None: its defaults)."""
+
 
 class NotFittedError(ConfigError):
     """recommend/similar_items called before fit."""
 
 
-def popularity_scores(interactions: pd.DataFrame, items: np.ndarray,
-                      half_life_days: float) -> np.ndarray:
+def popularity_scores(interactions: pd.DataFrame, items: npt.NDArray[np.object_],
+                      half_life_days: float) -> npt.NDArray[np.float64]:
     """Recency-weighted popularity per item (weights decayed by age before the newest event)."""
     weight = interactions[C.weight].to_numpy(dtype=float)
     if C.timestamp in interactions.columns and half_life_days:
@@ -34,7 +44,7 @@ def popularity_scores(interactions: pd.DataFrame, items: np.ndarray,
         age = (ts.max() - ts).dt.total_seconds().to_numpy() / 86_400
         weight = weight * np.power(0.5, age / half_life_days)
     per_item = pd.Series(weight).groupby(interactions[C.item_id].to_numpy()).sum()
-    return per_item.reindex(items).fillna(0.0).to_numpy()
+    return np.asarray(per_item.reindex(items).fillna(0.0).to_numpy(), dtype=np.float64)
 
 
 class Recommender(ABC):
@@ -50,7 +60,7 @@ class Recommender(ABC):
     scores_cold_items = False
     needs_item_features = False
     """True for models that describe items by their metadata and cannot fit without it."""
-    search_space: dict[str, list] = {}
+    search_space: dict[str, Sequence[float | str]] = {}
     """Hyperparameter values the search may try (name -> candidate values)."""
 
     # the fitted state, set by fit() and absent before it (`_check_fitted`)
@@ -65,7 +75,7 @@ class Recommender(ABC):
     cold_items: np.ndarray
     """True for catalogue items known only from the item metadata (no interactions)."""
 
-    def __init__(self, popularity_half_life_days: float = 7.0):
+    def __init__(self, popularity_half_life_days: float = 7.0) -> None:
         self.popularity_half_life_days = popularity_half_life_days
         self.user_index: dict[str, int] = {}
         self.item_index: dict[str, int] = {}
@@ -127,13 +137,14 @@ class Recommender(ABC):
         """Dense scores (len(user_rows) x n_items) for known users."""
 
     # ---- recommend ---------------------------------------------------------------------
-    def recommend(self, user_ids, k: int, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(self, user_ids: Iterable[object], k: int, exclude_seen: bool = True
+                  ) -> pd.DataFrame:
         """Top-k items per user: columns user_id, item_id, score, rank (1-based), fallback."""
         self._check_fitted()
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        user_ids = pd.Index(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
-        rows = np.array([self.user_index.get(u, -1) for u in user_ids], dtype=np.int64)
+        wanted = pd.Index(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        rows = np.array([self.user_index.get(u, -1) for u in wanted], dtype=np.int64)
         known = rows >= 0
         k = min(int(k), self.items.size)
         frames = []
@@ -143,7 +154,7 @@ class Recommender(ABC):
             scores, columns = self._ranking_scores(batch, exclude_seen)
             frames.append(self._top_k(self.users[batch], scores, min(k, scores.shape[1]),
                                       fallback=False, columns=columns))
-        cold = user_ids[~known]
+        cold = wanted[~known]
         if cold.size:
             popularity = np.where(self.cold_items, -np.inf, self.popularity)
             scores = np.broadcast_to(popularity, (cold.size, self.items.size))
@@ -153,7 +164,8 @@ class Recommender(ABC):
                                  FALLBACK: []})
         return pd.concat(frames, ignore_index=True)
 
-    def _ranking_scores(self, batch: np.ndarray, exclude_seen: bool, live: dict | None = None
+    def _ranking_scores(self, batch: np.ndarray, exclude_seen: bool,
+                        live: LiveFeatures | None = None
                         ) -> tuple[np.ndarray, np.ndarray | None]:
         """float32 scores of known users' rows over the candidate columns (None: the whole
         catalogue), seen items at -inf when asked; argpartition over them is the cost of a
@@ -182,7 +194,7 @@ class Recommender(ABC):
             scores[owner[inside], cols[inside]] = -np.inf
         return scores, columns
 
-    def top_items(self, user_id: str, k: int, live: dict | None = None
+    def top_items(self, user_id: str, k: int, live: LiveFeatures | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """One known user's top-k unseen items and scores, best first, as arrays - what
         `recommend` gives for that user without building a DataFrame (the serving path).
@@ -202,7 +214,7 @@ class Recommender(ABC):
         items = self.items[top if columns is None else columns[top]]
         return items, scores[top].astype(np.float64)
 
-    def _score_live(self, user_rows: np.ndarray, live: dict) -> np.ndarray:
+    def _score_live(self, user_rows: np.ndarray, live: LiveFeatures) -> np.ndarray:
         """`_score` with the users' live features; models without such features ignore
         them."""
         return self._score(user_rows)
@@ -237,24 +249,25 @@ class Recommender(ABC):
         return frame[valid.ravel()]
 
     # ---- similar items ---------------------------------------------------------------
-    def similar_items(self, item_ids, k: int) -> pd.DataFrame:
+    def similar_items(self, item_ids: Iterable[object], k: int) -> pd.DataFrame:
         """Top-k similar items per known item: item_id, similar_item_id, score, rank."""
         self._check_fitted()
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        item_ids = [str(i) for i in item_ids]
-        unknown = [i for i in item_ids if i not in self.item_index]
+        names = [str(i) for i in item_ids]
+        unknown = [i for i in names if i not in self.item_index]
         if unknown:
             raise NotFoundError(f"unknown item(s) {unknown[:5]}")
-        rows = np.array([self.item_index[i] for i in item_ids], dtype=np.int64)
+        rows = np.array([self.item_index[i] for i in names], dtype=np.int64)
         sims = self._item_similarity(rows).astype(np.float64)
         sims[np.arange(rows.size), rows] = -np.inf
         k = min(int(k), self.items.size - 1) or 1
-        top = self._top_k(np.array(item_ids, dtype=object), sims, k, fallback=False)
+        top = self._top_k(np.array(names, dtype=object), sims, k, fallback=False)
         return top.rename(columns={C.user_id: C.item_id, C.item_id: "similar_item_id"}).drop(
             columns=FALLBACK)
 
-    def item_similarity(self, item_ids, candidate_ids) -> np.ndarray:
+    def item_similarity(self, item_ids: Iterable[object], candidate_ids: Iterable[object]
+                        ) -> npt.NDArray[np.float64]:
         """Similarity (len(item_ids) x len(candidate_ids)); unknown ids get 0 rows/columns."""
         self._check_fitted()
         rows = np.array([self.item_index.get(str(i), -1) for i in item_ids], dtype=np.int64)
@@ -268,16 +281,19 @@ class Recommender(ABC):
 
     def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
         """Item-item similarity rows; default: cosine of item columns in the training matrix."""
-        norm = np.sqrt(np.asarray(self.seen.multiply(self.seen).sum(axis=0))).ravel() + 1e-12
+        # float32 throughout, as the matrix (callers widen the rows they keep)
+        squares: np.ndarray = np.asarray(self.seen.multiply(self.seen).sum(axis=0))
+        norm = np.sqrt(squares).ravel() + 1e-12
         cols = self.seen[:, rows].T.tocsr()
-        sims = np.asarray((cols @ self.seen).todense()) / norm[None, :] / norm[rows][:, None]
+        dot: np.ndarray = np.asarray((cols @ self.seen).todense())
+        sims: np.ndarray = dot / norm[None, :] / norm[rows][:, None]
         return sims
 
-    def item_categories(self) -> np.ndarray | None:
+    def item_categories(self) -> npt.NDArray[np.object_] | None:
         """Category per catalogue item (None without item metadata)."""
         if self.item_meta is None or C.category not in self.item_meta.columns:
             return None
-        return self.item_meta[C.category].to_numpy(dtype=object)
+        return np.asarray(self.item_meta[C.category].to_numpy(dtype=object), dtype=object)
 
     def _check_fitted(self) -> None:
         if getattr(self, "items", None) is None:

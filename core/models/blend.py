@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, DataQualityError
-from recsys.core.models.base import USER_BATCH, Recommender
+from recsys.core.models.base import USER_BATCH, PartSpec, Recommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.metrics import ranking_metrics
 from recsys.core.models.validation import validation_split
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 VALIDATION_USERS = 5000
 """Validation users sampled (seeded) for the weight choice: bounds its cost on big shops."""
 VALIDATION_K = 10
-DEFAULT_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (
+DEFAULT_PARTS: tuple[PartSpec, ...] = (
     ("ease", {}), ("lightfm_warp", {}), ("item_knn", {}))
 
 
@@ -63,9 +63,11 @@ class BlendRecommender(Recommender):
     """One weight per part: the given `weights` or the ones chosen on validation (set by
     fit)."""
 
-    def __init__(self, parts: list | tuple | None = None, weights: list | None = None,
+    def __init__(self, parts: Sequence[PartSpec] | None = None,
+                 weights: Sequence[float] | None = None,
                  step: float = 0.1, validation_fraction: float = 0.2,
-                 validation: str = "auto", popularity_half_life_days: float = 7.0):
+                 validation: str = "auto", popularity_half_life_days: float = 7.0
+                 ) -> None:
         super().__init__(popularity_half_life_days)
         parts = DEFAULT_PARTS if parts is None else parts
         self.parts = [(str(name), dict(params or {})) for name, params in parts]
@@ -167,7 +169,7 @@ def part_scores(parts: list[Recommender], rows: np.ndarray) -> list[np.ndarray]:
             for part in parts]
 
 
-def combine(weights, scaled: list[np.ndarray]) -> np.ndarray:
+def combine(weights: Sequence[float], scaled: list[np.ndarray]) -> np.ndarray:
     out = np.zeros_like(scaled[0])
     for weight, scores in zip(weights, scaled):
         if weight:

@@ -29,7 +29,7 @@ Built = TypeVar("Built")
 
 
 def instantiate(models: Mapping[str, type[Built]], name: str, *, kind: str = "model",
-                **params) -> Built:
+                **params: object) -> Built:
     """Instantiate `name` from `models` (a `kind` of model: "model", "session model"); an
     unknown name lists the known ones, a bad parameter says which."""
     if name not in models:

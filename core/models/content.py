@@ -54,7 +54,9 @@ class ContentRecommender(Recommender):
         return l2_rows(seen @ self.item_vectors)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        return (self.user_profiles(user_rows) @ self.item_vectors.T).toarray()
+        scores: np.ndarray = (self.user_profiles(user_rows) @ self.item_vectors.T).toarray()
+        return scores
 
     def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
-        return (self.item_vectors[rows] @ self.item_vectors.T).toarray()
+        similarity: np.ndarray = (self.item_vectors[rows] @ self.item_vectors.T).toarray()
+        return similarity

@@ -94,8 +94,10 @@ class EASERecommender(Recommender):
         if user_rows.size == 1:  # the serving path: the user's weight rows, no sparse objects
             inputs, row = self.kept_inputs, int(user_rows[0])
             lo, hi = inputs.indptr[row], inputs.indptr[row + 1]
-            return (inputs.data[lo:hi] @ self.weights[inputs.indices[lo:hi]])[None, :]
-        return self.kept_inputs[user_rows] @ self.weights
+            one: np.ndarray = (inputs.data[lo:hi] @ self.weights[inputs.indices[lo:hi]])[None, :]
+            return one
+        scores: np.ndarray = self.kept_inputs[user_rows] @ self.weights
+        return scores
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         scores = self._score_columns(user_rows)

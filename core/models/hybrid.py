@@ -7,7 +7,7 @@ new items are reached through the content part.
 from __future__ import annotations
 
 from recsys.core.errors import ConfigError
-from recsys.core.models.base import Recommender
+from recsys.core.models.base import Hyperparameters, Recommender
 from recsys.core.models.blend import BlendRecommender, simplex_grid
 from recsys.core.models.collaborative import COLLABORATIVE
 from recsys.core.models.content import ContentRecommender
@@ -24,9 +24,10 @@ class HybridRecommender(BlendRecommender):
     scores_cold_items = True
     search_space = {"cf": ["item_knn", "ease"]}
 
-    def __init__(self, cf: str = "item_knn", cf_params: dict | None = None,
+    def __init__(self, cf: str = "item_knn", cf_params: Hyperparameters | None = None,
                  alpha: float | None = None, validation_fraction: float = 0.2,
-                 validation: str = "auto", popularity_half_life_days: float = 7.0):
+                 validation: str = "auto", popularity_half_life_days: float = 7.0
+                 ) -> None:
         if cf not in COLLABORATIVE:
             raise ConfigError(f"hybrid: cf must be a collaborative model "
                               f"({', '.join(COLLABORATIVE)}), got {cf!r}")

@@ -50,7 +50,7 @@ class LegacyPickleRefused(SchemaError):
 
 
 class _ModelOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> type[object]:
         if module.startswith(LEGACY_MODEL_MODULE) or module.startswith("recsys.core.models."):
             cls = model_classes().get(name)
             if cls is None:
@@ -60,7 +60,8 @@ class _ModelOnlyUnpickler(pickle.Unpickler):
         if name not in _ALLOWED.get(module, ()):
             raise LegacyPickleRefused(f"the pickle names {module}.{name}, which no recsys "
                                       "model is made of: refused, nothing was run")
-        return super().find_class(module, name)
+        found: type[object] = super().find_class(module, name)
+        return found
 
 
 def read_legacy_model(path: str | Path) -> Recommender:

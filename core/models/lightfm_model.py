@@ -3,6 +3,8 @@ users and items are sums of an identity embedding and metadata-token embeddings,
 item with metadata but no interactions still has a representation (item cold start)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -76,12 +78,15 @@ class LightFMRecommender(Recommender):
         self.item_bias, self.item_embeddings = model.get_item_representations(item_features)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        return self.user_embeddings[user_rows] @ self.item_embeddings.T + self.item_bias[None, :]
+        scores: np.ndarray = self.user_embeddings[user_rows] @ self.item_embeddings.T \
+            + self.item_bias[None, :]
+        return scores
 
     def _item_similarity(self, rows: np.ndarray) -> np.ndarray:
         unit = self.item_embeddings / (np.linalg.norm(self.item_embeddings, axis=1,
                                                       keepdims=True) + 1e-12)
-        return unit[rows] @ unit.T
+        similarity: np.ndarray = unit[rows] @ unit.T
+        return similarity
 
 
 class LightFMBPRRecommender(LightFMRecommender):
@@ -92,5 +97,6 @@ class LightFMBPRRecommender(LightFMRecommender):
     search_space = {key: values for key, values in LightFMRecommender.search_space.items()
                     if key != "max_sampled"}  # WARP's negative sampling: BPR ignores it
 
-    def __init__(self, loss: str = "bpr", use_features: bool = False, **params):
+    def __init__(self, loss: str = "bpr", use_features: bool = False,
+                 **params: Any) -> None:  # LightFMRecommender's own keywords, typed there
         super().__init__(loss=loss, use_features=use_features, **params)

@@ -21,12 +21,12 @@ USER_FIELDS = ("preferred_category", "preferred_time_of_day", C.segment)
 WORD = re.compile(r"[a-z0-9]{2,}")
 
 
-def _present(value) -> bool:
+def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value)) \
         and str(value).strip() != ""
 
 
-def category_tokens(value) -> list[str]:
+def category_tokens(value: object) -> list[str]:
     """Every genre and every prefix of a dotted category path."""
     tokens = []
     for genre in str(value).lower().split("|"):

@@ -54,7 +54,8 @@ def per_user_ranking(recommendations: pd.DataFrame, relevant: pd.DataFrame, k: i
     }, index=users).astype(float)
 
 
-def ranking_metrics(recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int) -> dict:
+def ranking_metrics(recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int
+                    ) -> dict[str, float]:
     """Precision@k, Recall@k, NDCG@k, MAP@k and HitRate@k (binary relevance)."""
     per_user = per_user_ranking(recommendations, relevant, k)
     if per_user.empty:
@@ -95,7 +96,7 @@ def novelty(recommendations: pd.DataFrame, reach: pd.Series, n_users: int, k: in
     return float((-np.log2(share)).mean())
 
 
-def rating_errors(predicted: np.ndarray, actual: np.ndarray) -> dict:
+def rating_errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """RMSE and MAE of rating predictions."""
     error = np.asarray(predicted, dtype=float) - np.asarray(actual, dtype=float)
     return {"rmse": float(np.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
@@ -118,7 +119,7 @@ def bootstrap_mean_ci(values: np.ndarray, samples: int = 1000, confidence: float
 
 
 def paired_bootstrap(candidate: pd.Series, reference: pd.Series, samples: int = 1000,
-                     confidence: float = 0.95, seed: int = 0) -> dict:
+                     confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Bootstrap of the mean per-user difference candidate - reference on the same users
     (a user missing on one side scores 0 there): difference, low, high."""
     users = candidate.index.union(reference.index)

@@ -12,11 +12,16 @@ gives new items a fixed share of each list's slots (`new_items_share`, the last 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys.core.data.columns import Columns
+from recsys.core.errors import ConfigError
+from recsys.core.models.base import Recommender
 from recsys.core.models.metadata import item_tokens, l2_rows, token_matrix
 
 C = Columns
@@ -24,7 +29,7 @@ TABLE = "_derived_new_item_cosines"
 DENSE_LIMIT = 20_000_000
 
 
-def attach_new_items(model, item_metadata: pd.DataFrame) -> int:
+def attach_new_items(model: Recommender, item_metadata: pd.DataFrame) -> int:
     """Items of `item_metadata` (item_id + category/brand/price_band/title...) that the fitted
     model does not know become its new items; returns how many. Known items' vectors come
     from the same table (or the model's own metadata for items it lacks)."""
@@ -48,12 +53,23 @@ def attach_new_items(model, item_metadata: pd.DataFrame) -> int:
     return int(new_ids.size)
 
 
-def has_new_items(model) -> bool:
+def _attached(model: Recommender) -> tuple[npt.NDArray[np.object_], sp.csr_matrix,
+                                            sp.csr_matrix]:
+    """(new item ids, known items' vectors, new items' vectors) of a model that has been
+    given its new items."""
+    ids, known, new = model.new_item_ids, model.known_item_vectors, model.new_item_vectors
+    if ids is None or known is None or new is None:
+        raise ConfigError(f"{model.name}: no new items; call attach_new_items() first")
+    return ids, known, new
+
+
+def has_new_items(model: Recommender) -> bool:
     ids = getattr(model, "new_item_ids", None)
     return ids is not None and len(ids) > 0
 
 
-def new_item_scores(model, user_id: str | None = None, recent_items=()) -> np.ndarray:
+def new_item_scores(model: Recommender, user_id: str | None = None,
+                    recent_items: Iterable[object] = ()) -> npt.NDArray[np.float64]:
     """Per new item, the weighted mean of its cosine with the user's training items
     (log-weighted) and the session's recent items (weight 1): zeros when neither says
     anything. Reads one row per item from the cached item x new-item cosine table."""
@@ -72,19 +88,21 @@ def new_item_scores(model, user_id: str | None = None, recent_items=()) -> np.nd
             weights.append(1.0)
     total = float(np.sum(weights)) if weights else 0.0
     if total <= 0:
-        return np.zeros(len(model.new_item_ids))
+        return np.zeros(len(_attached(model)[0]))
     table = _cosine_table(model)
-    picked = table[np.asarray(rows, dtype=np.int64)]
-    picked = picked.toarray() if sp.issparse(picked) else picked
+    wanted = np.asarray(rows, dtype=np.int64)
+    picked: npt.NDArray[np.float64] = table[wanted] if isinstance(table, np.ndarray) \
+        else table[wanted].toarray()
     return np.asarray(weights) @ picked / total
 
 
-def _cosine_table(model):
+def _cosine_table(model: Recommender) -> npt.NDArray[np.float64] | sp.csr_matrix:
     """Known item x new item cosines, computed once per model (a derived attribute: never
     saved): dense when it is small (up to DENSE_LIMIT cells), sparse otherwise."""
     table = getattr(model, TABLE, None)
     if table is None:
-        product = (model.known_item_vectors @ model.new_item_vectors.T).tocsr()
+        _, known, new = _attached(model)
+        product = (known @ new.T).tocsr()
         cells = product.shape[0] * product.shape[1]
         table = product.toarray().astype(np.float64) if cells <= DENSE_LIMIT else product
         setattr(model, TABLE, table)
@@ -96,7 +114,8 @@ def new_item_slots(k: int, share: float) -> int:
     return int(np.floor(k * share))
 
 
-def new_item_metrics(model, holdout: pd.DataFrame, k: int = 10, share: float = 0.2) -> dict:
+def new_item_metrics(model: Recommender, holdout: pd.DataFrame, k: int = 10,
+                     share: float = 0.2) -> dict[str, float]:
     """The new-item slots on the temporal holdout, for the holdout's known users who took a
     new item: the share of them shown one they took (hit rate) and the share of their new
     items shown (recall), against the expectation for the same number of new items drawn at
@@ -107,7 +126,8 @@ def new_item_metrics(model, holdout: pd.DataFrame, k: int = 10, share: float = 0
              "new_item_users": 0.0}
     if not has_new_items(model) or slots == 0:
         return empty
-    new_index = {item: n for n, item in enumerate(model.new_item_ids)}
+    new_ids = _attached(model)[0]
+    new_index = {item: n for n, item in enumerate(new_ids)}
     taken = holdout[holdout[C.item_id].astype(str).isin(new_index)
                     & holdout[C.user_id].astype(str).isin(model.user_index)]
     by_user = taken.groupby(taken[C.user_id].astype(str))[C.item_id].agg(
@@ -118,7 +138,7 @@ def new_item_metrics(model, holdout: pd.DataFrame, k: int = 10, share: float = 0
     n_new = len(new_index)
     for user, wanted in by_user.items():
         scores = new_item_scores(model, user)
-        shown = set(model.new_item_ids[np.argsort(-scores, kind="stable")[:slots]])
+        shown = set(new_ids[np.argsort(-scores, kind="stable")[:slots]])
         found = len(shown & wanted)
         hits.append(found > 0)
         recall.append(found / len(wanted))

@@ -9,7 +9,7 @@ ratings and ranks the catalogue like any rating model.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, DataQualityError
+from recsys.core.models.base import PartSpec
 from recsys.core.models.metrics import rating_errors
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 from recsys.core.models.surprise_models import (
@@ -31,7 +32,7 @@ C = Columns
 log = logging.getLogger(__name__)
 RATING_PARTS: dict[str, type[RatingRecommender]] = {model.name: model for model in (
     SVDRecommender, SVDppRecommender, KNNBaselineRecommender, KNNWithMeansRecommender)}
-DEFAULT_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (("svd", {}), ("svdpp", {}),
+DEFAULT_PARTS: tuple[PartSpec, ...] = (("svd", {}), ("svdpp", {}),
                  ("knn_baseline", {"user_based": False, "k": 40}),
                  ("knn_baseline", {"user_based": True, "k": 40}))
 
@@ -44,9 +45,10 @@ class RatingBlendRecommender(RatingRecommender):
     weights: np.ndarray
     """One weight per part (set by fit)."""
 
-    def __init__(self, parts: list | tuple | None = None, validation_fraction: float = 0.1,
+    def __init__(self, parts: Sequence[PartSpec] | None = None,
+                 validation_fraction: float = 0.1,
                  l2: float = 1.0, seed: int = 0, rating_source: str = "auto",
-                 popularity_half_life_days: float = 7.0):
+                 popularity_half_life_days: float = 7.0) -> None:
         super().__init__(rating_source, popularity_half_life_days)
         parts = DEFAULT_PARTS if parts is None else parts
         self.parts = [(str(name), dict(params or {})) for name, params in parts]
@@ -109,11 +111,12 @@ class RatingBlendRecommender(RatingRecommender):
                  {k: round(v, 4) for k, v in self.validation_rmse.items()})
         return weights, intercept
 
-    def _estimates(self, user_row, item_rows):
+    def _estimates(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
         low, high = self.rating_scale
-        return self.intercept + sum(
+        estimates: np.ndarray = self.intercept + sum(
             w * np.clip(part._estimates(user_row, item_rows), low, high)
             for w, part in zip(self.weights, self.part_models))
+        return estimates
 
     def _unknown_item_estimate(self, user_row: int) -> float:
         low, high = self.rating_scale
@@ -123,8 +126,10 @@ class RatingBlendRecommender(RatingRecommender):
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         low, high = self.rating_scale
-        return self.intercept + sum(w * np.clip(part._score(user_rows), low, high)
-                                    for w, part in zip(self.weights, self.part_models))
+        scores: np.ndarray = self.intercept + sum(
+            w * np.clip(part._score(user_rows), low, high)
+            for w, part in zip(self.weights, self.part_models))
+        return scores
 
 
 def ridge(features: np.ndarray, target: np.ndarray, l2: float) -> tuple[np.ndarray, float]:

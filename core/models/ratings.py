@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recsys.core.data.columns import Columns
@@ -61,14 +63,16 @@ class RatingRecommender(Recommender):
     """A model that estimates ratings (Surprise's, and blends of them): `predict_ratings`
     for rating metrics, and the same estimates over the whole catalogue as top-N scores."""
 
-    def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
+    def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0
+                 ) -> None:
         super().__init__(popularity_half_life_days)
         self.rating_source = rating_source
         self.rating_scale: tuple[float, float] = (1.0, 5.0)
         self.explicit_ratings = False
         """True when trained on explicit stars (only then are RMSE/MAE meaningful)."""
 
-    def predict_ratings(self, user_ids, item_ids) -> np.ndarray:
+    def predict_ratings(self, user_ids: Iterable[object], item_ids: Iterable[object]
+                        ) -> npt.NDArray[np.float64]:
         """Rating estimates clipped to the rating scale, as Surprise's predict() reports them
         (unknown users/items get the baseline parts that exist)."""
         self._check_fitted()
@@ -80,7 +84,9 @@ class RatingRecommender(Recommender):
             known = mask & (items >= 0)
             out[known] = self._estimates(int(row), items[known])
             out[mask & (items < 0)] = self._unknown_item_estimate(int(row))
-        return np.clip(out, *self.rating_scale)
+        low, high = self.rating_scale
+        clipped: npt.NDArray[np.float64] = np.clip(out, low, high)
+        return clipped
 
     @abstractmethod
     def _unknown_item_estimate(self, user_row: int) -> float:

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from recsys.core.data.columns import Columns
 from recsys.core.data.price_fit import price_to_user_avg_spend
 from recsys.core.errors import ConfigError, DataQualityError
-from recsys.core.models.base import Recommender
+from recsys.core.models.base import Hyperparameters, LiveFeatures, Recommender
 from recsys.core.models.collaborative import COLLABORATIVE, instantiate
 from recsys.core.models.validation import validation_split
 
@@ -73,7 +73,7 @@ class FeatureReranker(Recommender):
     category_names: np.ndarray
     """Category text per category index (live session categories are text)."""
 
-    def __init__(self, base: str = "ease", base_params: dict | None = None,
+    def __init__(self, base: str = "ease", base_params: Hyperparameters | None = None,
                  candidates: int = 100, validation_fraction: float = 0.2,
                  popularity_half_life_days: float = 7.0):
         super().__init__(popularity_half_life_days)
@@ -196,7 +196,9 @@ class FeatureReranker(Recommender):
         rank = np.empty(base_scores.size)
         rank[order] = np.arange(1, base_scores.size + 1)
         base = 1.0 / np.log2(rank + 1)  # the base model's rank, as NDCG discounts it
-        ratio = price_to_user_avg_spend(self.item_price[item_rows], user_price[user_rows])
+        # core/data/price_fit.py is shared with Feast's on-demand view and left untyped there
+        ratio = price_to_user_avg_spend(  # type: ignore[no-untyped-call]
+            self.item_price[item_rows], user_price[user_rows])
         scaled = np.log1p(np.clip(popularity, 0, None))
         top = scaled.max() if scaled.size else 0.0
         unknown = ~np.isfinite(ratio) | (ratio <= 0)
@@ -205,15 +207,17 @@ class FeatureReranker(Recommender):
             (self.item_category[item_rows] >= 0)
         x = np.column_stack([base, scaled[item_rows] / top if top > 0 else scaled[item_rows],
                              fit, unknown.astype(float), same.astype(float)])
-        return x - x.mean(axis=0)  # within the user's list: what ranks, not who is active
+        centred: np.ndarray = x - x.mean(axis=0)  # within the user's list: what ranks
+        return centred
 
-    def _score_live(self, user_rows: np.ndarray, live: dict) -> np.ndarray:
+    def _score_live(self, user_rows: np.ndarray, live: LiveFeatures) -> np.ndarray:
         """The shopper's price level and preferred category as the online store has them
         now - the average price viewed in the last 10 minutes, the session's top category -
         in place of the ones learned from their history, where they are known."""
         price, category = self.user_price[user_rows].copy(), self.user_category[user_rows].copy()
         live_price = live.get("price")
-        if live_price is not None and np.isfinite(live_price) and live_price > 0:
+        if isinstance(live_price, (int, float)) and np.isfinite(live_price) \
+                and live_price > 0:
             price[:] = float(live_price)
         names = getattr(self, "category_names", None)
         if live.get("category") is not None and names is not None:

@@ -8,6 +8,7 @@ penalty). Item popularity x `popularity_weight` orders what the model does not r
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class SessionModel(ABC):
     """Fit on sessions of int item ids; score prefixes against every item."""
 
     name = "session"
-    search_space: dict[str, list] = {}
+    search_space: dict[str, Sequence[float | str]] = {}
     """Values the validation search tries (name -> candidates), one parameter at a time."""
 
     # set by fit, absent before it (`_check_fitted`)
@@ -36,11 +37,11 @@ class SessionModel(ABC):
     """Click counts per item id (0..n_items) over the largest count."""
 
     def __init__(self, repeat_boost: float = REPEAT_BOOST,
-                 popularity_weight: float = POPULARITY_WEIGHT):
+                 popularity_weight: float = POPULARITY_WEIGHT) -> None:
         self.repeat_boost = float(repeat_boost)
         self.popularity_weight = float(popularity_weight)
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, object]:
         return {key: value for key, value in vars(self).items()
                 if isinstance(value, (int, float)) and key != "n_items"}
 

@@ -15,12 +15,14 @@ long-term side, and the tuned weight errs low rather than high.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from recsys.core.data.columns import Columns
+from recsys.core.models.base import Hyperparameters, Recommender
 from recsys.core.models.session_rules import session_sequences
 from recsys.core.models.session_scoring import (
     ATTRIBUTE as SESSION_MODEL_ATTRIBUTE,
@@ -42,6 +44,8 @@ CANDIDATES = 100
 TUNING_SHARE = 0.1
 MAX_CASES = 2000
 K = 20
+Case = tuple[str, list[str], str]
+"""(user, the session's items but the last, the last item: the answer)."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,14 @@ def blend_scores(long_term: np.ndarray, affinity: np.ndarray, weight: float) -> 
     return scaled + weight * affinity
 
 
-def blend_weight_of(model) -> float | None:
+def blend_weight_of(model: Recommender) -> float | None:
     """The model's tuned blend weight, or None (trained without tuning)."""
     weight = getattr(model, ATTRIBUTE, None)
     return None if weight is None else float(weight)
 
 
-def known_user_cases(model, events: pd.DataFrame, share: float = TUNING_SHARE,
-                     max_cases: int = MAX_CASES) -> tuple[pd.DataFrame, list[tuple]]:
+def known_user_cases(model: Recommender, events: pd.DataFrame, share: float = TUNING_SHARE,
+                     max_cases: int = MAX_CASES) -> tuple[pd.DataFrame, list[Case]]:
     """(the older sessions to fit on, [(user, prefix, answer)] of the newest `share` of
     sessions whose user the model knows): each such session of >= 2 items (consecutive
     repeats removed) gives one case, its last item the answer; at most `max_cases`."""
@@ -95,8 +99,9 @@ def known_user_cases(model, events: pd.DataFrame, share: float = TUNING_SHARE,
     return events.loc[~in_newest], cases
 
 
-def tune_session_blend(model, events: pd.DataFrame, session_model: str,
-                       params: dict | None = None, weights=WEIGHTS) -> BlendTuning:
+def tune_session_blend(model: Recommender, events: pd.DataFrame, session_model: str,
+                       params: Hyperparameters | None = None,
+                       weights: Sequence[float] = WEIGHTS) -> BlendTuning:
     """Choose the blend weight for `model` (as module says) and keep it on the model;
     no cases (no known user's session in the newest share): nothing kept, weight None."""
     older, cases = known_user_cases(model, events)

@@ -10,9 +10,12 @@ The weights are parameters like any other: the bench's validation search tunes t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from recsys.core.errors import ConfigError
+from recsys.core.models.base import Hyperparameters
 from recsys.core.models.session_base import SessionModel
 from recsys.core.models.session_knn import STAN, VSKNN, SequentialRules
 
@@ -39,7 +42,8 @@ class SessionEnsemble(SessionModel):
 
     def __init__(self, weight_vsknn: float = 0.5, weight_stan: float = 2.0,
                  weight_sequential_rules: float = 0.0,
-                 member_params: dict[str, dict] | None = None, **common):
+                 member_params: Mapping[str, Hyperparameters] | None = None,
+                 **common: float) -> None:
         super().__init__(**common)
         self.weight_vsknn = float(weight_vsknn)
         self.weight_stan = float(weight_stan)
@@ -60,17 +64,17 @@ class SessionEnsemble(SessionModel):
         """Each member's weight, by name."""
         return {name: getattr(self, f"weight_{name}") for name in MEMBERS}
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, object]:
         members = {m.name: m.params() for m in self.members} \
             if getattr(self, "members", None) is not None else self.member_params
         return {**super().params(), "member_params": members}
 
-    def _fit(self, sessions):
+    def _fit(self, sessions: list[list[int]]) -> None:
         self.members = [MEMBER_CLASSES[name](**self.member_params[name])
                         .fit(sessions, self.n_items)
                         for name, weight in self.weights().items() if weight > 0]
 
-    def _raw_scores(self, prefixes):
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
         weights = self.weights()
         total = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
         for member in self.members:

@@ -39,7 +39,10 @@ A fitted model is plain arrays and numbers, saved and loaded like every model of
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from recsys.core.errors import ConfigError
@@ -58,14 +61,16 @@ class SequentialRules(SessionModel):
     rules: sp.csr_matrix
     """(n_items + 1) x (n_items + 1) rule weights a -> b (set by fit)."""
 
-    def __init__(self, window: int = 5, recent: int = 5, **common):
+    def __init__(self, window: int = 5, recent: int = 5, **common: float) -> None:
         super().__init__(**common)
         if window < 1 or recent < 1:
             raise ConfigError("sequential rules need window >= 1 and recent >= 1")
         self.window, self.recent = int(window), int(recent)
 
-    def _fit(self, sessions):
-        rows, cols, weights = [], [], []
+    def _fit(self, sessions: list[list[int]]) -> None:
+        rows: list[npt.NDArray[np.int64]] = []
+        cols: list[npt.NDArray[np.int64]] = []
+        weights: list[npt.NDArray[np.float32]] = []
         for session in sessions:
             s = np.asarray(session, dtype=np.int64)
             for step in range(1, min(self.window, len(s) - 1) + 1):
@@ -79,8 +84,10 @@ class SequentialRules(SessionModel):
                                      np.concatenate(cols or empty))), shape=(n, n))
         self.rules.sum_duplicates()
 
-    def _raw_scores(self, prefixes):
-        rows, cols, weights = [], [], []
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
+        rows: list[int] = []
+        cols: list[int] = []
+        weights: list[float] = []
         for row, prefix in enumerate(prefixes):
             for age, item in enumerate(reversed(prefix[-self.recent:]), start=1):
                 rows.append(row)
@@ -88,7 +95,8 @@ class SequentialRules(SessionModel):
                 weights.append(1.0 / age)
         query = sp.csr_matrix((weights, (rows, cols)),
                               shape=(len(prefixes), self.n_items + 1), dtype=np.float32)
-        return (query @ self.rules).toarray()
+        scores: np.ndarray = (query @ self.rules).toarray()
+        return scores
 
 
 class SessionKNN(SessionModel):
@@ -101,14 +109,16 @@ class SessionKNN(SessionModel):
     """sessions x items: 1 + the position of the item's last click in the session (set by
     fit)."""
 
-    def __init__(self, k: int = 50, sample: int = 500, **common):
+    def __init__(self, k: int = 50, sample: int = 500, **common: float) -> None:
         super().__init__(**common)
         if k < 1 or sample < 1:
             raise ConfigError(f"{self.name} needs k >= 1 and sample >= 1")
         self.k, self.sample = int(k), int(sample)
 
-    def _fit(self, sessions):
-        rows, cols, data = [], [], []
+    def _fit(self, sessions: list[list[int]]) -> None:
+        rows: list[int] = []
+        cols: list[int] = []
+        data: list[int] = []
         for number, session in enumerate(sessions):
             last = {item: position for position, item in enumerate(session, start=1)}
             rows.extend([number] * len(last))
@@ -121,7 +131,7 @@ class SessionKNN(SessionModel):
     @property
     def by_item(self) -> sp.csc_matrix:
         """`positions` by item column (derived: rebuilt after a load, never saved)."""
-        cached = getattr(self, "_derived_by_item", None)
+        cached: sp.csc_matrix | None = getattr(self, "_derived_by_item", None)
         if cached is None:
             cached = self._derived_by_item = self.positions.tocsc()
         return cached
@@ -140,7 +150,7 @@ class SessionKNN(SessionModel):
         binary.data[:] = 1.0
         return np.asarray(binary.T @ similarity).ravel()
 
-    def _raw_scores(self, prefixes):
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
         out = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
         for row, prefix in enumerate(prefixes):
             if prefix:
@@ -180,10 +190,10 @@ class SessionKNN(SessionModel):
 class VSKNN(SessionKNN):
     name = "vsknn"
 
-    def __init__(self, k: int = 50, sample: int = 1000, **common):
+    def __init__(self, k: int = 50, sample: int = 1000, **common: float) -> None:
         super().__init__(k=k, sample=sample, **common)
 
-    def _prefix_weights(self, length):
+    def _prefix_weights(self, length: int) -> np.ndarray:
         return np.arange(1, length + 1, dtype=np.float32) / length
 
 
@@ -198,7 +208,8 @@ class STAN(SessionKNN):
     the three decays, which move STAN more than k and sample do on RetailRocket."""
 
     def __init__(self, k: int = 100, sample: int = 2500, position_decay: float = 2.0,
-                 recency_decay: float = 1e5, neighbour_decay: float = 0.5, **common):
+                 recency_decay: float = 1e5, neighbour_decay: float = 0.5,
+                 **common: float) -> None:
         super().__init__(k=k, sample=sample, **common)
         if min(position_decay, recency_decay, neighbour_decay) <= 0:
             raise ConfigError("stan's decays must be > 0")
@@ -206,15 +217,18 @@ class STAN(SessionKNN):
         self.recency_decay = float(recency_decay)
         self.neighbour_decay = float(neighbour_decay)
 
-    def _prefix_weights(self, length):
+    def _prefix_weights(self, length: int) -> np.ndarray:
         positions = np.arange(1, length + 1, dtype=np.float32)
-        return np.exp((positions - length) / self.position_decay)
+        weights: np.ndarray = np.exp((positions - length) / self.position_decay)
+        return weights
 
-    def _neighbour_weights(self, sessions):
+    def _neighbour_weights(self, sessions: np.ndarray) -> np.ndarray:
         now = self.positions.shape[0]
-        return np.exp(-(now - sessions) / self.recency_decay).astype(np.float32)
+        weights: np.ndarray = np.exp(-(now - sessions) / self.recency_decay).astype(np.float32)
+        return weights
 
-    def _votes(self, neighbours, similarity, prefix_items):
+    def _votes(self, neighbours: sp.csr_matrix, similarity: np.ndarray,
+               prefix_items: np.ndarray) -> np.ndarray:
         # each neighbour's position of its latest-in-the-prefix shared item
         shared = neighbours[:, prefix_items].toarray()  # positions, 0 = absent
         present = shared > 0
@@ -255,7 +269,7 @@ class SLIST(SessionModel):
 
     def __init__(self, vocabulary: int = 8000, alpha: float = 0.5, reg: float = 100.0,
                  position_decay: float = 2.0, horizon: int = 10, repeat_boost: float = 2.0,
-                 **common):
+                 **common: float) -> None:
         super().__init__(repeat_boost=repeat_boost, **common)
         if vocabulary < 1 or not 0 <= alpha <= 1 or reg <= 0 or position_decay <= 0 \
                 or horizon < 1:
@@ -265,16 +279,18 @@ class SLIST(SessionModel):
         self.position_decay, self.horizon = float(position_decay), int(horizon)
 
     def _codes(self) -> np.ndarray:
-        cached = getattr(self, "_derived_codes", None)
+        cached: npt.NDArray[np.int64] | None = getattr(self, "_derived_codes", None)
         if cached is None:
             cached = np.full(self.n_items + 1, -1, dtype=np.int64)
             cached[self.vocabulary_items] = np.arange(self.vocabulary_items.size)
             self._derived_codes = cached
         return cached
 
-    def _prefix_matrix(self, prefixes) -> sp.csr_matrix:
+    def _prefix_matrix(self, prefixes: Sequence[Sequence[int]]) -> sp.csr_matrix:
         codes = self._codes()
-        rows, cols, data = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        data: list[float] = []
         for row, prefix in enumerate(prefixes):
             recent = prefix[-self.horizon:]
             for distance, item in enumerate(reversed(recent)):
@@ -285,7 +301,7 @@ class SLIST(SessionModel):
         return sp.csr_matrix((data, (rows, cols)), dtype=np.float64,
                              shape=(len(prefixes), self.vocabulary_items.size))
 
-    def _fit(self, sessions):
+    def _fit(self, sessions: list[list[int]]) -> None:
         counts = np.bincount(np.concatenate([np.asarray(s) for s in sessions]),
                              minlength=self.n_items + 1)
         counts[0] = 0
@@ -297,12 +313,13 @@ class SLIST(SessionModel):
         x = sp.csr_matrix((np.ones(sum(h.size for h in held)),
                            (np.repeat(np.arange(len(held)), [h.size for h in held]),
                             np.concatenate(held))), shape=(len(held), size))
-        prefixes, targets = [], []
+        prefixes: list[list[int]] = []
+        next_codes: list[int] = []
         for s in sessions:
             for end in range(1, len(s)):
                 prefixes.append(s[:end])
-                targets.append(codes[s[end]])
-        targets = np.asarray(targets, dtype=np.int64)
+                next_codes.append(codes[s[end]])
+        targets = np.asarray(next_codes, dtype=np.int64)
         keep = np.flatnonzero(targets >= 0)
         inputs = self._prefix_matrix([prefixes[i] for i in keep])
         nexts = sp.csr_matrix((np.ones(keep.size), (np.arange(keep.size), targets[keep])),
@@ -314,7 +331,7 @@ class SLIST(SessionModel):
         del gram_x
         self.weights = np.linalg.solve(gram, target).astype(np.float32)
 
-    def _raw_scores(self, prefixes):
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
         out = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
         out[:, self.vocabulary_items] = self._prefix_matrix(prefixes).astype(np.float32) \
             @ self.weights

@@ -37,11 +37,17 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recsys.core.errors import ConfigError
 from recsys.core.models.session_base import SessionModel
+
+if TYPE_CHECKING:  # imported when a model fits or scores (`require_torch`)
+    from torch import Tensor
+
+    from recsys.core.models.session_networks import SessionEncoder
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'recsys[neural]'"
@@ -50,24 +56,23 @@ THREADS = 1
 step took 590 ms with 2 threads and 88 ms with 1 (OpenMP's threads wait for each other
 when a core is busy elsewhere)."""
 SCORE_BATCH = 512
-EMBEDDING_STD = 0.01
 
 
-def import_torch():
-    """PyTorch, or a ConfigError saying how to install it."""
+def require_torch() -> None:
+    """Import PyTorch and set its threads (`THREADS`), or raise a ConfigError saying how to
+    install it."""
     try:
         import torch
     except ImportError as exc:
         raise ConfigError(f"the neural session models need PyTorch, which is not installed: "
                           f"{INSTALL_HINT} (torch 2.13.0, the CPU wheel)") from exc
     torch.set_num_threads(THREADS)
-    return torch
 
 
 def training_windows(sessions: list[list[int]], max_length: int) -> list[np.ndarray]:
     """Every session as windows of at most `max_length` + 1 clicks (consecutive windows
     share one click), so that each next item of each session is a target exactly once."""
-    windows = []
+    windows: list[np.ndarray] = []
     for session in sessions:
         s = np.asarray(session, dtype=np.int64)
         for start in range(0, max(len(s) - 1, 0), max_length):
@@ -80,7 +85,9 @@ def length_batches(windows: list[np.ndarray], batch_size: int
     """(inputs, targets) padded with 0 on the right, windows of similar length together,
     about `batch_size` targets per batch."""
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-    batches, chosen, targets = [], [], 0
+    batches: list[tuple[np.ndarray, np.ndarray]] = []
+    chosen: list[np.ndarray] = []
+    targets = 0
     for number, index in enumerate(order):
         chosen.append(windows[index])
         targets += len(windows[index]) - 1
@@ -106,7 +113,8 @@ class NeuralSessionModel(SessionModel):
     def __init__(self, dim: int = 64, epochs: int = 4, learning_rate: float = 0.005,
                  batch_size: int = 512, negatives: int = 2048, sample_alpha: float = 0.75,
                  logq: float = 1.0,
-                 dropout: float = 0.2, max_length: int = 20, seed: int = 7, **common):
+                 dropout: float = 0.2, max_length: int = 20, seed: int = 7,
+                 **common: float) -> None:
         super().__init__(**common)
         if dim < 1 or epochs < 1 or learning_rate <= 0 or batch_size < 1 \
                 or negatives < 1 or sample_alpha < 0 or not 0 <= dropout < 1 \
@@ -121,19 +129,19 @@ class NeuralSessionModel(SessionModel):
         self.max_length, self.seed = int(max_length), int(seed)
 
     @abstractmethod
-    def _build_network(self, torch):
-        """A fresh (untrained) network for this model's hyperparameters: `forward` maps
-        (batch, length) item ids to (batch, length, dim) states, `logits` states to scores
-        of items 1..n_items, `items` is the item embedding."""
+    def _build_network(self) -> SessionEncoder:
+        """A fresh (untrained) network for this model's hyperparameters (PyTorch imported)."""
 
-    def _fit(self, sessions):
-        torch = import_torch()
+    def _fit(self, sessions: list[list[int]]) -> None:
+        require_torch()
+        import torch
+
         torch.manual_seed(self.seed)
         order = np.random.default_rng(self.seed)
-        network = self._build_network(torch)
+        network = self._build_network()
         batches = length_batches(training_windows(sessions, self.max_length),
                                  self.batch_size)
-        shares = self._sampling_shares(torch)
+        shares = self._sampling_shares()
         embedding = [network.items.weight]
         others = [p for p in network.parameters() if p is not network.items.weight]
         optimisers = [torch.optim.SparseAdam(embedding, lr=self.learning_rate),
@@ -144,11 +152,11 @@ class NeuralSessionModel(SessionModel):
             for number in order.permutation(len(batches)):
                 inputs, nexts = (torch.from_numpy(a) for a in batches[number])
                 present = nexts > 0
-                states = network(inputs)[present]
-                loss = self._sampled_loss(torch, network, states, nexts[present], shares)
+                states = network.encode(inputs)[present]
+                loss = self._sampled_loss(network, states, nexts[present], shares)
                 for optimiser in optimisers:
                     optimiser.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch 2.13
                 for optimiser in optimisers:
                     optimiser.step()
                 total += loss.item() * int(present.sum())
@@ -160,23 +168,28 @@ class NeuralSessionModel(SessionModel):
                         for key, value in network.state_dict().items()}
         self._derived_network = network
 
-    def _sampling_shares(self, torch):
+    def _sampling_shares(self) -> tuple[Tensor, Tensor]:
         """Each item's share of the training clicks, and of the negatives' draw."""
+        import torch
+
         clicks = self.popularity[1:].astype(np.float64) + 1e-9
         drawing = clicks ** self.sample_alpha
         return (torch.from_numpy((clicks / clicks.sum()).astype(np.float32)),
                 torch.from_numpy((drawing / drawing.sum()).astype(np.float32)))
 
-    def _sampled_loss(self, torch, network, states, targets, shares):
+    def _sampled_loss(self, network: SessionEncoder, states: Tensor, targets: Tensor,
+                      shares: tuple[Tensor, Tensor]) -> Tensor:
         """Sampled softmax cross-entropy of each target against the step's other targets
         and `negatives` items drawn by popularity ** `sample_alpha` (shared by the step).
         A candidate that is the row's own item under another column is masked out; with
         `logq` 1 every logit is lowered by the log of the candidate's expected count in
         the step (Yi et al., RecSys 2019), so popular items are not over-penalised."""
+        import torch
+
         clicks, drawing = shares
         drawn = torch.multinomial(drawing, self.negatives, replacement=True)
         candidates = torch.cat([targets - 1, drawn])
-        logits = states @ network.items(candidates + 1).T
+        logits: Tensor = states @ network.items(candidates + 1).T
         if self.logq:
             expected = len(targets) * clicks[candidates] + self.negatives * drawing[candidates]
             logits = logits - self.logq * torch.log(expected)
@@ -186,23 +199,27 @@ class NeuralSessionModel(SessionModel):
         return torch.nn.functional.cross_entropy(logits.masked_fill(clash, float("-inf")),
                                                  rows)
 
-    def _network(self, torch):
-        """The fitted network, rebuilt from `weights` after a load."""
-        network = getattr(self, "_derived_network", None)
+    def _network(self) -> SessionEncoder:
+        """The fitted network, rebuilt from `weights` after a load (PyTorch imported)."""
+        import torch
+
+        network: SessionEncoder | None = getattr(self, "_derived_network", None)
         if network is None:
-            network = self._build_network(torch)
+            network = self._build_network()
             network.load_state_dict({key: torch.from_numpy(np.array(value))
                                      for key, value in self.weights.items()})
             network = self._derived_network = network.eval()
         return network
 
-    def _raw_scores(self, prefixes):
+    def _raw_scores(self, prefixes: list[list[int]]) -> np.ndarray:
         out = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
         rows = [row for row, prefix in enumerate(prefixes) if prefix]
         if not rows:
             return out
-        torch = import_torch()
-        network = self._network(torch)
+        require_torch()
+        import torch
+
+        network = self._network()
         for start in range(0, len(rows), SCORE_BATCH):
             chunk = rows[start:start + SCORE_BATCH]
             recent = [prefixes[row][-self.max_length:] for row in chunk]
@@ -211,7 +228,7 @@ class NeuralSessionModel(SessionModel):
             for row, prefix in enumerate(recent):
                 inputs[row, :len(prefix)] = prefix
             with torch.no_grad():
-                states = network(torch.from_numpy(inputs))
+                states = network.encode(torch.from_numpy(inputs))
                 last = states[torch.arange(len(recent)), torch.from_numpy(lengths - 1)]
                 out[chunk, 1:] = torch.softmax(network.logits(last), dim=1).numpy()
         return out
@@ -224,8 +241,10 @@ class GRU4Rec(NeuralSessionModel):
     """Every candidate is a full fit (minutes on RetailRocket): tune with a small budget;
     the repeat boost comes first, as it differs most between data sets."""
 
-    def _build_network(self, torch):
-        return _gru_network(torch, self.n_items, self.dim, self.dropout)
+    def _build_network(self) -> SessionEncoder:
+        from recsys.core.models.session_networks import GRUEncoder
+
+        return GRUEncoder(self.n_items, self.dim, self.dropout)
 
 
 class SASRec(NeuralSessionModel):
@@ -233,75 +252,15 @@ class SASRec(NeuralSessionModel):
     search_space = {"repeat_boost": [-1.0, 0.0, 1.0, 5.0], "learning_rate": [0.005, 0.02],
                     "dropout": [0.0, 0.4], "layers": [1, 3]}
 
-    def __init__(self, layers: int = 2, heads: int = 2, **params):
+    def __init__(self, layers: int = 2, heads: int = 2,
+                 **params: Any) -> None:  # NeuralSessionModel's own keywords, typed there
         super().__init__(**params)
         if layers < 1 or heads < 1 or self.dim % heads:
             raise ConfigError("sasrec needs layers >= 1, heads >= 1 and dim divisible by heads")
         self.layers, self.heads = int(layers), int(heads)
 
-    def _build_network(self, torch):
-        return _transformer_network(torch, self.n_items, self.dim, self.dropout,
-                                    self.max_length, self.layers, self.heads)
+    def _build_network(self) -> SessionEncoder:
+        from recsys.core.models.session_networks import CausalTransformer
 
-
-def _item_embedding(torch, n_items: int, dim: int):
-    """Item embeddings (sparse gradients, row 0 = padding) starting near 0: the output is
-    tied to them, and PyTorch's N(0, 1) start would give the rarely clicked items, whose
-    rows training hardly moves, large random scores."""
-    items = torch.nn.Embedding(n_items + 1, dim, padding_idx=0, sparse=True)
-    torch.nn.init.normal_(items.weight, std=EMBEDDING_STD)
-    with torch.no_grad():
-        items.weight[0].zero_()
-    return items
-
-
-def _gru_network(torch, n_items: int, dim: int, dropout: float):
-    nn = torch.nn
-
-    class GRUEncoder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.items = _item_embedding(torch, n_items, dim)
-            self.dropout = nn.Dropout(dropout)
-            self.gru = nn.GRU(dim, dim, batch_first=True)
-            self.project = nn.Linear(dim, dim)
-
-        def forward(self, inputs):
-            """(batch, length) item ids -> (batch, length, dim) states in item space."""
-            states, _ = self.gru(self.dropout(self.items(inputs)))
-            return self.project(self.dropout(states))
-
-        def logits(self, states):
-            return states @ self.items.weight[1:].T
-
-    return GRUEncoder()
-
-
-def _transformer_network(torch, n_items: int, dim: int, dropout: float, max_length: int,
-                         layers: int, heads: int):
-    nn = torch.nn
-
-    class CausalTransformer(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.items = _item_embedding(torch, n_items, dim)
-            self.positions = nn.Embedding(max_length, dim)
-            self.dropout = nn.Dropout(dropout)
-            block = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim,
-                                               dropout=dropout, batch_first=True,
-                                               norm_first=True)
-            self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
-            self.norm = nn.LayerNorm(dim)
-
-        def forward(self, inputs):
-            """(batch, length) item ids, right-padded -> (batch, length, dim); position t
-            sees clicks 0..t only, so padding after a click never reaches it."""
-            length = inputs.shape[1]
-            x = self.items(inputs) * dim ** 0.5 + self.positions(torch.arange(length))
-            causal = nn.Transformer.generate_square_subsequent_mask(length)
-            return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
-
-        def logits(self, states):
-            return states @ self.items.weight[1:].T
-
-    return CausalTransformer()
+        return CausalTransformer(self.n_items, self.dim, self.dropout, self.max_length,
+                                 self.layers, self.heads)

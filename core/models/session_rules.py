@@ -17,12 +17,17 @@ serving and the offline next-item protocol both call).
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from typing import TypedDict
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, missing_columns_error
+from recsys.core.models.base import Recommender
 
 C = Columns
 ATTRIBUTE = "session_rules"
@@ -34,6 +39,14 @@ POPULARITY_WEIGHT = 0.05
 POPULAR_CANDIDATES = 200
 CACHE = "_derived_session_popularity"
 """Popular items added to the rules' candidates, so that a thin session still fills a list."""
+
+
+class RulesScoring(TypedDict, total=False):
+    """`session_candidates`' options, as callers pass them on."""
+
+    max_recent: int
+    popularity_weight: float
+    popular: int
 
 
 def session_sequences(events: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +69,7 @@ def session_sequences(events: pd.DataFrame) -> pd.DataFrame:
                          "position": position.to_numpy()})
 
 
-def fit_session_rules(model, events: pd.DataFrame, window: int = WINDOW,
+def fit_session_rules(model: Recommender, events: pd.DataFrame, window: int = WINDOW,
                       max_rules: int = MAX_RULES) -> sp.csr_matrix:
     """Learn the rules over the fitted `model`'s catalogue from `events` (session_id,
     item_id, timestamp) and keep them on the model (`ATTRIBUTE`); items outside the
@@ -88,13 +101,14 @@ def fit_session_rules(model, events: pd.DataFrame, window: int = WINDOW,
     return rules
 
 
-def rules_of(model) -> sp.csr_matrix | None:
+def rules_of(model: Recommender) -> sp.csr_matrix | None:
     """The model's session rules, or None (a model trained before they existed, or without
     sessions)."""
     return getattr(model, ATTRIBUTE, None)
 
 
-def session_candidates(model, recent_items, max_recent: int = MAX_RECENT,
+def session_candidates(model: Recommender, recent_items: Sequence[object],
+                       max_recent: int = MAX_RECENT,
                        popularity_weight: float = POPULARITY_WEIGHT,
                        popular: int = POPULAR_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
     """(items, scores) for a session whose items are `recent_items` (oldest first): every
@@ -115,7 +129,9 @@ def session_candidates(model, recent_items, max_recent: int = MAX_RECENT,
     return model.items[columns], scores
 
 
-def session_affinity(model, recent_items, items, max_recent: int = MAX_RECENT) -> np.ndarray:
+def session_affinity(model: Recommender, recent_items: Sequence[object],
+                     items: Collection[object], max_recent: int = MAX_RECENT
+                     ) -> npt.NDArray[np.float64]:
     """How strongly each of `items` follows the session, in [0, 1] (the re-rank signal for
     known users): the rules' scores, or without rules the items' highest similarity to a
     recent item under the model's own item similarity."""
@@ -134,7 +150,7 @@ def session_affinity(model, recent_items, items, max_recent: int = MAX_RECENT) -
     return out
 
 
-def _rule_scores(model, recent_items, max_recent: int
+def _rule_scores(model: Recommender, recent_items: Sequence[object], max_recent: int
                  ) -> tuple[np.ndarray, np.ndarray] | None:
     """(catalogue positions the rules reach from the session, sorted; their scores scaled to
     [0, 1]); None without rules or when no recent item is in the catalogue."""
@@ -142,9 +158,9 @@ def _rule_scores(model, recent_items, max_recent: int
     if rules is None:
         return None
     recent = [str(i) for i in recent_items][-max_recent:]
-    rows = [(model.item_index.get(item), age) for age, item in
-            enumerate(reversed(recent), start=1)]
-    rows = [(row, age) for row, age in rows if row is not None]
+    indexed = [(model.item_index.get(item), age) for age, item in
+               enumerate(reversed(recent), start=1)]
+    rows = [(row, age) for row, age in indexed if row is not None]
     if not rows:
         return None
     # the rows' slices of the CSR arrays, summed with NumPy (no sparse objects per request)
@@ -172,7 +188,7 @@ def _strongest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
                          shape=matrix.shape)
 
 
-def popularity_view(model, n: int) -> tuple[np.ndarray, np.ndarray]:
+def popularity_view(model: Recommender, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(popularity scaled to [0, 1], positions of the `n` most popular items, sorted),
     computed once per model (a derived attribute: never saved, so the digest is unchanged)."""
     cached = getattr(model, CACHE, None)

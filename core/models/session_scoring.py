@@ -16,14 +16,19 @@ know are skipped; a session with no known item gets no candidates (the caller fa
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
+from typing import Unpack
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from recsys.core.data.columns import Columns
 from recsys.core.errors import ConfigError, missing_columns_error
+from recsys.core.models.base import Hyperparameters, Recommender
 from recsys.core.models.session_base import SessionModel
 from recsys.core.models.session_rules import (
+    RulesScoring,
     popularity_view,
     rules_of,
     session_sequences,
@@ -46,8 +51,9 @@ SESSION_RULES = "session_rules"
 NO_SCORER = "none"
 
 
-def fit_session_model(model, events: pd.DataFrame, name: str = DEFAULT_SESSION_MODEL,
-                      params: dict | None = None) -> SessionModel | None:
+def fit_session_model(model: Recommender, events: pd.DataFrame,
+                      name: str = DEFAULT_SESSION_MODEL, params: Hyperparameters | None = None
+                      ) -> SessionModel | None:
     """Learn a next-item session model `name` over the fitted `model`'s catalogue from
     `events` (session_id, item_id, timestamp; anonymous sessions too), oldest session first,
     and keep it on the model. Items outside the catalogue are skipped; None (and nothing
@@ -64,7 +70,7 @@ def fit_session_model(model, events: pd.DataFrame, name: str = DEFAULT_SESSION_M
     return session_model
 
 
-def catalogue_sessions(model, events: pd.DataFrame) -> list[list[int]]:
+def catalogue_sessions(model: Recommender, events: pd.DataFrame) -> list[list[int]]:
     """The sessions of `events` as lists of session-model item ids (catalogue position + 1),
     in the order the sessions started; consecutive repeats removed, unknown items skipped,
     sessions left empty dropped."""
@@ -85,12 +91,13 @@ def catalogue_sessions(model, events: pd.DataFrame) -> list[list[int]]:
     return [lists[session] for session in order]
 
 
-def session_model_of(model) -> SessionModel | None:
+def session_model_of(model: Recommender) -> SessionModel | None:
     """The recommender's next-item session model, or None (one trained without it)."""
-    return getattr(model, ATTRIBUTE, None)
+    found: SessionModel | None = getattr(model, ATTRIBUTE, None)
+    return found
 
 
-def scorer_of(model, use_session_model: bool = True) -> str:
+def scorer_of(model: Recommender, use_session_model: bool = True) -> str:
     """Which scorer answers a live session for `model`: `session_model:<name>`,
     `session_rules`, or `none` (popularity answers). `use_session_model=False` (serving's
     `session_scorer: rules`) leaves the session model out, everywhere below too."""
@@ -100,8 +107,8 @@ def scorer_of(model, use_session_model: bool = True) -> str:
     return SESSION_RULES if rules_of(model) is not None else NO_SCORER
 
 
-def _session_model_scores(model, recent_items, use_session_model: bool
-                          ) -> np.ndarray | None:
+def _session_model_scores(model: Recommender, recent_items: Sequence[object],
+                          use_session_model: bool) -> npt.NDArray[np.float64] | None:
     """The session model's score of every catalogue position for the session, or None
     without a session model (or not to use it) or when no recent item is in the
     catalogue."""
@@ -115,8 +122,9 @@ def _session_model_scores(model, recent_items, use_session_model: bool
     return np.asarray(session_model.score([codes])[0][1:], dtype=np.float64)
 
 
-def session_candidates(model, recent_items, candidates: int = CANDIDATES,
-                       use_session_model: bool = True, **rules_scoring
+def session_candidates(model: Recommender, recent_items: Sequence[object],
+                       candidates: int = CANDIDATES, use_session_model: bool = True,
+                       **rules_scoring: Unpack[RulesScoring]
                        ) -> tuple[np.ndarray, np.ndarray]:
     """(items, scores) for a session whose items are `recent_items` (oldest first): the
     session model's `candidates` best items, or without one the session rules' candidates
@@ -136,8 +144,9 @@ def session_candidates(model, recent_items, candidates: int = CANDIDATES,
     return model.items[positions], scores[positions]
 
 
-def session_affinity(model, recent_items, items, use_session_model: bool = True
-                     ) -> np.ndarray:
+def session_affinity(model: Recommender, recent_items: Sequence[object],
+                     items: Collection[object], use_session_model: bool = True
+                     ) -> npt.NDArray[np.float64]:
     """How strongly each of `items` follows the session, in [0, 1] (known users' blend of
     the long-term model with the session): the session model's scores over their maximum,
     or without one the session rules' affinity."""
@@ -153,7 +162,8 @@ def session_affinity(model, recent_items, items, use_session_model: bool = True
     return out / top if top > 0 else out
 
 
-def session_top(model, recent_items, k: int, **rules_scoring) -> list[str]:
+def session_top(model: Recommender, recent_items: Sequence[object], k: int,
+                **rules_scoring: Unpack[RulesScoring]) -> list[str]:
     """The k best items for a session, the newest session item excluded (the visitor is on
     its page); popularity when nothing scores the session. What the offline protocol ranks;
     serving applies its business rules to the same candidates."""

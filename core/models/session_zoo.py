@@ -7,6 +7,8 @@ parameter, the serving path and `recsys bench models --protocol next-item` name.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from recsys.core.models.collaborative import instantiate
 from recsys.core.models.session_base import SessionModel
 from recsys.core.models.session_ensemble import SessionEnsemble
@@ -18,6 +20,6 @@ SESSION_MODELS: dict[str, type[SessionModel]] = {
                                     SessionEnsemble, GRU4Rec, SASRec)}
 
 
-def build_session_model(name: str, **params) -> SessionModel:
+def build_session_model(name: str, **params: Any) -> SessionModel:
     """A session model by its zoo name; an unknown name or parameter is a ConfigError."""
     return instantiate(SESSION_MODELS, name, kind="session model", **params)

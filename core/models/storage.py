@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,11 @@ from recsys.core.models.session_base import SessionModel
 from recsys.core.models.zoo import model_classes
 
 NestedModel = Recommender | SessionModel
+Arrays = Mapping[str, np.ndarray]
+"""The arrays of `arrays.npz` by key (a dict while saving, the NpzFile while loading)."""
+StateRef = dict[str, Any]
+"""One value of `model.json`'s state as `json.loads` gives it (Any: `_decode` checks its
+keys one by one)."""
 
 FORMAT = "recsys-model"
 FORMAT_VERSION = 1
@@ -82,10 +89,13 @@ def load_model(folder: str | Path, expected_sha256: str | None = None) -> Recomm
             raise ModelIntegrityError(
                 f"model files at {folder} do not match the registry: SHA-256 {actual}, "
                 f"recorded {expected_sha256}; refusing to load them")
-    return _read_model(root, root)
+    model = _read_model(root, root)
+    # a next-item session model's own folder loads here too (the session zoo's tests); what
+    # the registry holds, and every caller relies on, is a recommender
+    return model  # type: ignore[return-value]
 
 
-def _read_model(folder: Path, root: Path) -> Recommender:
+def _read_model(folder: Path, root: Path) -> NestedModel:
     """The model in `folder` (`root` or a nested model inside it)."""
     if not (folder / STATE_FILE).is_file():
         raise ModelIntegrityError(f"{folder} holds no {STATE_FILE}: not a recsys model")
@@ -136,7 +146,8 @@ def files_sha256(folder: str | Path) -> str:
 
 
 # ---- encoding ---------------------------------------------------------------------------
-def _encode(value, name: str, arrays: dict, folder: Path):
+def _encode(value: object, name: str, arrays: dict[str, np.ndarray], folder: Path) -> object:
+    """`value` as JSON-ready data (dicts, lists, numbers, text), its arrays put in `arrays`."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -169,7 +180,8 @@ def _encode(value, name: str, arrays: dict, folder: Path):
     raise SchemaError(f"cannot store {name} of type {type(value).__name__} as data")
 
 
-def _store_array(values: np.ndarray, name: str, arrays: dict) -> dict:
+def _store_array(values: np.ndarray, name: str, arrays: dict[str, np.ndarray]
+                 ) -> dict[str, str | bool]:
     key = f"a{len(arrays)}"
     if values.dtype == object:
         missing = pd.isna(values) if values.ndim == 1 else np.zeros(values.shape, dtype=bool)
@@ -182,7 +194,8 @@ def _store_array(values: np.ndarray, name: str, arrays: dict) -> dict:
     return {"key": key}
 
 
-def _store_column(column: pd.Series, name: str, arrays: dict) -> dict:
+def _store_column(column: pd.Series, name: str, arrays: dict[str, np.ndarray]
+                  ) -> Mapping[str, object]:
     """A frame column: times as UTC nanoseconds with their time zone, pandas' nullable types
     as float64 with a mask, everything else as an array."""
     missing = column.isna().to_numpy()
@@ -206,7 +219,7 @@ def _store_column(column: pd.Series, name: str, arrays: dict) -> dict:
     return _store_array(column.to_numpy(), name, arrays)
 
 
-def _read_column(ref: dict, arrays):
+def _read_column(ref: StateRef, arrays: Arrays) -> object:
     if "datetime" in ref:
         nanos = _read_array(ref["datetime"], arrays)
         times = pd.to_datetime(nanos, unit="ns", utc=ref["tz"] is not None)
@@ -222,7 +235,8 @@ def _read_column(ref: dict, arrays):
     return _read_array(ref, arrays)
 
 
-def _decode(value, arrays, folder: Path, root: Path):
+def _decode(value: Any, arrays: Arrays, folder: Path, root: Path) -> object:
+    """The value `_encode` wrote (`value`: JSON data as loaded, checked key by key)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if "number" in value:
@@ -251,7 +265,7 @@ def _decode(value, arrays, folder: Path, root: Path):
     raise ModelIntegrityError(f"unknown value in {STATE_FILE}: {sorted(value)}")
 
 
-def _read_array(ref: dict, arrays) -> np.ndarray:
+def _read_array(ref: StateRef, arrays: Arrays) -> np.ndarray:
     values = arrays[ref["key"]]
     if not ref.get("text"):
         return values

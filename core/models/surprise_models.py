@@ -11,18 +11,25 @@ only exact ties at the k-th neighbour may be broken differently from Surprise.
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys.core.data.columns import Columns
 from recsys.core.models.ratings import RatingRecommender, rating_frame
 
+if TYPE_CHECKING:  # scikit-surprise ships no type hints: these name what flows, as Any
+    from surprise import AlgoBase, Trainset
+
 C = Columns
+BaseParts = tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""(constant, per-user offset, per-item offset) of a neighbourhood model's base estimate."""
 
 
-def surprise_trainset(ratings: pd.DataFrame, scale: tuple[float, float]):
+def surprise_trainset(ratings: pd.DataFrame, scale: tuple[float, float]) -> Trainset:
     from surprise import Dataset, Reader
 
     data = Dataset.load_from_df(ratings[[C.user_id, C.item_id, C.rating]],
@@ -30,12 +37,13 @@ def surprise_trainset(ratings: pd.DataFrame, scale: tuple[float, float]):
     return data.build_full_trainset()
 
 
-def inner_positions(raw_to_inner: dict, raw_ids: np.ndarray) -> np.ndarray:
+def inner_positions(raw_to_inner: dict[object, int], raw_ids: np.ndarray
+                    ) -> npt.NDArray[np.int64]:
     """Surprise inner id per catalogue id (-1 where Surprise has not seen it)."""
     return np.array([raw_to_inner.get(r, -1) for r in raw_ids], dtype=np.int64)
 
 
-def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+def _take(values: np.ndarray, positions: np.ndarray) -> npt.NDArray[np.float64]:
     """values[positions] with zeros (rows of zeros) where position is -1."""
     out = np.zeros((positions.size, *values.shape[1:]), dtype=np.float64)
     known = positions >= 0
@@ -49,11 +57,12 @@ class SurpriseRecommender(RatingRecommender):
     ratings: sp.csr_matrix
     """users x items ratings, one per pair (set by fit)."""
 
-    def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0):
+    def __init__(self, rating_source: str = "auto", popularity_half_life_days: float = 7.0
+                 ) -> None:
         super().__init__(rating_source, popularity_half_life_days)
 
     @abstractmethod
-    def make_algo(self):
+    def make_algo(self) -> AlgoBase:
         """A fresh, unfitted Surprise algorithm with this model's hyperparameters."""
 
     def _fit(self, matrix: sp.csr_matrix, interactions: pd.DataFrame) -> None:
@@ -75,7 +84,8 @@ class SurpriseRecommender(RatingRecommender):
                    inner_positions(trainset._raw2inner_id_items, self.items))
 
     @abstractmethod
-    def _keep(self, algo, trainset, user_pos: np.ndarray, item_pos: np.ndarray) -> None:
+    def _keep(self, algo: AlgoBase, trainset: Trainset, user_pos: np.ndarray,
+              item_pos: np.ndarray) -> None:
         """Copy what scoring needs out of the fitted algorithm (catalogue order)."""
 
     def _unknown_item_estimate(self, user_row: int) -> float:
@@ -93,34 +103,39 @@ class SVDRecommender(SurpriseRecommender):
 
     def __init__(self, n_factors: int = 100, n_epochs: int = 30, lr_all: float = 0.01,
                  reg_all: float = 0.05, random_state: int = 0, rating_source: str = "auto",
-                 popularity_half_life_days: float = 7.0):
+                 popularity_half_life_days: float = 7.0) -> None:
         super().__init__(rating_source, popularity_half_life_days)
         self.n_factors, self.n_epochs = n_factors, n_epochs
         self.lr_all, self.reg_all, self.random_state = lr_all, reg_all, random_state
 
-    def make_algo(self):
+    def make_algo(self) -> AlgoBase:
         from surprise import SVD
 
         return SVD(n_factors=self.n_factors, n_epochs=self.n_epochs, lr_all=self.lr_all,
                    reg_all=self.reg_all, random_state=self.random_state)
 
     def _unknown_item_estimate(self, user_row: int) -> float:
-        return self.global_mean + (self.user_bias[user_row] if user_row >= 0 else 0.0)
+        user_bias = float(self.user_bias[user_row]) if user_row >= 0 else 0.0
+        return self.global_mean + user_bias
 
-    def _keep(self, algo, trainset, user_pos, item_pos) -> None:
+    def _keep(self, algo: AlgoBase, trainset: Trainset, user_pos: np.ndarray,
+              item_pos: np.ndarray) -> None:
         self.user_bias, self.user_factors = _take(algo.bu, user_pos), _take(algo.pu, user_pos)
         self.item_bias, self.item_factors = _take(algo.bi, item_pos), _take(algo.qi, item_pos)
 
-    def _estimates(self, user_row, item_rows):
-        base = self.global_mean + self.item_bias[item_rows]
+    def _estimates(self, user_row: int, item_rows: np.ndarray) -> npt.NDArray[np.float64]:
+        base: npt.NDArray[np.float64] = self.global_mean + self.item_bias[item_rows]
         if user_row < 0:
             return base
-        return base + self.user_bias[user_row] + self.item_factors[item_rows] @ \
-            self.user_factors[user_row]
+        estimates: npt.NDArray[np.float64] = base + self.user_bias[user_row] + \
+            self.item_factors[item_rows] @ self.user_factors[user_row]
+        return estimates
 
-    def _score(self, user_rows):
-        return (self.global_mean + self.user_bias[user_rows][:, None] + self.item_bias[None, :]
-                + self.user_factors[user_rows] @ self.item_factors.T)
+    def _score(self, user_rows: np.ndarray) -> npt.NDArray[np.float64]:
+        scores: npt.NDArray[np.float64] = (
+            self.global_mean + self.user_bias[user_rows][:, None] + self.item_bias[None, :]
+            + self.user_factors[user_rows] @ self.item_factors.T)
+        return scores
 
 
 class SVDppRecommender(SVDRecommender):
@@ -134,17 +149,19 @@ class SVDppRecommender(SVDRecommender):
 
     def __init__(self, n_factors: int = 20, n_epochs: int = 20, lr_all: float = 0.007,
                  reg_all: float = 0.02, random_state: int = 0, rating_source: str = "auto",
-                 popularity_half_life_days: float = 7.0):
+                 popularity_half_life_days: float = 7.0) -> None:
         super().__init__(n_factors, n_epochs, lr_all, reg_all, random_state, rating_source,
                          popularity_half_life_days)
 
-    def make_algo(self):
+    def make_algo(self) -> AlgoBase:
         from surprise import SVDpp
 
         return SVDpp(n_factors=self.n_factors, n_epochs=self.n_epochs, lr_all=self.lr_all,
-                     reg_all=self.reg_all, random_state=self.random_state, cache_ratings=True)
+                     reg_all=self.reg_all, random_state=self.random_state,
+                     cache_ratings=True)
 
-    def _keep(self, algo, trainset, user_pos, item_pos) -> None:
+    def _keep(self, algo: AlgoBase, trainset: Trainset, user_pos: np.ndarray,
+              item_pos: np.ndarray) -> None:
         implicit = np.zeros_like(algo.pu)
         for inner, rated in trainset.ur.items():
             items = np.fromiter((j for j, _ in rated), dtype=np.int64)
@@ -163,22 +180,26 @@ class NeighbourhoodRecommender(SurpriseRecommender):
 
     def __init__(self, k: int = 40, min_k: int = 1, user_based: bool = True,
                  similarity: str = "pearson_baseline", shrinkage: int = 100,
-                 rating_source: str = "auto", popularity_half_life_days: float = 7.0):
+                 rating_source: str = "auto", popularity_half_life_days: float = 7.0
+                 ) -> None:
         super().__init__(rating_source, popularity_half_life_days)
         self.k, self.min_k, self.user_based = k, min_k, user_based
         self.similarity_name, self.shrinkage = similarity, shrinkage
 
-    def sim_options(self) -> dict:
-        options = {"name": self.similarity_name, "user_based": self.user_based}
+    def sim_options(self) -> dict[str, str | bool | int]:
+        options: dict[str, str | bool | int] = {"name": self.similarity_name,
+                                                "user_based": self.user_based}
         if self.similarity_name == "pearson_baseline":
             options["shrinkage"] = self.shrinkage
         return options
 
     @abstractmethod
-    def _base_parts(self, algo, trainset, user_pos, item_pos):
+    def _base_parts(self, algo: AlgoBase, trainset: Trainset,
+                    user_pos: np.ndarray, item_pos: np.ndarray) -> BaseParts:
         """(constant, per-user offset, per-item offset) of the base estimate."""
 
-    def _keep(self, algo, trainset, user_pos, item_pos) -> None:
+    def _keep(self, algo: AlgoBase, trainset: Trainset, user_pos: np.ndarray,
+              item_pos: np.ndarray) -> None:
         self.constant, self.user_offset, self.item_offset = self._base_parts(
             algo, trainset, user_pos, item_pos)
         x_pos = user_pos if self.user_based else item_pos
@@ -195,8 +216,8 @@ class NeighbourhoodRecommender(SurpriseRecommender):
         self.rater_deviation = by_item.data - (self.constant + self.user_offset[by_item.indices]
                                                + self.item_offset[users_of])
 
-    def _estimates(self, user_row, item_rows):
-        base = self.constant + self.item_offset[item_rows]
+    def _estimates(self, user_row: int, item_rows: np.ndarray) -> npt.NDArray[np.float64]:
+        base: npt.NDArray[np.float64] = self.constant + self.item_offset[item_rows]
         if user_row < 0:
             return base
         base = base + self.user_offset[user_row]
@@ -204,7 +225,8 @@ class NeighbourhoodRecommender(SurpriseRecommender):
             adjust = self._user_based_adjustment(user_row)[item_rows]
         else:
             adjust = self._item_based_adjustment(user_row, item_rows)
-        return base + adjust
+        estimates: npt.NDArray[np.float64] = base + adjust
+        return estimates
 
     def _item_based_adjustment(self, user_row: int, item_rows: np.ndarray) -> np.ndarray:
         """x = items: neighbours of each target item among the items this user rated."""
@@ -247,7 +269,8 @@ def _weighted_mean(sims: np.ndarray, deviation: np.ndarray, min_k: int) -> np.nd
     sum_sim = weights.sum(axis=1)
     sum_dev = (weights * deviation).sum(axis=1)
     sum_dev[positive.sum(axis=1) < min_k] = 0.0
-    return np.divide(sum_dev, sum_sim, out=np.zeros_like(sum_sim), where=sum_sim > 0)
+    mean: np.ndarray = np.divide(sum_dev, sum_sim, out=np.zeros_like(sum_sim), where=sum_sim > 0)
+    return mean
 
 
 class KNNBaselineRecommender(NeighbourhoodRecommender):
@@ -255,16 +278,18 @@ class KNNBaselineRecommender(NeighbourhoodRecommender):
 
     name = "knn_baseline"
 
-    def make_algo(self):
+    def make_algo(self) -> AlgoBase:
         from surprise import KNNBaseline
 
         return KNNBaseline(k=self.k, min_k=self.min_k, sim_options=self.sim_options(),
                            verbose=False)
 
     def _unknown_item_estimate(self, user_row: int) -> float:
-        return self.constant + (self.user_offset[user_row] if user_row >= 0 else 0.0)
+        user_offset = float(self.user_offset[user_row]) if user_row >= 0 else 0.0
+        return self.constant + user_offset
 
-    def _base_parts(self, algo, trainset, user_pos, item_pos):
+    def _base_parts(self, algo: AlgoBase, trainset: Trainset,
+                    user_pos: np.ndarray, item_pos: np.ndarray) -> BaseParts:
         bu, bi = algo.compute_baselines()
         return float(trainset.global_mean), _take(bu, user_pos), _take(bi, item_pos)
 
@@ -274,13 +299,14 @@ class KNNWithMeansRecommender(NeighbourhoodRecommender):
 
     name = "knn_with_means"
 
-    def make_algo(self):
+    def make_algo(self) -> AlgoBase:
         from surprise import KNNWithMeans
 
         return KNNWithMeans(k=self.k, min_k=self.min_k, sim_options=self.sim_options(),
                             verbose=False)
 
-    def _base_parts(self, algo, trainset, user_pos, item_pos):
+    def _base_parts(self, algo: AlgoBase, trainset: Trainset,
+                    user_pos: np.ndarray, item_pos: np.ndarray) -> BaseParts:
         user_means = np.zeros(trainset.n_users)
         item_means = np.zeros(trainset.n_items)
         for inner, ratings in trainset.ur.items():
