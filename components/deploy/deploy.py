@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys.components.deploy.rollout import RolloutFailed, failure_message, roll_out
 from recsys.components.deploy.served_resource import ExportedArtifact, ServingTarget
 from recsys.core.errors import NotFoundError
-from recsys.core.lifecycle.registry import CHAMPION, aliases, rollback
+from recsys.core.lifecycle.registry import CHAMPION, StaleComparison, aliases, rollback
 from recsys.core.lifecycle.registry_lock import RegistryLock
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,13 @@ def deploy_promoted(config: DeployConfig, client: MlflowClient, lock: RegistryLo
 
 def _roll_back_champion(client: MlflowClient, name: str, version: str, reason: str,
                         lock: RegistryLock) -> str:
-    """champion <- previous, if the champion is still `version`; says what was done."""
-    current = aliases(client, name).get(CHAMPION)
-    if current != version:
-        return f"the champion is v{current} now, not v{version}: alias left as it is"
+    """champion <- previous, if the champion is still `version` (checked under the registry
+    lock, so a promotion landing meanwhile stays); says what was done."""
     try:
-        restored = rollback(client, name, reason, lock=lock)
+        restored = rollback(client, name, reason, lock=lock, only_from=version)
+    except StaleComparison:
+        current = aliases(client, name).get(CHAMPION)
+        return f"the champion is v{current} now, not v{version}: alias left as it is"
     except NotFoundError:
         return (f"{name} has no previous version: the champion stays v{version}, which "
                 "serving does not run")

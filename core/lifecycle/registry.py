@@ -238,10 +238,16 @@ def promote_manually(client: MlflowClient, name: str, version: str, reason: str,
         _make_champion(client, name, str(version), how="manual", reason=reason)
 
 
-def rollback(client: MlflowClient, name: str, reason: str, *, lock: RegistryLock) -> str:
-    """champion <- previous (and previous <- the demoted champion); returns the new champion."""
+def rollback(client: MlflowClient, name: str, reason: str, *, lock: RegistryLock,
+             only_from: str | None = None) -> str:
+    """champion <- previous (and previous <- the demoted champion); returns the new champion.
+    With `only_from`, a compare-and-set under the lock: the champion must still be that
+    version, or nothing moves and StaleComparison is raised (a promotion in between stays)."""
     with lock:
         current = aliases(client, name)
+        if only_from is not None and current.get(CHAMPION) != str(only_from):
+            raise StaleComparison(f"{name}: the champion is v{current.get(CHAMPION)}, not "
+                                  f"v{only_from}: not rolled back")
         if PREVIOUS not in current:
             raise NotFoundError(f"model {name!r} has no '{PREVIOUS}' version to roll back to")
         target = current[PREVIOUS]

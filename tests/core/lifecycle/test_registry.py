@@ -6,6 +6,7 @@ from recsys.core.errors import NotFoundError
 from recsys.core.lifecycle.gate import GatePolicy, decide
 from recsys.core.lifecycle.registry import (
     NO_CHAMPION,
+    StaleComparison,
     aliases,
     promote,
     promote_manually,
@@ -90,6 +91,18 @@ def test_rollback_and_manual_promotion_are_recorded(client):
     table = registry_table(client, NAME)
     assert [r["version"] for r in table] == [v2, v1]
     assert table[0]["aliases"] == ["challenger", "champion"]
+
+
+def test_a_rollback_from_a_version_no_longer_champion_moves_nothing(client):
+    """The deploy step's compare-and-set: a promotion that landed after the failed rollout
+    was decided stays champion."""
+    v1, _ = candidate(client, GOOD, BASE)
+    v2, _ = candidate(client, {"ndcg_at_10": 0.40, "coverage_at_10": 0.5}, GOOD)
+    with pytest.raises(StaleComparison, match=f"champion is v{v2}, not v{v1}"):
+        rollback(client, NAME, "rollout of v1 failed", lock=lock_of(client), only_from=v1)
+    assert aliases(client, NAME)["champion"] == v2 and aliases(client, NAME)["previous"] == v1
+    assert rollback(client, NAME, "rollout of v2 failed", lock=lock_of(client),
+                    only_from=v2) == v1
 
 
 def test_rollback_without_previous_is_refused(client):
