@@ -80,7 +80,8 @@ def test_overlays_resolve(overlay):
     components = [(folder / c).resolve() for c in kustomization["components"]]
     assert components == [(REPO / "infra" / "seldon").resolve(), (K8S / "spark").resolve()]
     serving = component_resources(components[0])
-    assert {r["kind"] for r in serving} == {"Server", "Model", "NetworkPolicy"}
+    assert {r["kind"] for r in serving} == {"Server", "Model", "NetworkPolicy", "Role",
+                                           "RoleBinding"}  # the deploy step's rights
     # the spark engine's identities and network rule: core kinds, validated strictly
     spark = component_resources(components[1])
     assert {r["kind"] for r in spark} == {"ServiceAccount", "Role", "RoleBinding",
