@@ -32,21 +32,26 @@ from recsys.core.data.event_store import RAW_ZONE, partition_key, read_event_fil
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
+from recsys.streaming.worker_config import (
+    ConsumerName,
+    FlushSeconds,
+    GroupName,
+    ReadCount,
+    StreamWorkerConfig,
+)
 
 log = logging.getLogger(__name__)
 C = Columns
 GROUP = "lake-sink"
 
 
-@dataclass
-class SinkConfig:
-    group: str = GROUP
-    consumer: str = "sink-1"
-    max_events: int = 20_000
-    max_seconds: float = 30.0
-    read_count: int = 5000
-    block_ms: int = 500
-    reclaim_idle_ms: int = 30_000
+class SinkConfig(StreamWorkerConfig):
+    group: GroupName = GROUP
+    consumer: ConsumerName = "sink-1"
+    max_events: ReadCount = 20_000
+    """Events held before they are written out."""
+    max_seconds: FlushSeconds = 30.0
+    read_count: ReadCount = 5000
     max_seen_partitions: int = 3
 
 

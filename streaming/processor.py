@@ -47,6 +47,13 @@ from recsys.streaming.session_state import (
     new_state,
     upgrade_state,
 )
+from recsys.streaming.worker_config import (
+    BlockMs,
+    ConsumerName,
+    GroupName,
+    ReadCount,
+    StreamWorkerConfig,
+)
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -77,15 +84,13 @@ return (#KEYS) / 2
 """
 
 
-@dataclass
-class ProcessorConfig:
-    group: str = GROUP
-    consumer: str = "processor-1"
-    batch_size: int = 10000
-    block_ms: int = 1000
+class ProcessorConfig(StreamWorkerConfig):
+    group: GroupName = GROUP
+    consumer: ConsumerName = "processor-1"
+    batch_size: ReadCount = 10000
+    block_ms: BlockMs = 1000
     lateness_ms: int = 5 * 60_000
     state_ttl_seconds: int = 2 * 86_400
-    reclaim_idle_ms: int = 30_000
     read_ahead: bool = True
     max_event_ahead_ms: int = 5 * 60_000
     """The watermark never passes processing time plus this skew, whatever an event says."""

@@ -22,6 +22,13 @@ from recsys.core.data.columns import Columns
 from recsys.core.data.lake import Lake
 from recsys.core.data.quarantine import quarantine_lines, write_quarantine
 from recsys.streaming.bus import BufferedGroupWorker, EventBus, GroupReader
+from recsys.streaming.worker_config import (
+    ConsumerName,
+    FlushSeconds,
+    GroupName,
+    ReadCount,
+    StreamWorkerConfig,
+)
 
 log = logging.getLogger(__name__)
 C = Columns
@@ -29,15 +36,13 @@ GROUP = "quarantine-sink"
 REASON_PREFIX = "collector"
 
 
-@dataclass
-class QuarantineSinkConfig:
-    group: str = GROUP
-    consumer: str = "quarantine-1"
-    max_records: int = 5_000
-    max_seconds: float = 30.0
-    read_count: int = 1000
-    block_ms: int = 500
-    reclaim_idle_ms: int = 30_000
+class QuarantineSinkConfig(StreamWorkerConfig):
+    group: GroupName = GROUP
+    consumer: ConsumerName = "quarantine-1"
+    max_records: ReadCount = 5_000
+    """Dead letters held before they are written out."""
+    max_seconds: FlushSeconds = 30.0
+    read_count: ReadCount = 1000
 
 
 @dataclass
