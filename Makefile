@@ -15,13 +15,15 @@ VERSION := $(shell sed -n 's/^version = //p' setup.cfg)
 IMAGE ?= localhost/recsys:$(VERSION)
 SERVING_IMAGE ?= localhost/recsys-serving:$(VERSION)
 SPARK_IMAGE ?= localhost/recsys-spark:$(VERSION)
+SELDON_V1_IMAGE ?= localhost/recsys-seldon-v1:$(VERSION)
+PYTHON312_BASE_IMAGE ?= localhost/python:3.12-bookworm
 IMAGE_INPUTS ?= unlabelled
 BASE_IMAGE ?= localhost/debian:bookworm
 TYPED_PACKAGES := core components pipelines feature_repo serving streaming monitoring experiments cli
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image image build-images run-containers clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images run-containers clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -89,16 +91,19 @@ base-image: ## Debian bookworm base image for podman, made with debootstrap (no 
 	@bash infra/container_tools.sh
 	@podman image exists $(BASE_IMAGE) || bash infra/base_image.sh $(BASE_IMAGE)
 
-image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers), the serving and the Spark image
+python312-base-image: base-image ## the seldon-core v1 wrapper's Python 3.12 base: bookworm + this machine's CPython 3.12
+	@podman image exists $(PYTHON312_BASE_IMAGE) || bash infra/python312_image.sh "$(PYTHON312)" $(PYTHON312_BASE_IMAGE) $(BASE_IMAGE)
+
+image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers), the serving, the Spark and the seldon-core v1 image
 	@inputs=$$(python3 infra/image_inputs.py); current=yes; \
-	for image in $(IMAGE) $(SERVING_IMAGE) $(SPARK_IMAGE); do \
+	for image in $(IMAGE) $(SERVING_IMAGE) $(SPARK_IMAGE) $(SELDON_V1_IMAGE); do \
 	  label=$$(podman image inspect --format '{{ index .Labels "recsys.inputs" }}' $$image 2>/dev/null) || label=; \
 	  [ "$$label" = "$$inputs" ] || current=no; \
 	done; \
 	if [ $$current = yes ]; then echo "images up to date (inputs $$inputs)"; \
 	else $(MAKE) --no-print-directory build-images IMAGE_INPUTS=$$inputs; fi
 
-build-images: base-image ## build the three images whatever they hold (labelled with IMAGE_INPUTS)
+build-images: base-image python312-base-image ## build the four images whatever they hold (labelled with IMAGE_INPUTS)
 	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
 	  --label recsys.inputs=$(IMAGE_INPUTS) \
 	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile -t $(IMAGE) .
@@ -108,6 +113,9 @@ build-images: base-image ## build the three images whatever they hold (labelled 
 	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
 	  --label recsys.inputs=$(IMAGE_INPUTS) \
 	  --build-arg PROJECT_IMAGE=$(IMAGE) -f infra/Dockerfile.spark -t $(SPARK_IMAGE) .
+	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
+	  --label recsys.inputs=$(IMAGE_INPUTS) \
+	  --build-arg BASE_IMAGE=$(PYTHON312_BASE_IMAGE) -f infra/Dockerfile.seldon-v1 -t $(SELDON_V1_IMAGE) .
 
 run-containers: install image ## the main job with every step in the project image (podman), on the production profile
 	$(BIN)/python -m recsys.tools.container_run --events $(EVENTS)

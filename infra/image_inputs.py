@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ("infra/Dockerfile", "infra/Dockerfile.serving", "infra/Dockerfile.spark",
-               "infra/base_image.sh", ".dockerignore")
+               "infra/Dockerfile.seldon-v1", "infra/base_image.sh", "infra/python312_image.sh",
+               ".dockerignore")
 
 
 def ignore_rules(root: Path) -> tuple[list[str], list[str]]:

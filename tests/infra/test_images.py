@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow,
 VERSION = Settings().image.rsplit(":", 1)[1]
 IMAGE, SERVING_IMAGE = Settings().image, f"localhost/recsys-serving:{VERSION}"
 SPARK_IMAGE = Settings().spark_image_tag
+SELDON_V1_IMAGE = f"localhost/recsys-seldon-v1:{VERSION}"
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -104,6 +105,49 @@ def test_serving_runs_in_its_image_and_answers_with_a_token(images, container_na
     probe = podman("exec", container_name, "python3", "-m", "recsys.cli.probe",
                    f"{url}/v2/health/ready", check=False)
     assert probe.returncode == 0, probe.stderr
+
+
+def test_the_seldon_v1_image_serves_an_exported_champion(images, container_name, tmp_path):
+    """The seldon-core v1 wrapper's image (Python 3.12) starts as uid 1000 with the model
+    folder read-only and answers the v1 protocol, the integrity check included."""
+    import pandas as pd
+
+    from recsys.core.models.storage import save_model
+    from recsys.core.models.zoo import build_model
+    from tests.serving.conftest import ROWS
+
+    model = tmp_path / "champion"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    digest = save_model(build_model("item_knn", shrinkage=0.0).fit(frame), model)
+    for path in (model, *model.rglob("*")):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    port = free_port()
+    podman("run", "-d", "--name", container_name, "-p", f"127.0.0.1:{port}:9000",
+           "-v", f"{model}:/models/champion:ro", "-e", "RECSYS_MODEL_PATH=/models/champion",
+           "-e", f"RECSYS_MODEL_SHA256={digest}", SELDON_V1_IMAGE)
+    url = f"http://127.0.0.1:{port}"
+    assert wait_for_http(f"{url}/health/ping", 120), podman("logs", container_name).stderr[-3000:]
+    answer = requests.post(f"{url}/api/v1.0/predictions", timeout=10,
+                           json={"jsonData": {"user_id": "u1", "k": 2}})
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()["jsonData"]["item_ids"]) == {"c", "d"}
+    assert answer.json()["jsonData"]["fallback"] is False
+    identity = podman("exec", container_name, "sh", "-c",
+                      "id -u; python3 -c 'import sys; print(sys.version_info[:2])'; "
+                      "command -v cc gcc || echo no-compiler")
+    assert identity.stdout.split("\n")[:3] == ["1000", "(3, 12)", "no-compiler"]
+    tampered = f"{container_name}-tampered"
+    try:
+        podman("run", "-d", "--name", tampered, "-v", f"{model}:/models/champion:ro",
+               "-e", "RECSYS_MODEL_PATH=/models/champion", "-e", f"RECSYS_MODEL_SHA256={'0' * 64}",
+               SELDON_V1_IMAGE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "SHA-256" not in podman(
+                "logs", tampered, check=False).stderr:
+            time.sleep(1)
+        assert "SHA-256" in podman("logs", tampered).stderr
+    finally:
+        podman("rm", "-f", tampered, check=False)
 
 
 def test_the_spark_image_runs_the_data_job_as_a_sparkapplication_driver(images, tmp_path):
