@@ -34,8 +34,8 @@ def auth_server(tmp_path):
     with temporary_postgres_database("mlflow_registry") as registry_url, \
             temporary_postgres_database("mlflow_auth") as users_url:
         config = (REPO / "infra" / "mlflow" / "basic_auth.ini").read_text()
-        config = config.replace("postgresql://mlflow_auth@postgres.recsys.svc:5432/mlflow_auth",
-                                users_url)
+        config = config.replace(
+            "postgresql+psycopg2://mlflow_auth@postgres.recsys.svc:5432/mlflow_auth", users_url)
         assert users_url in config  # the shipped file, with only the user store replaced
         (tmp_path / "basic_auth.ini").write_text(config)
         port = free_port()
