@@ -16,6 +16,11 @@ environment (pipelines/local_runner.py hands them to container steps).
 - `recsys-redis` and `recsys-feast-registry` (key `url` each): the online store and the
   Feast registry (`RECSYS_REDIS_URL`, `RECSYS_FEAST_REGISTRY_URL`), the Secrets the stream
   workers and serving read too.
+- `recsys-s3` (keys `access_key_id`, `secret_access_key`): the S3 lake's and the serving
+  artifacts' credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) for every step that
+  reads or writes them, the Secret the collector, the stream workers and MLflow read too.
+  Optional: on a cluster whose pods get S3 access from a workload identity (IRSA, GKE
+  Workload Identity) it does not exist, and the SDK's own credential chain applies.
 Serving's read-only identity (`recsys-mlflow-serving`) is set in its own manifest.
 """
 from __future__ import annotations
@@ -29,6 +34,9 @@ REGISTRY_LOCK_SECRET = "recsys-registry-lock"
 FEATURE_STORE_SECRETS = {"recsys-redis": "RECSYS_REDIS_URL",
                          "recsys-feast-registry": "RECSYS_FEAST_REGISTRY_URL"}
 _CREDENTIALS = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+LAKE_STORE_SECRET = "recsys-s3"
+_S3_CREDENTIALS = {"access_key_id": "AWS_ACCESS_KEY_ID",
+                   "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
 
 
 def as_identity(task: PipelineTask, secret_name: str) -> PipelineTask:
@@ -50,3 +58,9 @@ def with_feature_store(task: PipelineTask) -> PipelineTask:
         kubernetes.use_secret_as_env(task, secret_name=secret_name,
                                      secret_key_to_env={"url": env})
     return task
+
+
+def with_lake_store(task: PipelineTask) -> PipelineTask:
+    """Give `task` the S3 credentials of the Secret `recsys-s3`, when it exists."""
+    return kubernetes.use_secret_as_env(task, secret_name=LAKE_STORE_SECRET,
+                                        secret_key_to_env=_S3_CREDENTIALS, optional=True)

@@ -13,6 +13,7 @@ from kfp.dsl import PipelineTask
 
 from recsys.components.lake.component import lake_retention_op
 from recsys.core.data.retention import ZONE_NAMES
+from recsys.pipelines.cluster_identity import with_lake_store
 from recsys.pipelines.outcome_reporting import OUTCOME_CONFIG_MAP
 from recsys.pipelines.task_resources import sized
 
@@ -24,7 +25,7 @@ RETENTION_KEYS = {f"{zone}_days": f"RECSYS_RETENTION_{zone.upper()}_DAYS" for zo
 def lake_retention(lake_uri: str, s3_endpoint_url: str) -> PipelineTask:
     task = lake_retention_op(lake_uri=lake_uri, s3_endpoint_url=s3_endpoint_url)
     task.set_caching_options(False)  # it acts on the live lake and today's date
-    sized(task)
+    with_lake_store(sized(task))
     kubernetes.use_config_map_as_env(
         task, config_map_name=OUTCOME_CONFIG_MAP,
         config_map_key_to_env={"pushgateway_url": "RECSYS_PUSHGATEWAY_URL"}, optional=True)

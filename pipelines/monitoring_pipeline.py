@@ -6,7 +6,7 @@ from recsys.components.gate.component import drift_trigger_op
 from recsys.components.monitor.component import monitor_op
 from recsys.core.settings import DEFAULT_REGISTERED_MODEL
 from recsys.monitoring.config import DriftConfig
-from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity
+from recsys.pipelines.cluster_identity import MONITORING_IDENTITY, as_identity, with_lake_store
 from recsys.pipelines.lake_retention import lake_retention
 from recsys.pipelines.outcome_reporting import outcome_reporter
 from recsys.pipelines.task_resources import sized
@@ -39,7 +39,7 @@ def monitoring_pipeline(
                            drift_share=drift_share)
         check.set_caching_options(False)
         # reads the registry, writes its own experiment
-        as_identity(sized(check), MONITORING_IDENTITY)
+        with_lake_store(as_identity(sized(check), MONITORING_IDENTITY))
         lake_retention(lake_uri, s3_endpoint_url)  # beside the check, not after it
         with dsl.If(check.outputs["Output"] == True):  # noqa: E712 - a KFP condition, not Python
             trigger = drift_trigger_op(summary=check.outputs["summary"])

@@ -23,6 +23,7 @@ from recsys.pipelines.cluster_identity import (
     PIPELINE_IDENTITY,
     as_identity,
     with_feature_store,
+    with_lake_store,
     with_registry_lock,
 )
 from recsys.pipelines.outcome_reporting import outcome_reporter
@@ -45,7 +46,7 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                             s3_endpoint_url=s3_endpoint_url, state_dir=state_dir,
                             feast_profile=feast_profile)
     published.set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
-    with_feature_store(sized(published))
+    with_lake_store(with_feature_store(sized(published)))
     trained = train_op(processed=processed, quality_report=quality_report,
                        tracking_uri=tracking_uri, experiment=experiment,
                        source_sha256=source_hash, models=models,
@@ -83,7 +84,7 @@ def train_gate_promote(processed, quality_report, source_hash, *, lake_uri, s3_e
                                  rollout_timeout_seconds=rollout_timeout_seconds)
             # no retry: a failed rollout has already moved the champion back
             deployed.set_caching_options(False)
-            with_registry_lock(as_identity(sized(deployed), PIPELINE_IDENTITY))
+            with_lake_store(with_registry_lock(as_identity(sized(deployed), PIPELINE_IDENTITY)))
 
 
 def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format, start, end,
@@ -96,7 +97,8 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
     """The training pipeline's steps (wired into the caller's pipeline)."""
     fingerprint = fingerprint_op(source=source, lake_uri=lake_uri,
                                  s3_endpoint_url=s3_endpoint_url, source_sha256=source_sha256)
-    sized(fingerprint).set_caching_options(False).set_retry(num_retries=NETWORK_RETRIES)
+    with_lake_store(sized(fingerprint)).set_caching_options(False).set_retry(
+        num_retries=NETWORK_RETRIES)
     # the data path: one Spark job (local mode in the step, or a SparkApplication), or the
     # pandas engine's three steps. The rest is wired into each branch by the same function:
     # kfp.local 2.17 cannot pass an artifact out of a branch (dsl.OneOf of artifacts)
@@ -117,17 +119,17 @@ def training_steps(source, lake_uri, tracking_uri, source_sha256, source_format,
             max_bad_ratio=max_bad_ratio, holdout_days=holdout_days,
             lookback_days=lookback_days, spark_submit=spark_submit,
             spark_namespace=spark_namespace, spark_image=spark_image)
-        sized(on_spark).set_retry(num_retries=NETWORK_RETRIES)
+        with_lake_store(sized(on_spark)).set_retry(num_retries=NETWORK_RETRIES)
         train_gate_promote(on_spark.outputs["processed"], on_spark.outputs["quality_report"],
                            on_spark.outputs["Output"], **tail)
     with dsl.Else():
         extracted = extract_op(source=source, lake_uri=lake_uri, source_format=source_format,
                                start=start, end=end, s3_endpoint_url=s3_endpoint_url,
                                source_sha256=fingerprint.output)
-        sized(extracted).set_retry(num_retries=NETWORK_RETRIES)
+        with_lake_store(sized(extracted)).set_retry(num_retries=NETWORK_RETRIES)
         validated = validate_op(events=extracted.outputs["events"], lake_uri=lake_uri,
                                 max_bad_ratio=max_bad_ratio, s3_endpoint_url=s3_endpoint_url)
-        sized(validated)
+        with_lake_store(sized(validated))
         processed = preprocess_op(clean=validated.outputs["clean"],
                                   holdout_days=holdout_days, lookback_days=lookback_days,
                                   window_end=end)

@@ -25,6 +25,9 @@ def test_compiles_with_retraining_under_a_condition(tmp_path):
         "recsys-mlflow-monitoring"  # read-only towards the registry
     assert executors["exec-gate-op"]["secretAsEnv"][0]["secretNameParameter"]["runtimeValue"][
         "constant"] == "recsys-mlflow-pipeline"  # the nested retrain writes as the pipeline
+    for step in ("monitor-op", "lake-retention-op"):  # the lake's S3 credentials
+        assert "recsys-s3" in {secret["secretNameParameter"]["runtimeValue"]["constant"]
+                               for secret in executors[f"exec-{step}"]["secretAsEnv"]}, step
     tasks = spec["root"]["dag"]["tasks"]  # the steps inside an exit handler
     assert set(tasks) == {"exit-handler-1", "report-outcome-op"}
     tasks = spec["components"][tasks["exit-handler-1"]["componentRef"]["name"]]["dag"]["tasks"]

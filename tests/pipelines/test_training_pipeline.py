@@ -96,10 +96,21 @@ def test_compiled_yaml_names_every_step(tmp_path):
     for step in ("gate-op", "promote-op"):  # the alias-move lock's database
         assert secret_envs(executors, f"exec-{step}") == {
             **identity, "RECSYS_REGISTRY_LOCK_URL": ("recsys-registry-lock", "url")}, step
+    s3 = {"AWS_ACCESS_KEY_ID": ("recsys-s3", "access_key_id"),
+          "AWS_SECRET_ACCESS_KEY": ("recsys-s3", "secret_access_key")}
     assert secret_envs(executors, "exec-features-op") == {  # the feature store's addresses
         "RECSYS_REDIS_URL": ("recsys-redis", "url"),
-        "RECSYS_FEAST_REGISTRY_URL": ("recsys-feast-registry", "url")}
-    assert secret_envs(executors, "exec-extract-op") == {}  # no MLflow: no credentials
+        "RECSYS_FEAST_REGISTRY_URL": ("recsys-feast-registry", "url"), **s3}
+    for step in ("fingerprint-op", "extract-op", "validate-op", "spark-data-op"):
+        assert secret_envs(executors, f"exec-{step}") == s3, step  # the lake, no MLflow
+    assert secret_envs(executors, "exec-deploy-op") == {  # exports the serving artifact
+        **identity, "RECSYS_REGISTRY_LOCK_URL": ("recsys-registry-lock", "url"), **s3}
+    for step in ("preprocess-op", "train-op", "evaluate-op", "gate-op", "promote-op"):
+        assert not set(secret_envs(executors, f"exec-{step}")) & set(s3), step
+    # optional: a workload identity (IRSA) cluster has no such Secret
+    assert all(secret.get("optional") is True
+               for executor in executors.values() for secret in executor.get("secretAsEnv", [])
+               if secret["secretNameParameter"]["runtimeValue"]["constant"] == "recsys-s3")
     literal_env = [e["name"] for ex in spec["deploymentSpec"]["executors"].values()
                    for e in ex["container"].get("env", [])]
     assert not [name for name in literal_env if "MLFLOW" in name or "LOCK" in name]
