@@ -1,7 +1,9 @@
 """What `make kube-play` hands to `podman kube play`: an overlay's rendered resources with
 the kinds podman 4.3 lacks translated and the rest set aside, and nothing else changed.
 
-- Deployments and ConfigMaps are played as they are (a Deployment runs one pod).
+- Deployments and ConfigMaps are played as they are, but for a Deployment's replicas: one
+  pod (podman 4.3 starts a Deployment's one pod once per replica, and the second start
+  fails on the ports the first holds).
 - A StatefulSet becomes its pods, `<name>-<ordinal>` for each replica, each with the labels
   the StatefulSet controller gives it (`apps.kubernetes.io/pod-index`,
   `statefulset.kubernetes.io/pod-name`), and its volumeClaimTemplates become
@@ -15,9 +17,11 @@ the kinds podman 4.3 lacks translated and the rest set aside, and nothing else c
   selects (its workloads are played first); the Service's port must be the container's.
 - What podman 4.3 (Debian bookworm's) gets wrong in a pod spec: a `secret` volume crashes
   `kube play` (a nil secrets manager), so it becomes a hostPath folder holding the Secret's
-  keys as files (what the kubelet mounts); an `httpGet` probe becomes a healthcheck running
-  `curl` (the images carry none) on port 0 for a named port, so it becomes the exec probe
-  the images' own HEALTHCHECK runs (`python3 -m recsys.cli.probe URL`, same path and port);
+  keys as files (what the kubelet mounts); so does a `configMap` volume, whose files podman
+  writes root-owned with mode 0600 (unreadable by the pod's user); an `httpGet` probe
+  becomes a healthcheck running `curl` (the images carry none) on port 0 for a named port,
+  so it becomes the exec probe the images' own HEALTHCHECK runs
+  (`python3 -m recsys.cli.probe URL`, same path and port);
   `$(VAR)` in a command is not expanded, so it is expanded here from the container's
   environment where that is known before the pod runs (values, a fieldRef to the pod's name
   or labels), as the kubelet does.
@@ -68,6 +72,8 @@ class Translation:
     """(pod or Deployment name, port name) -> its host port on 127.0.0.1."""
     not_checked: list[str] = field(default_factory=list)
     translated: list[str] = field(default_factory=list)
+    mounted_config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    """ConfigMap name -> its data, for the ConfigMaps mounted as volumes."""
 
 
 def translate(resources: list[dict], images: dict[str, str], model_folder: str,
@@ -75,14 +81,20 @@ def translate(resources: list[dict], images: dict[str, str], model_folder: str,
               server_replicas: int = 1) -> Translation:
     """`images`: image name as rendered -> the local image to run instead; `model_folder`:
     the host folder holding the `Model`'s artifact; `secrets_folder`: where the caller
-    writes each mounted Secret's keys (`<folder>/<secret>/<key>`); `host_port`: a free
-    port each call."""
+    writes each mounted Secret's keys (`<folder>/<secret>/<key>`) and each mounted
+    ConfigMap's (`<folder>/configmap-<name>/<key>`, Translation.mounted_config_maps);
+    `host_port`: a free port each call."""
     by_kind: dict[str, list[dict]] = {}
     for resource in copy.deepcopy(resources):
         by_kind.setdefault(resource["kind"], []).append(resource)
     result = Translation(config_maps=by_kind.get("ConfigMap", []), backends=[], workloads=[],
                          service_targets={})
     workloads: list[dict] = list(by_kind.get("Deployment", []))
+    for deployment in workloads:
+        if deployment["spec"].get("replicas", 1) != 1:
+            result.translated.append(f"Deployment {deployment['metadata']['name']}: 1 "
+                                     f"replica of {deployment['spec']['replicas']}")
+            deployment["spec"]["replicas"] = 1
     for stateful in by_kind.get("StatefulSet", []):
         pods, claims = stateful_pods(stateful)
         workloads += claims + pods
@@ -121,6 +133,15 @@ def translate(resources: list[dict], images: dict[str, str], model_folder: str,
         _collect_secrets(spec, result.secrets)
         if _secret_volumes_as_folders(spec, secrets_folder):
             result.translated.append("secret volumes -> hostPath folders of their keys")
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                name = volume.pop("configMap")["name"]
+                volume["hostPath"] = {"path": f"{secrets_folder}/configmap-{name}",
+                                      "type": "Directory"}
+                result.mounted_config_maps[name] = next(
+                    c["data"] for c in result.config_maps if c["metadata"]["name"] == name)
+                result.translated.append("configMap volumes -> hostPath folders of their "
+                                         "keys (podman 4.3 writes them 0600 as root)")
     services = {f"{s['metadata']['name']}.{s['metadata'].get('namespace', 'default')}.svc": s
                 for s in by_kind.get("Service", [])}
     addressed = {f"{m.group(1)}.{m.group(2)}.svc" for w in workloads

@@ -1,8 +1,10 @@
 """A TCP forwarder: connections to (listen host, port) are relayed to a target address.
 `make kube-play` lets its pods reach the host's PostgreSQL, which listens on loopback
-only, through the podman network's gateway address."""
+only, through the podman network's gateway address (it listens on every address: the
+network's bridge exists only once a pod joins it) and refuses clients from elsewhere."""
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,10 +12,11 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def tcp_forward(listen_host: str, listen_port: int, target_host: str,
-                target_port: int) -> Iterator[str]:
-    """Relay (listen_host, listen_port) -> (target_host, target_port) until the block
-    ends; yields `listen_host:listen_port`."""
+def tcp_forward(listen_host: str, listen_port: int, target_host: str, target_port: int,
+                clients: str = "127.0.0.0/8") -> Iterator[str]:
+    """Relay (listen_host, listen_port) -> (target_host, target_port) for clients in the
+    network `clients` until the block ends; yields `listen_host:listen_port`."""
+    allowed = ipaddress.ip_network(clients)
     server = socket.create_server((listen_host, listen_port))
     server.settimeout(0.2)
     stop = threading.Event()
@@ -21,11 +24,14 @@ def tcp_forward(listen_host: str, listen_port: int, target_host: str,
     def accept() -> None:
         while not stop.is_set():
             try:
-                client, _ = server.accept()
+                client, (peer, *_) = server.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if ipaddress.ip_address(peer) not in allowed:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection((target_host, target_port), timeout=5)
             except OSError:
