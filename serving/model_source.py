@@ -22,6 +22,7 @@ import numpy as np
 
 from recsys.core.errors import NotFoundError, RecsysError
 from recsys.core.models.base import Recommender
+from recsys.core.online.heap_policy import freeze_swapped_in_heap
 from recsys.serving.polling import wait_next
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class ModelSource:
             except Exception as exc:
                 log.warning("warming version %s failed (serving it cold): %s", version, exc)
         self._set(loaded)
+        freeze_swapped_in_heap()  # full collections keep walking request garbage only
         return True
 
     def load_version(self, version: str) -> LoadedModel:

@@ -140,3 +140,33 @@ def test_registry_health_reaches_the_metrics_for_the_alerts(tmp_path):
     text = generate_latest(metrics.registry).decode()
     assert "recsys_champion_drift_detected 1.0" in text
     assert "recsys_champion_monitored_timestamp_seconds 1.8e+09" in text
+
+
+def test_a_swap_freezes_the_promoted_model_and_the_old_one_goes_without_a_collection(
+        tmp_path):
+    """After a swap the new model's objects are frozen (full collections no longer walk
+    them); freezing leaks nothing, because the swapped-out model has no reference cycle:
+    reference counting alone frees it (the collector is off while it goes)."""
+    import gc
+    import weakref
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    versions = [register_trained(uri, "recs", frame, "item_knn")]
+    source = ModelSource(uri, "recs")
+    source.load()
+    versions.append(register_trained(uri, "recs", frame, "item_knn", champion=False))
+    promote(client_for(uri), "recs", versions[1], "second", compared_with=versions[0],
+            lock=registry_lock(uri, "recs"))
+    old = weakref.ref(source.current.recommender)
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        gc.disable()
+        assert source.refresh() is True
+        assert gc.get_freeze_count() > frozen
+        assert source.current.version == versions[1]
+        assert old() is None  # freed by reference counting alone
+    finally:
+        gc.enable()
+        gc.unfreeze()
