@@ -64,15 +64,15 @@ class Recommender(ABC):
     """Hyperparameter values the search may try (name -> candidate values)."""
 
     # the fitted state, set by fit() and absent before it (`_check_fitted`)
-    users: np.ndarray
+    users: npt.NDArray[np.object_]
     """User ids, one per row of `seen`."""
-    items: np.ndarray
+    items: npt.NDArray[np.object_]
     """The catalogue: item ids, one per column of `seen` and of the scores."""
     seen: sp.csr_matrix
     """users x items interaction weights."""
-    popularity: np.ndarray
+    popularity: npt.NDArray[np.float64]
     """Recency-weighted popularity per item (the cold-start fallback)."""
-    cold_items: np.ndarray
+    cold_items: npt.NDArray[np.bool_]
     """True for catalogue items known only from the item metadata (no interactions)."""
 
     def __init__(self, popularity_half_life_days: float = 7.0) -> None:
@@ -83,7 +83,7 @@ class Recommender(ABC):
         self.user_meta: pd.DataFrame | None = None
         self.session_rules: sp.csr_matrix | None = None
         """Sequential rules from browsing sessions (`session_rules.fit_session_rules`)."""
-        self.new_item_ids: np.ndarray | None = None
+        self.new_item_ids: npt.NDArray[np.object_] | None = None
         self.new_item_vectors: sp.csr_matrix | None = None
         self.known_item_vectors: sp.csr_matrix | None = None
         """Items newer than the training data and content vectors (`new_items`)."""
@@ -195,7 +195,7 @@ class Recommender(ABC):
         return scores, columns
 
     def top_items(self, user_id: str, k: int, live: LiveFeatures | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
         """One known user's top-k unseen items and scores, best first, as arrays - what
         `recommend` gives for that user without building a DataFrame (the serving path).
         `live`: what the online store knows of the user right now (`price`: the average

@@ -216,8 +216,8 @@ class FeatureReranker(Recommender):
         in place of the ones learned from their history, where they are known."""
         price, category = self.user_price[user_rows].copy(), self.user_category[user_rows].copy()
         live_price = live.get("price")
-        if isinstance(live_price, (int, float)) and np.isfinite(live_price) \
-                and live_price > 0:
+        if live_price is not None and not isinstance(live_price, str) \
+                and np.isfinite(live_price) and live_price > 0:
             price[:] = float(live_price)
         names = getattr(self, "category_names", None)
         if live.get("category") is not None and names is not None:

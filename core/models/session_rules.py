@@ -110,7 +110,8 @@ def rules_of(model: Recommender) -> sp.csr_matrix | None:
 def session_candidates(model: Recommender, recent_items: Sequence[object],
                        max_recent: int = MAX_RECENT,
                        popularity_weight: float = POPULARITY_WEIGHT,
-                       popular: int = POPULAR_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+                       popular: int = POPULAR_CANDIDATES
+                       ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
     """(items, scores) for a session whose items are `recent_items` (oldest first): every
     item the rules reach from the session plus the `popular` most popular items, scored as
     the module says. Empty when the model has no rules or knows none of the items."""
@@ -151,7 +152,7 @@ def session_affinity(model: Recommender, recent_items: Sequence[object],
 
 
 def _rule_scores(model: Recommender, recent_items: Sequence[object], max_recent: int
-                 ) -> tuple[np.ndarray, np.ndarray] | None:
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
     """(catalogue positions the rules reach from the session, sorted; their scores scaled to
     [0, 1]); None without rules or when no recent item is in the catalogue."""
     rules = rules_of(model)
@@ -169,7 +170,9 @@ def _rule_scores(model: Recommender, recent_items: Sequence[object], max_recent:
     reached_cols = np.concatenate([cols for cols, _ in parts]).astype(np.int64)
     reached = np.concatenate([values for _, values in parts]).astype(np.float64)
     cols, position = np.unique(reached_cols, return_inverse=True)
-    scores = np.bincount(position, weights=reached, minlength=cols.size)
+    # float64 with weights (NumPy's stubs say intp): asarray only restates it, no copy
+    scores = np.asarray(np.bincount(position, weights=reached, minlength=cols.size),
+                        dtype=np.float64)
     if scores.size:
         scores = scores / scores.max()
     return cols, scores
@@ -188,7 +191,8 @@ def _strongest_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
                          shape=matrix.shape)
 
 
-def popularity_view(model: Recommender, n: int) -> tuple[np.ndarray, np.ndarray]:
+def popularity_view(model: Recommender, n: int
+                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
     """(popularity scaled to [0, 1], positions of the `n` most popular items, sorted),
     computed once per model (a derived attribute: never saved, so the digest is unchanged)."""
     cached = getattr(model, CACHE, None)

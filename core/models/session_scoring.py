@@ -125,7 +125,7 @@ def _session_model_scores(model: Recommender, recent_items: Sequence[object],
 def session_candidates(model: Recommender, recent_items: Sequence[object],
                        candidates: int = CANDIDATES, use_session_model: bool = True,
                        **rules_scoring: Unpack[RulesScoring]
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
     """(items, scores) for a session whose items are `recent_items` (oldest first): the
     session model's `candidates` best items, or without one the session rules' candidates
     (`rules_scoring` are their options). Empty when nothing scores the session."""
