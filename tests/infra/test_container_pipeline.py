@@ -5,38 +5,28 @@ import shutil
 
 import pytest
 
-from recsys.components.gate.report import latest_decision
 from recsys.core.data.synthetic.config import ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop, write_shop
-from recsys.core.lifecycle.registry import aliases
-from recsys.core.lifecycle.tracking import client_for
-from recsys.pipelines.local_runner import run_training_locally
 from recsys.tools.container_run import run_in_containers
+from tests.infra.shared_runs import (  # noqa: F401 - pytest fixtures
+    MODEL,
+    in_process_run,
+    shop_source,
+)
 from tests.infra.test_images import images  # noqa: F401 - the fixture that runs `make image`
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("podman") is None,
                                  reason="podman is not installed (apt-get install podman runc "
                                         "debootstrap; see docs/deployment.md)")]
-MODEL = "recs-in-containers"
 
 
 def test_containers_and_subprocesses_promote_the_same_model_with_the_same_metrics(
-        tmp_path, images):  # noqa: F811 - pytest fixture
-    config = ShopConfig(events=20_000, seed=11)
-    source = tmp_path / "shop.jsonl"
-    write_shop(generate_shop(config), "jsonl", source, config)
+        tmp_path, images, shop_source, in_process_run):  # noqa: F811 - pytest fixture
+    contained = run_in_containers(tmp_path / "containers", shop_source, MODEL)
+    local = in_process_run["decision"]
 
-    contained = run_in_containers(tmp_path / "containers", source, MODEL)
-
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run_training_locally(tmp_path / "kfp", caching=False, source=str(source),
-                         lake_uri=str(tmp_path / "lake"), tracking_uri=tracking,
-                         registered_model=MODEL, state_dir=str(tmp_path / "state"))
-    local = latest_decision(tracking, MODEL)
-
-    assert contained["aliases"]["champion"] == "1" == aliases(client_for(tracking),
-                                                              MODEL)["champion"]
+    assert contained["aliases"]["champion"] == "1" == in_process_run["aliases"]["champion"]
     decision = contained["decision"]
     assert decision["promote"] is True and local["promote"] is True
     assert decision["candidate"] == local["candidate"]
