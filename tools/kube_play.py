@@ -373,12 +373,14 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _stop_on_sigterm() -> Callable[[], None]:
+def _stop_on_signals() -> Callable[[], None]:
+    """SIGTERM and SIGINT (also when SIGINT was ignored, as in a background job) raise
+    KeyboardInterrupt, so the run tears down; returns what restores the handlers."""
     def stop(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,12 +392,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-    restore = _stop_on_sigterm()
+    restore = _stop_on_signals()
     try:
         report = run(args.overlay, args.events)
     except KubePlayFailed as exc:
         print(f"make kube-play failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("make kube-play interrupted: torn down", file=sys.stderr)
+        return 130
     finally:
         restore()
     text = json.dumps(report, indent=2, sort_keys=True)
