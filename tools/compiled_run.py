@@ -2,7 +2,7 @@
 given, `build/training_pipeline.yaml`) loaded back with
 `kfp.components.load_component_from_file` and run by kfp.local's DockerRunner, every step
 in the project image, against the services of `make run-containers`
-(`python -m recsys.tools.container_run --compiled`).
+(`python -m recsys.tools.container_run --compiled`: `run_compiled_in_containers` there).
 
 What kfp.local 2.17 does with the loaded YAML: it is a graph component, and calling it under
 `local.init` hands its PipelineSpec to the same orchestrator as calling the pipeline
@@ -32,10 +32,7 @@ from recsys.core.settings import load_settings
 from recsys.pipelines.local_runner import (
     CONTAINER_STATE_DIR,
     _read_exit_codes_reliably,
-    container_environment,
 )
-from recsys.pipelines.training_pipeline import compile_pipeline
-from recsys.tools.container_run import MODEL, container_services, run_outcome
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +73,3 @@ def run_compiled_pipeline(pipeline: YamlComponent, pipeline_root: Path, environm
                pipeline_root=str(pipeline_root), enable_caching=False, raise_on_error=True)
     log.info("compiled pipeline %s: running under %s", pipeline.name, pipeline_root)
     pipeline(**arguments)
-
-
-def run_compiled_in_containers(work: Path, source: Path, registered_model: str = MODEL,
-                               models: list[str] | None = None,
-                               pipeline_yaml: Path | None = None) -> dict:
-    """`pipeline_yaml` (default: the training pipeline compiled into `work`) loaded back
-    and run on `source` as `run_in_containers` runs the pipeline function; returns the
-    gate's decision and the registry's aliases."""
-    if pipeline_yaml is None:
-        work.mkdir(parents=True, exist_ok=True)
-        pipeline_yaml = Path(compile_pipeline(str(work / "training_pipeline.yaml")))
-    pipeline = load_compiled_pipeline(pipeline_yaml)
-    with container_services(work, source, registered_model) as services:
-        run_compiled_pipeline(pipeline, work / "kfp", container_environment(),
-                              compiled_run_arguments(services.source_uri, models))
-        return run_outcome(services.tracking_uri, registered_model)

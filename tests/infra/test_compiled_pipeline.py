@@ -10,7 +10,8 @@ from google.protobuf import json_format
 
 from recsys.cli.main import main as recsys_main
 from recsys.pipelines.training_pipeline import training_pipeline
-from recsys.tools.compiled_run import load_compiled_pipeline, run_compiled_in_containers
+from recsys.tools.compiled_run import load_compiled_pipeline
+from recsys.tools.container_run import run_compiled_in_containers
 from tests.infra.shared_runs import (  # noqa: F401 - pytest fixtures
     MODEL,
     in_process_run,
