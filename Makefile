@@ -23,7 +23,7 @@ TYPED_PACKAGES := core components pipelines feature_repo serving streaming monit
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images run-containers clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -116,6 +116,9 @@ build-images: base-image python312-base-image ## build the four images whatever 
 	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
 	  --label recsys.inputs=$(IMAGE_INPUTS) \
 	  --build-arg BASE_IMAGE=$(PYTHON312_BASE_IMAGE) -f infra/Dockerfile.seldon-v1 -t $(SELDON_V1_IMAGE) .
+
+kube-play: install image ## the dev overlay's manifests in containers (podman kube play), checked end to end, then torn down
+	$(BIN)/python -m recsys.tools.kube_play
 
 run-containers: install image ## the main job with every step in the project image (podman), on the production profile
 	$(BIN)/python -m recsys.tools.container_run --events $(EVENTS)

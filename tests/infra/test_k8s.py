@@ -100,17 +100,32 @@ def test_overlays_resolve(overlay):
         assert image["name"] in images
 
 
+def pod_specs() -> dict[str, dict]:
+    """Every pod the project defines, by resource: the base's workloads, the Seldon
+    Server's podSpec and the KServe predictor."""
+    pods = {r["metadata"]["name"]: r["spec"]["template"]["spec"]
+            for r in base_resources() if r["kind"] in WORKLOADS}
+    for component in (REPO / "infra" / "seldon", REPO / "infra" / "kserve"):
+        for resource in component_resources(component):
+            if resource["kind"] == "Server":
+                pods[resource["metadata"]["name"]] = resource["spec"]["podSpec"]
+            if resource["kind"] == "InferenceService":
+                pods[resource["metadata"]["name"]] = resource["spec"]["predictor"]
+    return pods
+
+
 def test_workloads_are_locked_down_and_bounded():
-    for resource in base_resources():
-        if resource["kind"] not in WORKLOADS:
-            continue
-        pod = resource["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True, resource["metadata"]["name"]
+    pods = pod_specs()
+    assert {"recsys-mlserver", "recsys"} <= set(pods)  # serving's pods are checked too
+    for name, pod in pods.items():
         for container in pod["containers"]:
             context = container["securityContext"]
-            assert context["readOnlyRootFilesystem"] is True
-            assert context["allowPrivilegeEscalation"] is False
-            assert container["resources"]["limits"]["memory"]
+            assert (pod.get("securityContext", {}).get("runAsNonRoot")
+                    or context.get("runAsNonRoot")) is True, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert container["resources"]["limits"]["memory"], name
             for env in container.get("env", []):  # credentials only from Secrets
                 if any(word in env["name"] for word in ("PASSWORD", "SECRET", "KEY_ID")):
                     assert "valueFrom" in env, env["name"]
