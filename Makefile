@@ -23,7 +23,7 @@ TYPED_PACKAGES := core components pipelines feature_repo serving streaming monit
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers clean
+.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers run-compiled clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -122,6 +122,9 @@ kube-play: install image ## the dev overlay's manifests in containers (podman ku
 
 run-containers: install image ## the main job with every step in the project image (podman), on the production profile
 	$(BIN)/python -m recsys.tools.container_run --events $(EVENTS)
+
+run-compiled: install image ## the compiled pipeline YAML loaded back and run as compiled, every step in the project image
+	$(BIN)/python -m recsys.tools.container_run --compiled --events $(EVENTS)
 
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build

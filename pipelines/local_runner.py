@@ -83,7 +83,7 @@ def run_training_locally(pipeline_root: Path, caching: bool = True,
                               "`podman system service --time=0 unix:///PATH.sock` and set "
                               "DOCKER_HOST=unix:///PATH.sock (make run-containers does both)")
         os.chmod(pipeline_root, 0o777)  # the image's user (uid 1000) writes step outputs here
-        _read_exit_codes_reliably()
+        read_exit_codes_reliably()
         chosen = local.DockerRunner(network_mode="host", environment=dict(environment or {}))
     else:
         raise ConfigError(f"unknown runner {runner!r}; allowed: {', '.join(RUNNERS)}")
@@ -152,7 +152,7 @@ def _without_env(name: str) -> Iterator[None]:
             os.environ[name] = value
 
 
-def _read_exit_codes_reliably() -> None:
+def read_exit_codes_reliably() -> None:
     """kfp.local 2.17 runs step containers with auto-remove and, when the container is gone
     before it asks for the exit code, assumes 0: a failed step could pass. Here the
     container is kept until its exit code is read, then removed."""
@@ -162,14 +162,18 @@ def _read_exit_codes_reliably() -> None:
     if not kfp.__version__.startswith("2.17."):
         raise ConfigError(f"the container runner is checked against kfp 2.17, found "
                           f"{kfp.__version__}")
-    docker_task_handler.run_docker_container = _run_and_read_exit_code
+    docker_task_handler.run_docker_container = run_and_read_exit_code
 
 
-def _run_and_read_exit_code(client, image: str, command: list[str], volumes: dict,
+def run_and_read_exit_code(client, image: str, command: list[str], volumes: dict,
                             **container_run_args) -> int:
+    from docker.errors import ImageNotFound
+
     image = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
-    if not any(image in found.tags for found in client.images.list()):
-        raise ConfigError(f"image {image} is not built here: run `make image`")
+    try:  # this image only: listing them all races with another build removing one
+        client.images.get(image)
+    except ImageNotFound:
+        raise ConfigError(f"image {image} is not built here: run `make image`") from None
     container = client.containers.run(image=image, command=command, detach=True,
                                       stdout=True, stderr=True, volumes=volumes,
                                       auto_remove=False, **container_run_args)

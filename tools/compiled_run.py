@@ -31,7 +31,7 @@ from recsys.core.errors import ConfigError
 from recsys.core.settings import load_settings
 from recsys.pipelines.local_runner import (
     CONTAINER_STATE_DIR,
-    _read_exit_codes_reliably,
+    read_exit_codes_reliably,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def run_compiled_pipeline(pipeline: YamlComponent, pipeline_root: Path, environm
     pipeline_root = pipeline_root.resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     os.chmod(pipeline_root, 0o777)  # the image's user (uid 1000) writes step outputs here
-    _read_exit_codes_reliably()
+    read_exit_codes_reliably()
     local.init(runner=local.DockerRunner(network_mode="host", environment=dict(environment)),
                pipeline_root=str(pipeline_root), enable_caching=False, raise_on_error=True)
     log.info("compiled pipeline %s: running under %s", pipeline.name, pipeline_root)

@@ -44,3 +44,20 @@ def test_a_step_that_fails_in_its_container_fails_the_run(tmp_path, images):  # 
     with pytest.raises(RuntimeError, match="train-op"):
         run_in_containers(tmp_path / "containers", source, MODEL,
                           models=["item_knn", "no_such_model"])
+
+
+def test_a_step_image_that_is_not_built_is_refused_by_name(tmp_path):
+    """The runner asks podman for the step's image alone (listing every image raced with a
+    build removing one: a 500 from the API failed a run)."""
+    import docker
+
+    from recsys.core.errors import ConfigError
+    from recsys.pipelines.local_runner import run_and_read_exit_code
+    from recsys.tools.local_services import podman_api
+
+    with podman_api(str(tmp_path / "podman.sock")) as docker_host:
+        client = docker.DockerClient(base_url=docker_host)
+        with pytest.raises(ConfigError, match="localhost/no-such-image:0.0 is not built here"):
+            run_and_read_exit_code(client, "localhost/no-such-image:0.0", ["true"], {})
+        assert run_and_read_exit_code(client, "localhost/debian:bookworm",
+                                      ["sh", "-c", "exit 3"], {}) == 3
