@@ -1,4 +1,6 @@
-"""Kafka as the event bus, behind the same interface as Redis Streams (kafka-python).
+"""Kafka as the event bus, behind the same interface as Redis Streams: the collector's
+producer is confluent-kafka (librdkafka, `kafka_producer.py`), the consumers, the lag probe
+and the admin client kafka-python.
 
 - `publish` sends every row keyed by user_id to partition blake2b(user_id) % partitions
   (`partitions.partition_of`, the Redis bus's rule: one user's events stay in one partition,
@@ -41,6 +43,7 @@ import orjson
 from kafka import ConsumerRebalanceListener
 
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
+from recsys.streaming.kafka_producer import AcknowledgedProducer, TopicUnavailable
 from recsys.streaming.partitions import partition_of
 
 if TYPE_CHECKING:
@@ -77,13 +80,23 @@ class KafkaClientConfig:
             options["ssl_cafile"] = self.ssl_cafile
         return options
 
+    def librdkafka_options(self) -> dict[str, str]:
+        """The same settings as confluent-kafka (librdkafka) configuration keys."""
+        options = {"security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options.update({"sasl.mechanism": self.sasl_mechanism,
+                            "sasl.username": self.username or "",
+                            "sasl.password": self.password or ""})
+        if self.ssl_cafile:
+            options["ssl.ca.location"] = self.ssl_cafile
+        return options
+
 
 class KafkaBus:
     def __init__(self, bootstrap: str | KafkaClientConfig, topic: str = "recsys.events",
                  dedup_seconds: int = 86_400, dedup_capacity: int = 1_000_000,
                  timeout_seconds: float = 10.0, session_timeout_ms: int = 10_000,
                  idempotent: bool = False):
-        from kafka import KafkaProducer
 
         self.client = bootstrap if isinstance(bootstrap, KafkaClientConfig) \
             else KafkaClientConfig(bootstrap)
@@ -100,22 +113,12 @@ class KafkaBus:
         self._on_revoke: dict[str, Callable[[], object]] = {}
         self._lag_probes: dict[str, KafkaConsumer] = {}
         self._lag_lock = threading.Lock()  # metrics and /health ask from their own threads
-        try:
-            # max_block_ms: a send waiting for metadata (broker down) fails within the
-            # timeout (503) instead of kafka-python's default minute
-            self.producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                enable_idempotence=idempotent, max_block_ms=int(timeout_seconds * 1000),
-                # a missing topic is an error, never one the broker makes with its own
-                # partitions (the workers create topics as the settings say)
-                allow_auto_create_topics=False,
-                request_timeout_ms=int(timeout_seconds * 1000),
-                # a batch not acknowledged in time expires (the collector answered 503)
-                # instead of being retried for kafka-python's default two minutes
-                delivery_timeout_ms=int(timeout_seconds * 1000) + 100,
-                **self.client.options())
-        except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-            raise BusUnavailable(f"Kafka at {bootstrap} unavailable: {exc}") from exc
+        self.producer = AcknowledgedProducer(self.bootstrap, self.client.librdkafka_options(),
+                                             timeout_seconds, idempotent)
+        if not self.producer.ping(topic, timeout_seconds):  # librdkafka connects lazily
+            self.producer.close()
+            raise BusUnavailable(f"Kafka at {bootstrap} unavailable: no broker answered "
+                                 f"within {timeout_seconds} s")
 
     def _fresh(self, event_id: str, now: float) -> bool:
         while self._seen and next(iter(self._seen.values())) < now - self.dedup_seconds:
@@ -130,18 +133,12 @@ class KafkaBus:
         unique = list({row["event_id"]: row for row in fresh}.values())
         try:
             partitions = self._topic_partitions()
-        except BusUnavailable:
-            raise
-        except Exception as exc:  # no metadata within the timeout: nothing was sent
+        except TopicUnavailable as exc:  # no metadata within the timeout: nothing was sent
             raise BusUnavailable(f"Kafka topic {self.topic} unavailable: {exc}") from exc
-        try:
-            futures = [self.producer.send(self.topic, key=str(row["user_id"]).encode(),
-                                          value=orjson.dumps(row),
-                                          partition=partition_of(row["user_id"], partitions))
-                       for row in unique]
-            self.producer.flush(timeout=self.timeout_seconds + 1)
-            for future in futures:  # acks=all: every in-sync replica has it
-                future.get(timeout=self.timeout_seconds)
+        try:  # acks=all: every in-sync replica has each one before send returns
+            self.producer.send(self.topic, [
+                (str(row["user_id"]).encode(), orjson.dumps(row),
+                 partition_of(row["user_id"], partitions)) for row in unique])
         except Exception as exc:  # sent, not acknowledged: some may be stored (a retry is
             # safe: downstream, the processor and the lake sink keep an event id once)
             raise BusOutcomeUnknown(f"Kafka topic {self.topic} did not acknowledge: "
@@ -154,17 +151,13 @@ class KafkaBus:
 
     def _topic_partitions(self) -> int:
         if self._partitions is None:
-            found = self.producer.partitions_for(self.topic)  # waits max_block_ms at most
-            if not found:
-                raise BusUnavailable(f"Kafka topic {self.topic} has no partitions")
-            self._partitions = len(found)
+            self._partitions = self.producer.partitions(self.topic)  # waits the timeout
         return self._partitions
 
     def dead_letter(self, records: list[dict]) -> None:
         try:
-            for record in records:
-                self.producer.send(self.dead_topic, value=orjson.dumps(record, default=str))
-            self.producer.flush(timeout=self.timeout_seconds)
+            self.producer.send(self.dead_topic, [
+                (None, orjson.dumps(record, default=str), None) for record in records])
         except Exception as exc:
             raise BusUnavailable(f"Kafka topic {self.dead_topic} unavailable: {exc}") from exc
 
@@ -309,15 +302,8 @@ class KafkaBus:
 
     def ping(self, timeout_seconds: float = 1.0) -> bool:
         """Whether a broker answers a metadata request within `timeout_seconds`: an open
-        connection alone says nothing of a broker that stopped answering (frozen). The
-        producer's own network thread sends the request and reads the answer."""
-        client = self.producer._sender._client  # kafka-python keeps its network client private
-        answered = client.cluster.request_update()
-        client.wakeup()
-        deadline = time.monotonic() + timeout_seconds
-        while not answered.is_done and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return bool(answered.is_done and answered.succeeded())
+        connection alone says nothing of a broker that stopped answering (frozen)."""
+        return self.producer.ping(self.topic, timeout_seconds)
 
     def close(self) -> None:
         for consumer in self._consumers.values():
@@ -326,7 +312,7 @@ class KafkaBus:
         for probe in self._lag_probes.values():
             probe.close(autocommit=False)
         self._lag_probes.clear()
-        self.producer.close(timeout=self.timeout_seconds)
+        self.producer.close()
 
 
 class _Assignment(ConsumerRebalanceListener):

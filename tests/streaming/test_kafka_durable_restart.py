@@ -64,9 +64,12 @@ class Poster(threading.Thread):
             first += BATCH
 
 
+@pytest.mark.parametrize("idempotent", [False, True], ids=["plain", "idempotent"])
 def test_a_broker_killed_mid_publish_and_restarted_on_s3_keeps_every_acknowledged_event(
-        durable_broker, tmp_path):
-    settings = kafka_settings(durable_broker)
+        durable_broker, tmp_path, idempotent):
+    """Idempotent: Tansu 0.6 fences the producer (PRODUCER_FENCED) after its sends timed out;
+    the bus starts a new producer and the collector answers 202 again by itself."""
+    settings = kafka_settings(durable_broker, kafka_idempotent_producer=idempotent)
     bus = build_bus(settings)  # a worker's start: creates the topics
     client = collector_client(bus)
     poster = Poster(client)

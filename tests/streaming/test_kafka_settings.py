@@ -1,4 +1,5 @@
-"""A real cluster's security settings reach every Kafka client (producer, consumers, admin):
+"""A real cluster's security settings reach every Kafka client (the confluent-kafka producer,
+the kafka-python consumers and admin):
 security protocol, SASL mechanism and user, the password read from its file, the CA file."""
 import pytest
 
@@ -23,37 +24,54 @@ def test_security_settings_become_the_clients_options(secured, tmp_path):
         "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "recsys", "sasl_plain_password": "s3cret-from-file",
         "ssl_cafile": str(tmp_path / "ca.pem")}
+    assert client.librdkafka_options() == {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "recsys", "sasl.password": "s3cret-from-file",
+        "ssl.ca.location": str(tmp_path / "ca.pem")}
     assert "s3cret" not in repr(client)
     assert KafkaClientConfig("b:9092").options() == {"security_protocol": "PLAINTEXT"}
+    assert KafkaClientConfig("b:9092").librdkafka_options() == {
+        "security.protocol": "PLAINTEXT"}
 
 
 def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch):
+    """The producer is confluent-kafka's (librdkafka keys), the consumers kafka-python's."""
     made = []
 
-    class Recording:
+    class Producer:
+        def __init__(self, config):
+            made.append(("Producer", config))
+
+        def list_topics(self, topic, timeout):  # the bus's start asks for metadata
+            return None
+
+    class KafkaConsumer:
         def __init__(self, *topics, **config):
-            made.append((type(self).__name__, config))
+            made.append(("KafkaConsumer", config))
 
-    class KafkaProducer(Recording):
-        pass
-
-    class KafkaConsumer(Recording):
         def subscribe(self, topics, listener=None):
             made.append(("subscribe", {"topics": topics}))
 
     import kafka
 
-    monkeypatch.setattr(kafka, "KafkaProducer", KafkaProducer)
+    from recsys.streaming import kafka_producer
+
+    monkeypatch.setattr(kafka_producer, "Producer", Producer)
     monkeypatch.setattr(kafka, "KafkaConsumer", KafkaConsumer)
     bus = KafkaBus(kafka_client_config(secured), topic="t", idempotent=True)
     bus._consumer("g", "c")
-    assert [name for name, _ in made] == ["KafkaProducer", "KafkaConsumer", "subscribe"]
+    assert [name for name, _ in made] == ["Producer", "KafkaConsumer", "subscribe"]
     assert made.pop() == ("subscribe", {"topics": ["t"]})
-    for _, config in made:
-        assert config["bootstrap_servers"] == "broker-1:9093,broker-2:9093"
-        assert (config["security_protocol"], config["sasl_mechanism"],
-                config["sasl_plain_username"], config["sasl_plain_password"]) == (
-            "SASL_SSL", "SCRAM-SHA-512", "recsys", "s3cret-from-file")
-        assert config["ssl_cafile"].endswith("ca.pem")
-    producer = made[0][1]
-    assert (producer["acks"], producer["enable_idempotence"]) == ("all", True)
+    (_, producer), (_, consumer) = made
+    assert producer["bootstrap.servers"] == "broker-1:9093,broker-2:9093"
+    assert (producer["security.protocol"], producer["sasl.mechanism"],
+            producer["sasl.username"], producer["sasl.password"]) == (
+        "SASL_SSL", "SCRAM-SHA-512", "recsys", "s3cret-from-file")
+    assert producer["ssl.ca.location"].endswith("ca.pem")
+    assert (producer["acks"], producer["enable.idempotence"]) == ("all", True)
+    assert producer["allow.auto.create.topics"] is False
+    assert consumer["bootstrap_servers"] == "broker-1:9093,broker-2:9093"
+    assert (consumer["security_protocol"], consumer["sasl_mechanism"],
+            consumer["sasl_plain_username"], consumer["sasl_plain_password"]) == (
+        "SASL_SSL", "SCRAM-SHA-512", "recsys", "s3cret-from-file")
+    assert consumer["ssl_cafile"].endswith("ca.pem")
