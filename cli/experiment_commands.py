@@ -99,7 +99,7 @@ def _export(store, name: str, out: str, settings, arms: bool = False,
     from recsys.core.lifecycle.pyfunc import load_recommender
     from recsys.core.lifecycle.registry import aliases
     from recsys.core.lifecycle.tracking import client_for
-    from recsys.serving.artifact import write_artifact
+    from recsys.serving.artifact import WrittenArtifact, write_artifact
 
     definition, _ = store.get(name)
     model_name = settings.registered_model_name
@@ -121,10 +121,11 @@ def _export(store, name: str, out: str, settings, arms: bool = False,
     from recsys.experiments.seldon import ARMS_FOLDER, arm_manifests, arm_model_names
 
     names = arm_model_names(definition)
-    written["arms"] = {}
+    arm_artifacts: dict[str, WrittenArtifact] = {}
+    exported: dict[str, object] = {"experiment": name, **written, "arms": arm_artifacts}
     for variant in definition.variants:
         own = {variant.version: models[variant.version]} if variant.version else {}
-        written["arms"][variant.label] = write_artifact(
+        arm_artifacts[variant.label] = write_artifact(
             champion_model, f"{out.rstrip('/')}/{ARMS_FOLDER}/{variant.label}",
             names[variant.label], champion, settings.s3_endpoint_url, experiment=experiment,
             variant_models=own, arm={"experiment_arm": variant.label,
@@ -135,8 +136,8 @@ def _export(store, name: str, out: str, settings, arms: bool = False,
 
         Path(manifests).write_text(yaml.safe_dump_all(arm_manifests(definition, out),
                                                       sort_keys=False))
-        written["manifests"] = manifests
-    return {"experiment": name, **written}
+        exported["manifests"] = manifests
+    return exported
 
 
 def _definition_arguments(parser: argparse.ArgumentParser) -> None:

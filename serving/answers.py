@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
 import numpy as np
+from pydantic import WithJsonSchema
 
 from recsys.core.models.new_items import has_new_items, new_item_scores, new_item_slots
 from recsys.core.models.session_blend import blend_scores, blend_weight_of
@@ -24,11 +25,11 @@ from recsys.core.online.catalogue import Catalogue
 from recsys.feature_repo.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
 from recsys.serving.live_rules import NO_RULES
-from recsys.serving.ranking import rank
+from recsys.serving.ranking import RuleApplied, rank
 from recsys.serving.requests import RecommendRequest
 
 if TYPE_CHECKING:
-    from recsys.core.models.base import Recommender
+    from recsys.core.models.base import LiveFeatures, Recommender
     from recsys.serving.collaborators import RulesInForce
     from recsys.serving.model_source import LoadedModel
 
@@ -36,6 +37,23 @@ MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_b
 SESSION = "session"
 DEFAULT_RECENT_BOOST = 0.3
 """A known user's session weight for a model with no tuned one (trained before tuning)."""
+
+
+class ListAnswer(TypedDict):
+    """A list as `Recommendation.as_dict()` gives it: the REST answer (after the id asked
+    about), what the cache stores and what the request log reads back."""
+
+    item_ids: list[str]
+    scores: list[float]
+    model_version: str
+    fallback: bool
+    path: str
+    cached: bool
+    experiment: str | None
+    variant: str | None
+    recommendation_id: str | None
+    rules_applied: NotRequired[list[RuleApplied]]
+    scorer: NotRequired[str]
 
 
 @dataclass
@@ -50,7 +68,8 @@ class Recommendation:
     variant: str | None = None
     recommendation_id: str | None = None
     """Unique per answer: clicks name it (`properties.recommendation_id`)."""
-    rules_applied: list | None = None
+    # the published OpenAPI document (docs/openapi/serving.json) leaves an entry's shape open
+    rules_applied: list[Annotated[RuleApplied, WithJsonSchema({})]] | None = None
     """What stock and promotions changed in this list (`serving/ranking.py`); answers carry
     it when the request asks (`explain`)."""
     scorer: str | None = None
@@ -58,11 +77,12 @@ class Recommendation:
     long-term model blended with the live session), `session_model:<name>` or
     `session_rules` (a visitor answered from the session alone), or the popularity path."""
 
-    def as_dict(self) -> dict:
-        out = {"item_ids": self.item_ids, "scores": self.scores,
-               "model_version": self.model_version, "fallback": self.fallback,
-               "path": self.path, "cached": self.cached, "experiment": self.experiment,
-               "variant": self.variant, "recommendation_id": self.recommendation_id}
+    def as_dict(self) -> ListAnswer:
+        out: ListAnswer = {
+            "item_ids": self.item_ids, "scores": self.scores,
+            "model_version": self.model_version, "fallback": self.fallback,
+            "path": self.path, "cached": self.cached, "experiment": self.experiment,
+            "variant": self.variant, "recommendation_id": self.recommendation_id}
         if self.rules_applied is not None:
             out["rules_applied"] = self.rules_applied
         if self.scorer is not None:
@@ -70,7 +90,7 @@ class Recommendation:
         return out
 
 
-def live_features(session: LiveSession) -> dict | None:
+def live_features(session: LiveSession) -> LiveFeatures | None:
     """What models that rank by live features (`Recommender.top_items`) get of the session."""
     if session.avg_view_price is None and session.top_category is None:
         return None
@@ -108,7 +128,7 @@ class Answers:
         return Recommendation(items, values, loaded.version, True, path)
 
     def strategy(self, request: RecommendRequest, session: LiveSession, loaded: LoadedModel,
-                 rules: ActiveRules, audit: list[dict]) -> Recommendation:
+                 rules: ActiveRules, audit: list[RuleApplied]) -> Recommendation:
         """The `popularity` strategy of an experiment's control arm: what the shop would show
         without a model (popularity, within the session's category when there is one). Not a
         fallback: it is the variant's answer by design."""
@@ -119,7 +139,7 @@ class Answers:
         return Recommendation(items, scores, "strategy:popularity", False, path)
 
     def for_user(self, request: RecommendRequest, session: LiveSession, loaded: LoadedModel,
-                 rules: ActiveRules = NO_RULES, audit: list[dict] | None = None
+                 rules: ActiveRules = NO_RULES, audit: list[RuleApplied] | None = None
                  ) -> Recommendation:
         model = loaded.recommender
         if request.user_id not in model.user_index:
@@ -154,7 +174,7 @@ class Answers:
 
     def from_session(self, request: RecommendRequest, session: LiveSession,
                      loaded: LoadedModel, rules: ActiveRules,
-                     audit: list[dict] | None) -> Recommendation | None:
+                     audit: list[RuleApplied] | None) -> Recommendation | None:
         """An unknown visitor with a live session: the model's session model (else its
         session rules) scores what tends to follow the recent items (`session_scoring`),
         the newest item (the page the visitor is on) excluded; recent items the model does
@@ -179,7 +199,7 @@ class Answers:
 
     def add_new_items(self, top: list[str], values: list[float], request: RecommendRequest,
                       model: Recommender, recent_items: list[str],
-                      audit: list[dict] | None) -> None:
+                      audit: list[RuleApplied] | None) -> None:
         """Give items newer than the model's training data the last `new_items_share` of
         the slots, the best by content similarity to the user's items and session (in place;
         only items with some similarity, under the same stock, exclude and category)."""
@@ -241,7 +261,7 @@ class Answers:
 
     def top(self, items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray,
             k: int, exclude: Iterable[str] = (), category: str | None = None,
-            rules: ActiveRules | None = None, audit: list[dict] | None = None
+            rules: ActiveRules | None = None, audit: list[RuleApplied] | None = None
             ) -> tuple[list[str], list[float]]:
         """The top k under stock, `exclude` and the category; with `rules`, promotions too;
         what the rules changed is added to `audit`."""
@@ -267,11 +287,11 @@ class Answers:
 
     def popular(self, k: int, category: str | None, exclude: Iterable[str] = (),
                 strict: bool = False, *, model: Recommender, rules: ActiveRules | None = None,
-                audit: list[dict] | None = None) -> tuple[list[str], list[float], str]:
+                audit: list[RuleApplied] | None = None) -> tuple[list[str], list[float], str]:
         """The model's most popular items, within `category` when there is one (any
         category when it has none left, unless `strict`)."""
         if category is not None:
-            found: list[dict] = []
+            found: list[RuleApplied] = []
             items, values = self.top(model.items, model.popularity, k, exclude, category,
                                      rules, found)
             if items or strict:

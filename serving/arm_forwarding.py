@@ -16,6 +16,7 @@ would put the user in two variants.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 from mlserver.errors import MLServerError
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 FORWARDED_FROM = "recsys_forwarded_from"
 """Request parameter naming the arm that forwarded the request."""
 MAX_CONNECTIONS = 64
+V2Body = dict[str, Any]
+"""A V2 (Open Inference) request or response body as JSON: MLServer's types define and check
+it (`InferenceRequest`, `InferenceResponse`); an arm only relays it."""
 
 
 class ArmForwarder:
@@ -53,7 +57,7 @@ class ArmForwarder:
         headers = {"authorization": f"Bearer {self.token}", "seldon-model": model}
         return f"{base}/v2/models/{model}/infer", headers
 
-    async def forward(self, label: str, body: dict) -> dict:
+    async def forward(self, label: str, body: V2Body) -> V2Body:
         """Send a V2 request body to arm `label`; its V2 response body."""
         parameters = body.get("parameters") or {}
         if parameters.get(FORWARDED_FROM):
@@ -75,7 +79,8 @@ class ArmForwarder:
             log.warning("arm %s answered %d: %s", label, response.status_code,
                         response.text[:300])
             raise MLServerError(f"arm {label!r} answered {response.status_code}", 503)
-        return response.json()
+        answer: V2Body = response.json()
+        return answer
 
     async def close(self) -> None:
         if self._client is not None:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from recsys.core.errors import ConfigError
 from recsys.core.models.base import Recommender
@@ -38,11 +40,23 @@ ARTIFACT_FLAG = "model_artifact"
 """`parameters.extra` key that makes the runtime serve the artifact's own model folder."""
 
 
+class WrittenArtifact(TypedDict):
+    """Where `write_artifact` wrote the artifact, the version and the SHA-256 of `model/`
+    (and of each variant's model, by registry version, for an experiment)."""
+
+    uri: str
+    version: str
+    sha256: str
+    variants: NotRequired[dict[str, str]]
+
+
 def artifact_settings(name: str, version: str, sha256: str,
                       variant_sha256: dict[str, str] | None = None,
-                      arm: dict | None = None) -> dict:
-    extra = {ARTIFACT_FLAG: True, "model_sha256": sha256, "model_version": str(version),
-             "watch_seconds": 0}
+                      arm: Mapping[str, object] | None = None) -> dict[str, object]:
+    """MLServer's `model-settings.json` of the artifact (`parameters.extra`: the service
+    options, `ServiceConfig` fields)."""
+    extra: dict[str, object] = {ARTIFACT_FLAG: True, "model_sha256": sha256,
+                                "model_version": str(version), "watch_seconds": 0}
     if variant_sha256 is not None:
         extra["experiment_variants"] = dict(variant_sha256)
     extra.update(arm or {})
@@ -54,7 +68,7 @@ def artifact_settings(name: str, version: str, sha256: str,
 def write_artifact(model: Recommender, out: str, name: str, version: str,
                    s3_endpoint_url: str | None = None, experiment: str | None = None,
                    variant_models: dict[str, Recommender] | None = None,
-                   arm: dict | None = None) -> dict:
+                   arm: Mapping[str, object] | None = None) -> WrittenArtifact:
     """Write the artifact to `out` (a folder, or `s3://bucket/prefix`); returns where, the
     version and the model's SHA-256. With `experiment` (a definition's JSON) the variants'
     models (`variant_models`, by registry version) go with it; `arm`: the settings that make
@@ -85,11 +99,13 @@ def write_artifact(model: Recommender, out: str, name: str, version: str,
                 destination = target / path.relative_to(folder)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.write_bytes(path.read_bytes())
-    return {"uri": out, "version": str(version), "sha256": sha256,
-            **({"variants": variant_sha256} if variant_sha256 is not None else {})}
+    written: WrittenArtifact = {"uri": out, "version": str(version), "sha256": sha256}
+    if variant_sha256 is not None:
+        written["variants"] = variant_sha256
+    return written
 
 
-def artifact_options(extra: dict, model_folder: str) -> dict:
+def artifact_options(extra: Mapping[str, object], model_folder: str) -> dict[str, object]:
     """Service options of an artifact's settings: its model folder, its digest required."""
     options = {k: v for k, v in extra.items() if k != ARTIFACT_FLAG}
     if not options.get("model_sha256"):

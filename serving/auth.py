@@ -129,7 +129,7 @@ async def _answer(send: Send, status: int, message: str,
     await send({"type": "http.response.body", "body": body})
 
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc: no hints
     """gRPC: UNAUTHENTICATED (or UNIMPLEMENTED for the disabled repository API) before the
     servicer runs."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from recsys.core.errors import NotFoundError
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_service(options: dict | None = None) -> RecommendationService:
+def build_service(options: Mapping[str, object] | None = None) -> RecommendationService:
     """Options are ServiceConfig fields (from model-settings.json `parameters.extra`);
     locations come from the RECSYS_* environment like everywhere else."""
     from recsys.core.data.lake import Lake

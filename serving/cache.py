@@ -27,6 +27,8 @@ from recsys.core.settings import DEFAULT_EVENT_STREAM
 if TYPE_CHECKING:
     import redis
 
+    from recsys.serving.answers import ListAnswer
+
 log = logging.getLogger(__name__)
 WRITE_BATCH = 256
 """Most SETs sent in one pipeline."""
@@ -59,12 +61,12 @@ class RecommendationCache:
         return self.keys.recommendations(model_version, user_id, k, session_key, exclude,
                                          category)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> ListAnswer | None:
         if self.ttl_seconds == 0:
             return None
         raw = self._local_get(key)
         if raw is not None:
-            return json.loads(raw)
+            return _answer(raw)
         if self.client is None:
             return None
         try:  # redis-py types a sync answer `Awaitable | Any` (redis/redis-py#2399)
@@ -78,9 +80,9 @@ class RecommendationCache:
             return None
         raw = stored.decode() if isinstance(stored, bytes) else stored
         self._local_put(key, raw)  # the rest of its TTL would be exact; the full one is close
-        return json.loads(raw)
+        return _answer(raw)
 
-    def set(self, key: str, value: dict) -> None:
+    def set(self, key: str, value: ListAnswer) -> None:
         if self.ttl_seconds == 0:
             return
         raw = json.dumps(value)
@@ -168,3 +170,9 @@ class RecommendationCache:
         with self._lock:
             self.errors += 1
         log.warning("cache %s failed, serving without the shared cache: %s", what, exc)
+
+
+def _answer(raw: str) -> ListAnswer:
+    """A cached list: what `set` stored, so no check (the key names its model version)."""
+    answer: ListAnswer = json.loads(raw)
+    return answer

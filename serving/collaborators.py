@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from recsys.core.online.business_rules import ActiveRules
     from recsys.feature_repo.live_session import LiveSession
+    from recsys.serving.answers import ListAnswer
     from recsys.serving.experiment_router import ActiveExperiment, Arm
-    from recsys.serving.model_source import LoadedModel
+    from recsys.serving.model_source import LoadedModel, RegistryHealth
 
 
 class ModelProvider(Protocol):
@@ -29,7 +30,7 @@ class ModelProvider(Protocol):
     def current(self) -> LoadedModel: ...
 
     @property
-    def registry_health(self) -> dict:
+    def registry_health(self) -> RegistryHealth:
         """What the registry said of the champion, for the alerts (empty: not read)."""
         ...
 
@@ -44,9 +45,9 @@ class ListCache(Protocol):
     def key(self, model_version: str, user_id: str, k: int, session_key: str,
             exclude: tuple[str, ...], category: str | None) -> str: ...
 
-    def get(self, key: str) -> dict | None: ...
+    def get(self, key: str) -> ListAnswer | None: ...
 
-    def set(self, key: str, value: dict) -> None: ...
+    def set(self, key: str, value: ListAnswer) -> None: ...
 
     def close(self) -> None:
         """Send what is still queued for the shared tier."""

@@ -40,7 +40,8 @@ class LiveRules:
         self.on_error = on_error  # called with the exception (the service counts it)
         self.current: ActiveRules = NO_RULES
         self._logs: RuleLogs | None = None
-        self._seen: tuple | None = None
+        self._seen: tuple[tuple[str, int, str], ...] | None = None
+        """(key, size, version) of every rules file last read (`Lake.describe`)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

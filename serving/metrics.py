@@ -18,6 +18,7 @@ from recsys.core.online.fail_fast_redis import CLOSED, OPEN, CircuitBreaker
 if TYPE_CHECKING:
     from recsys.serving.config import ServiceConfig
     from recsys.serving.experiment_router import ActiveExperiment
+    from recsys.serving.model_source import RegistryHealth
 
 COVERAGE_WINDOW_SECONDS = 3600
 
@@ -109,7 +110,7 @@ class ServiceMetrics:
         self.model_info.clear()
         self.model_info.labels(version).set(1)
 
-    def observe_registry(self, health: dict) -> None:
+    def observe_registry(self, health: RegistryHealth) -> None:
         """Set the registry gauges from `ModelSource.registry_health` (unknown: left as is)."""
         for key, gauge in self._registry_gauges.items():
             value = health.get(key)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SMOKE_COLD_USER = "__recsys_smoke_test_cold_user__"
 BASELINE_VERSION = "popularity-baseline"
 """`LoadedModel.version` of the lake-built popularity baseline (not a registry version)."""
+RegistryHealth = dict[str, float | bool | None]
+"""What the registry says of the champion for the alerts (`core.lifecycle.registry`):
+drift_detected, monitored_at and newest_version_registered_at (None: not known)."""
 
 
 class ModelUnhealthy(RecsysError):
@@ -82,7 +85,7 @@ class ModelSource:
         self.fixed_version = model_version
         self.baseline = baseline
         self._current: LoadedModel | None = None
-        self.registry_health: dict = {}
+        self.registry_health: RegistryHealth = {}
         """What the last champion check read of the registry for alerts (drift found on
         the champion, when monitoring last ran, when the newest version was registered);
         empty for a fixed model or before the first check."""

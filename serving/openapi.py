@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic.json_schema import JsonSchemaValue
 
 from recsys.serving.answers import Recommendation
 
@@ -33,7 +35,7 @@ class ErrorAnswer(BaseModel):
 class ExperimentStatus(BaseModel):
     name: str
     coverage: float
-    variants: dict[str, dict]
+    variants: dict[str, dict[str, object]]
     model_bytes: dict[str, int]
 
 
@@ -49,7 +51,7 @@ class StatusAnswer(BaseModel):
     experiment_error: str | None
 
 
-def list_answer_schema(id_field: str) -> dict:
+def list_answer_schema(id_field: str) -> JsonSchemaValue:
     """The JSON schema of a REST list answer: the id asked about, then `as_dict()`."""
     schema = TypeAdapter(Recommendation).json_schema()
     always = Recommendation([], [], "v", False, "model").as_dict()
@@ -61,21 +63,22 @@ def list_answer_schema(id_field: str) -> dict:
             "required": [id_field, *always], "additionalProperties": False}
 
 
-def _json(schema: dict | type[BaseModel], description: str) -> dict:
+# responses as FastAPI's add_api_route types them
+def _json(schema: JsonSchemaValue | type[BaseModel], description: str) -> dict[str, Any]:
     if isinstance(schema, type):
         schema = {"$ref": f"#/components/schemas/{schema.__name__}"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _refusals() -> dict:
+def _refusals() -> dict[int | str, dict[str, Any]]:
     return {400: _json(ErrorAnswer, "Bad input, the field named (e.g. top_k outside 1..100)"),
             401: _json(ErrorAnswer, "No service token, or not one of serving's"),
             404: _json({"type": "object"}, "No such route (e.g. an id holding '/')")}
 
 
 @functools.cache
-def serving_document() -> dict:
-    """The OpenAPI document (a dict, JSON-ready)."""
+def serving_document() -> dict[str, Any]:
+    """The OpenAPI document (a dict, JSON-ready; typed as FastAPI's `get_openapi` types it)."""
     from fastapi import FastAPI
     from fastapi.openapi.utils import get_openapi
     from mlserver.handlers import get_custom_handlers

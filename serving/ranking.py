@@ -23,13 +23,15 @@ from recsys.core.online.business_rules import ActiveRules
 
 SCAN_LIMIT = 1000
 """Candidate lists up to this long are scanned in Python; longer ones with np.isin."""
+RuleApplied = dict[str, str | int | float | None]
+"""One change a rule made to a list: {rule, item_id, action, rank, ...} (module docstring)."""
 
 
 @dataclass
 class Ranked:
     items: list[str]
     scores: list[float]
-    applied: list[dict] = field(default_factory=list)
+    applied: list[RuleApplied] = field(default_factory=list)
 
 
 def rank(items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray, k: int,
@@ -40,7 +42,7 @@ def rank(items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray
     order = np.argsort(-scores, kind="stable")
     top: list[str] = []
     values: list[float] = []
-    applied: list[dict] = []
+    applied: list[RuleApplied] = []
     for index in order:
         if not np.isfinite(scores[index]):
             break
@@ -61,7 +63,7 @@ def rank(items: Sequence[str] | np.ndarray, scores: Sequence[float] | np.ndarray
 
 
 def _promote(items: Sequence[str] | np.ndarray, scores: np.ndarray, k: int, top: list[str],
-             values: list[float], applied: list[dict], allowed: Callable[[str], bool],
+             values: list[float], applied: list[RuleApplied], allowed: Callable[[str], bool],
              out_of_stock: Callable[[str], bool], rules: ActiveRules,
              max_promoted_share: float) -> Ranked:
     promoted = rules.promotions

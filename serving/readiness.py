@@ -41,7 +41,7 @@ def install() -> None:
     async def start_noting_models(self: MLServer,
                                   models_settings: Iterable[ModelSettings] = ()) -> None:
         self._data_plane.required_models = frozenset(m.name for m in models_settings)
-        return await start(self, list(models_settings))
+        await start(self, list(models_settings))  # MLServer.start answers None
 
     async def ready(self: DataPlane) -> bool:
         required: frozenset[str] = getattr(self, "required_models", frozenset())

@@ -13,8 +13,9 @@ GET /recsys/status the model answering (and why, when it is a fallback).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from recsys.core.errors import RecsysError
 from recsys.core.online.heap_policy import freeze_startup_heap
 from recsys.serving.answers import Recommendation
-from recsys.serving.arm_forwarding import ArmForwarder
+from recsys.serving.arm_forwarding import ArmForwarder, V2Body
 from recsys.serving.artifact import ARTIFACT_FLAG, artifact_options
 from recsys.serving.build import build_service
 from recsys.serving.experiment_router import ArmElsewhere
@@ -38,6 +39,7 @@ from recsys.serving.registry_reads import bound_registry_calls
 from recsys.serving.requests import check_shape
 
 if TYPE_CHECKING:
+    from recsys.serving.answers import ListAnswer
     from recsys.serving.config import ServiceConfig
     from recsys.serving.requests import RecommendRequest
     from recsys.serving.service import RecommendationService
@@ -47,7 +49,17 @@ INPUTS = {"user_id": "BYTES", "k": "INT32", "item_id": "BYTES", "exclude": "BYTE
           "explain": "BOOL"}
 
 
-class RecsysRuntime(MLModel):
+@dataclass(frozen=True)
+class V2Inputs:
+    """The named inputs of a V2 request, decoded (`RecsysRuntime._check_request`)."""
+
+    ids: dict[str, list[str]]
+    """The BYTES inputs (`user_id`, `item_id`, `exclude`) by name."""
+    values: dict[str, object]
+    """`k` and `explain` by name: one value each, checked by the service."""
+
+
+class RecsysRuntime(MLModel):  # type: ignore[misc]  # mlserver ships no type hints
     service: RecommendationService
     forwarder: ArmForwarder | None
     """Both set by `load`."""
@@ -79,12 +91,13 @@ class RecsysRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         with self._counted("v2"):
             inputs = self._check_request(payload)
-            if "item_id" in inputs and "user_id" not in inputs:
-                result = self.service.similar(inputs["item_id"][0], inputs.get("k"))
+            ids, values = inputs.ids, inputs.values
+            if "item_id" in ids and "user_id" not in ids:
+                result = self.service.similar(ids["item_id"][0], values.get("k"))
             else:
-                request = self.service.parse(inputs.get("user_id", [None])[0], inputs.get("k"),
-                                             inputs.get("exclude"),
-                                             explain=inputs.get("explain", False))
+                request = self.service.parse(ids.get("user_id", [None])[0], values.get("k"),
+                                             ids.get("exclude"),
+                                             explain=values.get("explain", False))
                 try:
                     result = self.service.recommend(request)
                 except ArmElsewhere as elsewhere:
@@ -93,7 +106,7 @@ class RecsysRuntime(MLModel):
                     return InferenceResponse.model_validate(body)
         return self._encode(result, payload.id)
 
-    async def _forward(self, elsewhere: ArmElsewhere, body: dict) -> dict:
+    async def _forward(self, elsewhere: ArmElsewhere, body: V2Body) -> V2Body:
         """A V2 request of another arm's user, answered by that arm (`arm_forwarding.py`)."""
         arm = elsewhere.arm
         if self.forwarder is None:
@@ -128,9 +141,10 @@ class RecsysRuntime(MLModel):
             raise
         requests.labels(endpoint, "ok").inc()
 
-    def _check_request(self, payload: InferenceRequest) -> dict:
+    def _check_request(self, payload: InferenceRequest) -> V2Inputs:
         """Decode the named inputs, refusing unknown names and wrong datatypes."""
-        found = {}
+        ids: dict[str, list[str]] = {}
+        values: dict[str, object] = {}
         for item in payload.inputs:
             if item.name not in INPUTS:
                 raise MLServerError(f"unknown input {item.name!r}; allowed inputs: "
@@ -139,27 +153,27 @@ class RecsysRuntime(MLModel):
                 raise MLServerError(f"input {item.name!r} must have datatype "
                                     f"{INPUTS[item.name]}, got {item.datatype}", 400)
             if item.name in ("k", "explain"):
-                values = item.data.root if hasattr(item.data, "root") else item.data
-                flat = list(values) if isinstance(values, (list, tuple)) else [values]
+                data = item.data.root if hasattr(item.data, "root") else item.data
+                flat = list(data) if isinstance(data, (list, tuple)) else [data]
                 if len(flat) != 1:
                     raise MLServerError(f"input {item.name!r} must hold one value, got "
                                         f"{len(flat)}", 400)
                 check_shape(item.shape, len(flat), item.name)
-                found[item.name] = flat[0]
+                values[item.name] = flat[0]
             else:
                 try:
-                    found[item.name] = StringCodec.decode_input(item)
+                    ids[item.name] = StringCodec.decode_input(item)
                 except Exception as exc:
                     raise MLServerError(f"input {item.name!r} is not valid BYTES: {exc}",
                                         400) from exc
-                check_shape(item.shape, len(found[item.name]), item.name)
-        if "user_id" not in found and "item_id" not in found:
+                check_shape(item.shape, len(ids[item.name]), item.name)
+        if "user_id" not in ids and "item_id" not in ids:
             raise MLServerError("missing input 'user_id' (or 'item_id' for similar items)", 400)
         for name in ("user_id", "item_id"):
-            if name in found and len(found[name]) != 1:
+            if name in ids and len(ids[name]) != 1:
                 raise MLServerError(f"input {name!r} must hold exactly one id, got "
-                                    f"{len(found[name])}", 400)
-        return found
+                                    f"{len(ids[name])}", 400)
+        return V2Inputs(ids, values)
 
     def _encode(self, result: Recommendation, request_id: str | None) -> InferenceResponse:
         return InferenceResponse(
@@ -177,7 +191,7 @@ class RecsysRuntime(MLModel):
                      ResponseOutput(name="scores", datatype="FP32",
                                     shape=[len(result.scores)], data=result.scores)])
 
-    @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")
+    @custom_handler(rest_path="/recommend/{user_id}", rest_method="GET")  # type: ignore[untyped-decorator]  # mlserver: no hints
     async def recommend_get(self, user_id: str, top_k: int = 10,
                             explain: bool = False) -> Response:
         with self._counted("recommend"):
@@ -189,19 +203,19 @@ class RecsysRuntime(MLModel):
                 return _json({"user_id": user_id, **_rest_answer(answer)})
         return _json({"user_id": user_id, **result.as_dict()})
 
-    @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")
+    @custom_handler(rest_path="/similar/{item_id}", rest_method="GET")  # type: ignore[untyped-decorator]  # mlserver: no hints
     async def similar_get(self, item_id: str, top_k: int = 10) -> Response:
         with self._counted("similar"):
             result = self.service.similar(item_id, top_k)
         return _json({"item_id": item_id, **result.as_dict()})
 
-    @custom_handler(rest_path="/recsys/status", rest_method="GET")
+    @custom_handler(rest_path="/recsys/status", rest_method="GET")  # type: ignore[untyped-decorator]  # mlserver: no hints
     async def status_get(self) -> Response:
         """Which model answers and, when it is not the champion, why (the readiness reason)."""
         current = self.service.source.current
         router = self.service.experiments
         active = router.active if router else None
-        experiment = None if active is None else {
+        experiment: dict[str, object] | None = None if active is None else {
             "name": active.definition.name, "coverage": active.definition.coverage,
             "variants": {v.label: {"target": v.target, "version": v.version,
                                    "weight": v.weight} for v in active.definition.variants},
@@ -211,7 +225,7 @@ class RecsysRuntime(MLModel):
                       "fallback_reason": current.fallback_reason, "experiment": experiment,
                       "experiment_error": router.error if router else None})
 
-    @custom_handler(rest_path="/recsys/metrics", rest_method="GET")
+    @custom_handler(rest_path="/recsys/metrics", rest_method="GET")  # type: ignore[untyped-decorator]  # mlserver: no hints
     async def metrics_get(self) -> Response:
         registry = self.service.metrics.registry
         current = self.service.source.current
@@ -239,23 +253,24 @@ def _arm_forwarder(config: ServiceConfig) -> ArmForwarder | None:
                         config.experiment_forward_timeout_seconds)
 
 
-def _v2_request(request: RecommendRequest) -> dict:
+def _v2_request(request: RecommendRequest) -> V2Body:
     """The V2 inference request of a parsed REST request (to forward it to another arm)."""
-    inputs = [{"name": "user_id", "datatype": "BYTES", "shape": [1], "data": [request.user_id]},
-              {"name": "k", "datatype": "INT32", "shape": [1], "data": [request.k]},
-              {"name": "explain", "datatype": "BOOL", "shape": [1], "data": [request.explain]}]
+    inputs: list[dict[str, object]] = [
+        {"name": "user_id", "datatype": "BYTES", "shape": [1], "data": [request.user_id]},
+        {"name": "k", "datatype": "INT32", "shape": [1], "data": [request.k]},
+        {"name": "explain", "datatype": "BOOL", "shape": [1], "data": [request.explain]}]
     if request.exclude:
         inputs.append({"name": "exclude", "datatype": "BYTES", "shape": [len(request.exclude)],
                        "data": list(request.exclude)})
     return {"inputs": inputs}
 
 
-def _rest_answer(body: dict) -> dict:
+def _rest_answer(body: V2Body) -> ListAnswer:
     """The REST answer (`Recommendation.as_dict`) of another arm's V2 response."""
     return _recommendation_of(body).as_dict()
 
 
-def _recommendation_of(body: dict) -> Recommendation:
+def _recommendation_of(body: V2Body) -> Recommendation:
     """The `Recommendation` another arm encoded (`_encode`) in its V2 response."""
     outputs = {output["name"]: output["data"] for output in body.get("outputs", [])}
     parameters: dict[str, Any] = body.get("parameters") or {}
@@ -271,7 +286,7 @@ def _recommendation_of(body: dict) -> Recommendation:
         scorer=parameters.get("scorer"))
 
 
-def _json(payload: dict) -> Response:
+def _json(payload: Mapping[str, object]) -> Response:
     """Serialised once with orjson (a returned dict would go through FastAPI's encoder)."""
     return Response(orjson.dumps(payload), media_type="application/json")
 

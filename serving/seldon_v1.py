@@ -12,6 +12,7 @@ Authentication is the ingress's job in seldon-core v1 (its gateway), see docs/se
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from recsys.core.errors import RecsysError
@@ -26,8 +27,13 @@ from recsys.serving.service import RecommendationService
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
     from recsys.serving.answers import Recommendation
+
+    V1Request = dict[str, object] | list[object] | npt.NDArray[np.generic]
+    """What seldon-core hands `predict`: `jsonData` as a dict, `data.ndarray` as a list or
+    an array of any dtype (one user id per row)."""
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,8 @@ class SeldonRecommender:
         self._last: Recommendation | None = None
         self.max_users = settings.serving_max_users_per_request
 
-    def predict(self, X: dict | list | np.ndarray, features_names: list[str] | None = None,
-                meta: dict | None = None) -> dict:
+    def predict(self, X: V1Request, features_names: list[str] | None = None,
+                meta: dict[str, object] | None = None) -> Mapping[str, object]:
         try:
             return self._predict(X)
         except RecsysError as exc:
@@ -63,7 +69,7 @@ class SeldonRecommender:
                 raise
             raise _http_error(exc) from exc  # the client's mistake: its status, not a 500
 
-    def _predict(self, X: dict | list | np.ndarray) -> dict:
+    def _predict(self, X: V1Request) -> Mapping[str, object]:
         if isinstance(X, dict):
             request = self.service.parse(X.get("user_id"), X.get("k"), X.get("exclude"))
             self._last = self.service.recommend(request)
@@ -79,17 +85,17 @@ class SeldonRecommender:
         return {"recommendations": [{"user_id": u, **r.as_dict()}
                                     for u, r in zip(users, results)]}
 
-    def health_status(self) -> dict:
+    def health_status(self) -> dict[str, str | int]:
         model = self.service.source.current.recommender
         return {"status": "ok", "items": int(model.items.size),
                 "model_version": self.service.source.current.version}
 
-    def metrics(self) -> list[dict]:
+    def metrics(self) -> list[dict[str, str | int]]:
         fallback = bool(self._last.fallback) if self._last else False
         return [{"type": "COUNTER", "key": "recsys_v1_requests", "value": 1},
                 {"type": "GAUGE", "key": "recsys_v1_last_fallback", "value": int(fallback)}]
 
-    def tags(self) -> dict:
+    def tags(self) -> dict[str, object]:
         tags: dict[str, object] = {"model_version": self.service.source.current.version}
         if self._last is not None:
             tags.update({"fallback": self._last.fallback, "path": self._last.path,
@@ -104,8 +110,9 @@ def _http_error(exc: RecsysError) -> Exception:
         from seldon_core.flask_utils import SeldonMicroserviceException
     except ImportError:
         return exc
-    return SeldonMicroserviceException(exc.message, status_code=exc.status_code,
-                                       reason=type(exc).__name__)
+    error: Exception = SeldonMicroserviceException(exc.message, status_code=exc.status_code,
+                                                   reason=type(exc).__name__)
+    return error
 
 
 def _cache(settings: Settings) -> RecommendationCache:

@@ -28,6 +28,7 @@ from recsys.serving.config import ServiceConfig
 from recsys.serving.experiment_router import ArmElsewhere
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.model_source import LoadedModel
+from recsys.serving.ranking import RuleApplied
 from recsys.serving.requests import (
     RecommendRequest,
     check_category,
@@ -146,10 +147,11 @@ class RecommendationService:
         hit = self.cache.get(key)
         if hit is not None:
             self.metrics.cache.labels("hit").inc()
-            result = Recommendation(**{**hit, "cached": True})
+            result = Recommendation(**hit)
+            result.cached = True
         else:
             self.metrics.cache.labels("miss").inc()
-            audit: list[dict] = []
+            audit: list[RuleApplied] = []
             if arm is not None and arm.strategy is not None:
                 result = self.answers.strategy(request, session, loaded, rules, audit)
             else:
@@ -225,7 +227,7 @@ class RecommendationService:
             key = self.cache.key(version, user_id, k, session.key(), (), None)
             if self.cache.get(key) is not None:
                 continue
-            audit: list[dict] = []
+            audit: list[RuleApplied] = []
             result = self.answers.for_user(RecommendRequest(user_id, k), session, loaded,
                                            rules, audit)
             self.cache.set(key, {**replace(result, rules_applied=audit).as_dict(),
