@@ -2,8 +2,7 @@
 v1beta2 fields, and submit/wait/fail runs against a Kubernetes API server started here (a
 real HTTP server answering the CRD and pod-log endpoints, validating what it is sent)."""
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import jsonschema
 import pytest
@@ -21,6 +20,7 @@ from recsys.pipelines.spark_data.application import (
 )
 from recsys.pipelines.spark_data.job import SparkDataJob
 from tests.conftest import REPO
+from tests.kubernetes_api import ServedApi, served_apis
 
 SCHEMA = json.loads((REPO / "tests" / "fixtures" / "sparkapplication-v1beta2.schema.json")
                     .read_text())
@@ -50,7 +50,7 @@ def test_the_example_in_infra_is_the_rendered_manifest():
     assert yaml.safe_load(EXAMPLE.read_text()) == rendered
 
 
-class FakeKubernetes:
+class FakeKubernetes(ServedApi):
     """A Kubernetes API for SparkApplications: it validates what is created and moves the
     application through `states` one GET at a time."""
 
@@ -102,32 +102,13 @@ class FakeKubernetes:
                 fake.deleted.append(self.path.rsplit("/", 1)[-1])
                 self._send(200, {"kind": "Status", "status": "Success"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def client(self):
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{self.server.server_port}"
-        return client.ApiClient(configuration)
-
-    def close(self):
-        self.server.shutdown()
+        self.serve(Handler)
 
 
 @pytest.fixture
 def kube():
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(FakeKubernetes(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for fake in made:
-        fake.close()
+    with served_apis(FakeKubernetes) as make:
+        yield make
 
 
 def test_a_completed_application_returns_its_status(kube):

@@ -6,9 +6,8 @@ against the upstream CRD's schema; it reports Ready the way each operator does, 
 polls or never) and moves the champion back when the resource never runs it."""
 import copy
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import jsonschema
 import pandas as pd
@@ -34,6 +33,7 @@ from recsys.serving.artifact import SETTINGS_FILE
 from tests.conftest import REPO
 from tests.factories import register_trained
 from tests.infra import crd_schemas
+from tests.kubernetes_api import ServedApi, served_apis
 from tests.serving.conftest import ROWS
 
 NAME = "recs"
@@ -75,7 +75,7 @@ def deployed(label: str) -> dict:
     return resource
 
 
-class KubernetesApi:
+class KubernetesApi(ServedApi):
     """The API server's custom-object endpoints for one Seldon Model or KServe
     InferenceService. After a PATCH that changes the spec (a new generation) the operator
     first has not reacted (the old Ready stays, as an informer's lag leaves it), then
@@ -125,8 +125,7 @@ class KubernetesApi:
                 code, answer = api.apply(body)
                 self._send(code, answer)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     @property
     def path(self) -> str:
@@ -138,14 +137,6 @@ class KubernetesApi:
     def target(self) -> ServingTarget:
         meta = self.resource["metadata"]
         return ServingTarget(label=self.label, namespace=meta["namespace"], name=meta["name"])
-
-    @property
-    def client(self):
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{self.server.server_port}"
-        return client.ApiClient(configuration)
 
     def apply(self, patch: dict) -> tuple[int, dict]:
         """A merge patch on the main resource: status is a subresource (left as it is),
@@ -196,21 +187,11 @@ class KubernetesApi:
                 new["lastTransitionTime"] = kept["lastTransitionTime"]
         return status
 
-    def close(self):
-        self.server.shutdown()
-
 
 @pytest.fixture
 def kube():
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(KubernetesApi(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for api in made:
-        api.close()
+    with served_apis(KubernetesApi) as make:
+        yield make
 
 
 @pytest.fixture
@@ -423,7 +404,7 @@ def test_the_deploy_step_runs_after_a_promotion_only_when_a_serving_target_is_na
         assert resources["resourceMemoryLimit"] == STEPS["deploy-op"].memory_limit == "2Gi"
         secrets = {s["secretName"] for s in platform["platforms"]["kubernetes"][
             "deploymentSpec"]["executors"][executor]["secretAsEnv"]}
-        assert secrets == {"recsys-mlflow-pipeline", "recsys-registry-lock"}
+        assert secrets == {"recsys-mlflow-pipeline", "recsys-registry-lock", "recsys-s3"}
 
 
 @pytest.mark.parametrize("label", ["seldon", "kserve"])
