@@ -33,11 +33,6 @@ class Evaluation:
     per_user: pd.DataFrame
 
 
-def evaluate_model(model: Recommender, holdout: pd.DataFrame, ks: tuple[int, ...] = KS) -> dict:
-    """Metrics at every k for the holdout's users (cold users answered by the fallback)."""
-    return evaluate_in_detail(model, holdout, ks).metrics
-
-
 def evaluate_in_detail(model: Recommender, holdout: pd.DataFrame, ks: tuple[int, ...] = KS,
                        bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> Evaluation:
     """`holdout` holds (user_id, item_id[, rating]) interactions after the split; every

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from recsys.components.evaluate.evaluate import evaluate_model
+from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.core.models.zoo import build_model
 
 TRAIN = pd.DataFrame([("u1", "a", 1.0), ("u1", "b", 1.0), ("u2", "a", 1.0), ("u2", "b", 1.0),
@@ -13,7 +13,7 @@ def test_evaluate_counts_cold_users_and_excludes_seen_items():
     holdout = pd.DataFrame([("u1", "c"), ("u1", "a"), ("new", "d")],
                            columns=["user_id", "item_id"])
     model = build_model("item_knn", shrinkage=0.0).fit(TRAIN)
-    m = evaluate_model(model, holdout, ks=(1,))
+    m = evaluate_in_detail(model, holdout, ks=(1,)).metrics
     # u1: top-1 unseen is c (a relevant hit); new: popularity fallback d (a hit)
     assert m["hit_rate_at_1"] == 1.0
     assert m["recall_at_1"] == pytest.approx((1 / 2 + 1) / 2)  # a was seen: never retrieved

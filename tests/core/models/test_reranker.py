@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.components.evaluate.evaluate import evaluate_model
+from recsys.components.evaluate.evaluate import evaluate_in_detail
 from recsys.core.errors import ConfigError
 from recsys.core.models.reranker import FEATURES
 from recsys.core.models.zoo import build_model
@@ -38,8 +38,8 @@ def test_the_price_fit_lifts_the_base_model_on_a_price_driven_shop():
     weights = dict(zip(FEATURES, reranked.weights))
     assert reranked.chosen_mix > 0 and weights["price_fit"] > 0
     assert reranked.mix_validation[reranked.chosen_mix] > reranked.mix_validation[0.0]
-    base_ndcg = evaluate_model(base, holdout)["ndcg_at_10"]
-    assert evaluate_model(reranked, holdout)["ndcg_at_10"] > base_ndcg + 0.005
+    base_ndcg = evaluate_in_detail(base, holdout).metrics["ndcg_at_10"]
+    assert evaluate_in_detail(reranked, holdout).metrics["ndcg_at_10"] > base_ndcg + 0.005
 
 
 def test_the_re_ranker_needs_item_stats_and_a_collaborative_base():
