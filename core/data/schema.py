@@ -66,12 +66,6 @@ MAX_EXTRA_BYTES = 4096
 most this much; a bigger one is refused with its reason, never cut."""
 
 
-def schema_version(table: pa.Table) -> int:
-    """The schema version a file was written with (1: before versions were written)."""
-    value = (table.schema.metadata or {}).get(SCHEMA_VERSION_KEY)
-    return int(value) if value else 1
-
-
 def empty_events(with_parse_error: bool = True) -> pd.DataFrame:
     """An empty frame with the canonical columns and dtypes."""
     schema = RAW_EVENT_SCHEMA if with_parse_error else EVENT_SCHEMA

@@ -16,13 +16,19 @@ from recsys.core.data.schema import (
     EVENT_FIELDS,
     RAW_EVENT_SCHEMA,
     SCHEMA_VERSION,
-    schema_version,
+    SCHEMA_VERSION_KEY,
 )
 from recsys.core.data.visitors import anonymous_user_id
 from recsys.core.errors import SchemaError
 from tests.conftest import REPO
 
 SEEDS_EVENT = json.loads((REPO / "tests" / "fixtures" / "seeds_event.json").read_text())
+
+
+def schema_version(table: pa.Table) -> int:
+    """The schema version a file was written with (1: before versions were written)."""
+    value = (table.schema.metadata or {}).get(SCHEMA_VERSION_KEY)
+    return int(value) if value else 1
 SEEDS_ROW = {
     "event_id": "evt_1752320520123_abcdefg",
     "user_id": "00000dbacae5abe5e23885899a1fa44253a17956c6d1c3d25f88aa139fdfc657",
