@@ -247,10 +247,3 @@ def _daily(table: pa.Table, variant_code: np.ndarray, variant_names: np.ndarray,
 def _daily_empty() -> pd.DataFrame:
     return pd.DataFrame(columns=["day", "variant", "exposures", "clicked", "ctr"])
 
-
-def daily_ctr(exposures: pa.Table | pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """Lists shown and clicked per day and variant."""
-    table = as_table(exposures)
-    if table.num_rows == 0:
-        return _daily_empty()
-    return user_outcomes(table, events, pd.Timestamp.min.tz_localize("UTC"), 0.0).daily

@@ -16,7 +16,7 @@ from recsys.experiments.analysis import (
 )
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition, parse_variants
-from recsys.experiments.outcomes import daily_ctr, user_outcomes
+from recsys.experiments.outcomes import user_outcomes
 from recsys.experiments.report import report_html
 from tests.experiments.shop_simulation import START, simulate
 
@@ -66,8 +66,7 @@ def test_outcomes_by_hand_clicks_and_last_touch_attribution_within_the_window():
     assert users.loc["u2", ["carts", "orders", "revenue"]].tolist() == [1, 0, 0]
     assert users.loc["u3", ["clicks", "orders", "revenue"]].tolist() == [0, 1, 0]
     assert (out.unmatched_clicks, out.unpriced_purchases, out.crossovers) == (1, 1, 0)
-    daily = daily_ctr(exposures, events)
-    assert daily.set_index("variant").loc["control", "ctr"] == 0.5
+    assert out.daily.set_index("variant").loc["control", "ctr"] == 0.5
 
 
 def test_dwell_time_runs_from_a_click_to_the_next_action_of_the_same_visit():
@@ -205,9 +204,10 @@ def test_the_report_escapes_what_it_shows_and_draws_both_plots():
     d = definition(minimum_users=100)
     exposures, events, pre = simulate(d, 1500, ctr={"control": 0.1, "a": 0.1, "b": 0.2},
                                       buy={"control": 0.3, "a": 0.3, "b": 0.3}, seed=6)
-    summary = run(d, exposures, events, pre)
+    outcomes = user_outcomes(exposures, events, START, d.attribution_hours, pre)
+    summary = analyze(AnalysisInput(d, outcomes, Assigner(d).expected_shares()))
     summary["data"]["dwell_time"] = "<script>alert(1)</script>"
-    page = report_html(summary, daily_ctr(exposures, events))
+    page = report_html(summary, outcomes.daily)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count("<svg") == 2 and "seeds-ab" in page
 

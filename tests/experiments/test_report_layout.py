@@ -11,7 +11,7 @@ import pytest
 from recsys.experiments.analysis import AnalysisInput, analyze
 from recsys.experiments.assignment import Assigner
 from recsys.experiments.definition import ExperimentDefinition, parse_variants
-from recsys.experiments.outcomes import daily_ctr, user_outcomes
+from recsys.experiments.outcomes import user_outcomes
 from recsys.experiments.report import _ticks, report_html
 from tests.experiments.shop_simulation import START, simulate
 
@@ -31,7 +31,7 @@ def one_day():
                                       buy={"control": 0.3, "a": 0.3, "b": 0.3}, seed=6, days=1)
     outcomes = user_outcomes(exposures, events, START, d.attribution_hours, pre)
     summary = analyze(AnalysisInput(d, outcomes, Assigner(d).expected_shares()))
-    return json.loads(json.dumps(summary)), daily_ctr(exposures, events)
+    return json.loads(json.dumps(summary)), outcomes.daily
 
 
 def renamed(summary: dict, daily, old: str, new: str):
