@@ -42,12 +42,3 @@ class HybridRecommender(BlendRecommender):
 
     def _allowed_parts(self) -> dict[str, type[Recommender]]:
         return {**COLLABORATIVE, ContentRecommender.name: ContentRecommender}
-
-    @property
-    def chosen_alpha(self) -> float:
-        return self.chosen_weights[0]
-
-    @property
-    def alpha_validation(self) -> dict[float, float]:
-        """NDCG@10 on validation by alpha."""
-        return {weights[0]: value for weights, value in self.weight_validation.items()}

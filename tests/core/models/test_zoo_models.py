@@ -94,8 +94,9 @@ def test_blend_weights_are_chosen_on_validation_and_a_corner_is_its_part(interac
 
 def test_hybrid_alpha_is_chosen_on_validation_and_its_extremes_are_its_parts(interactions):
     model = build_model("hybrid", validation="random").fit(interactions, ITEMS)
-    assert set(model.alpha_validation) == set(ALPHAS)
-    assert model.chosen_alpha == max(ALPHAS, key=lambda a: (model.alpha_validation[a], a))
+    alpha_validation = {alpha: ndcg for (alpha, _), ndcg in model.weight_validation.items()}
+    assert set(alpha_validation) == set(ALPHAS)
+    assert model.chosen_weights[0] == max(ALPHAS, key=lambda a: (alpha_validation[a], a))
     users = ["s1", "s4", "b2"]
     for alpha, part in ((1.0, "item_knn"), (0.0, "content")):
         blended = build_model("hybrid", alpha=alpha).fit(interactions, ITEMS)
