@@ -153,10 +153,6 @@ class SessionProcessor:
         now = assigned(self.config.group) if assigned is not None else None
         return self._member_owned if now is None else now
 
-    # -- keys the recommender and tests read ----------------------------------------------
-    def recent_items_key(self, user_id: str) -> str:
-        return self.keys.recent_items(user_id)
-
     def watermark(self, user_id: str | None = None) -> int | None:
         """The event-time watermark of a user's partition (without a user: the newest of
         the partitions this processor owns)."""

@@ -56,12 +56,6 @@ class RedisKeys:
         """Prefix of a user's recent-items list (`<prefix><user_id>`)."""
         return f"{self.session_prefix}:recent:"
 
-    def session_state(self, user_id: str) -> str:
-        return f"{self.session_state_prefix}{user_id}"
-
-    def recent_items(self, user_id: str) -> str:
-        return f"{self.recent_items_prefix}{user_id}"
-
     @property
     def cart_timers(self) -> str:
         """Sorted set of users whose cart-abandonment timer is due at its score."""

@@ -154,7 +154,8 @@ def test_replay_gives_the_batch_features_and_every_event_once_in_the_lake(setup)
     assert all("/hour=" in key for key in Lake(settings.lake).list(RAW_ZONE))
     # the Redis list the recommender reads holds the same recent items
     user = str(next(iter(pd.read_json(source, lines=True, dtype=False)["user_id"])))
-    recent = [i.decode() for i in bus.client.lrange(processor.recent_items_key(user), 0, -1)]
+    recent_key = f"{processor.keys.recent_items_prefix}{user}"
+    recent = [i.decode() for i in bus.client.lrange(recent_key, 0, -1)]
     assert recent and recent == processor.state(user)["items"]
 
 

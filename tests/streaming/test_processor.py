@@ -70,7 +70,7 @@ def test_a_timer_whose_state_expired_is_removed(processor):
     drain(processor)
     keys = processor.keys
     assert processor.client.zscore(keys.cart_timers, "carol") is not None
-    processor.client.delete(keys.session_state("carol"))  # what its TTL does
+    processor.client.delete(f"{keys.session_state_prefix}carol")  # what its TTL does
     processor.bus.publish([event(2, "dave", "view", now)])  # the watermark passes the timer
     drain(processor)
     assert processor.client.zscore(keys.cart_timers, "carol") is None
