@@ -62,9 +62,6 @@ class Promotion:
     starts_at: pd.Timestamp
     ends_at: pd.Timestamp
 
-    def active(self, now: pd.Timestamp) -> bool:
-        return self.starts_at <= now < self.ends_at
-
 
 @dataclass(frozen=True)
 class ActiveRules:
