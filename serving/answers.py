@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 from pydantic import WithJsonSchema
@@ -30,30 +30,13 @@ from recsys.serving.requests import RecommendRequest
 
 if TYPE_CHECKING:
     from recsys.core.models.base import LiveFeatures, Recommender
-    from recsys.serving.collaborators import RulesInForce
+    from recsys.serving.collaborators import ListAnswer, RulesInForce
     from recsys.serving.model_source import LoadedModel
 
 MODEL, POPULARITY, POPULARITY_BY_CATEGORY = "model", "popularity", "popularity_by_category"
 SESSION = "session"
 DEFAULT_RECENT_BOOST = 0.3
 """A known user's session weight for a model with no tuned one (trained before tuning)."""
-
-
-class ListAnswer(TypedDict):
-    """A list as `Recommendation.as_dict()` gives it: the REST answer (after the id asked
-    about), what the cache stores and what the request log reads back."""
-
-    item_ids: list[str]
-    scores: list[float]
-    model_version: str
-    fallback: bool
-    path: str
-    cached: bool
-    experiment: str | None
-    variant: str | None
-    recommendation_id: str | None
-    rules_applied: NotRequired[list[RuleApplied]]
-    scorer: NotRequired[str]
 
 
 @dataclass

@@ -27,7 +27,7 @@ from recsys.core.settings import DEFAULT_EVENT_STREAM
 if TYPE_CHECKING:
     import redis
 
-    from recsys.serving.answers import ListAnswer
+    from recsys.serving.collaborators import ListAnswer
 
 log = logging.getLogger(__name__)
 WRITE_BATCH = 256

@@ -13,14 +13,14 @@ Feast's SessionReader and core's RequestLog have no `close()` of their own: `Kep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from recsys.core.online.business_rules import ActiveRules
     from recsys.feature_repo.live_session import LiveSession
-    from recsys.serving.answers import ListAnswer
     from recsys.serving.experiment_router import ActiveExperiment, Arm
     from recsys.serving.model_source import LoadedModel, RegistryHealth
+    from recsys.serving.ranking import RuleApplied
 
 
 class ModelProvider(Protocol):
@@ -37,6 +37,23 @@ class ModelProvider(Protocol):
     def close(self) -> None:
         """Stop watching for a new champion."""
         ...
+
+
+class ListAnswer(TypedDict):
+    """A list as `answers.Recommendation.as_dict()` gives it: the REST answer (after the id
+    asked about) and what the cache stores."""
+
+    item_ids: list[str]
+    scores: list[float]
+    model_version: str
+    fallback: bool
+    path: str
+    cached: bool
+    experiment: str | None
+    variant: str | None
+    recommendation_id: str | None
+    rules_applied: NotRequired[list[RuleApplied]]
+    scorer: NotRequired[str]
 
 
 class ListCache(Protocol):

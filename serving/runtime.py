@@ -39,7 +39,7 @@ from recsys.serving.registry_reads import bound_registry_calls
 from recsys.serving.requests import check_shape
 
 if TYPE_CHECKING:
-    from recsys.serving.answers import ListAnswer
+    from recsys.serving.collaborators import ListAnswer
     from recsys.serving.config import ServiceConfig
     from recsys.serving.requests import RecommendRequest
     from recsys.serving.service import RecommendationService
