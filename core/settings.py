@@ -137,7 +137,8 @@ class Settings(BaseSettings):
 
     kafka_idempotent_producer: bool = True
     """The collector's producer is idempotent (`enable.idempotence`: a retried send is not
-    stored twice). Tansu 0.6 refuses it (UnknownError on every send): set false there."""
+    stored twice). On Tansu 0.6 it publishes, and after a timed-out send the broker fences
+    the producer: the collector answers that request 503 and starts a new producer."""
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = \
         "PLAINTEXT"
