@@ -74,11 +74,11 @@ class SeldonRecommender:
             request = self.service.parse(X.get("user_id"), X.get("k"), X.get("exclude"))
             self._last = self.service.recommend(request)
             return self._last.as_dict()
-        users = [str(u) for u in (X.tolist() if hasattr(X, "tolist") else X)]
-        if len(users) > self.max_users:
+        rows = X.tolist() if hasattr(X, "tolist") else X
+        if len(rows) > self.max_users:
             raise RequestError(f"at most {self.max_users} users per request "
-                               f"(RECSYS_SERVING_MAX_USERS_PER_REQUEST), got {len(users)}")
-        users = [u[0] if isinstance(u, list) else u for u in users]
+                               f"(RECSYS_SERVING_MAX_USERS_PER_REQUEST), got {len(rows)}")
+        users = [_user_of(row) for row in rows]
         results = [self.service.recommend(self.service.parse(u)) for u in users]
         self._last = results[-1] if results else None
         # lists differ in length (rules, small catalogues), so answer as JSON, not ndarray
@@ -101,6 +101,15 @@ class SeldonRecommender:
             tags.update({"fallback": self._last.fallback, "path": self._last.path,
                          "recommendation_id": self._last.recommendation_id})
         return tags
+
+
+def _user_of(row: object) -> str:
+    """A row of `data.ndarray`: a user id, or a one-column row holding one."""
+    if isinstance(row, list):
+        if len(row) != 1:
+            raise RequestError(f"each row is one user id, got a row of {len(row)} values")
+        row = row[0]
+    return str(row)
 
 
 def _http_error(exc: RecsysError) -> Exception:

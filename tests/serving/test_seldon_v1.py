@@ -57,3 +57,26 @@ def test_v1_microservice_serves_the_exported_champion(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
+
+
+def test_one_column_rows_are_their_user_and_wider_rows_are_refused(tmp_path, monkeypatch):
+    """`data.ndarray` rows as seldon-core v1 clients send them: ["u1"] or [["u1"]]."""
+    import numpy as np
+
+    from recsys.serving.requests import RequestError
+    from recsys.serving.seldon_v1 import SeldonRecommender
+
+    path = tmp_path / "champion"
+    frame = pd.DataFrame(ROWS, columns=["user_id", "item_id", "weight"])
+    digest = save_model(build_model("item_knn", shrinkage=0.0).fit(frame), path)
+    monkeypatch.setenv("RECSYS_MODEL_SHA256", digest)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("RECSYS_CACHE_TTL_SECONDS", "0")
+    wrapper = SeldonRecommender(model_path=str(path))
+    for rows in (["u1", "stranger"], [["u1"], ["stranger"]], np.array([["u1"], ["stranger"]])):
+        answers = wrapper._predict(rows)["recommendations"]
+        assert [a["user_id"] for a in answers] == ["u1", "stranger"], rows
+        assert set(answers[0]["item_ids"][:2]) == {"c", "d"} and answers[0]["fallback"] is False
+        assert answers[1]["fallback"] is True
+    with pytest.raises(RequestError, match="each row is one user id, got a row of 2 values"):
+        wrapper._predict([["u1", "u2"]])
