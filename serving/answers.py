@@ -5,6 +5,7 @@ what they changed. Plain functions of one request and the model answering it;
 `RecommendationService` (`service.py`) routes, caches, counts and logs around them."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated
@@ -88,6 +89,8 @@ class Answers:
         self.config = config
         self.catalogue = catalogue
         self.rules = rules  # stock and promotions in force (None: none)
+        self._pool_categories: weakref.WeakKeyDictionary[
+            Recommender, tuple[dict[str, str], np.ndarray]] = weakref.WeakKeyDictionary()
 
     @property
     def use_session_model(self) -> bool:
@@ -102,13 +105,25 @@ class Answers:
         if item_id in model.item_index:
             pool = model.items
             cf = model.item_similarity([item_id], pool)[0]
-            same = np.array([self.catalogue.categories.get(i) == category for i in pool])
+            same = self.pool_categories(model) == category
             scores = cf + self.config.category_boost * same * (category is not None)
             scores[model.item_index[item_id]] = -np.inf
             items, values = self.top(pool, scores, k, exclude=(item_id,))
             return Recommendation(items, values, loaded.version, False, MODEL)
         items, values, path = self.popular(k, category, exclude=(item_id,), model=model)
         return Recommendation(items, values, loaded.version, True, path)
+
+    def pool_categories(self, model: Recommender) -> np.ndarray:
+        """The catalogue's category of each of the model's items, in its order (None where
+        unknown): built once per model and catalogue, so `/similar` compares one array
+        instead of looking up every item per request."""
+        categories = self.catalogue.categories
+        known = self._pool_categories.get(model)
+        if known is None or known[0] is not categories:
+            known = (categories, np.array([categories.get(str(i)) for i in model.items],
+                                          dtype=object))
+            self._pool_categories[model] = known
+        return known[1]
 
     def strategy(self, request: RecommendRequest, session: LiveSession, loaded: LoadedModel,
                  rules: ActiveRules, audit: list[RuleApplied]) -> Recommendation:

@@ -204,7 +204,7 @@ class RecommendationService:
             self.cache.get(self.cache.key(loaded.version, user, self.config.default_k,
                                           session.key(), (), None))
             self.answers.for_user(RecommendRequest(user, self.config.default_k), recent, loaded)
-        model.item_similarity([str(model.items[0])], model.items)
+        self.answers.similar(str(model.items[0]), self.config.default_k, loaded)
         return self.warm_lists(loaded)
 
     def warm_lists(self, loaded: LoadedModel) -> int:

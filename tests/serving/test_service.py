@@ -173,3 +173,15 @@ def test_the_live_session_price_reaches_a_model_that_ranks_by_it(tmp_path):
     usual = mean_log_price(None)
     assert mean_log_price({"recent": [], "price": 400.0}) > usual
     assert mean_log_price({"recent": [], "price": 6.0}) < usual
+
+
+def test_similar_items_boost_the_category_from_one_array_per_model_and_catalogue(
+        make_service):
+    service = make_service(category_boost=5.0)
+    model = service.source.current.recommender
+    first = service.answers.pool_categories(model)
+    assert list(first) == [CATEGORIES.get(str(i)) for i in model.items]
+    assert service.answers.pool_categories(model) is first  # built once
+    assert service.similar("d", 1).item_ids == ["f"]  # the other hat, boosted over c, a, b
+    service.catalogue = Catalogue({str(i): "one" for i in model.items})  # a new catalogue
+    assert set(service.answers.pool_categories(model)) == {"one"}
