@@ -8,7 +8,7 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 @contextmanager
@@ -52,15 +52,12 @@ def tcp_forward(listen_host: str, listen_port: int, target_host: str, target_por
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
+    """Copy `source` to `sink` until either end closes or resets (normal ends of a
+    forwarded connection, not errors), then close both."""
+    with suppress(OSError):
         while chunk := source.recv(65536):
             sink.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            end.close()
+    for end in (source, sink):
+        with suppress(OSError):  # the other pipe may have shut it already
+            end.shutdown(socket.SHUT_RDWR)
+        end.close()
