@@ -75,7 +75,8 @@ def pointing_patch(target: ServingTarget, resource: dict, artifact: ExportedArti
     """The merge patch that makes `resource` serve `artifact` (and records its version and
     digest as annotations)."""
     moved = copy.deepcopy(resource)
-    _set_storage_uri(target, moved, artifact.uri)
+    holder, key = _storage_location(target, moved)
+    holder[key] = artifact.uri
     return {"metadata": {"annotations": {VERSION_ANNOTATION: artifact.version,
                                          SHA256_ANNOTATION: artifact.sha256}},
             "spec": _storage_fields(target, moved)}
@@ -92,14 +93,28 @@ def restoring_patch(target: ServingTarget, before: dict) -> dict:
 
 def storage_uri(target: ServingTarget, resource: dict) -> str:
     """Where `resource` loads its model from."""
-    spec = resource.get("spec") or {}
+    holder, key = _storage_location(target, resource)
+    return str(holder.get(key) or "")
+
+
+def _storage_location(target: ServingTarget, resource: dict) -> tuple[dict, str]:
+    """The mapping in `resource` that holds its storage location, and the key: Seldon's
+    `spec.storageUri`, KServe's `predictor.model.storageUri`, or the value of the one
+    predictor container variable `STORAGE_URI` (a custom container)."""
+    spec = resource.get("spec")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{target} has no spec")
     if target.kind is SELDON_MODEL:
-        return spec.get("storageUri", "")
+        return spec, "storageUri"
     predictor = spec.get("predictor") or {}
     if "model" in predictor:
-        return (predictor["model"] or {}).get("storageUri", "")
-    return next((env.get("value", "") for container in predictor.get("containers") or []
-                 for env in container.get("env") or [] if env.get("name") == STORAGE_ENV), "")
+        return predictor["model"], "storageUri"
+    found = [env for container in predictor.get("containers") or []
+             for env in container.get("env") or [] if env.get("name") == STORAGE_ENV]
+    if len(found) != 1:
+        raise ConfigError(f"{target} has no predictor.model and {len(found)} containers with "
+                          f"{STORAGE_ENV}: cannot tell where its model's location goes")
+    return found[0], "value"
 
 
 def _storage_fields(target: ServingTarget, resource: dict) -> dict:
@@ -113,23 +128,6 @@ def _storage_fields(target: ServingTarget, resource: dict) -> dict:
         return {"predictor": {"model": {"storageUri": (predictor["model"] or {})
                                         .get("storageUri")}}}
     return {"predictor": {"containers": predictor.get("containers")}}
-
-
-def _set_storage_uri(target: ServingTarget, resource: dict, uri: str) -> None:
-    spec = resource.setdefault("spec", {})
-    if target.kind is SELDON_MODEL:
-        spec["storageUri"] = uri
-        return
-    predictor = spec.get("predictor") or {}
-    if "model" in predictor:
-        predictor["model"]["storageUri"] = uri
-        return
-    found = [env for container in predictor.get("containers") or []
-             for env in container.get("env") or [] if env.get("name") == STORAGE_ENV]
-    if len(found) != 1:
-        raise ConfigError(f"{target} has no predictor.model and {len(found)} containers with "
-                          f"{STORAGE_ENV}: cannot tell where its model's location goes")
-    found[0]["value"] = uri
 
 
 def ready_condition(resource: dict) -> dict[str, Any] | None:
