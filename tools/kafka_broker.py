@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys.tools.local_services import free_port
+from recsys.tools.local_services import free_port, freeze_process
 
 MEMORY_STORAGE = "memory://tansu/"
 
@@ -94,7 +94,7 @@ class TansuBroker:
     def freeze(self) -> None:
         """SIGSTOP: the broker keeps its connections open and answers nothing."""
         assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
+        freeze_process(self.process.pid)
 
     def resume(self) -> None:
         """SIGCONT: the broker reads what its clients sent while it was frozen."""

@@ -1,6 +1,8 @@
 """Helpers for tests and benchmarks that use the machine's real services on loopback."""
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -16,6 +18,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def freeze_process(pid: int, timeout_seconds: float = 5.0) -> None:
+    """SIGSTOP `pid` and return once every one of its threads is stopped: the signal is
+    delivered asynchronously, so a thread running on another core can still answer a request
+    sent right after `kill()` returns, and a test asserting "a frozen server answers nothing"
+    would then see an answer."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout_seconds
+    while not _all_threads_stopped(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} did not stop within {timeout_seconds} s")
+        time.sleep(0.005)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of `pid` is in state T (stopped) according to /proc."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:  # the state is the field after the parenthesised command name
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return bool(states) and all(state in ("T", "t") for state in states)
 
 
 class RedisServer:

@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from recsys.tools.local_services import freeze_process
 from tests.conftest import free_port
 from tests.factories import served_champion
 from tests.metric_names import exported_metrics
@@ -71,7 +72,7 @@ def test_a_stopped_cache_redis_is_skipped_and_found_again(own_redis, tmp_path):
         assert breaker_series(http, running.url) == {
             "recsys_redis_breaker_opens_total": 0.0, "recsys_redis_breaker_open": 0.0}
 
-        os.kill(redis_process.pid, signal.SIGSTOP)
+        freeze_process(redis_process.pid)
         answers = [recommend(u) for u in users[5:40]]
         assert {a["model_version"] for a in answers} == {version}
         assert all(len(a["item_ids"]) == 5 and not a["cached"] for a in answers)

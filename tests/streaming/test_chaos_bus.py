@@ -25,7 +25,7 @@ from recsys.streaming.bus import BusUnavailable
 from recsys.streaming.lake_sink import LakeSink, SinkConfig
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.streaming.runtime import build_bus, build_collector_bus, build_sink
-from recsys.tools.local_services import redis_server
+from recsys.tools.local_services import freeze_process, redis_server
 from tests.conftest import REPO
 from tests.streaming.event_path import EventPath, events, wait_until
 
@@ -132,7 +132,7 @@ def test_a_frozen_bus_answers_outcome_unknown_and_the_retry_is_stored_once(serve
     path = EventPath(server, tmp_path / "state", with_workers=False,
                      bus_durability_check_seconds=3600)
     assert path.post(events("f", 1)).status_code == 202
-    os.kill(server.process.pid, signal.SIGSTOP)
+    freeze_process(server.process.pid)
     try:
         frozen = path.post(events("f", 1, start=1))
     finally:
@@ -212,7 +212,7 @@ def test_a_bus_frozen_under_load_loses_and_doubles_nothing(server, tmp_path):
     try:
         with Senders(path) as senders:
             assert senders.wait_for_more(400)
-            os.kill(server.process.pid, signal.SIGSTOP)
+            freeze_process(server.process.pid)
             try:  # a few socket timeouts long
                 assert wait_until(lambda: path.answers.count(503) >= 3)
             finally:
@@ -265,7 +265,7 @@ def test_a_read_whose_answer_was_lost_is_read_again(server):
     bus = RedisStreamBus(server.url, stream=f"chaos:{uuid.uuid4().hex[:6]}", socket_timeout=0.3)
     assert bus.read("sink", "sink-1", 10, block_ms=0) == []  # its own backlog: none
     bus.publish(events("lost", 5))
-    os.kill(server.process.pid, signal.SIGSTOP)
+    freeze_process(server.process.pid)
     try:
         with pytest.raises(BusUnavailable):
             bus.read("sink", "sink-1", 10, block_ms=0)  # sent, unanswered

@@ -28,6 +28,7 @@ from recsys.core.data.quarantine import write_quarantine
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
 from recsys.streaming.quarantine_sink import quarantine_frame
+from recsys.tools.local_services import freeze_process
 from tests.core.data.test_lake_s3_frozen import frozen_s3  # noqa: F401 - a fixture
 from tests.lake_disks import remount, tmpfs
 
@@ -251,7 +252,7 @@ def _replay_frozen_mid_run(uri, url, server_pid, report):
 
     def freeze_then_append(lake, zone, *args, **kwargs):
         if zone == RAW_ZONE:
-            os.kill(server_pid, signal.SIGSTOP)
+            freeze_process(server_pid)
         return real_append(lake, zone, *args, **kwargs)
 
     replay_module.append_partitioned = freeze_then_append

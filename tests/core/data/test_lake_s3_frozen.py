@@ -17,7 +17,7 @@ from recsys.core.data.event_store import RAW_ZONE
 from recsys.core.data.lake import Lake
 from recsys.core.data.schema import RAW_EVENT_SCHEMA
 from recsys.core.errors import LakeError
-from recsys.tools.local_services import wait_for_http
+from recsys.tools.local_services import freeze_process, wait_for_http
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,7 +62,7 @@ def test_an_s3_endpoint_that_stops_answering_fails_the_extract_naming_it(
         "timestamp": START_MS + n * 1000, "properties": {"product_id": f"p{n}"}}) + "\n"
         for n in range(20)))
 
-    server.send_signal(signal.SIGSTOP)
+    freeze_process(server.pid)
     failures = []
 
     def run():

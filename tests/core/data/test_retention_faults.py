@@ -16,6 +16,7 @@ from recsys.core.data import lake as lake_module
 from recsys.core.data.lake import Lake
 from recsys.core.data.retention import retain
 from recsys.core.errors import LakeError
+from recsys.tools.local_services import freeze_process
 from tests.core.data.test_lake_s3_frozen import frozen_s3  # noqa: F401 - a fixture
 from tests.lake_disks import tmpfs
 
@@ -128,7 +129,7 @@ def test_an_s3_endpoint_frozen_during_retention_fails_it_naming_the_endpoint(fro
     going, kept = history(lake, expired=range(10, 14))
     url = lake.s3_endpoint_url
 
-    server.send_signal(signal.SIGSTOP)  # before the run: the listing waits its bound
+    freeze_process(server.pid)  # before the run: the listing waits its bound
     started = time.monotonic()
     try:
         with pytest.raises(LakeError) as failure:
@@ -144,7 +145,7 @@ def test_an_s3_endpoint_frozen_during_retention_fails_it_naming_the_endpoint(fro
 
     def freeze_after_two(key):  # frozen during the run: after two deletions
         if len(deleted) == 2:
-            server.send_signal(signal.SIGSTOP)
+            freeze_process(server.pid)
         real_delete(key)
         deleted.append(key)
 
