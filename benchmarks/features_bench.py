@@ -13,8 +13,8 @@ from recsys.benchmarks.machine import write_result
 from recsys.components.features.tables import ITEM_STATS_COLUMNS, USER_STATS_COLUMNS, write_snapshot
 from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
-from recsys.feature_repo.online import OnlineFeatureReader, online_features
-from recsys.feature_repo.store import apply_repo, materialize, open_store
+from recsys.feature_repo.features.online import OnlineFeatureReader, online_features
+from recsys.feature_repo.features.store import apply_repo, materialize, open_store
 from recsys.tools.local_services import temporary_postgres_database
 
 USERS, ITEMS, CANDIDATES, READS = 100_000, 20_000, 100, 300

@@ -54,6 +54,7 @@ import redis
 
 from recsys.benchmarks.machine import write_result
 from recsys.tools.local_services import (
+    freeze_process,
     redis_server,
     temporary_postgres_database,
     wait_for_http,
@@ -126,7 +127,7 @@ def _measured(url: str, token: str, users_file: Path, mode: str, duration: float
 
 def _during_stall(redis_process: subprocess.Popen, measure) -> dict:
     """`measure()` while `redis_process` is stopped (SIGSTOP), resumed afterwards."""
-    os.kill(redis_process.pid, signal.SIGSTOP)
+    freeze_process(redis_process.pid)
     try:
         return measure()
     finally:
@@ -271,8 +272,8 @@ def _live_sessions_and_rules(env: dict, model, visitors: list[str]) -> dict:
     import pandas as pd
 
     from recsys.core.settings import Settings
-    from recsys.feature_repo.online import push_session_features
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.online import push_session_features
+    from recsys.feature_repo.features.store import open_store
 
     settings = Settings(state_dir=Path(env["RECSYS_STATE_DIR"]), feast_profile="production",
                         redis_url=env["RECSYS_REDIS_URL"],

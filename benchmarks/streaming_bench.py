@@ -115,7 +115,7 @@ def _freshness(settings: Settings, url: str, source: Path, store, rate: int = FR
     """Replay at `rate`; every ~50 ms one just-accepted event is probed until Feast
     returns its user's features with last_event_ts at or after it (latencies, and how many
     probes gave up after PROBE_TIMEOUT_SECONDS - counted at that value, never dropped)."""
-    from recsys.feature_repo.online import online_features
+    from recsys.feature_repo.features.online import online_features
 
     probes: list[tuple[float, str, int]] = []
     done = threading.Event()
@@ -213,7 +213,7 @@ def bench_streaming(events: int = EVENTS, sustained_events: int = SUSTAINED_EVEN
 
 
 def _throughput_and_freshness(events: int) -> dict:
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="recsys-bench-streaming-") as tmp, \
             temporary_postgres_database("feast_stream_bench") as registry_url:
@@ -356,7 +356,7 @@ def _drain(worker, bus, group: str, timeout: float = 300.0) -> tuple[float, floa
 
 
 def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.store import open_store
 
     end = pd.Timestamp.now(tz="UTC").floor("s")
     config = ShopConfig(events=events, seed=11, days=3, end=end.to_pydatetime())

@@ -128,8 +128,8 @@ def session_model_params(text: str | None) -> dict:
 def live_items_reader(settings):
     """Visitor id -> the items of their live session in the online store the service reads
     (empty when it has none or the store cannot be read)."""
-    from recsys.feature_repo.session_reader import SessionReader
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.session_reader import SessionReader
+    from recsys.feature_repo.features.store import open_store
 
     store, _ = open_store(settings)
     reader = SessionReader(store)

@@ -255,8 +255,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from recsys.core.settings import load_settings
-    from recsys.feature_repo.online import online_features
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.online import online_features
+    from recsys.feature_repo.features.store import open_store
 
     store, _ = open_store(load_settings())
     users = online_features(store, [args.user_id]).users

@@ -23,7 +23,7 @@ from recsys.core.models.session_scoring import (
 )
 from recsys.core.online.business_rules import ActiveRules
 from recsys.core.online.catalogue import Catalogue
-from recsys.feature_repo.live_session import LiveSession
+from recsys.feature_repo.features.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
 from recsys.serving.live_rules import NO_RULES
 from recsys.serving.ranking import RuleApplied, rank

@@ -112,9 +112,9 @@ def _session_reader(settings: Settings, config: ServiceConfig,
     `redis_breaker_failures` in a row none until the breaker's trial finds it back."""
     try:
         from recsys.core.online.fail_fast_redis import make_fail_fast
-        from recsys.feature_repo.feast_adapter import plain_redis_client
-        from recsys.feature_repo.session_reader import SessionReader
-        from recsys.feature_repo.store import open_store
+        from recsys.feature_repo.features.feast_adapter import plain_redis_client
+        from recsys.feature_repo.features.session_reader import SessionReader
+        from recsys.feature_repo.features.store import open_store
 
         store, _ = open_store(settings)
         client = plain_redis_client(store)

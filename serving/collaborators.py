@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from recsys.core.online.business_rules import ActiveRules
-    from recsys.feature_repo.live_session import LiveSession
+    from recsys.feature_repo.features.live_session import LiveSession
     from recsys.serving.experiment_router import ActiveExperiment, Arm
     from recsys.serving.model_source import LoadedModel, RegistryHealth
     from recsys.serving.ranking import RuleApplied

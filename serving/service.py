@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from recsys.core.online.catalogue import Catalogue
 from recsys.core.online.fail_fast_redis import CircuitOpen
-from recsys.feature_repo.live_session import NO_SESSION, LiveSession
+from recsys.feature_repo.features.live_session import NO_SESSION, LiveSession
 from recsys.serving.answers import Answers, Recommendation
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.collaborators import (

@@ -4,7 +4,7 @@ One poll = one batch: read up to `batch_size` messages, load the states of the u
 with one MGET, fold the events in (streaming/session_state.py), write the states and the
 `recent:<user>` Redis lists with one script call and the cart timers in the same pipeline
 (sent on a writer thread while the features are computed), write every touched user's
-features to Feast's online store in one batch (feature_repo/session_writer.py), and only
+features to Feast's online store in one batch (feature_repo/features/session_writer.py), and only
 when both writes succeeded acknowledge the messages. A crash anywhere
 before the ack means redelivery; replayed events are no-ops on the state, and features are
 re-pushed for every user of a batch (duplicates included), so nothing is lost or doubled.

@@ -161,9 +161,9 @@ def a_write_key(settings: Settings) -> str:
 
 def feast_push(settings: Settings) -> Callable[[pd.DataFrame], int]:
     """Write session features to the `user_session` view's online store (Feast's own
-    online_write_batch, protos built directly: see feature_repo/session_writer.py)."""
-    from recsys.feature_repo.session_writer import SessionFeatureWriter
-    from recsys.feature_repo.store import apply_repo, open_store
+    online_write_batch, protos built directly: see feature_repo/features/session_writer.py)."""
+    from recsys.feature_repo.features.session_writer import SessionFeatureWriter
+    from recsys.feature_repo.features.store import apply_repo, open_store
 
     store, repo = open_store(settings)
     apply_repo(store, repo)

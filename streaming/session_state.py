@@ -1,5 +1,6 @@
-"""Incremental session features per user: the definitions of feature_repo/session_features.py
-kept on a small per-user state, so that a stream gives the same values as the batch form.
+"""Incremental session features per user: the definitions of
+feature_repo/features/session_features.py kept on a small per-user state, so that a stream
+gives the same values as the batch form.
 
 Features are as of the user's newest event T (`last_event_ts`), except
 `cart_abandonment_risk`, which is also re-evaluated when the processor's event-time watermark
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from recsys.core.data.columns import Columns, EventType
-from recsys.feature_repo.session_features import (
+from recsys.feature_repo.features.session_features import (
     ABANDON_AFTER,
     CATEGORY_WINDOW,
     COMPARE_CARTS,

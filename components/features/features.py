@@ -10,7 +10,7 @@ from recsys.components.features.tables import write_feature_tables
 from recsys.core.data.lake import Lake
 from recsys.core.data.processed import Processed
 from recsys.core.settings import Settings
-from recsys.feature_repo.store import (
+from recsys.feature_repo.features.store import (
     apply_repo,
     feature_tables_dir,
     materialize,

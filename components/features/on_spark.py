@@ -20,7 +20,7 @@ from recsys.core.data.lake import Lake
 from recsys.core.data.processed import EVENTS_SCHEMA, Processed
 from recsys.core.data.spark.frames import collect, per_key
 from recsys.core.data.spark.lake_io import read_files
-from recsys.feature_repo.session_features import SESSION_FEATURES_SCHEMA, session_features
+from recsys.feature_repo.features.session_features import SESSION_FEATURES_SCHEMA, session_features
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -10,12 +10,12 @@ from recsys.core.data.entity_stats import item_features, user_features
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP, snapshot_key
 from recsys.core.data.lake import Lake
 from recsys.core.data.processed import Processed
-from recsys.feature_repo.definitions import (
+from recsys.feature_repo.features.definitions import (
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,
     USER_STATS_SCHEMA,
 )
-from recsys.feature_repo.session_features import session_features
+from recsys.feature_repo.features.session_features import session_features
 
 C = Columns
 USER_STATS_COLUMNS = [C.user_id, *(f.name for f in USER_STATS_SCHEMA), FEATURE_TIMESTAMP]

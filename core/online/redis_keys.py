@@ -3,7 +3,7 @@
 All keys live under one namespace, the event stream's name (`Settings.event_stream`,
 default `recsys:events`), so two deployments sharing a Redis never see each other's keys
 and `SCAN <namespace>:*` finds everything of one deployment. Feast's own online-store rows
-are the one exception: their keys are Feast's format (`recsys.feature_repo.feast_adapter`).
+are the one exception: their keys are Feast's format (`recsys.feature_repo.features.feast_adapter`).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from recsys.components.features.tables import (
 )
 from recsys.core.data.lake import Lake
 from recsys.core.settings import Settings
-from recsys.feature_repo.store import apply_repo, open_store
+from recsys.feature_repo.features.store import apply_repo, open_store
 from recsys.tools.local_services import temporary_postgres_database
 
 T1 = pd.Timestamp("2026-10-10T00:00:00Z")

@@ -8,18 +8,21 @@ import pytest
 from feast import FeatureStore
 
 from recsys.core.errors import ConfigError
-from recsys.feature_repo.definitions import feature_definitions
-from recsys.feature_repo.feast_adapter import WRITTEN_FOR, check_feast_version
+from recsys.feature_repo.features.definitions import feature_definitions
+from recsys.feature_repo.features.feast_adapter import WRITTEN_FOR, check_feast_version
 
 REPO_DIR = Path(__file__).resolve().parents[2] / "feature_repo"
 FEAST = Path(sys.executable).with_name("feast")
 
 
-def test_feastignore_hides_every_module_but_the_cli_entry():
+def test_the_folder_has_feasts_template_shape_and_feast_imports_only_its_entry():
     ignored = {line.strip() for line in (REPO_DIR / ".feastignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
-    modules = {p.name for p in REPO_DIR.glob("*.py")} - {"__init__.py"}
-    assert modules - ignored == {"feast_repo.py"}
+    # as `feast init` lays it out: the profiles and one module of objects at the top...
+    assert {p.name for p in REPO_DIR.glob("*.py")} == {"__init__.py", "feast_repo.py"}
+    assert (REPO_DIR / "feature_store.yaml").is_file()
+    # ...the library recsys imports itself in a sub-package Feast's CLI does not import
+    assert (REPO_DIR / "features" / "store.py").is_file() and "features/" in ignored
 
 
 @pytest.mark.slow

@@ -188,8 +188,8 @@ def test_local_run_promotes_then_refuses_the_same_model(tmp_path, shop_file):
     assert params["data.events_in"] == "20000" and len(params["data.source_sha256"]) == 64
     assert champion.tags["gate.decision"] == "approved"
     # the features step materialized the new snapshots into the online store
-    from recsys.feature_repo.online import online_features
-    from recsys.feature_repo.store import open_store
+    from recsys.feature_repo.features.online import online_features
+    from recsys.feature_repo.features.store import open_store
 
     store, _ = open_store(Settings(state_dir=tmp_path / "state", lake_uri=str(tmp_path / "lake")))
     known = pd.read_parquet(next((tmp_path / "lake" / "features" / "user_stats").glob("*")))

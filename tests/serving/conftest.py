@@ -5,7 +5,7 @@ import pytest
 from recsys.core.models.storage import save_model
 from recsys.core.models.zoo import build_model
 from recsys.core.online.catalogue import Catalogue
-from recsys.feature_repo.live_session import LiveSession
+from recsys.feature_repo.features.live_session import LiveSession
 from recsys.serving.config import ServiceConfig
 from recsys.serving.model_source import ModelSource
 from recsys.serving.service import RecommendationService
@@ -19,7 +19,8 @@ CATEGORIES = {"a": "books", "b": "books", "c": "shoes", "d": "hats", "e": "books
 
 
 class FrameReader:
-    """Session rows from a dict, answering like recsys.feature_repo.session_reader.SessionReader."""
+    """Session rows from a dict, answering like
+    recsys.feature_repo.features.session_reader.SessionReader."""
 
     def __init__(self, sessions: dict | None = None, fail: bool = False):
         self.sessions = sessions or {}

@@ -79,9 +79,9 @@ def test_v2_rest_recommend_known_and_unknown(server):
 
 def test_an_anonymous_visitor_with_a_live_session_is_answered_from_it(server):
     from recsys.core.settings import Settings
-    from recsys.feature_repo.online import push_session_features
-    from recsys.feature_repo.store import open_store
-    from tests.feature_repo.test_online import session_row
+    from recsys.feature_repo.features.online import push_session_features
+    from recsys.feature_repo.features.store import open_store
+    from tests.feature_repo.features.test_online import session_row
 
     store, _ = open_store(Settings(state_dir=server["state"],
                                    lake_uri=str(server["state"] / "lake")))

@@ -23,9 +23,9 @@ from recsys.core.data.synthetic.config import DirtConfig, ShopConfig
 from recsys.core.data.synthetic.generate import generate_shop, write_shop
 from recsys.core.online.redis_keys import RedisKeys
 from recsys.core.settings import Settings
-from recsys.feature_repo.online import online_features
-from recsys.feature_repo.session_features import session_features
-from recsys.feature_repo.store import open_store
+from recsys.feature_repo.features.online import online_features
+from recsys.feature_repo.features.session_features import session_features
+from recsys.feature_repo.features.store import open_store
 from recsys.streaming.collector import create_app
 from recsys.streaming.lake_sink import SinkConfig
 from recsys.streaming.partitions import Membership, partition_of

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.feature_repo.session_features import session_features
+from recsys.feature_repo.features.session_features import session_features
 from recsys.streaming.session_state import (
     apply_events,
     cart_deadline,

@@ -11,7 +11,7 @@ import redis
 
 from recsys.core.online.fail_fast_redis import OPEN, CircuitOpen, fail_fast_client
 from recsys.core.settings import Settings
-from recsys.feature_repo.store import apply_repo, open_store
+from recsys.feature_repo.features.store import apply_repo, open_store
 from recsys.serving.build import _session_reader
 from recsys.serving.cache import RecommendationCache
 from recsys.serving.config import ServiceConfig

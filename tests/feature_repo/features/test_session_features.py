@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from recsys.feature_repo.session_features import session_features
+from recsys.feature_repo.features.session_features import session_features
 
 BASE = pd.Timestamp("2026-10-01T12:00:00Z")
 

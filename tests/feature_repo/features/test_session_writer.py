@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from recsys.core.errors import SchemaError
-from recsys.feature_repo.online import online_features, push_session_features
-from recsys.feature_repo.session_writer import SessionFeatureWriter
+from recsys.feature_repo.features.online import online_features, push_session_features
+from recsys.feature_repo.features.session_writer import SessionFeatureWriter
 from recsys.streaming.processor import feature_frame
 
 ROWS = [

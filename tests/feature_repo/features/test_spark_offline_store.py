@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from recsys.core.settings import Settings
-from recsys.feature_repo.online import online_features, training_features
-from recsys.feature_repo.store import apply_repo, materialize, open_store
+from recsys.feature_repo.features.online import online_features, training_features
+from recsys.feature_repo.features.store import apply_repo, materialize, open_store
 from tests.feature_repo.conftest import T1, T2, write_tables
 
 pytestmark = pytest.mark.slow

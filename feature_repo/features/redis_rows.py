@@ -24,7 +24,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.utils import make_tzaware
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from recsys.feature_repo.feast_adapter import (
+from recsys.feature_repo.features.feast_adapter import (
     plain_redis_client,
     redis_entity_key,
     redis_field,

@@ -5,8 +5,12 @@ import pandas as pd
 import pytest
 
 from recsys.core.errors import ConfigError, SchemaError
-from recsys.feature_repo.online import online_features, push_session_features, training_features
-from recsys.feature_repo.store import materialize, redis_connection_string
+from recsys.feature_repo.features.online import (
+    online_features,
+    push_session_features,
+    training_features,
+)
+from recsys.feature_repo.features.store import materialize, redis_connection_string
 from tests.feature_repo.conftest import T1, T2
 
 
@@ -95,7 +99,7 @@ def test_redis_connection_string():
 
 
 def test_cached_reader_matches_the_uncached_read_and_expires(local_store):
-    from recsys.feature_repo.online import OnlineFeatureReader
+    from recsys.feature_repo.features.online import OnlineFeatureReader
 
     store, _ = local_store
     materialize(store, now().to_pydatetime())

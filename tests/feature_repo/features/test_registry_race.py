@@ -16,7 +16,7 @@ WORKERS = 4
 OPEN_AND_APPLY = """
 import sys, time
 from recsys.core.settings import Settings
-from recsys.feature_repo.store import apply_repo, open_store
+from recsys.feature_repo.features.store import apply_repo, open_store
 settings = Settings(state_dir=sys.argv[1], feast_profile="production",
                     feast_registry_url=sys.argv[2], redis_url="redis://127.0.0.1:6379/14")
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # all start at the same instant
@@ -46,7 +46,7 @@ def test_a_create_that_lost_the_race_is_tried_again_and_other_errors_are_not():
     import sqlalchemy
     from sqlalchemy.exc import ProgrammingError
 
-    from recsys.feature_repo.store import _racing_writers
+    from recsys.feature_repo.features.store import _racing_writers
 
     with temporary_postgres_database("feast_lost_race") as url:
         engine = sqlalchemy.create_engine(url)

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
-from recsys.feature_repo.online import online_features, push_session_features
-from recsys.feature_repo.session_writer import SessionFeatureWriter, session_protos
-from recsys.feature_repo.store import materialize
+from recsys.feature_repo.features.online import online_features, push_session_features
+from recsys.feature_repo.features.session_writer import SessionFeatureWriter, session_protos
+from recsys.feature_repo.features.store import materialize
 from recsys.streaming.processor import feature_frame
 
 pytestmark = pytest.mark.integration

@@ -34,8 +34,8 @@ def check_feast_version(version: str | None = None) -> None:
     minor = ".".join(version.split(".")[:2])
     if minor != WRITTEN_FOR:
         raise ConfigError(
-            f"feast {version} is installed; recsys.feature_repo.feast_adapter was written for "
-            f"feast {WRITTEN_FOR}.x (Redis row format, private helpers). Install "
+            f"feast {version} is installed; recsys.feature_repo.features.feast_adapter was "
+            f"written for feast {WRITTEN_FOR}.x (Redis row format, private helpers). Install "
             f"feast=={WRITTEN_FOR}.* or re-check the adapter against the new release.")
 
 

@@ -1,10 +1,10 @@
 """One user's live session row, read the way serving needs it on every request.
 
 Serving needs two things from the `user_session` view per request: the recent items and the
-top category (they also key the recommendation cache, feature_repo/live_session.py).
+top category (they also key the recommendation cache, feature_repo/features/live_session.py).
 `online_features` builds a typed DataFrame of both user views (~1.5 ms, most of a request);
 this reads only the session row: on a plain Redis online store one HMGET in Feast's format
-(feature_repo/redis_rows.py), elsewhere Feast's `get_online_features` for the session
+(feature_repo/features/redis_rows.py), elsewhere Feast's `get_online_features` for the session
 features alone.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from recsys.core.data.columns import Columns
-from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
-from recsys.feature_repo.live_session import LiveSession
-from recsys.feature_repo.redis_rows import redis_row_reader
+from recsys.feature_repo.features.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.feature_repo.features.live_session import LiveSession
+from recsys.feature_repo.features.redis_rows import redis_row_reader
 
 C = Columns
 SESSION_FEATURES = [f"{SESSION_VIEW}:{f.name}" for f in USER_SESSION_SCHEMA]

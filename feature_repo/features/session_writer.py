@@ -6,7 +6,7 @@ processor's frames have a fixed, already-checked shape, so this writer builds th
 protos directly and hands them to the store's own `online_write_batch` - the call push ends
 in - so keys, encoding, timestamps and the newer-wins rule stay Feast's. Values read back
 through Feast are identical (tested against `push_session_features`). On a plain Redis online
-store the rows go through feature_repo/redis_rows.py instead: Feast's format and newer-wins
+store the rows go through feature_repo/features/redis_rows.py instead: Feast's format and newer-wins
 rule, one script call per batch.
 """
 from __future__ import annotations
@@ -21,9 +21,9 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from recsys.core.data.columns import Columns
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.errors import SchemaError
-from recsys.feature_repo.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
-from recsys.feature_repo.feast_adapter import provider
-from recsys.feature_repo.redis_rows import redis_row_writer
+from recsys.feature_repo.features.definitions import SESSION_VIEW, USER_SESSION_SCHEMA
+from recsys.feature_repo.features.feast_adapter import provider
+from recsys.feature_repo.features.redis_rows import redis_row_writer
 
 C = Columns
 COLUMNS = [C.user_id, *(f.name for f in USER_SESSION_SCHEMA), FEATURE_TIMESTAMP]

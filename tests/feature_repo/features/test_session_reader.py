@@ -3,10 +3,10 @@ cache key follows what can change a recommendation."""
 import pandas as pd
 import pytest
 
-from recsys.feature_repo.live_session import LiveSession
-from recsys.feature_repo.online import push_session_features
-from recsys.feature_repo.session_reader import SessionReader
-from tests.feature_repo.test_online import session_row
+from recsys.feature_repo.features.live_session import LiveSession
+from recsys.feature_repo.features.online import push_session_features
+from recsys.feature_repo.features.session_reader import SessionReader
+from tests.feature_repo.features.test_online import session_row
 
 WRITTEN = pd.Timestamp("2026-11-01T10:00:00.123456Z")
 

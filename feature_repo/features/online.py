@@ -12,7 +12,7 @@ from feast.data_source import PushMode
 from recsys.core.data.columns import Columns
 from recsys.core.data.feature_snapshots import FEATURE_TIMESTAMP
 from recsys.core.errors import SchemaError
-from recsys.feature_repo.definitions import (
+from recsys.feature_repo.features.definitions import (
     ITEM_STATS_SCHEMA,
     USER_SESSION_SCHEMA,
     USER_STATS_SCHEMA,

@@ -6,12 +6,12 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from recsys.core.settings import Settings
-from recsys.feature_repo.feast_adapter import redis_entity_key
-from recsys.feature_repo.online import online_features, push_session_features
-from recsys.feature_repo.store import apply_repo, materialize, open_store
+from recsys.feature_repo.features.feast_adapter import redis_entity_key
+from recsys.feature_repo.features.online import online_features, push_session_features
+from recsys.feature_repo.features.store import apply_repo, materialize, open_store
 from recsys.tools.local_services import temporary_postgres_database
 from tests.feature_repo.conftest import REDIS_DB, T1, T2, write_tables
-from tests.feature_repo.test_online import session_row
+from tests.feature_repo.features.test_online import session_row
 
 
 @pytest.mark.integration

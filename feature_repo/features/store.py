@@ -17,11 +17,11 @@ from recsys.core.data.lake import Lake
 from recsys.core.data.spark.session import python_workers_use_this_interpreter, spark_conf
 from recsys.core.errors import ConfigError
 from recsys.core.settings import Settings
-from recsys.feature_repo.definitions import FeatureRepo, feature_definitions
-from recsys.feature_repo.feast_adapter import skip_versioned_read_probe
+from recsys.feature_repo.features.definitions import FeatureRepo, feature_definitions
+from recsys.feature_repo.features.feast_adapter import skip_versioned_read_probe
 
 log = logging.getLogger(__name__)
-REPO_DIR = Path(__file__).resolve().parent
+REPO_DIR = Path(__file__).resolve().parents[1]  # feature_repo/, where the profiles are
 PROFILES = {"local": "feature_store.yaml", "production": "feature_store.production.yaml"}
 
 

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from recsys.core.settings import Settings
-from recsys.feature_repo.session_reader import SessionReader
-from recsys.feature_repo.session_writer import SessionFeatureWriter
-from recsys.feature_repo.store import apply_repo, open_store
+from recsys.feature_repo.features.session_reader import SessionReader
+from recsys.feature_repo.features.session_writer import SessionFeatureWriter
+from recsys.feature_repo.features.store import apply_repo, open_store
 from recsys.streaming.processor import ProcessorConfig, SessionProcessor
 from recsys.streaming.redis_bus import RedisStreamBus
 from recsys.tools.local_services import RedisServer, temporary_postgres_database
