@@ -19,11 +19,11 @@ SELDON_V1_IMAGE ?= localhost/recsys-seldon-v1:$(VERSION)
 PYTHON312_BASE_IMAGE ?= localhost/python:3.12-bookworm
 IMAGE_INPUTS ?= unlabelled
 BASE_IMAGE ?= localhost/debian:bookworm
-TYPED_PACKAGES := core components pipelines feature_repo serving streaming monitoring experiments cli
+SHIPPED_FOLDERS := $(shell sed -n 's/^shipped_folders = //p' setup.cfg)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers run-compiled clean
+.PHONY: help install static-import-path seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers run-compiled clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,8 +49,7 @@ test-unit: install ## the fast tier: no server, nothing slow (under 90 s)
 lint: install ## ruff, the import-layer contracts and the type checker (mypy)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	mkdir -p build/typing && ln -sfn "$(CURDIR)" build/typing/recsys
-	MYPYPATH=build/typing $(BIN)/mypy $(foreach p,$(TYPED_PACKAGES),-p recsys.$(p))
+	$(BIN)/mypy $(foreach p,$(SHIPPED_FOLDERS),-p recsys.$(p))
 
 docs: install ## regenerate docs/configuration.md (from Settings) and docs/benchmarks.md (from results)
 	$(BIN)/python -m recsys.tools.docs_pages
@@ -133,7 +132,16 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<81" wheel
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,spark,neural]'
+	$(MAKE) --no-print-directory static-import-path
 	touch $(STAMP)
+
+# The editable install maps `recsys` to this folder with an import hook, which type checkers
+# and IDEs do not run: a link named recsys to the checkout, on the venv's path (.pth), lets
+# them resolve `import recsys.<folder>` to the same files the interpreter imports.
+static-import-path:
+	mkdir -p $(VENV)/static-path && ln -sfn "$(CURDIR)" $(VENV)/static-path/recsys
+	echo "$(abspath $(VENV))/static-path" > \
+	  $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/recsys-static-path.pth
 
 $(SELDON_STAMP): setup.cfg serving/seldon_v1_requirements.txt
 	test -x $(SELDON_VENV)/bin/python || $(PYTHON312) -m venv $(SELDON_VENV)

@@ -2,6 +2,7 @@
 server on PostgreSQL."""
 from __future__ import annotations
 
+import configparser
 import os
 import socket
 import subprocess
@@ -13,6 +14,14 @@ import pytest
 from recsys.core.data.lake import Lake
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_folders() -> list[str]:
+    """The folders the wheel installs as recsys.<folder>: setup.cfg's `[recsys]` list, the one
+    place it is written."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    return config["recsys"]["shipped_folders"].split()
 SHARED_DATA = Path(os.environ.get("RECSYS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
