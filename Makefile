@@ -15,6 +15,7 @@ VERSION := $(shell sed -n 's/^version = //p' setup.cfg)
 IMAGE ?= localhost/recsys:$(VERSION)
 SERVING_IMAGE ?= localhost/recsys-serving:$(VERSION)
 SPARK_IMAGE ?= localhost/recsys-spark:$(VERSION)
+STREAM_IMAGE ?= localhost/recsys-stream:$(VERSION)
 SELDON_V1_IMAGE ?= localhost/recsys-seldon-v1:$(VERSION)
 PYTHON312_BASE_IMAGE ?= localhost/python:3.12-bookworm
 IMAGE_INPUTS ?= unlabelled
@@ -23,7 +24,7 @@ SHIPPED_FOLDERS := $(shell sed -n 's/^shipped_folders = //p' setup.cfg)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .DEFAULT_GOAL := help
-.PHONY: help install static-import-path seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers run-compiled clean
+.PHONY: help install static-import-path lock seldon-v1-env reference-env services bus-redis run test test-unit lint docs bench compile serve stream reports experiment base-image python312-base-image image build-images kube-play run-containers run-compiled clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -93,19 +94,22 @@ base-image: ## Debian bookworm base image for podman, made with debootstrap (no 
 python312-base-image: base-image ## the seldon-core v1 wrapper's Python 3.12 base: bookworm + this machine's CPython 3.12
 	@podman image exists $(PYTHON312_BASE_IMAGE) || bash infra/python312_image.sh "$(PYTHON312)" $(PYTHON312_BASE_IMAGE) $(BASE_IMAGE)
 
-image: base-image ## build the project image ($(IMAGE): pipeline steps, stream workers), the serving, the Spark and the seldon-core v1 image
+image: base-image ## build the project image ($(IMAGE): pipeline steps), the stream, the serving, the Spark and the seldon-core v1 image
 	@inputs=$$(python3 infra/image_inputs.py); current=yes; \
-	for image in $(IMAGE) $(SERVING_IMAGE) $(SPARK_IMAGE) $(SELDON_V1_IMAGE); do \
+	for image in $(IMAGE) $(STREAM_IMAGE) $(SERVING_IMAGE) $(SPARK_IMAGE) $(SELDON_V1_IMAGE); do \
 	  label=$$(podman image inspect --format '{{ index .Labels "recsys.inputs" }}' $$image 2>/dev/null) || label=; \
 	  [ "$$label" = "$$inputs" ] || current=no; \
 	done; \
 	if [ $$current = yes ]; then echo "images up to date (inputs $$inputs)"; \
 	else $(MAKE) --no-print-directory build-images IMAGE_INPUTS=$$inputs; fi
 
-build-images: base-image python312-base-image ## build the four images whatever they hold (labelled with IMAGE_INPUTS)
+build-images: base-image python312-base-image ## build the five images whatever they hold (labelled with IMAGE_INPUTS)
 	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
 	  --label recsys.inputs=$(IMAGE_INPUTS) \
 	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile -t $(IMAGE) .
+	podman build --network host --format docker --secret id=pipcert,src=$(CA_BUNDLE) \
+	  --label recsys.inputs=$(IMAGE_INPUTS) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f infra/Dockerfile.stream -t $(STREAM_IMAGE) .
 	podman build --network host --format docker --build-arg PROJECT_IMAGE=$(IMAGE) \
 	  --label recsys.inputs=$(IMAGE_INPUTS) \
 	  -f infra/Dockerfile.serving -t $(SERVING_IMAGE) .
@@ -125,13 +129,25 @@ run-containers: install image ## the main job with every step in the project ima
 run-compiled: install image ## the compiled pipeline YAML loaded back and run as compiled, every step in the project image
 	$(BIN)/python -m recsys.tools.container_run --compiled --events $(EVENTS)
 
+# Keeps every pin that still fits; `make lock LOCK_ARGS=--upgrade` takes the newest releases.
+lock: install ## refresh the pins with their provenance: constraints.txt (the platform) and constraints-stream.txt (the stream image)
+	$(BIN)/python -m pip install --quiet "pip-tools>=7.5,<8"
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	  --extra all --extra test --extra spark --extra neural -o constraints.txt setup.cfg
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	  --extra stream --extra kafka --extra avro -o constraints-stream.txt setup.cfg
+	@for extra in stream kafka avro postgres models serving monitoring pipeline spark all; do \
+	  echo "resolving .[$$extra] within constraints.txt"; \
+	  $(BIN)/python -m pip install --quiet --dry-run --ignore-installed -c constraints.txt ".[$$extra]" || exit 1; \
+	done
+
 clean: ## remove local state and build output (keeps .venv)
 	rm -rf $(STATE_DIR) build
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68,<81" wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,spark,neural]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,test,spark,neural]'
 	$(MAKE) --no-print-directory static-import-path
 	touch $(STAMP)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ("infra/Dockerfile", "infra/Dockerfile.serving", "infra/Dockerfile.spark",
+               "infra/Dockerfile.stream",
                "infra/Dockerfile.seldon-v1", "infra/base_image.sh", "infra/python312_image.sh",
                ".dockerignore")
 

@@ -51,6 +51,7 @@ log = logging.getLogger("kube_play")
 REPO = Path(__file__).resolve().parents[1]
 SERVING_IMAGE = "localhost/recsys-serving:0.2.0"
 PROJECT_IMAGE = "localhost/recsys:0.2.0"
+STREAM_IMAGE = "localhost/recsys-stream:0.2.0"
 BASE_IMAGE = "localhost/debian:bookworm"
 REDIS_IMAGE = "localhost/recsys-kube-play-redis:7.0"
 REDIS_CONTAINERFILE = f"""FROM {BASE_IMAGE}
@@ -91,7 +92,7 @@ def run(overlay: str = "dev", events: int = 40) -> dict:
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix=f"recsys-kube-play-{run_id}-"))
         stack.callback(_remove_tree, work)
-        for image in (PROJECT_IMAGE, SERVING_IMAGE):
+        for image in (PROJECT_IMAGE, STREAM_IMAGE, SERVING_IMAGE):
             if podman("image", "exists", image, check=False).returncode != 0:
                 raise KubePlayFailed(f"{image} is missing: run `make image` first")
         _ensure_redis_image()

@@ -19,7 +19,7 @@ def installing_dockerfiles() -> list[str]:
 
 
 def test_the_installing_dockerfiles_are_found():
-    assert installing_dockerfiles() == ["Dockerfile", "Dockerfile.seldon-v1"]
+    assert installing_dockerfiles() == ["Dockerfile", "Dockerfile.seldon-v1", "Dockerfile.stream"]
     assert "experiments" in shipped_folders() and len(shipped_folders()) == 9
 
 

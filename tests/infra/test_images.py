@@ -2,6 +2,7 @@
 answer their health routes and real requests, as a non-root user, without compilers."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -22,6 +23,7 @@ VERSION = Settings().image.rsplit(":", 1)[1]
 IMAGE, SERVING_IMAGE = Settings().image, f"localhost/recsys-serving:{VERSION}"
 SPARK_IMAGE = Settings().spark_image_tag
 SELDON_V1_IMAGE = f"localhost/recsys-seldon-v1:{VERSION}"
+STREAM_IMAGE = f"localhost/recsys-stream:{VERSION}"
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -53,8 +55,24 @@ def test_the_project_image_is_non_root_without_build_tools(images):
     assert "usage: recsys" in podman("run", "--rm", "--no-healthcheck", image).stdout
 
 
-def test_the_collector_runs_in_the_project_image(images, container_name):
-    image, _ = images
+def test_the_stream_image_holds_the_stream_stack_only_on_its_lock(images):
+    listed = podman("run", "--rm", "--no-healthcheck", STREAM_IMAGE, "sh", "-c",
+                    "id -u; pip check; pip list --format json")
+    lines = listed.stdout.splitlines()
+    assert lines[0] == "1000" and "No broken requirements" in lines[1], listed.stdout[-2000:]
+    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(lines[2])}
+    assert {"fastapi", "starlette", "uvicorn", "feast", "confluent-kafka", "redis",
+            "recsys-mlops"} <= set(installed)
+    assert not {"mlserver", "mlflow", "mlflow-skinny", "kfp", "evidently", "scikit-learn",
+                "scikit-surprise", "rectools-lightfm", "scipy", "torch"} & set(installed)
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$",
+                             (REPO / "constraints-stream.txt").read_text(), re.MULTILINE))
+    assert installed["fastapi"] == pinned["fastapi"]
+    assert installed["starlette"] == pinned["starlette"]
+
+
+def test_the_collector_runs_in_the_stream_image(images, container_name):
+    image = STREAM_IMAGE
     port, stream = free_port(), f"test:{uuid.uuid4().hex[:8]}"
     podman("run", "-d", "--name", container_name, "--network", "host", "--no-healthcheck",
            "-e", "RECSYS_COLLECTOR_WRITE_KEYS=container-key", "-e", f"RECSYS_EVENT_STREAM={stream}",
