@@ -51,6 +51,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FETCH_MAX_BYTES = 16 * 2**20
+"""The most a consumer asks for in one fetch (all partitions together)."""
+RECEIVE_MAX_BYTES = FETCH_MAX_BYTES + 2**20
+"""The largest answer a consumer accepts: a fetch answer plus its headers. kafka-python's
+default (1 MB) is below its own default fetch size (50 MB): with a backlog, a broker that
+fills the fetch (Tansu does, with ~0.75 MB per partition) answered more than the consumer
+would read, the consumer closed the connection and fetched again, and consumed nothing
+until the backlog was gone by other means (seen in `recsys bench streaming --bus kafka`)."""
+
 
 def kafka_group_id(topic: str, group: str) -> str:
     """The Kafka group id of a worker group (`lake-sink`) reading `topic`."""
@@ -172,6 +181,7 @@ class KafkaBus:
                 allow_auto_create_topics=False,
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+                fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=RECEIVE_MAX_BYTES,
                 **self.client.options())
             made.subscribe([self.topic], listener=_Assignment(
                 group, consumer, lambda: self._on_revoke.get(group)))
@@ -273,7 +283,8 @@ class KafkaBus:
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
                 request_timeout_ms=max(timeout_ms, self.session_timeout_ms + 1000),
-                fetch_max_wait_ms=100,
+                fetch_max_wait_ms=100, fetch_max_bytes=FETCH_MAX_BYTES,
+                receive_message_max_bytes=RECEIVE_MAX_BYTES,
                 **self.client.options())
         return self._lag_probes[group]
 
