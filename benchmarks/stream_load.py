@@ -1,6 +1,7 @@
 """A sustained load through the whole real-time path, as separate processes: the collector
-(uvicorn), N session processors (`--member K/N`) and a lake sink, on a bus Redis of its own
-whose memory is sampled all along. Used by `recsys bench streaming` (5M events) and by the
+(uvicorn), N session processors (`--member K/N` on Redis; one consumer group on Kafka) and a
+lake sink, on a bus Redis of its own whose memory is sampled all along, or on a Kafka
+broker. Used by `recsys bench streaming` (5M events on Redis, 1M on Kafka) and by the
 bounded-memory test (1.2M events).
 
 Events are the templates of a generated shop sent again and again, each with a fresh
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -73,6 +75,13 @@ def worker_env(settings: Settings) -> dict:
            "RECSYS_COLLECTOR_CLIENT_RATE_PER_SECOND": "1000000", "PYTHONPATH": str(REPO)}
     if settings.bus_redis_url:
         env["RECSYS_BUS_REDIS_URL"] = settings.bus_redis_url
+    if settings.event_bus == "kafka":
+        env.update({
+            "RECSYS_EVENT_BUS": "kafka", "RECSYS_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+            "RECSYS_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+            "RECSYS_KAFKA_REPLICATION_FACTOR": str(settings.kafka_replication_factor),
+            "RECSYS_KAFKA_SESSION_TIMEOUT_SECONDS": str(settings.kafka_session_timeout_seconds),
+            "RECSYS_KAFKA_IDEMPOTENT_PRODUCER": str(settings.kafka_idempotent_producer).lower()})
     return env
 
 
@@ -89,10 +98,22 @@ def start_collector(settings: Settings, port: int, allow_volatile: bool) -> subp
 
 def start_worker(settings: Settings, kind: str, member: str, idle_exit: int
                  ) -> subprocess.Popen:
+    """A `recsys stream <kind>` process. On Kafka its log goes to a file beside the state
+    (`process.log_path`): the consumers log every rebalance, which the benchmark reads to
+    know when each member has its partitions, and a long run would fill a pipe."""
+    consumer = f"{kind}-{member.split('/')[0]}"
     command = [sys.executable, "-m", "recsys.cli.main", "stream", kind, "--member", member,
-               "--consumer", f"{kind}-{member.split('/')[0]}", "--idle-exit", str(idle_exit)]
-    return subprocess.Popen(command, env=worker_env(settings), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               "--consumer", consumer, "--idle-exit", str(idle_exit)]
+    if settings.event_bus != "kafka":
+        return subprocess.Popen(command, env=worker_env(settings), cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log_path = Path(settings.state_dir) / f"{consumer}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, env=worker_env(settings), cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=log_file)
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
 
 
 def post_load(url: str, templates: list[dict], total: int, batch: int, clients: int,
@@ -178,12 +199,16 @@ def run_load(settings: Settings, templates: list[dict], total: int, processors: 
                for k in range(processors)]
     workers.append(start_worker(settings, "sink", "0/1", idle_exit=16))
     stop = threading.Event()
-    sampler = threading.Thread(target=sample_bus, args=(settings.bus_url, bus.streams, stop,
-                                                        result), daemon=True)
-    sampler.start()
+    if settings.event_bus == "redis":  # the bus Redis's memory; a Kafka broker keeps a log
+        threading.Thread(target=sample_bus, args=(settings.bus_url, bus.streams, stop, result),
+                         daemon=True).start()
     groups = ("session-features", "lake-sink")
     try:
-        _wait_for_groups(bus, groups, workers)
+        if settings.event_bus == "kafka":
+            wait_for_kafka_members(settings, "session-features", workers[:-1])
+            wait_for_kafka_members(settings, "lake-sink", workers[-1:])
+        else:
+            _wait_for_groups(bus, groups, workers)
         started = time.perf_counter()
         cancel = threading.Event()
         sender = threading.Thread(target=post_load, args=(
@@ -250,11 +275,40 @@ def _wait_for_groups(bus, groups, workers, timeout: float = 120.0) -> None:
                        f"{timeout:.0f} s: " + _outputs(workers))
 
 
+def wait_for_kafka_members(settings: Settings, group: str, workers,
+                           timeout: float = 120.0) -> None:
+    """Until the Kafka workers of `group` share every partition of the topic, each owning
+    some (their latest rebalance lines in their logs; Tansu's group description lists no
+    members, so the broker cannot be asked)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(w.poll() is not None for w in workers):
+            raise RuntimeError("a stream worker exited at start: " + _outputs(workers))
+        owned = [_latest_assignment(w.log_path, group) for w in workers]
+        if all(owned) and sorted(p for parts in owned for p in parts) == list(
+                range(settings.kafka_partitions)):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the {group} workers did not share the partitions within "
+                       f"{timeout:.0f} s: " + _outputs(workers))
+
+
+def _latest_assignment(log_path: Path, group: str) -> list[int]:
+    pattern = re.compile(rf"Kafka group {re.escape(group)}: consumer \S+ owns partitions "
+                         r"\[([0-9, ]*)\]")
+    found = pattern.findall(log_path.read_text(errors="replace"))
+    return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
+
+
 def _last_json(process: subprocess.Popen) -> dict:
     lines = process.stdout.read().decode().strip().splitlines()
     return orjson.loads(lines[-1]) if lines else {}
 
 
 def _outputs(workers) -> str:
-    return " | ".join((w.stderr.read() if w.poll() is not None else b"").decode()[-800:]
-                      for w in workers)
+    def tail(worker) -> str:
+        if hasattr(worker, "log_path"):
+            return worker.log_path.read_text(errors="replace")[-800:]
+        return (worker.stderr.read() if worker.poll() is not None else b"").decode()[-800:]
+
+    return " | ".join(tail(w) for w in workers)

@@ -32,6 +32,8 @@ import pandas as pd
 from recsys.benchmarks.machine import write_result
 from recsys.benchmarks.streaming_scale import (
     collector_rates,
+    kafka_processor_scaling,
+    kafka_sustained,
     processor_scaling,
     shop_templates,
     sustained,
@@ -286,16 +288,21 @@ def _throughput_and_freshness(events: int) -> dict:
 
 
 KAFKA_EVENTS = 50_000
+KAFKA_SCALE_EVENTS = 100_000
+KAFKA_SUSTAINED_EVENTS = 1_000_000
 KAFKA_PARTITIONS = 4
 KAFKA_SESSION_TIMEOUT_SECONDS = 2.0
 KAFKA_FRESHNESS_RATE = 2_000
 KAFKA_FRESHNESS_SECONDS = 10
-KAFKA_TARGETS = {"collector_events_per_second": 20_000, "freshness_p99_seconds": 1.0}
+KAFKA_TARGETS = {"collector_events_per_second": 20_000, "freshness_p99_seconds": 1.0,
+                 "processors_2_speedup": 1.7}
 
 
-def bench_streaming_kafka(events: int = KAFKA_EVENTS) -> dict:
-    """The collector, processor and sink on a Tansu broker started here; figures beside the
-    Redis run's (benchmarks/results/streaming.json) in streaming-kafka.json."""
+def bench_streaming_kafka(events: int = KAFKA_EVENTS, scale_events: int = KAFKA_SCALE_EVENTS,
+                          sustained_events: int = KAFKA_SUSTAINED_EVENTS) -> dict:
+    """The collector, processor and sink on a Tansu broker started here, then the processors
+    as 1 and 2 processes and a sustained run through every worker at once; figures beside
+    the Redis run's (benchmarks/results/streaming.json) in streaming-kafka.json."""
     from recsys.tools.kafka_broker import TansuBroker
 
     load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
@@ -315,6 +322,11 @@ def bench_streaming_kafka(events: int = KAFKA_EVENTS) -> dict:
             kafka_idempotent_producer=False)
         try:
             figures = _kafka_figures(folder, settings, events)
+            templates = shop_templates(folder)
+            log.info("streaming bench (kafka): processors 1 and 2 on %d events", scale_events)
+            figures.update(kafka_processor_scaling(settings, templates, scale_events))
+            log.info("streaming bench (kafka): sustained run of %d events", sustained_events)
+            figures.update(kafka_sustained(folder, settings, templates, sustained_events))
         finally:
             broker.stop()
             import redis
@@ -327,9 +339,27 @@ def bench_streaming_kafka(events: int = KAFKA_EVENTS) -> dict:
         "collector_events_per_second": figures["collector_events_per_second"]
         >= KAFKA_TARGETS["collector_events_per_second"],
         "freshness_p99_seconds": figures["freshness_p99_seconds"]
-        < KAFKA_TARGETS["freshness_p99_seconds"]}
+        < KAFKA_TARGETS["freshness_p99_seconds"],
+        "processors_2_speedup": figures["processors_2_speedup"]
+        >= KAFKA_TARGETS["processors_2_speedup"],
+        "sustained_no_loss_no_duplicate": figures["sustained_lake_rows"]
+        == figures["sustained_lake_distinct_event_ids"] == figures["sustained_accepted"]}
+    figures["redis_figures_of_the_latest_redis_run"] = _redis_figures_beside()
     path = write_result("streaming-kafka", figures)
     return {"path": str(path), **figures}
+
+
+def _redis_figures_beside() -> dict:
+    """The same figures of the latest Redis run (benchmarks/results/streaming.json), if any."""
+    path = REPO / "benchmarks" / "results" / "streaming.json"
+    if not path.exists():
+        return {}
+    redis_run = orjson.loads(path.read_bytes())
+    names = ("collector_events_per_second", "processor_events_per_second",
+             "freshness_p99_seconds", "processors_1_events_per_second",
+             "processors_2_events_per_second", "sustained_events",
+             "sustained_events_per_second")
+    return {name: redis_run[name] for name in names if name in redis_run}
 
 
 def _drain(worker, bus, group: str, timeout: float = 300.0) -> tuple[float, float]:

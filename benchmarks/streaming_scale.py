@@ -1,7 +1,8 @@
 """The scale figures of `recsys bench streaming`: the collector on the durable bus Redis
 (appendfsync always) against a volatile one (the fsync cost), the session processor as 1
 and as 2 processes on the same machine, and a sustained run of millions of events with the
-bus Redis's peak memory. Each part runs on a redis-server of its own."""
+bus Redis's peak memory. Each part runs on a redis-server of its own. On Kafka
+(`--bus kafka`): the processors 1 and 2 and a sustained run, each on a topic of its own."""
 from __future__ import annotations
 
 import logging
@@ -106,6 +107,59 @@ def processor_scaling(folder: Path, base: Settings, templates: list[dict], event
     return figures
 
 
+def kafka_processor_scaling(settings: Settings, templates: list[dict], events: int) -> dict:
+    """`processor_scaling` on Kafka: the same backlog on a topic of its own per run, read by
+    1, then 2 processor processes of one consumer group. The group join takes seconds and
+    the first member reads while the second joins, so the rate is the group's lag when the
+    group is stable with all its members over the time from then until the lag is 0."""
+    from recsys.benchmarks.stream_load import wait_for_kafka_members
+
+    figures = {}
+    for processors in (1, 2):
+        run = settings.model_copy(update={"event_stream": f"bench.{uuid.uuid4().hex[:6]}"})
+        port = free_port()
+        collector = start_collector(run, port, allow_volatile=True)
+        try:
+            post_load(f"http://127.0.0.1:{port}/events", templates, events, 100, 4,
+                      LoadResult(events=events), session_rounds=2)
+        finally:
+            collector.kill()
+        bus = build_bus(run)
+        workers = [start_worker(run, "processor", f"{k}/{processors}", idle_exit=20)
+                   for k in range(processors)]
+        wait_for_kafka_members(run, "session-features", workers)
+        started, backlog = time.perf_counter(), bus.lag("session-features")
+        while bus.lag("session-features"):
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        for worker in workers:
+            _stats(worker)  # each exits 0 once idle
+        bus.close()
+        figures[f"processors_{processors}_events_per_second"] = round(backlog / seconds)
+        figures[f"processors_{processors}_measured_events"] = backlog
+    figures["processors_2_speedup"] = round(figures["processors_2_events_per_second"]
+                                            / figures["processors_1_events_per_second"], 2)
+    return figures
+
+
+def kafka_sustained(folder: Path, settings: Settings, templates: list[dict], events: int
+                    ) -> dict:
+    """`events` through the collector, 2 processors and the sink at once on a topic and a
+    lake of their own; every accepted event must be in the lake once."""
+    run = settings.model_copy(update={"event_stream": f"bench.{uuid.uuid4().hex[:6]}",
+                                      "state_dir": folder / "sustained"})
+    result = run_load(run, templates, events, processors=2)
+    if result.lake_rows != result.accepted or result.lake_unique_ids != result.accepted:
+        raise RuntimeError(f"Kafka sustained run: {result.accepted} accepted but "
+                           f"{result.lake_rows} lake rows ({result.lake_unique_ids} distinct)")
+    return {"sustained_events": events,
+            "sustained_events_per_second": round(result.events_per_second),
+            "sustained_503_answers": result.refused_503,
+            "sustained_accepted": result.accepted,
+            "sustained_lake_rows": result.lake_rows,
+            "sustained_lake_distinct_event_ids": result.lake_unique_ids}
+
+
 def _wait_for_first_read(bus, group: str, workers, timeout: float = 120.0) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -127,7 +181,9 @@ def _stats(process: subprocess.Popen) -> dict:
     process.wait(timeout=300)
     lines = process.stdout.read().decode().strip().splitlines()
     if process.returncode or not lines:
-        raise RuntimeError(f"processor failed: {process.stderr.read().decode()[-1000:]}")
+        log = process.log_path.read_text() if hasattr(process, "log_path") else \
+            process.stderr.read().decode()
+        raise RuntimeError(f"processor failed: {log[-1000:]}")
     return orjson.loads(lines[-1])
 
 
