@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from recsys.benchmarks.kafka_clients import consume_rates
 from recsys.benchmarks.machine import write_result
 from recsys.benchmarks.streaming_scale import (
     collector_rates,
@@ -409,6 +410,8 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
             sink = build_sink(settings, SinkConfig(block_ms=200, max_events=50_000,
                                                    max_seconds=1.0))
             sink_join, sink_seconds = _drain(sink, bus, sink.config.group)
+        clients = consume_rates(str(settings.kafka_bootstrap), bus.topic, KAFKA_PARTITIONS,
+                                int(accepted))
         live = build_processor(settings, ProcessorConfig(block_ms=20, batch_size=2000))
         stop = threading.Event()
         thread = threading.Thread(target=live.run, kwargs={"stop": stop.is_set})
@@ -449,6 +452,7 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
         "sink_events_per_second": round(sink.stats.messages / sink_seconds),
         "sink_group_join_seconds": round(sink_join, 2),
         "sink_lag_drained_seconds": round(sink_seconds, 2),
+        **clients,
         "freshness_rate_events_per_second": KAFKA_FRESHNESS_RATE,
         "freshness_seconds": KAFKA_FRESHNESS_SECONDS,
         "freshness_probes": len(latencies), "freshness_probes_timed_out": timed_out,
