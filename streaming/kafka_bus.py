@@ -1,6 +1,8 @@
 """Kafka as the event bus, behind the same interface as Redis Streams: the collector's
-producer is confluent-kafka (librdkafka, `kafka_producer.py`), the consumers, the lag probe
-and the admin client kafka-python.
+producer and the workers' consumers are confluent-kafka (librdkafka, `kafka_producer.py`;
+it reads about 5x faster than kafka-python on this machine, which capped the processors and
+sinks: `recsys bench streaming --bus kafka`), the lag probe and the admin client
+kafka-python.
 
 - `publish` sends every row keyed by user_id to partition blake2b(user_id) % partitions
   (`partitions.partition_of`, the Redis bus's rule: one user's events stay in one partition,
@@ -37,16 +39,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import orjson
-from kafka import ConsumerRebalanceListener
 
 from recsys.streaming.bus import BusOutcomeUnknown, BusUnavailable, Message, PublishResult
 from recsys.streaming.kafka_producer import AcknowledgedProducer, TopicUnavailable
 from recsys.streaming.partitions import partition_of
 
 if TYPE_CHECKING:
+    from confluent_kafka import Consumer
     from kafka import KafkaConsumer
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,7 @@ class KafkaBus:
         self.dedup_capacity = dedup_capacity
         self.timeout_seconds = timeout_seconds
         self._seen: OrderedDict[str, float] = OrderedDict()
-        self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
+        self._consumers: dict[tuple[str, str], Consumer] = {}
         self._on_revoke: dict[str, Callable[[], object]] = {}
         self._lag_probes: dict[str, KafkaConsumer] = {}
         self._lag_lock = threading.Lock()  # metrics and /health ask from their own threads
@@ -170,21 +172,23 @@ class KafkaBus:
         except Exception as exc:
             raise BusUnavailable(f"Kafka topic {self.dead_topic} unavailable: {exc}") from exc
 
-    def _consumer(self, group: str, consumer: str) -> KafkaConsumer:
-        from kafka import KafkaConsumer
+    def _consumer(self, group: str, consumer: str) -> Consumer:
+        from confluent_kafka import Consumer
 
         key = (group, consumer)
         if key not in self._consumers:
-            made = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=kafka_group_id(self.topic, group),
-                client_id=consumer, enable_auto_commit=False, auto_offset_reset="earliest",
-                allow_auto_create_topics=False,
-                session_timeout_ms=self.session_timeout_ms,
-                heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
-                fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=RECEIVE_MAX_BYTES,
-                **self.client.options())
-            made.subscribe([self.topic], listener=_Assignment(
-                group, consumer, lambda: self._on_revoke.get(group)))
+            made = Consumer({
+                "bootstrap.servers": self.bootstrap,
+                "group.id": kafka_group_id(self.topic, group), "client.id": consumer,
+                "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                "allow.auto.create.topics": False,
+                "session.timeout.ms": self.session_timeout_ms,
+                "heartbeat.interval.ms": max(100, self.session_timeout_ms // 4),
+                "fetch.max.bytes": FETCH_MAX_BYTES,
+                **self.client.librdkafka_options()})
+            assignment = _Assignment(group, consumer, lambda: self._on_revoke.get(group))
+            made.subscribe([self.topic], on_assign=assignment.on_assign,
+                           on_revoke=assignment.on_revoke)
             self._consumers[key] = made
         return self._consumers[key]
 
@@ -193,13 +197,24 @@ class KafkaBus:
         consumer joins the group (the broker waits for other members to join: a few seconds
         on Tansu) and may return nothing."""
         try:
-            records = self._consumer(group, consumer).poll(timeout_ms=block_ms,
-                                                           max_records=count)
+            records = self._consumer(group, consumer).consume(num_messages=count,
+                                                              timeout=block_ms / 1000)
         except Exception as exc:
             raise BusUnavailable(f"Kafka topic {self.topic} unreadable: {exc}") from exc
-        return [Message(f"{r.topic}:{r.partition}:{r.offset}", orjson.loads(r.value),
-                        str(r.partition))
-                for batch in records.values() for r in batch]
+        messages, errors = [], []
+        for r in records:
+            error = r.error()
+            if error is None:
+                messages.append(Message(f"{r.topic()}:{r.partition()}:{r.offset()}",
+                                        orjson.loads(cast(bytes, r.value())),
+                                        str(r.partition())))
+            else:
+                errors.append(error)
+        if errors:  # librdkafka retries by itself; a fatal error ends this consumer
+            if any(error.fatal() for error in errors):
+                raise BusUnavailable(f"Kafka topic {self.topic} unreadable: {errors[0]}")
+            log.warning("Kafka consumer %s of group %s: %s", consumer, group, errors[0])
+        return messages
 
     def on_revoke(self, group: str, callback: Callable[[], object]) -> None:
         """Run `callback` (a worker's flush: write what it holds, then ack) when a rebalance
@@ -217,27 +232,27 @@ class KafkaBus:
                              if tp.topic == self.topic}))
 
     def ack(self, group: str, messages: list[Message]) -> None:
-        from kafka import TopicPartition
-        from kafka.errors import CommitFailedError
-        from kafka.structs import OffsetAndMetadata
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
         highest: dict[tuple[str, int], int] = {}
         for message in messages:
             topic, partition, offset = message.id.rsplit(":", 2)
             key = (topic, int(partition))
             highest[key] = max(highest.get(key, -1), int(offset))
-        offsets = {TopicPartition(t, p): OffsetAndMetadata(o + 1, "", -1)
-                   for (t, p), o in highest.items()}
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
+        moved = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+                 KafkaError.UNKNOWN_MEMBER_ID, KafkaError._NO_OFFSET}
         for (g, _), consumer in self._consumers.items():
             if g == group and offsets:
                 try:
-                    consumer.commit(offsets)
-                except CommitFailedError as exc:  # the partition moved to another member
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                except KafkaException as exc:
+                    if exc.args[0].code() not in moved:
+                        raise BusUnavailable(f"Kafka commit of group {group} failed: "
+                                             f"{exc}") from exc
+                    # the partition moved to another member
                     log.warning("Kafka commit of group %s refused (rebalance): %s; the new "
                                 "owner reads those messages again", group, exc)
-                except Exception as exc:
-                    raise BusUnavailable(f"Kafka commit of group {group} failed: "
-                                         f"{exc}") from exc
                 return
 
     def reclaim(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
@@ -317,6 +332,9 @@ class KafkaBus:
         return self.producer.ping(self.topic, timeout_seconds)
 
     def close(self) -> None:
+        """Leaves the groups (their partitions go to the other members at once) without
+        running the revoke callbacks: a worker flushes before it closes its bus."""
+        self._on_revoke.clear()
         for consumer in self._consumers.values():
             consumer.close()
         self._consumers.clear()
@@ -326,19 +344,25 @@ class KafkaBus:
         self.producer.close()
 
 
-class _Assignment(ConsumerRebalanceListener):
-    """A consumer's rebalance listener: runs the group's revoke callback before its
-    partitions go, and says in the log which partitions it owns after each rebalance."""
+class _Assignment:
+    """A consumer's rebalance callbacks (run by librdkafka inside `consume`, on the worker's
+    thread): the group's revoke callback runs before its partitions go, and the log says
+    which partitions the consumer owns after each rebalance. librdkafka assigns the
+    partitions itself once the callback returns."""
 
     def __init__(self, group: str, consumer: str,
                  callback: Callable[[], Callable[[], object] | None]):
         self.group, self.consumer, self.callback = group, consumer, callback
 
-    def on_partitions_revoked(self, revoked) -> None:
+    def on_revoke(self, _consumer, revoked) -> None:
         callback = self.callback()
         if revoked and callback is not None:
-            callback()  # kafka-python logs (and swallows) what it raises
+            try:
+                callback()
+            except Exception:  # what a flush raises must not end the rebalance half-way
+                log.exception("Kafka group %s: the flush before a rebalance failed; the new "
+                              "owner reads what was not acknowledged again", self.group)
 
-    def on_partitions_assigned(self, assigned) -> None:
+    def on_assign(self, _consumer, assigned) -> None:
         log.info("Kafka group %s: consumer %s owns partitions %s", self.group, self.consumer,
                  sorted(tp.partition for tp in assigned))

@@ -35,7 +35,7 @@ def test_security_settings_become_the_clients_options(secured, tmp_path):
 
 
 def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch):
-    """The producer is confluent-kafka's (librdkafka keys), the consumers kafka-python's."""
+    """The producer and the consumers are confluent-kafka's (librdkafka keys)."""
     made = []
 
     class Producer:
@@ -45,22 +45,22 @@ def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch)
         def list_topics(self, topic, timeout):  # the bus's start asks for metadata
             return None
 
-    class KafkaConsumer:
-        def __init__(self, *topics, **config):
-            made.append(("KafkaConsumer", config))
+    class Consumer:
+        def __init__(self, config):
+            made.append(("Consumer", config))
 
-        def subscribe(self, topics, listener=None):
+        def subscribe(self, topics, on_assign=None, on_revoke=None):
             made.append(("subscribe", {"topics": topics}))
 
-    import kafka
+    import confluent_kafka
 
     from recsys.streaming import kafka_producer
 
     monkeypatch.setattr(kafka_producer, "Producer", Producer)
-    monkeypatch.setattr(kafka, "KafkaConsumer", KafkaConsumer)
+    monkeypatch.setattr(confluent_kafka, "Consumer", Consumer)
     bus = KafkaBus(kafka_client_config(secured), topic="t", idempotent=True)
     bus._consumer("g", "c")
-    assert [name for name, _ in made] == ["Producer", "KafkaConsumer", "subscribe"]
+    assert [name for name, _ in made] == ["Producer", "Consumer", "subscribe"]
     assert made.pop() == ("subscribe", {"topics": ["t"]})
     (_, producer), (_, consumer) = made
     assert producer["bootstrap.servers"] == "broker-1:9093,broker-2:9093"
@@ -70,8 +70,10 @@ def test_the_bus_passes_them_to_its_producer_and_consumers(secured, monkeypatch)
     assert producer["ssl.ca.location"].endswith("ca.pem")
     assert (producer["acks"], producer["enable.idempotence"]) == ("all", True)
     assert producer["allow.auto.create.topics"] is False
-    assert consumer["bootstrap_servers"] == "broker-1:9093,broker-2:9093"
-    assert (consumer["security_protocol"], consumer["sasl_mechanism"],
-            consumer["sasl_plain_username"], consumer["sasl_plain_password"]) == (
+    assert consumer["bootstrap.servers"] == "broker-1:9093,broker-2:9093"
+    assert (consumer["security.protocol"], consumer["sasl.mechanism"],
+            consumer["sasl.username"], consumer["sasl.password"]) == (
         "SASL_SSL", "SCRAM-SHA-512", "recsys", "s3cret-from-file")
-    assert consumer["ssl_cafile"].endswith("ca.pem")
+    assert consumer["ssl.ca.location"].endswith("ca.pem")
+    assert (consumer["enable.auto.commit"], consumer["allow.auto.create.topics"]) == (
+        False, False)
