@@ -122,6 +122,7 @@ class KafkaBus:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._consumers: dict[tuple[str, str], Consumer] = {}
         self._on_revoke: dict[str, Callable[[], object]] = {}
+        self._assignments: dict[tuple[str, str], _Assignment] = {}
         self._lag_probes: dict[str, KafkaConsumer] = {}
         self._lag_lock = threading.Lock()  # metrics and /health ask from their own threads
         self.producer = AcknowledgedProducer(self.bootstrap, self.client.librdkafka_options(),
@@ -187,6 +188,7 @@ class KafkaBus:
                 "fetch.max.bytes": FETCH_MAX_BYTES,
                 **self.client.librdkafka_options()})
             assignment = _Assignment(group, consumer, lambda: self._on_revoke.get(group))
+            self._assignments[key] = assignment
             made.subscribe([self.topic], on_assign=assignment.on_assign,
                            on_revoke=assignment.on_revoke)
             self._consumers[key] = made
@@ -225,11 +227,10 @@ class KafkaBus:
     def owned_partitions(self, group: str) -> tuple[int, ...] | None:
         """The events topic's partitions the group currently gives this process's consumers
         (None before any consumer of the group was made)."""
-        consumers = [c for (g, _), c in self._consumers.items() if g == group]
-        if not consumers:
+        assignments = [a for (g, _), a in self._assignments.items() if g == group]
+        if not assignments:
             return None
-        return tuple(sorted({tp.partition for c in consumers for tp in c.assignment()
-                             if tp.topic == self.topic}))
+        return tuple(sorted({p for a in assignments for p in a.partitions}))
 
     def ack(self, group: str, messages: list[Message]) -> None:
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -338,6 +339,7 @@ class KafkaBus:
         for consumer in self._consumers.values():
             consumer.close()
         self._consumers.clear()
+        self._assignments.clear()
         for probe in self._lag_probes.values():
             probe.close(autocommit=False)
         self._lag_probes.clear()
@@ -348,21 +350,26 @@ class _Assignment:
     """A consumer's rebalance callbacks (run by librdkafka inside `consume`, on the worker's
     thread): the group's revoke callback runs before its partitions go, and the log says
     which partitions the consumer owns after each rebalance. librdkafka assigns the
-    partitions itself once the callback returns."""
+    partitions itself once the callback returns. `partitions` is what the consumer owns,
+    readable from any thread (the client's own `assignment()` waits while another thread
+    is in `consume`)."""
 
     def __init__(self, group: str, consumer: str,
                  callback: Callable[[], Callable[[], object] | None]):
         self.group, self.consumer, self.callback = group, consumer, callback
+        self.partitions: tuple[int, ...] = ()
 
     def on_revoke(self, _consumer, revoked) -> None:
         callback = self.callback()
         if revoked and callback is not None:
             try:
-                callback()
+                callback()  # the flush still sees the partitions it is flushing as owned
             except Exception:  # what a flush raises must not end the rebalance half-way
                 log.exception("Kafka group %s: the flush before a rebalance failed; the new "
                               "owner reads what was not acknowledged again", self.group)
+        self.partitions = ()  # eager assignors revoke everything, then assign anew
 
     def on_assign(self, _consumer, assigned) -> None:
+        self.partitions = tuple(sorted(tp.partition for tp in assigned))
         log.info("Kafka group %s: consumer %s owns partitions %s", self.group, self.consumer,
                  sorted(tp.partition for tp in assigned))

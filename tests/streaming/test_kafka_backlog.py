@@ -1,7 +1,9 @@
-"""A consumer behind by more than one fetch: the broker fills a fetch with several MB, and the
-consumer must accept such an answer (kafka-python's default of 1 MB closed the connection,
-fetched again and read nothing: a processor with a backlog idled until it gave up)."""
+"""The Kafka consumers under load: behind by more than one fetch (the broker fills a fetch
+with several MB, and the consumer must accept such an answer: kafka-python's default of 1 MB
+closed the connection, fetched again and read nothing, so a processor with a backlog idled
+until it gave up), and asked what they own while they wait in `consume`."""
 import logging
+import threading
 import time
 
 import pytest
@@ -35,3 +37,36 @@ def test_a_backlog_of_several_fetches_is_read_without_a_dropped_connection(kafka
     refused = [r.getMessage() for r in caplog.records if "Invalid frame length" in r.getMessage()]
     assert refused == []
     bus.close()
+
+
+def test_the_owned_partitions_are_readable_while_another_thread_consumes(kafka_bootstrap):
+    """`/health`, the benchmarks and the tests ask a worker's bus which partitions it owns
+    from their own thread while the worker's thread waits in `consume`: the answer comes
+    from the rebalance callbacks, not from the client (whose `assignment()` waited for the
+    consume to return, forever on an idle topic)."""
+    bus = kafka_test_bus(kafka_bootstrap, partitions=2)
+    stop = threading.Event()
+
+    def consume():
+        while not stop.is_set():
+            bus.read("owned", "c1", 100, 2_000)
+
+    reader = threading.Thread(target=consume)
+    assert bus.owned_partitions("owned") is None  # no consumer yet
+    reader.start()
+    try:
+        answers: list = []
+        deadline = time.monotonic() + 30
+        while not answers[-1:] or answers[-1] != (0, 1):
+            assert time.monotonic() < deadline, answers[-3:]
+            asking = threading.Thread(target=lambda: answers.append(
+                bus.owned_partitions("owned")))
+            asking.start()
+            asking.join(timeout=1.0)
+            assert not asking.is_alive(), "owned_partitions waited on the consuming thread"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        reader.join()
+    bus.close()
+    assert bus.owned_partitions("owned") is None
