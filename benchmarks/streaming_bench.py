@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from recsys.benchmarks.kafka_clients import consume_rates
+from recsys.benchmarks.kafka_clients import consume_rates, publish_rates
 from recsys.benchmarks.machine import write_result
 from recsys.benchmarks.streaming_scale import (
     collector_rates,
@@ -350,6 +350,17 @@ def bench_streaming_kafka(events: int = KAFKA_EVENTS, scale_events: int = KAFKA_
     return {"path": str(path), **figures}
 
 
+def _publish_rates(settings: Settings, source: Path) -> dict:
+    """Both clients publishing the benchmark's events, each to a topic of its own."""
+    from recsys.streaming.kafka_topics import ensure_topics, event_topics
+
+    rows = [line for line in source.read_bytes().splitlines() if line.strip()]
+    topic = f"bench.publish.{uuid.uuid4().hex[:6]}"
+    ensure_topics(event_topics(topic, KAFKA_PARTITIONS, 1, 3_600_000, "delete"),
+                  str(settings.kafka_bootstrap), {})
+    return publish_rates(str(settings.kafka_bootstrap), topic, rows)
+
+
 def _redis_figures_beside() -> dict:
     """The same figures of the latest Redis run (benchmarks/results/streaming.json), if any."""
     path = REPO / "benchmarks" / "results" / "streaming.json"
@@ -412,6 +423,7 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
             sink_join, sink_seconds = _drain(sink, bus, sink.config.group)
         clients = consume_rates(str(settings.kafka_bootstrap), bus.topic, KAFKA_PARTITIONS,
                                 int(accepted))
+        clients.update(_publish_rates(settings, source))
         live = build_processor(settings, ProcessorConfig(block_ms=20, batch_size=2000))
         stop = threading.Event()
         thread = threading.Thread(target=live.run, kwargs={"stop": stop.is_set})
@@ -469,7 +481,10 @@ def _kafka_figures(folder: Path, settings: Settings, events: int) -> dict:
                  "lag (KafkaBus.lag) is 0, timed from their first events (the group join, "
                  f"session timeout {KAFKA_SESSION_TIMEOUT_SECONDS} s, is reported apart); "
                  "freshness: a live processor (batches of 2000) on its own thread, Feast "
-                 "production profile (Redis online store, PostgreSQL registry); consume: each "
+                 "production profile (Redis online store, PostgreSQL registry); publish: each "
+                 "client sends the run's events in batches of 100 from 4 threads, one "
+                 "producer, acks=all, every batch acknowledged before the thread's next; "
+                 "consume: each "
                  "client reads the topic from its beginning (assigned partitions, records "
                  "decoded into the bus's messages); processors 1 and 2: a backlog of "
                  f"{KAFKA_SCALE_EVENTS:,} events read by 1, then 2 `recsys stream processor` "
