@@ -86,13 +86,7 @@ def processor_scaling(folder: Path, base: Settings, templates: list[dict], event
         with redis_server(folder / f"bus-p{processors}", durable=False) as server:
             settings = _settings(folder / f"p{processors}", server.url, base,
                                  bus_partitions=2, bus_max_length=10 * events)
-            port = free_port()
-            collector = start_collector(settings, port, allow_volatile=True)
-            try:
-                post_load(f"http://127.0.0.1:{port}/events", templates, events, 100, 4,
-                          LoadResult(events=events), session_rounds=2)
-            finally:
-                collector.kill()
+            _post_backlog(settings, templates, events)
             bus = build_bus(settings)
             workers = [start_worker(settings, "processor", f"{k}/{processors}", idle_exit=2)
                        for k in range(processors)]
@@ -107,6 +101,17 @@ def processor_scaling(folder: Path, base: Settings, templates: list[dict], event
     return figures
 
 
+def _post_backlog(settings: Settings, templates: list[dict], events: int) -> None:
+    """`events` accepted by a collector of its own on `settings`' bus, nobody reading."""
+    port = free_port()
+    collector = start_collector(settings, port, allow_volatile=True)
+    try:
+        post_load(f"http://127.0.0.1:{port}/events", templates, events, 100, 4,
+                  LoadResult(events=events), session_rounds=2)
+    finally:
+        collector.kill()
+
+
 def kafka_processor_scaling(settings: Settings, templates: list[dict], events: int) -> dict:
     """`processor_scaling` on Kafka: the same backlog on a topic of its own per run, read by
     1, then 2 processor processes of one consumer group. The group join takes seconds and
@@ -117,13 +122,7 @@ def kafka_processor_scaling(settings: Settings, templates: list[dict], events: i
     figures = {}
     for processors in (1, 2):
         run = settings.model_copy(update={"event_stream": f"bench.{uuid.uuid4().hex[:6]}"})
-        port = free_port()
-        collector = start_collector(run, port, allow_volatile=True)
-        try:
-            post_load(f"http://127.0.0.1:{port}/events", templates, events, 100, 4,
-                      LoadResult(events=events), session_rounds=2)
-        finally:
-            collector.kill()
+        _post_backlog(run, templates, events)
         bus = build_bus(run)
         workers = [start_worker(run, "processor", f"{k}/{processors}", idle_exit=20)
                    for k in range(processors)]
