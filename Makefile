@@ -130,11 +130,15 @@ run-compiled: install image ## the compiled pipeline YAML loaded back and run as
 	$(BIN)/python -m recsys.tools.container_run --compiled --events $(EVENTS)
 
 # Keeps every pin that still fits; `make lock LOCK_ARGS=--upgrade` takes the newest releases.
+# The project itself (its extras name each other) and the installers stay out of the locks.
+PIP_COMPILE = --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+  $(foreach p,recsys-mlops setuptools pip distribute,--unsafe-package $(p))
+
 lock: install ## refresh the pins with their provenance: constraints.txt (the platform) and constraints-stream.txt (the stream image)
 	$(BIN)/python -m pip install --quiet "pip-tools>=7.5,<8"
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	$(BIN)/pip-compile $(PIP_COMPILE) \
 	  --extra all --extra test --extra spark --extra neural -o constraints.txt setup.cfg
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	$(BIN)/pip-compile $(PIP_COMPILE) \
 	  --extra stream --extra kafka --extra avro -o constraints-stream.txt setup.cfg
 	@for extra in stream kafka avro postgres models serving monitoring pipeline spark all; do \
 	  echo "resolving .[$$extra] within constraints.txt"; \

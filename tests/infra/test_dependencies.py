@@ -90,3 +90,14 @@ def test_the_stream_lock_holds_only_the_stream_stack_on_a_current_web_stack():
     # ...the platform (and serving) image keeps MLServer 1.7.1's fastapi<0.116 and its starlette
     assert platform["fastapi"][0] < Version("0.116")
     assert "mlserver" in " ".join(platform["fastapi"][1])
+
+
+@pytest.mark.parametrize("lock_file", ["constraints.txt", "constraints-stream.txt"])
+def test_a_lock_pins_versions_only_never_a_path_or_the_project(lock_file):
+    """A pin like `recsys-mlops @ file:///<checkout>` (what pip-compile writes for extras that
+    name each other) makes every other checkout's install unresolvable."""
+    entries = [line for line in (REPO / lock_file).read_text().splitlines()
+               if line and not line.startswith((" ", "#"))]
+    assert entries and all(re.match(r"^[A-Za-z0-9_.\-]+==\S+$", line) for line in entries), [
+        line for line in entries if "==" not in line]
+    assert not any(line.startswith("recsys-mlops") for line in entries)
