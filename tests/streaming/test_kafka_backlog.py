@@ -40,7 +40,7 @@ def test_a_backlog_of_several_fetches_is_read_without_a_dropped_connection(kafka
 
 
 def test_the_owned_partitions_are_readable_while_another_thread_consumes(kafka_bootstrap):
-    """`/health`, the benchmarks and the tests ask a worker's bus which partitions it owns
+    """The benchmarks and the tests ask a worker's bus which partitions it owns
     from their own thread while the worker's thread waits in `consume`: the answer comes
     from the rebalance callbacks, not from the client (whose `assignment()` waited for the
     consume to return, forever on an idle topic)."""
