@@ -56,11 +56,9 @@ log = logging.getLogger(__name__)
 FETCH_MAX_BYTES = 16 * 2**20
 """The most a consumer asks for in one fetch (all partitions together)."""
 RECEIVE_MAX_BYTES = FETCH_MAX_BYTES + 2**20
-"""The largest answer a consumer accepts: a fetch answer plus its headers. kafka-python's
-default (1 MB) is below its own default fetch size (50 MB): with a backlog, a broker that
-fills the fetch (Tansu does, with ~0.75 MB per partition) answered more than the consumer
-would read, the consumer closed the connection and fetched again, and consumed nothing
-until the backlog was gone by other means (seen in `recsys bench streaming --bus kafka`)."""
+"""The largest answer a kafka-python client (the lag probe) accepts: a fetch answer plus its
+headers. Its default (1 MB) is below its own fetch size, and a broker that fills a fetch
+(Tansu does, ~0.75 MB a partition) would have its answer refused and the connection closed."""
 
 
 def kafka_group_id(topic: str, group: str) -> str:
